@@ -1,0 +1,27 @@
+/* FzIpAddr: an IPv4 or IPv6 address as plain bytes.
+ *
+ * A value type small enough to copy; used on the packet path where
+ * GInetAddress (a GObject) would cost an allocation per packet. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define FZ_IP_ADDR_STRLEN 46 /* INET6_ADDRSTRLEN */
+
+typedef struct
+{
+  guint8 family; /* 4 or 6; 0 for none */
+  guint8 bytes[16];
+} FzIpAddr;
+
+void     fz_ip_addr_set_v4 (FzIpAddr *addr, const guint8 bytes[4]);
+void     fz_ip_addr_set_v6 (FzIpAddr *addr, const guint8 bytes[16]);
+gboolean fz_ip_addr_parse (FzIpAddr *addr, const char *text);
+char    *fz_ip_addr_to_string (const FzIpAddr *addr, char buf[FZ_IP_ADDR_STRLEN]);
+gboolean fz_ip_addr_equal (const FzIpAddr *a, const FzIpAddr *b);
+guint    fz_ip_addr_hash (const FzIpAddr *addr);
+gsize    fz_ip_addr_len (const FzIpAddr *addr);
+
+G_END_DECLS

@@ -1,0 +1,7 @@
+#include "fz-version.h"
+
+const char *
+fz_version (void)
+{
+  return FZ_VERSION_STRING;
+}

@@ -1,0 +1,10 @@
+/* libfz: the whole public API. */
+#pragma once
+
+#include "fz-version.h"
+#include "fz-ip-addr.h"
+#include "fz-checksum.h"
+#include "fz-packet-buf.h"
+#include "fz-buf-pool.h"
+#include "fz-ip-packet.h"
+#include "fz-ip-packet-build.h"
