@@ -16,12 +16,12 @@ typedef struct
   guint8 bytes[16];
 } FzIpAddr;
 
-void     fz_ip_addr_set_v4 (FzIpAddr *addr, const guint8 bytes[4]);
-void     fz_ip_addr_set_v6 (FzIpAddr *addr, const guint8 bytes[16]);
+void fz_ip_addr_set_v4 (FzIpAddr *addr, const guint8 bytes[4]);
+void fz_ip_addr_set_v6 (FzIpAddr *addr, const guint8 bytes[16]);
 gboolean fz_ip_addr_parse (FzIpAddr *addr, const char *text);
-char    *fz_ip_addr_to_string (const FzIpAddr *addr, char buf[FZ_IP_ADDR_STRLEN]);
+char *fz_ip_addr_to_string (const FzIpAddr *addr, char buf[FZ_IP_ADDR_STRLEN]);
 gboolean fz_ip_addr_equal (const FzIpAddr *a, const FzIpAddr *b);
-guint    fz_ip_addr_hash (const FzIpAddr *addr);
-gsize    fz_ip_addr_len (const FzIpAddr *addr);
+guint fz_ip_addr_hash (const FzIpAddr *addr);
+gsize fz_ip_addr_len (const FzIpAddr *addr);
 
 G_END_DECLS

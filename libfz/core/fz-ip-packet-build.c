@@ -23,8 +23,8 @@ begin (FzPacketBuf *buf, guint version, guint8 proto, guint8 ttl, const guint8 *
       || (p = fz_packet_buf_put (buf, hdr + l4_len)) == NULL)
     {
       g_set_error (error, FZ_IP_ERROR, FZ_IP_ERR_NO_ROOM,
-                   "cannot build a %" G_GSIZE_FORMAT "-byte IPv%u packet in a %"
-                   G_GSIZE_FORMAT "-byte buffer",
+                   "cannot build a %" G_GSIZE_FORMAT
+                   "-byte IPv%u packet in a %" G_GSIZE_FORMAT "-byte buffer",
                    hdr + l4_len, version, fz_packet_buf_tailroom (buf));
       return NULL;
     }

@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-G_DEFINE_QUARK (fz-ip-error-quark, fz_ip_error)
+G_DEFINE_QUARK (fz_ip_error, fz_ip_error)
 
 #define IPV4_HDR 20
 #define IPV6_HDR 40
@@ -69,13 +69,13 @@ fz_ip_reject_to_string (FzIpReject reason)
 
 /* Formats the reason only when someone asked why (explain()); the hot
  * path passes why == NULL and pays one predictable branch per rejection. */
-#define REJECT(code, ...)                                                      \
-  G_STMT_START                                                                 \
-  {                                                                            \
-    if (G_UNLIKELY (why != NULL))                                              \
-      g_string_append_printf (why, __VA_ARGS__);                               \
-    return (code);                                                             \
-  }                                                                            \
+#define REJECT(code, ...)                                                                \
+  G_STMT_START                                                                           \
+  {                                                                                      \
+    if (G_UNLIKELY (why != NULL))                                                        \
+      g_string_append_printf (why, __VA_ARGS__);                                         \
+    return (code);                                                                       \
+  }                                                                                      \
   G_STMT_END
 
 static FzIpReject
@@ -112,8 +112,7 @@ check_l4 (guint version, guint8 proto, const guint8 *l4, guint32 l4_len, GString
       if (l4_len < 8)
         REJECT (FZ_IP_ERR_L4_TRUNCATED, "ICMP header needs 8 bytes, %u left", l4_len);
       return FZ_IP_OK;
-    default:
-      REJECT (FZ_IP_ERR_PROTOCOL, "protocol %u is not TCP, UDP or ICMP", proto);
+    default: REJECT (FZ_IP_ERR_PROTOCOL, "protocol %u is not TCP, UDP or ICMP", proto);
     }
 }
 
@@ -128,12 +127,13 @@ parse_v4 (FzIpPacket *pkt, guint8 *data, gsize len, GString *why)
   if (ihl < 5)
     REJECT (FZ_IP_ERR_IHL, "IPv4 IHL %u is below 5", ihl);
   if (ihl * 4 > len)
-    REJECT (FZ_IP_ERR_IHL, "IPv4 IHL %u (%u bytes) runs past the %" G_GSIZE_FORMAT
-            "-byte packet", ihl, ihl * 4, len);
+    REJECT (FZ_IP_ERR_IHL,
+            "IPv4 IHL %u (%u bytes) runs past the %" G_GSIZE_FORMAT "-byte packet", ihl,
+            ihl * 4, len);
   total = be16 (data + 2);
   if (total != len)
-    REJECT (FZ_IP_ERR_TOTAL_LENGTH, "IPv4 total length %u but %" G_GSIZE_FORMAT
-            " bytes received", total, len);
+    REJECT (FZ_IP_ERR_TOTAL_LENGTH,
+            "IPv4 total length %u but %" G_GSIZE_FORMAT " bytes received", total, len);
   frag = be16 (data + 6);
   if (frag & 0x3fff)
     REJECT (FZ_IP_ERR_FRAGMENT, "IPv4 fragment (MF %u, offset %u)", (frag >> 13) & 1,
@@ -163,8 +163,9 @@ parse_v6 (FzIpPacket *pkt, guint8 *data, gsize len, GString *why)
     REJECT (FZ_IP_ERR_TOO_SHORT, "IPv6 header needs 40 bytes, got %" G_GSIZE_FORMAT, len);
   payload = be16 (data + 4);
   if (payload + IPV6_HDR != len)
-    REJECT (FZ_IP_ERR_TOTAL_LENGTH, "IPv6 payload length %u but %" G_GSIZE_FORMAT
-            " bytes follow the header", payload, len - IPV6_HDR);
+    REJECT (FZ_IP_ERR_TOTAL_LENGTH,
+            "IPv6 payload length %u but %" G_GSIZE_FORMAT " bytes follow the header",
+            payload, len - IPV6_HDR);
 
   nh = data[6];
   if (nh == FZ_IP_PROTO_CONTROL)
@@ -194,16 +195,21 @@ parse_v6 (FzIpPacket *pkt, guint8 *data, gsize len, GString *why)
       if (nh == IPV6_HOPOPTS && i > 0)
         REJECT (FZ_IP_ERR_EXT_HEADER, "IPv6 hop-by-hop header not first");
       if (i == IPV6_MAX_EXT)
-        REJECT (FZ_IP_ERR_EXT_HEADER, "more than %u IPv6 extension headers", IPV6_MAX_EXT);
+        REJECT (FZ_IP_ERR_EXT_HEADER, "more than %u IPv6 extension headers",
+                IPV6_MAX_EXT);
       if (off + 8 > len)
         REJECT (FZ_IP_ERR_EXT_HEADER, "IPv6 extension header %u truncated", nh);
       ext_len = (data[off + 1] + 1u) * 8;
       if (off + ext_len > len)
-        REJECT (FZ_IP_ERR_EXT_HEADER, "IPv6 extension header %u (%u bytes) runs past "
-                "the packet", nh, ext_len);
+        REJECT (FZ_IP_ERR_EXT_HEADER,
+                "IPv6 extension header %u (%u bytes) runs past "
+                "the packet",
+                nh, ext_len);
       nh = data[off];
       off += ext_len;
     }
+  if (nh == FZ_IP_PROTO_CONTROL)
+    REJECT (FZ_IP_ERR_PROTOCOL, "next header 255 after an extension header");
 
   pkt->version = 6;
   pkt->proto = nh;
@@ -223,8 +229,9 @@ parse (FzIpPacket *pkt, guint8 *data, gsize len, gsize max_len, GString *why)
   if (version != 4 && version != 6)
     REJECT (FZ_IP_ERR_VERSION, "IP version %u", version);
   if (len > max_len)
-    REJECT (FZ_IP_ERR_TOO_LONG, "%" G_GSIZE_FORMAT " bytes exceed the maximum of %"
-            G_GSIZE_FORMAT, len, max_len);
+    REJECT (FZ_IP_ERR_TOO_LONG,
+            "%" G_GSIZE_FORMAT " bytes exceed the maximum of %" G_GSIZE_FORMAT, len,
+            max_len);
 
   r = version == 4 ? parse_v4 (pkt, data, len, why) : parse_v6 (pkt, data, len, why);
   if (r != FZ_IP_OK)
@@ -278,7 +285,8 @@ describe (GString *s, const guint8 *data, gsize len)
 
   g_string_append_printf (s, " (IPv%u %s -> %s", version, fz_ip_addr_to_string (&src, a),
                           fz_ip_addr_to_string (&dst, b));
-  if ((proto == FZ_IP_PROTO_TCP || proto == FZ_IP_PROTO_UDP) && off >= 20 && off + 4 <= len)
+  if ((proto == FZ_IP_PROTO_TCP || proto == FZ_IP_PROTO_UDP) && off >= 20
+      && off + 4 <= len)
     g_string_append_printf (s, ", %s %u -> %u", proto == FZ_IP_PROTO_TCP ? "TCP" : "UDP",
                             be16 (data + off), be16 (data + off + 2));
   else if ((proto == FZ_IP_PROTO_ICMP || proto == FZ_IP_PROTO_ICMPV6) && off >= 20
@@ -400,14 +408,26 @@ ip_csum_replace (FzIpPacket *pkt, const void *old, const void *new, gsize n)
     put_mem16 (pkt->data + 10, fz_checksum_update (mem16 (pkt->data + 10), old, new, n));
 }
 
+static guint16 compute_l4 (const FzIpPacket *pkt);
+
 static void
 l4_csum_replace (FzIpPacket *pkt, const void *old, const void *new, gsize n)
 {
   guint8 *field = l4_csum_field (pkt);
+  guint16 csum;
 
   if (field == NULL || udp4_no_checksum (pkt, field))
     return;
-  put_mem16 (field, udp_fixup (pkt, fz_checksum_update (mem16 (field), old, new, n)));
+  csum = fz_checksum_update (mem16 (field), old, new, n);
+  /* RFC 1624 eqn. 3 gives 0x0000 where only 0xffff is right if the data
+   * became all zeros. Only ICMPv4 (no pseudo-header) can be all zeros;
+   * once in 65536 updates, it is recomputed to find out. */
+  if (G_UNLIKELY (csum == 0 && pkt->proto == FZ_IP_PROTO_ICMP))
+    {
+      put_mem16 (field, 0);
+      csum = compute_l4 (pkt);
+    }
+  put_mem16 (field, udp_fixup (pkt, csum));
 }
 
 static guint64
@@ -423,8 +443,10 @@ pseudo_header_sum (const FzIpPacket *pkt)
     }
   else
     {
-      guint8 tail[8] = { l4_len >> 24, (l4_len >> 16) & 0xff, (l4_len >> 8) & 0xff,
-                         l4_len & 0xff, 0, 0, 0, pkt->proto };
+      guint8 tail[8] = {
+        l4_len >> 24, (l4_len >> 16) & 0xff, (l4_len >> 8) & 0xff, l4_len & 0xff, 0, 0, 0,
+        pkt->proto
+      };
       return fz_checksum_add (sum, tail, 8);
     }
 }
@@ -447,7 +469,8 @@ fz_ip_packet_update_checksums (FzIpPacket *pkt)
     {
       guint hlen = (pkt->data[0] & 0x0f) * 4u;
       put_mem16 (pkt->data + 10, 0);
-      put_mem16 (pkt->data + 10, fz_checksum_finish (fz_checksum_add (0, pkt->data, hlen)));
+      put_mem16 (pkt->data + 10,
+                 fz_checksum_finish (fz_checksum_add (0, pkt->data, hlen)));
     }
   if (field != NULL)
     {

@@ -13,8 +13,8 @@
 
 G_BEGIN_DECLS
 
-#define FZ_IP_MTU_TUNNEL   1280  /* largest packet on the tunnel side */
-#define FZ_IP_MAX_OFFLOAD  65575 /* largest super-packet (IPv6 40 + 65535) */
+#define FZ_IP_MTU_TUNNEL  1280  /* largest packet on the tunnel side */
+#define FZ_IP_MAX_OFFLOAD 65575 /* largest super-packet (IPv6 40 + 65535) */
 
 enum
 {
@@ -63,56 +63,56 @@ typedef struct
   guint8 proto;   /* FZ_IP_PROTO_* */
 } FzIpPacket;
 
-FzIpReject  fz_ip_packet_parse (FzIpPacket *pkt, guint8 *data, gsize len, gsize max_len);
+FzIpReject fz_ip_packet_parse (FzIpPacket *pkt, guint8 *data, gsize len, gsize max_len);
 /* One line: the rule that failed with its values, then src, dst and the L4
  * header as far as they can be read. NULL if the packet parses. */
-char       *fz_ip_packet_explain (const guint8 *data, gsize len, gsize max_len);
-gboolean    fz_ip_packet_parse_or_error (FzIpPacket *pkt, guint8 *data, gsize len,
-                                         gsize max_len, GError **error);
+char *fz_ip_packet_explain (const guint8 *data, gsize len, gsize max_len);
+gboolean fz_ip_packet_parse_or_error (FzIpPacket *pkt, guint8 *data, gsize len,
+                                      gsize max_len, GError **error);
 const char *fz_ip_reject_to_string (FzIpReject reason);
 
 /* Addresses. Setters require the family of the packet. */
-void     fz_ip_packet_src (const FzIpPacket *pkt, FzIpAddr *out);
-void     fz_ip_packet_dst (const FzIpPacket *pkt, FzIpAddr *out);
-void     fz_ip_packet_set_src (FzIpPacket *pkt, const FzIpAddr *addr);
-void     fz_ip_packet_set_dst (FzIpPacket *pkt, const FzIpAddr *addr);
+void fz_ip_packet_src (const FzIpPacket *pkt, FzIpAddr *out);
+void fz_ip_packet_dst (const FzIpPacket *pkt, FzIpAddr *out);
+void fz_ip_packet_set_src (FzIpPacket *pkt, const FzIpAddr *addr);
+void fz_ip_packet_set_dst (FzIpPacket *pkt, const FzIpAddr *addr);
 
 /* L4 header and payload. */
-guint8  *fz_ip_packet_l4 (const FzIpPacket *pkt);
-guint32  fz_ip_packet_l4_len (const FzIpPacket *pkt);
-guint8  *fz_ip_packet_payload (const FzIpPacket *pkt, guint32 *len);
+guint8 *fz_ip_packet_l4 (const FzIpPacket *pkt);
+guint32 fz_ip_packet_l4_len (const FzIpPacket *pkt);
+guint8 *fz_ip_packet_payload (const FzIpPacket *pkt, guint32 *len);
 
 /* TCP and UDP ports, host order; FALSE / no-op for other protocols. */
 gboolean fz_ip_packet_has_ports (const FzIpPacket *pkt);
-guint16  fz_ip_packet_src_port (const FzIpPacket *pkt);
-guint16  fz_ip_packet_dst_port (const FzIpPacket *pkt);
-void     fz_ip_packet_set_src_port (FzIpPacket *pkt, guint16 port);
-void     fz_ip_packet_set_dst_port (FzIpPacket *pkt, guint16 port);
-guint8   fz_ip_packet_tcp_flags (const FzIpPacket *pkt);
+guint16 fz_ip_packet_src_port (const FzIpPacket *pkt);
+guint16 fz_ip_packet_dst_port (const FzIpPacket *pkt);
+void fz_ip_packet_set_src_port (FzIpPacket *pkt, guint16 port);
+void fz_ip_packet_set_dst_port (FzIpPacket *pkt, guint16 port);
+guint8 fz_ip_packet_tcp_flags (const FzIpPacket *pkt);
 
 /* ICMP / ICMPv6. The echo identifier is what NAT rewrites in place of a port. */
 gboolean fz_ip_packet_is_icmp (const FzIpPacket *pkt);
-guint8   fz_ip_packet_icmp_type (const FzIpPacket *pkt);
-guint8   fz_ip_packet_icmp_code (const FzIpPacket *pkt);
+guint8 fz_ip_packet_icmp_type (const FzIpPacket *pkt);
+guint8 fz_ip_packet_icmp_code (const FzIpPacket *pkt);
 gboolean fz_ip_packet_is_icmp_echo (const FzIpPacket *pkt);
 gboolean fz_ip_packet_is_icmp_error (const FzIpPacket *pkt);
-guint16  fz_ip_packet_icmp_echo_id (const FzIpPacket *pkt);
-guint16  fz_ip_packet_icmp_echo_seq (const FzIpPacket *pkt);
-void     fz_ip_packet_set_icmp_echo_id (FzIpPacket *pkt, guint16 id);
+guint16 fz_ip_packet_icmp_echo_id (const FzIpPacket *pkt);
+guint16 fz_ip_packet_icmp_echo_seq (const FzIpPacket *pkt);
+void fz_ip_packet_set_icmp_echo_id (FzIpPacket *pkt, guint16 id);
 
 /* IPv4 TTL / IPv6 hop limit, and the two ECN bits. */
-guint8   fz_ip_packet_ttl (const FzIpPacket *pkt);
-void     fz_ip_packet_set_ttl (FzIpPacket *pkt, guint8 ttl);
-guint8   fz_ip_packet_ecn (const FzIpPacket *pkt);
-void     fz_ip_packet_set_ecn (FzIpPacket *pkt, guint8 ecn);
+guint8 fz_ip_packet_ttl (const FzIpPacket *pkt);
+void fz_ip_packet_set_ttl (FzIpPacket *pkt, guint8 ttl);
+guint8 fz_ip_packet_ecn (const FzIpPacket *pkt);
+void fz_ip_packet_set_ecn (FzIpPacket *pkt, guint8 ecn);
 
 /* p2p control packets. */
 gboolean fz_ip_packet_is_control (const FzIpPacket *pkt);
-guint8   fz_ip_packet_control_type (const FzIpPacket *pkt);
+guint8 fz_ip_packet_control_type (const FzIpPacket *pkt);
 
 /* Full checksums: compute (and store) both, or verify them. An IPv4 UDP
  * checksum of 0 means "none" and verifies. */
-void     fz_ip_packet_update_checksums (FzIpPacket *pkt);
+void fz_ip_packet_update_checksums (FzIpPacket *pkt);
 gboolean fz_ip_packet_verify_ip_checksum (const FzIpPacket *pkt);
 gboolean fz_ip_packet_verify_l4_checksum (const FzIpPacket *pkt);
 

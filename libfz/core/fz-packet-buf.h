@@ -32,21 +32,21 @@ struct _FzPacketBuf
 };
 
 FzPacketBuf *fz_packet_buf_new (gsize headroom, gsize capacity);
-void         fz_packet_buf_free (FzPacketBuf *buf);
-void         fz_packet_buf_reset (FzPacketBuf *buf);
+void fz_packet_buf_free (FzPacketBuf *buf);
+void fz_packet_buf_reset (FzPacketBuf *buf);
 
 gsize fz_packet_buf_headroom (const FzPacketBuf *buf);
 gsize fz_packet_buf_tailroom (const FzPacketBuf *buf);
 
 /* Grows the packet by @n bytes at the front; returns the new data pointer,
  * or NULL when the headroom is too small. */
-guint8  *fz_packet_buf_push (FzPacketBuf *buf, gsize n);
+guint8 *fz_packet_buf_push (FzPacketBuf *buf, gsize n);
 /* Removes @n bytes from the front (a header that has been consumed). */
-void     fz_packet_buf_pull (FzPacketBuf *buf, gsize n);
+void fz_packet_buf_pull (FzPacketBuf *buf, gsize n);
 /* Grows the packet by @n bytes at the end; returns a pointer to them, or
  * NULL when the tailroom is too small. */
-guint8  *fz_packet_buf_put (FzPacketBuf *buf, gsize n);
-void     fz_packet_buf_trim (FzPacketBuf *buf, gsize len);
+guint8 *fz_packet_buf_put (FzPacketBuf *buf, gsize n);
+void fz_packet_buf_trim (FzPacketBuf *buf, gsize len);
 /* Replaces the contents with a copy of @data. FALSE if it does not fit. */
 gboolean fz_packet_buf_set (FzPacketBuf *buf, const void *data, gsize len);
 

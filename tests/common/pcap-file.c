@@ -18,7 +18,8 @@ GPtrArray *
 pcap_file_read (const char *path, GError **error)
 {
   g_autofree guint8 *buf = NULL;
-  g_autoptr (GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  g_autoptr (GPtrArray) out
+    = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
   gsize len, off = 24;
   guint32 magic;
   gboolean swap;
@@ -70,14 +71,15 @@ struct _PcapWriter
 PcapWriter *
 pcap_writer_open (const char *path, GError **error)
 {
-  static const guint32 hdr[6] = { 0xa1b2c3d4, 0x00040002, 0, 0, 65535, PCAP_LINKTYPE_RAW };
+  static const guint32 hdr[6]
+    = { 0xa1b2c3d4, 0x00040002, 0, 0, 65535, PCAP_LINKTYPE_RAW };
   PcapWriter *w = g_new0 (PcapWriter, 1);
 
   w->f = fopen (path, "wb");
   if (w->f == NULL)
     {
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "cannot write %s: %s",
-                   path, g_strerror (errno));
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
+                   "cannot write %s: %s", path, g_strerror (errno));
       g_free (w);
       return NULL;
     }
@@ -105,6 +107,7 @@ pcap_writer_close (PcapWriter *w, GError **error)
     ok = FALSE;
   g_free (w);
   if (!ok)
-    g_set_error_literal (error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "writing the pcap failed");
+    g_set_error_literal (error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                         "writing the pcap failed");
   return ok;
 }

@@ -11,5 +11,5 @@ GPtrArray *pcap_file_read (const char *path, GError **error);
 
 typedef struct _PcapWriter PcapWriter;
 PcapWriter *pcap_writer_open (const char *path, GError **error);
-gboolean    pcap_writer_add (PcapWriter *w, const guint8 *data, gsize len, gint64 usec);
-gboolean    pcap_writer_close (PcapWriter *w, GError **error);
+gboolean pcap_writer_add (PcapWriter *w, const guint8 *data, gsize len, gint64 usec);
+gboolean pcap_writer_close (PcapWriter *w, GError **error);

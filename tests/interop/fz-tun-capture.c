@@ -7,7 +7,8 @@
  * from PEER to LOCAL built by libfz (UDP and TCP to a closed port, ICMP
  * echo), which the kernel answers only if their checksums are right. On
  * also sends UDP from a socket with IPv6 hop-by-hop and destination options,
- * so the kernel builds extension headers. On SIGTERM or after 60 s it writes the pcap and exits. */
+ * so the kernel builds extension headers. On SIGTERM or after 60 s it writes the pcap and
+ * exits. */
 #include "fz.h"
 #include "pcap-file.h"
 
@@ -122,13 +123,15 @@ inject_probes (int fd, char **addrs)
       FzIpAddr local, peer;
       FzIpPacket pkt;
 
-      if (!fz_ip_addr_parse (&local, addrs[fam * 2]) || !fz_ip_addr_parse (&peer, addrs[fam * 2 + 1]))
+      if (!fz_ip_addr_parse (&local, addrs[fam * 2])
+          || !fz_ip_addr_parse (&peer, addrs[fam * 2 + 1]))
         g_error ("bad address");
-      if (fz_ip_build_udp (buf, &pkt, &peer, &local, 50000, 9, probe, sizeof probe - 1, NULL)
+      if (fz_ip_build_udp (buf, &pkt, &peer, &local, 50000, 9, probe, sizeof probe - 1,
+                           NULL)
           && write (fd, buf->data, buf->len) < 0)
         g_warning ("inject UDP: %s", g_strerror (errno));
-      if (fz_ip_build_icmp_echo (buf, &pkt, &peer, &local, FALSE, 0x1234, 1, ping, sizeof ping,
-                                 NULL)
+      if (fz_ip_build_icmp_echo (buf, &pkt, &peer, &local, FALSE, 0x1234, 1, ping,
+                                 sizeof ping, NULL)
           && write (fd, buf->data, buf->len) < 0)
         g_warning ("inject echo: %s", g_strerror (errno));
       if (build_syn (buf, &peer, &local) && write (fd, buf->data, buf->len) < 0)
@@ -154,8 +157,9 @@ main (int argc, char **argv)
 
   if (argc != 4 && argc != 8)
     {
-      g_printerr ("usage: %s IFNAME OUT.pcap READY_FILE [V4_LOCAL V4_PEER V6_LOCAL V6_PEER]\n",
-                  argv[0]);
+      g_printerr (
+        "usage: %s IFNAME OUT.pcap READY_FILE [V4_LOCAL V4_PEER V6_LOCAL V6_PEER]\n",
+        argv[0]);
       return 2;
     }
   sigaction (SIGTERM, &sa, NULL);

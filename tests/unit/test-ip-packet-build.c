@@ -18,7 +18,8 @@ assert_checksums_naive (const FzIpPacket *pkt)
 {
   if (pkt->version == 4)
     g_assert_cmphex (naive_checksum (pkt->data, 20), ==, 0);
-  g_assert_cmphex (naive_l4_checksum (pkt->data, pkt->len, pkt->l4_off, pkt->proto), ==, 0);
+  g_assert_cmphex (naive_l4_checksum (pkt->data, pkt->len, pkt->l4_off, pkt->proto), ==,
+                   0);
 }
 
 /* Reparses the buffer from scratch: the builder's own view is not trusted. */
@@ -33,8 +34,9 @@ static void
 test_udp (void)
 {
   g_autoptr (FzPacketBuf) buf = fz_packet_buf_new (FZ_PACKET_BUF_HEADROOM, 2048);
-  const char *pairs[][2] = { { "100.100.111.1", "100.64.0.3" },
-                             { "fd00:2021:1111:8000:100:100:111:0", "fd00:2021:1111::3" } };
+  const char *pairs[][2]
+    = { { "100.100.111.1", "100.64.0.3" },
+        { "fd00:2021:1111:8000:100:100:111:0", "fd00:2021:1111::3" } };
 
   for (guint i = 0; i < G_N_ELEMENTS (pairs); i++)
     for (gsize len = 0; len < 40; len += 13)
@@ -46,7 +48,8 @@ test_udp (void)
 
         for (gsize k = 0; k < len; k++)
           payload[k] = (guint8) (k * 7 + 1);
-        g_assert_true (fz_ip_build_udp (buf, &pkt, &src, &dst, 53, 40000, payload, len, NULL));
+        g_assert_true (
+          fz_ip_build_udp (buf, &pkt, &src, &dst, 53, 40000, payload, len, NULL));
         g_assert_cmpuint (fz_packet_buf_headroom (buf), ==, FZ_PACKET_BUF_HEADROOM);
         reparse (buf, &again);
         g_assert_cmpuint (again.proto, ==, FZ_IP_PROTO_UDP);
@@ -60,7 +63,8 @@ test_udp (void)
         g_assert_cmpuint (fz_ip_packet_ttl (&again), ==, FZ_IP_DEFAULT_TTL);
         g_assert_cmpmem (fz_ip_packet_payload (&again, &plen), len, payload, len);
         g_assert_cmpuint (plen, ==, len);
-        g_assert_cmphex (buf->data[src.family == 4 ? 26 : 46] | buf->data[src.family == 4 ? 27 : 47],
+        g_assert_cmphex (buf->data[src.family == 4 ? 26 : 46]
+                           | buf->data[src.family == 4 ? 27 : 47],
                          !=, 0); /* a real checksum, even over IPv4 */
         assert_checksums_naive (&again);
       }
@@ -74,7 +78,8 @@ test_icmp_echo (void)
   FzIpAddr a6 = addr ("fd00:2021:1111::1"), b6 = addr ("fd00:2021:1111::2");
   FzIpPacket pkt;
 
-  g_assert_true (fz_ip_build_icmp_echo (buf, &pkt, &a4, &b4, FALSE, 7, 9, "abc", 3, NULL));
+  g_assert_true (
+    fz_ip_build_icmp_echo (buf, &pkt, &a4, &b4, FALSE, 7, 9, "abc", 3, NULL));
   reparse (buf, &pkt);
   g_assert_cmpuint (fz_ip_packet_icmp_type (&pkt), ==, 8);
   g_assert_cmpuint (fz_ip_packet_icmp_echo_id (&pkt), ==, 7);
@@ -117,11 +122,13 @@ test_icmp_unreachable (void)
         gsize want_quote;
         guint8 *l4;
 
-        g_assert_true (fz_ip_build_udp (orig, &o, &src, &dst, 1234, 443, payload, len, NULL));
+        g_assert_true (
+          fz_ip_build_udp (orig, &o, &src, &dst, 1234, 443, payload, len, NULL));
         g_assert_true (fz_ip_build_icmp_unreachable (buf, &e, &o, c->kind, NULL));
         reparse (buf, &e);
         l4 = fz_ip_packet_l4 (&e);
-        g_assert_cmpuint (e.proto, ==, src.family == 4 ? FZ_IP_PROTO_ICMP : FZ_IP_PROTO_ICMPV6);
+        g_assert_cmpuint (e.proto, ==,
+                          src.family == 4 ? FZ_IP_PROTO_ICMP : FZ_IP_PROTO_ICMPV6);
         g_assert_cmpuint (l4[0], ==, c->type);
         g_assert_cmpuint (l4[1], ==, c->code);
         g_assert_true (fz_ip_packet_is_icmp_error (&e));
@@ -171,8 +178,8 @@ test_control (void)
   guint32 plen;
   guint8 *p;
 
-  g_assert_true (fz_ip_build_control (buf, &pkt, FZ_CONTROL_ASSIGNED_IPS, json, strlen (json),
-                                      NULL));
+  g_assert_true (
+    fz_ip_build_control (buf, &pkt, FZ_CONTROL_ASSIGNED_IPS, json, strlen (json), NULL));
   reparse (buf, &pkt);
   g_assert_true (fz_ip_packet_is_control (&pkt));
   g_assert_cmpuint (fz_ip_packet_control_type (&pkt), ==, FZ_CONTROL_ASSIGNED_IPS);
@@ -212,7 +219,8 @@ test_no_room (void)
   g_assert_false (fz_ip_build_udp (big, &pkt, &a, &b, 1, 2, payload, 65535 - 27, &error));
   g_assert_error (error, FZ_IP_ERROR, FZ_IP_ERR_NO_ROOM);
   g_clear_error (&error);
-  g_assert_false (fz_ip_build_control (small, &pkt, FZ_CONTROL_GOODBYE, payload, 70000, &error));
+  g_assert_false (
+    fz_ip_build_control (small, &pkt, FZ_CONTROL_GOODBYE, payload, 70000, &error));
   g_assert_error (error, FZ_IP_ERROR, FZ_IP_ERR_NO_ROOM);
 }
 

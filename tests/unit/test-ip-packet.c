@@ -53,7 +53,8 @@ v6 (guint8 nh, const guint8 *rest, gsize rest_len)
   return r;
 }
 
-static const guint8 udp_hdr[12] = { 0x04, 0xd2, 0x00, 0x35, 0x00, 0x0c, 0, 0, 'd', 'n', 's', '!' };
+static const guint8 udp_hdr[12]
+  = { 0x04, 0xd2, 0x00, 0x35, 0x00, 0x0c, 0, 0, 'd', 'n', 's', '!' };
 static const guint8 tcp_hdr[24] = { 0x30, 0x39, 0x00, 0x50, 0, 0, 0, 1, 0, 0, 0, 0,
                                     0x60, 0x02, 0xff, 0xff, 0, 0, 0, 0, 2, 4, 5, 0xb4 };
 static const guint8 echo_hdr[10] = { 8, 0, 0, 0, 0x12, 0x34, 0, 7, 'h', 'i' };
@@ -74,16 +75,17 @@ assert_reject (Raw *r, FzIpReject want, const char *const *needles)
   g_autofree char *why = NULL;
   g_autoptr (GError) error = NULL;
 
-  g_assert_cmpstr (fz_ip_reject_to_string (fz_ip_packet_parse (&pkt, r->b, r->len,
-                                                               FZ_IP_MTU_TUNNEL)),
-                   ==, fz_ip_reject_to_string (want));
+  g_assert_cmpstr (
+    fz_ip_reject_to_string (fz_ip_packet_parse (&pkt, r->b, r->len, FZ_IP_MTU_TUNNEL)),
+    ==, fz_ip_reject_to_string (want));
   why = fz_ip_packet_explain (r->b, r->len, FZ_IP_MTU_TUNNEL);
   g_assert_nonnull (why);
   for (; needles != NULL && *needles != NULL; needles++)
     if (strstr (why, *needles) == NULL)
       g_error ("explanation \"%s\" lacks \"%s\"", why, *needles);
 
-  g_assert_false (fz_ip_packet_parse_or_error (&pkt, r->b, r->len, FZ_IP_MTU_TUNNEL, &error));
+  g_assert_false (
+    fz_ip_packet_parse_or_error (&pkt, r->b, r->len, FZ_IP_MTU_TUNNEL, &error));
   g_assert_error (error, FZ_IP_ERROR, (gint) want);
 }
 
@@ -128,9 +130,9 @@ test_reject_length (void)
   assert_reject (&t, FZ_IP_ERR_TOO_SHORT, NEEDLES ("IPv6 header needs 40 bytes, got 39"));
 
   t = r, put16 (t.b + 2, 33);
-  assert_reject (&t, FZ_IP_ERR_TOTAL_LENGTH,
-                 NEEDLES ("total length 33 but 32 bytes", "10.0.0.1 -> 10.0.0.2",
-                          "UDP 1234 -> 53"));
+  assert_reject (
+    &t, FZ_IP_ERR_TOTAL_LENGTH,
+    NEEDLES ("total length 33 but 32 bytes", "10.0.0.1 -> 10.0.0.2", "UDP 1234 -> 53"));
   t = s, put16 (t.b + 4, 11);
   assert_reject (&t, FZ_IP_ERR_TOTAL_LENGTH,
                  NEEDLES ("payload length 11 but 12 bytes", "fd00::1 -> fd00::2"));
@@ -220,6 +222,15 @@ test_ipv6_extension_headers (void)
   t.b[40] = 60, t.b[48] = 0;
   assert_reject (&t, FZ_IP_ERR_EXT_HEADER, NEEDLES ("hop-by-hop header not first"));
 
+  /* a control packet never has extension headers */
+  {
+    guint8 ctl[16] = { 255, 0 };
+    t = v6 (60, ctl, sizeof ctl);
+    memset (t.b + 8, 0, 32);
+    t.b[7] = 0;
+    assert_reject (&t, FZ_IP_ERR_PROTOCOL, NEEDLES ("255 after an extension header"));
+  }
+
   /* routing header */
   t = v6 (43, chain, 24 + sizeof udp_hdr);
   assert_reject (&t, FZ_IP_ERR_EXT_HEADER, NEEDLES ("routing header"));
@@ -269,11 +280,14 @@ test_reject_l4 (void)
   Raw t;
 
   t = v4 (FZ_IP_PROTO_TCP, tcp_hdr, 19);
-  assert_reject (&t, FZ_IP_ERR_L4_TRUNCATED, NEEDLES ("TCP header needs 20 bytes, 19 left"));
+  assert_reject (&t, FZ_IP_ERR_L4_TRUNCATED,
+                 NEEDLES ("TCP header needs 20 bytes, 19 left"));
   t = v6 (FZ_IP_PROTO_UDP, udp_hdr, 7);
-  assert_reject (&t, FZ_IP_ERR_L4_TRUNCATED, NEEDLES ("UDP header needs 8 bytes, 7 left"));
+  assert_reject (&t, FZ_IP_ERR_L4_TRUNCATED,
+                 NEEDLES ("UDP header needs 8 bytes, 7 left"));
   t = v4 (FZ_IP_PROTO_ICMP, echo_hdr, 7);
-  assert_reject (&t, FZ_IP_ERR_L4_TRUNCATED, NEEDLES ("ICMP header needs 8 bytes, 7 left"));
+  assert_reject (&t, FZ_IP_ERR_L4_TRUNCATED,
+                 NEEDLES ("ICMP header needs 8 bytes, 7 left"));
 
   memcpy (l4, udp_hdr, sizeof udp_hdr);
   put16 (l4 + 4, 13);
@@ -369,7 +383,8 @@ test_setters (void)
   FzIpPacket pkt;
   FzIpAddr a, b;
 
-  g_assert_cmpint (fz_ip_packet_parse (&pkt, t4.b, t4.len, FZ_IP_MTU_TUNNEL), ==, FZ_IP_OK);
+  g_assert_cmpint (fz_ip_packet_parse (&pkt, t4.b, t4.len, FZ_IP_MTU_TUNNEL), ==,
+                   FZ_IP_OK);
   fz_ip_packet_update_checksums (&pkt);
   assert_checksums (&pkt);
   fz_ip_addr_parse (&a, "100.96.0.1");
@@ -385,7 +400,8 @@ test_setters (void)
   g_assert_cmpuint (fz_ip_packet_ecn (&pkt), ==, 2);
   g_assert_cmphex (t4.b[1], ==, 0x02);
 
-  g_assert_cmpint (fz_ip_packet_parse (&pkt, t6.b, t6.len, FZ_IP_MTU_TUNNEL), ==, FZ_IP_OK);
+  g_assert_cmpint (fz_ip_packet_parse (&pkt, t6.b, t6.len, FZ_IP_MTU_TUNNEL), ==,
+                   FZ_IP_OK);
   fz_ip_packet_update_checksums (&pkt);
   fz_ip_addr_parse (&a, "fd00:2021:1111:8000::1");
   fz_ip_packet_set_src (&pkt, &a);
@@ -439,6 +455,24 @@ test_udp_zero_checksum (void)
   g_assert_false (fz_ip_packet_verify_l4_checksum (&pkt));
 }
 
+/* An ICMPv4 echo reply whose only non-zero word is the id: setting the id
+ * to 0 leaves all-zero data, whose only valid checksum is 0xffff. */
+static void
+test_icmp_all_zero (void)
+{
+  static const guint8 reply[8] = { 0, 0, 0, 0, 0, 1, 0, 0 };
+  Raw t = v4 (FZ_IP_PROTO_ICMP, reply, sizeof reply);
+  FzIpPacket pkt;
+
+  g_assert_cmpint (fz_ip_packet_parse (&pkt, t.b, t.len, FZ_IP_MTU_TUNNEL), ==, FZ_IP_OK);
+  fz_ip_packet_update_checksums (&pkt);
+  fz_ip_packet_set_icmp_echo_id (&pkt, 0);
+  g_assert_cmphex (t.b[22], ==, 0xff);
+  g_assert_cmphex (t.b[23], ==, 0xff);
+  g_assert_true (fz_ip_packet_verify_l4_checksum (&pkt));
+  g_assert_cmphex (naive_checksum (t.b + 20, 8), ==, 0);
+}
+
 static void
 test_verify_detects_damage (void)
 {
@@ -470,6 +504,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ip/accessors", test_accessors);
   g_test_add_func ("/ip/setters", test_setters);
   g_test_add_func ("/ip/udp-zero-checksum", test_udp_zero_checksum);
+  g_test_add_func ("/ip/icmp-all-zero", test_icmp_all_zero);
   g_test_add_func ("/ip/verify-detects-damage", test_verify_detects_damage);
   return g_test_run ();
 }
