@@ -43,44 +43,8 @@ fz_checksum_add (guint64 sum, const void *data, gsize len)
   return sum;
 }
 
-static inline guint16
-fold (guint64 sum)
-{
-  while (sum >> 16)
-    sum = (sum & 0xffff) + (sum >> 16);
-  return (guint16) sum;
-}
-
 guint16
 fz_checksum_finish (guint64 sum)
 {
-  return (guint16) ~fold (sum);
-}
-
-guint16
-fz_checksum_update (guint16 csum, const void *old, const void *new, gsize len)
-{
-  const guint8 *o = old, *n = new;
-  guint64 sum = (guint16) ~csum;
-
-  g_return_val_if_fail (len % 2 == 0, csum);
-  for (gsize i = 0; i < len; i += 2)
-    {
-      guint16 ow, nw;
-      memcpy (&ow, o + i, 2);
-      memcpy (&nw, n + i, 2);
-      sum += (guint16) ~ow;
-      sum += nw;
-    }
-  return (guint16) ~fold (sum);
-}
-
-guint16
-fz_checksum_update16 (guint16 csum, guint16 old, guint16 new)
-{
-  guint64 sum = (guint16) ~csum;
-
-  sum += (guint16) ~old;
-  sum += new;
-  return (guint16) ~fold (sum);
+  return (guint16) ~fz_checksum_fold_ (sum);
 }

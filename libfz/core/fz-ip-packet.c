@@ -305,7 +305,7 @@ fz_ip_packet_explain (const guint8 *data, gsize len, gsize max_len)
   g_autoptr (GString) why = g_string_new (NULL);
   FzIpPacket pkt;
 
-  /* parse() only writes through data on success, never on rejection. */
+  /* parse() never writes through data, so the cast is safe. */
   if (parse (&pkt, (guint8 *) data, len, max_len, why) == FZ_IP_OK)
     return NULL;
   describe (why, data, len);
@@ -402,23 +402,23 @@ udp_fixup (const FzIpPacket *pkt, guint16 csum)
 }
 
 static void
-ip_csum_replace (FzIpPacket *pkt, const void *old, const void *new, gsize n)
+ip_csum_adjust (FzIpPacket *pkt, guint16 diff)
 {
   if (pkt->version == 4)
-    put_mem16 (pkt->data + 10, fz_checksum_update (mem16 (pkt->data + 10), old, new, n));
+    put_mem16 (pkt->data + 10, fz_checksum_adjust (mem16 (pkt->data + 10), diff));
 }
 
 static guint16 compute_l4 (const FzIpPacket *pkt);
 
 static void
-l4_csum_replace (FzIpPacket *pkt, const void *old, const void *new, gsize n)
+l4_csum_adjust (FzIpPacket *pkt, guint16 diff)
 {
   guint8 *field = l4_csum_field (pkt);
   guint16 csum;
 
   if (field == NULL || udp4_no_checksum (pkt, field))
     return;
-  csum = fz_checksum_update (mem16 (field), old, new, n);
+  csum = fz_checksum_adjust (mem16 (field), diff);
   /* RFC 1624 eqn. 3 gives 0x0000 where only 0xffff is right if the data
    * became all zeros. Only ICMPv4 (no pseudo-header) can be all zeros;
    * once in 65536 updates, it is recomputed to find out. */
@@ -507,13 +507,15 @@ set_addr (FzIpPacket *pkt, guint8 *where, const FzIpAddr *addr)
 {
   guint8 old[16];
   gsize n = addr_len (pkt);
+  guint16 diff;
 
   g_return_if_fail (addr->family == pkt->version);
   memcpy (old, where, n);
   memcpy (where, addr->bytes, n);
-  ip_csum_replace (pkt, old, where, n);
+  diff = fz_checksum_diff (old, where, n);
+  ip_csum_adjust (pkt, diff);
   if (has_pseudo_header (pkt))
-    l4_csum_replace (pkt, old, where, n);
+    l4_csum_adjust (pkt, diff);
 }
 
 void
@@ -575,7 +577,7 @@ set_l4_word (FzIpPacket *pkt, guint off, guint16 value)
   guint8 old[2] = { p[0], p[1] };
 
   put_be16 (p, value);
-  l4_csum_replace (pkt, old, p, 2);
+  l4_csum_adjust (pkt, fz_checksum_diff (old, p, 2));
 }
 
 void
@@ -673,7 +675,7 @@ fz_ip_packet_set_ttl (FzIpPacket *pkt, guint8 ttl)
     {
       guint8 old[2] = { pkt->data[8], pkt->data[9] };
       pkt->data[8] = ttl;
-      ip_csum_replace (pkt, old, pkt->data + 8, 2);
+      ip_csum_adjust (pkt, fz_checksum_diff (old, pkt->data + 8, 2));
     }
   else
     pkt->data[7] = ttl;
@@ -693,7 +695,7 @@ fz_ip_packet_set_ecn (FzIpPacket *pkt, guint8 ecn)
     {
       guint8 old[2] = { pkt->data[0], pkt->data[1] };
       pkt->data[1] = (pkt->data[1] & 0xfc) | ecn;
-      ip_csum_replace (pkt, old, pkt->data, 2);
+      ip_csum_adjust (pkt, fz_checksum_diff (old, pkt->data, 2));
     }
   else
     pkt->data[1] = (pkt->data[1] & 0xcf) | (ecn << 4);
