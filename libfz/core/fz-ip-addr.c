@@ -82,3 +82,20 @@ fz_ip_addr_hash (const FzIpAddr *addr)
     }
   return h;
 }
+
+gboolean
+fz_sock_addr_equal (const FzSockAddr *a, const FzSockAddr *b)
+{
+  return a->port == b->port && fz_ip_addr_equal (&a->ip, &b->ip);
+}
+
+char *
+fz_sock_addr_to_string (const FzSockAddr *sa, char buf[FZ_SOCK_ADDR_STRLEN])
+{
+  char ip[FZ_IP_ADDR_STRLEN];
+
+  fz_ip_addr_to_string (&sa->ip, ip);
+  g_snprintf (buf, FZ_SOCK_ADDR_STRLEN, sa->ip.family == 6 ? "[%s]:%u" : "%s:%u", ip,
+              sa->port);
+  return buf;
+}

@@ -24,4 +24,17 @@ gboolean fz_ip_addr_equal (const FzIpAddr *a, const FzIpAddr *b);
 guint fz_ip_addr_hash (const FzIpAddr *addr);
 gsize fz_ip_addr_len (const FzIpAddr *addr);
 
+/* An address and a UDP port: where a peer or relay is. */
+#define FZ_SOCK_ADDR_STRLEN (FZ_IP_ADDR_STRLEN + 8)
+
+typedef struct
+{
+  FzIpAddr ip;
+  guint16 port; /* host order */
+} FzSockAddr;
+
+gboolean fz_sock_addr_equal (const FzSockAddr *a, const FzSockAddr *b);
+/* "192.0.2.1:51820" or "[2001:db8::1]:51820" */
+char *fz_sock_addr_to_string (const FzSockAddr *sa, char buf[FZ_SOCK_ADDR_STRLEN]);
+
 G_END_DECLS

@@ -1,0 +1,80 @@
+/* Internals shared by FzWgDevice and FzWgPeer; not installed. */
+#pragma once
+
+#include "fz-wg-device.h"
+#include "fz-wg-handshake.h"
+#include "fz-wg-index.h"
+#include "fz-wg-session.h"
+
+#define FZ_WG_SESSIONS 8 /* live sessions per peer; slot = counter % 8 */
+
+struct _FzWgPeer
+{
+  FzWgDevice *dev;
+  guint32 index;       /* 24-bit peer index */
+  guint8 next_session; /* low 8 bits of the next session index */
+  FzWgHandshake hs;
+  FzWgSession sessions[FZ_WG_SESSIONS];
+  int current; /* slot we send on, or -1 */
+  FzSockAddr endpoint;
+  gboolean has_endpoint;
+  guint keepalive_interval; /* persistent keepalive, seconds; 0 = off */
+  GQueue staged;            /* FzPacketBuf *, at most FZ_WG_MAX_STAGED */
+  gpointer data;
+  GDestroyNotify destroy;
+
+  /* Timers: monotonic us, 0 = not armed. */
+  gint64 retransmit_at;    /* no response to our initiation yet */
+  gint64 keepalive_at;     /* we received data and sent nothing back */
+  gint64 new_handshake_at; /* we sent data and heard nothing back */
+  gint64 zero_keys_at;     /* wipe all keys when nothing renewed them */
+  gint64 persistent_at;    /* persistent keepalive */
+
+  gint64 last_initiation_sent;
+  gint64 attempt_started; /* first initiation of the current attempt */
+  gboolean sent_lastminute;
+
+  guint64 rx_bytes, tx_bytes;
+  gint64 last_handshake_wall;
+};
+
+struct _FzWgDevice
+{
+  FzWgIdentity id;
+  FzRng *rng;
+  FzBufPool *pool;
+  gint64 wall_offset;
+  gint64 rekey_attempt_time;
+
+  GPtrArray *peers;
+  GHashTable *by_pub;   /* remote static key -> peer */
+  GHashTable *by_index; /* 24-bit index -> peer */
+  FzWgIndex index;
+
+  GQueue transmits; /* FzWgTransmit * */
+  GQueue events;    /* FzWgEvent * */
+
+  guint under_load_threshold;
+  guint handshakes_this_second;
+  gint64 second_started;
+  guint8 cookie_secret[FZ_WG_HASH_LEN];
+  gint64 cookie_secret_born;
+};
+
+FzWgPeer *fz_wg_peer_new (FzWgDevice *dev, guint32 index, const guint8 pub[FZ_WG_KEY_LEN],
+                          const guint8 *psk);
+void fz_wg_peer_free (FzWgPeer *peer);
+
+/* Device services for peers. */
+void fz_wg_device_queue_transmit (FzWgDevice *dev, FzWgPeer *peer, const FzSockAddr *dst,
+                                  FzPacketBuf *buf);
+void fz_wg_device_queue_event (FzWgDevice *dev, FzWgEventType type, FzWgPeer *peer);
+
+/* Peer steps the device drives. */
+guint32 fz_wg_peer_next_session_index (FzWgPeer *peer);
+void fz_wg_peer_add_session (FzWgPeer *peer, const FzWgKeypair *keys, gint64 now);
+void fz_wg_peer_session_confirmed (FzWgPeer *peer, int slot, gint64 now);
+void fz_wg_peer_authenticated_rx (FzWgPeer *peer, const FzSockAddr *from, gsize len,
+                                  gboolean data, gint64 now);
+gint64 fz_wg_peer_next_timer (FzWgPeer *peer);
+void fz_wg_peer_run_timers (FzWgPeer *peer, gint64 now);
