@@ -15,3 +15,5 @@
 #include "fz-wg-handshake.h"
 #include "fz-wg-session.h"
 #include "fz-wg-device.h"
+#include "fz-tun.h"
+#include "fz-udp-socket.h"

@@ -1,0 +1,97 @@
+#include "fz-tun.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+FzTun *
+fz_tun_open (const char *name, GError **error)
+{
+  struct ifreq ifr = { 0 };
+  FzTun *tun;
+  int fd, saved;
+
+  if (strlen (name) >= IFNAMSIZ)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   "interface name '%s' is longer than %d characters", name,
+                   IFNAMSIZ - 1);
+      return NULL;
+    }
+  fd = open ("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0)
+    {
+      saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                   "cannot open /dev/net/tun: %s", g_strerror (saved));
+      return NULL;
+    }
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  g_strlcpy (ifr.ifr_name, name, IFNAMSIZ);
+  if (ioctl (fd, TUNSETIFF, &ifr) < 0)
+    {
+      saved = errno;
+      close (fd);
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                   "cannot create TUN device %s: %s", name, g_strerror (saved));
+      return NULL;
+    }
+  tun = g_new0 (FzTun, 1);
+  tun->fd = fd;
+  g_strlcpy (tun->name, ifr.ifr_name, sizeof tun->name);
+  return tun;
+}
+
+void
+fz_tun_close (FzTun *tun)
+{
+  if (tun == NULL)
+    return;
+  close (tun->fd);
+  g_free (tun);
+}
+
+static int
+ifreq_ioctl (FzTun *tun, unsigned long req, struct ifreq *ifr)
+{
+  int s = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r, saved;
+
+  if (s < 0)
+    return -1;
+  g_strlcpy (ifr->ifr_name, tun->name, IFNAMSIZ);
+  r = ioctl (s, req, ifr);
+  saved = errno;
+  close (s);
+  errno = saved;
+  return r;
+}
+
+int
+fz_tun_get_mtu (FzTun *tun)
+{
+  struct ifreq ifr = { 0 };
+  return ifreq_ioctl (tun, SIOCGIFMTU, &ifr) < 0 ? -1 : ifr.ifr_mtu;
+}
+
+gboolean
+fz_tun_set_txqueuelen (FzTun *tun, int len, GError **error)
+{
+  struct ifreq ifr = { 0 };
+
+  ifr.ifr_qlen = len;
+  if (ifreq_ioctl (tun, SIOCSIFTXQLEN, &ifr) < 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                   "cannot set the transmit queue of %s to %d: %s", tun->name, len,
+                   g_strerror (saved));
+      return FALSE;
+    }
+  return TRUE;
+}

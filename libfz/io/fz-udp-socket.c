@@ -1,0 +1,134 @@
+#include "fz-udp-socket.h"
+
+#include <errno.h>
+#include <gio/gio.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static socklen_t
+to_sockaddr (const FzSockAddr *sa, struct sockaddr_storage *ss)
+{
+  memset (ss, 0, sizeof *ss);
+  if (sa->ip.family == 4)
+    {
+      struct sockaddr_in *in = (struct sockaddr_in *) ss;
+      in->sin_family = AF_INET;
+      in->sin_port = g_htons (sa->port);
+      memcpy (&in->sin_addr, sa->ip.bytes, 4);
+      return sizeof *in;
+    }
+  else
+    {
+      struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) ss;
+      in6->sin6_family = AF_INET6;
+      in6->sin6_port = g_htons (sa->port);
+      memcpy (&in6->sin6_addr, sa->ip.bytes, 16);
+      return sizeof *in6;
+    }
+}
+
+static void
+from_sockaddr (const struct sockaddr_storage *ss, FzSockAddr *sa)
+{
+  if (ss->ss_family == AF_INET)
+    {
+      const struct sockaddr_in *in = (const struct sockaddr_in *) ss;
+      fz_ip_addr_set_v4 (&sa->ip, (const guint8 *) &in->sin_addr);
+      sa->port = g_ntohs (in->sin_port);
+    }
+  else
+    {
+      const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) ss;
+      fz_ip_addr_set_v6 (&sa->ip, (const guint8 *) &in6->sin6_addr);
+      sa->port = g_ntohs (in6->sin6_port);
+    }
+}
+
+static FzUdpSocket *
+fail (int fd, GError **error, const char *what, int family, guint16 port)
+{
+  int saved = errno;
+
+  if (fd >= 0)
+    close (fd);
+  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+               "cannot %s a UDP socket (IPv%d, port %u): %s", what, family, port,
+               g_strerror (saved));
+  return NULL;
+}
+
+FzUdpSocket *
+fz_udp_socket_open (int family, guint16 port, GError **error)
+{
+  FzSockAddr any = { .ip = { .family = (guint8) family }, .port = port };
+  struct sockaddr_storage ss;
+  socklen_t len;
+  FzUdpSocket *s;
+  int fd, one = 1;
+
+  g_return_val_if_fail (family == 4 || family == 6, NULL);
+  fd = socket (family == 4 ? AF_INET : AF_INET6,
+               SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return fail (fd, error, "create", family, port);
+  if (family == 6 && setsockopt (fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0)
+    return fail (fd, error, "configure", family, port);
+  len = to_sockaddr (&any, &ss);
+  if (bind (fd, (struct sockaddr *) &ss, len) < 0)
+    return fail (fd, error, "bind", family, port);
+  len = sizeof ss;
+  if (getsockname (fd, (struct sockaddr *) &ss, &len) < 0)
+    return fail (fd, error, "inspect", family, port);
+
+  s = g_new0 (FzUdpSocket, 1);
+  s->fd = fd;
+  s->family = family;
+  s->port = g_ntohs (family == 4 ? ((struct sockaddr_in *) &ss)->sin_port
+                                 : ((struct sockaddr_in6 *) &ss)->sin6_port);
+  return s;
+}
+
+void
+fz_udp_socket_close (FzUdpSocket *s)
+{
+  if (s == NULL)
+    return;
+  close (s->fd);
+  g_free (s);
+}
+
+gboolean
+fz_udp_socket_set_mark (FzUdpSocket *s, guint32 mark, GError **error)
+{
+  if (setsockopt (s->fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark) < 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                   "cannot set fwmark %u: %s", mark, g_strerror (saved));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gssize
+fz_udp_socket_recv (FzUdpSocket *s, guint8 *buf, gsize cap, FzSockAddr *from)
+{
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  gssize n = recvfrom (s->fd, buf, cap, 0, (struct sockaddr *) &ss, &len);
+
+  if (n >= 0)
+    from_sockaddr (&ss, from);
+  return n;
+}
+
+gssize
+fz_udp_socket_send (FzUdpSocket *s, const guint8 *buf, gsize len, const FzSockAddr *to)
+{
+  struct sockaddr_storage ss;
+  socklen_t sl = to_sockaddr (to, &ss);
+
+  return sendto (s->fd, buf, len, 0, (struct sockaddr *) &ss, sl);
+}

@@ -1,0 +1,32 @@
+/* FzWgIface: one fz-wg interface: the WireGuard device, its TUN and UDP
+ * sockets, and the cryptokey routing table. fz-uapi.c configures it;
+ * fz-wg.c runs its packet loop. */
+#pragma once
+
+#include "fz-allowed-ips.h"
+#include "fz.h"
+
+typedef struct
+{
+  FzWgDevice *dev;
+  FzBufPool *pool;
+  FzTun *tun;
+  FzUdpSocket *udp[2]; /* IPv4, IPv6 */
+  GSource *udp_source[2];
+  guint16 listen_port;
+  guint32 fwmark;
+  gboolean has_key;
+  guint8 private_key[FZ_WG_KEY_LEN]; /* for get=1; the device keeps its own */
+  FzAllowedIps allowed;
+  GHashTable *psks; /* FzWgPeer * -> guint8[32]: for get=1 */
+} FzWgIface;
+
+/* Binds both sockets to @port (0: any free port, the same for both). */
+gboolean fz_wg_iface_listen (FzWgIface *iface, guint16 port, GError **error);
+gboolean fz_wg_iface_set_fwmark (FzWgIface *iface, guint32 mark, GError **error);
+/* Sends what the device queued, and re-arms its timer. */
+void fz_wg_iface_flush (FzWgIface *iface, gint64 now);
+
+/* One configuration request (text through its blank line); the reply ends
+ * with errno=N and a blank line. */
+void fz_uapi_handle (FzWgIface *iface, const char *request, GString *reply, gint64 now);
