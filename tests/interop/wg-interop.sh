@@ -15,92 +15,19 @@ fz_require_root
 fz_require_cmd ip wg wireguard-go ping iperf3 timeout
 [ -c /dev/net/tun ] || fz_skip "needs /dev/net/tun"
 
-tmp=$(mktemp -d)
-pids=()
-cleanup () {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  fz_cleanup_netns
-  rm -f /var/run/wireguard/fzt$$*.sock
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-fail () { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "$0")/../wg-pair.sh"
+trap wg_pair_cleanup EXIT
+tmp=$wg_pair_tmp
 step () { echo "== $*"; }
 
-fz_netns_add A a
-fz_netns_add B b
-ip link add "fzv$$a" type veth peer name "fzv$$b"
-ip link set "fzv$$a" netns "$A"
-ip link set "fzv$$b" netns "$B"
-ip -n "$A" addr add 192.0.2.1/24 dev "fzv$$a"
-ip -n "$B" addr add 192.0.2.2/24 dev "fzv$$b"
-ip -n "$A" addr add 2001:db8:99::1/64 dev "fzv$$a" nodad
-ip -n "$B" addr add 2001:db8:99::2/64 dev "fzv$$b" nodad
-ip -n "$A" link set "fzv$$a" up
-ip -n "$B" link set "fzv$$b" up
-
-wg genkey > "$tmp/ka"; wg pubkey < "$tmp/ka" > "$tmp/pa"
-wg genkey > "$tmp/kb"; wg pubkey < "$tmp/kb" > "$tmp/pb"
-wg genpsk > "$tmp/psk"; wg genpsk > "$tmp/psk2"
-chmod 600 "$tmp"/*
-
-ifa="fzt$$a" ifb="fzt$$b" # interface names, unique to this run
-
-# start_impl NS IFNAME IMPL: runs fz-wg or wireguard-go in the foreground
-# and waits for its configuration socket.
-start_impl () {
-  local ns=$1 ifname=$2 impl=$3
-  if [ "$impl" = fz-wg ]; then
-    ip netns exec "$ns" "$fzwg" -f "$ifname" >"$tmp/$ifname.log" 2>&1 &
-  else
-    ip netns exec "$ns" env WG_PROCESS_FOREGROUND=1 wireguard-go "$ifname" \
-      >"$tmp/$ifname.log" 2>&1 &
-  fi
-  pids+=($!)
-  for _ in $(seq 50); do
-    [ -S "/var/run/wireguard/$ifname.sock" ] && return 0
-    sleep 0.1
-  done
-  cat "$tmp/$ifname.log" >&2
-  fail "$impl did not start"
-}
-
-stop_all () {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  pids=()
-}
-
-# pair IMPL_A IMPL_B OUTER(4|6) [PSK_A PSK_B]: a fresh tunnel A <-> B.
-pair () {
-  local impl_a=$1 impl_b=$2 outer=$3 psk_a=${4:-} psk_b=${5:-}
-  local ep_b="192.0.2.2:51821"
-  [ "$outer" = 6 ] && ep_b="[2001:db8:99::2]:51821"
-  start_impl "$A" "$ifa" "$impl_a"
-  start_impl "$B" "$ifb" "$impl_b"
-  ip netns exec "$A" wg set "$ifa" private-key "$tmp/ka" listen-port 51820 \
-    peer "$(cat "$tmp/pb")" ${psk_a:+preshared-key "$psk_a"} endpoint "$ep_b" \
-    allowed-ips 100.64.0.2/32,fd00:2021:1111::2/128
-  ip netns exec "$B" wg set "$ifb" private-key "$tmp/kb" listen-port 51821 \
-    peer "$(cat "$tmp/pa")" ${psk_b:+preshared-key "$psk_b"} \
-    allowed-ips 100.64.0.1/32,fd00:2021:1111::1/128
-  ip -n "$A" addr add 100.64.0.1/24 dev "$ifa"
-  ip -n "$A" addr add fd00:2021:1111::1/64 dev "$ifa" nodad
-  ip -n "$B" addr add 100.64.0.2/24 dev "$ifb"
-  ip -n "$B" addr add fd00:2021:1111::2/64 dev "$ifb" nodad
-  ip -n "$A" link set "$ifa" mtu 1420 up
-  ip -n "$B" link set "$ifb" mtu 1420 up
-}
-
-ping_ok () { ip netns exec "$1" ping -c 2 -i 0.2 -W 2 "$2" >/dev/null; }
+wg_pair_namespaces
 
 # Both directions, both inner families, and TCP both ways.
 traffic_ok () {
-  ping_ok "$A" 100.64.0.2 || fail "ping A -> B (IPv4 inner)"
-  ping_ok "$B" 100.64.0.1 || fail "ping B -> A (IPv4 inner)"
-  ping_ok "$A" fd00:2021:1111::2 || fail "ping A -> B (IPv6 inner)"
-  ping_ok "$B" fd00:2021:1111::1 || fail "ping B -> A (IPv6 inner)"
+  wg_pair_ping "$A" 100.64.0.2 || fail "ping A -> B (IPv4 inner)"
+  wg_pair_ping "$B" 100.64.0.1 || fail "ping B -> A (IPv4 inner)"
+  wg_pair_ping "$A" fd00:2021:1111::2 || fail "ping A -> B (IPv6 inner)"
+  wg_pair_ping "$B" fd00:2021:1111::1 || fail "ping B -> A (IPv6 inner)"
   ip netns exec "$B" timeout 20 iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
   sleep 0.3
   ip netns exec "$A" timeout 15 iperf3 -c 100.64.0.2 -p 5201 -n 2M >/dev/null \
@@ -127,43 +54,43 @@ for impls in "fz-wg wireguard-go" "wireguard-go fz-wg" "fz-wg fz-wg"; do
       set -- $impls
       step "$1 <-> $2, IPv$outer outer, preshared key: $psk"
       if [ "$psk" = same ]; then
-        pair "$1" "$2" "$outer" "$tmp/psk" "$tmp/psk"
+        wg_pair "$1" "$2" "$outer" "$tmp/psk" "$tmp/psk"
       else
-        pair "$1" "$2" "$outer"
+        wg_pair "$1" "$2" "$outer"
       fi
       traffic_ok
       [ "$1" = fz-wg ] && show_ok
-      stop_all
+      wg_pair_stop
     done
   done
 done
 
 step "roaming: wireguard-go moves to a new port, fz-wg follows"
-pair fz-wg wireguard-go 4
-ping_ok "$A" 100.64.0.2 || fail "ping before roaming"
+wg_pair fz-wg wireguard-go 4
+wg_pair_ping "$A" 100.64.0.2 || fail "ping before roaming"
 ip netns exec "$B" wg set "$ifb" listen-port 51999
-ping_ok "$B" 100.64.0.1 || fail "ping from the new port"
+wg_pair_ping "$B" 100.64.0.1 || fail "ping from the new port"
 ip netns exec "$A" wg show "$ifa" endpoints | grep -q '192.0.2.2:51999' \
   || fail "fz-wg did not learn the new endpoint: $(ip netns exec "$A" wg show "$ifa" endpoints)"
-ping_ok "$A" 100.64.0.2 || fail "ping A -> B after roaming"
-stop_all
+wg_pair_ping "$A" 100.64.0.2 || fail "ping A -> B after roaming"
+wg_pair_stop
 
 step "wrong preshared key: no tunnel, and fz-wg says why"
-pair fz-wg wireguard-go 4 "$tmp/psk" "$tmp/psk2"
-if ping_ok "$A" 100.64.0.2; then fail "ping went through with different preshared keys"; fi
+wg_pair fz-wg wireguard-go 4 "$tmp/psk" "$tmp/psk2"
+if wg_pair_ping "$A" 100.64.0.2; then fail "ping went through with different preshared keys"; fi
 grep -q 'did not authenticate' "$tmp/$ifa.log" || {
   cat "$tmp/$ifa.log" >&2
   fail "fz-wg did not report the failed handshake"
 }
 hs=$(ip netns exec "$A" wg show "$ifa" latest-handshakes | awk '{print $2}')
 [ "$hs" = 0 ] || fail "a handshake was recorded with different preshared keys"
-stop_all
+wg_pair_stop
 
 step "clean shutdown: socket and interface gone after SIGTERM"
-start_impl "$A" "$ifa" fz-wg
-kill -TERM "${pids[0]}"
-wait "${pids[0]}" || fail "fz-wg exited with an error on SIGTERM"
-pids=()
+wg_pair_start "$A" "$ifa" fz-wg
+kill -TERM "${wg_pair_pids[0]}"
+wait "${wg_pair_pids[0]}" || fail "fz-wg exited with an error on SIGTERM"
+wg_pair_pids=()
 [ ! -e "/var/run/wireguard/$ifa.sock" ] || fail "socket left behind"
 if ip -n "$A" link show "$ifa" >/dev/null 2>&1; then fail "interface left behind"; fi
 
@@ -177,7 +104,7 @@ for _ in $(seq 50); do [ -e "/var/run/wireguard/$ifa.sock" ] || break; sleep 0.1
 [ ! -e "/var/run/wireguard/$ifa.sock" ] || fail "background fz-wg left its socket"
 
 step "bad configuration: refused with EINVAL, nothing lost"
-start_impl "$A" "$ifa" fz-wg
+wg_pair_start "$A" "$ifa" fz-wg
 ip netns exec "$A" wg set "$ifa" private-key "$tmp/ka" listen-port 51820
 uapi () {
   python3 -c 'import socket,sys
@@ -196,6 +123,6 @@ ip netns exec "$A" wg show "$ifa" listen-port | grep -qx 51820 || fail "listen p
 ip netns exec "$A" wg show "$ifa" >/dev/null || fail "fz-wg stopped answering"
 grep -q 'configuration refused' "$tmp/$ifa.log" || fail "refusal not logged"
 if grep -qF "$(cut -c1-20 "$tmp/ka")" "$tmp/$ifa.log"; then fail "a key reached the log"; fi
-stop_all
+wg_pair_stop
 
 echo "all wg interop checks passed"
