@@ -113,7 +113,7 @@ s.sendall(sys.argv[2].encode()); print(s.recv(65536).decode())' \
     "/var/run/wireguard/$ifa.sock" "$1"
 }
 for bad in 'listen_port=99999' 'fwmark=-1' 'private_key=zz' 'public_key=00' \
-           'nonsense' 'replace_peers=maybe'; do
+           'nonsense' 'replace_peers=maybe' "$(cat "$tmp/ka")"; do
   reply=$(uapi "set=1"$'\n'"$bad"$'\n\n')
   grep -q '^errno=22$' <<<"$reply" || fail "'$bad' was not refused: $reply"
 done

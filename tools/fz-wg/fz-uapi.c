@@ -11,6 +11,23 @@
 
 #define EINVAL_REPLY 22
 
+static const char *const KNOWN_KEYS[] = {
+  "private_key",
+  "listen_port",
+  "fwmark",
+  "replace_peers",
+  "public_key",
+  "remove",
+  "update_only",
+  "preshared_key",
+  "endpoint",
+  "persistent_keepalive_interval",
+  "replace_allowed_ips",
+  "allowed_ip",
+  "protocol_version",
+  NULL,
+};
+
 static gboolean
 parse_key (const char *hex, guint8 out[FZ_WG_KEY_LEN])
 {
@@ -277,8 +294,17 @@ set (FzWgIface *iface, char **lines, gint64 now, GError **error)
 
     bad:
       if (error != NULL && *error == NULL)
-        g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                     "invalid configuration line '%s'", key != NULL ? key : *l);
+        {
+          /* Only a key we know is named: anything else on the line could
+           * be a secret pasted in the wrong place. */
+          guint line = (guint) (l - lines) + 2;
+          if (key != NULL && g_strv_contains (KNOWN_KEYS, key))
+            g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                         "invalid value for '%s' (line %u)", key, line);
+          else
+            g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                         "line %u is not a known key=value", line);
+        }
       return FALSE;
     }
   return TRUE;
