@@ -15,5 +15,6 @@
 #include "fz-wg-handshake.h"
 #include "fz-wg-session.h"
 #include "fz-wg-device.h"
+#include "fz-vnet.h"
 #include "fz-tun.h"
 #include "fz-udp-socket.h"

@@ -126,6 +126,12 @@ fz_wg_device_set_rekey_attempt_time (FzWgDevice *dev, gint64 us)
 }
 
 void
+fz_wg_device_set_mtu (FzWgDevice *dev, gsize mtu)
+{
+  dev->mtu = mtu;
+}
+
+void
 fz_wg_device_set_under_load_threshold (FzWgDevice *dev, guint per_second)
 {
   dev->under_load_threshold = per_second;

@@ -43,6 +43,8 @@ void fz_wg_device_set_wall_offset (FzWgDevice *dev, gint64 offset_us);
 void fz_wg_device_set_private_key (FzWgDevice *dev, const guint8 priv[FZ_WG_KEY_LEN]);
 const guint8 *fz_wg_device_public_key (FzWgDevice *dev);
 void fz_wg_device_set_rekey_attempt_time (FzWgDevice *dev, gint64 us);
+/* The tunnel MTU: padding never makes a packet longer than this. */
+void fz_wg_device_set_mtu (FzWgDevice *dev, gsize mtu);
 /* Handshake messages per second above which senders must prove their
  * address with a cookie (mac2). */
 void fz_wg_device_set_under_load_threshold (FzWgDevice *dev, guint per_second);

@@ -171,7 +171,7 @@ encrypt_now (FzWgPeer *peer, FzPacketBuf *buf, gint64 now)
   gboolean data = buf->len > 0;
 
   if (s == NULL || !fz_wg_session_can_send (s, now) || !peer->has_endpoint
-      || !fz_wg_session_encrypt (s, buf))
+      || !fz_wg_session_encrypt (s, buf, peer->dev->mtu))
     return FALSE;
   peer->tx_bytes += buf->len;
   peer->keepalive_at = 0; /* we sent something: no keepalive owed */

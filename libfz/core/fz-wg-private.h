@@ -45,6 +45,7 @@ struct _FzWgDevice
   FzBufPool *pool;
   gint64 wall_offset;
   gint64 rekey_attempt_time;
+  gsize mtu; /* padding stops here; 0 = no limit */
 
   GPtrArray *peers;
   GHashTable *by_pub;   /* remote static key -> peer */

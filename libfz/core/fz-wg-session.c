@@ -41,9 +41,14 @@ put_le (guint8 *p, guint64 v, guint n)
 }
 
 gboolean
-fz_wg_session_encrypt (FzWgSession *s, FzPacketBuf *buf)
+fz_wg_session_encrypt (FzWgSession *s, FzPacketBuf *buf, gsize mtu)
 {
   gsize len = buf->len, pad = (16 - len % 16) % 16;
+
+  /* A full-MTU packet stays full-MTU: padding must not push the datagram
+   * past the path (over IPv6, 1420 + 4 would not fit 1500). */
+  if (mtu > 0 && len + pad > mtu)
+    pad = mtu > len ? mtu - len : 0;
   guint8 *p;
 
   if (fz_packet_buf_tailroom (buf) < pad + FZ_WG_TAG_LEN

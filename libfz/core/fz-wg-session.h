@@ -32,8 +32,10 @@ gboolean fz_wg_session_can_send (const FzWgSession *s, gint64 now);
 gboolean fz_wg_session_can_receive (const FzWgSession *s, gint64 now);
 
 /* Turns the IP packet (or nothing: a keepalive) in @buf into a transport
- * data message. FALSE if the buffer lacks head- or tailroom. */
-gboolean fz_wg_session_encrypt (FzWgSession *s, FzPacketBuf *buf);
+ * data message, padded to a multiple of 16 but never past @mtu (0: no
+ * limit), as the protocol says. FALSE if the buffer lacks head- or
+ * tailroom. */
+gboolean fz_wg_session_encrypt (FzWgSession *s, FzPacketBuf *buf, gsize mtu);
 
 typedef enum
 {

@@ -1,5 +1,7 @@
 #include "fz-tun.h"
 
+#include "fz-vnet.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gio.h>
@@ -11,7 +13,7 @@
 #include <unistd.h>
 
 FzTun *
-fz_tun_open (const char *name, GError **error)
+fz_tun_open (const char *name, gboolean offload, GError **error)
 {
   struct ifreq ifr = { 0 };
   FzTun *tun;
@@ -32,7 +34,7 @@ fz_tun_open (const char *name, GError **error)
                    "cannot open /dev/net/tun: %s", g_strerror (saved));
       return NULL;
     }
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0);
   g_strlcpy (ifr.ifr_name, name, IFNAMSIZ);
   if (ioctl (fd, TUNSETIFF, &ifr) < 0)
     {
@@ -44,7 +46,11 @@ fz_tun_open (const char *name, GError **error)
     }
   tun = g_new0 (FzTun, 1);
   tun->fd = fd;
+  tun->vnet = offload;
   g_strlcpy (tun->name, ifr.ifr_name, sizeof tun->name);
+  /* Without TSO the kernel still sends the header, all zeros. */
+  tun->tso
+    = offload && ioctl (fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) == 0;
   return tun;
 }
 
@@ -94,4 +100,59 @@ fz_tun_set_txqueuelen (FzTun *tun, int len, GError **error)
       return FALSE;
     }
   return TRUE;
+}
+
+int
+fz_tun_read (FzTun *tun, FzBufPool *pool, FzPacketBuf **out, guint max)
+{
+  FzPacketBuf *buf = fz_buf_pool_alloc (pool);
+  gsize room = fz_packet_buf_tailroom (buf) - FZ_PACKET_BUF_TAILROOM;
+  FzVnetHdr h = { 0 };
+  gssize n;
+
+  if (tun->vnet)
+    {
+      /* The header lands in the headroom side of the buffer: the packet
+       * itself starts where it would without it. */
+      guint8 *start = fz_packet_buf_push (buf, FZ_VNET_HDR_LEN);
+      n = read (tun->fd, start, room + FZ_VNET_HDR_LEN);
+      if (n >= FZ_VNET_HDR_LEN)
+        {
+          fz_vnet_hdr_read (&h, start);
+          fz_packet_buf_pull (buf, FZ_VNET_HDR_LEN);
+          n -= FZ_VNET_HDR_LEN;
+        }
+      else if (n >= 0)
+        n = 0;
+    }
+  else
+    n = read (tun->fd, buf->data, room);
+  if (n <= 0)
+    {
+      int saved = n == 0 ? EAGAIN : errno;
+      fz_packet_buf_free (buf);
+      errno = saved;
+      return saved == EAGAIN ? 0 : -1;
+    }
+  buf->len = (gsize) n;
+  errno = 0; /* 0 packets with errno 0: a malformed read, dropped */
+  return (int) fz_vnet_segment (&h, buf, pool, out, max);
+}
+
+gboolean
+fz_tun_write (FzTun *tun, FzPacketBuf *buf)
+{
+  gssize n;
+
+  if (tun->vnet)
+    {
+      guint8 *h = fz_packet_buf_push (buf, FZ_VNET_HDR_LEN);
+      if (h == NULL)
+        return FALSE;
+      memset (h, 0, FZ_VNET_HDR_LEN);
+    }
+  n = write (tun->fd, buf->data, buf->len);
+  if (tun->vnet)
+    fz_packet_buf_pull (buf, FZ_VNET_HDR_LEN);
+  return n == (gssize) buf->len + (tun->vnet ? FZ_VNET_HDR_LEN : 0);
 }

@@ -2,7 +2,7 @@
  * while the descriptor is open. */
 #pragma once
 
-#include <glib.h>
+#include "fz-buf-pool.h"
 
 G_BEGIN_DECLS
 
@@ -12,14 +12,25 @@ typedef struct
 {
   int fd;
   char name[16];
+  gboolean vnet; /* packets carry a virtio-net header */
+  gboolean tso;  /* the kernel hands over TCP super-packets */
 } FzTun;
 
-/* Creates (or attaches to) @name; a name ending in %d gets a number. */
-FzTun *fz_tun_open (const char *name, GError **error);
+/* Creates (or attaches to) @name; a name ending in %d gets a number. With
+ * @offload, asks for checksum and TCP segmentation offload (plain packets
+ * when the kernel refuses). */
+FzTun *fz_tun_open (const char *name, gboolean offload, GError **error);
 void fz_tun_close (FzTun *tun);
 /* The interface's MTU as the kernel has it now. */
 int fz_tun_get_mtu (FzTun *tun);
 gboolean fz_tun_set_txqueuelen (FzTun *tun, int len, GError **error);
+
+/* Reads one packet or super-packet and hands over whole packets (at most
+ * @max). 0: nothing to read (errno EAGAIN), or a malformed read that was
+ * dropped; -1 with errno on error. */
+int fz_tun_read (FzTun *tun, FzBufPool *pool, FzPacketBuf **out, guint max);
+/* Writes one IP packet (the virtio-net header goes into its headroom). */
+gboolean fz_tun_write (FzTun *tun, FzPacketBuf *buf);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FzTun, fz_tun_close)
 

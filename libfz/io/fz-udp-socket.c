@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <gio/gio.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
+#include <sys/uio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -85,6 +87,8 @@ fz_udp_socket_open (int family, guint16 port, GError **error)
   s = g_new0 (FzUdpSocket, 1);
   s->fd = fd;
   s->family = family;
+  s->gso = TRUE; /* until the kernel says otherwise */
+  s->gro = setsockopt (fd, SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
   s->port = g_ntohs (family == 4 ? ((struct sockaddr_in *) &ss)->sin_port
                                  : ((struct sockaddr_in6 *) &ss)->sin6_port);
   return s;
@@ -131,4 +135,94 @@ fz_udp_socket_send (FzUdpSocket *s, const guint8 *buf, gsize len, const FzSockAd
   socklen_t sl = to_sockaddr (to, &ss);
 
   return sendto (s->fd, buf, len, 0, (struct sockaddr *) &ss, sl);
+}
+
+gssize
+fz_udp_socket_recv_gro (FzUdpSocket *s, guint8 *buf, gsize cap, FzSockAddr *from,
+                        guint16 *segment)
+{
+  struct sockaddr_storage ss;
+  struct iovec iov = { .iov_base = buf, .iov_len = cap };
+  union
+  {
+    char buf[CMSG_SPACE (sizeof (int))];
+    struct cmsghdr align;
+  } control;
+  struct msghdr msg = { .msg_name = &ss,
+                        .msg_namelen = sizeof ss,
+                        .msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = control.buf,
+                        .msg_controllen = sizeof control.buf };
+  gssize n = recvmsg (s->fd, &msg, 0);
+
+  *segment = 0;
+  if (n < 0)
+    return n;
+  from_sockaddr (&ss, from);
+  for (struct cmsghdr *c = CMSG_FIRSTHDR (&msg); c != NULL; c = CMSG_NXTHDR (&msg, c))
+    if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO)
+      {
+        int size;
+        memcpy (&size, CMSG_DATA (c), sizeof size);
+        if (size > 0 && size < n)
+          *segment = (guint16) size;
+      }
+  return n;
+}
+
+static gboolean
+send_gso (FzUdpSocket *s, FzPacketBuf *const *bufs, guint n, const FzSockAddr *to)
+{
+  struct sockaddr_storage ss;
+  struct iovec iov[FZ_UDP_GSO_MAX_SEGMENTS];
+  union
+  {
+    char buf[CMSG_SPACE (sizeof (guint16))];
+    struct cmsghdr align;
+  } control;
+  struct msghdr msg = { .msg_name = &ss,
+                        .msg_iov = iov,
+                        .msg_iovlen = n,
+                        .msg_control = control.buf,
+                        .msg_controllen = sizeof control.buf };
+  struct cmsghdr *c = CMSG_FIRSTHDR (&msg);
+  guint16 size = (guint16) bufs[0]->len;
+
+  msg.msg_namelen = to_sockaddr (to, &ss);
+  for (guint i = 0; i < n; i++)
+    {
+      iov[i].iov_base = bufs[i]->data;
+      iov[i].iov_len = bufs[i]->len;
+    }
+  c->cmsg_level = SOL_UDP;
+  c->cmsg_type = UDP_SEGMENT;
+  c->cmsg_len = CMSG_LEN (sizeof size);
+  memcpy (CMSG_DATA (c), &size, sizeof size);
+  return sendmsg (s->fd, &msg, 0) >= 0;
+}
+
+gboolean
+fz_udp_socket_send_batch (FzUdpSocket *s, FzPacketBuf *const *bufs, guint n,
+                          const FzSockAddr *to)
+{
+  gboolean ok = TRUE;
+  gsize total = 0;
+
+  for (guint i = 0; i < n; i++)
+    total += bufs[i]->len;
+  if (s->gso && n > 1 && n <= FZ_UDP_GSO_MAX_SEGMENTS && total <= 65000)
+    {
+      if (send_gso (s, bufs, n, to))
+        return TRUE;
+      if (errno == EAGAIN || errno == ENOBUFS)
+        return FALSE; /* a full buffer: dropped, as one datagram would be */
+      if (errno == EIO || errno == EINVAL)
+        s->gso = FALSE; /* the path or the device cannot: never again here */
+      /* Anything else (EMSGSIZE...): this batch goes one by one. */
+    }
+  for (guint i = 0; i < n; i++)
+    if (fz_udp_socket_send (s, bufs[i]->data, bufs[i]->len, to) < 0)
+      ok = FALSE;
+  return ok;
 }

@@ -1,16 +1,22 @@
 /* FzUdpSocket: one non-blocking UDP socket of one address family, bound
- * to a port, with FzSockAddr in and out. */
+ * to a port, with FzSockAddr in and out, UDP GRO on receive and GSO on
+ * send where the kernel has them. */
 #pragma once
 
 #include "fz-ip-addr.h"
+#include "fz-packet-buf.h"
 
 G_BEGIN_DECLS
+
+#define FZ_UDP_GSO_MAX_SEGMENTS 64
 
 typedef struct
 {
   int fd;
   int family; /* 4 or 6 */
   guint16 port;
+  gboolean gso; /* UDP_SEGMENT works; cleared after the kernel refuses it */
+  gboolean gro; /* UDP_GRO is on */
 } FzUdpSocket;
 
 /* Port 0 picks one. */
@@ -21,6 +27,17 @@ gboolean fz_udp_socket_set_mark (FzUdpSocket *s, guint32 mark, GError **error);
 gssize fz_udp_socket_recv (FzUdpSocket *s, guint8 *buf, gsize cap, FzSockAddr *from);
 gssize fz_udp_socket_send (FzUdpSocket *s, const guint8 *buf, gsize len,
                            const FzSockAddr *to);
+
+/* Receives one datagram, or with GRO on, several of one flow coalesced:
+ * then *@segment is their size (the last may be shorter), else 0. */
+gssize fz_udp_socket_recv_gro (FzUdpSocket *s, guint8 *buf, gsize cap, FzSockAddr *from,
+                               guint16 *segment);
+/* Sends @n datagrams to @to, all but the last of one size. With GSO, one
+ * syscall; if the kernel refuses it (EIO, EINVAL), GSO is turned off for
+ * the socket and the batch resent one by one: nothing is dropped for it.
+ * FALSE if some datagram could not be sent. */
+gboolean fz_udp_socket_send_batch (FzUdpSocket *s, FzPacketBuf *const *bufs, guint n,
+                                   const FzSockAddr *to);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FzUdpSocket, fz_udp_socket_close)
 

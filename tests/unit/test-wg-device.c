@@ -565,6 +565,43 @@ test_keepalive_and_roaming (void)
   node_clear (&b);
 }
 
+/* Padding to 16 bytes stops at the tunnel MTU: a full-MTU packet must
+ * not become a datagram too big for the path. */
+static void
+test_padding_mtu (void)
+{
+  struct
+  {
+    gsize mtu, len, want;
+  } cases[] = {
+    { 0, 1420, 16 + 1424 + 16 },    { 1420, 1420, 16 + 1420 + 16 },
+    { 1420, 1419, 16 + 1420 + 16 }, { 1420, 1400, 16 + 1408 + 16 },
+    { 1280, 100, 16 + 112 + 16 },   { 1420, 0, 32 },
+  };
+  Node a, b;
+
+  setup ();
+  node_init (&a, 1, "192.0.2.1", 51820);
+  node_init (&b, 2, "192.0.2.2", 51820);
+  connect_nodes (&a, &b, NULL, NULL);
+  send_packet (&a, &b, 1, NULL);
+  pump (&a, &b);
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      FzPacketBuf *buf = fz_buf_pool_alloc (pool);
+      FzSockAddr dst;
+
+      fz_wg_device_set_mtu (a.dev, cases[i].mtu);
+      memset (fz_packet_buf_put (buf, cases[i].len), 0x45, cases[i].len);
+      g_assert_cmpint (fz_wg_peer_encapsulate (a.peer, buf, now, &dst), ==,
+                       FZ_WG_SEND_NOW);
+      g_assert_cmpuint (buf->len, ==, cases[i].want);
+      fz_packet_buf_free (buf);
+    }
+  node_clear (&a);
+  node_clear (&b);
+}
+
 /* One device with 10 000 peers finds each message's peer by index. */
 static void
 test_index_demux (void)
@@ -666,6 +703,7 @@ main (int argc, char **argv)
                    test_initiation_replay_and_mac1);
   g_test_add_func ("/wg/device/cookie-under-load", test_cookie_under_load);
   g_test_add_func ("/wg/device/keepalive-and-roaming", test_keepalive_and_roaming);
+  g_test_add_func ("/wg/device/padding-mtu", test_padding_mtu);
   g_test_add_func ("/wg/device/index-demux-10000", test_index_demux);
   ret = g_test_run ();
   fz_buf_pool_free (pool);

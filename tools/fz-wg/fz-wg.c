@@ -114,57 +114,127 @@ timer_dispatch (GSource *source, GSourceFunc callback, gpointer data)
 
 static GSourceFuncs timer_funcs = { .dispatch = timer_dispatch };
 
-/* TUN -> peers: read a batch, route by destination, encrypt, send. */
+/* Datagrams encrypted in one pass, sent in GSO batches per destination. */
+typedef struct
+{
+  FzPacketBuf *buf;
+  FzSockAddr dst;
+} Pending;
+
+static Pending pending[4 * FZ_UDP_GSO_MAX_SEGMENTS];
+static guint n_pending;
+
+/* A batch is consecutive datagrams to one destination, all of one size
+ * but the last, within one GSO send. */
+static void
+flush_pending (FzWgIface *iface)
+{
+  FzPacketBuf *bufs[FZ_UDP_GSO_MAX_SEGMENTS];
+  guint i = 0;
+
+  while (i < n_pending)
+    {
+      const FzSockAddr *dst = &pending[i].dst;
+      gsize size = pending[i].buf->len, total = size;
+      FzUdpSocket *s = iface->udp[dst->ip.family == 4 ? 0 : 1];
+      guint j = i + 1;
+
+      while (j < n_pending && j - i < FZ_UDP_GSO_MAX_SEGMENTS
+             && pending[j - 1].buf->len == size && pending[j].buf->len <= size
+             && total + pending[j].buf->len <= 65000
+             && fz_sock_addr_equal (&pending[j].dst, dst))
+        total += pending[j++].buf->len;
+      for (guint k = i; k < j; k++)
+        bufs[k - i] = pending[k].buf;
+      if (s != NULL)
+        fz_udp_socket_send_batch (s, bufs, j - i, dst);
+      for (guint k = i; k < j; k++)
+        fz_packet_buf_free (pending[k].buf);
+      i = j;
+    }
+  n_pending = 0;
+}
+
+static void
+route_out (FzWgIface *iface, FzPacketBuf *buf, gint64 now)
+{
+  FzIpPacket pkt;
+  FzIpAddr dst;
+  FzWgPeer *peer;
+
+  if (fz_ip_packet_parse (&pkt, buf->data, buf->len, FZ_IP_MAX_OFFLOAD) != FZ_IP_OK)
+    {
+      fz_packet_buf_free (buf);
+      return;
+    }
+  fz_ip_packet_dst (&pkt, &dst);
+  peer = fz_allowed_ips_lookup (&iface->allowed, &dst);
+  if (peer == NULL)
+    {
+      fz_packet_buf_free (buf);
+      return;
+    }
+  if (n_pending == G_N_ELEMENTS (pending))
+    flush_pending (iface);
+  switch (fz_wg_peer_encapsulate (peer, buf, now, &pending[n_pending].dst))
+    {
+    case FZ_WG_SEND_NOW: pending[n_pending++].buf = buf; break;
+    case FZ_WG_SEND_QUEUED: break;
+    case FZ_WG_SEND_DROPPED: fz_packet_buf_free (buf); break;
+    }
+}
+
+/* TUN -> peers: read a batch (each read may be a super-packet the kernel
+ * segmented for us), route by destination, encrypt, send in batches. */
 static gboolean
 on_tun (gint fd, GIOCondition cond, gpointer data)
 {
   FzWgIface *iface = data;
   gint64 now = g_get_monotonic_time ();
+  int mtu = fz_tun_get_mtu (iface->tun); /* ip link may change it any time */
 
+  if (mtu > 0)
+    fz_wg_device_set_mtu (iface->dev, (gsize) mtu);
   for (guint i = 0; i < BATCH; i++)
     {
-      FzPacketBuf *buf = fz_buf_pool_alloc (iface->pool);
-      gssize n
-        = read (fd, buf->data, fz_packet_buf_tailroom (buf) - FZ_PACKET_BUF_TAILROOM);
-      FzIpPacket pkt;
-      FzIpAddr dst;
-      FzSockAddr to;
-      FzWgPeer *peer;
+      FzPacketBuf *pkts[FZ_UDP_GSO_MAX_SEGMENTS];
+      int n = fz_tun_read (iface->tun, iface->pool, pkts, G_N_ELEMENTS (pkts));
 
-      if (n <= 0)
-        {
-          fz_packet_buf_free (buf);
-          break;
-        }
-      buf->len = (gsize) n;
-      if (fz_ip_packet_parse (&pkt, buf->data, buf->len, FZ_IP_MAX_OFFLOAD) != FZ_IP_OK)
-        {
-          fz_packet_buf_free (buf);
-          continue;
-        }
-      fz_ip_packet_dst (&pkt, &dst);
-      peer = fz_allowed_ips_lookup (&iface->allowed, &dst);
-      if (peer == NULL)
-        {
-          fz_packet_buf_free (buf);
-          continue;
-        }
-      switch (fz_wg_peer_encapsulate (peer, buf, now, &to))
-        {
-        case FZ_WG_SEND_NOW:
-          send_datagram (iface, buf, &to);
-          fz_packet_buf_free (buf);
-          break;
-        case FZ_WG_SEND_QUEUED: break;
-        case FZ_WG_SEND_DROPPED: fz_packet_buf_free (buf); break;
-        }
+      if (n < 0 || (n == 0 && errno == EAGAIN))
+        break;
+      for (int k = 0; k < n; k++)
+        route_out (iface, pkts[k], now);
     }
+  flush_pending (iface);
   fz_wg_iface_flush (iface, now);
   return G_SOURCE_CONTINUE;
 }
 
-/* network -> TUN: decrypt a batch; a packet is delivered only if its
- * source is one of the sending peer's allowed IPs. */
+/* One datagram in: a packet is delivered only if its source is one of
+ * the sending peer's allowed IPs. */
+static void
+deliver_in (FzWgIface *iface, FzPacketBuf *buf, const FzSockAddr *from, gint64 now)
+{
+  FzWgPeer *peer = NULL;
+  FzWgRxError err;
+  FzIpPacket pkt;
+  FzIpAddr src;
+
+  if (fz_wg_device_decapsulate (iface->dev, from, buf, now, &peer, &err)
+        == FZ_WG_RX_PACKET
+      && fz_ip_packet_parse (&pkt, buf->data, buf->len, FZ_IP_MAX_OFFLOAD) == FZ_IP_OK)
+    {
+      fz_ip_packet_src (&pkt, &src);
+      if (fz_allowed_ips_lookup (&iface->allowed, &src) == peer
+          && !fz_tun_write (iface->tun, buf) && errno != EAGAIN)
+        g_debug ("write to %s: %s", iface->tun->name, g_strerror (errno));
+    }
+  else if (err != FZ_WG_RX_OK)
+    g_debug ("dropped a datagram: %s", fz_wg_rx_error_to_string (err));
+  fz_packet_buf_free (buf);
+}
+
+/* network -> TUN: with GRO, one receive may hold many datagrams. */
 static gboolean
 on_udp (gint fd, GIOCondition cond, gpointer data)
 {
@@ -176,11 +246,9 @@ on_udp (gint fd, GIOCondition cond, gpointer data)
     {
       FzPacketBuf *buf = fz_buf_pool_alloc (iface->pool);
       FzSockAddr from;
-      gssize n = fz_udp_socket_recv (s, buf->data, fz_packet_buf_tailroom (buf), &from);
-      FzWgPeer *peer = NULL;
-      FzWgRxError err;
-      FzIpPacket pkt;
-      FzIpAddr src;
+      guint16 seg;
+      gssize n = fz_udp_socket_recv_gro (s, buf->data, fz_packet_buf_tailroom (buf),
+                                         &from, &seg);
 
       if (n < 0)
         {
@@ -188,18 +256,17 @@ on_udp (gint fd, GIOCondition cond, gpointer data)
           break;
         }
       buf->len = (gsize) n;
-      if (fz_wg_device_decapsulate (iface->dev, &from, buf, now, &peer, &err)
-            == FZ_WG_RX_PACKET
-          && fz_ip_packet_parse (&pkt, buf->data, buf->len, FZ_IP_MAX_OFFLOAD)
-               == FZ_IP_OK)
+      if (seg == 0)
         {
-          fz_ip_packet_src (&pkt, &src);
-          if (fz_allowed_ips_lookup (&iface->allowed, &src) == peer
-              && write (iface->tun->fd, buf->data, buf->len) < 0 && errno != EAGAIN)
-            g_debug ("write to %s: %s", iface->tun->name, g_strerror (errno));
+          deliver_in (iface, buf, &from, now);
+          continue;
         }
-      else if (err != FZ_WG_RX_OK)
-        g_debug ("dropped a datagram: %s", fz_wg_rx_error_to_string (err));
+      for (gsize off = 0; off < buf->len; off += seg)
+        {
+          FzPacketBuf *one = fz_buf_pool_alloc (iface->pool);
+          fz_packet_buf_set (one, buf->data + off, MIN ((gsize) seg, buf->len - off));
+          deliver_in (iface, one, &from, now);
+        }
       fz_packet_buf_free (buf);
     }
   fz_wg_iface_flush (iface, now);
@@ -408,7 +475,7 @@ main (int argc, char **argv)
     iface->psks = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
   }
 
-  iface->tun = fz_tun_open (name, &error);
+  iface->tun = fz_tun_open (name, TRUE, &error);
   if (iface->tun == NULL)
     {
       g_printerr ("fz-wg: %s\n", error->message);
