@@ -152,3 +152,133 @@ fz_vnet_segment (const FzVnetHdr *h, FzPacketBuf *buf, FzBufPool *pool, FzPacket
   fz_packet_buf_free (buf);
   return 0;
 }
+
+/* Header facts of a packet that might coalesce; FALSE if it cannot. */
+typedef struct
+{
+  gsize ip_len, hlen, payload;
+  guint32 seq;
+} TcpSeg;
+
+static gboolean
+tcp_seg (const FzPacketBuf *b, TcpSeg *t)
+{
+  const guint8 *p = b->data;
+  guint8 flags;
+
+  if (b->len < 40)
+    return FALSE;
+  if ((p[0] >> 4) == 4)
+    {
+      /* no options, not a fragment (the parser ran already) */
+      if (p[0] != 0x45 || p[9] != FZ_IP_PROTO_TCP)
+        return FALSE;
+      t->ip_len = 20;
+    }
+  else if ((p[0] >> 4) == 6 && b->len >= 60 && p[6] == FZ_IP_PROTO_TCP)
+    t->ip_len = 40;
+  else
+    return FALSE;
+  t->hlen = t->ip_len + (p[t->ip_len + 12] >> 4) * 4u;
+  if (t->hlen > b->len)
+    return FALSE;
+  flags = p[t->ip_len + 13];
+  if (flags & ~(FZ_TCP_ACK | 0x08)) /* SYN, FIN, RST, URG, ECE, CWR: alone */
+    return FALSE;
+  t->payload = b->len - t->hlen;
+  t->seq = (guint32) p[t->ip_len + 4] << 24 | (guint32) p[t->ip_len + 5] << 16
+           | (guint32) p[t->ip_len + 6] << 8 | p[t->ip_len + 7];
+  return t->payload > 0;
+}
+
+static gboolean
+same_flow (const FzPacketBuf *a, const TcpSeg *ta, const FzPacketBuf *b, const TcpSeg *tb)
+{
+  const guint8 *p = a->data, *q = b->data;
+
+  if (ta->ip_len != tb->ip_len || ta->hlen != tb->hlen)
+    return FALSE;
+  if (ta->ip_len == 20)
+    {
+      /* version..TOS, flags/fragment, TTL, protocol, addresses */
+      if (p[1] != q[1] || p[6] != q[6] || p[8] != q[8] || memcmp (p + 12, q + 12, 8) != 0)
+        return FALSE;
+    }
+  else if (memcmp (p, q, 4) != 0 || p[7] != q[7] || memcmp (p + 8, q + 8, 32) != 0)
+    return FALSE; /* traffic class, flow label, hop limit, addresses */
+  /* ports; ack; data offset, window; options: all equal (as Linux GRO) */
+  p += ta->ip_len;
+  q += tb->ip_len;
+  return memcmp (p, q, 4) == 0 && memcmp (p + 8, q + 8, 4) == 0 && p[12] == q[12]
+         && memcmp (p + 14, q + 14, 2) == 0
+         && memcmp (p + 20, q + 20, ta->hlen - ta->ip_len - 20) == 0;
+}
+
+gsize
+fz_vnet_payload_offset (const FzPacketBuf *buf)
+{
+  TcpSeg t;
+  return tcp_seg (buf, &t) ? t.hlen : buf->len;
+}
+
+guint
+fz_vnet_coalesce (FzPacketBuf *const *bufs, guint n, FzVnetHdr *h)
+{
+  TcpSeg first, prev, t;
+  gsize total;
+  guint k;
+  guint8 *p;
+
+  memset (h, 0, sizeof *h);
+  if (n < 2 || !tcp_seg (bufs[0], &first))
+    return 1;
+  prev = first;
+  total = bufs[0]->len;
+  for (k = 1; k < n && k < 64; k++)
+    {
+      if (prev.payload != first.payload                   /* only the last may be short */
+          || (bufs[k - 1]->data[prev.ip_len + 13] & 0x08) /* PSH ends a run */
+          || !tcp_seg (bufs[k], &t) || t.payload > first.payload
+          || t.seq != prev.seq + (guint32) prev.payload || total + t.payload > 65535
+          || !same_flow (bufs[0], &first, bufs[k], &t))
+        break;
+      total += t.payload;
+      prev = t;
+    }
+  if (k == 1)
+    return 1;
+
+  /* The first packet's headers now describe the whole. */
+  p = bufs[0]->data;
+  if (first.ip_len == 20)
+    {
+      guint16 zero = 0, csum;
+      p[2] = (guint8) (total >> 8), p[3] = (guint8) total;
+      memcpy (p + 10, &zero, 2);
+      csum = fz_checksum_finish (fz_checksum_add (0, p, 20));
+      memcpy (p + 10, &csum, 2);
+    }
+  else
+    p[4] = (guint8) ((total - 40) >> 8), p[5] = (guint8) (total - 40);
+  p[first.ip_len + 13] |= bufs[k - 1]->data[prev.ip_len + 13] & 0x08;
+  {
+    /* CHECKSUM_PARTIAL: the field holds the pseudo-header sum */
+    gsize l4 = total - first.ip_len;
+    guint8 tail[8]
+      = { 0,           0, (guint8) (l4 >> 24), (guint8) (l4 >> 16), (guint8) (l4 >> 8),
+          (guint8) l4, 0, FZ_IP_PROTO_TCP };
+    guint64 sum = fz_checksum_add (0, p + (first.ip_len == 20 ? 12 : 8),
+                                   first.ip_len == 20 ? 8 : 32);
+    guint16 partial;
+    sum = fz_checksum_add (sum, tail + 2, 6); /* length (32-bit) and protocol */
+    partial = (guint16) ~fz_checksum_finish (sum);
+    memcpy (p + first.ip_len + 16, &partial, 2);
+  }
+  h->flags = FZ_VNET_F_NEEDS_CSUM;
+  h->gso_type = first.ip_len == 20 ? FZ_VNET_GSO_TCPV4 : FZ_VNET_GSO_TCPV6;
+  h->hdr_len = (guint16) first.hlen;
+  h->gso_size = (guint16) first.payload;
+  h->csum_start = (guint16) first.ip_len;
+  h->csum_offset = 16;
+  return k;
+}

@@ -39,4 +39,17 @@ void fz_vnet_hdr_write (const FzVnetHdr *h, guint8 *p);
 guint fz_vnet_segment (const FzVnetHdr *h, FzPacketBuf *buf, FzBufPool *pool,
                        FzPacketBuf **out, guint max);
 
+/* The reverse, for writing into the TUN: how many of @bufs, from the
+ * first, are consecutive segments of one TCP flow that the kernel can take
+ * as one super-packet (same addresses, ports, options, ack and window;
+ * contiguous sequence numbers; equal payload sizes but the last; only ACK
+ * and a final PSH; at most 64 KiB). When more than one, the first packet's
+ * headers are rewritten for the whole and @h describes it: write @h, the
+ * first packet, then the payloads of the others. When one, nothing changes
+ * and @h is a plain header. */
+guint fz_vnet_coalesce (FzPacketBuf *const *bufs, guint n, FzVnetHdr *h);
+
+/* Where the TCP payload of a packet @fz_vnet_coalesce() merged starts. */
+gsize fz_vnet_payload_offset (const FzPacketBuf *buf);
+
 G_END_DECLS

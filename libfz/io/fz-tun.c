@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 FzTun *
@@ -155,4 +156,39 @@ fz_tun_write (FzTun *tun, FzPacketBuf *buf)
   if (tun->vnet)
     fz_packet_buf_pull (buf, FZ_VNET_HDR_LEN);
   return n == (gssize) buf->len + (tun->vnet ? FZ_VNET_HDR_LEN : 0);
+}
+
+guint
+fz_tun_write_batch (FzTun *tun, FzPacketBuf *const *bufs, guint n)
+{
+  guint failed = 0;
+
+  for (guint i = 0; i < n;)
+    {
+      struct iovec iov[65];
+      guint8 hdr[FZ_VNET_HDR_LEN];
+      FzVnetHdr h;
+      guint k = tun->vnet ? fz_vnet_coalesce (bufs + i, n - i, &h) : 1;
+      gsize want = FZ_VNET_HDR_LEN + bufs[i]->len;
+
+      if (k == 1)
+        {
+          failed += !fz_tun_write (tun, bufs[i]);
+          i++;
+          continue;
+        }
+      fz_vnet_hdr_write (&h, hdr);
+      iov[0] = (struct iovec){ hdr, sizeof hdr };
+      iov[1] = (struct iovec){ bufs[i]->data, bufs[i]->len };
+      for (guint j = 1; j < k; j++)
+        {
+          gsize off = fz_vnet_payload_offset (bufs[i + j]);
+          iov[j + 1] = (struct iovec){ bufs[i + j]->data + off, bufs[i + j]->len - off };
+          want += bufs[i + j]->len - off;
+        }
+      if (writev (tun->fd, iov, (int) k + 1) != (gssize) want)
+        failed += k;
+      i += k;
+    }
+  return failed;
 }

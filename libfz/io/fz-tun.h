@@ -31,6 +31,10 @@ gboolean fz_tun_set_txqueuelen (FzTun *tun, int len, GError **error);
 int fz_tun_read (FzTun *tun, FzBufPool *pool, FzPacketBuf **out, guint max);
 /* Writes one IP packet (the virtio-net header goes into its headroom). */
 gboolean fz_tun_write (FzTun *tun, FzPacketBuf *buf);
+/* Writes @n packets, in order, merging runs of one TCP flow into
+ * super-packets when the device takes them. Returns how many packets the
+ * kernel refused (they are dropped, as a full queue would). */
+guint fz_tun_write_batch (FzTun *tun, FzPacketBuf *const *bufs, guint n);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FzTun, fz_tun_close)
 

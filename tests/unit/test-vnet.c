@@ -148,6 +148,104 @@ test_malformed (void)
   g_assert_cmpuint (fz_buf_pool_outstanding (pool), ==, 0);
 }
 
+static guint
+segments (int version, gsize payload, guint8 flags, FzPacketBuf **out)
+{
+  FzVnetHdr h = { .gso_type = version == 4 ? FZ_VNET_GSO_TCPV4 : FZ_VNET_GSO_TCPV6,
+                  .gso_size = 1368 };
+  return fz_vnet_segment (&h, super_packet (version, payload, flags), pool, out, 64);
+}
+
+/* Coalescing is segmentation run backwards: segmenting what coalescing
+ * made gives back the very same packets. */
+static void
+test_coalesce_round_trip (void)
+{
+  for (int version = 4; version <= 6; version += 2)
+    {
+      FzPacketBuf *a[64], *b[64], *again[64], *merged = fz_buf_pool_alloc (pool);
+      guint n = segments (version, 10000, FZ_TCP_ACK | 0x08, a);
+      guint m = segments (version, 10000, FZ_TCP_ACK | 0x08, b);
+      FzVnetHdr h;
+      guint k;
+
+      g_assert_cmpuint (n, ==, m);
+      k = fz_vnet_coalesce (a, n, &h);
+      g_assert_cmpuint (k, ==, n);
+      g_assert_cmpuint (h.gso_type, ==,
+                        version == 4 ? FZ_VNET_GSO_TCPV4 : FZ_VNET_GSO_TCPV6);
+      g_assert_cmpuint (h.gso_size, ==, 1368);
+      g_assert_true (h.flags & FZ_VNET_F_NEEDS_CSUM);
+      /* what the TUN gets: the first packet, then the others' payloads */
+      fz_packet_buf_set (merged, a[0]->data, a[0]->len);
+      for (guint i = 1; i < k; i++)
+        {
+          gsize off = fz_vnet_payload_offset (a[i]);
+          memcpy (fz_packet_buf_put (merged, a[i]->len - off), a[i]->data + off,
+                  a[i]->len - off);
+        }
+      {
+        /* the partial checksum, completed as the kernel would, is right */
+        FzPacketBuf *whole = fz_buf_pool_alloc (pool), *one[1];
+        FzVnetHdr partial = h;
+        fz_packet_buf_set (whole, merged->data, merged->len);
+        partial.gso_type = FZ_VNET_GSO_NONE;
+        g_assert_cmpuint (fz_vnet_segment (&partial, whole, pool, one, 1), ==, 1);
+        g_assert_cmphex (naive_l4_checksum (whole->data, whole->len,
+                                            version == 4 ? 20 : 40, FZ_IP_PROTO_TCP),
+                         ==, 0);
+        if (version == 4)
+          g_assert_cmphex (naive_checksum (whole->data, 20), ==, 0);
+        fz_packet_buf_free (whole);
+      }
+      g_assert_cmpuint (fz_vnet_segment (&h, merged, pool, again, 64), ==, n);
+      for (guint i = 0; i < n; i++)
+        {
+          g_assert_cmpmem (again[i]->data, again[i]->len, b[i]->data, b[i]->len);
+          fz_packet_buf_free (again[i]);
+          fz_packet_buf_free (a[i]);
+          fz_packet_buf_free (b[i]);
+        }
+    }
+}
+
+/* What must end a run: a different ack, PSH before the end, a short
+ * segment before the end, FIN, a gap in sequence numbers. */
+static void
+test_coalesce_breaks (void)
+{
+  FzPacketBuf *a[64];
+  FzVnetHdr h;
+  guint n;
+
+  n = segments (4, 10000, FZ_TCP_ACK, a);
+  a[3]->data[20 + 11] ^= 1; /* another ack number from the 4th on */
+  g_assert_cmpuint (fz_vnet_coalesce (a, n, &h), ==, 3);
+  g_assert_cmpuint (fz_vnet_coalesce (a + 3, 1, &h), ==, 1);
+  g_assert_cmpuint (h.gso_type, ==, FZ_VNET_GSO_NONE);
+  for (guint i = 0; i < n; i++)
+    fz_packet_buf_free (a[i]);
+
+  n = segments (4, 10000, FZ_TCP_ACK, a);
+  a[1]->data[20 + 13] |= 0x08; /* PSH on the 2nd: the run ends with it */
+  g_assert_cmpuint (fz_vnet_coalesce (a, n, &h), ==, 2);
+  for (guint i = 0; i < n; i++)
+    fz_packet_buf_free (a[i]);
+
+  n = segments (6, 10000, FZ_TCP_ACK, a);
+  fz_packet_buf_free (a[2]); /* a gap in sequence numbers */
+  a[2] = a[3];
+  g_assert_cmpuint (fz_vnet_coalesce (a, n - 1, &h), ==, 2);
+  for (guint i = 0; i < n - 1; i++)
+    fz_packet_buf_free (a[i]);
+
+  n = segments (4, 10000, FZ_TCP_ACK | FZ_TCP_FIN, a);
+  g_assert_cmpuint (fz_vnet_coalesce (a + n - 2, 2, &h), ==, 1); /* FIN stays alone */
+  for (guint i = 0; i < n; i++)
+    fz_packet_buf_free (a[i]);
+  g_assert_cmpuint (fz_buf_pool_outstanding (pool), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -158,6 +256,8 @@ main (int argc, char **argv)
   g_test_add_func ("/vnet/tcp-segmentation", test_tcp_segmentation);
   g_test_add_func ("/vnet/checksum-completion", test_checksum_completion);
   g_test_add_func ("/vnet/malformed", test_malformed);
+  g_test_add_func ("/vnet/coalesce-round-trip", test_coalesce_round_trip);
+  g_test_add_func ("/vnet/coalesce-breaks", test_coalesce_breaks);
   ret = g_test_run ();
   fz_buf_pool_free (pool);
   return ret;

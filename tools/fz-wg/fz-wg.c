@@ -210,6 +210,21 @@ on_tun (gint fd, GIOCondition cond, gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+/* Decrypted packets of one receive pass, written to the TUN together so
+ * that runs of one TCP flow merge into super-packets. */
+static FzPacketBuf *inbound[4 * FZ_UDP_GSO_MAX_SEGMENTS];
+static guint n_inbound;
+
+static void
+flush_inbound (FzWgIface *iface)
+{
+  if (fz_tun_write_batch (iface->tun, inbound, n_inbound) > 0)
+    g_debug ("%s refused packets", iface->tun->name);
+  for (guint i = 0; i < n_inbound; i++)
+    fz_packet_buf_free (inbound[i]);
+  n_inbound = 0;
+}
+
 /* One datagram in: a packet is delivered only if its source is one of
  * the sending peer's allowed IPs. */
 static void
@@ -225,9 +240,13 @@ deliver_in (FzWgIface *iface, FzPacketBuf *buf, const FzSockAddr *from, gint64 n
       && fz_ip_packet_parse (&pkt, buf->data, buf->len, FZ_IP_MAX_OFFLOAD) == FZ_IP_OK)
     {
       fz_ip_packet_src (&pkt, &src);
-      if (fz_allowed_ips_lookup (&iface->allowed, &src) == peer
-          && !fz_tun_write (iface->tun, buf) && errno != EAGAIN)
-        g_debug ("write to %s: %s", iface->tun->name, g_strerror (errno));
+      if (fz_allowed_ips_lookup (&iface->allowed, &src) == peer)
+        {
+          if (n_inbound == G_N_ELEMENTS (inbound))
+            flush_inbound (iface);
+          inbound[n_inbound++] = buf;
+          return;
+        }
     }
   else if (err != FZ_WG_RX_OK)
     g_debug ("dropped a datagram: %s", fz_wg_rx_error_to_string (err));
@@ -269,6 +288,7 @@ on_udp (gint fd, GIOCondition cond, gpointer data)
         }
       fz_packet_buf_free (buf);
     }
+  flush_inbound (iface);
   fz_wg_iface_flush (iface, now);
   return G_SOURCE_CONTINUE;
 }
