@@ -62,6 +62,7 @@ take_locked (FzBufPool *pool)
       pool->free_list = b->next;
       pool->cached--;
       b->next = NULL;
+      b->idle = FALSE;
     }
   return b;
 }
@@ -112,6 +113,7 @@ put_locked (FzBufPool *pool, FzPacketBuf *b, FzPacketBuf **spill)
   if (!pool->closing && pool->cached < pool->max_cached)
     {
       b->next = pool->free_list;
+      b->idle = TRUE;
       pool->free_list = b;
       pool->cached++;
     }
@@ -142,7 +144,10 @@ fz_buf_pool_release_batch (FzBufPool *pool, FzPacketBuf **bufs, guint n)
   gboolean last = FALSE;
 
   for (guint i = 0; i < n; i++)
-    g_return_if_fail (bufs[i] != NULL && bufs[i]->pool == pool);
+    {
+      g_return_if_fail (bufs[i] != NULL && bufs[i]->pool == pool);
+      g_return_if_fail (!bufs[i]->idle); /* released twice */
+    }
   g_mutex_lock (&pool->lock);
   for (guint i = 0; i < n; i++)
     last = put_locked (pool, bufs[i], &spill);

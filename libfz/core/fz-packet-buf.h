@@ -29,6 +29,7 @@ struct _FzPacketBuf
   gsize reserve;   /* headroom given back by reset() */
   FzBufPool *pool; /* NULL when not pooled */
   FzPacketBuf *next;
+  gboolean idle; /* in the pool's free list: a second release is a bug */
 };
 
 FzPacketBuf *fz_packet_buf_new (gsize headroom, gsize capacity);

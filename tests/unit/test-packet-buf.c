@@ -139,6 +139,23 @@ test_pool_threads (void)
   fz_buf_pool_free (ctx.pool);
 }
 
+/* Releasing a buffer twice is caught, not a corrupted free list. */
+static void
+test_pool_double_release (void)
+{
+  if (g_test_subprocess ())
+    {
+      FzBufPool *pool = fz_buf_pool_new (64, 4);
+      FzPacketBuf *a = fz_buf_pool_alloc (pool);
+      fz_packet_buf_free (a);
+      fz_packet_buf_free (a);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stderr ("*idle*");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -148,5 +165,6 @@ main (int argc, char **argv)
   g_test_add_func ("/buf-pool/reuse", test_pool_reuse);
   g_test_add_func ("/buf-pool/deferred-free", test_pool_deferred_free);
   g_test_add_func ("/buf-pool/threads", test_pool_threads);
+  g_test_add_func ("/buf-pool/double-release", test_pool_double_release);
   return g_test_run ();
 }
