@@ -1,6 +1,7 @@
 #include "fz-udp-socket.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <gio/gio.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
@@ -8,6 +9,42 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+static gboolean
+raise_sysctl (const char *path, guint64 want, GError **error)
+{
+  g_autofree char *text = NULL;
+  g_autofree char *value = NULL;
+
+  if (g_file_get_contents (path, &text, NULL, NULL)
+      && g_ascii_strtoull (text, NULL, 10) >= want)
+    return TRUE;
+  value = g_strdup_printf ("%" G_GUINT64_FORMAT "\n", want);
+  {
+    /* /proc/sys takes a plain write, not a rename into place */
+    int fd = open (path, O_WRONLY | O_CLOEXEC), saved;
+    gssize n = fd >= 0 ? write (fd, value, strlen (value)) : -1;
+    saved = errno;
+    if (fd >= 0)
+      close (fd);
+    if (n != (gssize) strlen (value))
+      {
+        g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                     "cannot raise %s: %s", path, g_strerror (saved));
+        return FALSE;
+      }
+  }
+  return TRUE;
+}
+
+gboolean
+fz_udp_raise_buffer_limits (GError **error)
+{
+  if (g_strcmp0 (g_getenv ("FIREZONE_NO_INC_BUF"), "true") == 0)
+    return TRUE;
+  return raise_sysctl ("/proc/sys/net/core/wmem_max", FZ_UDP_SEND_BUFFER, error)
+         && raise_sysctl ("/proc/sys/net/core/rmem_max", FZ_UDP_RECV_BUFFER, error);
+}
 
 static socklen_t
 to_sockaddr (const FzSockAddr *sa, struct sockaddr_storage *ss)
@@ -83,6 +120,10 @@ fz_udp_socket_open (int family, guint16 port, GError **error)
   len = sizeof ss;
   if (getsockname (fd, (struct sockaddr *) &ss, &len) < 0)
     return fail (fd, error, "inspect", family, port);
+
+  /* Best effort: the kernel caps them at wmem_max/rmem_max. */
+  setsockopt (fd, SOL_SOCKET, SO_SNDBUF, &(int){ FZ_UDP_SEND_BUFFER }, sizeof (int));
+  setsockopt (fd, SOL_SOCKET, SO_RCVBUF, &(int){ FZ_UDP_RECV_BUFFER }, sizeof (int));
 
   s = g_new0 (FzUdpSocket, 1);
   s->fd = fd;

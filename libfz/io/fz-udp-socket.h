@@ -19,7 +19,15 @@ typedef struct
   gboolean gro; /* UDP_GRO is on */
 } FzUdpSocket;
 
-/* Port 0 picks one. */
+#define FZ_UDP_SEND_BUFFER (2 * 1024 * 1024) /* sized for 10 Gbit/s */
+#define FZ_UDP_RECV_BUFFER (16 * 1024 * 1024)
+
+/* Raises net.core.wmem_max/rmem_max to the buffer sizes above when they
+ * are lower (the kernel caps SO_SNDBUF/SO_RCVBUF at them), unless
+ * FIREZONE_NO_INC_BUF=true. FALSE with @error if it could not. */
+gboolean fz_udp_raise_buffer_limits (GError **error);
+
+/* Port 0 picks one. The socket asks for the buffer sizes above. */
 FzUdpSocket *fz_udp_socket_open (int family, guint16 port, GError **error);
 void fz_udp_socket_close (FzUdpSocket *s);
 gboolean fz_udp_socket_set_mark (FzUdpSocket *s, guint32 mark, GError **error);

@@ -506,6 +506,11 @@ main (int argc, char **argv)
       g_printerr ("fz-wg: warning: %s\n", error->message);
       g_clear_error (&error);
     }
+  if (!fz_udp_raise_buffer_limits (&error))
+    {
+      g_printerr ("fz-wg: warning: socket buffers stay small: %s\n", error->message);
+      g_clear_error (&error);
+    }
   app.socket_path = g_strdup_printf (SOCKET_DIR "/%s.sock", iface->tun->name);
   app.listen_fd = open_control_socket (app.socket_path, &error);
   if (app.listen_fd < 0 || !fz_wg_iface_listen (iface, 0, &error))
