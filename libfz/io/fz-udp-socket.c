@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* struct in6_pktinfo */
 #include "fz-udp-socket.h"
 
 #include <errno.h>
@@ -130,6 +131,11 @@ fz_udp_socket_open (int family, guint16 port, GError **error)
   s->family = family;
   s->gso = TRUE; /* until the kernel says otherwise */
   s->gro = setsockopt (fd, SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
+  /* Which local address each datagram came to: ICE needs it. */
+  if (family == 4)
+    setsockopt (fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
+  else
+    setsockopt (fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
   s->port = g_ntohs (family == 4 ? ((struct sockaddr_in *) &ss)->sin_port
                                  : ((struct sockaddr_in6 *) &ss)->sin6_port);
   return s;
@@ -180,13 +186,13 @@ fz_udp_socket_send (FzUdpSocket *s, const guint8 *buf, gsize len, const FzSockAd
 
 gssize
 fz_udp_socket_recv_gro (FzUdpSocket *s, guint8 *buf, gsize cap, FzSockAddr *from,
-                        guint16 *segment)
+                        FzSockAddr *local, guint16 *segment)
 {
   struct sockaddr_storage ss;
   struct iovec iov = { .iov_base = buf, .iov_len = cap };
   union
   {
-    char buf[CMSG_SPACE (sizeof (int))];
+    char buf[CMSG_SPACE (sizeof (int)) + CMSG_SPACE (sizeof (struct in6_pktinfo))];
     struct cmsghdr align;
   } control;
   struct msghdr msg = { .msg_name = &ss,
@@ -198,17 +204,36 @@ fz_udp_socket_recv_gro (FzUdpSocket *s, guint8 *buf, gsize cap, FzSockAddr *from
   gssize n = recvmsg (s->fd, &msg, 0);
 
   *segment = 0;
+  if (local != NULL)
+    memset (local, 0, sizeof *local);
   if (n < 0)
     return n;
   from_sockaddr (&ss, from);
   for (struct cmsghdr *c = CMSG_FIRSTHDR (&msg); c != NULL; c = CMSG_NXTHDR (&msg, c))
-    if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO)
-      {
-        int size;
-        memcpy (&size, CMSG_DATA (c), sizeof size);
-        if (size > 0 && size < n)
-          *segment = (guint16) size;
-      }
+    {
+      if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO)
+        {
+          int size;
+          memcpy (&size, CMSG_DATA (c), sizeof size);
+          if (size > 0 && size < n)
+            *segment = (guint16) size;
+        }
+      else if (local != NULL && c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO)
+        {
+          struct in_pktinfo pi;
+          memcpy (&pi, CMSG_DATA (c), sizeof pi);
+          fz_ip_addr_set_v4 (&local->ip, (const guint8 *) &pi.ipi_addr);
+          local->port = s->port;
+        }
+      else if (local != NULL && c->cmsg_level == IPPROTO_IPV6
+               && c->cmsg_type == IPV6_PKTINFO)
+        {
+          struct in6_pktinfo pi;
+          memcpy (&pi, CMSG_DATA (c), sizeof pi);
+          fz_ip_addr_set_v6 (&local->ip, (const guint8 *) &pi.ipi6_addr);
+          local->port = s->port;
+        }
+    }
   return n;
 }
 

@@ -267,7 +267,7 @@ on_udp (gint fd, GIOCondition cond, gpointer data)
       FzSockAddr from;
       guint16 seg;
       gssize n = fz_udp_socket_recv_gro (s, buf->data, fz_packet_buf_tailroom (buf),
-                                         &from, &seg);
+                                         &from, NULL, &seg);
 
       if (n < 0)
         {
