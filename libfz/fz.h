@@ -16,5 +16,6 @@
 #include "fz-wg-session.h"
 #include "fz-wg-device.h"
 #include "fz-vnet.h"
+#include "fz-batch-queue.h"
 #include "fz-tun.h"
 #include "fz-udp-socket.h"
