@@ -19,3 +19,4 @@
 #include "fz-batch-queue.h"
 #include "fz-tun.h"
 #include "fz-udp-socket.h"
+#include "fz-io-reader.h"

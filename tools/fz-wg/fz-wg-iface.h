@@ -12,7 +12,9 @@ typedef struct
   FzBufPool *pool;
   FzTun *tun;
   FzUdpSocket *udp[2]; /* IPv4, IPv6 */
+  FzIoReader *udp_reader[2];
   GSource *udp_source[2];
+  guint queue_depth[3]; /* gauges: deepest TUN, UDPv4, UDPv6 queue in the last second */
   guint16 listen_port;
   guint32 fwmark;
   gboolean has_key;

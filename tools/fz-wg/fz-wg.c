@@ -25,12 +25,16 @@
 #define BATCH           64
 #define MAX_REQUEST     (4 * 1024 * 1024)
 #define PACKET_CAPACITY 65535
+#define QUEUE_BATCHES   64 /* per reader: the backpressure bound */
 
 typedef struct
 {
   FzWgIface iface;
   GMainLoop *loop;
   GSource *timer;
+  FzIoReader *tun_reader;
+  GSource *tun_source;
+  gboolean threads_allowed; /* after the fork into the background */
   char *socket_path;
   int listen_fd;
 } App;
@@ -184,26 +188,26 @@ route_out (FzWgIface *iface, FzPacketBuf *buf, gint64 now)
     }
 }
 
-/* TUN -> peers: read a batch (each read may be a super-packet the kernel
- * segmented for us), route by destination, encrypt, send in batches. */
+/* TUN -> peers: batches from the reader thread (TSO super-packets already
+ * segmented), routed by destination, encrypted, sent in GSO batches. */
 static gboolean
-on_tun (gint fd, GIOCondition cond, gpointer data)
+on_tun_batches (gint fd, GIOCondition cond, gpointer data)
 {
-  FzWgIface *iface = data;
+  FzWgIface *iface = &app.iface;
+  FzBatchQueue *q = data;
   gint64 now = g_get_monotonic_time ();
   int mtu = fz_tun_get_mtu (iface->tun); /* ip link may change it any time */
+  FzBatch *b;
 
   if (mtu > 0)
     fz_wg_device_set_mtu (iface->dev, (gsize) mtu);
-  for (guint i = 0; i < BATCH; i++)
+  fz_batch_queue_ack (q);
+  for (guint i = 0; i < BATCH && (b = fz_batch_queue_pop (q)) != NULL; i++)
     {
-      FzPacketBuf *pkts[FZ_UDP_GSO_MAX_SEGMENTS];
-      int n = fz_tun_read (iface->tun, iface->pool, pkts, G_N_ELEMENTS (pkts));
-
-      if (n < 0 || (n == 0 && errno == EAGAIN))
-        break;
-      for (int k = 0; k < n; k++)
-        route_out (iface, pkts[k], now);
+      for (guint k = 0; k < b->n; k++)
+        route_out (iface, b->bufs[k], now);
+      b->n = 0; /* the buffers moved on */
+      fz_batch_free (b);
     }
   flush_pending (iface);
   fz_wg_iface_flush (iface, now);
@@ -253,44 +257,65 @@ deliver_in (FzWgIface *iface, FzPacketBuf *buf, const FzSockAddr *from, gint64 n
   fz_packet_buf_free (buf);
 }
 
-/* network -> TUN: with GRO, one receive may hold many datagrams. */
+/* network -> TUN: batches of datagrams from a socket's reader thread. */
 static gboolean
-on_udp (gint fd, GIOCondition cond, gpointer data)
+on_udp_batches (gint fd, GIOCondition cond, gpointer data)
 {
   FzWgIface *iface = &app.iface;
-  FzUdpSocket *s = data;
+  FzBatchQueue *q = data;
   gint64 now = g_get_monotonic_time ();
+  FzBatch *b;
 
-  for (guint i = 0; i < BATCH; i++)
+  fz_batch_queue_ack (q);
+  for (guint i = 0; i < BATCH && (b = fz_batch_queue_pop (q)) != NULL; i++)
     {
-      FzPacketBuf *buf = fz_buf_pool_alloc (iface->pool);
-      FzSockAddr from;
-      guint16 seg;
-      gssize n = fz_udp_socket_recv_gro (s, buf->data, fz_packet_buf_tailroom (buf),
-                                         &from, NULL, &seg);
-
-      if (n < 0)
-        {
-          fz_packet_buf_free (buf);
-          break;
-        }
-      buf->len = (gsize) n;
-      if (seg == 0)
-        {
-          deliver_in (iface, buf, &from, now);
-          continue;
-        }
-      for (gsize off = 0; off < buf->len; off += seg)
-        {
-          FzPacketBuf *one = fz_buf_pool_alloc (iface->pool);
-          fz_packet_buf_set (one, buf->data + off, MIN ((gsize) seg, buf->len - off));
-          deliver_in (iface, one, &from, now);
-        }
-      fz_packet_buf_free (buf);
+      for (guint k = 0; k < b->n; k++)
+        deliver_in (iface, b->bufs[k], &b->from[k], now);
+      b->n = 0;
+      fz_batch_free (b);
     }
   flush_inbound (iface);
   fz_wg_iface_flush (iface, now);
   return G_SOURCE_CONTINUE;
+}
+
+static GSource *
+watch_queue (FzBatchQueue *q, GUnixFDSourceFunc func)
+{
+  GSource *src = g_unix_fd_source_new (fz_batch_queue_fd (q), G_IO_IN);
+
+  g_source_set_callback (src, G_SOURCE_FUNC (func), q, NULL);
+  g_source_attach (src, NULL);
+  return src;
+}
+
+/* Reader threads start only once the process is settled: threads do not
+ * survive the fork into the background. */
+static void
+start_udp_readers (FzWgIface *iface)
+{
+  if (!app.threads_allowed)
+    return;
+  for (guint i = 0; i < 2; i++)
+    if (iface->udp[i] != NULL && iface->udp_reader[i] == NULL)
+      {
+        iface->udp_reader[i] = fz_io_reader_new_udp (iface->udp[i], QUEUE_BATCHES);
+        iface->udp_source[i]
+          = watch_queue (fz_io_reader_queue (iface->udp_reader[i]), on_udp_batches);
+      }
+}
+
+static void
+stop_udp (FzWgIface *iface)
+{
+  for (guint i = 0; i < 2; i++)
+    {
+      if (iface->udp_source[i] != NULL)
+        g_source_destroy (iface->udp_source[i]);
+      g_clear_pointer (&iface->udp_source[i], g_source_unref);
+      g_clear_pointer (&iface->udp_reader[i], fz_io_reader_free);
+      g_clear_pointer (&iface->udp[i], fz_udp_socket_close);
+    }
 }
 
 gboolean
@@ -302,15 +327,7 @@ fz_wg_iface_listen (FzWgIface *iface, guint16 port, GError **error)
   if (iface->udp[0] != NULL && port != 0 && port == iface->listen_port)
     return TRUE;
   /* Close first: the new sockets may want the same port. */
-  for (guint i = 0; i < 2; i++)
-    {
-      if (iface->udp_source[i] != NULL)
-        {
-          g_source_destroy (iface->udp_source[i]);
-          g_clear_pointer (&iface->udp_source[i], g_source_unref);
-        }
-      g_clear_pointer (&iface->udp[i], fz_udp_socket_close);
-    }
+  stop_udp (iface);
   s4 = fz_udp_socket_open (4, port, error);
   if (s4 == NULL)
     return FALSE;
@@ -323,11 +340,8 @@ fz_wg_iface_listen (FzWgIface *iface, guint16 port, GError **error)
       {
         if (iface->fwmark != 0)
           fz_udp_socket_set_mark (iface->udp[i], iface->fwmark, NULL);
-        iface->udp_source[i] = g_unix_fd_source_new (iface->udp[i]->fd, G_IO_IN);
-        g_source_set_callback (iface->udp_source[i], G_SOURCE_FUNC (on_udp),
-                               iface->udp[i], NULL);
-        g_source_attach (iface->udp_source[i], NULL);
       }
+  start_udp_readers (iface);
   return TRUE;
 }
 
@@ -450,6 +464,25 @@ open_control_socket (const char *path, GError **error)
   return fd;
 }
 
+/* Queue depths as gauges, once a second (never per packet). */
+static gboolean
+on_gauges (gpointer data)
+{
+  FzWgIface *iface = data;
+
+  iface->queue_depth[0]
+    = fz_batch_queue_take_max_depth (fz_io_reader_queue (app.tun_reader));
+  for (guint i = 0; i < 2; i++)
+    iface->queue_depth[i + 1]
+      = iface->udp_reader[i] != NULL
+          ? fz_batch_queue_take_max_depth (fz_io_reader_queue (iface->udp_reader[i]))
+          : 0;
+  g_debug ("queue depth, deepest in the last second: TUN %u, UDPv4 %u, UDPv6 %u (of %u)",
+           iface->queue_depth[0], iface->queue_depth[1], iface->queue_depth[2],
+           QUEUE_BATCHES);
+  return G_SOURCE_CONTINUE;
+}
+
 static gboolean
 on_quit (gpointer data)
 {
@@ -528,7 +561,11 @@ main (int argc, char **argv)
   app.timer = g_source_new (&timer_funcs, sizeof (GSource));
   g_source_set_callback (app.timer, on_timer, NULL, NULL);
   g_source_attach (app.timer, NULL);
-  g_unix_fd_add (iface->tun->fd, G_IO_IN, on_tun, iface);
+  app.threads_allowed = TRUE;
+  start_udp_readers (iface);
+  app.tun_reader = fz_io_reader_new_tun (iface->tun, QUEUE_BATCHES);
+  app.tun_source = watch_queue (fz_io_reader_queue (app.tun_reader), on_tun_batches);
+  g_timeout_add_seconds (1, on_gauges, iface);
   g_unix_fd_add (app.listen_fd, G_IO_IN, on_accept, NULL);
   g_unix_signal_add (SIGTERM, on_quit, NULL);
   g_unix_signal_add (SIGINT, on_quit, NULL);
@@ -540,13 +577,10 @@ main (int argc, char **argv)
   unlink (app.socket_path);
   close (app.listen_fd);
   g_message ("interface %s down", iface->tun->name);
-  for (guint i = 0; i < 2; i++)
-    {
-      if (iface->udp_source[i] != NULL)
-        g_source_destroy (iface->udp_source[i]);
-      g_clear_pointer (&iface->udp_source[i], g_source_unref);
-      g_clear_pointer (&iface->udp[i], fz_udp_socket_close);
-    }
+  stop_udp (iface);
+  g_source_destroy (app.tun_source);
+  g_source_unref (app.tun_source);
+  fz_io_reader_free (app.tun_reader);
   fz_tun_close (iface->tun);
   fz_allowed_ips_clear (&iface->allowed);
   g_hash_table_unref (iface->psks);

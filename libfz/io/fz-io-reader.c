@@ -1,0 +1,171 @@
+#include "fz-io-reader.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define POOL_CAPACITY 65535
+#define POOL_CACHED   (4 * FZ_BATCH_MAX)
+
+struct _FzIoReader
+{
+  GThread *thread;
+  FzBatchQueue *queue;
+  FzBufPool *pool;
+  int stop_fd;
+  FzTun *tun; /* one of these two */
+  FzUdpSocket *udp;
+};
+
+/* Waits until the source is readable; FALSE when told to stop. */
+static gboolean
+wait_readable (FzIoReader *r, int fd)
+{
+  struct pollfd p[2]
+    = { { .fd = fd, .events = POLLIN }, { .fd = r->stop_fd, .events = POLLIN } };
+
+  while (poll (p, 2, -1) < 0)
+    if (errno != EINTR)
+      return FALSE;
+  return !(p[1].revents & POLLIN);
+}
+
+static gboolean
+push (FzIoReader *r, FzBatch **b)
+{
+  gboolean ok = TRUE;
+
+  if ((*b)->n > 0)
+    {
+      ok = fz_batch_queue_push (r->queue, *b);
+      *b = fz_batch_new ();
+    }
+  return ok;
+}
+
+static gpointer
+read_tun (gpointer data)
+{
+  FzIoReader *r = data;
+  FzBatch *b = fz_batch_new ();
+
+  while (wait_readable (r, r->tun->fd))
+    {
+      /* Drain what is there: a super-packet at a time, each segment kept
+       * together with the others of its read. */
+      for (;;)
+        {
+          FzPacketBuf *pkts[FZ_BATCH_MAX];
+          int n = fz_tun_read (r->tun, r->pool, pkts, FZ_BATCH_MAX);
+
+          if (n < 0 || (n == 0 && errno == EAGAIN))
+            break;
+          if (b->n + (guint) n > FZ_BATCH_MAX && !push (r, &b))
+            goto out;
+          for (int k = 0; k < n; k++)
+            b->bufs[b->n++] = pkts[k];
+        }
+      if (!push (r, &b))
+        goto out;
+    }
+out:
+  fz_batch_free (b);
+  return NULL;
+}
+
+static gpointer
+read_udp (gpointer data)
+{
+  FzIoReader *r = data;
+  FzBatch *b = fz_batch_new ();
+  FzPacketBuf *big = fz_buf_pool_alloc (r->pool);
+
+  while (wait_readable (r, r->udp->fd))
+    {
+      for (;;)
+        {
+          FzSockAddr from;
+          guint16 seg;
+          gssize n = fz_udp_socket_recv_gro (
+            r->udp, big->data, fz_packet_buf_tailroom (big), &from, NULL, &seg);
+          gsize step;
+
+          if (n < 0)
+            break;
+          /* With GRO, one receive holds many datagrams: one buffer each. */
+          step = seg > 0 ? seg : (gsize) n;
+          for (gsize off = 0; off < (gsize) n; off += step)
+            {
+              FzPacketBuf *one = fz_buf_pool_alloc (r->pool);
+
+              if (b->n == FZ_BATCH_MAX && !push (r, &b))
+                {
+                  fz_packet_buf_free (one);
+                  goto out;
+                }
+              fz_packet_buf_set (one, big->data + off, MIN (step, (gsize) n - off));
+              b->from[b->n] = from;
+              b->bufs[b->n++] = one;
+            }
+        }
+      if (!push (r, &b))
+        goto out;
+    }
+out:
+  fz_packet_buf_free (big);
+  fz_batch_free (b);
+  return NULL;
+}
+
+static FzIoReader *
+start (FzTun *tun, FzUdpSocket *udp, guint capacity)
+{
+  FzIoReader *r = g_new0 (FzIoReader, 1);
+
+  r->tun = tun;
+  r->udp = udp;
+  r->queue = fz_batch_queue_new (capacity);
+  r->pool = fz_buf_pool_new (POOL_CAPACITY, POOL_CACHED);
+  r->stop_fd = eventfd (0, EFD_CLOEXEC);
+  g_assert (r->stop_fd >= 0);
+  r->thread = g_thread_new (tun != NULL ? "fz-tun-reader" : "fz-udp-reader",
+                            tun != NULL ? read_tun : read_udp, r);
+  return r;
+}
+
+FzIoReader *
+fz_io_reader_new_tun (FzTun *tun, guint capacity)
+{
+  return start (tun, NULL, capacity);
+}
+
+FzIoReader *
+fz_io_reader_new_udp (FzUdpSocket *s, guint capacity)
+{
+  return start (NULL, s, capacity);
+}
+
+FzBatchQueue *
+fz_io_reader_queue (FzIoReader *r)
+{
+  return r->queue;
+}
+
+void
+fz_io_reader_free (FzIoReader *r)
+{
+  guint64 one = 1;
+
+  if (r == NULL)
+    return;
+  if (write (r->stop_fd, &one, sizeof one) < 0)
+    g_warning ("cannot stop reader thread: %s", g_strerror (errno));
+  fz_batch_queue_close (r->queue); /* a push blocked on a full queue returns */
+  g_thread_join (r->thread);
+  fz_batch_queue_free (r->queue);
+  close (r->stop_fd);
+  /* Buffers the core still holds come back later; the pool waits for them. */
+  fz_buf_pool_free (r->pool);
+  g_free (r);
+}
