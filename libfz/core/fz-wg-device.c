@@ -459,3 +459,13 @@ fz_wg_device_decapsulate (FzWgDevice *dev, const FzSockAddr *from, FzPacketBuf *
   return err == FZ_WG_RX_OK && type == FZ_WG_MSG_DATA && buf->len > 0 ? FZ_WG_RX_PACKET
                                                                       : FZ_WG_RX_NOTHING;
 }
+
+void
+fz_wg_device_decapsulate_batch (FzWgDevice *dev, FzPacketBuf *const *bufs,
+                                const FzSockAddr *from, guint n, gint64 now,
+                                FzWgRxResult *results)
+{
+  for (guint i = 0; i < n; i++)
+    results[i].rx = fz_wg_device_decapsulate (dev, &from[i], bufs[i], now,
+                                              &results[i].peer, &results[i].error);
+}

@@ -86,6 +86,19 @@ FzWgRx fz_wg_device_decapsulate (FzWgDevice *dev, const FzSockAddr *from,
                                  FzPacketBuf *buf, gint64 now, FzWgPeer **peer,
                                  FzWgRxError *error);
 
+/* A whole batch of datagrams (as one receive pass brought them): every one
+ * is handled and gets its own result; a bad one never stops the rest. */
+typedef struct
+{
+  FzWgRx rx;
+  FzWgPeer *peer;
+  FzWgRxError error;
+} FzWgRxResult;
+
+void fz_wg_device_decapsulate_batch (FzWgDevice *dev, FzPacketBuf *const *bufs,
+                                     const FzSockAddr *from, guint n, gint64 now,
+                                     FzWgRxResult *results);
+
 typedef enum
 {
   FZ_WG_SEND_NOW,     /* @buf is a data message for @dst; the caller sends it */

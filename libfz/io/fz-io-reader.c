@@ -83,7 +83,22 @@ read_udp (gpointer data)
 
   while (wait_readable (r, r->udp->fd))
     {
-      for (;;)
+      while (!r->udp->gro) /* no GRO here: many datagrams per recvmmsg */
+        {
+          FzPacketBuf *bufs[FZ_BATCH_MAX];
+          guint room = FZ_BATCH_MAX - b->n, got;
+
+          fz_buf_pool_alloc_batch (r->pool, bufs, room);
+          got = fz_udp_socket_recv_many (r->udp, bufs, b->from + b->n, room);
+          for (guint i = 0; i < got; i++)
+            b->bufs[b->n++] = bufs[i];
+          fz_buf_pool_release_batch (r->pool, bufs + got, room - got);
+          if (got == 0)
+            break;
+          if (b->n == FZ_BATCH_MAX && !push (r, &b))
+            goto out;
+        }
+      for (; r->udp->gro;)
         {
           FzSockAddr from;
           guint16 seg;

@@ -287,8 +287,62 @@ fz_udp_socket_send_batch (FzUdpSocket *s, FzPacketBuf *const *bufs, guint n,
         s->gso = FALSE; /* the path or the device cannot: never again here */
       /* Anything else (EMSGSIZE...): this batch goes one by one. */
     }
-  for (guint i = 0; i < n; i++)
-    if (fz_udp_socket_send (s, bufs[i]->data, bufs[i]->len, to) < 0)
-      ok = FALSE;
+  {
+    /* One by one, but in one syscall. */
+    struct mmsghdr msgs[FZ_UDP_GSO_MAX_SEGMENTS];
+    struct iovec iov[FZ_UDP_GSO_MAX_SEGMENTS];
+    struct sockaddr_storage ss;
+    socklen_t sl = to_sockaddr (to, &ss);
+
+    for (guint done = 0; done < n;)
+      {
+        guint m = MIN (n - done, (guint) FZ_UDP_GSO_MAX_SEGMENTS);
+        int sent;
+
+        for (guint i = 0; i < m; i++)
+          {
+            iov[i] = (struct iovec){ bufs[done + i]->data, bufs[done + i]->len };
+            msgs[i] = (struct mmsghdr){ .msg_hdr = { .msg_name = &ss,
+                                                     .msg_namelen = sl,
+                                                     .msg_iov = &iov[i],
+                                                     .msg_iovlen = 1 } };
+          }
+        sent = sendmmsg (s->fd, msgs, m, 0);
+        if (sent <= 0)
+          return FALSE;
+        ok &= (guint) sent == m;
+        done += (guint) sent;
+        if ((guint) sent < m)
+          break;
+      }
+  }
   return ok;
+}
+
+guint
+fz_udp_socket_recv_many (FzUdpSocket *s, FzPacketBuf **bufs, FzSockAddr *from, guint n)
+{
+  struct mmsghdr msgs[FZ_UDP_GSO_MAX_SEGMENTS];
+  struct iovec iov[FZ_UDP_GSO_MAX_SEGMENTS];
+  struct sockaddr_storage ss[FZ_UDP_GSO_MAX_SEGMENTS];
+  int got;
+
+  n = MIN (n, (guint) FZ_UDP_GSO_MAX_SEGMENTS);
+  for (guint i = 0; i < n; i++)
+    {
+      iov[i] = (struct iovec){ bufs[i]->data, fz_packet_buf_tailroom (bufs[i]) };
+      msgs[i] = (struct mmsghdr){ .msg_hdr = { .msg_name = &ss[i],
+                                               .msg_namelen = sizeof ss[i],
+                                               .msg_iov = &iov[i],
+                                               .msg_iovlen = 1 } };
+    }
+  got = recvmmsg (s->fd, msgs, n, MSG_DONTWAIT, NULL);
+  if (got <= 0)
+    return 0;
+  for (int i = 0; i < got; i++)
+    {
+      bufs[i]->len = msgs[i].msg_len;
+      from_sockaddr (&ss[i], &from[i]);
+    }
+  return (guint) got;
 }

@@ -49,6 +49,11 @@ gssize fz_udp_socket_recv_gro (FzUdpSocket *s, guint8 *buf, gsize cap, FzSockAdd
 gboolean fz_udp_socket_send_batch (FzUdpSocket *s, FzPacketBuf *const *bufs, guint n,
                                    const FzSockAddr *to);
 
+/* Without GRO: up to @n datagrams in one syscall (recvmmsg), each into its
+ * own buffer (len set) with its source. Returns how many; 0 when none. */
+guint fz_udp_socket_recv_many (FzUdpSocket *s, FzPacketBuf **bufs, FzSockAddr *from,
+                               guint n);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FzUdpSocket, fz_udp_socket_close)
 
 G_END_DECLS

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
+#include <netinet/udp.h>
+#include <sys/socket.h>
 
 static gssize
 recv_wait (FzUdpSocket *s, guint8 *buf, gsize cap, FzSockAddr *from, FzSockAddr *local,
@@ -82,10 +84,94 @@ test_pktinfo_and_batches (void)
     }
 }
 
+/* When the kernel refuses GSO (here EINVAL: it never segments a socket
+ * with SO_NO_CHECK), GSO goes off for the socket and the same batch goes
+ * out one by one: every datagram still arrives. */
+static void
+test_gso_refused (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FzUdpSocket) rx = fz_udp_socket_open (4, 0, &error);
+  g_autoptr (FzUdpSocket) tx = fz_udp_socket_open (4, 0, &error);
+  g_autoptr (FzBufPool) pool = fz_buf_pool_new (2048, 16);
+  FzSockAddr to = { .port = rx->port }, from;
+  FzPacketBuf *bufs[3];
+  guint8 in[65536];
+  int one = 1;
+  gsize got = 0;
+
+  g_assert_no_error (error);
+  fz_ip_addr_parse (&to.ip, "127.0.0.1");
+  g_assert_cmpint (setsockopt (tx->fd, SOL_SOCKET, SO_NO_CHECK, &one, sizeof one), ==, 0);
+  for (guint i = 0; i < 3; i++)
+    {
+      bufs[i] = fz_buf_pool_alloc (pool);
+      memset (fz_packet_buf_put (bufs[i], 500), 'x', 500);
+    }
+  g_assert_true (tx->gso);
+  g_assert_true (fz_udp_socket_send_batch (tx, bufs, 3, &to));
+  g_assert_false (tx->gso); /* refused once, off for good */
+  while (got < 1500)
+    {
+      guint16 seg;
+      gssize n = recv_wait (rx, in, sizeof in, &from, NULL, &seg);
+      g_assert_cmpint (n, >, 0);
+      got += (gsize) n;
+    }
+  g_assert_cmpuint (got, ==, 1500);
+  for (guint i = 0; i < 3; i++)
+    fz_packet_buf_free (bufs[i]);
+}
+
+/* Without GRO, recvmmsg brings several datagrams in one call, each whole
+ * in its own buffer with its source. */
+static void
+test_recv_many (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FzUdpSocket) rx = fz_udp_socket_open (4, 0, &error);
+  g_autoptr (FzUdpSocket) tx = fz_udp_socket_open (4, 0, &error);
+  g_autoptr (FzBufPool) pool = fz_buf_pool_new (2048, 16);
+  FzSockAddr to = { .port = rx->port }, from[8];
+  FzPacketBuf *bufs[8];
+  int zero = 0;
+  guint got = 0;
+
+  g_assert_no_error (error);
+  fz_ip_addr_parse (&to.ip, "127.0.0.1");
+  g_assert_cmpint (setsockopt (rx->fd, SOL_UDP, UDP_GRO, &zero, sizeof zero), ==, 0);
+  for (guint i = 0; i < 5; i++)
+    {
+      char msg[16];
+      g_snprintf (msg, sizeof msg, "datagram %u", i);
+      g_assert_cmpint (fz_udp_socket_send (tx, (const guint8 *) msg, strlen (msg), &to),
+                       ==, strlen (msg));
+    }
+  fz_buf_pool_alloc_batch (pool, bufs, 8);
+  for (guint tries = 0; got < 5 && tries < 200; tries++)
+    {
+      guint n = fz_udp_socket_recv_many (rx, bufs + got, from + got, 8 - got);
+      for (guint i = got; i < got + n; i++)
+        {
+          char want[16];
+          g_snprintf (want, sizeof want, "datagram %u", i);
+          g_assert_cmpmem (bufs[i]->data, bufs[i]->len, want, strlen (want));
+          g_assert_cmpuint (from[i].port, ==, tx->port);
+        }
+      got += n;
+      if (n == 0)
+        g_usleep (10 * 1000);
+    }
+  g_assert_cmpuint (got, ==, 5);
+  fz_buf_pool_release_batch (pool, bufs, 8);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/udp-socket/pktinfo-and-batches", test_pktinfo_and_batches);
+  g_test_add_func ("/udp-socket/gso-refused", test_gso_refused);
+  g_test_add_func ("/udp-socket/recv-many", test_recv_many);
   return g_test_run ();
 }

@@ -565,6 +565,54 @@ test_keepalive_and_roaming (void)
   node_clear (&b);
 }
 
+/* A batch with bad datagrams among good ones: each gets its own result,
+ * the good ones after a bad one are delivered all the same. */
+static void
+test_batch (void)
+{
+  FzPacketBuf *bufs[6], *dup;
+  FzSockAddr from[6];
+  FzWgRxResult res[6];
+  Node a, b;
+
+  setup ();
+  node_init (&a, 1, "192.0.2.1", 51820);
+  node_init (&b, 2, "192.0.2.2", 51820);
+  connect_nodes (&a, &b, NULL, NULL);
+  send_packet (&a, &b, 1, NULL);
+  pump (&a, &b);
+
+  for (guint i = 0; i < 6; i++)
+    {
+      from[i] = a.addr;
+      if (i == 1)
+        {
+          bufs[i] = fz_buf_pool_alloc (pool);
+          fz_packet_buf_set (bufs[i], "\x09garbage", 8);
+        }
+      else
+        g_assert_cmpint (send_packet (&a, &b, (guint16) (10 + i), &bufs[i]), ==,
+                         FZ_WG_SEND_NOW);
+    }
+  dup = fz_buf_pool_alloc (pool); /* a replay of the first, in place of the fourth */
+  fz_packet_buf_set (dup, bufs[0]->data, bufs[0]->len);
+  fz_packet_buf_free (bufs[3]);
+  bufs[3] = dup;
+
+  fz_wg_device_decapsulate_batch (b.dev, bufs, from, 6, now, res);
+  g_assert_cmpint (res[0].rx, ==, FZ_WG_RX_PACKET);
+  g_assert_cmpint (res[1].error, ==, FZ_WG_RX_BAD_MESSAGE);
+  g_assert_cmpint (res[2].rx, ==, FZ_WG_RX_PACKET);
+  g_assert_cmpint (res[3].error, ==, FZ_WG_RX_REPLAYED_DATA);
+  g_assert_cmpint (res[4].rx, ==, FZ_WG_RX_PACKET);
+  g_assert_cmpint (res[5].rx, ==, FZ_WG_RX_PACKET);
+  g_assert_true (res[5].peer == b.peer);
+  for (guint i = 0; i < 6; i++)
+    fz_packet_buf_free (bufs[i]);
+  node_clear (&a);
+  node_clear (&b);
+}
+
 /* Padding to 16 bytes stops at the tunnel MTU: a full-MTU packet must
  * not become a datagram too big for the path. */
 static void
@@ -704,6 +752,7 @@ main (int argc, char **argv)
   g_test_add_func ("/wg/device/cookie-under-load", test_cookie_under_load);
   g_test_add_func ("/wg/device/keepalive-and-roaming", test_keepalive_and_roaming);
   g_test_add_func ("/wg/device/padding-mtu", test_padding_mtu);
+  g_test_add_func ("/wg/device/batch", test_batch);
   g_test_add_func ("/wg/device/index-demux-10000", test_index_demux);
   ret = g_test_run ();
   fz_buf_pool_free (pool);

@@ -229,32 +229,36 @@ flush_inbound (FzWgIface *iface)
   n_inbound = 0;
 }
 
-/* One datagram in: a packet is delivered only if its source is one of
- * the sending peer's allowed IPs. */
+/* A receive batch in: decrypted as a whole (one bad datagram never stops
+ * the rest); a packet is delivered only if its source is one of the
+ * sending peer's allowed IPs. */
 static void
-deliver_in (FzWgIface *iface, FzPacketBuf *buf, const FzSockAddr *from, gint64 now)
+deliver_batch (FzWgIface *iface, FzBatch *b, gint64 now)
 {
-  FzWgPeer *peer = NULL;
-  FzWgRxError err;
-  FzIpPacket pkt;
-  FzIpAddr src;
+  FzWgRxResult res[FZ_BATCH_MAX];
 
-  if (fz_wg_device_decapsulate (iface->dev, from, buf, now, &peer, &err)
-        == FZ_WG_RX_PACKET
-      && fz_ip_packet_parse (&pkt, buf->data, buf->len, FZ_IP_MAX_OFFLOAD) == FZ_IP_OK)
+  fz_wg_device_decapsulate_batch (iface->dev, b->bufs, b->from, b->n, now, res);
+  for (guint k = 0; k < b->n; k++)
     {
-      fz_ip_packet_src (&pkt, &src);
-      if (fz_allowed_ips_lookup (&iface->allowed, &src) == peer)
+      FzPacketBuf *buf = b->bufs[k];
+      FzIpPacket pkt;
+      FzIpAddr src;
+
+      if (res[k].rx == FZ_WG_RX_PACKET
+          && fz_ip_packet_parse (&pkt, buf->data, buf->len, FZ_IP_MAX_OFFLOAD) == FZ_IP_OK
+          && (fz_ip_packet_src (&pkt, &src),
+              fz_allowed_ips_lookup (&iface->allowed, &src) == res[k].peer))
         {
           if (n_inbound == G_N_ELEMENTS (inbound))
             flush_inbound (iface);
           inbound[n_inbound++] = buf;
-          return;
+          continue;
         }
+      if (res[k].error != FZ_WG_RX_OK)
+        g_debug ("dropped a datagram: %s", fz_wg_rx_error_to_string (res[k].error));
+      fz_packet_buf_free (buf);
     }
-  else if (err != FZ_WG_RX_OK)
-    g_debug ("dropped a datagram: %s", fz_wg_rx_error_to_string (err));
-  fz_packet_buf_free (buf);
+  b->n = 0; /* every buffer moved on */
 }
 
 /* network -> TUN: batches of datagrams from a socket's reader thread. */
@@ -269,9 +273,7 @@ on_udp_batches (gint fd, GIOCondition cond, gpointer data)
   fz_batch_queue_ack (q);
   for (guint i = 0; i < BATCH && (b = fz_batch_queue_pop (q)) != NULL; i++)
     {
-      for (guint k = 0; k < b->n; k++)
-        deliver_in (iface, b->bufs[k], &b->from[k], now);
-      b->n = 0;
+      deliver_batch (iface, b, now);
       fz_batch_free (b);
     }
   flush_inbound (iface);
