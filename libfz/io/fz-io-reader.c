@@ -15,6 +15,7 @@ struct _FzIoReader
   FzBufPool *pool;
   int stop_fd;
   FzTun *tun; /* one of these two */
+  guint tun_queue;
   FzUdpSocket *udp;
 };
 
@@ -50,14 +51,14 @@ read_tun (gpointer data)
   FzIoReader *r = data;
   FzBatch *b = fz_batch_new ();
 
-  while (wait_readable (r, r->tun->fd))
+  while (wait_readable (r, r->tun->queues[r->tun_queue]))
     {
       /* Drain what is there: a super-packet at a time, each segment kept
        * together with the others of its read. */
       for (;;)
         {
           FzPacketBuf *pkts[FZ_BATCH_MAX];
-          int n = fz_tun_read (r->tun, r->pool, pkts, FZ_BATCH_MAX);
+          int n = fz_tun_read_queue (r->tun, r->tun_queue, r->pool, pkts, FZ_BATCH_MAX);
 
           if (n < 0 || (n == 0 && errno == EAGAIN))
             break;
@@ -134,11 +135,12 @@ out:
 }
 
 static FzIoReader *
-start (FzTun *tun, FzUdpSocket *udp, guint capacity)
+start (FzTun *tun, guint tun_queue, FzUdpSocket *udp, guint capacity)
 {
   FzIoReader *r = g_new0 (FzIoReader, 1);
 
   r->tun = tun;
+  r->tun_queue = tun_queue;
   r->udp = udp;
   r->queue = fz_batch_queue_new (capacity);
   r->pool = fz_buf_pool_new (POOL_CAPACITY, POOL_CACHED);
@@ -150,15 +152,16 @@ start (FzTun *tun, FzUdpSocket *udp, guint capacity)
 }
 
 FzIoReader *
-fz_io_reader_new_tun (FzTun *tun, guint capacity)
+fz_io_reader_new_tun (FzTun *tun, guint tun_queue, guint capacity)
 {
-  return start (tun, NULL, capacity);
+  g_return_val_if_fail (tun_queue < tun->n_queues, NULL);
+  return start (tun, tun_queue, NULL, capacity);
 }
 
 FzIoReader *
 fz_io_reader_new_udp (FzUdpSocket *s, guint capacity)
 {
-  return start (NULL, s, capacity);
+  return start (NULL, 0, s, capacity);
 }
 
 FzBatchQueue *

@@ -12,7 +12,7 @@ G_BEGIN_DECLS
 
 typedef struct _FzIoReader FzIoReader;
 
-FzIoReader *fz_io_reader_new_tun (FzTun *tun, guint queue_capacity);
+FzIoReader *fz_io_reader_new_tun (FzTun *tun, guint tun_queue, guint queue_capacity);
 FzIoReader *fz_io_reader_new_udp (FzUdpSocket *s, guint queue_capacity);
 FzBatchQueue *fz_io_reader_queue (FzIoReader *r);
 void fz_io_reader_free (FzIoReader *r);

@@ -13,12 +13,40 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-FzTun *
-fz_tun_open (const char *name, gboolean offload, GError **error)
+static int
+open_queue (const char *name, gboolean offload, gboolean multi, char out_name[IFNAMSIZ],
+            GError **error)
 {
   struct ifreq ifr = { 0 };
-  FzTun *tun;
   int fd, saved;
+
+  fd = open ("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0)
+    {
+      saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                   "cannot open /dev/net/tun: %s", g_strerror (saved));
+      return -1;
+    }
+  ifr.ifr_flags
+    = IFF_TUN | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0) | (multi ? IFF_MULTI_QUEUE : 0);
+  g_strlcpy (ifr.ifr_name, name, IFNAMSIZ);
+  if (ioctl (fd, TUNSETIFF, &ifr) < 0)
+    {
+      saved = errno;
+      close (fd);
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                   "cannot create TUN device %s: %s", name, g_strerror (saved));
+      return -1;
+    }
+  g_strlcpy (out_name, ifr.ifr_name, IFNAMSIZ);
+  return fd;
+}
+
+FzTun *
+fz_tun_open_multi (const char *name, gboolean offload, guint n_queues, GError **error)
+{
+  g_autoptr (FzTun) tun = NULL;
 
   if (strlen (name) >= IFNAMSIZ)
     {
@@ -27,32 +55,36 @@ fz_tun_open (const char *name, gboolean offload, GError **error)
                    IFNAMSIZ - 1);
       return NULL;
     }
-  fd = open ("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0)
+  if (n_queues == 0 || n_queues > FZ_TUN_MAX_QUEUES)
     {
-      saved = errno;
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
-                   "cannot open /dev/net/tun: %s", g_strerror (saved));
-      return NULL;
-    }
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0);
-  g_strlcpy (ifr.ifr_name, name, IFNAMSIZ);
-  if (ioctl (fd, TUNSETIFF, &ifr) < 0)
-    {
-      saved = errno;
-      close (fd);
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
-                   "cannot create TUN device %s: %s", name, g_strerror (saved));
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   "%u TUN queues asked for; 1 to %d are possible", n_queues,
+                   FZ_TUN_MAX_QUEUES);
       return NULL;
     }
   tun = g_new0 (FzTun, 1);
-  tun->fd = fd;
   tun->vnet = offload;
-  g_strlcpy (tun->name, ifr.ifr_name, sizeof tun->name);
-  /* Without TSO the kernel still sends the header, all zeros. */
-  tun->tso
-    = offload && ioctl (fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) == 0;
-  return tun;
+  for (guint i = 0; i < n_queues; i++)
+    {
+      /* the first queue names the device; the others attach to it */
+      int fd
+        = open_queue (i == 0 ? name : tun->name, offload, n_queues > 1, tun->name, error);
+      if (fd < 0)
+        return NULL;
+      tun->queues[tun->n_queues++] = fd;
+      /* Without TSO the kernel still sends the header, all zeros. */
+      if (offload)
+        tun->tso = ioctl (fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) == 0
+                   && (i == 0 || tun->tso);
+    }
+  tun->fd = tun->queues[0];
+  return g_steal_pointer (&tun);
+}
+
+FzTun *
+fz_tun_open (const char *name, gboolean offload, GError **error)
+{
+  return fz_tun_open_multi (name, offload, 1, error);
 }
 
 void
@@ -60,7 +92,8 @@ fz_tun_close (FzTun *tun)
 {
   if (tun == NULL)
     return;
-  close (tun->fd);
+  for (guint i = 0; i < tun->n_queues; i++)
+    close (tun->queues[i]);
   g_free (tun);
 }
 
@@ -106,6 +139,13 @@ fz_tun_set_txqueuelen (FzTun *tun, int len, GError **error)
 int
 fz_tun_read (FzTun *tun, FzBufPool *pool, FzPacketBuf **out, guint max)
 {
+  return fz_tun_read_queue (tun, 0, pool, out, max);
+}
+
+int
+fz_tun_read_queue (FzTun *tun, guint queue, FzBufPool *pool, FzPacketBuf **out, guint max)
+{
+  int fd = tun->queues[queue];
   FzPacketBuf *buf = fz_buf_pool_alloc (pool);
   gsize room = fz_packet_buf_tailroom (buf) - FZ_PACKET_BUF_TAILROOM;
   FzVnetHdr h = { 0 };
@@ -116,7 +156,7 @@ fz_tun_read (FzTun *tun, FzBufPool *pool, FzPacketBuf **out, guint max)
       /* The header lands in the headroom side of the buffer: the packet
        * itself starts where it would without it. */
       guint8 *start = fz_packet_buf_push (buf, FZ_VNET_HDR_LEN);
-      n = read (tun->fd, start, room + FZ_VNET_HDR_LEN);
+      n = read (fd, start, room + FZ_VNET_HDR_LEN);
       if (n >= FZ_VNET_HDR_LEN)
         {
           fz_vnet_hdr_read (&h, start);
@@ -127,7 +167,7 @@ fz_tun_read (FzTun *tun, FzBufPool *pool, FzPacketBuf **out, guint max)
         n = 0;
     }
   else
-    n = read (tun->fd, buf->data, room);
+    n = read (fd, buf->data, room);
   if (n <= 0)
     {
       int saved = n == 0 ? EAGAIN : errno;

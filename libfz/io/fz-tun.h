@@ -8,9 +8,13 @@ G_BEGIN_DECLS
 
 #define FZ_TUN_TXQUEUELEN 10000
 
+#define FZ_TUN_MAX_QUEUES 8
+
 typedef struct
 {
-  int fd;
+  int fd; /* queue 0: all writes go here */
+  int queues[FZ_TUN_MAX_QUEUES];
+  guint n_queues;
   char name[16];
   gboolean vnet; /* packets carry a virtio-net header */
   gboolean tso;  /* the kernel hands over TCP super-packets */
@@ -20,6 +24,11 @@ typedef struct
  * @offload, asks for checksum and TCP segmentation offload (plain packets
  * when the kernel refuses). */
 FzTun *fz_tun_open (const char *name, gboolean offload, GError **error);
+/* The same with @n_queues descriptors (IFF_MULTI_QUEUE when more than one),
+ * each to be read by its own thread. An option only: many readers reorder
+ * packets, and TCP slows down for it. */
+FzTun *fz_tun_open_multi (const char *name, gboolean offload, guint n_queues,
+                          GError **error);
 void fz_tun_close (FzTun *tun);
 /* The interface's MTU as the kernel has it now. */
 int fz_tun_get_mtu (FzTun *tun);
@@ -29,6 +38,8 @@ gboolean fz_tun_set_txqueuelen (FzTun *tun, int len, GError **error);
  * @max). 0: nothing to read (errno EAGAIN), or a malformed read that was
  * dropped; -1 with errno on error. */
 int fz_tun_read (FzTun *tun, FzBufPool *pool, FzPacketBuf **out, guint max);
+int fz_tun_read_queue (FzTun *tun, guint queue, FzBufPool *pool, FzPacketBuf **out,
+                       guint max);
 /* Writes one IP packet (the virtio-net header goes into its headroom). */
 gboolean fz_tun_write (FzTun *tun, FzPacketBuf *buf);
 /* Writes @n packets, in order, merging runs of one TCP flow into

@@ -65,6 +65,19 @@ for impls in "fz-wg wireguard-go" "wireguard-go fz-wg" "fz-wg fz-wg"; do
   done
 done
 
+step "multi-queue TUN: fz-wg --queues 2 on both sides"
+fzwg_plain=$fzwg
+printf '#!/bin/sh\nexec "%s" --queues 2 "$@"\n' "$(realpath "$fzwg_plain")" >"$tmp/fz-wg-2q"
+chmod +x "$tmp/fz-wg-2q"
+fzwg=$tmp/fz-wg-2q
+wg_pair fz-wg fz-wg 4
+traffic_ok
+[ "$(ip netns exec "$A" ls "/sys/class/net/$ifa/queues" | grep -c '^tx-')" = 2 ] \
+  || fail "the TUN does not have 2 queues"
+wg_pair_stop
+fzwg=$fzwg_plain
+if "$fzwg" --queues 9 x >/dev/null 2>&1; then fail "--queues 9 accepted"; fi
+
 step "roaming: wireguard-go moves to a new port, fz-wg follows"
 wg_pair fz-wg wireguard-go 4
 wg_pair_ping "$A" 100.64.0.2 || fail "ping before roaming"

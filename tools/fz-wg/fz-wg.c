@@ -1,10 +1,12 @@
 /* fz-wg: a userspace WireGuard interface that wg(8) configures.
  *
- *   fz-wg [-f|--foreground] IFNAME
+ *   fz-wg [-f|--foreground] [-q|--queues N] IFNAME
  *
  * Creates the TUN device IFNAME and serves WireGuard's configuration
  * protocol on /var/run/wireguard/IFNAME.sock, like wireguard-go. In the
- * background unless -f or WG_PROCESS_FOREGROUND=1. SIGTERM or SIGINT
+ * background unless -f or WG_PROCESS_FOREGROUND=1. --queues N reads the
+ * TUN with N threads (multi-queue; 1 by default: more reorder packets and
+ * TCP slows down for it). SIGTERM or SIGINT
  * removes the socket and the device. */
 #define _GNU_SOURCE /* accept4 */
 #include "fz-wg-iface.h"
@@ -32,8 +34,8 @@ typedef struct
   FzWgIface iface;
   GMainLoop *loop;
   GSource *timer;
-  FzIoReader *tun_reader;
-  GSource *tun_source;
+  FzIoReader *tun_reader[FZ_TUN_MAX_QUEUES];
+  GSource *tun_source[FZ_TUN_MAX_QUEUES];
   gboolean threads_allowed; /* after the fork into the background */
   char *socket_path;
   int listen_fd;
@@ -472,8 +474,11 @@ on_gauges (gpointer data)
 {
   FzWgIface *iface = data;
 
-  iface->queue_depth[0]
-    = fz_batch_queue_take_max_depth (fz_io_reader_queue (app.tun_reader));
+  iface->queue_depth[0] = 0;
+  for (guint q = 0; q < iface->tun->n_queues; q++)
+    iface->queue_depth[0]
+      = MAX (iface->queue_depth[0],
+             fz_batch_queue_take_max_depth (fz_io_reader_queue (app.tun_reader[q])));
   for (guint i = 0; i < 2; i++)
     iface->queue_depth[i + 1]
       = iface->udp_reader[i] != NULL
@@ -499,11 +504,24 @@ main (int argc, char **argv)
   gboolean foreground = g_strcmp0 (g_getenv ("WG_PROCESS_FOREGROUND"), "1") == 0;
   FzWgIface *iface = &app.iface;
   const char *name = NULL;
+  guint queues = 1;
 
   for (int i = 1; i < argc; i++)
     {
       if (g_str_equal (argv[i], "-f") || g_str_equal (argv[i], "--foreground"))
         foreground = TRUE;
+      else if ((g_str_equal (argv[i], "-q") || g_str_equal (argv[i], "--queues"))
+               && i + 1 < argc)
+        {
+          guint64 q;
+          if (!g_ascii_string_to_unsigned (argv[++i], 10, 1, FZ_TUN_MAX_QUEUES, &q, NULL))
+            {
+              g_printerr ("fz-wg: --queues takes a number from 1 to %d\n",
+                          FZ_TUN_MAX_QUEUES);
+              return 2;
+            }
+          queues = (guint) q;
+        }
       else if (g_str_equal (argv[i], "--version"))
         {
           g_print ("fz-wg %s\n", fz_version ());
@@ -516,7 +534,8 @@ main (int argc, char **argv)
     }
   if (name == NULL)
     {
-      g_printerr ("usage: %s [-f|--foreground] IFNAME\n", g_get_prgname ());
+      g_printerr ("usage: %s [-f|--foreground] [-q|--queues N] IFNAME\n",
+                  g_get_prgname ());
       return 2;
     }
 
@@ -530,7 +549,7 @@ main (int argc, char **argv)
     iface->psks = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
   }
 
-  iface->tun = fz_tun_open (name, TRUE, &error);
+  iface->tun = fz_tun_open_multi (name, TRUE, queues, &error);
   if (iface->tun == NULL)
     {
       g_printerr ("fz-wg: %s\n", error->message);
@@ -565,8 +584,12 @@ main (int argc, char **argv)
   g_source_attach (app.timer, NULL);
   app.threads_allowed = TRUE;
   start_udp_readers (iface);
-  app.tun_reader = fz_io_reader_new_tun (iface->tun, QUEUE_BATCHES);
-  app.tun_source = watch_queue (fz_io_reader_queue (app.tun_reader), on_tun_batches);
+  for (guint q = 0; q < iface->tun->n_queues; q++)
+    {
+      app.tun_reader[q] = fz_io_reader_new_tun (iface->tun, q, QUEUE_BATCHES);
+      app.tun_source[q]
+        = watch_queue (fz_io_reader_queue (app.tun_reader[q]), on_tun_batches);
+    }
   g_timeout_add_seconds (1, on_gauges, iface);
   g_unix_fd_add (app.listen_fd, G_IO_IN, on_accept, NULL);
   g_unix_signal_add (SIGTERM, on_quit, NULL);
@@ -580,9 +603,12 @@ main (int argc, char **argv)
   close (app.listen_fd);
   g_message ("interface %s down", iface->tun->name);
   stop_udp (iface);
-  g_source_destroy (app.tun_source);
-  g_source_unref (app.tun_source);
-  fz_io_reader_free (app.tun_reader);
+  for (guint q = 0; q < iface->tun->n_queues; q++)
+    {
+      g_source_destroy (app.tun_source[q]);
+      g_source_unref (app.tun_source[q]);
+      fz_io_reader_free (app.tun_reader[q]);
+    }
   fz_tun_close (iface->tun);
   fz_allowed_ips_clear (&iface->allowed);
   g_hash_table_unref (iface->psks);
