@@ -184,16 +184,37 @@ setup (void)
   drop_all = FALSE;
 }
 
+/* a at 192.0.2.1, b at 192.0.2.2, peers of each other (b learns a's
+ * address from the handshake); with @handshake, a session is up. */
+static void
+pair_nodes (Node *a, Node *b, const guint8 *psk_a, const guint8 *psk_b,
+            gboolean handshake)
+{
+  setup ();
+  node_init (a, 1, "192.0.2.1", 51820);
+  node_init (b, 2, "192.0.2.2", 51820);
+  connect_nodes (a, b, psk_a, psk_b);
+  if (handshake)
+    {
+      send_packet (a, b, 1, NULL);
+      pump (a, b);
+    }
+}
+
+static void
+pair_clear (Node *a, Node *b)
+{
+  node_clear (a);
+  node_clear (b);
+}
+
 static void
 test_handshake_and_data (void)
 {
   Node a, b;
   FzWgPeerStats st;
 
-  setup ();
-  node_init (&a, 1, "192.0.2.1", 51820);
-  node_init (&b, 2, "192.0.2.2", 51820);
-  connect_nodes (&a, &b, NULL, NULL);
+  pair_nodes (&a, &b, NULL, NULL, FALSE);
 
   /* No session yet: the packet waits and a handshake starts. */
   g_assert_cmpint (send_packet (&a, &b, 1, NULL), ==, FZ_WG_SEND_QUEUED);
@@ -228,8 +249,7 @@ test_handshake_and_data (void)
   g_assert_cmpuint (st.rx_bytes, >, 100 * 32);
   g_assert_cmpint (st.last_handshake_wall_us, ==,
                    now + G_GINT64_CONSTANT (1700000000) * SEC);
-  node_clear (&a);
-  node_clear (&b);
+  pair_clear (&a, &b);
 }
 
 static void
@@ -241,32 +261,20 @@ test_psk (void)
   memset (psk, 7, 32);
   memset (other, 8, 32);
 
-  setup ();
-  node_init (&a, 1, "192.0.2.1", 51820);
-  node_init (&b, 2, "192.0.2.2", 51820);
-  connect_nodes (&a, &b, psk, psk);
-  send_packet (&a, &b, 1, NULL);
-  pump (&a, &b);
+  pair_nodes (&a, &b, psk, psk, TRUE);
   g_assert_cmpuint (b.inbox->len, ==, 1);
-  node_clear (&a);
-  node_clear (&b);
+  pair_clear (&a, &b);
 
   /* Different preshared keys: the response does not authenticate; a says
    * so, and nothing is delivered. */
-  setup ();
-  node_init (&a, 1, "192.0.2.1", 51820);
-  node_init (&b, 2, "192.0.2.2", 51820);
-  connect_nodes (&a, &b, psk, other);
-  send_packet (&a, &b, 1, NULL);
-  pump (&a, &b);
+  pair_nodes (&a, &b, psk, other, TRUE);
   g_assert_cmpuint (a.events[FZ_WG_EVENT_RESPONSE_REJECTED], ==, 1);
   g_assert_cmpuint (a.events[FZ_WG_EVENT_HANDSHAKE_DONE], ==, 0);
   g_assert_cmpuint (a.rx_errors->len, ==, 1);
   g_assert_cmpint (g_array_index (a.rx_errors, FzWgRxError, 0), ==,
                    FZ_WG_RX_RESPONSE_FAILED);
   g_assert_cmpuint (b.inbox->len, ==, 0);
-  node_clear (&a);
-  node_clear (&b);
+  pair_clear (&a, &b);
 }
 
 /* After REKEY_AFTER_TIME the initiator starts a new handshake on send,
@@ -278,12 +286,7 @@ test_rekey_after_time (void)
   Node a, b;
   guint before;
 
-  setup ();
-  node_init (&a, 1, "192.0.2.1", 51820);
-  node_init (&b, 2, "192.0.2.2", 51820);
-  connect_nodes (&a, &b, NULL, NULL);
-  send_packet (&a, &b, 1, NULL);
-  pump (&a, &b);
+  pair_nodes (&a, &b, NULL, NULL, TRUE);
 
   now += 119 * SEC;
   send_packet (&b, &a, 2, NULL); /* keeps a's keepalive timers quiet */
@@ -298,8 +301,7 @@ test_rekey_after_time (void)
   /* the packet encrypted with the old session still decrypts */
   g_assert_cmpint (deliver (&a, &b, old_msg), ==, FZ_WG_RX_OK);
   g_assert_cmpuint (inbox_tag (&b, b.inbox->len - 1), ==, 4);
-  node_clear (&a);
-  node_clear (&b);
+  pair_clear (&a, &b);
 }
 
 /* REJECT_AFTER_TIME: a session older than 180 s neither sends nor
@@ -310,12 +312,7 @@ test_reject_after_time (void)
   FzPacketBuf *late = NULL;
   Node a, b;
 
-  setup ();
-  node_init (&a, 1, "192.0.2.1", 51820);
-  node_init (&b, 2, "192.0.2.2", 51820);
-  connect_nodes (&a, &b, NULL, NULL);
-  send_packet (&a, &b, 1, NULL);
-  pump (&a, &b);
+  pair_nodes (&a, &b, NULL, NULL, TRUE);
 
   now += 179 * SEC;
   /* b sends on the session (no rekey: b is the responder) and holds it */
@@ -326,8 +323,7 @@ test_reject_after_time (void)
   g_assert_cmpint (send_packet (&b, &a, 3, NULL), ==, FZ_WG_SEND_QUEUED);
   pump (&a, &b);
   g_assert_cmpuint (inbox_tag (&a, a.inbox->len - 1), ==, 3);
-  node_clear (&a);
-  node_clear (&b);
+  pair_clear (&a, &b);
 }
 
 /* Unanswered initiations are retried every 5 s (+ jitter) until the
@@ -344,10 +340,7 @@ test_give_up (void)
       guint sent = 0;
       FzWgTransmit tx;
 
-      setup ();
-      node_init (&a, 1, "192.0.2.1", 51820);
-      node_init (&b, 2, "192.0.2.2", 51820);
-      connect_nodes (&a, &b, NULL, NULL);
+      pair_nodes (&a, &b, NULL, NULL, FALSE);
       fz_wg_device_set_rekey_attempt_time (a.dev, attempt[k]);
       start = now;
       send_packet (&a, &b, 1, NULL);
@@ -378,8 +371,7 @@ test_give_up (void)
       pump (&a, &b);
       g_assert_cmpuint (a.events[FZ_WG_EVENT_HANDSHAKE_DONE], ==, 1);
       g_assert_cmpuint (b.inbox->len, ==, 0);
-      node_clear (&a);
-      node_clear (&b);
+      pair_clear (&a, &b);
     }
 }
 
@@ -391,12 +383,7 @@ test_eight_sessions (void)
   FzPacketBuf *held[10];
   Node a, b;
 
-  setup ();
-  node_init (&a, 1, "192.0.2.1", 51820);
-  node_init (&b, 2, "192.0.2.2", 51820);
-  connect_nodes (&a, &b, NULL, NULL);
-  send_packet (&a, &b, 1, NULL);
-  pump (&a, &b);
+  pair_nodes (&a, &b, NULL, NULL, TRUE);
 
   for (guint i = 0; i < 10; i++)
     {
@@ -414,8 +401,7 @@ test_eight_sessions (void)
       else
         g_assert_cmpint (err, ==, FZ_WG_RX_OK);
     }
-  node_clear (&a);
-  node_clear (&b);
+  pair_clear (&a, &b);
 }
 
 static void
@@ -424,12 +410,7 @@ test_replay_and_forgery (void)
   FzPacketBuf *msg = NULL, *copy;
   Node a, b;
 
-  setup ();
-  node_init (&a, 1, "192.0.2.1", 51820);
-  node_init (&b, 2, "192.0.2.2", 51820);
-  connect_nodes (&a, &b, NULL, NULL);
-  send_packet (&a, &b, 1, NULL);
-  pump (&a, &b);
+  pair_nodes (&a, &b, NULL, NULL, TRUE);
 
   send_packet (&a, &b, 5, &msg);
   copy = fz_buf_pool_alloc (pool);
@@ -453,8 +434,7 @@ test_replay_and_forgery (void)
   fz_packet_buf_set (msg, "\x04\0\0", 3);
   g_assert_cmpint (deliver (&a, &b, msg), ==, FZ_WG_RX_BAD_MESSAGE);
   g_assert_cmpuint (b.inbox->len, ==, 2);
-  node_clear (&a);
-  node_clear (&b);
+  pair_clear (&a, &b);
 }
 
 /* An initiation replayed by an attacker is refused (timestamp), and so
@@ -483,8 +463,7 @@ test_initiation_replay_and_mac1 (void)
   fz_wg_peer_initiate (a.peer, now);
   g_assert_true (fz_wg_device_poll_transmit (a.dev, &tx));
   g_assert_cmpint (deliver (&a, &c, tx.buf), ==, FZ_WG_RX_BAD_MAC1);
-  node_clear (&a);
-  node_clear (&b);
+  pair_clear (&a, &b);
   node_clear (&c);
 }
 
@@ -495,10 +474,7 @@ test_cookie_under_load (void)
 {
   Node a, b;
 
-  setup ();
-  node_init (&a, 1, "192.0.2.1", 51820);
-  node_init (&b, 2, "192.0.2.2", 51820);
-  connect_nodes (&a, &b, NULL, NULL);
+  pair_nodes (&a, &b, NULL, NULL, FALSE);
   fz_wg_device_set_under_load_threshold (b.dev, 0);
 
   send_packet (&a, &b, 1, NULL);
@@ -512,8 +488,7 @@ test_cookie_under_load (void)
   g_assert_cmpuint (a.events[FZ_WG_EVENT_HANDSHAKE_DONE], ==, 1);
   g_assert_cmpuint (b.inbox->len, ==, 1);
   g_assert_cmpuint (b.rx_errors->len, ==, 1);
-  node_clear (&a);
-  node_clear (&b);
+  pair_clear (&a, &b);
 }
 
 /* Keepalive after 10 s of receiving without sending; persistent
@@ -525,12 +500,7 @@ test_keepalive_and_roaming (void)
   FzSockAddr ep;
   Node a, b;
 
-  setup ();
-  node_init (&a, 1, "192.0.2.1", 51820);
-  node_init (&b, 2, "192.0.2.2", 51820);
-  connect_nodes (&a, &b, NULL, NULL);
-  send_packet (&a, &b, 1, NULL);
-  pump (&a, &b);
+  pair_nodes (&a, &b, NULL, NULL, TRUE);
 
   send_packet (&a, &b, 2, NULL);
   now += 9 * SEC;
@@ -561,8 +531,7 @@ test_keepalive_and_roaming (void)
   g_assert_true (fz_sock_addr_equal (&ep, &a.addr));
   g_assert_cmpint (send_packet (&b, &a, 4, NULL), ==, FZ_WG_SEND_NOW);
   g_assert_cmpuint (inbox_tag (&a, a.inbox->len - 1), ==, 4);
-  node_clear (&a);
-  node_clear (&b);
+  pair_clear (&a, &b);
 }
 
 /* A batch with bad datagrams among good ones: each gets its own result,
@@ -575,12 +544,7 @@ test_batch (void)
   FzWgRxResult res[6];
   Node a, b;
 
-  setup ();
-  node_init (&a, 1, "192.0.2.1", 51820);
-  node_init (&b, 2, "192.0.2.2", 51820);
-  connect_nodes (&a, &b, NULL, NULL);
-  send_packet (&a, &b, 1, NULL);
-  pump (&a, &b);
+  pair_nodes (&a, &b, NULL, NULL, TRUE);
 
   for (guint i = 0; i < 6; i++)
     {
@@ -609,8 +573,7 @@ test_batch (void)
   g_assert_true (res[5].peer == b.peer);
   for (guint i = 0; i < 6; i++)
     fz_packet_buf_free (bufs[i]);
-  node_clear (&a);
-  node_clear (&b);
+  pair_clear (&a, &b);
 }
 
 /* Padding to 16 bytes stops at the tunnel MTU: a full-MTU packet must
@@ -628,12 +591,7 @@ test_padding_mtu (void)
   };
   Node a, b;
 
-  setup ();
-  node_init (&a, 1, "192.0.2.1", 51820);
-  node_init (&b, 2, "192.0.2.2", 51820);
-  connect_nodes (&a, &b, NULL, NULL);
-  send_packet (&a, &b, 1, NULL);
-  pump (&a, &b);
+  pair_nodes (&a, &b, NULL, NULL, TRUE);
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       FzPacketBuf *buf = fz_buf_pool_alloc (pool);
@@ -646,8 +604,7 @@ test_padding_mtu (void)
       g_assert_cmpuint (buf->len, ==, cases[i].want);
       fz_packet_buf_free (buf);
     }
-  node_clear (&a);
-  node_clear (&b);
+  pair_clear (&a, &b);
 }
 
 /* One device with 10 000 peers finds each message's peer by index. */
