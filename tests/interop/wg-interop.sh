@@ -78,6 +78,24 @@ wg_pair_stop
 fzwg=$fzwg_plain
 if "$fzwg" --queues 9 x >/dev/null 2>&1; then fail "--queues 9 accepted"; fi
 
+step "wg showconf / setconf / syncconf round trip on fz-wg"
+wg_pair fz-wg wireguard-go 4 "$tmp/psk" "$tmp/psk"
+wg_pair_ping "$A" 100.64.0.2 || fail "no tunnel before setconf"
+ip netns exec "$A" wg showconf "$ifa" >"$tmp/conf"
+grep -q '^PrivateKey = ' "$tmp/conf" && grep -q '^PresharedKey = ' "$tmp/conf" \
+  && grep -q '^Endpoint = 192.0.2.2:51821' "$tmp/conf" || fail "showconf incomplete: $(sed 's/Key = .*/Key = (hidden)/' "$tmp/conf")"
+ip netns exec "$A" wg set "$ifa" peer "$(cat "$tmp/pb")" remove
+[ -z "$(ip netns exec "$A" wg show "$ifa" peers)" ] || fail "peer not removed"
+if wg_pair_ping "$A" 100.64.0.2; then fail "traffic without the peer"; fi
+ip netns exec "$A" wg setconf "$ifa" "$tmp/conf"
+ip netns exec "$A" wg showconf "$ifa" >"$tmp/conf2"
+diff <(grep -v '^ListenPort' "$tmp/conf" | sort) <(grep -v '^ListenPort' "$tmp/conf2" | sort) >/dev/null \
+  || fail "setconf did not restore the configuration"
+wg_pair_ping "$A" 100.64.0.2 || fail "no tunnel after setconf"
+ip netns exec "$A" wg syncconf "$ifa" "$tmp/conf" || fail "syncconf refused"
+wg_pair_ping "$A" 100.64.0.2 || fail "no tunnel after syncconf"
+wg_pair_stop
+
 step "roaming: wireguard-go moves to a new port, fz-wg follows"
 wg_pair fz-wg wireguard-go 4
 wg_pair_ping "$A" 100.64.0.2 || fail "ping before roaming"
