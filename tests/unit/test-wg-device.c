@@ -534,6 +534,53 @@ test_keepalive_and_roaming (void)
   pair_clear (&a, &b);
 }
 
+/* The message limits, on a session (2^60 messages cannot be sent in a
+ * test): past REJECT_AFTER_MESSAGES nothing is sent on it. */
+static void
+test_message_limits (void)
+{
+  FzWgKeypair keys = { .local_index = 1, .remote_index = 2, .initiator = TRUE };
+  g_autoptr (FzPacketBuf) buf = fz_packet_buf_new (FZ_PACKET_BUF_HEADROOM, 64);
+  FzWgSession s;
+
+  fz_wg_session_start (&s, &keys, 0);
+  s.send_counter = FZ_WG_REJECT_AFTER_MESSAGES - 1;
+  g_assert_true (fz_wg_session_can_send (&s, 0));
+  g_assert_true (fz_wg_session_encrypt (&s, buf, 0));
+  g_assert_false (fz_wg_session_can_send (&s, 0));
+  g_assert_cmpuint (FZ_WG_REKEY_AFTER_MESSAGES, <, FZ_WG_REJECT_AFTER_MESSAGES);
+  fz_wg_session_wipe (&s);
+}
+
+/* Initiations from one peer faster than 50 a second are refused, even
+ * fresh, valid ones (a flood, not a replay): a second device with a's key
+ * and a later clock sends one 10 ms after a did. */
+static void
+test_initiation_flood (void)
+{
+  FzWgTransmit tx;
+  Node a, b, twin;
+
+  pair_nodes (&a, &b, NULL, NULL, FALSE);
+  node_init (&twin, 1, "192.0.2.1", 51820); /* same key as a */
+  fz_wg_device_set_wall_offset (twin.dev, G_GINT64_CONSTANT (1700000001) * SEC);
+  twin.peer
+    = fz_wg_device_add_peer (twin.dev, fz_wg_device_public_key (b.dev), NULL, NULL);
+  fz_wg_peer_set_endpoint (twin.peer, &b.addr);
+
+  fz_wg_peer_initiate (a.peer, now);
+  g_assert_true (fz_wg_device_poll_transmit (a.dev, &tx));
+  g_assert_cmpint (deliver (&a, &b, tx.buf), ==, FZ_WG_RX_OK);
+
+  now += 10 * 1000;
+  fz_wg_peer_initiate (twin.peer, now);
+  g_assert_true (fz_wg_device_poll_transmit (twin.dev, &tx));
+  g_assert_cmpint (deliver (&twin, &b, tx.buf), ==, FZ_WG_RX_RATE_LIMITED);
+
+  pair_clear (&a, &b);
+  node_clear (&twin);
+}
+
 /* A batch with bad datagrams among good ones: each gets its own result,
  * the good ones after a bad one are delivered all the same. */
 static void
@@ -710,6 +757,8 @@ main (int argc, char **argv)
   g_test_add_func ("/wg/device/keepalive-and-roaming", test_keepalive_and_roaming);
   g_test_add_func ("/wg/device/padding-mtu", test_padding_mtu);
   g_test_add_func ("/wg/device/batch", test_batch);
+  g_test_add_func ("/wg/device/message-limits", test_message_limits);
+  g_test_add_func ("/wg/device/initiation-flood", test_initiation_flood);
   g_test_add_func ("/wg/device/index-demux-10000", test_index_demux);
   ret = g_test_run ();
   fz_buf_pool_free (pool);
