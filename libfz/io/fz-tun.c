@@ -63,6 +63,7 @@ fz_tun_open_multi (const char *name, gboolean offload, guint n_queues, GError **
       return NULL;
     }
   tun = g_new0 (FzTun, 1);
+  tun->ctl = -1;
   tun->vnet = offload;
   for (guint i = 0; i < n_queues; i++)
     {
@@ -78,6 +79,14 @@ fz_tun_open_multi (const char *name, gboolean offload, guint n_queues, GError **
                    && (i == 0 || tun->tso);
     }
   tun->fd = tun->queues[0];
+  tun->ctl = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (tun->ctl < 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                   "cannot open a control socket: %s", g_strerror (saved));
+      return NULL;
+    }
   return g_steal_pointer (&tun);
 }
 
@@ -94,22 +103,16 @@ fz_tun_close (FzTun *tun)
     return;
   for (guint i = 0; i < tun->n_queues; i++)
     close (tun->queues[i]);
+  if (tun->ctl >= 0)
+    close (tun->ctl);
   g_free (tun);
 }
 
 static int
 ifreq_ioctl (FzTun *tun, unsigned long req, struct ifreq *ifr)
 {
-  int s = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r, saved;
-
-  if (s < 0)
-    return -1;
   g_strlcpy (ifr->ifr_name, tun->name, IFNAMSIZ);
-  r = ioctl (s, req, ifr);
-  saved = errno;
-  close (s);
-  errno = saved;
-  return r;
+  return ioctl (tun->ctl, req, ifr);
 }
 
 int

@@ -16,6 +16,7 @@ typedef struct
   int queues[FZ_TUN_MAX_QUEUES];
   guint n_queues;
   char name[16];
+  int ctl;       /* a socket for interface ioctls (MTU, queue length) */
   gboolean vnet; /* packets carry a virtio-net header */
   gboolean tso;  /* the kernel hands over TCP super-packets */
 } FzTun;

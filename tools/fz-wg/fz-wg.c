@@ -190,6 +190,17 @@ route_out (FzWgIface *iface, FzPacketBuf *buf, gint64 now)
     }
 }
 
+/* The tunnel MTU caps padding; ip link may change it at any time. One
+ * ioctl per dispatch of up to BATCH batches. */
+static void
+refresh_mtu (FzWgIface *iface)
+{
+  int mtu = fz_tun_get_mtu (iface->tun);
+
+  if (mtu > 0)
+    fz_wg_device_set_mtu (iface->dev, (gsize) mtu);
+}
+
 /* TUN -> peers: batches from the reader thread (TSO super-packets already
  * segmented), routed by destination, encrypted, sent in GSO batches. */
 static gboolean
@@ -198,11 +209,9 @@ on_tun_batches (gint fd, GIOCondition cond, gpointer data)
   FzWgIface *iface = &app.iface;
   FzBatchQueue *q = data;
   gint64 now = g_get_monotonic_time ();
-  int mtu = fz_tun_get_mtu (iface->tun); /* ip link may change it any time */
   FzBatch *b;
 
-  if (mtu > 0)
-    fz_wg_device_set_mtu (iface->dev, (gsize) mtu);
+  refresh_mtu (iface); /* before padding anything: it may have just changed */
   fz_batch_queue_ack (q);
   for (guint i = 0; i < BATCH && (b = fz_batch_queue_pop (q)) != NULL; i++)
     {
@@ -582,6 +591,7 @@ main (int argc, char **argv)
   app.timer = g_source_new (&timer_funcs, sizeof (GSource));
   g_source_set_callback (app.timer, on_timer, NULL, NULL);
   g_source_attach (app.timer, NULL);
+  refresh_mtu (iface);
   app.threads_allowed = TRUE;
   start_udp_readers (iface);
   for (guint q = 0; q < iface->tun->n_queues; q++)
