@@ -39,11 +39,27 @@ fz_netns_add () {
   printf -v "$1" '%s' "$_fz_ns"
 }
 
+# Processes in our namespaces get SIGTERM, and SIGKILL if they are still
+# there 3 s later: a hung one must not outlive the test.
 fz_cleanup_netns () {
-  local ns pid
+  local ns pid left
   for ns in $fz_netns_created; do
     for pid in $(ip netns pids "$ns" 2>/dev/null); do
       kill "$pid" 2>/dev/null || true
+    done
+  done
+  for _ in $(seq 30); do
+    left=""
+    for ns in $fz_netns_created; do
+      left="$left$(ip netns pids "$ns" 2>/dev/null)"
+    done
+    [ -z "$left" ] && break
+    sleep 0.1
+  done
+  for ns in $fz_netns_created; do
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do
+      echo "cleanup: process $pid ignored SIGTERM; killing it" >&2
+      kill -9 "$pid" 2>/dev/null || true
     done
     ip netns del "$ns" 2>/dev/null || true
   done
