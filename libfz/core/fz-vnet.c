@@ -54,6 +54,7 @@ segment_tcp (const FzVnetHdr *h, FzPacketBuf *buf, FzBufPool *pool, FzPacketBuf 
   guint32 seq;
   guint16 id = 0;
   guint8 flags;
+  gsize done = 0; /* segments completed; out[done] is the one in the making */
 
   if (buf->len < 20 || mss == 0 || v4 != (h->gso_type == FZ_VNET_GSO_TCPV4)
       || (!v4 && (p[0] >> 4) != 6))
@@ -83,13 +84,9 @@ segment_tcp (const FzVnetHdr *h, FzPacketBuf *buf, FzBufPool *pool, FzPacketBuf 
       guint8 *q = fz_packet_buf_put (seg, total);
       FzIpPacket pkt;
 
+      out[i] = seg;
       if (q == NULL)
-        {
-          fz_packet_buf_free (seg);
-          for (gsize j = 0; j < i; j++)
-            fz_packet_buf_free (out[j]);
-          return 0;
-        }
+        goto fail;
       memcpy (q, p, hlen);
       memcpy (q + hlen, p + hlen + i * mss, chunk);
       if (v4)
@@ -111,17 +108,17 @@ segment_tcp (const FzVnetHdr *h, FzPacketBuf *buf, FzBufPool *pool, FzPacketBuf 
       if (i > 0)
         q[ip_len + 13] &= (guint8) ~0x80;
       if (fz_ip_packet_parse (&pkt, q, total, FZ_IP_MAX_OFFLOAD) != FZ_IP_OK)
-        {
-          fz_packet_buf_free (seg);
-          for (gsize j = 0; j < i; j++)
-            fz_packet_buf_free (out[j]);
-          return 0;
-        }
+        goto fail;
       fz_ip_packet_update_checksums (&pkt);
-      out[i] = seg;
+      done = i + 1;
     }
   fz_packet_buf_free (buf);
   return (guint) nseg;
+
+fail: /* out[0..i] are ours: none goes out half-made */
+  for (gsize j = 0; j <= done; j++)
+    fz_packet_buf_free (out[j]);
+  return 0;
 }
 
 guint

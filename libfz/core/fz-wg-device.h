@@ -145,8 +145,6 @@ void fz_wg_peer_set_endpoint (FzWgPeer *peer, const FzSockAddr *endpoint);
 gboolean fz_wg_peer_get_endpoint (FzWgPeer *peer, FzSockAddr *out);
 void fz_wg_peer_set_persistent_keepalive (FzWgPeer *peer, guint seconds, gint64 now);
 guint fz_wg_peer_get_persistent_keepalive (FzWgPeer *peer);
-void fz_wg_peer_set_data (FzWgPeer *peer, gpointer data, GDestroyNotify destroy);
-gpointer fz_wg_peer_get_data (FzWgPeer *peer);
 /* Starts a handshake now (rate-limited to one per REKEY_TIMEOUT). */
 void fz_wg_peer_initiate (FzWgPeer *peer, gint64 now);
 

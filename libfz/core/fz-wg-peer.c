@@ -47,8 +47,6 @@ fz_wg_peer_free (FzWgPeer *peer)
   drop_staged (peer);
   wipe_keys (peer);
   fz_wg_handshake_wipe (&peer->hs);
-  if (peer->destroy != NULL)
-    peer->destroy (peer->data);
   g_free (peer);
 }
 
@@ -91,21 +89,6 @@ guint
 fz_wg_peer_get_persistent_keepalive (FzWgPeer *peer)
 {
   return peer->keepalive_interval;
-}
-
-void
-fz_wg_peer_set_data (FzWgPeer *peer, gpointer data, GDestroyNotify destroy)
-{
-  if (peer->destroy != NULL)
-    peer->destroy (peer->data);
-  peer->data = data;
-  peer->destroy = destroy;
-}
-
-gpointer
-fz_wg_peer_get_data (FzWgPeer *peer)
-{
-  return peer->data;
 }
 
 void

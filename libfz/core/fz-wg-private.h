@@ -20,8 +20,6 @@ struct _FzWgPeer
   gboolean has_endpoint;
   guint keepalive_interval; /* persistent keepalive, seconds; 0 = off */
   GQueue staged;            /* FzPacketBuf *, at most FZ_WG_MAX_STAGED */
-  gpointer data;
-  GDestroyNotify destroy;
 
   /* Timers: monotonic us, 0 = not armed. */
   gint64 retransmit_at;    /* no response to our initiation yet */

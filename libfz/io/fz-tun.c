@@ -90,12 +90,6 @@ fz_tun_open_multi (const char *name, gboolean offload, guint n_queues, GError **
   return g_steal_pointer (&tun);
 }
 
-FzTun *
-fz_tun_open (const char *name, gboolean offload, GError **error)
-{
-  return fz_tun_open_multi (name, offload, 1, error);
-}
-
 void
 fz_tun_close (FzTun *tun)
 {
@@ -137,12 +131,6 @@ fz_tun_set_txqueuelen (FzTun *tun, int len, GError **error)
       return FALSE;
     }
   return TRUE;
-}
-
-int
-fz_tun_read (FzTun *tun, FzBufPool *pool, FzPacketBuf **out, guint max)
-{
-  return fz_tun_read_queue (tun, 0, pool, out, max);
 }
 
 int

@@ -23,11 +23,9 @@ typedef struct
 
 /* Creates (or attaches to) @name; a name ending in %d gets a number. With
  * @offload, asks for checksum and TCP segmentation offload (plain packets
- * when the kernel refuses). */
-FzTun *fz_tun_open (const char *name, gboolean offload, GError **error);
-/* The same with @n_queues descriptors (IFF_MULTI_QUEUE when more than one),
- * each to be read by its own thread. An option only: many readers reorder
- * packets, and TCP slows down for it. */
+ * when the kernel refuses). @n_queues descriptors (IFF_MULTI_QUEUE when
+ * more than one), each to be read by its own thread: an option only, since
+ * many readers reorder packets and TCP slows down for it. */
 FzTun *fz_tun_open_multi (const char *name, gboolean offload, guint n_queues,
                           GError **error);
 void fz_tun_close (FzTun *tun);
@@ -35,10 +33,9 @@ void fz_tun_close (FzTun *tun);
 int fz_tun_get_mtu (FzTun *tun);
 gboolean fz_tun_set_txqueuelen (FzTun *tun, int len, GError **error);
 
-/* Reads one packet or super-packet and hands over whole packets (at most
+/* Reads one packet or super-packet from @queue and hands over whole packets (at most
  * @max). 0: nothing to read (errno EAGAIN), or a malformed read that was
  * dropped; -1 with errno on error. */
-int fz_tun_read (FzTun *tun, FzBufPool *pool, FzPacketBuf **out, guint max);
 int fz_tun_read_queue (FzTun *tun, guint queue, FzBufPool *pool, FzPacketBuf **out,
                        guint max);
 /* Writes one IP packet (the virtio-net header goes into its headroom). */

@@ -164,18 +164,6 @@ fz_udp_socket_set_mark (FzUdpSocket *s, guint32 mark, GError **error)
 }
 
 gssize
-fz_udp_socket_recv (FzUdpSocket *s, guint8 *buf, gsize cap, FzSockAddr *from)
-{
-  struct sockaddr_storage ss;
-  socklen_t len = sizeof ss;
-  gssize n = recvfrom (s->fd, buf, cap, 0, (struct sockaddr *) &ss, &len);
-
-  if (n >= 0)
-    from_sockaddr (&ss, from);
-  return n;
-}
-
-gssize
 fz_udp_socket_send (FzUdpSocket *s, const guint8 *buf, gsize len, const FzSockAddr *to)
 {
   struct sockaddr_storage ss;

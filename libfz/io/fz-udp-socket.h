@@ -31,12 +31,11 @@ gboolean fz_udp_raise_buffer_limits (GError **error);
 FzUdpSocket *fz_udp_socket_open (int family, guint16 port, GError **error);
 void fz_udp_socket_close (FzUdpSocket *s);
 gboolean fz_udp_socket_set_mark (FzUdpSocket *s, guint32 mark, GError **error);
-/* Bytes received, or -1 with errno set (EAGAIN: nothing is waiting). */
-gssize fz_udp_socket_recv (FzUdpSocket *s, guint8 *buf, gsize cap, FzSockAddr *from);
 gssize fz_udp_socket_send (FzUdpSocket *s, const guint8 *buf, gsize len,
                            const FzSockAddr *to);
 
-/* Receives one datagram, or with GRO on, several of one flow coalesced:
+/* Receives one datagram (or -1 with errno set; EAGAIN: nothing waiting),
+ * or with GRO on, several of one flow coalesced:
  * then *@segment is their size (the last may be shorter), else 0. @local
  * (may be NULL) gets the address it arrived on (IP_PKTINFO) and our port,
  * or family 0 if the kernel did not say. */

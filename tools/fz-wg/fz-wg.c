@@ -604,8 +604,9 @@ main (int argc, char **argv)
   g_unix_fd_add (app.listen_fd, G_IO_IN, on_accept, NULL);
   g_unix_signal_add (SIGTERM, on_quit, NULL);
   g_unix_signal_add (SIGINT, on_quit, NULL);
-  g_message ("interface %s up; configure it with wg(8) through %s", iface->tun->name,
-             app.socket_path);
+  g_message ("interface %s up (TCP segmentation offload %s); configure it with wg(8) "
+             "through %s",
+             iface->tun->name, iface->tun->tso ? "on" : "off", app.socket_path);
 
   g_main_loop_run (app.loop);
 
