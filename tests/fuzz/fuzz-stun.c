@@ -1,0 +1,158 @@
+/* Any bytes as STUN, ChannelData, or a relay's answers to a live TURN
+ * client: parsing stays in bounds, getters agree with the parse, and the
+ * client never crashes or leaks whatever the relay says.
+ *
+ * Input: a sequence of chunks, each a 2-byte big-endian length and that
+ * many bytes. The first chunk is also parsed alone; every chunk is then
+ * handed to the client as the relay's answer to its latest request (the
+ * transaction id is patched in so that answers are not all ignored). */
+#include "fz.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+
+static void
+touch (const guint8 *data, gsize len)
+{
+  FzStunMessage m;
+  if (fz_stun_message_parse (&m, data, len, NULL))
+    {
+      if (m.n_attrs > FZ_STUN_MAX_ATTRS)
+        abort ();
+      for (guint i = 0; i < m.n_attrs; i++)
+        if ((gsize) m.attrs[i].offset + m.attrs[i].len > len)
+          abort ();
+      guint32 u;
+      guint64 v;
+      guint code;
+      guint16 ch;
+      gsize n;
+      FzSockAddr sa;
+      char *reason = NULL;
+      g_free (fz_stun_message_dup_string (&m, FZ_STUN_ATTR_USERNAME));
+      g_free (fz_stun_message_dup_string (&m, FZ_STUN_ATTR_NONCE));
+      fz_stun_message_get_u32 (&m, FZ_STUN_ATTR_PRIORITY, &u);
+      fz_stun_message_get_u64 (&m, FZ_STUN_ATTR_ICE_CONTROLLING, &v);
+      fz_stun_message_get_bytes (&m, FZ_STUN_ATTR_DATA, &n);
+      fz_stun_message_get_channel (&m, &ch);
+      for (guint k = 0; k < 3; k++)
+        {
+          fz_stun_message_get_xor_address (&m, FZ_STUN_ATTR_XOR_MAPPED_ADDRESS, k, &sa);
+          fz_stun_message_get_xor_address (&m, FZ_STUN_ATTR_XOR_RELAYED_ADDRESS, k, &sa);
+        }
+      if (fz_stun_message_get_error (&m, &code, &reason) && (code < 300 || code > 699))
+        abort ();
+      g_free (reason);
+      fz_stun_message_check_integrity (&m, (const guint8 *) "key", 3);
+    }
+  guint16 ch;
+  const guint8 *payload;
+  gsize plen;
+  if (fz_channel_data_parse (data, len, &ch, &payload, &plen)
+      && (payload + plen > data + len || ch < FZ_CHANNEL_MIN || ch > FZ_CHANNEL_MAX))
+    abort ();
+}
+
+/* Rewrites a message with a right MESSAGE-INTEGRITY (the client's key)
+ * and FINGERPRINT, so that answers get past authentication. */
+static guint8 *
+fixup (guint8 *chunk, gsize *n)
+{
+  FzStunMessage m;
+  gboolean had_mi = FALSE;
+  /* Parse with a correct fingerprint, whatever the input had. */
+  if (*n >= 28 && chunk[*n - 8] == 0x80 && chunk[*n - 7] == 0x28)
+    *n -= 8, chunk[2] = (guint8) ((*n - 20) >> 8), chunk[3] = (guint8) ((*n - 20) & 0xff);
+  if (!fz_stun_message_parse (&m, chunk, *n, NULL))
+    return chunk;
+  guint8 *out = g_malloc (*n + 64);
+  FzStunWriter w;
+  fz_stun_writer_init (&w, out, *n + 64, m.method, m.klass, m.tid);
+  for (guint i = 0; i < m.n_attrs; i++)
+    {
+      if (m.attrs[i].type == FZ_STUN_ATTR_MESSAGE_INTEGRITY)
+        {
+          had_mi = TRUE;
+          continue;
+        }
+      fz_stun_writer_add (&w, m.attrs[i].type, chunk + m.attrs[i].offset, m.attrs[i].len);
+    }
+  if (had_mi)
+    {
+      guint8 key[16];
+      fz_stun_long_term_key ("u", "r", "p", key);
+      fz_stun_writer_add_integrity (&w, key, sizeof key);
+    }
+  fz_stun_writer_add_fingerprint (&w);
+  gsize len = fz_stun_writer_finish (&w);
+  if (len == 0)
+    {
+      g_free (out);
+      return chunk;
+    }
+  g_free (chunk);
+  *n = len;
+  return out;
+}
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+{
+  FzRng rng;
+  fz_rng_init_seeded (&rng, 1);
+  FzSockAddr srv = { .port = 3478 }, local = { .port = 52625 }, peer = { .port = 9 };
+  fz_ip_addr_parse (&srv.ip, "198.51.100.1");
+  fz_ip_addr_parse (&local.ip, "192.0.2.2");
+  fz_ip_addr_parse (&peer.ip, "192.0.2.9");
+  gint64 now = 1000000000;
+  FzAllocation *a = fz_allocation_new (&srv, NULL, "u", "p", "r", &rng, now);
+  guint8 tid[FZ_STUN_TID_LEN] = { 0 };
+  gboolean first = TRUE;
+
+  while (size >= 2)
+    {
+      gsize n = MIN ((gsize) (data[0] << 8 | data[1]), size - 2);
+      guint8 *chunk = g_memdup2 (data + 2, n);
+      data += 2 + n;
+      size -= 2 + n;
+      if (first)
+        touch (chunk, n);
+      first = FALSE;
+
+      FzSockAddr dst;
+      GBytes *out;
+      while (fz_allocation_poll_transmit (a, &dst, &out))
+        {
+          gsize olen;
+          const guint8 *o = g_bytes_get_data (out, &olen);
+          memcpy (tid, o + 8, FZ_STUN_TID_LEN);
+          g_bytes_unref (out);
+        }
+      if (n >= FZ_STUN_HEADER_LEN && fz_stun_is_stun (chunk, n))
+        {
+          memcpy (chunk + 8, tid, FZ_STUN_TID_LEN);
+          chunk = fixup (chunk, &n);
+        }
+      fz_allocation_handle_input (a, &srv, &local, chunk, n, now);
+      gsize off, plen;
+      FzSockAddr from;
+      if (fz_allocation_decapsulate (a, &srv, chunk, n, &from, &off, &plen, now)
+          && off + plen > n)
+        abort ();
+      g_autoptr (FzPacketBuf) buf = fz_packet_buf_new (FZ_PACKET_BUF_HEADROOM, 64);
+      fz_packet_buf_set (buf, "x", 1);
+      fz_allocation_encapsulate (a, &peer, buf, now, &dst);
+      /* Time moves by the chunk's last byte, in tenths of a second. */
+      now += (n > 0 ? chunk[n - 1] : 0) * 100000;
+      fz_allocation_handle_timeout (a, now);
+      g_free (chunk);
+    }
+  FzAllocationEvent e;
+  while (fz_allocation_poll_event (a, &e))
+    g_clear_error (&e.error);
+  fz_allocation_free (a);
+  return 0;
+}
