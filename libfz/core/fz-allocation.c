@@ -61,9 +61,14 @@ struct _FzAllocation
   State state;
   guint alloc_server; /* where the allocation lives */
   FzSockAddr host[2], srflx[2], relayed[2];
+  FzIceCandidate relay_candidate[2]; /* as announced, to withdraw it alike */
   gboolean has_host[2], has_srflx[2], has_relayed[2];
   gint64 refresh_at;
+  gint64 expires_at;
   gint64 keepalive_at;
+  gint64 retry_at; /* FAILED by timeout: when to start over */
+  gint64 retry_backoff;
+  gboolean failure_reported; /* one FAILED event until the next success */
   gint64 rtt;
   guint mismatches; /* 437s on ALLOCATE since the last success */
 
@@ -166,8 +171,14 @@ request_send (FzAllocation *a, Request *r, gint64 now)
       fz_stun_writer_add_u32 (&w, FZ_STUN_ATTR_REQUESTED_TRANSPORT,
                               REQUESTED_TRANSPORT_UDP);
       if (r->dual)
-        fz_stun_writer_add_u32 (&w, FZ_STUN_ATTR_ADDITIONAL_ADDRESS_FAMILY,
-                                FAMILY_IPV6 << 24);
+        {
+          /* Both code points: each server ignores the optional one it
+           * does not know. */
+          fz_stun_writer_add_u32 (&w, FZ_STUN_ATTR_ADDITIONAL_ADDRESS_FAMILY,
+                                  FAMILY_IPV6 << 24);
+          fz_stun_writer_add_u32 (&w, FZ_STUN_ATTR_ADDITIONAL_ADDRESS_FAMILY_DRAFT,
+                                  FAMILY_IPV6 << 24);
+        }
       else if (r->server == 1)
         fz_stun_writer_add_u32 (&w, FZ_STUN_ATTR_REQUESTED_ADDRESS_FAMILY,
                                 FAMILY_IPV6 << 24);
@@ -278,8 +289,8 @@ forget_allocation (FzAllocation *a)
   for (guint i = 0; i < 2; i++)
     if (a->has_relayed[i])
       {
-        candidate_event (a, FZ_ALLOCATION_EVENT_INVALIDATED_CANDIDATE, FZ_ICE_RELAY,
-                         &a->relayed[i], &a->relayed[i], a->alloc_server);
+        push_event (a, FZ_ALLOCATION_EVENT_INVALIDATED_CANDIDATE, &a->relay_candidate[i],
+                    NULL);
         a->has_relayed[i] = FALSE;
       }
   g_hash_table_remove_all (a->by_peer);
@@ -295,8 +306,24 @@ fail (FzAllocation *a, GError *error)
   drop_requests (a, FALSE);
   a->state = STATE_FAILED;
   a->keepalive_at = G_MAXINT64;
+  a->retry_at = G_MAXINT64;
   g_debug ("%s", error->message);
-  push_event (a, FZ_ALLOCATION_EVENT_FAILED, NULL, error);
+  if (a->failure_reported)
+    g_error_free (error);
+  else
+    push_event (a, FZ_ALLOCATION_EVENT_FAILED, NULL, error);
+  a->failure_reported = TRUE;
+}
+
+/* The relay stopped answering: report it once, then keep trying with a
+ * growing pause, so that a relay that comes back (a restart, a network
+ * outage) is allocated on again without anyone asking. */
+static void
+lost (FzAllocation *a, GError *error, gint64 now)
+{
+  fail (a, error);
+  a->retry_at = now + a->retry_backoff;
+  a->retry_backoff = MIN (a->retry_backoff * 2, FZ_TURN_RETRY_MAX);
 }
 
 static void
@@ -306,6 +333,7 @@ start (FzAllocation *a, gint64 now)
   a->mismatches = 0;
   a->refresh_at = G_MAXINT64;
   a->keepalive_at = G_MAXINT64;
+  a->retry_at = G_MAXINT64;
   for (guint i = 0; i < 2; i++)
     if (a->has_server[i])
       send_binding (a, i, FALSE, now);
@@ -337,6 +365,7 @@ fz_allocation_new (const FzSockAddr *server_v4, const FzSockAddr *server_v6,
   a->password = g_strdup (password);
   a->realm = g_strdup (realm != NULL ? realm : "");
   a->rtt = -1;
+  a->retry_backoff = FZ_TURN_RETRY_MIN;
   a->requests = g_ptr_array_new_with_free_func ((GDestroyNotify) request_free);
   a->channels = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
   a->by_peer = g_hash_table_new (sock_addr_hash, sock_addr_eq);
@@ -370,6 +399,8 @@ fz_allocation_free (FzAllocation *a)
 void
 fz_allocation_reset (FzAllocation *a, gint64 now)
 {
+  a->failure_reported = FALSE;
+  a->retry_backoff = FZ_TURN_RETRY_MIN;
   forget_allocation (a);
   drop_requests (a, FALSE);
   for (guint i = 0; i < 2; i++)
@@ -383,6 +414,25 @@ fz_allocation_reset (FzAllocation *a, gint64 now)
       a->has_srflx[i] = a->has_host[i] = FALSE;
     }
   start (a, now);
+}
+
+void
+fz_allocation_refresh (FzAllocation *a, gint64 now)
+{
+  if (a->state == STATE_FAILED && a->retry_at != G_MAXINT64)
+    start (a, now);
+  else if (a->state == STATE_ALLOCATED)
+    {
+      a->keepalive_at = now; /* handle_timeout sends the bindings */
+      a->refresh_at = now;
+      fz_allocation_handle_timeout (a, now);
+    }
+}
+
+gint64
+fz_allocation_expires_at (FzAllocation *a)
+{
+  return a->state == STATE_ALLOCATED ? a->expires_at : 0;
 }
 
 gboolean
@@ -463,13 +513,13 @@ on_allocate_success (FzAllocation *a, const FzStunMessage *m, const FzSockAddr *
         continue;
       a->relayed[i] = relayed;
       a->has_relayed[i] = TRUE;
-      FzIceCandidate c;
-      fz_ice_candidate_init_local (&c, FZ_ICE_RELAY, &relayed, &relayed,
+      FzIceCandidate *c = &a->relay_candidate[i];
+      fz_ice_candidate_init_local (c, FZ_ICE_RELAY, &relayed, &relayed,
                                    &a->server[a->alloc_server]);
       /* The related address of a relay candidate is the mapped one. */
       if (a->has_srflx[a->alloc_server])
-        c.related = a->srflx[a->alloc_server];
-      push_event (a, FZ_ALLOCATION_EVENT_NEW_CANDIDATE, &c, NULL);
+        c->related = a->srflx[a->alloc_server];
+      push_event (a, FZ_ALLOCATION_EVENT_NEW_CANDIDATE, c, NULL);
     }
   if (!a->has_relayed[0] && !a->has_relayed[1])
     {
@@ -478,7 +528,10 @@ on_allocate_success (FzAllocation *a, const FzStunMessage *m, const FzSockAddr *
       return;
     }
   a->state = STATE_ALLOCATED;
+  a->expires_at = now + (gint64) lifetime * G_USEC_PER_SEC;
   a->mismatches = 0;
+  a->failure_reported = FALSE;
+  a->retry_backoff = FZ_TURN_RETRY_MIN;
   a->refresh_at = now + (gint64) lifetime * G_USEC_PER_SEC / 2;
   a->keepalive_at = now + FZ_TURN_KEEPALIVE;
 }
@@ -498,7 +551,9 @@ on_success (FzAllocation *a, Request *r, const FzStunMessage *m, const FzSockAdd
         {
           guint32 lifetime = r->lifetime;
           fz_stun_message_get_u32 (m, FZ_STUN_ATTR_LIFETIME, &lifetime);
-          a->refresh_at = now + (gint64) CLAMP (lifetime, 2, 3600) * G_USEC_PER_SEC / 2;
+          lifetime = CLAMP (lifetime, 2, 3600);
+          a->refresh_at = now + (gint64) lifetime * G_USEC_PER_SEC / 2;
+          a->expires_at = now + (gint64) lifetime * G_USEC_PER_SEC;
         }
       break;
     case FZ_STUN_CHANNEL_BIND:
@@ -847,7 +902,7 @@ fz_allocation_poll_event (FzAllocation *a, FzAllocationEvent *out)
 gint64
 fz_allocation_poll_timeout (FzAllocation *a)
 {
-  gint64 t = MIN (a->refresh_at, a->keepalive_at);
+  gint64 t = MIN (MIN (a->refresh_at, a->keepalive_at), a->retry_at);
   for (guint i = 0; i < a->requests->len; i++)
     t = MIN (t, ((Request *) g_ptr_array_index (a->requests, i))->deadline);
 
@@ -883,17 +938,23 @@ request_timeout (FzAllocation *a, Request *r, gint64 now)
           other |= ((Request *) g_ptr_array_index (a->requests, i))->method
                    == FZ_STUN_BINDING;
         if (a->state == STATE_BINDING && !other)
-          fail (a, g_error_new (FZ_ALLOCATION_ERROR, FZ_ALLOCATION_ERROR_TIMEOUT,
-                                "TURN server %s did not answer", srv));
+          lost (a,
+                g_error_new (FZ_ALLOCATION_ERROR, FZ_ALLOCATION_ERROR_TIMEOUT,
+                             "TURN server %s did not answer", srv),
+                now);
         else if (a->state == STATE_ALLOCATED && r->server == a->alloc_server)
-          fail (a, g_error_new (FZ_ALLOCATION_ERROR, FZ_ALLOCATION_ERROR_TIMEOUT,
-                                "TURN server %s stopped answering", srv));
+          lost (a,
+                g_error_new (FZ_ALLOCATION_ERROR, FZ_ALLOCATION_ERROR_TIMEOUT,
+                             "TURN server %s stopped answering", srv),
+                now);
         break;
       }
     case FZ_STUN_CHANNEL_BIND: remove_channel (a, r->channel); break;
     default:
-      fail (a, g_error_new (FZ_ALLOCATION_ERROR, FZ_ALLOCATION_ERROR_TIMEOUT,
-                            "TURN server %s did not answer", srv));
+      lost (a,
+            g_error_new (FZ_ALLOCATION_ERROR, FZ_ALLOCATION_ERROR_TIMEOUT,
+                         "TURN server %s did not answer", srv),
+            now);
       break;
     }
 }
@@ -928,6 +989,8 @@ fz_allocation_handle_timeout (FzAllocation *a, gint64 now)
       i++;
     }
 
+  if (a->state == STATE_FAILED && now >= a->retry_at)
+    start (a, now);
   if (a->state != STATE_ALLOCATED)
     return;
 

@@ -11,7 +11,9 @@
  *
  * Errors follow the spec: 401/438 retry once with the new nonce, 401 on
  * our own nonce means bad credentials, 437 re-allocates, 420 and other
- * final errors fail the allocation. */
+ * final errors fail the allocation. A keepalive that needed a
+ * retransmission is followed by a REFRESH: the relay may have restarted
+ * and forgotten us. */
 #pragma once
 
 #include "fz-ice-candidate.h"
@@ -27,6 +29,10 @@ G_BEGIN_DECLS
 #define FZ_TURN_CHANNEL_REFRESH (5 * 60 * G_USEC_PER_SEC)
 #define FZ_TURN_CHANNEL_LIFE    (10 * 60 * G_USEC_PER_SEC)
 #define FZ_TURN_CHANNEL_REUSE   (15 * 60 * G_USEC_PER_SEC)
+/* After the relay stopped answering: start over after 5 s, doubling up
+ * to 60 s, until it answers again. */
+#define FZ_TURN_RETRY_MIN (5 * G_USEC_PER_SEC)
+#define FZ_TURN_RETRY_MAX (60 * G_USEC_PER_SEC)
 
 typedef struct _FzAllocation FzAllocation;
 
@@ -44,7 +50,10 @@ typedef enum
 {
   FZ_ALLOCATION_EVENT_NEW_CANDIDATE,
   FZ_ALLOCATION_EVENT_INVALIDATED_CANDIDATE,
-  /* The allocation is unusable; fz_allocation_reset() starts over. */
+  /* The allocation is unusable. Reported once: after a timeout the
+   * client keeps trying by itself and new candidates follow when the
+   * relay is back; after refused credentials or a final error only
+   * fz_allocation_reset() starts over. */
   FZ_ALLOCATION_EVENT_FAILED,
 } FzAllocationEventType;
 
@@ -65,6 +74,13 @@ void fz_allocation_free (FzAllocation *a);
 /* Forgets the allocation and all channels (invalidating its candidates)
  * and starts again with bindings: after a network change or a failure. */
 void fz_allocation_reset (FzAllocation *a, gint64 now);
+
+/* Checks now instead of at the next timer: bindings on every family and
+ * a REFRESH (or, after a timeout, starting over at once). For when the
+ * network may have changed under us. */
+void fz_allocation_refresh (FzAllocation *a, gint64 now);
+/* When the relay will drop the allocation unless refreshed; 0 if none. */
+gint64 fz_allocation_expires_at (FzAllocation *a);
 
 /* TRUE if @from is one of the relay's addresses. */
 gboolean fz_allocation_is_server (FzAllocation *a, const FzSockAddr *from);

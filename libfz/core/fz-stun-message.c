@@ -89,8 +89,11 @@ attr_length_ok (guint16 type, guint16 len, const guint8 *value)
     case FZ_STUN_ATTR_PRIORITY:
     case FZ_STUN_ATTR_FINGERPRINT:
     case FZ_STUN_ATTR_REQUESTED_ADDRESS_FAMILY:
-    case FZ_STUN_ATTR_ADDITIONAL_ADDRESS_FAMILY: return len == 4;
-    case FZ_STUN_ATTR_ADDRESS_ERROR_CODE: return len >= 4 && len <= 4 + FZ_STUN_MAX_TEXT;
+    case FZ_STUN_ATTR_ADDITIONAL_ADDRESS_FAMILY:
+    case FZ_STUN_ATTR_ADDITIONAL_ADDRESS_FAMILY_DRAFT: return len == 4;
+    case FZ_STUN_ATTR_ADDRESS_ERROR_CODE:
+    case FZ_STUN_ATTR_ADDRESS_ERROR_CODE_DRAFT:
+      return len >= 4 && len <= 4 + FZ_STUN_MAX_TEXT;
     case FZ_STUN_ATTR_EVEN_PORT: return len == 1;
     case FZ_STUN_ATTR_DONT_FRAGMENT:
     case FZ_STUN_ATTR_USE_CANDIDATE: return len == 0;

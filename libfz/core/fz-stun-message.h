@@ -85,6 +85,10 @@ enum
   FZ_STUN_ATTR_ICE_CONTROLLING = 0x802A,
   FZ_STUN_ATTR_RESPONSE_ORIGIN = 0x802B,
   FZ_STUN_ATTR_OTHER_ADDRESS = 0x802C,
+  /* The code points of the draft that became RFC 8656 dual allocation,
+   * which coturn 4.6 still uses. */
+  FZ_STUN_ATTR_ADDITIONAL_ADDRESS_FAMILY_DRAFT = 0x8032,
+  FZ_STUN_ATTR_ADDRESS_ERROR_CODE_DRAFT = 0x8033,
 };
 
 /* Error codes this project sends or acts on. */

@@ -81,6 +81,24 @@ drain (Fx *f)
     g_bytes_unref (b);
 }
 
+/* Skips keepalives and retransmissions up to the next @method. */
+static void
+find_request (Fx *f, FzStunMethod method)
+{
+  GBytes *b = NULL;
+  while (fz_allocation_poll_transmit (f->a, &f->req_dst, &b))
+    {
+      gsize n;
+      const guint8 *d = g_bytes_get_data (b, &n);
+      memcpy (f->req_buf, d, n);
+      g_bytes_unref (b);
+      g_assert_true (fz_stun_message_parse (&f->req, f->req_buf, n, NULL));
+      if (f->req.method == method)
+        return;
+    }
+  g_error ("no request of method %d was sent", method);
+}
+
 static void
 expect_nothing (Fx *f)
 {
@@ -259,7 +277,15 @@ test_allocate (void)
   advance (&f, f.now + 60 * S - 1);
   drain (&f);
   advance (&f, f.now + 1);
-  expect_request (&f, FZ_STUN_REFRESH);
+  find_request (&f, FZ_STUN_REFRESH);
+  drain (&f);
+
+  /* refresh() checks at once: bindings and a REFRESH. */
+  f.now += 5 * S;
+  fz_allocation_refresh (f.a, f.now);
+  find_request (&f, FZ_STUN_REFRESH);
+  g_assert_true (reply (&f, &(Reply){ .lifetime = 900, .integrity = TRUE }, &f.local4));
+  g_assert_cmpint (fz_allocation_expires_at (f.a), ==, f.now + 900 * S);
   fx_clear (&f);
 }
 
@@ -285,10 +311,15 @@ test_dual_stack (void)
   g_assert_true (
     fz_stun_message_get_u32 (&f.req, FZ_STUN_ATTR_ADDITIONAL_ADDRESS_FAMILY, &fam));
   g_assert_cmphex (fam, ==, 0x02000000);
+  g_assert_true (
+    fz_stun_message_get_u32 (&f.req, FZ_STUN_ATTR_ADDITIONAL_ADDRESS_FAMILY_DRAFT, &fam));
+  g_assert_cmphex (fam, ==, 0x02000000);
   /* The relay cannot: 440, and the client asks for one family. */
   g_assert_true (reply (&f, &(Reply){ .error = 440 }, &f.local6));
   expect_request (&f, FZ_STUN_ALLOCATE);
   g_assert_false (fz_stun_message_has (&f.req, FZ_STUN_ATTR_ADDITIONAL_ADDRESS_FAMILY));
+  g_assert_false (
+    fz_stun_message_has (&f.req, FZ_STUN_ATTR_ADDITIONAL_ADDRESS_FAMILY_DRAFT));
   g_assert_true (
     fz_stun_message_get_u32 (&f.req, FZ_STUN_ATTR_REQUESTED_ADDRESS_FAMILY, &fam));
   g_assert_cmphex (fam, ==, 0x02000000);
@@ -340,16 +371,45 @@ test_retransmit (void)
   g_autoptr (GError) error = expect_failed (&f);
   g_assert_error (error, FZ_ALLOCATION_ERROR, FZ_ALLOCATION_ERROR_TIMEOUT);
   g_assert_nonnull (strstr (error->message, "198.51.100.1:3478 did not answer"));
-  g_assert_cmpint (fz_allocation_poll_timeout (f.a), ==, G_MAXINT64);
 
-  /* reset() starts again; an answer to a retransmission is no RTT sample. */
-  fz_allocation_reset (f.a, f.now);
+  /* It starts over by itself after 5 s, then 10, 20, 40, 60, 60 s,
+   * without reporting the same failure again. */
+  static const gint64 pause[] = { 5, 10, 20, 40, 60, 60 };
+  for (guint i = 0; i < G_N_ELEMENTS (pause); i++)
+    {
+      gint64 failed_at = f.now;
+      g_assert_cmpint (fz_allocation_poll_timeout (f.a), ==, failed_at + pause[i] * S);
+      advance (&f, failed_at + pause[i] * S);
+      expect_request (&f, FZ_STUN_BINDING);
+      for (int k = 0; k < 3; k++)
+        {
+          advance (&f, fz_allocation_poll_timeout (f.a));
+          expect_request (&f, FZ_STUN_BINDING);
+        }
+      advance (&f, fz_allocation_poll_timeout (f.a));
+      expect_no_event (&f);
+    }
+
+  /* The relay is back (refresh() does not wait for the pause); an answer
+   * to a retransmission is no RTT sample. */
+  g_assert_cmpint (fz_allocation_expires_at (f.a), ==, 0);
+  fz_allocation_refresh (f.a, f.now + S);
+  f.now += S;
   expect_request (&f, FZ_STUN_BINDING);
   advance (&f, f.now + S);
   expect_request (&f, FZ_STUN_BINDING);
   f.now += 100000;
   g_assert_true (reply (&f, &(Reply){ .mapped = &f.mapped4 }, &f.local4));
   g_assert_cmpint (fz_allocation_rtt (f.a), ==, -1);
+  expect_request (&f, FZ_STUN_ALLOCATE);
+  g_assert_true (reply (&f, &(Reply){ .error = 401, .nonce = "n" }, &f.local4));
+  expect_request (&f, FZ_STUN_ALLOCATE);
+  g_assert_true (
+    reply (&f, &(Reply){ .relayed = &f.relay4, .integrity = TRUE }, &f.local4));
+  expect_event (&f, FZ_ALLOCATION_EVENT_NEW_CANDIDATE, FZ_ICE_HOST, &f.local4);
+  expect_event (&f, FZ_ALLOCATION_EVENT_NEW_CANDIDATE, FZ_ICE_SRFLX, &f.mapped4);
+  expect_event (&f, FZ_ALLOCATION_EVENT_NEW_CANDIDATE, FZ_ICE_RELAY, &f.relay4);
+  g_assert_true (fz_allocation_is_allocated (f.a));
   fx_clear (&f);
 }
 
@@ -560,6 +620,7 @@ test_keepalive_restart (void)
   error = expect_failed (&f);
   g_assert_error (error, FZ_ALLOCATION_ERROR, FZ_ALLOCATION_ERROR_TIMEOUT);
   g_assert_nonnull (strstr (error->message, "stopped answering"));
+  g_assert_cmpint (fz_allocation_poll_timeout (f.a), ==, f.now + FZ_TURN_RETRY_MIN);
   fx_clear (&f);
 }
 
