@@ -12,6 +12,7 @@
 #include "fz-stun-message.h"
 #include "fz-ice-candidate.h"
 #include "fz-allocation.h"
+#include "fz-ice-agent.h"
 #include "fz-wg-crypto.h"
 #include "fz-wg-replay.h"
 #include "fz-wg-index.h"

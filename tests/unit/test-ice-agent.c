@@ -1,0 +1,617 @@
+/* Two ICE agents over an in-memory network on injected time. */
+#include "fz.h"
+
+#include <string.h>
+
+#define MS 1000
+#define S  G_USEC_PER_SEC
+#define T0 (1000 * S)
+
+typedef struct
+{
+  FzSockAddr src, dst;
+  GBytes *msg;
+  gint64 arrive;
+} Packet;
+
+typedef gboolean (*DropFn) (const FzSockAddr *src, const FzSockAddr *dst);
+
+typedef struct
+{
+  FzRng rng;
+  FzIceAgent *ag[2];
+  gint64 now;
+  gint64 latency;
+  DropFn drop;
+  GQueue wire;
+  guint delivered;
+} Net;
+
+static FzSockAddr
+sa (const char *ip, guint16 port)
+{
+  FzSockAddr a = { .port = port };
+  g_assert_true (fz_ip_addr_parse (&a.ip, ip));
+  return a;
+}
+
+static FzIceCandidate
+cand (FzIceCandidateType type, const char *ip, guint16 port, const char *base_ip,
+      guint16 base_port)
+{
+  FzSockAddr addr = sa (ip, port), base = sa (base_ip, base_port),
+             server = sa ("198.51.100.1", 3478);
+  FzIceCandidate c;
+  fz_ice_candidate_init_local (&c, type, &addr, &base,
+                               type == FZ_ICE_HOST ? NULL : &server);
+  return c;
+}
+
+static void
+net_init (Net *n, gboolean a_controlling, gboolean b_controlling, const FzIceTimeouts *t)
+{
+  memset (n, 0, sizeof *n);
+  fz_rng_init_seeded (&n->rng, 42);
+  n->now = T0;
+  n->latency = 10 * MS;
+  g_queue_init (&n->wire);
+  n->ag[0] = fz_ice_agent_new (a_controlling, t, &n->rng, n->now);
+  n->ag[1] = fz_ice_agent_new (b_controlling, t, &n->rng, n->now);
+  for (int i = 0; i < 2; i++)
+    fz_ice_agent_set_remote_credentials (n->ag[i],
+                                         fz_ice_agent_local_ufrag (n->ag[1 - i]),
+                                         fz_ice_agent_local_pwd (n->ag[1 - i]));
+}
+
+static void
+packet_free (Packet *p)
+{
+  g_bytes_unref (p->msg);
+  g_free (p);
+}
+
+static void
+net_clear (Net *n)
+{
+  g_queue_clear_full (&n->wire, (GDestroyNotify) packet_free);
+  for (int i = 0; i < 2; i++)
+    {
+      FzIceEvent e;
+      while (fz_ice_agent_poll_event (n->ag[i], &e))
+        ;
+      fz_ice_agent_free (n->ag[i]);
+    }
+}
+
+/* Gives both agents' candidates to each other. */
+static void
+add (Net *n, int i, FzIceCandidate c)
+{
+  g_assert_true (fz_ice_agent_add_local_candidate (n->ag[i], &c, n->now));
+  fz_ice_agent_add_remote_candidate (n->ag[1 - i], &c, n->now);
+}
+
+/* Which agent owns a local address: by the candidates it was given. */
+static int
+owner (Net *n, const FzSockAddr *addr)
+{
+  for (int i = 0; i < 2; i++)
+    {
+      g_autoptr (GArray) l = fz_ice_agent_local_candidates (n->ag[i]);
+      for (guint k = 0; k < l->len; k++)
+        if (fz_sock_addr_equal (&g_array_index (l, FzIceCandidate, k).base, addr))
+          return i;
+    }
+  return -1;
+}
+
+/* Runs the network until @until, delivering packets after the latency. */
+static void
+net_run (Net *n, gint64 until)
+{
+  while (n->now <= until)
+    {
+      for (int i = 0; i < 2; i++)
+        {
+          FzIceTransmit t;
+          while (fz_ice_agent_poll_transmit (n->ag[i], &t))
+            {
+              if (n->drop != NULL && n->drop (&t.src, &t.dst))
+                {
+                  g_bytes_unref (t.msg);
+                  continue;
+                }
+              Packet *p = g_new0 (Packet, 1);
+              p->src = t.src;
+              p->dst = t.dst;
+              p->msg = t.msg;
+              p->arrive = n->now + n->latency;
+              g_queue_push_tail (&n->wire, p);
+            }
+        }
+      gint64 next = MIN (fz_ice_agent_poll_timeout (n->ag[0]),
+                         fz_ice_agent_poll_timeout (n->ag[1]));
+      Packet *head = g_queue_peek_head (&n->wire);
+      if (head != NULL)
+        next = MIN (next, head->arrive);
+      if (next > until)
+        {
+          n->now = until;
+          break;
+        }
+      n->now = MAX (n->now, next);
+      while ((head = g_queue_peek_head (&n->wire)) != NULL && head->arrive <= n->now)
+        {
+          g_queue_pop_head (&n->wire);
+          int to = owner (n, &head->dst);
+          if (to >= 0)
+            {
+              gsize len;
+              const guint8 *d = g_bytes_get_data (head->msg, &len);
+              FzStunMessage m;
+              g_assert_true (fz_stun_message_parse (&m, d, len, NULL));
+              fz_ice_agent_handle_stun (n->ag[to], &head->dst, &head->src, &m, n->now);
+              n->delivered++;
+            }
+          packet_free (head);
+        }
+      for (int i = 0; i < 2; i++)
+        if (fz_ice_agent_poll_timeout (n->ag[i]) <= n->now)
+          fz_ice_agent_handle_timeout (n->ag[i], n->now);
+    }
+}
+
+/* The last event of that type, if any. */
+static gboolean
+last_event (Net *n, int i, FzIceEventType type, FzIceEvent *out)
+{
+  gboolean found = FALSE;
+  FzIceEvent e;
+  while (fz_ice_agent_poll_event (n->ag[i], &e))
+    if (e.type == type)
+      {
+        *out = e;
+        found = TRUE;
+      }
+  return found;
+}
+
+static void
+assert_agree (Net *n, FzIceCandidateType a_local_type)
+{
+  FzIceCandidate la, ra, lb, rb;
+  g_assert_cmpint (fz_ice_agent_state (n->ag[0]), ==, FZ_ICE_CONNECTED);
+  g_assert_cmpint (fz_ice_agent_state (n->ag[1]), ==, FZ_ICE_CONNECTED);
+  g_assert_true (fz_ice_agent_selected_pair (n->ag[0], &la, &ra));
+  g_assert_true (fz_ice_agent_selected_pair (n->ag[1], &lb, &rb));
+  g_assert_true (fz_sock_addr_equal (&la.base, &rb.addr));
+  g_assert_true (fz_sock_addr_equal (&lb.base, &ra.addr));
+  g_assert_cmpint (la.type, ==, a_local_type);
+}
+
+static void
+test_timeouts (void)
+{
+  g_assert_cmpint (fz_ice_timeouts_overall (&fz_ice_client_default), ==, 16500 * MS);
+  g_assert_cmpint (fz_ice_timeouts_overall (&fz_ice_client_idle), ==, 100 * S);
+  g_assert_cmpint (fz_ice_timeouts_overall (&fz_ice_gateway_default), ==, 615500 * MS);
+  g_assert_cmpint (fz_ice_timeouts_overall (&fz_ice_gateway_idle), ==, 1000 * S);
+  /* The client gives up on ICE before WireGuard gives up on a handshake. */
+  g_assert_cmpint (fz_ice_timeouts_overall (&fz_ice_client_default)
+                     + FZ_ICE_DISCONNECTED_TIMEOUT,
+                   <, FZ_WG_REKEY_ATTEMPT_ICE);
+  g_assert_cmpint (fz_ice_timeouts_wait (&fz_ice_client_default, 1), ==, 500 * MS);
+  g_assert_cmpint (fz_ice_timeouts_wait (&fz_ice_client_default, 2), ==, 1000 * MS);
+  g_assert_cmpint (fz_ice_timeouts_wait (&fz_ice_client_default, 3), ==, 1500 * MS);
+  g_assert_cmpint (fz_ice_timeouts_wait (&fz_ice_gateway_default, 5), ==, 8000 * MS);
+  g_assert_cmpint (fz_ice_timeouts_wait (&fz_ice_gateway_default, 6), ==, 15000 * MS);
+}
+
+static void
+test_connect_host (void)
+{
+  Net n;
+  net_init (&n, TRUE, FALSE, &fz_ice_client_default);
+  add (&n, 0, cand (FZ_ICE_HOST, "192.0.2.1", 52625, "192.0.2.1", 52625));
+  add (&n, 1, cand (FZ_ICE_HOST, "192.0.2.2", 52625, "192.0.2.2", 52625));
+  /* Check, answer, nominating check, answer: 2 RTT (10 ms each way). */
+  net_run (&n, T0 + 40 * MS - 1);
+  g_assert_cmpint (fz_ice_agent_state (n.ag[0]), ==, FZ_ICE_CHECKING);
+  net_run (&n, T0 + 40 * MS);
+  assert_agree (&n, FZ_ICE_HOST);
+  FzIceEvent e;
+  g_assert_true (last_event (&n, 0, FZ_ICE_EVENT_SELECTED_PAIR, &e));
+  g_assert_cmpint (e.local.type, ==, FZ_ICE_HOST);
+  net_clear (&n);
+}
+
+static gboolean
+drop_direct (const FzSockAddr *src, const FzSockAddr *dst)
+{
+  /* Relay-only: from one relayed address to another. */
+  FzSockAddr relay = sa ("198.51.100.1", 0);
+  return !fz_ip_addr_equal (&src->ip, &relay.ip)
+         || !fz_ip_addr_equal (&dst->ip, &relay.ip);
+}
+
+static void
+test_connect_relayed (void)
+{
+  Net n;
+  net_init (&n, TRUE, FALSE, &fz_ice_client_default);
+  n.drop = drop_direct;
+  add (&n, 0, cand (FZ_ICE_HOST, "10.0.0.1", 52625, "10.0.0.1", 52625));
+  add (&n, 0, cand (FZ_ICE_SRFLX, "203.0.113.1", 40000, "10.0.0.1", 52625));
+  add (&n, 0, cand (FZ_ICE_RELAY, "198.51.100.1", 50000, "198.51.100.1", 50000));
+  add (&n, 1, cand (FZ_ICE_HOST, "10.0.1.1", 52625, "10.0.1.1", 52625));
+  add (&n, 1, cand (FZ_ICE_RELAY, "198.51.100.1", 50002, "198.51.100.1", 50002));
+  net_run (&n, T0 + 3 * S);
+  assert_agree (&n, FZ_ICE_RELAY);
+  net_clear (&n);
+}
+
+static void
+test_prefers_direct (void)
+{
+  /* Both a relayed and a direct path work: the direct one wins, even if
+   * the relayed pair was valid first. */
+  Net n;
+  net_init (&n, TRUE, FALSE, &fz_ice_client_default);
+  add (&n, 0, cand (FZ_ICE_RELAY, "198.51.100.1", 50000, "198.51.100.1", 50000));
+  add (&n, 1, cand (FZ_ICE_RELAY, "198.51.100.1", 50002, "198.51.100.1", 50002));
+  net_run (&n, T0 + 2 * S);
+  assert_agree (&n, FZ_ICE_RELAY);
+  add (&n, 0, cand (FZ_ICE_HOST, "192.0.2.1", 52625, "192.0.2.1", 52625));
+  add (&n, 1, cand (FZ_ICE_HOST, "192.0.2.2", 52625, "192.0.2.2", 52625));
+  net_run (&n, T0 + 4 * S);
+  assert_agree (&n, FZ_ICE_HOST);
+  net_clear (&n);
+}
+
+static void
+test_role_conflict (void)
+{
+  /* Both think they control; tie-breakers settle it either way. */
+  for (int both = 0; both < 2; both++)
+    {
+      Net n;
+      net_init (&n, both == 0, both == 0, &fz_ice_client_default);
+      add (&n, 0, cand (FZ_ICE_HOST, "192.0.2.1", 52625, "192.0.2.1", 52625));
+      add (&n, 1, cand (FZ_ICE_HOST, "192.0.2.2", 52625, "192.0.2.2", 52625));
+      net_run (&n, T0 + 2 * S);
+      g_assert_cmpint (fz_ice_agent_is_controlling (n.ag[0]), !=,
+                       fz_ice_agent_is_controlling (n.ag[1]));
+      assert_agree (&n, FZ_ICE_HOST);
+      net_clear (&n);
+    }
+}
+
+static void
+test_no_remote_candidate (void)
+{
+  Net n;
+  net_init (&n, TRUE, FALSE, &fz_ice_client_default);
+  g_assert_true (fz_ice_agent_add_local_candidate (
+                   n.ag[0], &(FzIceCandidate){ 0 } /* component 0 */, n.now)
+                 == FALSE);
+  FzIceCandidate c = cand (FZ_ICE_HOST, "192.0.2.1", 52625, "192.0.2.1", 52625);
+  fz_ice_agent_add_local_candidate (n.ag[0], &c, n.now);
+  g_assert_cmpint (fz_ice_agent_poll_timeout (n.ag[0]), ==, T0 + 10 * S);
+  fz_ice_agent_handle_timeout (n.ag[0], T0 + 10 * S - 1);
+  g_assert_cmpint (fz_ice_agent_state (n.ag[0]), ==, FZ_ICE_CHECKING);
+  fz_ice_agent_handle_timeout (n.ag[0], T0 + 10 * S);
+  g_assert_cmpint (fz_ice_agent_state (n.ag[0]), ==, FZ_ICE_FAILED);
+  FzIceEvent e;
+  g_assert_true (last_event (&n, 0, FZ_ICE_EVENT_STATE, &e));
+  g_assert_cmpint (e.state, ==, FZ_ICE_FAILED);
+  g_assert_cmpint (fz_ice_agent_poll_timeout (n.ag[0]), ==, G_MAXINT64);
+  net_clear (&n);
+}
+
+static gboolean drop_all_now;
+
+static gboolean
+drop_all (const FzSockAddr *src, const FzSockAddr *dst)
+{
+  return drop_all_now;
+}
+
+/* After the path dies: silence for the profile's overall time, then
+ * disconnected, then failed 2 s later. */
+static void
+check_disconnect (const FzIceTimeouts *t)
+{
+  Net n;
+  net_init (&n, TRUE, FALSE, t);
+  n.drop = drop_all;
+  drop_all_now = FALSE;
+  add (&n, 0, cand (FZ_ICE_HOST, "192.0.2.1", 52625, "192.0.2.1", 52625));
+  add (&n, 1, cand (FZ_ICE_HOST, "192.0.2.2", 52625, "192.0.2.2", 52625));
+  net_run (&n, T0 + S);
+  assert_agree (&n, FZ_ICE_HOST);
+  /* Keepalives every max RTO keep it up. */
+  guint before = n.delivered;
+  net_run (&n, n.now + 100 * t->max_rto);
+  g_assert_cmpuint (n.delivered - before, >=, 2 * 99);
+  assert_agree (&n, FZ_ICE_HOST);
+  while (fz_ice_agent_poll_event (n.ag[0], &(FzIceEvent){ 0 }))
+    ;
+
+  drop_all_now = TRUE;
+  gint64 cut = n.now;
+  gint64 overall = fz_ice_timeouts_overall (t);
+  gint64 step = t->max_rto / 150, disconnected = 0, failed = 0;
+  while (failed == 0 && n.now < cut + overall + 4 * S)
+    {
+      net_run (&n, n.now + step);
+      FzIceState st = fz_ice_agent_state (n.ag[0]);
+      if (st == FZ_ICE_DISCONNECTED && disconnected == 0)
+        disconnected = n.now;
+      if (st == FZ_ICE_FAILED)
+        failed = n.now;
+    }
+  /* Silent since the last answer, which came at most a keepalive
+   * interval (and a round trip) before the cut. */
+  g_assert_cmpint (disconnected, >=, cut + overall - t->max_rto - 100 * MS);
+  g_assert_cmpint (disconnected, <=, cut + overall + step);
+  g_assert_cmpint (failed - disconnected, >=, FZ_ICE_DISCONNECTED_TIMEOUT - step);
+  g_assert_cmpint (failed - disconnected, <=, FZ_ICE_DISCONNECTED_TIMEOUT + step);
+  FzIceEvent e;
+  g_assert_true (last_event (&n, 0, FZ_ICE_EVENT_STATE, &e));
+  g_assert_cmpint (e.state, ==, FZ_ICE_FAILED);
+  net_run (&n, n.now + t->max_rto + 100 * MS);
+  g_assert_cmpint (fz_ice_agent_state (n.ag[1]), ==, FZ_ICE_FAILED);
+  net_clear (&n);
+}
+
+static void
+test_disconnect (void)
+{
+  check_disconnect (&fz_ice_client_default);
+  check_disconnect (&fz_ice_client_idle);
+  check_disconnect (&fz_ice_gateway_default);
+  check_disconnect (&fz_ice_gateway_idle);
+}
+
+static void
+test_failover (void)
+{
+  /* A short outage of the selected path: the agent goes disconnected,
+   * re-checks, and connects again within the 2 s. */
+  Net n;
+  net_init (&n, TRUE, FALSE, &fz_ice_client_default);
+  n.drop = drop_all;
+  drop_all_now = FALSE;
+  add (&n, 0, cand (FZ_ICE_HOST, "192.0.2.1", 52625, "192.0.2.1", 52625));
+  add (&n, 1, cand (FZ_ICE_HOST, "192.0.2.2", 52625, "192.0.2.2", 52625));
+  net_run (&n, T0 + S);
+  drop_all_now = TRUE;
+  gint64 cut = n.now;
+  while (fz_ice_agent_state (n.ag[0]) == FZ_ICE_CONNECTED
+         && fz_ice_agent_state (n.ag[1]) == FZ_ICE_CONNECTED)
+    net_run (&n, n.now + 10 * MS);
+  g_assert_cmpint (n.now - cut, >, 15 * S);
+  drop_all_now = FALSE;
+  net_run (&n, n.now + 1000 * MS);
+  assert_agree (&n, FZ_ICE_HOST);
+  net_clear (&n);
+}
+
+static void
+test_idle_profile (void)
+{
+  Net n;
+  net_init (&n, TRUE, FALSE, &fz_ice_client_default);
+  add (&n, 0, cand (FZ_ICE_HOST, "192.0.2.1", 52625, "192.0.2.1", 52625));
+  add (&n, 1, cand (FZ_ICE_HOST, "192.0.2.2", 52625, "192.0.2.2", 52625));
+  net_run (&n, T0 + S);
+  assert_agree (&n, FZ_ICE_HOST);
+  for (int i = 0; i < 2; i++)
+    fz_ice_agent_set_timeouts (n.ag[i], &fz_ice_client_idle, n.now);
+  net_run (&n, n.now + 2 * S); /* the old keepalive schedule runs out */
+  guint before = n.delivered;
+  net_run (&n, n.now + 100 * S);
+  /* Each side: one check and one answer per 25 s. */
+  g_assert_cmpuint (n.delivered - before, >=, 14);
+  g_assert_cmpuint (n.delivered - before, <=, 18);
+  for (int i = 0; i < 2; i++)
+    fz_ice_agent_set_timeouts (n.ag[i], &fz_ice_client_default, n.now);
+  before = n.delivered;
+  net_run (&n, n.now + 15 * S);
+  g_assert_cmpuint (n.delivered - before, >=, 2 * 2 * 9);
+  net_clear (&n);
+}
+
+static void
+test_optimistic (void)
+{
+  Net n;
+  net_init (&n, TRUE, FALSE, &fz_ice_client_default);
+  FzIceCandidate h = cand (FZ_ICE_HOST, "10.0.0.5", 52625, "10.0.0.5", 52625);
+  FzIceCandidate h2 = cand (FZ_ICE_HOST, "10.0.0.6", 52626, "10.0.0.6", 52626);
+  FzIceCandidate h6 = cand (FZ_ICE_HOST, "2001:db8::5", 52625, "2001:db8::5", 52625);
+  FzIceCandidate s1 = cand (FZ_ICE_SRFLX, "203.0.113.5", 40000, "10.0.0.5", 52625);
+  FzIceCandidate s2 = cand (FZ_ICE_SRFLX, "203.0.113.6", 40001, "10.0.0.5", 52625);
+  FzIceCandidate l = cand (FZ_ICE_HOST, "192.0.2.1", 52625, "192.0.2.1", 52625);
+  fz_ice_agent_add_local_candidate (n.ag[0], &l, n.now);
+  g_assert_true (fz_ice_agent_add_remote_candidate (n.ag[0], &h, n.now));
+  g_assert_true (fz_ice_agent_add_remote_candidate (n.ag[0], &h6, n.now));
+  g_assert_true (fz_ice_agent_add_remote_candidate (n.ag[0], &s1, n.now));
+  g_assert_false (
+    fz_ice_agent_add_remote_candidate (n.ag[0], &s1, n.now)); /* duplicate */
+  g_assert_true (fz_ice_agent_add_remote_candidate (n.ag[0], &h2, n.now));
+  g_assert_true (fz_ice_agent_add_remote_candidate (n.ag[0], &s2, n.now));
+
+  /* Checks go to 203.0.113.5:52625 and 203.0.113.5:52626 (the first
+   * two), never to a third or an IPv6 one. */
+  fz_ice_agent_handle_timeout (n.ag[0], n.now);
+  GHashTable *seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  for (gint64 t = n.now; t < n.now + S; t += FZ_ICE_PACING)
+    {
+      fz_ice_agent_handle_timeout (n.ag[0], t);
+      FzIceTransmit tx;
+      while (fz_ice_agent_poll_transmit (n.ag[0], &tx))
+        {
+          char s[FZ_SOCK_ADDR_STRLEN];
+          g_hash_table_add (seen, g_strdup (fz_sock_addr_to_string (&tx.dst, s)));
+          g_bytes_unref (tx.msg);
+        }
+    }
+  g_assert_true (g_hash_table_contains (seen, "203.0.113.5:52625"));
+  g_assert_true (g_hash_table_contains (seen, "203.0.113.5:52626"));
+  g_assert_false (g_hash_table_contains (seen, "203.0.113.6:52625"));
+  g_assert_false (g_hash_table_contains (seen, "203.0.113.6:52626"));
+  g_assert_true (g_hash_table_contains (seen, "10.0.0.5:52625"));
+  g_assert_true (g_hash_table_contains (seen, "203.0.113.6:40001"));
+  /* The IPv6 remote has no IPv6 local to pair with. */
+  g_assert_cmpuint (g_hash_table_size (seen), ==, 6);
+  g_hash_table_unref (seen);
+  net_clear (&n);
+}
+
+static void
+test_local_order (void)
+{
+  Net n;
+  net_init (&n, TRUE, FALSE, &fz_ice_client_default);
+  FzIceCandidate c[] = {
+    cand (FZ_ICE_RELAY, "198.51.100.1", 50000, "198.51.100.1", 50000),
+    cand (FZ_ICE_SRFLX, "203.0.113.1", 40000, "10.0.0.1", 52625),
+    cand (FZ_ICE_HOST, "10.0.0.1", 52625, "10.0.0.1", 52625),
+    cand (FZ_ICE_HOST, "2001:db8::1", 52625, "2001:db8::1", 52625),
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (c); i++)
+    g_assert_true (fz_ice_agent_add_local_candidate (n.ag[0], &c[i], n.now));
+  g_assert_false (fz_ice_agent_add_local_candidate (n.ag[0], &c[2], n.now));
+  g_autoptr (GArray) l = fz_ice_agent_local_candidates (n.ag[0]);
+  g_assert_cmpuint (l->len, ==, 4);
+  g_assert_cmpint (g_array_index (l, FzIceCandidate, 0).type, ==, FZ_ICE_HOST);
+  g_assert_cmpint (g_array_index (l, FzIceCandidate, 0).addr.ip.family, ==, 6);
+  g_assert_cmpint (g_array_index (l, FzIceCandidate, 1).type, ==, FZ_ICE_HOST);
+  g_assert_cmpint (g_array_index (l, FzIceCandidate, 2).type, ==, FZ_ICE_SRFLX);
+  g_assert_cmpint (g_array_index (l, FzIceCandidate, 3).type, ==, FZ_ICE_RELAY);
+  net_clear (&n);
+}
+
+/* Sends a hand-made request to agent 0 and returns its answer. */
+static gboolean
+ask (Net *n, const char *username, const char *pwd, gboolean priority, guint16 extra,
+     FzStunMessage *answer, guint8 *buf)
+{
+  guint8 req[256];
+  guint8 tid[12] = { 9 };
+  FzStunWriter w;
+  fz_stun_writer_init (&w, req, sizeof req, FZ_STUN_BINDING, FZ_STUN_REQUEST, tid);
+  fz_stun_writer_add_string (&w, FZ_STUN_ATTR_USERNAME, username);
+  if (priority)
+    fz_stun_writer_add_u32 (&w, FZ_STUN_ATTR_PRIORITY, 1234);
+  fz_stun_writer_add_u64 (&w, FZ_STUN_ATTR_ICE_CONTROLLED, 1);
+  if (extra)
+    fz_stun_writer_add_u32 (&w, extra, 0);
+  if (pwd)
+    fz_stun_writer_add_integrity (&w, (const guint8 *) pwd, strlen (pwd));
+  fz_stun_writer_add_fingerprint (&w);
+  FzStunMessage m;
+  g_assert_true (fz_stun_message_parse (&m, req, fz_stun_writer_finish (&w), NULL));
+  FzSockAddr local = sa ("192.0.2.1", 52625), from = sa ("192.0.2.99", 7);
+  if (!fz_ice_agent_handle_stun (n->ag[0], &local, &from, &m, n->now))
+    return FALSE;
+  FzIceTransmit t;
+  g_assert_true (fz_ice_agent_poll_transmit (n->ag[0], &t));
+  g_assert_true (fz_sock_addr_equal (&t.dst, &from));
+  gsize len;
+  const guint8 *d = g_bytes_get_data (t.msg, &len);
+  memcpy (buf, d, len);
+  g_bytes_unref (t.msg);
+  g_assert_true (fz_stun_message_parse (answer, buf, len, NULL));
+  return TRUE;
+}
+
+static void
+test_requests (void)
+{
+  Net n;
+  net_init (&n, TRUE, FALSE, &fz_ice_client_default);
+  FzIceCandidate l = cand (FZ_ICE_HOST, "192.0.2.1", 52625, "192.0.2.1", 52625);
+  fz_ice_agent_add_local_candidate (n.ag[0], &l, n.now);
+  const char *pwd = fz_ice_agent_local_pwd (n.ag[0]);
+  g_autofree char *user = g_strdup_printf ("%s:peer", fz_ice_agent_local_ufrag (n.ag[0]));
+  FzStunMessage m;
+  guint8 buf[512];
+  guint code;
+
+  /* Another agent's ufrag: not ours at all. */
+  g_assert_false (ask (&n, "someoneelse:peer", pwd, TRUE, 0, &m, buf));
+  /* No integrity: 400; wrong password: 401, neither with integrity. */
+  g_assert_true (ask (&n, user, NULL, TRUE, 0, &m, buf));
+  g_assert_true (fz_stun_message_get_error (&m, &code, NULL));
+  g_assert_cmpuint (code, ==, 400);
+  g_assert_true (ask (&n, user, "wrong-password-wrong-password", TRUE, 0, &m, buf));
+  g_assert_true (fz_stun_message_get_error (&m, &code, NULL));
+  g_assert_cmpuint (code, ==, 401);
+  g_assert_cmpint (m.integrity, <, 0);
+  /* No PRIORITY: 400. An unknown required attribute: 420 naming it. */
+  g_assert_true (ask (&n, user, pwd, FALSE, 0, &m, buf));
+  g_assert_true (fz_stun_message_get_error (&m, &code, NULL));
+  g_assert_cmpuint (code, ==, 400);
+  g_assert_true (ask (&n, user, pwd, TRUE, 0x0033, &m, buf));
+  g_assert_true (fz_stun_message_get_error (&m, &code, NULL));
+  g_assert_cmpuint (code, ==, 420);
+  gsize ul;
+  const guint8 *u = fz_stun_message_get_bytes (&m, FZ_STUN_ATTR_UNKNOWN_ATTRIBUTES, &ul);
+  g_assert_cmpmem (u, ul, "\x00\x33", 2);
+  g_assert_true (
+    fz_stun_message_check_integrity (&m, (const guint8 *) pwd, strlen (pwd)));
+
+  /* A good one: the mapped address, with integrity; the unknown source
+   * becomes a peer-reflexive candidate, checked at once (triggered). */
+  g_assert_true (ask (&n, user, pwd, TRUE, 0, &m, buf));
+  g_assert_cmpint (m.klass, ==, FZ_STUN_SUCCESS);
+  FzSockAddr mapped;
+  g_assert_true (
+    fz_stun_message_get_xor_address (&m, FZ_STUN_ATTR_XOR_MAPPED_ADDRESS, 0, &mapped));
+  g_assert_true (
+    fz_sock_addr_equal (&mapped, &(FzSockAddr){ sa ("192.0.2.99", 7).ip, 7 }));
+  g_assert_true (
+    fz_stun_message_check_integrity (&m, (const guint8 *) pwd, strlen (pwd)));
+  fz_ice_agent_handle_timeout (n.ag[0], n.now);
+  FzIceTransmit t;
+  g_assert_true (fz_ice_agent_poll_transmit (n.ag[0], &t));
+  g_assert_true (fz_sock_addr_equal (&t.dst, &mapped));
+  gsize len;
+  const guint8 *d = g_bytes_get_data (t.msg, &len);
+  memcpy (buf, d, len);
+  g_bytes_unref (t.msg);
+  g_assert_true (fz_stun_message_parse (&m, buf, len, NULL));
+  g_autofree char *un = fz_stun_message_dup_string (&m, FZ_STUN_ATTR_USERNAME);
+  g_autofree char *expect = g_strdup_printf ("%s:%s", fz_ice_agent_local_ufrag (n.ag[1]),
+                                             fz_ice_agent_local_ufrag (n.ag[0]));
+  g_assert_cmpstr (un, ==, expect);
+  g_assert_true (fz_stun_message_has (&m, FZ_STUN_ATTR_PRIORITY));
+  g_assert_true (fz_stun_message_has (&m, FZ_STUN_ATTR_ICE_CONTROLLING));
+  g_assert_false (fz_stun_message_has (&m, FZ_STUN_ATTR_USE_CANDIDATE));
+  const char *rpwd = fz_ice_agent_local_pwd (n.ag[1]);
+  g_assert_true (
+    fz_stun_message_check_integrity (&m, (const guint8 *) rpwd, strlen (rpwd)));
+  g_assert_true (m.fingerprint);
+  net_clear (&n);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/ice/timeouts", test_timeouts);
+  g_test_add_func ("/ice/connect-host", test_connect_host);
+  g_test_add_func ("/ice/connect-relayed", test_connect_relayed);
+  g_test_add_func ("/ice/prefers-direct", test_prefers_direct);
+  g_test_add_func ("/ice/role-conflict", test_role_conflict);
+  g_test_add_func ("/ice/no-remote-candidate", test_no_remote_candidate);
+  g_test_add_func ("/ice/disconnect", test_disconnect);
+  g_test_add_func ("/ice/failover", test_failover);
+  g_test_add_func ("/ice/idle-profile", test_idle_profile);
+  g_test_add_func ("/ice/optimistic", test_optimistic);
+  g_test_add_func ("/ice/local-order", test_local_order);
+  g_test_add_func ("/ice/requests", test_requests);
+  return g_test_run ();
+}
