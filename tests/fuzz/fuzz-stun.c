@@ -1,11 +1,15 @@
-/* Any bytes as STUN, ChannelData, or a relay's answers to a live TURN
- * client: parsing stays in bounds, getters agree with the parse, and the
- * client never crashes or leaks whatever the relay says.
+/* Any bytes as STUN, ChannelData, a relay's answers to a live TURN
+ * client, or a peer's checks and answers to a live ICE agent: parsing
+ * stays in bounds, getters agree with the parse, and neither state
+ * machine crashes or leaks whatever it is told.
  *
- * Input: a sequence of chunks, each a 2-byte big-endian length and that
- * many bytes. The first chunk is also parsed alone; every chunk is then
- * handed to the client as the relay's answer to its latest request (the
- * transaction id is patched in so that answers are not all ignored). */
+ * Input: a sequence of chunks, each a 2-byte big-endian length (its top
+ * bit set for the ICE agent, clear for the TURN client) and that many
+ * bytes. The first chunk is also parsed alone; every chunk is then
+ * handed to the TURN client as the relay's answer to its latest request
+ * and to the ICE agent as the peer's message (transaction ids are
+ * patched in and integrity recomputed with the right key, so that the
+ * messages get past the checks a forger could not). */
 #include "fz.h"
 
 #include <stdint.h>
@@ -58,6 +62,9 @@ touch (const guint8 *data, gsize len)
 
 /* Rewrites a message with a right MESSAGE-INTEGRITY (the client's key)
  * and FINGERPRINT, so that answers get past authentication. */
+#define ICE_LOCAL_PWD  "local-password-for-fuzzing"
+#define ICE_REMOTE_PWD "remote-password-for-fuzzing"
+
 static guint8 *
 fixup (guint8 *chunk, gsize *n)
 {
@@ -80,7 +87,13 @@ fixup (guint8 *chunk, gsize *n)
         }
       fz_stun_writer_add (&w, m.attrs[i].type, chunk + m.attrs[i].offset, m.attrs[i].len);
     }
-  if (had_mi)
+  if (had_mi && m.method == FZ_STUN_BINDING)
+    {
+      /* ICE: requests use our password, answers the peer's. */
+      const char *pwd = m.klass == FZ_STUN_REQUEST ? ICE_LOCAL_PWD : ICE_REMOTE_PWD;
+      fz_stun_writer_add_integrity (&w, (const guint8 *) pwd, strlen (pwd));
+    }
+  else if (had_mi)
     {
       guint8 key[16];
       fz_stun_long_term_key ("u", "r", "p", key);
@@ -110,11 +123,23 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   gint64 now = 1000000000;
   FzAllocation *a = fz_allocation_new (&srv, NULL, "u", "p", "r", &rng, now);
   guint8 tid[FZ_STUN_TID_LEN] = { 0 };
+
+  FzIceAgent *ice = fz_ice_agent_new (TRUE, &fz_ice_client_default, &rng, now);
+  fz_ice_agent_set_local_credentials (ice, "fuzz", ICE_LOCAL_PWD);
+  fz_ice_agent_set_remote_credentials (ice, "peer", ICE_REMOTE_PWD);
+  FzIceCandidate host, remote;
+  fz_ice_candidate_init_local (&host, FZ_ICE_HOST, &local, &local, NULL);
+  fz_ice_agent_add_local_candidate (ice, &host, now);
+  fz_ice_candidate_init_local (&remote, FZ_ICE_HOST, &peer, &peer, NULL);
+  fz_ice_agent_add_remote_candidate (ice, &remote, now);
+  guint8 ice_tid[FZ_STUN_TID_LEN] = { 0 };
   gboolean first = TRUE;
 
   while (size >= 2)
     {
-      gsize n = MIN ((gsize) (data[0] << 8 | data[1]), size - 2);
+      /* The top bit of the length says who gets the chunk. */
+      gboolean for_ice = (data[0] & 0x80) != 0;
+      gsize n = MIN ((gsize) ((data[0] & 0x7f) << 8 | data[1]), size - 2);
       guint8 *chunk = g_memdup2 (data + 2, n);
       data += 2 + n;
       size -= 2 + n;
@@ -131,10 +156,25 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
           memcpy (tid, o + 8, FZ_STUN_TID_LEN);
           g_bytes_unref (out);
         }
+      FzIceTransmit it;
+      while (fz_ice_agent_poll_transmit (ice, &it))
+        {
+          gsize olen;
+          const guint8 *o = g_bytes_get_data (it.msg, &olen);
+          if ((o[0] & 0x01) == 0 && (o[1] & 0x10) == 0) /* our requests */
+            memcpy (ice_tid, o + 8, FZ_STUN_TID_LEN);
+          g_bytes_unref (it.msg);
+        }
       if (n >= FZ_STUN_HEADER_LEN && fz_stun_is_stun (chunk, n))
         {
-          memcpy (chunk + 8, tid, FZ_STUN_TID_LEN);
+          /* Answers match the latest transaction; requests keep theirs. */
+          gboolean request = (chunk[0] & 0x01) == 0 && (chunk[1] & 0x10) == 0;
+          if (!(for_ice && request))
+            memcpy (chunk + 8, for_ice ? ice_tid : tid, FZ_STUN_TID_LEN);
           chunk = fixup (chunk, &n);
+          FzStunMessage m;
+          if (for_ice && fz_stun_message_parse (&m, chunk, n, NULL))
+            fz_ice_agent_handle_stun (ice, &local, &peer, &m, now);
         }
       fz_allocation_handle_input (a, &srv, &local, chunk, n, now);
       gsize off, plen;
@@ -148,11 +188,16 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       /* Time moves by the chunk's last byte, in tenths of a second. */
       now += (n > 0 ? chunk[n - 1] : 0) * 100000;
       fz_allocation_handle_timeout (a, now);
+      fz_ice_agent_handle_timeout (ice, now);
+      FzIceEvent ie;
+      while (fz_ice_agent_poll_event (ice, &ie))
+        ;
       g_free (chunk);
     }
   FzAllocationEvent e;
   while (fz_allocation_poll_event (a, &e))
     g_clear_error (&e.error);
   fz_allocation_free (a);
+  fz_ice_agent_free (ice);
   return 0;
 }
