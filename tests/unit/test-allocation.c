@@ -439,6 +439,19 @@ test_bad_credentials (void)
   expect_nothing (&f);
   g_assert_cmpint (fz_allocation_poll_timeout (f.a), ==, G_MAXINT64);
   fx_clear (&f);
+
+  /* Credentials that stop working later (a REST password expired): a
+   * 401 on the nonce the refresh carried fails at once, no retry. */
+  fx_init (&f, FALSE);
+  allocate (&f);
+  advance (&f, f.now + 300 * S);
+  find_request (&f, FZ_STUN_REFRESH);
+  g_assert_true (reply (&f, &(Reply){ .error = 401, .nonce = "n1" }, &f.local4));
+  expect_event (&f, FZ_ALLOCATION_EVENT_INVALIDATED_CANDIDATE, FZ_ICE_RELAY, &f.relay4);
+  g_autoptr (GError) e2 = expect_failed (&f);
+  g_assert_error (e2, FZ_ALLOCATION_ERROR, FZ_ALLOCATION_ERROR_CREDENTIALS);
+  expect_nothing (&f);
+  fx_clear (&f);
 }
 
 static void

@@ -493,6 +493,9 @@ test_local_order (void)
   net_clear (&n);
 }
 
+static guint16 ask_role = FZ_STUN_ATTR_ICE_CONTROLLED;
+static guint64 ask_tiebreaker = 1;
+
 /* Sends a hand-made request to agent 0 and returns its answer. */
 static gboolean
 ask (Net *n, const char *username, const char *pwd, gboolean priority, guint16 extra,
@@ -505,7 +508,7 @@ ask (Net *n, const char *username, const char *pwd, gboolean priority, guint16 e
   fz_stun_writer_add_string (&w, FZ_STUN_ATTR_USERNAME, username);
   if (priority)
     fz_stun_writer_add_u32 (&w, FZ_STUN_ATTR_PRIORITY, 1234);
-  fz_stun_writer_add_u64 (&w, FZ_STUN_ATTR_ICE_CONTROLLED, 1);
+  fz_stun_writer_add_u64 (&w, ask_role, ask_tiebreaker);
   if (extra)
     fz_stun_writer_add_u32 (&w, extra, 0);
   if (pwd)
@@ -597,6 +600,103 @@ test_requests (void)
   net_clear (&n);
 }
 
+static guint
+ask_code (Net *n, guint16 role, guint64 tiebreaker)
+{
+  g_autofree char *user
+    = g_strdup_printf ("%s:peer", fz_ice_agent_local_ufrag (n->ag[0]));
+  FzStunMessage m;
+  guint8 buf[512];
+  guint code = 0;
+  ask_role = role;
+  ask_tiebreaker = tiebreaker;
+  g_assert_true (ask (n, user, fz_ice_agent_local_pwd (n->ag[0]), TRUE, 0, &m, buf));
+  ask_role = FZ_STUN_ATTR_ICE_CONTROLLED;
+  ask_tiebreaker = 1;
+  fz_stun_message_get_error (&m, &code, NULL);
+  return m.klass == FZ_STUN_SUCCESS ? 200 : code;
+}
+
+/* RFC 8445 7.3.1.1 on requests, 7.2.5.1 on answers. */
+static void
+test_role_conflict_rules (void)
+{
+  Net n;
+  net_init (&n, TRUE, FALSE, &fz_ice_client_default);
+  FzIceCandidate l = cand (FZ_ICE_HOST, "192.0.2.1", 52625, "192.0.2.1", 52625);
+  fz_ice_agent_add_local_candidate (n.ag[0], &l, n.now);
+
+  /* Both controlling: the larger tie-breaker keeps the role. */
+  g_assert_cmpuint (ask_code (&n, FZ_STUN_ATTR_ICE_CONTROLLING, 0), ==, 487);
+  g_assert_true (fz_ice_agent_is_controlling (n.ag[0]));
+  g_assert_cmpuint (ask_code (&n, FZ_STUN_ATTR_ICE_CONTROLLING, G_MAXUINT64), ==, 200);
+  g_assert_false (fz_ice_agent_is_controlling (n.ag[0]));
+  /* Both controlled: the larger one takes control. */
+  g_assert_cmpuint (ask_code (&n, FZ_STUN_ATTR_ICE_CONTROLLED, G_MAXUINT64), ==, 487);
+  g_assert_false (fz_ice_agent_is_controlling (n.ag[0]));
+  g_assert_cmpuint (ask_code (&n, FZ_STUN_ATTR_ICE_CONTROLLED, 0), ==, 200);
+  g_assert_true (fz_ice_agent_is_controlling (n.ag[0]));
+  /* No conflict: nothing changes. */
+  g_assert_cmpuint (ask_code (&n, FZ_STUN_ATTR_ICE_CONTROLLED, G_MAXUINT64), ==, 200);
+  g_assert_true (fz_ice_agent_is_controlling (n.ag[0]));
+
+  /* A 487 to our check: take the other role and check again with it. */
+  FzIceTransmit t;
+  while (fz_ice_agent_poll_transmit (n.ag[0], &t))
+    g_bytes_unref (t.msg);
+  FzIceCandidate r = cand (FZ_ICE_HOST, "192.0.2.50", 9, "192.0.2.50", 9);
+  g_assert_true (fz_ice_agent_add_remote_candidate (n.ag[0], &r, n.now));
+  for (int round = 0; round < 2; round++)
+    {
+      FzStunMessage req = { 0 };
+      guint8 rbuf[512];
+      gboolean found = FALSE;
+      for (int step = 0; step < 10 && !found; step++)
+        {
+          n.now += FZ_ICE_PACING;
+          fz_ice_agent_handle_timeout (n.ag[0], n.now);
+          while (fz_ice_agent_poll_transmit (n.ag[0], &t))
+            {
+              gsize len;
+              const guint8 *d = g_bytes_get_data (t.msg, &len);
+              if (!found && fz_sock_addr_equal (&t.dst, &r.addr))
+                {
+                  memcpy (rbuf, d, len);
+                  g_assert_true (fz_stun_message_parse (&req, rbuf, len, NULL));
+                  found = TRUE;
+                }
+              g_bytes_unref (t.msg);
+            }
+        }
+      g_assert_true (found);
+      if (round == 1)
+        {
+          g_assert_true (fz_stun_message_has (&req, FZ_STUN_ATTR_ICE_CONTROLLED));
+          g_assert_false (fz_stun_message_has (&req, FZ_STUN_ATTR_ICE_CONTROLLING));
+          break;
+        }
+      g_assert_true (fz_stun_message_has (&req, FZ_STUN_ATTR_ICE_CONTROLLING));
+      guint8 ans[128];
+      FzStunWriter w;
+      fz_stun_writer_init (&w, ans, sizeof ans, FZ_STUN_BINDING, FZ_STUN_ERROR, req.tid);
+      fz_stun_writer_add_error (&w, 487, "Role Conflict");
+      const char *pwd = fz_ice_agent_local_pwd (n.ag[1]);
+      fz_stun_writer_add_integrity (&w, (const guint8 *) pwd, strlen (pwd));
+      fz_stun_writer_add_fingerprint (&w);
+      FzStunMessage m;
+      g_assert_true (fz_stun_message_parse (&m, ans, fz_stun_writer_finish (&w), NULL));
+      /* From elsewhere, or to another local address: not an answer. */
+      FzSockAddr elsewhere = r.addr;
+      elsewhere.port++;
+      g_assert_true (fz_ice_agent_handle_stun (n.ag[0], &l.base, &elsewhere, &m, n.now));
+      g_assert_true (fz_ice_agent_handle_stun (n.ag[0], &elsewhere, &r.addr, &m, n.now));
+      g_assert_true (fz_ice_agent_is_controlling (n.ag[0]));
+      g_assert_true (fz_ice_agent_handle_stun (n.ag[0], &l.base, &r.addr, &m, n.now));
+      g_assert_false (fz_ice_agent_is_controlling (n.ag[0]));
+    }
+  net_clear (&n);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -606,6 +706,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ice/connect-relayed", test_connect_relayed);
   g_test_add_func ("/ice/prefers-direct", test_prefers_direct);
   g_test_add_func ("/ice/role-conflict", test_role_conflict);
+  g_test_add_func ("/ice/role-conflict-rules", test_role_conflict_rules);
   g_test_add_func ("/ice/no-remote-candidate", test_no_remote_candidate);
   g_test_add_func ("/ice/disconnect", test_disconnect);
   g_test_add_func ("/ice/failover", test_failover);

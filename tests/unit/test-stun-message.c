@@ -277,6 +277,12 @@ fill_too_many (FzStunWriter *w)
 }
 
 static void
+fill_short_integrity (FzStunWriter *w)
+{
+  fz_stun_writer_add (w, FZ_STUN_ATTR_MESSAGE_INTEGRITY, "abcd", 4);
+}
+
+static void
 fill_huge (FzStunWriter *w)
 {
   static guint8 big[1000];
@@ -298,6 +304,8 @@ test_attributes (void)
   n = build (buf, sizeof buf, fill_bad_error);
   g_assert_true (parse_err (buf, n, FZ_STUN_PARSE_ERROR_MALFORMED));
   n = build (buf, sizeof buf, fill_after_fingerprint);
+  g_assert_true (parse_err (buf, n, FZ_STUN_PARSE_ERROR_MALFORMED));
+  n = build (buf, sizeof buf, fill_short_integrity);
   g_assert_true (parse_err (buf, n, FZ_STUN_PARSE_ERROR_MALFORMED));
   n = build (buf, sizeof buf, fill_too_many);
   g_assert_true (parse_err (buf, n, FZ_STUN_PARSE_ERROR_MALFORMED));
