@@ -19,6 +19,7 @@
 #include "fz-wg-handshake.h"
 #include "fz-wg-session.h"
 #include "fz-wg-device.h"
+#include "fz-node.h"
 #include "fz-vnet.h"
 #include "fz-batch-queue.h"
 #include "fz-tun.h"

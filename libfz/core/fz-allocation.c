@@ -638,9 +638,13 @@ on_error (FzAllocation *a, Request *r, const FzStunMessage *m, guint code,
           send_allocate (a, FALSE, now);
           return;
         }
-      fail (a, g_error_new (FZ_ALLOCATION_ERROR, FZ_ALLOCATION_ERROR_REFUSED,
-                            "TURN server %s refused the allocation (%u %s)", srv, code,
-                            reason));
+      /* Quota, capacity or a confused server: unlike bad credentials,
+       * that may pass, so try again later. */
+      lost (a,
+            g_error_new (FZ_ALLOCATION_ERROR, FZ_ALLOCATION_ERROR_REFUSED,
+                         "TURN server %s refused the allocation (%u %s)", srv, code,
+                         reason),
+            now);
       return;
     case FZ_STUN_REFRESH:
       if (r->realloc)
@@ -656,9 +660,11 @@ on_error (FzAllocation *a, Request *r, const FzStunMessage *m, guint code,
           return;
         }
       if (a->state == STATE_ALLOCATED)
-        fail (a, g_error_new (FZ_ALLOCATION_ERROR, FZ_ALLOCATION_ERROR_REFUSED,
-                              "TURN server %s refused to refresh (%u %s)", srv, code,
-                              reason));
+        lost (a,
+              g_error_new (FZ_ALLOCATION_ERROR, FZ_ALLOCATION_ERROR_REFUSED,
+                           "TURN server %s refused to refresh (%u %s)", srv, code,
+                           reason),
+              now);
       return;
     case FZ_STUN_CHANNEL_BIND:
       if (code == FZ_STUN_ERR_ALLOCATION_MISMATCH && a->state == STATE_ALLOCATED)

@@ -11,7 +11,7 @@
  *
  * Errors follow the spec: 401/438 retry once with the new nonce, 401 on
  * our own nonce means bad credentials, 437 re-allocates, 420 and other
- * final errors fail the allocation. A keepalive that needed a
+ * final errors fail the allocation (and it tries again later). A keepalive that needed a
  * retransmission is followed by a REFRESH: the relay may have restarted
  * and forgotten us. */
 #pragma once
@@ -50,10 +50,10 @@ typedef enum
 {
   FZ_ALLOCATION_EVENT_NEW_CANDIDATE,
   FZ_ALLOCATION_EVENT_INVALIDATED_CANDIDATE,
-  /* The allocation is unusable. Reported once: after a timeout the
-   * client keeps trying by itself and new candidates follow when the
-   * relay is back; after refused credentials or a final error only
-   * fz_allocation_reset() starts over. */
+  /* The allocation is unusable. Reported once: the client keeps trying
+   * by itself (5 s, doubling to 60 s) and new candidates follow when the
+   * relay works again; only after refused credentials does it wait for
+   * fz_allocation_reset(). */
   FZ_ALLOCATION_EVENT_FAILED,
 } FzAllocationEventType;
 

@@ -5,8 +5,12 @@
 #define MAX_PAIRS 128
 #define MAX_CHECK 512
 /* How long the controlling side waits for better pairs still being
- * checked before it nominates the best valid one. */
-#define NOMINATION_GRACE (500 * 1000)
+ * checked before it nominates the best valid one: twice the round trip
+ * the valid pair took (a better path that has not answered in that time
+ * is likely not there), within these bounds. A better pair that answers
+ * later still wins by renomination. */
+#define NOMINATION_GRACE_MIN (50 * 1000)
+#define NOMINATION_GRACE_MAX (500 * 1000)
 
 const FzIceTimeouts fz_ice_client_default = { 250 * 1000, 1500 * 1000, 12 };
 const FzIceTimeouts fz_ice_client_idle = { 25 * G_USEC_PER_SEC, 25 * G_USEC_PER_SEC, 4 };
@@ -58,6 +62,7 @@ typedef struct
   gboolean nominate_on_success; /* controlled: USE-CANDIDATE came first */
   gboolean triggered;           /* queued for a triggered check */
   gint64 valid_since;
+  gint64 rtt; /* of the check that made it valid, if answered first time; else -1 */
   gint64 last_response;
   gint64 next_keepalive;
 
@@ -65,18 +70,27 @@ typedef struct
   gboolean tx;
   gboolean tx_nominating;
   guint8 tid[FZ_STUN_TID_LEN];
+  /* The transaction this one replaced: its answer still counts (RFC 8445
+   * 7.2.5.4, a cancelled check is not retransmitted but answered). */
+  guint8 prev_tid[FZ_STUN_TID_LEN];
+  gboolean has_prev;
   GBytes *tx_msg;
   FzIceTimeouts tx_timeouts;
   guint tx_sends;
   gint64 tx_next;
+  gint64 tx_started;
 } Pair;
 
 struct _FzIceAgent
 {
   FzRng *rng;
+  guint32 tag;             /* first bytes of our transaction ids */
+  guint32 nomination;      /* controlling: the last NOMINATION we sent */
+  guint32 peer_nomination; /* controlled: the highest one we got */
   gboolean controlling;
   guint64 tiebreaker;
   FzIceTimeouts timeouts;
+  gint64 overall; /* of timeouts: how long the selected pair may be silent */
   char local_ufrag[17];
   char local_pwd[33];
   char *remote_ufrag, *remote_pwd;
@@ -211,11 +225,23 @@ select_pair (FzIceAgent *a, Pair *p, gint64 now)
 {
   if (a->selected == p)
     return;
-  if (a->selected != NULL && a->selected->state == PAIR_SUCCEEDED
+  /* The controlling side never trades down (a late answer to an older
+   * nomination); the controlled side follows the latest nomination, as
+   * the two sides rank the same path differently when one of them only
+   * knows the other's candidate as peer-reflexive. */
+  if (a->controlling && a->selected != NULL && a->selected->state == PAIR_SUCCEEDED
       && a->selected->nominated && a->selected->priority > p->priority)
     return;
   a->selected = p;
   p->next_keepalive = now + a->timeouts.max_rto;
+  /* Older nominations in flight stop: the peer must not get them after
+   * this one. */
+  for (guint i = 0; i < a->pairs->len; i++)
+    {
+      Pair *o = g_ptr_array_index (a->pairs, i);
+      if (o != p && o->tx && o->tx_nominating)
+        o->tx = FALSE;
+    }
   char l[FZ_SOCK_ADDR_STRLEN], r[FZ_SOCK_ADDR_STRLEN];
   g_debug ("ICE %s: selected %s %s -> %s", a->local_ufrag,
            fz_ice_candidate_type_to_string (p->local.type),
@@ -235,7 +261,14 @@ start_check (FzIceAgent *a, Pair *p, gboolean nominating, gint64 now)
     return;
   guint8 buf[MAX_CHECK];
   FzStunWriter w;
+  if (p->tx && !p->tx_nominating)
+    {
+      memcpy (p->prev_tid, p->tid, sizeof p->tid);
+      p->has_prev = TRUE;
+    }
   fz_rng_fill (a->rng, p->tid, sizeof p->tid);
+  if (a->tag != 0)
+    memcpy (p->tid, &a->tag, sizeof a->tag);
   fz_stun_writer_init (&w, buf, sizeof buf, FZ_STUN_BINDING, FZ_STUN_REQUEST, p->tid);
   g_autofree char *username = g_strdup_printf ("%s:%s", a->remote_ufrag, a->local_ufrag);
   fz_stun_writer_add_string (&w, FZ_STUN_ATTR_USERNAME, username);
@@ -247,7 +280,11 @@ start_check (FzIceAgent *a, Pair *p, gboolean nominating, gint64 now)
     &w, a->controlling ? FZ_STUN_ATTR_ICE_CONTROLLING : FZ_STUN_ATTR_ICE_CONTROLLED,
     a->tiebreaker);
   if (nominating)
-    fz_stun_writer_add (&w, FZ_STUN_ATTR_USE_CANDIDATE, NULL, 0);
+    {
+      fz_stun_writer_add (&w, FZ_STUN_ATTR_USE_CANDIDATE, NULL, 0);
+      a->nomination = (a->nomination + 1) & 0xffffff;
+      fz_stun_writer_add_u32 (&w, FZ_STUN_ATTR_NOMINATION, a->nomination);
+    }
   fz_stun_writer_add_integrity (&w, (const guint8 *) a->remote_pwd,
                                 strlen (a->remote_pwd));
   fz_stun_writer_add_fingerprint (&w);
@@ -261,6 +298,7 @@ start_check (FzIceAgent *a, Pair *p, gboolean nominating, gint64 now)
   p->tx_nominating = nominating;
   p->tx_timeouts = a->timeouts;
   p->tx_sends = 1;
+  p->tx_started = now;
   p->tx_next = now + fz_ice_timeouts_wait (&p->tx_timeouts, 1);
   if (p->state == PAIR_WAITING || p->state == PAIR_FAILED)
     p->state = PAIR_IN_PROGRESS;
@@ -273,9 +311,14 @@ start_check (FzIceAgent *a, Pair *p, gboolean nominating, gint64 now)
 }
 
 static void
-queue_triggered (FzIceAgent *a, Pair *p)
+queue_triggered (FzIceAgent *a, Pair *p, gboolean nominated)
 {
-  if (p->triggered || p->state == PAIR_SUCCEEDED)
+  /* A check already in flight goes on (restarting it on every request
+   * the peer retransmits would only delay it), unless the peer nominated
+   * the pair: then a fresh check settles it now, and the answer to the
+   * old one still counts. */
+  if (p->triggered || p->state == PAIR_SUCCEEDED
+      || (!nominated && p->tx && p->state == PAIR_IN_PROGRESS))
     return;
   if (p->state == PAIR_FAILED)
     p->state = PAIR_WAITING;
@@ -334,12 +377,28 @@ maybe_nominate (FzIceAgent *a, gint64 now)
     }
   if (best == NULL || best == a->selected || (best->tx && best->tx_nominating))
     return;
-  if (better_pending && now < best->valid_since + NOMINATION_GRACE)
+  gint64 grace = best->rtt >= 0
+                   ? CLAMP (2 * best->rtt, NOMINATION_GRACE_MIN, NOMINATION_GRACE_MAX)
+                   : NOMINATION_GRACE_MAX;
+  if (better_pending && now < best->valid_since + grace)
     {
-      a->nominate_at = MIN (a->nominate_at, best->valid_since + NOMINATION_GRACE);
+      a->nominate_at = MIN (a->nominate_at, best->valid_since + grace);
       return;
     }
   start_check (a, best, TRUE, now);
+}
+
+/* The controlled side: the peer nominated @p, which replaces whatever it
+ * nominated before. */
+static void
+nominated_by_peer (FzIceAgent *a, Pair *p)
+{
+  for (guint i = 0; i < a->pairs->len; i++)
+    {
+      Pair *o = g_ptr_array_index (a->pairs, i);
+      if (o != p)
+        o->nominated = o->nominate_on_success = FALSE;
+    }
 }
 
 static void
@@ -348,7 +407,10 @@ on_check_success (FzIceAgent *a, Pair *p, gint64 now)
   gboolean nominating = p->tx_nominating;
   p->tx = FALSE;
   if (p->state != PAIR_SUCCEEDED)
-    p->valid_since = now;
+    {
+      p->valid_since = now;
+      p->rtt = p->tx_sends == 1 ? now - p->tx_started : -1;
+    }
   p->state = PAIR_SUCCEEDED;
   p->last_response = now;
 
@@ -381,6 +443,27 @@ handle_response (FzIceAgent *a, const FzSockAddr *local, const FzSockAddr *from,
           p = c;
           break;
         }
+      if (c->has_prev && memcmp (c->prev_tid, msg->tid, FZ_STUN_TID_LEN) == 0)
+        {
+          /* The answer to a replaced check: proof the path works, but
+           * the transaction in flight (maybe nominating) goes on. */
+          if (!fz_sock_addr_equal (from, &c->remote.addr)
+              || !fz_sock_addr_equal (local, &c->local.base)
+              || msg->klass != FZ_STUN_SUCCESS
+              || !fz_stun_message_check_integrity (msg, (const guint8 *) a->remote_pwd,
+                                                   strlen (a->remote_pwd)))
+            return TRUE;
+          c->has_prev = FALSE;
+          if (c->state != PAIR_SUCCEEDED)
+            {
+              c->state = PAIR_SUCCEEDED;
+              c->valid_since = now;
+              c->rtt = -1;
+            }
+          c->last_response = now;
+          maybe_nominate (a, now);
+          return TRUE;
+        }
     }
   if (p == NULL)
     return FALSE;
@@ -408,7 +491,7 @@ handle_response (FzIceAgent *a, const FzSockAddr *local, const FzSockAddr *from,
       /* RFC 8445 7.2.5.1: take the role opposite to the one we sent. */
       switch_role (a, !a->controlling);
       p->state = PAIR_WAITING;
-      queue_triggered (a, p);
+      queue_triggered (a, p, FALSE);
       return TRUE;
     }
   p->state = PAIR_FAILED;
@@ -583,10 +666,22 @@ handle_request (FzIceAgent *a, const FzSockAddr *local, const FzSockAddr *from,
     return TRUE;
 
   gboolean use = fz_stun_message_has (msg, FZ_STUN_ATTR_USE_CANDIDATE);
+  guint32 nomination;
+  if (use && fz_stun_message_get_u32 (msg, FZ_STUN_ATTR_NOMINATION, &nomination))
+    {
+      /* Renomination: only a newer nomination counts, so a retransmitted
+       * old one that arrives late changes nothing. */
+      nomination &= 0xffffff;
+      if (nomination < a->peer_nomination)
+        use = FALSE;
+      else
+        a->peer_nomination = nomination;
+    }
   if (p->state == PAIR_SUCCEEDED)
     {
       if (use && !a->controlling)
         {
+          nominated_by_peer (a, p);
           p->nominated = TRUE;
           select_pair (a, p, now);
         }
@@ -594,8 +689,11 @@ handle_request (FzIceAgent *a, const FzSockAddr *local, const FzSockAddr *from,
   else
     {
       if (use && !a->controlling)
-        p->nominate_on_success = TRUE;
-      queue_triggered (a, p);
+        {
+          nominated_by_peer (a, p);
+          p->nominate_on_success = TRUE;
+        }
+      queue_triggered (a, p, use && !a->controlling);
     }
   return TRUE;
 }
@@ -624,6 +722,7 @@ fz_ice_agent_new (gboolean controlling, const FzIceTimeouts *timeouts, FzRng *rn
   a->controlling = controlling;
   fz_rng_fill (rng, &a->tiebreaker, sizeof a->tiebreaker);
   a->timeouts = *timeouts;
+  a->overall = fz_ice_timeouts_overall (timeouts);
   random_string (rng, a->local_ufrag, 16);
   random_string (rng, a->local_pwd, 32);
   a->locals = g_array_new (FALSE, FALSE, sizeof (FzIceCandidate));
@@ -690,6 +789,20 @@ fz_ice_agent_set_remote_credentials (FzIceAgent *a, const char *ufrag, const cha
   a->remote_pwd = g_strdup (pwd);
 }
 
+void
+fz_ice_agent_set_tag (FzIceAgent *a, guint32 tag)
+{
+  a->tag = tag;
+}
+
+guint32
+fz_ice_tid_tag (const guint8 tid[FZ_STUN_TID_LEN])
+{
+  guint32 tag;
+  memcpy (&tag, tid, sizeof tag);
+  return tag;
+}
+
 gboolean
 fz_ice_agent_is_controlling (FzIceAgent *a)
 {
@@ -700,6 +813,7 @@ void
 fz_ice_agent_set_timeouts (FzIceAgent *a, const FzIceTimeouts *timeouts, gint64 now)
 {
   a->timeouts = *timeouts;
+  a->overall = fz_ice_timeouts_overall (timeouts);
   if (a->selected != NULL)
     a->selected->next_keepalive
       = MIN (a->selected->next_keepalive, now + timeouts->max_rto);
@@ -708,19 +822,23 @@ fz_ice_agent_set_timeouts (FzIceAgent *a, const FzIceTimeouts *timeouts, gint64 
 gboolean
 fz_ice_agent_add_local_candidate (FzIceAgent *a, const FzIceCandidate *c, gint64 now)
 {
-  (void) now;
   for (guint i = 0; i < a->locals->len; i++)
     if (fz_ice_candidate_equal (&g_array_index (a->locals, FzIceCandidate, i), c))
       return FALSE;
   if (a->locals->len >= FZ_ICE_MAX_LOCAL || c->component != 1)
     return FALSE;
   g_array_append_val (a->locals, *c);
+  gboolean paired = FALSE;
   for (guint i = 0; i < a->remotes->len; i++)
     {
       const FzIceCandidate *r = &g_array_index (a->remotes, FzIceCandidate, i);
       if (pairable (c, r))
-        add_pair (a, c, r);
+        paired |= add_pair (a, c, r) != NULL;
     }
+  /* A new local path (a relay replacing one that went away) deserves its
+   * checks, as a new remote candidate does. */
+  if (paired && a->state == FZ_ICE_DISCONNECTED && a->selected == NULL)
+    set_state (a, FZ_ICE_CHECKING, now);
   return TRUE;
 }
 
@@ -902,7 +1020,7 @@ fz_ice_agent_poll_timeout (FzIceAgent *a)
   if (a->selected != NULL)
     {
       t = MIN (t, a->selected->next_keepalive);
-      t = MIN (t, a->selected->last_response + fz_ice_timeouts_overall (&a->timeouts));
+      t = MIN (t, a->selected->last_response + a->overall);
     }
   return t;
 }
@@ -949,7 +1067,7 @@ fz_ice_agent_handle_timeout (FzIceAgent *a, gint64 now)
 
   /* Consent: the selected pair must keep answering. */
   Pair *s = a->selected;
-  if (s != NULL && now >= s->last_response + fz_ice_timeouts_overall (&a->timeouts))
+  if (s != NULL && now >= s->last_response + a->overall)
     {
       g_debug ("ICE %s: the selected pair went silent", a->local_ufrag);
       s->state = PAIR_WAITING; /* re-checked: it may come back */

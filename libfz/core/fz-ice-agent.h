@@ -91,6 +91,11 @@ void fz_ice_agent_set_local_credentials (FzIceAgent *agent, const char *ufrag,
 void fz_ice_agent_set_remote_credentials (FzIceAgent *agent, const char *ufrag,
                                           const char *pwd);
 gboolean fz_ice_agent_is_controlling (FzIceAgent *agent);
+/* A non-zero tag makes the first 4 bytes of our transaction ids (the
+ * other 8 stay random), so that one owner of many agents finds the agent
+ * an answer is for without asking each. */
+void fz_ice_agent_set_tag (FzIceAgent *agent, guint32 tag);
+guint32 fz_ice_tid_tag (const guint8 tid[FZ_STUN_TID_LEN]);
 
 /* Switches the profile (default or idle); running transactions keep
  * theirs, keepalives and new checks use the new one. */

@@ -87,6 +87,7 @@ attr_length_ok (guint16 type, guint16 len, const guint8 *value)
     case FZ_STUN_ATTR_LIFETIME:
     case FZ_STUN_ATTR_REQUESTED_TRANSPORT:
     case FZ_STUN_ATTR_PRIORITY:
+    case FZ_STUN_ATTR_NOMINATION:
     case FZ_STUN_ATTR_FINGERPRINT:
     case FZ_STUN_ATTR_REQUESTED_ADDRESS_FAMILY:
     case FZ_STUN_ATTR_ADDITIONAL_ADDRESS_FAMILY:

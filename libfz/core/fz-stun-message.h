@@ -89,6 +89,9 @@ enum
    * which coturn 4.6 still uses. */
   FZ_STUN_ATTR_ADDITIONAL_ADDRESS_FAMILY_DRAFT = 0x8032,
   FZ_STUN_ATTR_ADDRESS_ERROR_CODE_DRAFT = 0x8033,
+  /* ICE renomination (draft-thatcher-ice-renomination): a counter next
+   * to USE-CANDIDATE; optional, so other agents ignore it. */
+  FZ_STUN_ATTR_NOMINATION = 0xC001,
 };
 
 /* Error codes this project sends or acts on. */

@@ -1,0 +1,1079 @@
+#include "fz-node.h"
+
+#include "fz-allocation.h"
+#include "fz-ip-packet-build.h"
+#include "fz-ip-packet.h"
+#include "fz-stun-message.h"
+#include "fz-wg-device.h"
+
+#include <sodium.h>
+#include <string.h>
+
+typedef struct
+{
+  char *id;
+  FzAllocation *alloc;
+  gboolean failed;
+} Relay;
+
+typedef struct
+{
+  char *id;
+  guint32 tag;
+  guint8 remote_key[FZ_WG_KEY_LEN];
+  guint8 psk[FZ_WG_KEY_LEN];
+  char *remote_ufrag, *remote_pwd;
+  FzIceAgent *agent;
+  FzWgPeer *peer;
+  Relay *relay; /* whose relay candidates it has, or NULL */
+  GQueue buffered;
+  GQueue early;                 /* WireGuard messages to send once a pair is selected */
+  FzIceCandidate local, remote; /* the selected pair */
+  gboolean selected, handshaken, established, idle;
+  gint64 last_traffic;
+  gint64 last_rekey;
+  /* With 10 000 connections nothing may cost O(connections) per packet:
+   * only connections marked dirty are drained, and timers come from a
+   * sequence sorted by each connection's deadline. */
+  gboolean dirty;
+  gint64 deadline;
+  GSequenceIter *timer;
+} Connection;
+
+struct _FzNode
+{
+  gboolean controlling;
+  FzRng *rng;
+  FzBufPool *pool;
+  FzWgDevice *wg;
+  GHashTable *conns;    /* id -> Connection* (owns) */
+  GHashTable *by_ufrag; /* our ufrag -> Connection* */
+  GHashTable *by_tag;   /* transaction tag -> Connection* */
+  GHashTable *by_peer;  /* FzWgPeer* -> Connection* */
+  GHashTable *relays;   /* id -> Relay* (owns) */
+  GArray *locals;       /* FzIceCandidate: host and srflx, for every connection */
+  GPtrArray *dirty;     /* Connection*: touched since the last drain */
+  GSequence *timers;    /* Connection*, earliest deadline first */
+  guint32 next_tag;
+  gboolean no_relays_reported;
+  GQueue transmits; /* FzNodeTransmit* */
+  GQueue events;    /* FzNodeEvent* */
+};
+
+static void drain (FzNode *node, gint64 now);
+
+static void
+push_event (FzNode *node, FzNodeEventType type, const char *id, const FzIceCandidate *c)
+{
+  FzNodeEvent *e = g_new0 (FzNodeEvent, 1);
+  e->type = type;
+  e->id = g_strdup (id);
+  if (c != NULL)
+    e->candidate = *c;
+  g_queue_push_tail (&node->events, e);
+}
+
+static void
+push_transmit (FzNode *node, const FzSockAddr *src, const FzSockAddr *dst,
+               FzPacketBuf *buf, guint8 ecn)
+{
+  FzNodeTransmit *t = g_new0 (FzNodeTransmit, 1);
+  t->src = *src;
+  t->dst = *dst;
+  t->buf = buf;
+  t->ecn = ecn;
+  g_queue_push_tail (&node->transmits, t);
+}
+
+static void
+mark_dirty (FzNode *node, Connection *c)
+{
+  if (c->dirty)
+    return;
+  c->dirty = TRUE;
+  g_ptr_array_add (node->dirty, c);
+}
+
+static gint
+timer_cmp (gconstpointer a, gconstpointer b, gpointer unused)
+{
+  const Connection *x = a, *y = b;
+  if (x->deadline != y->deadline)
+    return x->deadline < y->deadline ? -1 : 1;
+  return x->tag < y->tag ? -1 : x->tag > y->tag;
+}
+
+/* The earliest time the connection needs handle_timeout. The idle
+ * deadline may be early (traffic since moved it), never late: handling
+ * it then just finds the connection busy and computes it again. */
+static void
+update_deadline (FzNode *node, Connection *c)
+{
+  gint64 d = fz_ice_agent_poll_timeout (c->agent);
+  if (!c->idle)
+    d = MIN (d, c->last_traffic + FZ_NODE_IDLE_AFTER);
+  if (c->timer != NULL && d == c->deadline)
+    return;
+  if (c->timer != NULL)
+    g_sequence_remove (c->timer);
+  c->deadline = d;
+  c->timer = g_sequence_insert_sorted (node->timers, c, timer_cmp, NULL);
+}
+
+static FzPacketBuf *
+buf_from_bytes (FzNode *node, GBytes *bytes)
+{
+  gsize n;
+  const void *d = g_bytes_get_data (bytes, &n);
+  FzPacketBuf *buf = fz_buf_pool_alloc (node->pool);
+  if (!fz_packet_buf_set (buf, d, n))
+    {
+      fz_packet_buf_free (buf);
+      return NULL;
+    }
+  return buf;
+}
+
+/* Our host address of that family (for the socket to send from). */
+static FzSockAddr
+host_of_family (FzNode *node, guint8 family)
+{
+  for (guint i = 0; i < node->locals->len; i++)
+    {
+      const FzIceCandidate *c = &g_array_index (node->locals, FzIceCandidate, i);
+      if (c->type == FZ_ICE_HOST && c->addr.ip.family == family)
+        return c->addr;
+    }
+  FzSockAddr none = { .ip.family = family };
+  return none;
+}
+
+static Relay *
+relay_by_relayed (FzNode *node, const FzSockAddr *addr)
+{
+  GHashTableIter it;
+  gpointer v;
+  g_hash_table_iter_init (&it, node->relays);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    {
+      Relay *r = v;
+      FzSockAddr relayed;
+      if (fz_allocation_get_relayed (r->alloc, addr->ip.family, &relayed)
+          && fz_sock_addr_equal (&relayed, addr))
+        return r;
+    }
+  return NULL;
+}
+
+static Relay *
+relay_by_server (FzNode *node, const FzSockAddr *from)
+{
+  GHashTableIter it;
+  gpointer v;
+  g_hash_table_iter_init (&it, node->relays);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    if (fz_allocation_is_server (((Relay *) v)->alloc, from))
+      return v;
+  return NULL;
+}
+
+/* Sends @buf (a datagram for @dst, the peer's address) the way the
+ * connection's selected pair goes: from our host address, or through the
+ * relay as ChannelData. Takes @buf. */
+static void
+route (FzNode *node, Connection *c, FzPacketBuf *buf, const FzSockAddr *src,
+       const FzSockAddr *dst, guint8 ecn, gint64 now)
+{
+  if (src->ip.family != 0 && src->port != 0)
+    {
+      Relay *r = relay_by_relayed (node, src);
+      if (r != NULL)
+        {
+          FzSockAddr server;
+          if (!fz_allocation_encapsulate (r->alloc, dst, buf, now, &server))
+            {
+              fz_packet_buf_free (buf);
+              return;
+            }
+          FzSockAddr from = host_of_family (node, server.ip.family);
+          push_transmit (node, &from, &server, buf, ecn);
+          return;
+        }
+    }
+  push_transmit (node, src, dst, buf, ecn);
+}
+
+static void
+connection_add_local (FzNode *node, Connection *c, const FzIceCandidate *cand, gint64 now)
+{
+  mark_dirty (node, c);
+  if (fz_ice_agent_add_local_candidate (c->agent, cand, now))
+    push_event (node, FZ_NODE_EVENT_NEW_CANDIDATE, c->id, cand);
+}
+
+static void
+connection_remove_local (FzNode *node, Connection *c, const FzIceCandidate *cand,
+                         gint64 now)
+{
+  mark_dirty (node, c);
+  fz_ice_agent_remove_local_candidate (c->agent, cand, now);
+  push_event (node, FZ_NODE_EVENT_INVALIDATED_CANDIDATE, c->id, cand);
+}
+
+static void
+relay_candidates (Relay *r, FzIceCandidate out[2], guint *n, FzNode *node)
+{
+  *n = 0;
+  for (guint8 fam = 4; fam <= 6; fam += 2)
+    {
+      FzSockAddr relayed;
+      if (r == NULL || !fz_allocation_get_relayed (r->alloc, fam, &relayed))
+        continue;
+      fz_ice_candidate_init_local (&out[(*n)++], FZ_ICE_RELAY, &relayed, &relayed, NULL);
+    }
+}
+
+/* The usable relay with the lowest RTT. */
+static Relay *
+best_relay (FzNode *node)
+{
+  Relay *best = NULL;
+  GHashTableIter it;
+  gpointer v;
+  g_hash_table_iter_init (&it, node->relays);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    {
+      Relay *r = v;
+      if (!fz_allocation_is_allocated (r->alloc))
+        continue;
+      gint64 rtt = fz_allocation_rtt (r->alloc);
+      gint64 brtt = best ? fz_allocation_rtt (best->alloc) : 0;
+      if (best == NULL || (rtt >= 0 && (brtt < 0 || rtt < brtt))
+          || (rtt == brtt && strcmp (r->id, best->id) < 0))
+        best = r;
+    }
+  return best;
+}
+
+/* Gives @c the relay candidates of the best relay, if it has none. */
+static void
+assign_relay (FzNode *node, Connection *c, gint64 now)
+{
+  if (c->relay != NULL)
+    return;
+  c->relay = best_relay (node);
+  FzIceCandidate rc[2];
+  guint n;
+  relay_candidates (c->relay, rc, &n, node);
+  for (guint i = 0; i < n; i++)
+    connection_add_local (node, c, &rc[i], now);
+}
+
+static void
+connection_free (Connection *c)
+{
+  g_queue_clear_full (&c->buffered, (GDestroyNotify) fz_packet_buf_free);
+  g_queue_clear_full (&c->early, (GDestroyNotify) fz_packet_buf_free);
+  fz_ice_agent_free (c->agent);
+  g_free (c->remote_ufrag);
+  if (c->remote_pwd != NULL)
+    sodium_memzero (c->remote_pwd, strlen (c->remote_pwd));
+  g_free (c->remote_pwd);
+  sodium_memzero (c->psk, sizeof c->psk);
+  g_free (c->id);
+  g_free (c);
+}
+
+static void
+remove_connection (FzNode *node, Connection *c)
+{
+  g_hash_table_remove (node->by_ufrag, fz_ice_agent_local_ufrag (c->agent));
+  g_hash_table_remove (node->by_tag, GUINT_TO_POINTER (c->tag));
+  g_hash_table_remove (node->by_peer, c->peer);
+  if (c->timer != NULL)
+    g_sequence_remove (c->timer);
+  if (c->dirty)
+    g_ptr_array_remove_fast (node->dirty, c);
+  fz_wg_device_remove_peer (node->wg, c->peer);
+  g_hash_table_remove (node->conns, c->id); /* frees c */
+}
+
+FzNode *
+fz_node_new (gboolean controlling, const guint8 priv[FZ_WG_KEY_LEN], FzRng *rng,
+             FzBufPool *pool, gint64 now)
+{
+  FzNode *node = g_new0 (FzNode, 1);
+  node->controlling = controlling;
+  node->rng = rng;
+  node->pool = pool;
+  node->wg = fz_wg_device_new (priv, rng, pool);
+  fz_wg_device_set_rekey_attempt_time (node->wg, FZ_WG_REKEY_ATTEMPT_ICE);
+  node->conns = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                       (GDestroyNotify) connection_free);
+  node->by_ufrag = g_hash_table_new (g_str_hash, g_str_equal);
+  node->by_tag = g_hash_table_new (g_direct_hash, g_direct_equal);
+  node->by_peer = g_hash_table_new (g_direct_hash, g_direct_equal);
+  node->relays = g_hash_table_new (g_str_hash, g_str_equal);
+  node->locals = g_array_new (FALSE, FALSE, sizeof (FzIceCandidate));
+  node->dirty = g_ptr_array_new ();
+  node->timers = g_sequence_new (NULL);
+  node->next_tag = fz_rng_u32 (rng) | 1;
+  g_queue_init (&node->transmits);
+  g_queue_init (&node->events);
+  return node;
+}
+
+static void
+relay_free (Relay *r)
+{
+  fz_allocation_free (r->alloc);
+  g_free (r->id);
+  g_free (r);
+}
+
+static void
+transmit_free (FzNodeTransmit *t)
+{
+  fz_packet_buf_free (t->buf);
+  g_free (t);
+}
+
+static void
+event_free (FzNodeEvent *e)
+{
+  g_free (e->id);
+  g_free (e);
+}
+
+void
+fz_node_free (FzNode *node)
+{
+  if (node == NULL)
+    return;
+  g_hash_table_unref (node->conns);
+  g_ptr_array_unref (node->dirty);
+  g_sequence_free (node->timers);
+  g_hash_table_unref (node->by_ufrag);
+  g_hash_table_unref (node->by_tag);
+  g_hash_table_unref (node->by_peer);
+  GHashTableIter it;
+  gpointer v;
+  g_hash_table_iter_init (&it, node->relays);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    relay_free (v);
+  g_hash_table_unref (node->relays);
+  g_array_unref (node->locals);
+  g_queue_clear_full (&node->transmits, (GDestroyNotify) transmit_free);
+  g_queue_clear_full (&node->events, (GDestroyNotify) event_free);
+  fz_wg_device_free (node->wg);
+  g_free (node);
+}
+
+const guint8 *
+fz_node_public_key (FzNode *node)
+{
+  return fz_wg_device_public_key (node->wg);
+}
+
+static void
+add_local_everywhere (FzNode *node, const FzIceCandidate *cand, gint64 now)
+{
+  for (guint i = 0; i < node->locals->len; i++)
+    if (fz_ice_candidate_equal (&g_array_index (node->locals, FzIceCandidate, i), cand))
+      return;
+  g_array_append_val (node->locals, *cand);
+  GHashTableIter it;
+  gpointer v;
+  g_hash_table_iter_init (&it, node->conns);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    connection_add_local (node, v, cand, now);
+}
+
+static void
+remove_local_everywhere (FzNode *node, const FzIceCandidate *cand, gint64 now)
+{
+  for (guint i = 0; i < node->locals->len; i++)
+    if (fz_ice_candidate_equal (&g_array_index (node->locals, FzIceCandidate, i), cand))
+      {
+        g_array_remove_index (node->locals, i);
+        GHashTableIter it;
+        gpointer v;
+        g_hash_table_iter_init (&it, node->conns);
+        while (g_hash_table_iter_next (&it, NULL, &v))
+          connection_remove_local (node, v, cand, now);
+        return;
+      }
+}
+
+void
+fz_node_add_host_address (FzNode *node, const FzSockAddr *addr, gint64 now)
+{
+  FzIceCandidate c;
+  fz_ice_candidate_init_local (&c, FZ_ICE_HOST, addr, addr, NULL);
+  add_local_everywhere (node, &c, now);
+  drain (node, now);
+}
+
+/* The connections on @r lose its candidates and move to the best other
+ * relay. */
+static void
+migrate_from (FzNode *node, Relay *r, const FzIceCandidate *gone, guint n_gone,
+              gint64 now)
+{
+  GHashTableIter it;
+  gpointer v;
+  g_hash_table_iter_init (&it, node->conns);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    {
+      Connection *c = v;
+      if (c->relay != r)
+        continue;
+      for (guint i = 0; i < n_gone; i++)
+        connection_remove_local (node, c, &gone[i], now);
+      c->relay = NULL;
+      if (best_relay (node) != r)
+        assign_relay (node, c, now);
+    }
+}
+
+void
+fz_node_update_relays (FzNode *node, const FzNodeRelay *add, guint n_add,
+                       const char *const *remove, guint n_remove, gint64 now)
+{
+  for (guint i = 0; i < n_remove; i++)
+    {
+      Relay *r = g_hash_table_lookup (node->relays, remove[i]);
+      if (r == NULL)
+        continue;
+      FzIceCandidate gone[2];
+      guint n;
+      relay_candidates (r, gone, &n, node);
+      g_hash_table_remove (node->relays, remove[i]);
+      migrate_from (node, r, gone, n, now);
+      relay_free (r);
+    }
+  for (guint i = 0; i < n_add; i++)
+    {
+      if (g_hash_table_contains (node->relays, add[i].id))
+        continue;
+      Relay *r = g_new0 (Relay, 1);
+      r->id = g_strdup (add[i].id);
+      r->alloc = fz_allocation_new (add[i].v4, add[i].v6, add[i].username,
+                                    add[i].password, add[i].realm, node->rng, now);
+      g_hash_table_insert (node->relays, r->id, r);
+    }
+  if (g_hash_table_size (node->relays) > 0)
+    node->no_relays_reported = FALSE;
+  else if (!node->no_relays_reported)
+    {
+      node->no_relays_reported = TRUE;
+      push_event (node, FZ_NODE_EVENT_NO_RELAYS, NULL, NULL);
+    }
+  drain (node, now);
+}
+
+static gboolean
+same_params (const Connection *c, const FzNodeConnectionParams *p)
+{
+  return sodium_memcmp (c->remote_key, p->remote_key, FZ_WG_KEY_LEN) == 0
+         && sodium_memcmp (c->psk, p->psk, FZ_WG_KEY_LEN) == 0
+         && g_strcmp0 (fz_ice_agent_local_ufrag (c->agent), p->local_ufrag) == 0
+         && g_strcmp0 (fz_ice_agent_local_pwd (c->agent), p->local_pwd) == 0
+         && g_strcmp0 (c->remote_ufrag, p->remote_ufrag) == 0
+         && g_strcmp0 (c->remote_pwd, p->remote_pwd) == 0;
+}
+
+gboolean
+fz_node_upsert_connection (FzNode *node, const char *id, const FzNodeConnectionParams *p,
+                           gint64 now, GError **error)
+{
+  Connection *old = g_hash_table_lookup (node->conns, id);
+  if (old != NULL && same_params (old, p))
+    {
+      /* Same peer, same everything: refresh the session, not the path. */
+      if (old->selected && now - old->last_rekey >= FZ_NODE_REKEY_DEBOUNCE)
+        {
+          old->last_rekey = now;
+          fz_wg_peer_initiate (old->peer, now);
+        }
+      drain (node, now);
+      return TRUE;
+    }
+  if (old != NULL)
+    remove_connection (node, old);
+
+  Connection *c = g_new0 (Connection, 1);
+  c->peer = fz_wg_device_add_peer (node->wg, p->remote_key, p->psk, error);
+  if (c->peer == NULL)
+    {
+      g_free (c);
+      return FALSE;
+    }
+  c->id = g_strdup (id);
+  memcpy (c->remote_key, p->remote_key, FZ_WG_KEY_LEN);
+  memcpy (c->psk, p->psk, FZ_WG_KEY_LEN);
+  c->remote_ufrag = g_strdup (p->remote_ufrag);
+  c->remote_pwd = g_strdup (p->remote_pwd);
+  c->agent = fz_ice_agent_new (
+    node->controlling,
+    node->controlling ? &fz_ice_client_default : &fz_ice_gateway_default, node->rng, now);
+  fz_ice_agent_set_local_credentials (c->agent, p->local_ufrag, p->local_pwd);
+  fz_ice_agent_set_remote_credentials (c->agent, p->remote_ufrag, p->remote_pwd);
+  do
+    c->tag = node->next_tag++;
+  while (c->tag == 0 || g_hash_table_contains (node->by_tag, GUINT_TO_POINTER (c->tag)));
+  fz_ice_agent_set_tag (c->agent, c->tag);
+  c->last_traffic = now;
+  c->last_rekey = now;
+  g_queue_init (&c->buffered);
+  g_queue_init (&c->early);
+
+  g_hash_table_insert (node->conns, c->id, c);
+  g_hash_table_insert (node->by_ufrag, (gpointer) fz_ice_agent_local_ufrag (c->agent), c);
+  g_hash_table_insert (node->by_tag, GUINT_TO_POINTER (c->tag), c);
+  g_hash_table_insert (node->by_peer, c->peer, c);
+  mark_dirty (node, c);
+
+  /* Host and srflx first, then the relay's: best first. */
+  g_autoptr (GArray) sorted = g_array_copy (node->locals);
+  g_array_sort (sorted, fz_ice_candidate_compare);
+  for (guint i = 0; i < sorted->len; i++)
+    connection_add_local (node, c, &g_array_index (sorted, FzIceCandidate, i), now);
+  assign_relay (node, c, now);
+  drain (node, now);
+  return TRUE;
+}
+
+gboolean
+fz_node_add_remote_candidate (FzNode *node, const char *id, const FzIceCandidate *cand,
+                              gint64 now)
+{
+  Connection *c = g_hash_table_lookup (node->conns, id);
+  if (c == NULL || !fz_ice_agent_add_remote_candidate (c->agent, cand, now))
+    return FALSE;
+  mark_dirty (node, c);
+  /* Reach a non-host candidate through our relay: binding the channel
+   * now saves a round trip later. */
+  if (cand->type != FZ_ICE_HOST && c->relay != NULL)
+    fz_allocation_bind_channel (c->relay->alloc, &cand->addr, now);
+  drain (node, now);
+  return TRUE;
+}
+
+void
+fz_node_remove_remote_candidate (FzNode *node, const char *id, const FzIceCandidate *cand,
+                                 gint64 now)
+{
+  Connection *c = g_hash_table_lookup (node->conns, id);
+  if (c == NULL)
+    return;
+  mark_dirty (node, c);
+  fz_ice_agent_remove_remote_candidate (c->agent, cand, now);
+  drain (node, now);
+}
+
+static void
+send_goodbye (FzNode *node, Connection *c, gint64 now)
+{
+  if (!c->selected)
+    return;
+  FzPacketBuf *buf = fz_buf_pool_alloc (node->pool);
+  FzIpPacket pkt;
+  FzSockAddr dst;
+  if (!fz_ip_build_control (buf, &pkt, FZ_CONTROL_GOODBYE, NULL, 0, NULL))
+    {
+      fz_packet_buf_free (buf);
+      return;
+    }
+  switch (fz_wg_peer_encapsulate (c->peer, buf, now, &dst))
+    {
+    case FZ_WG_SEND_NOW: route (node, c, buf, &c->local.base, &dst, 0, now); break;
+    case FZ_WG_SEND_QUEUED:
+      break; /* no session: the peer (and the goodbye) go away together */
+    case FZ_WG_SEND_DROPPED: fz_packet_buf_free (buf); break;
+    }
+}
+
+void
+fz_node_close_connection (FzNode *node, const char *id, gint64 now)
+{
+  Connection *c = g_hash_table_lookup (node->conns, id);
+  if (c == NULL)
+    return;
+  send_goodbye (node, c, now);
+  remove_connection (node, c);
+  drain (node, now);
+}
+
+void
+fz_node_reset (FzNode *node, gint64 now)
+{
+  GHashTableIter it;
+  gpointer v;
+  g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+  g_hash_table_iter_init (&it, node->conns);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    g_ptr_array_add (ids, g_strdup (((Connection *) v)->id));
+  for (guint i = 0; i < ids->len; i++)
+    {
+      remove_connection (node, g_hash_table_lookup (node->conns, ids->pdata[i]));
+      push_event (node, FZ_NODE_EVENT_FAILED, ids->pdata[i], NULL);
+    }
+  g_array_set_size (node->locals, 0);
+  g_hash_table_iter_init (&it, node->relays);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    {
+      ((Relay *) v)->failed = FALSE;
+      fz_allocation_reset (((Relay *) v)->alloc, now);
+    }
+  drain (node, now);
+}
+
+gboolean
+fz_node_has_connection (FzNode *node, const char *id)
+{
+  return g_hash_table_contains (node->conns, id);
+}
+
+gboolean
+fz_node_is_established (FzNode *node, const char *id)
+{
+  Connection *c = g_hash_table_lookup (node->conns, id);
+  return c != NULL && c->established;
+}
+
+gboolean
+fz_node_is_relayed (FzNode *node, const char *id)
+{
+  Connection *c = g_hash_table_lookup (node->conns, id);
+  return c != NULL && c->selected
+         && (c->local.type == FZ_ICE_RELAY || c->remote.type == FZ_ICE_RELAY);
+}
+
+guint
+fz_node_n_connections (FzNode *node)
+{
+  return g_hash_table_size (node->conns);
+}
+
+static void
+touch (FzNode *node, Connection *c, gint64 now)
+{
+  c->last_traffic = now;
+  if (c->idle)
+    {
+      c->idle = FALSE;
+      mark_dirty (node, c);
+      fz_ice_agent_set_timeouts (c->agent,
+                                 fz_ice_agent_is_controlling (c->agent)
+                                   ? &fz_ice_client_default
+                                   : &fz_ice_gateway_default,
+                                 now);
+    }
+}
+
+static FzNodeSend
+send_data (FzNode *node, Connection *c, FzPacketBuf *buf, gint64 now, FzNodeTransmit *out)
+{
+  FzIpPacket pkt;
+  guint8 ecn
+    = fz_ip_packet_parse (&pkt, buf->data, buf->len, FZ_IP_MTU_TUNNEL) == FZ_IP_OK
+        ? fz_ip_packet_ecn (&pkt)
+        : 0;
+  FzSockAddr dst;
+  switch (fz_wg_peer_encapsulate (c->peer, buf, now, &dst))
+    {
+    case FZ_WG_SEND_NOW: break;
+    case FZ_WG_SEND_QUEUED: return FZ_NODE_QUEUED;
+    default: return FZ_NODE_DROPPED;
+    }
+  Relay *r = relay_by_relayed (node, &c->local.base);
+  if (r != NULL)
+    {
+      FzSockAddr server;
+      if (!fz_allocation_encapsulate (r->alloc, &dst, buf, now, &server))
+        return FZ_NODE_DROPPED;
+      out->src = host_of_family (node, server.ip.family);
+      out->dst = server;
+    }
+  else
+    {
+      out->src = c->local.base;
+      out->dst = dst;
+    }
+  out->buf = buf;
+  out->ecn = ecn;
+  return FZ_NODE_SEND;
+}
+
+FzNodeSend
+fz_node_encapsulate (FzNode *node, const char *id, FzPacketBuf *buf, gint64 now,
+                     FzNodeTransmit *out)
+{
+  Connection *c = g_hash_table_lookup (node->conns, id);
+  if (c == NULL)
+    return FZ_NODE_DROPPED;
+  touch (node, c, now);
+  if (!c->selected)
+    {
+      if (g_queue_get_length (&c->buffered) >= FZ_NODE_MAX_BUFFERED)
+        return FZ_NODE_DROPPED;
+      g_queue_push_tail (&c->buffered, buf);
+      return FZ_NODE_QUEUED;
+    }
+  FzNodeSend r = send_data (node, c, buf, now, out);
+  drain (node, now);
+  return r;
+}
+
+static gboolean
+handle_stun (FzNode *node, const FzSockAddr *local, const FzSockAddr *from,
+             const guint8 *data, gsize len, gint64 now)
+{
+  FzStunMessage m;
+  if (!fz_stun_message_parse (&m, data, len, NULL))
+    return FALSE;
+  Connection *c = NULL;
+  if (m.klass == FZ_STUN_REQUEST)
+    {
+      /* USERNAME is "ours:theirs". */
+      const FzStunAttr *u = fz_stun_message_find (&m, FZ_STUN_ATTR_USERNAME);
+      const guint8 *colon = u ? memchr (data + u->offset, ':', u->len) : NULL;
+      if (colon != NULL)
+        {
+          g_autofree char *ufrag
+            = g_strndup ((const char *) data + u->offset, colon - (data + u->offset));
+          c = g_hash_table_lookup (node->by_ufrag, ufrag);
+        }
+    }
+  else
+    c = g_hash_table_lookup (node->by_tag, GUINT_TO_POINTER (fz_ice_tid_tag (m.tid)));
+  if (c != NULL)
+    {
+      mark_dirty (node, c);
+      fz_ice_agent_handle_stun (c->agent, local, from, &m, now);
+    }
+  return TRUE;
+}
+
+FzNodeRx
+fz_node_decapsulate (FzNode *node, const FzSockAddr *local, const FzSockAddr *from,
+                     FzPacketBuf *buf, gint64 now, const char **id)
+{
+  FzSockAddr peer = *from, at = *local;
+
+  Relay *r = relay_by_server (node, from);
+  if (r != NULL)
+    {
+      if (fz_allocation_handle_input (r->alloc, from, local, buf->data, buf->len, now))
+        {
+          drain (node, now);
+          return FZ_NODE_RX_NOTHING;
+        }
+      gsize off, plen;
+      if (!fz_allocation_decapsulate (r->alloc, from, buf->data, buf->len, &peer, &off,
+                                      &plen, now))
+        return FZ_NODE_RX_NOTHING;
+      fz_packet_buf_pull (buf, off);
+      fz_packet_buf_trim (buf, plen);
+      if (!fz_allocation_get_relayed (r->alloc, peer.ip.family, &at))
+        return FZ_NODE_RX_NOTHING;
+    }
+
+  if (fz_stun_is_stun (buf->data, buf->len))
+    {
+      if (handle_stun (node, &at, &peer, buf->data, buf->len, now))
+        {
+          drain (node, now);
+          return FZ_NODE_RX_NOTHING;
+        }
+    }
+
+  FzWgPeer *wp = NULL;
+  FzWgRxError err;
+  FzWgRx rx = fz_wg_device_decapsulate (node->wg, &peer, buf, now, &wp, &err);
+  Connection *c = wp ? g_hash_table_lookup (node->by_peer, wp) : NULL;
+  if (rx != FZ_WG_RX_PACKET || c == NULL)
+    {
+      drain (node, now);
+      return FZ_NODE_RX_NOTHING;
+    }
+  FzIpPacket pkt;
+  if (fz_ip_packet_parse (&pkt, buf->data, buf->len, FZ_IP_MTU_TUNNEL) == FZ_IP_OK
+      && fz_ip_packet_is_control (&pkt))
+    {
+      if (fz_ip_packet_control_type (&pkt) == FZ_CONTROL_GOODBYE)
+        {
+          g_debug ("node: %s said goodbye", c->id);
+          g_autofree char *gone = g_strdup (c->id);
+          remove_connection (node, c);
+          push_event (node, FZ_NODE_EVENT_CLOSED, gone, NULL);
+        }
+      drain (node, now);
+      return FZ_NODE_RX_NOTHING;
+    }
+  touch (node, c, now);
+  *id = c->id;
+  drain (node, now);
+  return FZ_NODE_RX_PACKET;
+}
+
+static void
+on_selected (FzNode *node, Connection *c, const FzIceEvent *e, gint64 now)
+{
+  gboolean first = !c->selected;
+  c->selected = TRUE;
+  c->local = e->local;
+  c->remote = e->remote;
+  fz_wg_peer_set_endpoint (c->peer, &e->remote.addr);
+  if (first && node->controlling)
+    fz_wg_peer_initiate (c->peer, now);
+  /* What waited for a path goes out now (WireGuard holds it until the
+   * handshake is done). */
+  FzPacketBuf *buf;
+  while ((buf = g_queue_pop_head (&c->buffered)) != NULL)
+    {
+      FzNodeTransmit t;
+      switch (send_data (node, c, buf, now, &t))
+        {
+        case FZ_NODE_SEND: push_transmit (node, &t.src, &t.dst, t.buf, t.ecn); break;
+        case FZ_NODE_QUEUED: break;
+        case FZ_NODE_DROPPED: fz_packet_buf_free (buf); break;
+        }
+    }
+  /* Handshake answers that came before our side selected the pair. */
+  while ((buf = g_queue_pop_head (&c->early)) != NULL)
+    route (node, c, buf, &c->local.base, &c->remote.addr, 0, now);
+}
+
+/* Moves everything the parts want sent or said into the node's queues. */
+static void
+drain (FzNode *node, gint64 now)
+{
+  GHashTableIter it;
+  gpointer v;
+
+  g_hash_table_iter_init (&it, node->relays);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    {
+      Relay *r = v;
+      FzAllocationEvent e;
+      while (fz_allocation_poll_event (r->alloc, &e))
+        {
+          switch (e.type)
+            {
+            case FZ_ALLOCATION_EVENT_NEW_CANDIDATE:
+              if (e.candidate.type == FZ_ICE_SRFLX)
+                add_local_everywhere (node, &e.candidate, now);
+              else if (e.candidate.type == FZ_ICE_RELAY)
+                {
+                  r->failed = FALSE;
+                  node->no_relays_reported = FALSE;
+                  GHashTableIter ci;
+                  gpointer cv;
+                  g_hash_table_iter_init (&ci, node->conns);
+                  while (g_hash_table_iter_next (&ci, NULL, &cv))
+                    {
+                      Connection *c = cv;
+                      if (c->relay == r)
+                        connection_add_local (node, c, &e.candidate, now);
+                      else if (c->relay == NULL)
+                        assign_relay (node, c, now);
+                    }
+                }
+              break;
+            case FZ_ALLOCATION_EVENT_INVALIDATED_CANDIDATE:
+              if (e.candidate.type == FZ_ICE_SRFLX)
+                remove_local_everywhere (node, &e.candidate, now);
+              else if (e.candidate.type == FZ_ICE_RELAY)
+                migrate_from (node, r, &e.candidate, 1, now);
+              break;
+            case FZ_ALLOCATION_EVENT_FAILED:
+              g_debug ("node: relay %s: %s", r->id, e.error->message);
+              g_clear_error (&e.error);
+              r->failed = TRUE;
+              break;
+            }
+        }
+      FzSockAddr dst;
+      GBytes *msg;
+      while (fz_allocation_poll_transmit (r->alloc, &dst, &msg))
+        {
+          FzPacketBuf *buf = buf_from_bytes (node, msg);
+          g_bytes_unref (msg);
+          if (buf != NULL)
+            {
+              FzSockAddr src = host_of_family (node, dst.ip.family);
+              push_transmit (node, &src, &dst, buf, 0);
+            }
+        }
+    }
+  if (g_hash_table_size (node->relays) > 0 && !node->no_relays_reported)
+    {
+      gboolean any = FALSE;
+      g_hash_table_iter_init (&it, node->relays);
+      while (g_hash_table_iter_next (&it, NULL, &v) && !any)
+        any = !((Relay *) v)->failed;
+      if (!any)
+        {
+          node->no_relays_reported = TRUE;
+          push_event (node, FZ_NODE_EVENT_NO_RELAYS, NULL, NULL);
+        }
+    }
+
+  g_autoptr (GPtrArray) failed = g_ptr_array_new_with_free_func (g_free);
+  while (node->dirty->len > 0)
+    {
+      Connection *c = g_ptr_array_steal_index_fast (node->dirty, node->dirty->len - 1);
+      c->dirty = FALSE;
+      FzIceTransmit t;
+      while (fz_ice_agent_poll_transmit (c->agent, &t))
+        {
+          FzPacketBuf *buf = buf_from_bytes (node, t.msg);
+          g_bytes_unref (t.msg);
+          if (buf != NULL)
+            route (node, c, buf, &t.src, &t.dst, 0, now);
+        }
+      FzIceEvent e;
+      while (fz_ice_agent_poll_event (c->agent, &e))
+        {
+          if (e.type == FZ_ICE_EVENT_SELECTED_PAIR)
+            on_selected (node, c, &e, now);
+          else if (e.state == FZ_ICE_FAILED)
+            g_ptr_array_add (failed, g_strdup (c->id));
+        }
+      if (c->selected && c->handshaken && !c->established)
+        {
+          c->established = TRUE;
+          push_event (node, FZ_NODE_EVENT_ESTABLISHED, c->id, NULL);
+        }
+      update_deadline (node, c);
+    }
+  for (guint i = 0; i < failed->len; i++)
+    {
+      Connection *c = g_hash_table_lookup (node->conns, failed->pdata[i]);
+      if (c == NULL)
+        continue;
+      g_debug ("node: ICE with %s failed", c->id);
+      remove_connection (node, c);
+      push_event (node, FZ_NODE_EVENT_FAILED, failed->pdata[i], NULL);
+    }
+
+  FzWgEvent we;
+  while (fz_wg_device_poll_event (node->wg, &we))
+    {
+      Connection *c = g_hash_table_lookup (node->by_peer, we.peer);
+      if (c == NULL)
+        continue;
+      if (we.type == FZ_WG_EVENT_HANDSHAKE_GAVE_UP && !c->established)
+        {
+          /* A path but no session in the rekey attempt time (20 s):
+           * the connection failed; a new one may fare better. */
+          g_debug ("node: no WireGuard session with %s", c->id);
+          g_autofree char *gone = g_strdup (c->id);
+          remove_connection (node, c);
+          push_event (node, FZ_NODE_EVENT_FAILED, gone, NULL);
+          continue;
+        }
+      if (we.type != FZ_WG_EVENT_HANDSHAKE_DONE)
+        continue;
+      c->handshaken = TRUE;
+      if (c->selected && !c->established)
+        {
+          c->established = TRUE;
+          push_event (node, FZ_NODE_EVENT_ESTABLISHED, c->id, NULL);
+        }
+    }
+  FzWgTransmit wt;
+  while (fz_wg_device_poll_transmit (node->wg, &wt))
+    {
+      Connection *c = g_hash_table_lookup (node->by_peer, wt.peer);
+      if (c != NULL && !c->selected && g_queue_get_length (&c->early) < 4)
+        {
+          /* The peer's initiation outran our nomination: answer it as
+           * soon as we know the path. */
+          g_queue_push_tail (&c->early, wt.buf);
+          continue;
+        }
+      if (c == NULL || !c->selected)
+        {
+          fz_packet_buf_free (wt.buf);
+          continue;
+        }
+      route (node, c, wt.buf, &c->local.base, &wt.dst, 0, now);
+    }
+}
+
+gboolean
+fz_node_poll_transmit (FzNode *node, FzNodeTransmit *out)
+{
+  FzNodeTransmit *t = g_queue_pop_head (&node->transmits);
+  if (t == NULL)
+    return FALSE;
+  *out = *t;
+  g_free (t);
+  return TRUE;
+}
+
+gboolean
+fz_node_poll_event (FzNode *node, FzNodeEvent *out)
+{
+  FzNodeEvent *e = g_queue_pop_head (&node->events);
+  if (e == NULL)
+    return FALSE;
+  *out = *e;
+  g_free (e);
+  return TRUE;
+}
+
+gint64
+fz_node_poll_timeout (FzNode *node)
+{
+  gint64 t = fz_wg_device_poll_timeout (node->wg);
+  GHashTableIter it;
+  gpointer v;
+  g_hash_table_iter_init (&it, node->relays);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    t = MIN (t, fz_allocation_poll_timeout (((Relay *) v)->alloc));
+  GSequenceIter *first = g_sequence_get_begin_iter (node->timers);
+  if (!g_sequence_iter_is_end (first))
+    t = MIN (t, ((Connection *) g_sequence_get (first))->deadline);
+  return t;
+}
+
+void
+fz_node_handle_timeout (FzNode *node, gint64 now)
+{
+  GHashTableIter it;
+  gpointer v;
+  g_hash_table_iter_init (&it, node->relays);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    if (fz_allocation_poll_timeout (((Relay *) v)->alloc) <= now)
+      fz_allocation_handle_timeout (((Relay *) v)->alloc, now);
+
+  /* The connections due, earliest first; drain() sorts them again. */
+  GSequenceIter *first;
+  while (!g_sequence_iter_is_end (first = g_sequence_get_begin_iter (node->timers)))
+    {
+      Connection *c = g_sequence_get (first);
+      if (c->deadline > now)
+        break;
+      g_sequence_remove (first);
+      c->timer = NULL;
+      mark_dirty (node, c);
+      if (!c->idle && now >= c->last_traffic + FZ_NODE_IDLE_AFTER)
+        {
+          c->idle = TRUE;
+          fz_ice_agent_set_timeouts (c->agent,
+                                     fz_ice_agent_is_controlling (c->agent)
+                                       ? &fz_ice_client_idle
+                                       : &fz_ice_gateway_idle,
+                                     now);
+        }
+      if (fz_ice_agent_poll_timeout (c->agent) <= now)
+        fz_ice_agent_handle_timeout (c->agent, now);
+    }
+  if (fz_wg_device_poll_timeout (node->wg) <= now)
+    fz_wg_device_handle_timeout (node->wg, now);
+  drain (node, now);
+}

@@ -1,0 +1,55 @@
+/* A simulated IPv4 network on simulated time: hosts, NATs of three kinds,
+ * firewalls, loss, latency with jitter (which reorders), and minimal TURN
+ * servers. Everything random comes from one seeded generator, so a run
+ * repeats exactly from its seed. */
+#pragma once
+
+#include "fz.h"
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  SIM_NAT_NONE,      /* a public host */
+  SIM_NAT_EI,        /* endpoint-independent mapping and filtering */
+  SIM_NAT_AD,        /* endpoint-independent mapping, address-dependent filtering */
+  SIM_NAT_SYMMETRIC, /* a mapping and a filter per destination address and port */
+} SimNatKind;
+
+const char *sim_nat_kind_name (SimNatKind kind);
+
+typedef struct _SimNet SimNet;
+typedef struct _SimHost SimHost;
+
+/* Delivers a datagram to a host: to @local (its own address) from @from. */
+typedef void (*SimRecvFn) (SimHost *host, const FzSockAddr *local, const FzSockAddr *from,
+                           const guint8 *data, gsize len, gpointer user_data);
+
+SimNet *sim_net_new (guint64 seed);
+void sim_net_free (SimNet *net);
+FzRng *sim_net_rng (SimNet *net);
+gint64 sim_net_now (SimNet *net);
+void sim_net_set_loss (SimNet *net, double loss);
+void sim_net_set_latency (SimNet *net, gint64 base, gint64 jitter);
+
+/* A host behind its own NAT (or public), bound to one UDP port.
+ * @firewall drops all UDP to and from addresses outside @allowed
+ * (relays), as a company firewall would. */
+SimHost *sim_net_add_host (SimNet *net, SimNatKind nat, gboolean random_ports,
+                           gboolean firewall, SimRecvFn recv, gpointer user_data);
+const FzSockAddr *sim_host_address (SimHost *host);
+void sim_net_allow (SimNet *net, const FzIpAddr *addr);
+void sim_host_send (SimHost *host, const FzSockAddr *dst, const guint8 *data, gsize len);
+
+/* A TURN server on a public address (username "sim", password "secret",
+ * realm "sim"); removing it drops everything sent to it. */
+const FzSockAddr *sim_net_add_relay (SimNet *net);
+void sim_net_remove_relay (SimNet *net, const FzSockAddr *server);
+
+/* Runs to @until: each step first calls @timers (which handles what is
+ * due at the time it is given and returns its next deadline), then
+ * delivers the datagrams due. */
+typedef gint64 (*SimTimerFn) (gpointer user_data, gint64 now);
+void sim_net_run (SimNet *net, gint64 until, SimTimerFn timers, gpointer user_data);
+
+G_END_DECLS

@@ -1,0 +1,529 @@
+/* Seeded random scenarios: a client node and a gateway node behind NATs,
+ * with relays, loss, latency and reordering, on simulated time. Each
+ * seed builds a world, connects, checks the invariants, and prints the
+ * seed and the world when one fails.
+ *
+ *   test-sim [--seeds N] [--first S] [--verbose]
+ *   FZ_SIM_SEEDS=N overrides the default of 1000 seeds. */
+#include "sim-net.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MS             1000
+#define S              G_USEC_PER_SEC
+#define PORTAL_LATENCY (40 * MS)
+
+typedef struct _World World;
+
+typedef struct
+{
+  World *w;
+  const char *name;    /* our id at the other side */
+  const char *peer_id; /* the other side's id here */
+  SimHost *host;
+  FzNode *node;
+  guint8 priv[32];
+  gboolean established, failed, closed;
+  guint n_established;
+  GHashTable *got; /* "seq" -> count */
+  guint corrupted;
+} Peer;
+
+typedef struct
+{
+  Peer *to;
+  FzIceCandidate cand;
+  gboolean invalidate;
+  gint64 at;
+} Signal;
+
+struct _World
+{
+  SimNet *net;
+  FzBufPool *pool;
+  Peer c, g;
+  GQueue signals;
+  const FzSockAddr *relays[2];
+  guint n_relays;
+  gboolean relay_dead[2];
+  guint generation; /* of the connection's credentials */
+  char desc[256];
+};
+
+static gboolean verbose;
+
+static void
+peer_flush (Peer *p)
+{
+  World *w = p->w;
+  FzNodeTransmit t;
+  while (fz_node_poll_transmit (p->node, &t))
+    {
+      sim_host_send (p->host, &t.dst, t.buf->data, t.buf->len);
+      fz_packet_buf_free (t.buf);
+    }
+  FzNodeEvent e;
+  while (fz_node_poll_event (p->node, &e))
+    {
+      if (verbose)
+        {
+          static const char *const names[] = { "candidate", "invalidated", "established",
+                                               "failed",    "closed",      "no relays" };
+          g_autofree char *sdp = e.type <= FZ_NODE_EVENT_INVALIDATED_CANDIDATE
+                                   ? fz_ice_candidate_to_string (&e.candidate)
+                                   : g_strdup ("");
+          g_printerr ("%8.3f %s: %s %s %s\n", (sim_net_now (w->net) - 1000 * S) / 1e6,
+                      p->name, names[e.type], e.id ? e.id : "", sdp);
+        }
+      switch (e.type)
+        {
+        case FZ_NODE_EVENT_NEW_CANDIDATE:
+        case FZ_NODE_EVENT_INVALIDATED_CANDIDATE:
+          {
+            Signal *s = g_new0 (Signal, 1);
+            s->to = p == &w->c ? &w->g : &w->c;
+            s->cand = e.candidate;
+            s->invalidate = e.type == FZ_NODE_EVENT_INVALIDATED_CANDIDATE;
+            s->at = sim_net_now (w->net) + PORTAL_LATENCY;
+            g_queue_push_tail (&w->signals, s);
+            break;
+          }
+        case FZ_NODE_EVENT_ESTABLISHED:
+          p->established = TRUE;
+          p->n_established++;
+          break;
+        case FZ_NODE_EVENT_FAILED:
+          p->failed = TRUE;
+          p->established = FALSE;
+          break;
+        case FZ_NODE_EVENT_CLOSED:
+          p->closed = TRUE;
+          p->established = FALSE;
+          break;
+        case FZ_NODE_EVENT_NO_RELAYS: break;
+        }
+      g_free (e.id);
+    }
+}
+
+static void
+on_recv (SimHost *host, const FzSockAddr *local, const FzSockAddr *from,
+         const guint8 *data, gsize len, gpointer user_data)
+{
+  Peer *p = user_data;
+  FzPacketBuf *buf = fz_buf_pool_alloc (p->w->pool);
+  if (!fz_packet_buf_set (buf, data, len))
+    {
+      fz_packet_buf_free (buf);
+      return;
+    }
+  const char *id = NULL;
+  if (fz_node_decapsulate (p->node, local, from, buf, sim_net_now (p->w->net), &id)
+      == FZ_NODE_RX_PACKET)
+    {
+      FzIpPacket pkt;
+      guint32 plen;
+      if (fz_ip_packet_parse (&pkt, buf->data, buf->len, FZ_IP_MTU_TUNNEL) != FZ_IP_OK)
+        p->corrupted++;
+      else
+        {
+          const guint8 *payload = fz_ip_packet_payload (&pkt, &plen);
+          g_autofree char *text = g_strndup ((const char *) payload, MIN (plen, 32));
+          guint n;
+          if (sscanf (text, "seq %u", &n) != 1)
+            p->corrupted++;
+          else
+            {
+              g_autofree char *key = g_strdup_printf ("%u", n);
+              guint count = GPOINTER_TO_UINT (g_hash_table_lookup (p->got, key));
+              g_hash_table_insert (p->got, g_steal_pointer (&key),
+                                   GUINT_TO_POINTER (count + 1));
+            }
+        }
+    }
+  fz_packet_buf_free (buf);
+  peer_flush (p);
+}
+
+static gint64
+timers (gpointer user_data, gint64 now)
+{
+  World *w = user_data;
+  /* Signalling first: the portal's messages due now. */
+  while (!g_queue_is_empty (&w->signals)
+         && ((Signal *) g_queue_peek_head (&w->signals))->at <= now)
+    {
+      Signal *s = g_queue_pop_head (&w->signals);
+      if (s->invalidate)
+        fz_node_remove_remote_candidate (s->to->node, s->to->peer_id, &s->cand, now);
+      else
+        fz_node_add_remote_candidate (s->to->node, s->to->peer_id, &s->cand, now);
+      peer_flush (s->to);
+      g_free (s);
+    }
+  Peer *peers[2] = { &w->c, &w->g };
+  for (int i = 0; i < 2; i++)
+    if (fz_node_poll_timeout (peers[i]->node) <= now)
+      {
+        fz_node_handle_timeout (peers[i]->node, now);
+        peer_flush (peers[i]);
+      }
+  gint64 next = MIN (fz_node_poll_timeout (w->c.node), fz_node_poll_timeout (w->g.node));
+  if (!g_queue_is_empty (&w->signals))
+    next = MIN (next, ((Signal *) g_queue_peek_head (&w->signals))->at);
+  return next;
+}
+
+static void
+connect_peers (World *w)
+{
+  w->generation++;
+  gint64 now = sim_net_now (w->net);
+  FzRng *rng = sim_net_rng (w->net);
+  char cu[17], cp[33], gu[17], gp[33];
+  g_snprintf (cu, sizeof cu, "cu%u%08x", w->generation, fz_rng_u32 (rng));
+  g_snprintf (cp, sizeof cp, "cp%u%016" G_GINT64_MODIFIER "x", w->generation,
+              (guint64) fz_rng_u32 (rng) << 32 | fz_rng_u32 (rng));
+  g_snprintf (gu, sizeof gu, "gu%u%08x", w->generation, fz_rng_u32 (rng));
+  g_snprintf (gp, sizeof gp, "gp%u%016" G_GINT64_MODIFIER "x", w->generation,
+              (guint64) fz_rng_u32 (rng) << 32 | fz_rng_u32 (rng));
+  guint8 psk[32];
+  fz_rng_fill (rng, psk, sizeof psk);
+
+  FzNodeConnectionParams pc
+    = { .local_ufrag = cu, .local_pwd = cp, .remote_ufrag = gu, .remote_pwd = gp };
+  memcpy (pc.remote_key, fz_node_public_key (w->g.node), 32);
+  memcpy (pc.psk, psk, 32);
+  FzNodeConnectionParams pg
+    = { .local_ufrag = gu, .local_pwd = gp, .remote_ufrag = cu, .remote_pwd = cp };
+  memcpy (pg.remote_key, fz_node_public_key (w->c.node), 32);
+  memcpy (pg.psk, psk, 32);
+  g_autoptr (GError) error = NULL;
+  /* Gateway first, as the portal asks it before answering the client. */
+  g_assert_true (fz_node_upsert_connection (w->g.node, "client", &pg, now, &error));
+  peer_flush (&w->g);
+  g_assert_true (fz_node_upsert_connection (w->c.node, "gateway", &pc, now, &error));
+  peer_flush (&w->c);
+  w->c.established = w->g.established = FALSE;
+  w->c.failed = w->g.failed = w->c.closed = w->g.closed = FALSE;
+}
+
+static void
+peer_init (World *w, Peer *p, const char *name, const char *peer_id, gboolean controlling,
+           SimNatKind nat, gboolean random_ports, gboolean firewall)
+{
+  p->w = w;
+  p->name = name;
+  p->peer_id = peer_id;
+  FzRng *rng = sim_net_rng (w->net);
+  fz_rng_fill (rng, p->priv, sizeof p->priv);
+  p->host = sim_net_add_host (w->net, nat, random_ports, firewall, on_recv, p);
+  p->node = fz_node_new (controlling, p->priv, rng, w->pool, sim_net_now (w->net));
+  p->got = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  fz_node_add_host_address (p->node, sim_host_address (p->host), sim_net_now (w->net));
+  FzNodeRelay relays[2];
+  char ids[2][8];
+  for (guint i = 0; i < w->n_relays; i++)
+    {
+      g_snprintf (ids[i], sizeof ids[i], "r%u", i);
+      relays[i] = (FzNodeRelay){ .id = ids[i],
+                                 .v4 = w->relays[i],
+                                 .username = "sim",
+                                 .password = "secret",
+                                 .realm = "sim" };
+    }
+  fz_node_update_relays (p->node, relays, w->n_relays, NULL, 0, sim_net_now (w->net));
+  peer_flush (p);
+}
+
+static void
+peer_clear (Peer *p)
+{
+  fz_node_free (p->node);
+  g_hash_table_unref (p->got);
+}
+
+static void send_data (World *w, Peer *from, guint first, guint n);
+
+/* The client's side is established when its handshake completes; the
+ * gateway's when the first data confirms the session, so some is sent. */
+static gboolean
+run_until_established (World *w, gint64 limit)
+{
+  gint64 end = sim_net_now (w->net) + limit;
+  while (sim_net_now (w->net) < end && !w->c.established)
+    {
+      sim_net_run (w->net, MIN (end, sim_net_now (w->net) + 50 * MS), timers, w);
+      /* A failed connection is asked for again, as the client does. */
+      if (w->c.failed || w->g.failed)
+        {
+          fz_node_close_connection (w->c.node, "gateway", sim_net_now (w->net));
+          fz_node_close_connection (w->g.node, "client", sim_net_now (w->net));
+          connect_peers (w);
+        }
+    }
+  static guint probe = 1000000;
+  for (int i = 0; i < 20 && w->c.established && !w->g.established; i++)
+    {
+      send_data (w, &w->c, probe, 1);
+      probe++;
+      sim_net_run (w->net, sim_net_now (w->net) + 100 * MS, timers, w);
+    }
+  return w->c.established && w->g.established;
+}
+
+/* Sends @n numbered packets from @from to the other side, 5 ms apart. */
+static void
+send_data (World *w, Peer *from, guint first, guint n)
+{
+  const char *to_id = from->peer_id;
+  FzIpAddr src, dst;
+  fz_ip_addr_parse (&src, from == &w->c ? "100.64.0.1" : "100.64.0.2");
+  fz_ip_addr_parse (&dst, from == &w->c ? "100.64.0.2" : "100.64.0.1");
+  for (guint i = first; i < first + n; i++)
+    {
+      FzPacketBuf *buf = fz_buf_pool_alloc (w->pool);
+      FzIpPacket pkt;
+      char text[32];
+      g_snprintf (text, sizeof text, "seq %u", i);
+      g_assert_true (
+        fz_ip_build_udp (buf, &pkt, &src, &dst, 4000, 5000, text, strlen (text), NULL));
+      FzNodeTransmit t;
+      switch (fz_node_encapsulate (from->node, to_id, buf, sim_net_now (w->net), &t))
+        {
+        case FZ_NODE_SEND:
+          sim_host_send (from->host, &t.dst, t.buf->data, t.buf->len);
+          fz_packet_buf_free (t.buf);
+          break;
+        case FZ_NODE_QUEUED: break;
+        case FZ_NODE_DROPPED: fz_packet_buf_free (buf); break;
+        }
+      peer_flush (from);
+      sim_net_run (w->net, sim_net_now (w->net) + 5 * MS, timers, w);
+    }
+}
+
+/* Every packet in [first, first + n) arrived exactly once and intact. */
+static gboolean
+check_data (World *w, Peer *p, guint first, guint n, GString *why)
+{
+  if (p->corrupted > 0)
+    {
+      g_string_append_printf (why, "%s got %u corrupted packets; ", p->name,
+                              p->corrupted);
+      return FALSE;
+    }
+  for (guint i = first; i < first + n; i++)
+    {
+      g_autofree char *key = g_strdup_printf ("%u", i);
+      guint count = GPOINTER_TO_UINT (g_hash_table_lookup (p->got, key));
+      if (count != 1)
+        {
+          g_string_append_printf (why, "%s got packet %u %u times; ", p->name, i, count);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+static gboolean
+expect_direct (SimNatKind a, SimNatKind b, gboolean fa, gboolean fb)
+{
+  return !fa && !fb && !(a == SIM_NAT_SYMMETRIC && b == SIM_NAT_SYMMETRIC);
+}
+
+static gboolean
+run_seed (guint64 seed, GString *why)
+{
+  World w = { 0 };
+  w.net = sim_net_new (seed);
+  w.pool = fz_buf_pool_new (2048, 256);
+  g_queue_init (&w.signals);
+  FzRng *rng = sim_net_rng (w.net);
+
+  SimNatKind nc = fz_rng_below (rng, 4), ng = fz_rng_below (rng, 4);
+  gboolean rc = fz_rng_below (rng, 2), rg = fz_rng_below (rng, 2);
+  gboolean fwc = fz_rng_below (rng, 8) == 0, fwg = fz_rng_below (rng, 8) == 0;
+  double loss = fz_rng_below (rng, 5) == 0 ? 0.10 : 0.0;
+  gint64 latency = (5 + fz_rng_below (rng, 95)) * MS;
+  gint64 jitter = fz_rng_below (rng, 3) == 0 ? fz_rng_below (rng, 20) * MS : 0;
+  w.n_relays = 1 + fz_rng_below (rng, 2);
+  guint twist = fz_rng_below (rng, 4); /* 0 none, 1 relay gone, 2 goodbye, 3 new PSK */
+  g_snprintf (w.desc, sizeof w.desc,
+              "client %s%s%s, gateway %s%s%s, loss %.0f%%, latency %" G_GINT64_FORMAT
+              " ms + %" G_GINT64_FORMAT " ms jitter, %u relays, twist %u",
+              sim_nat_kind_name (nc), rc ? " random ports" : "", fwc ? " firewalled" : "",
+              sim_nat_kind_name (ng), rg ? " random ports" : "", fwg ? " firewalled" : "",
+              loss * 100, latency / MS, jitter / MS, w.n_relays, twist);
+  if (verbose)
+    g_printerr ("seed %" G_GUINT64_FORMAT ": %s\n", seed, w.desc);
+
+  sim_net_set_latency (w.net, latency, jitter);
+  for (guint i = 0; i < w.n_relays; i++)
+    w.relays[i] = sim_net_add_relay (w.net);
+  peer_init (&w, &w.c, "client", "gateway", TRUE, nc, rc, fwc);
+  peer_init (&w, &w.g, "gateway", "client", FALSE, ng, rg, fwg);
+  sim_net_set_loss (w.net, loss);
+  /* Let the allocations settle, as a real client has them before the
+   * first resource is asked for. */
+  sim_net_run (w.net, sim_net_now (w.net) + 2 * S, timers, &w);
+
+  gboolean ok = FALSE;
+  connect_peers (&w);
+  if (!run_until_established (&w, 60 * S))
+    {
+      g_string_append_printf (
+        why, "did not connect within 60 s (client: %s, %s; gateway: %s, %s); ",
+        fz_node_has_connection (w.c.node, "gateway") ? "connection" : "none",
+        w.c.established ? "established" : "not established",
+        fz_node_has_connection (w.g.node, "client") ? "connection" : "none",
+        w.g.established ? "established" : "not established");
+      goto out;
+    }
+  /* A better path found later replaces the first one. */
+  sim_net_run (w.net, sim_net_now (w.net) + 5 * S, timers, &w);
+  gboolean relayed
+    = fz_node_is_relayed (w.c.node, "gateway") || fz_node_is_relayed (w.g.node, "client");
+  if (relayed == expect_direct (nc, ng, fwc, fwg))
+    {
+      g_string_append_printf (why, "connected %s, expected %s; ",
+                              relayed ? "relayed" : "directly",
+                              relayed ? "directly" : "relayed");
+      goto out;
+    }
+  if (loss == 0)
+    {
+      send_data (&w, &w.c, 0, 30);
+      send_data (&w, &w.g, 1000, 30);
+      sim_net_run (w.net, sim_net_now (w.net) + 2 * S, timers, &w);
+      if (!check_data (&w, &w.g, 0, 30, why) || !check_data (&w, &w.c, 1000, 30, why))
+        goto out;
+    }
+
+  switch (twist)
+    {
+    case 1:
+      {
+        /* The relay goes away (the portal says so); the connection must
+         * survive, on the other relay or directly. */
+        const char *gone[] = { "r0" };
+        gint64 now = sim_net_now (w.net);
+        sim_net_remove_relay (w.net, w.relays[0]);
+        fz_node_update_relays (w.c.node, NULL, 0, gone, 1, now);
+        fz_node_update_relays (w.g.node, NULL, 0, gone, 1, now);
+        peer_flush (&w.c);
+        peer_flush (&w.g);
+        sim_net_run (w.net, now + 5 * S, timers, &w);
+        gboolean can = w.n_relays == 2 || expect_direct (nc, ng, fwc, fwg);
+        if (can && (w.c.failed || w.g.failed))
+          {
+            g_string_append (why, "the connection failed when a relay went away; ");
+            goto out;
+          }
+        if (can && loss == 0)
+          {
+            send_data (&w, &w.c, 100, 20);
+            sim_net_run (w.net, sim_net_now (w.net) + 2 * S, timers, &w);
+            if (!check_data (&w, &w.g, 100, 20, why))
+              {
+                g_string_append (why, "after a relay went away; ");
+                goto out;
+              }
+          }
+        break;
+      }
+    case 2:
+      {
+        /* The gateway restarts: goodbye, and the client drops the
+         * connection at once; its next packet reconnects. */
+        gint64 now = sim_net_now (w.net);
+        fz_node_close_connection (w.g.node, "client", now);
+        peer_flush (&w.g);
+        sim_net_run (w.net, now + latency + (jitter + 5 * MS) + 200 * MS, timers, &w);
+        if (loss == 0 && (!w.c.closed || fz_node_has_connection (w.c.node, "gateway")))
+          {
+            g_string_append (why, "the client did not drop the connection on goodbye; ");
+            goto out;
+          }
+        if (!w.c.closed)
+          fz_node_close_connection (w.c.node, "gateway", sim_net_now (w.net)); /* lost */
+        connect_peers (&w);
+        if (!run_until_established (&w, 60 * S))
+          {
+            g_string_append (why, "did not reconnect after goodbye; ");
+            goto out;
+          }
+        break;
+      }
+    case 3:
+      {
+        /* A new PSK makes a new connection, which connects again. */
+        guint before = w.c.n_established;
+        connect_peers (&w);
+        if (!run_until_established (&w, 60 * S) || w.c.n_established != before + 1)
+          {
+            g_string_append (why, "a changed PSK did not make a new connection; ");
+            goto out;
+          }
+        if (loss == 0)
+          {
+            send_data (&w, &w.c, 200, 10);
+            sim_net_run (w.net, sim_net_now (w.net) + 2 * S, timers, &w);
+            if (!check_data (&w, &w.g, 200, 10, why))
+              goto out;
+          }
+        break;
+      }
+    default: break;
+    }
+  ok = TRUE;
+
+out:
+  if (!ok)
+    g_string_append_printf (why, "(seed %" G_GUINT64_FORMAT ": %s)", seed, w.desc);
+  peer_clear (&w.c);
+  peer_clear (&w.g);
+  g_queue_clear_full (&w.signals, g_free);
+  sim_net_free (w.net);
+  fz_buf_pool_free (w.pool);
+  return ok;
+}
+
+int
+main (int argc, char **argv)
+{
+  gint seeds = 1000;
+  gint64 first = 1;
+  const char *env = g_getenv ("FZ_SIM_SEEDS");
+  if (env != NULL)
+    seeds = atoi (env);
+  GOptionEntry entries[] = {
+    { "seeds", 0, 0, G_OPTION_ARG_INT, &seeds, "how many seeds", "N" },
+    { "first", 0, 0, G_OPTION_ARG_INT64, &first, "first seed", "S" },
+    { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "print each world", NULL },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new (NULL);
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  if (!g_option_context_parse (ctx, &argc, &argv, NULL))
+    return 2;
+
+  guint failed = 0;
+  gint64 t0 = g_get_monotonic_time ();
+  for (gint64 s = first; s < first + seeds; s++)
+    {
+      g_autoptr (GString) why = g_string_new (NULL);
+      if (!run_seed ((guint64) s, why))
+        {
+          failed++;
+          printf ("FAIL %s\n  repeat: test-sim --first %" G_GINT64_FORMAT
+                  " --seeds 1 -v\n",
+                  why->str, s);
+        }
+    }
+  printf ("%d seeds, %u failed, %.1f s\n", seeds, failed,
+          (g_get_monotonic_time () - t0) / 1e6);
+  return failed == 0 ? 0 : 1;
+}
