@@ -50,6 +50,7 @@ typedef struct
 {
   FzSockAddr addr;
   gboolean dead;
+  gint64 delay;
   GHashTable *allocs;  /* client "ip:port" -> Alloc* */
   GHashTable *by_port; /* relayed port -> Alloc* */
   guint16 next_port;
@@ -69,6 +70,8 @@ struct _SimNet
   GArray *allowed;   /* FzIpAddr: what firewalls let through */
   GHashTable *by_ip; /* public IPv4 address (as guint32) -> SimHost* */
   gboolean trace;    /* FZ_SIM_TRACE: every delivery on stderr */
+  SimTapFn tap;
+  gpointer tap_data;
 };
 
 static const char *const nat_names[]
@@ -280,6 +283,13 @@ wire (SimNet *net, const FzSockAddr *src, const FzSockAddr *dst, const guint8 *d
   p->len = len;
   p->at = net->now + net->latency
           + (net->jitter > 0 ? fz_rng_below (&net->rng, (guint32) net->jitter) : 0);
+  for (guint i = 0; i < net->relays->len; i++)
+    {
+      Relay *r = net->relays->pdata[i];
+      if (fz_ip_addr_equal (&r->addr.ip, &src->ip)
+          || fz_ip_addr_equal (&r->addr.ip, &dst->ip))
+        p->at += r->delay;
+    }
   p->seq = net->seq++;
   g_sequence_insert_sorted (net->queue, p, packet_cmp, NULL);
 }
@@ -332,6 +342,24 @@ sim_net_add_relay (SimNet *net)
   g_ptr_array_add (net->relays, r);
   sim_net_allow (net, &r->addr.ip);
   return &r->addr;
+}
+
+void
+sim_net_set_relay_delay (SimNet *net, const FzSockAddr *server, gint64 delay)
+{
+  for (guint i = 0; i < net->relays->len; i++)
+    {
+      Relay *r = net->relays->pdata[i];
+      if (fz_ip_addr_equal (&r->addr.ip, &server->ip))
+        r->delay = delay;
+    }
+}
+
+void
+sim_net_set_tap (SimNet *net, SimTapFn tap, gpointer user_data)
+{
+  net->tap = tap;
+  net->tap_data = user_data;
 }
 
 void
@@ -516,6 +544,8 @@ turn_input (SimNet *net, Relay *r, const Packet *p)
 static void
 deliver (SimNet *net, Packet *p)
 {
+  if (net->tap != NULL)
+    net->tap (&p->src, &p->dst, p->data, p->len, net->tap_data);
   if (net->trace)
     {
       char a[FZ_SOCK_ADDR_STRLEN], b[FZ_SOCK_ADDR_STRLEN];

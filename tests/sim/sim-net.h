@@ -44,6 +44,12 @@ void sim_host_send (SimHost *host, const FzSockAddr *dst, const guint8 *data, gs
 /* A TURN server on a public address (username "sim", password "secret",
  * realm "sim"); removing it drops everything sent to it. */
 const FzSockAddr *sim_net_add_relay (SimNet *net);
+/* Extra one-way delay on every datagram to or from that relay. */
+void sim_net_set_relay_delay (SimNet *net, const FzSockAddr *server, gint64 delay);
+/* Sees every datagram delivered, before its receiver does. */
+typedef void (*SimTapFn) (const FzSockAddr *src, const FzSockAddr *dst,
+                          const guint8 *data, gsize len, gpointer user_data);
+void sim_net_set_tap (SimNet *net, SimTapFn tap, gpointer user_data);
 void sim_net_remove_relay (SimNet *net, const FzSockAddr *server);
 
 /* Runs to @until: each step first calls @timers (which handles what is
