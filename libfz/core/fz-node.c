@@ -756,9 +756,9 @@ handle_stun (FzNode *node, const FzSockAddr *local, const FzSockAddr *from,
   return TRUE;
 }
 
-FzNodeRx
-fz_node_decapsulate (FzNode *node, const FzSockAddr *local, const FzSockAddr *from,
-                     FzPacketBuf *buf, gint64 now, const char **id)
+static FzNodeRx
+decapsulate_one (FzNode *node, const FzSockAddr *local, const FzSockAddr *from,
+                 FzPacketBuf *buf, gint64 now, const char **id)
 {
   FzSockAddr peer = *from, at = *local;
 
@@ -767,7 +767,6 @@ fz_node_decapsulate (FzNode *node, const FzSockAddr *local, const FzSockAddr *fr
     {
       if (fz_allocation_handle_input (r->alloc, from, local, buf->data, buf->len, now))
         {
-          drain (node, now);
           return FZ_NODE_RX_NOTHING;
         }
       gsize off, plen;
@@ -784,7 +783,6 @@ fz_node_decapsulate (FzNode *node, const FzSockAddr *local, const FzSockAddr *fr
     {
       if (handle_stun (node, &at, &peer, buf->data, buf->len, now))
         {
-          drain (node, now);
           return FZ_NODE_RX_NOTHING;
         }
     }
@@ -795,7 +793,6 @@ fz_node_decapsulate (FzNode *node, const FzSockAddr *local, const FzSockAddr *fr
   Connection *c = wp ? g_hash_table_lookup (node->by_peer, wp) : NULL;
   if (rx != FZ_WG_RX_PACKET || c == NULL)
     {
-      drain (node, now);
       return FZ_NODE_RX_NOTHING;
     }
   FzIpPacket pkt;
@@ -809,13 +806,63 @@ fz_node_decapsulate (FzNode *node, const FzSockAddr *local, const FzSockAddr *fr
           remove_connection (node, c);
           push_event (node, FZ_NODE_EVENT_CLOSED, gone, NULL);
         }
-      drain (node, now);
       return FZ_NODE_RX_NOTHING;
     }
   touch (node, c, now);
   *id = c->id;
-  drain (node, now);
   return FZ_NODE_RX_PACKET;
+}
+
+FzNodeRx
+fz_node_decapsulate (FzNode *node, const FzSockAddr *local, const FzSockAddr *from,
+                     FzPacketBuf *buf, gint64 now, const char **id)
+{
+  FzNodeRx rx = decapsulate_one (node, local, from, buf, now, id);
+  drain (node, now);
+  return rx;
+}
+
+void
+fz_node_decapsulate_batch (FzNode *node, const FzSockAddr *local, const FzSockAddr *from,
+                           FzPacketBuf *const *bufs, guint n, gint64 now,
+                           FzNodeRxResult *results)
+{
+  for (guint i = 0; i < n; i++)
+    {
+      results[i].id = NULL;
+      results[i].rx
+        = decapsulate_one (node, &local[i], &from[i], bufs[i], now, &results[i].id);
+    }
+  drain (node, now);
+}
+
+void
+fz_node_encapsulate_batch (FzNode *node, const char *id, FzPacketBuf *const *bufs,
+                           guint n, gint64 now, FzNodeSend *results, FzNodeTransmit *out)
+{
+  Connection *c = g_hash_table_lookup (node->conns, id);
+  for (guint i = 0; i < n; i++)
+    {
+      if (c == NULL)
+        results[i] = FZ_NODE_DROPPED;
+      else if (!c->selected)
+        {
+          touch (node, c, now);
+          if (g_queue_get_length (&c->buffered) >= FZ_NODE_MAX_BUFFERED)
+            results[i] = FZ_NODE_DROPPED;
+          else
+            {
+              g_queue_push_tail (&c->buffered, bufs[i]);
+              results[i] = FZ_NODE_QUEUED;
+            }
+        }
+      else
+        {
+          touch (node, c, now);
+          results[i] = send_data (node, c, bufs[i], now, &out[i]);
+        }
+    }
+  drain (node, now);
 }
 
 static void

@@ -129,6 +129,23 @@ FzNodeRx fz_node_decapsulate (FzNode *node, const FzSockAddr *local,
                               const FzSockAddr *from, FzPacketBuf *buf, gint64 now,
                               const char **id);
 
+/* A whole batch, as one receive pass brought it (each datagram with its
+ * own source and local address): every one gets its own result, a bad
+ * one never stops the rest, and the node's queues are drained once. */
+typedef struct
+{
+  FzNodeRx rx;
+  const char *id; /* for FZ_NODE_RX_PACKET; valid until the next call */
+} FzNodeRxResult;
+
+void fz_node_decapsulate_batch (FzNode *node, const FzSockAddr *local,
+                                const FzSockAddr *from, FzPacketBuf *const *bufs, guint n,
+                                gint64 now, FzNodeRxResult *results);
+/* Packets for one connection, in order; results and transmits per packet. */
+void fz_node_encapsulate_batch (FzNode *node, const char *id, FzPacketBuf *const *bufs,
+                                guint n, gint64 now, FzNodeSend *results,
+                                FzNodeTransmit *out);
+
 gboolean fz_node_poll_transmit (FzNode *node, FzNodeTransmit *out);
 gboolean fz_node_poll_event (FzNode *node, FzNodeEvent *out);
 gint64 fz_node_poll_timeout (FzNode *node);

@@ -727,6 +727,99 @@ out:
   return ok;
 }
 
+/* Batches: one call, a result per packet, garbage in the middle changes
+ * nothing for the others; ECN goes to the outer header. */
+static gboolean
+case_batch_ecn (void)
+{
+  const char *name = "batch-ecn";
+  gboolean ok = TRUE;
+  World w;
+  FzPacketBuf *bufs[4] = { NULL };
+  world_setup (&w, 6, 0, 20 * MS);
+  world_start (&w, SIM_NAT_NONE, SIM_NAT_NONE);
+  connect_peers (&w);
+  CASE_ASSERT (run_until_established (&w, 10 * S), "did not connect");
+  FzIpAddr src, dst;
+  fz_ip_addr_parse (&src, "100.64.0.1");
+  fz_ip_addr_parse (&dst, "100.64.0.2");
+  for (guint i = 0; i < 3; i++)
+    {
+      bufs[i] = fz_buf_pool_alloc (w.pool);
+      FzIpPacket pkt;
+      char text[32];
+      g_snprintf (text, sizeof text, "seq %u", 500 + i);
+      fz_ip_build_udp (bufs[i], &pkt, &src, &dst, 4000, 5000, text, strlen (text), NULL);
+      if (i == 1)
+        fz_ip_packet_set_ecn (&pkt, 3); /* CE */
+    }
+  FzNodeSend sent[3];
+  FzNodeTransmit out[3];
+  fz_node_encapsulate_batch (w.c.node, "gateway", bufs, 3, sim_net_now (w.net), sent,
+                             out);
+  for (guint i = 0; i < 3; i++)
+    CASE_ASSERT (sent[i] == FZ_NODE_SEND, "packet %u not sent at once", i);
+  CASE_ASSERT (out[0].ecn == 0 && out[1].ecn == 3 && out[2].ecn == 0, "ECN %u %u %u",
+               out[0].ecn, out[1].ecn, out[2].ecn);
+
+  /* Received as one batch, with a bad datagram among them. */
+  FzPacketBuf *in[4] = { bufs[0], fz_buf_pool_alloc (w.pool), bufs[1], bufs[2] };
+  bufs[3] = in[1];
+  fz_packet_buf_set (in[1], "\x04\x00\x00\x00garbage", 11);
+  FzSockAddr local[4], from[4];
+  for (guint i = 0; i < 4; i++)
+    {
+      local[i] = *sim_host_address (w.g.host);
+      from[i] = *sim_host_address (w.c.host);
+    }
+  FzNodeRxResult rx[4];
+  fz_node_decapsulate_batch (w.g.node, local, from, in, 4, sim_net_now (w.net), rx);
+  CASE_ASSERT (rx[0].rx == FZ_NODE_RX_PACKET && rx[1].rx == FZ_NODE_RX_NOTHING
+                 && rx[2].rx == FZ_NODE_RX_PACKET && rx[3].rx == FZ_NODE_RX_PACKET,
+               "results %d %d %d %d", rx[0].rx, rx[1].rx, rx[2].rx, rx[3].rx);
+  CASE_ASSERT (g_strcmp0 (rx[0].id, "client") == 0, "wrong connection id");
+  FzIpPacket pkt;
+  CASE_ASSERT (fz_ip_packet_parse (&pkt, in[2]->data, in[2]->len, FZ_IP_MTU_TUNNEL)
+                   == FZ_IP_OK
+                 && fz_ip_packet_ecn (&pkt) == 3,
+               "the inner packet lost its ECN");
+out:
+  for (guint i = 0; i < 4; i++)
+    fz_packet_buf_free (bufs[i]);
+  world_clear (&w);
+  return ok;
+}
+
+/* reset() (the network changed): connections fail, allocations start
+ * over, and the next connection is established as usual. */
+static gboolean
+case_reset (void)
+{
+  const char *name = "reset";
+  gboolean ok = TRUE;
+  World w;
+  world_setup (&w, 7, 1, 20 * MS);
+  world_start (&w, SIM_NAT_EI, SIM_NAT_SYMMETRIC);
+  connect_peers (&w);
+  CASE_ASSERT (run_until_established (&w, 10 * S), "did not connect");
+  fz_node_reset (w.c.node, sim_net_now (w.net));
+  w.c.last_relay = (FzIceCandidate){ 0 };
+  peer_flush (&w.c);
+  CASE_ASSERT (w.c.failed && fz_node_n_connections (w.c.node) == 0,
+               "the connection survived a reset");
+  fz_node_add_host_address (w.c.node, sim_host_address (w.c.host), sim_net_now (w.net));
+  peer_flush (&w.c);
+  sim_net_run (w.net, sim_net_now (w.net) + 2 * S, timers, &w);
+  fz_node_close_connection (w.g.node, "client", sim_net_now (w.net));
+  peer_flush (&w.g);
+  connect_peers (&w);
+  CASE_ASSERT (run_until_established (&w, 10 * S), "did not connect after the reset");
+  CASE_ASSERT (w.c.last_relay.addr.ip.family == 4, "no relay candidate after the reset");
+out:
+  world_clear (&w);
+  return ok;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -749,7 +842,8 @@ main (int argc, char **argv)
   guint failed = 0;
   gint64 t0 = g_get_monotonic_time ();
   gboolean (*cases[]) (void)
-    = { case_buffer, case_idle, case_upsert, case_relay_choice, case_client_goodbye };
+    = { case_buffer,         case_idle,      case_upsert, case_relay_choice,
+        case_client_goodbye, case_batch_ecn, case_reset };
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     if (!cases[i]())
       failed++;
