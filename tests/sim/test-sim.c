@@ -456,6 +456,20 @@ run_seed (guint64 seed, GString *why)
           }
         if (!w.c.closed)
           fz_node_close_connection (w.c.node, "gateway", sim_net_now (w.net)); /* lost */
+        /* The client's next packet finds no connection, which makes it
+         * ask the portal for one again. */
+        FzPacketBuf *next = fz_buf_pool_alloc (w.pool);
+        fz_packet_buf_set (next, "x", 1);
+        FzNodeTransmit t;
+        FzNodeSend r
+          = fz_node_encapsulate (w.c.node, "gateway", next, sim_net_now (w.net), &t);
+        if (r != FZ_NODE_QUEUED)
+          fz_packet_buf_free (next); /* SEND gives it back as t.buf */
+        if (r != FZ_NODE_DROPPED)
+          {
+            g_string_append (why, "a packet after goodbye was not refused; ");
+            goto out;
+          }
         connect_peers (&w);
         if (!run_until_established (&w, 60 * S))
           {
