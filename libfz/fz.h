@@ -20,6 +20,7 @@
 #include "fz-wg-session.h"
 #include "fz-wg-device.h"
 #include "fz-node.h"
+#include "fz-phoenix-frame.h"
 #include "fz-vnet.h"
 #include "fz-batch-queue.h"
 #include "fz-tun.h"

@@ -1,0 +1,136 @@
+#include "fz-phoenix-frame.h"
+
+#include <string.h>
+
+G_DEFINE_QUARK (fz - phoenix - error - quark, fz_phoenix_error)
+
+FzPhoenixFrame *
+fz_phoenix_frame_new (const char *topic, const char *event, JsonNode *payload, gint64 ref)
+{
+  FzPhoenixFrame *f = g_new0 (FzPhoenixFrame, 1);
+  f->topic = g_strdup (topic);
+  f->event = g_strdup (event);
+  f->payload = payload != NULL ? payload : json_node_new (JSON_NODE_NULL);
+  f->ref = ref;
+  return f;
+}
+
+void
+fz_phoenix_frame_free (FzPhoenixFrame *f)
+{
+  if (f == NULL)
+    return;
+  g_free (f->topic);
+  g_free (f->event);
+  json_node_unref (f->payload);
+  g_free (f);
+}
+
+static gboolean
+invalid (GError **error, const char *what)
+{
+  g_set_error (error, FZ_PHOENIX_ERROR, FZ_PHOENIX_ERROR_INVALID, "portal frame %s",
+               what);
+  return FALSE;
+}
+
+/* A string member of bounded length, without NUL bytes. */
+static const char *
+name_member (JsonObject *o, const char *key, GError **error)
+{
+  JsonNode *n = json_object_get_member (o, key);
+  if (n == NULL || !JSON_NODE_HOLDS_VALUE (n)
+      || json_node_get_value_type (n) != G_TYPE_STRING)
+    {
+      g_autofree char *why = g_strdup_printf ("has no \"%s\" string", key);
+      invalid (error, why);
+      return NULL;
+    }
+  const char *s = json_node_get_string (n);
+  gsize len = strlen (s);
+  if (len == 0 || len > FZ_PHOENIX_MAX_NAME)
+    {
+      g_autofree char *why = g_strdup_printf ("\"%s\" is empty or longer than %d bytes",
+                                              key, FZ_PHOENIX_MAX_NAME);
+      invalid (error, why);
+      return NULL;
+    }
+  return s;
+}
+
+FzPhoenixFrame *
+fz_phoenix_frame_parse (const char *text, gsize len, GError **error)
+{
+  if (len > FZ_PHOENIX_MAX_FRAME)
+    {
+      invalid (error, "is larger than 1 MiB");
+      return NULL;
+    }
+  if (memchr (text, 0, len) != NULL)
+    {
+      invalid (error, "contains a NUL byte");
+      return NULL;
+    }
+  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
+  g_autoptr (GError) local = NULL;
+  if (!json_parser_load_from_data (parser, text, (gssize) len, &local))
+    {
+      g_set_error (error, FZ_PHOENIX_ERROR, FZ_PHOENIX_ERROR_INVALID,
+                   "portal frame is not JSON: %s", local->message);
+      return NULL;
+    }
+  JsonNode *root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    {
+      invalid (error, "is not a JSON object");
+      return NULL;
+    }
+  JsonObject *o = json_node_get_object (root);
+  const char *topic = name_member (o, "topic", error);
+  if (topic == NULL)
+    return NULL;
+  const char *event = name_member (o, "event", error);
+  if (event == NULL)
+    return NULL;
+  JsonNode *payload = json_object_get_member (o, "payload");
+  if (payload == NULL)
+    {
+      invalid (error, "has no \"payload\"");
+      return NULL;
+    }
+  gint64 ref = FZ_PHOENIX_NO_REF;
+  JsonNode *r = json_object_get_member (o, "ref");
+  if (r != NULL && !JSON_NODE_HOLDS_NULL (r))
+    {
+      /* json-glib reads integers as gint64; 1.5 or "3" are not refs. */
+      if (!JSON_NODE_HOLDS_VALUE (r) || json_node_get_value_type (r) != G_TYPE_INT64
+          || json_node_get_int (r) < 0)
+        {
+          invalid (error, "has a \"ref\" that is not a non-negative integer or null");
+          return NULL;
+        }
+      ref = json_node_get_int (r);
+    }
+  return fz_phoenix_frame_new (topic, event, json_node_copy (payload), ref);
+}
+
+char *
+fz_phoenix_frame_to_string (const FzPhoenixFrame *f)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "topic");
+  json_builder_add_string_value (b, f->topic);
+  json_builder_set_member_name (b, "event");
+  json_builder_add_string_value (b, f->event);
+  json_builder_set_member_name (b, "payload");
+  json_builder_add_value (b, json_node_copy (f->payload));
+  json_builder_set_member_name (b, "ref");
+  if (f->ref == FZ_PHOENIX_NO_REF)
+    json_builder_add_null_value (b);
+  else
+    json_builder_add_int_value (b, f->ref);
+  json_builder_end_object (b);
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  return json_to_string (root, FALSE);
+}

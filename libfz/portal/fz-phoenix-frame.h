@@ -1,0 +1,45 @@
+/* FzPhoenixFrame: one Phoenix V1 JSON frame of the portal's WebSocket,
+ * {"topic":..,"event":..,"payload":..,"ref":N|null}.
+ *
+ * Parsing is strict about what the protocol needs (an object, topic and
+ * event strings of bounded length, a payload, a ref that is a
+ * non-negative integer or null) and ignores members it does not know,
+ * so that a newer portal does not break an older client. */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+#define FZ_PHOENIX_MAX_FRAME (1024 * 1024)
+#define FZ_PHOENIX_MAX_NAME  128 /* topic and event */
+#define FZ_PHOENIX_NO_REF    (-1)
+
+#define FZ_PHOENIX_ERROR (fz_phoenix_error_quark ())
+GQuark fz_phoenix_error_quark (void);
+
+typedef enum
+{
+  FZ_PHOENIX_ERROR_INVALID, /* not a frame: the message says why */
+} FzPhoenixError;
+
+typedef struct
+{
+  char *topic;
+  char *event;
+  JsonNode *payload; /* never NULL: a JSON null when the frame had null */
+  gint64 ref;        /* FZ_PHOENIX_NO_REF for server pushes */
+} FzPhoenixFrame;
+
+FzPhoenixFrame *fz_phoenix_frame_new (const char *topic, const char *event,
+                                      JsonNode *payload, gint64 ref);
+void fz_phoenix_frame_free (FzPhoenixFrame *frame);
+
+FzPhoenixFrame *fz_phoenix_frame_parse (const char *text, gsize len, GError **error);
+/* Compact JSON with the members in the protocol's order. */
+char *fz_phoenix_frame_to_string (const FzPhoenixFrame *frame);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (FzPhoenixFrame, fz_phoenix_frame_free)
+
+G_END_DECLS

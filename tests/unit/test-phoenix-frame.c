@@ -1,0 +1,102 @@
+/* Phoenix V1 frames as the portal sends them, and everything else. */
+#include "fz.h"
+
+#include <string.h>
+
+static FzPhoenixFrame *
+parse (const char *text, GError **error)
+{
+  return fz_phoenix_frame_parse (text, strlen (text), error);
+}
+
+static void
+test_roundtrip (void)
+{
+  static const char *const frames[] = {
+    "{\"topic\":\"client\",\"event\":\"phx_join\",\"payload\":null,\"ref\":0}",
+    "{\"topic\":\"phoenix\",\"event\":\"heartbeat\",\"payload\":{},\"ref\":17}",
+    "{\"topic\":\"client\",\"event\":\"resource_deleted\",\"payload\":\"73037362-715d-"
+    "4a83-a749-"
+    "f18eadd970e6\",\"ref\":null}",
+    "{\"topic\":\"gateway\",\"event\":\"init\",\"payload\":{\"relays\":[{\"id\":\"x\"}]},"
+    "\"ref\":"
+    "null}",
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (frames); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (FzPhoenixFrame) f = parse (frames[i], &error);
+      g_assert_no_error (error);
+      g_autofree char *out = fz_phoenix_frame_to_string (f);
+      g_assert_cmpstr (out, ==, frames[i]);
+    }
+  g_autoptr (FzPhoenixFrame) f = parse (frames[1], NULL);
+  g_assert_cmpstr (f->topic, ==, "phoenix");
+  g_assert_cmpstr (f->event, ==, "heartbeat");
+  g_assert_cmpint (f->ref, ==, 17);
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (f->payload));
+  g_autoptr (FzPhoenixFrame) push = parse (frames[2], NULL);
+  g_assert_cmpint (push->ref, ==, FZ_PHOENIX_NO_REF);
+
+  /* A newer portal's extra members are ignored; order does not matter. */
+  g_autoptr (FzPhoenixFrame) extra = parse (
+    "{\"ref\":3,\"join_ref\":\"1\",\"payload\":[],\"event\":\"e\",\"topic\":\"t\"}",
+    NULL);
+  g_assert_nonnull (extra);
+  g_assert_cmpint (extra->ref, ==, 3);
+
+  /* Built frames: a missing payload is null, no ref is null. */
+  g_autoptr (FzPhoenixFrame) built = fz_phoenix_frame_new ("client", "phx_join", NULL, 0);
+  g_autofree char *text = fz_phoenix_frame_to_string (built);
+  g_assert_cmpstr (text, ==, frames[0]);
+}
+
+static void
+reject (const char *text, gsize len, const char *needle)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FzPhoenixFrame) f = fz_phoenix_frame_parse (text, len, &error);
+  g_assert_null (f);
+  g_assert_error (error, FZ_PHOENIX_ERROR, FZ_PHOENIX_ERROR_INVALID);
+  if (strstr (error->message, needle) == NULL)
+    g_error ("\"%.40s\": \"%s\" does not mention \"%s\"", text, error->message, needle);
+}
+
+#define R(text, needle) reject (text, strlen (text), needle)
+
+static void
+test_reject (void)
+{
+  R ("", "not a JSON object"); /* json-glib takes "" for an empty document */
+  R ("{", "not JSON");
+  R ("[]", "not a JSON object");
+  R ("\"x\"", "not a JSON object");
+  R ("{\"event\":\"e\",\"payload\":null,\"ref\":0}", "\"topic\"");
+  R ("{\"topic\":7,\"event\":\"e\",\"payload\":null,\"ref\":0}", "\"topic\"");
+  R ("{\"topic\":\"\",\"event\":\"e\",\"payload\":null,\"ref\":0}", "empty");
+  R ("{\"topic\":\"t\",\"payload\":null,\"ref\":0}", "\"event\"");
+  R ("{\"topic\":\"t\",\"event\":null,\"payload\":null,\"ref\":0}", "\"event\"");
+  R ("{\"topic\":\"t\",\"event\":\"e\",\"ref\":0}", "payload");
+  R ("{\"topic\":\"t\",\"event\":\"e\",\"payload\":null,\"ref\":-1}", "ref");
+  R ("{\"topic\":\"t\",\"event\":\"e\",\"payload\":null,\"ref\":1.5}", "ref");
+  R ("{\"topic\":\"t\",\"event\":\"e\",\"payload\":null,\"ref\":\"3\"}", "ref");
+  R ("{\"topic\":\"t\",\"event\":\"e\",\"payload\":null,\"ref\":[]}", "ref");
+  g_autofree char *longname = g_strnfill (FZ_PHOENIX_MAX_NAME + 1, 'a');
+  g_autofree char *long_frame
+    = g_strdup_printf ("{\"topic\":\"%s\",\"event\":\"e\",\"payload\":null}", longname);
+  R (long_frame, "longer than");
+  reject ("{\"topic\":\"t\"\0,\"event\":\"e\",\"payload\":null}", 40, "NUL");
+  gsize big = FZ_PHOENIX_MAX_FRAME + 1;
+  g_autofree char *huge = g_malloc (big);
+  memset (huge, ' ', big);
+  reject (huge, big, "1 MiB");
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/phoenix-frame/roundtrip", test_roundtrip);
+  g_test_add_func ("/phoenix-frame/reject", test_reject);
+  return g_test_run ();
+}
