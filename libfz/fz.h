@@ -21,6 +21,8 @@
 #include "fz-wg-device.h"
 #include "fz-node.h"
 #include "fz-phoenix-frame.h"
+#include "fz-portal-types.h"
+#include "fz-portal-message.h"
 #include "fz-vnet.h"
 #include "fz-batch-queue.h"
 #include "fz-tun.h"

@@ -1,0 +1,76 @@
+/* FzPortalMessage: what the portal pushes to a client or a gateway,
+ * decoded from a frame's event and payload into typed fields.
+ *
+ * Unknown events decode to FZ_PORTAL_UNKNOWN (logged and skipped by the
+ * caller); one bad element of a list (a resource, a relay, a candidate)
+ * is skipped, not the message; anything else malformed is one error
+ * naming what is wrong. */
+#pragma once
+
+#include "fz-ice-candidate.h"
+#include "fz-portal-types.h"
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  FZ_PORTAL_ROLE_CLIENT,
+  FZ_PORTAL_ROLE_GATEWAY,
+} FzPortalRole;
+
+typedef enum
+{
+  FZ_PORTAL_UNKNOWN,
+  /* both */
+  FZ_PORTAL_INIT,
+  FZ_PORTAL_RELAYS_PRESENCE,
+  FZ_PORTAL_ICE_CANDIDATES,
+  FZ_PORTAL_INVALIDATE_ICE_CANDIDATES,
+  FZ_PORTAL_DISCONNECT,
+  /* to clients */
+  FZ_PORTAL_CONFIG_CHANGED,
+  FZ_PORTAL_RESOURCE_CREATED_OR_UPDATED,
+  FZ_PORTAL_RESOURCE_DELETED,
+  FZ_PORTAL_AUTHORIZATION_CREATED,
+  FZ_PORTAL_AUTHORIZATION_CREATION_FAILED,
+  /* to gateways */
+  FZ_PORTAL_CREATE_AUTHORIZATION,
+  FZ_PORTAL_RESOURCE_UPDATED,
+  FZ_PORTAL_REJECT_ACCESS,
+} FzPortalEvent;
+
+typedef struct
+{
+  FzPortalEvent event;
+  char *event_name;
+
+  FzInterface *interface;  /* init, config_changed */
+  GPtrArray *resources;    /* FzResource*: init, resource_* */
+  GPtrArray *relays;       /* FzRelay*: init, relays_presence (connected) */
+  GPtrArray *disconnected; /* char* relay ids: relays_presence */
+  GArray *candidates;      /* FzIceCandidate: (invalidate_)ice_candidates */
+  char *peer_id;           /* gateway_id (client side) or client_id (gateway side) */
+  char *resource_id;
+  char *site_id;
+  char *reason;       /* authorization_creation_failed, disconnect */
+  char *ref;          /* create_authorization: echoed verbatim */
+  char *account_slug; /* gateway init */
+  char *client_version;
+  guint8 peer_key[32];
+  guint8 psk[32];
+  gboolean has_peer_key, has_psk;
+  FzIpAddr peer_ipv4, peer_ipv6;
+  FzIceCredentials client_ice, gateway_ice;
+  gint64 expires_at;
+} FzPortalMessage;
+
+FzPortalMessage *fz_portal_message_decode (FzPortalRole role, const char *event,
+                                           JsonNode *payload, GError **error);
+void fz_portal_message_free (FzPortalMessage *m);
+/* Normalized JSON of the decoded fields, secrets (PSK, passwords)
+ * replaced by "(set)": for logs and fz-msgdump. */
+char *fz_portal_message_to_json (const FzPortalMessage *m);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (FzPortalMessage, fz_portal_message_free)
+
+G_END_DECLS

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# fz-msgdump against the portal frames in tests/data/portal: each frame's
+# output must match its .out file (reviewed by hand when written); bad-*
+# frames must fail with exit status 1 and one line. Secrets never show.
+#
+#   msgdump-check.sh FZ_MSGDUMP DATA_DIR
+set -uo pipefail
+dump=$1 dir=$2
+fail=0
+for f in "$dir"/*.json; do
+  name=$(basename "$f" .json)
+  role=client
+  case $name in *gateway*) role=gateway ;; esac
+  out=$("$dump" --role "$role" <"$f" 2>&1)
+  rc=$?
+  case $name in
+    bad-*)
+      if [ "$rc" != 1 ] || [ "$(printf '%s\n' "$out" | wc -l)" != 1 ]; then
+        echo "FAIL $name: exit $rc, output: $out"
+        fail=1
+      fi ;;
+    *)
+      [ "$rc" = 0 ] || { echo "FAIL $name: exit $rc: $out"; fail=1; }
+      ;;
+  esac
+  if ! diff -u "$dir/$name.out" <(printf '%s\n' "$out") >/dev/null; then
+    echo "FAIL $name: output differs:"
+    diff -u "$dir/$name.out" <(printf '%s\n' "$out")
+    fail=1
+  fi
+done
+# PSKs and TURN/ICE passwords of the fixtures never reach the output.
+for secret in c2VjcmV0 0123456789012345678901 abcdefghijabcdefghijab \
+  Y2xpZW50LXB1YmxpYy1rZXktMzItYnl0ZXMtbG9uZyE=; do
+  for f in "$dir"/client-authorization-created.json "$dir"/client-init.json; do
+    role=client
+    if "$dump" --role $role <"$f" 2>&1 | grep -q -- "$secret"; then
+      echo "FAIL: a secret ($secret) was printed for $(basename "$f")"
+      fail=1
+    fi
+  done
+done
+[ "$fail" = 0 ] && echo "all frames as expected"
+exit "$fail"
