@@ -11,6 +11,7 @@ for f in "$dir"/*.json; do
   name=$(basename "$f" .json)
   role=client
   case $name in *gateway*) role=gateway ;; esac
+  case $name in *portal-*) role=portal ;; esac
   out=$("$dump" --role "$role" <"$f" 2>&1)
   rc=$?
   case $name in

@@ -1,7 +1,10 @@
 /* fz-msgdump: decodes one portal frame and prints it as normalized JSON,
  * for operators debugging a portal and for tests.
  *
- *   fz-msgdump --role client|gateway < frame.json
+ *   fz-msgdump --role client|gateway|portal < frame.json
+ *
+ * The role is who receives the frame: a client or a gateway (what the
+ * portal pushes), or the portal (what clients and gateways send).
  *
  * Prints the decoded message (secrets shown as "(set)"), or one line
  * saying what is wrong and exits with status 1. */
@@ -33,9 +36,11 @@ main (int argc, char **argv)
     r = FZ_PORTAL_ROLE_CLIENT;
   else if (g_strcmp0 (role, "gateway") == 0)
     r = FZ_PORTAL_ROLE_GATEWAY;
+  else if (g_strcmp0 (role, "portal") == 0)
+    r = FZ_PORTAL_ROLE_PORTAL;
   else
     {
-      fprintf (stderr, "fz-msgdump: give --role client or --role gateway\n");
+      fprintf (stderr, "fz-msgdump: give --role client, gateway or portal\n");
       return 1;
     }
 

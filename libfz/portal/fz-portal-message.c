@@ -9,23 +9,44 @@ static const struct
 {
   const char *name;
   FzPortalEvent event;
-  gboolean client, gateway;
+  gboolean client, gateway, portal; /* who receives it */
 } events[] = {
-  { "init", FZ_PORTAL_INIT, TRUE, TRUE },
-  { "relays_presence", FZ_PORTAL_RELAYS_PRESENCE, TRUE, TRUE },
-  { "ice_candidates", FZ_PORTAL_ICE_CANDIDATES, TRUE, TRUE },
-  { "invalidate_ice_candidates", FZ_PORTAL_INVALIDATE_ICE_CANDIDATES, TRUE, TRUE },
-  { "disconnect", FZ_PORTAL_DISCONNECT, TRUE, TRUE },
-  { "config_changed", FZ_PORTAL_CONFIG_CHANGED, TRUE, FALSE },
-  { "resource_created_or_updated", FZ_PORTAL_RESOURCE_CREATED_OR_UPDATED, TRUE, FALSE },
-  { "resource_deleted", FZ_PORTAL_RESOURCE_DELETED, TRUE, FALSE },
-  { "authorization_created", FZ_PORTAL_AUTHORIZATION_CREATED, TRUE, FALSE },
+  { "init", FZ_PORTAL_INIT, TRUE, TRUE, FALSE },
+  { "relays_presence", FZ_PORTAL_RELAYS_PRESENCE, TRUE, TRUE, FALSE },
+  { "ice_candidates", FZ_PORTAL_ICE_CANDIDATES, TRUE, TRUE, FALSE },
+  { "invalidate_ice_candidates", FZ_PORTAL_INVALIDATE_ICE_CANDIDATES, TRUE, TRUE, FALSE },
+  { "disconnect", FZ_PORTAL_DISCONNECT, TRUE, TRUE, FALSE },
+  { "config_changed", FZ_PORTAL_CONFIG_CHANGED, TRUE, FALSE, FALSE },
+  { "resource_created_or_updated", FZ_PORTAL_RESOURCE_CREATED_OR_UPDATED, TRUE, FALSE,
+    FALSE },
+  { "resource_deleted", FZ_PORTAL_RESOURCE_DELETED, TRUE, FALSE, FALSE },
+  { "authorization_created", FZ_PORTAL_AUTHORIZATION_CREATED, TRUE, FALSE, FALSE },
   { "authorization_creation_failed", FZ_PORTAL_AUTHORIZATION_CREATION_FAILED, TRUE,
     FALSE },
-  { "create_authorization", FZ_PORTAL_CREATE_AUTHORIZATION, FALSE, TRUE },
-  { "resource_updated", FZ_PORTAL_RESOURCE_UPDATED, FALSE, TRUE },
-  { "reject_access", FZ_PORTAL_REJECT_ACCESS, FALSE, TRUE },
+  { "create_authorization", FZ_PORTAL_CREATE_AUTHORIZATION, FALSE, TRUE, FALSE },
+  { "resource_updated", FZ_PORTAL_RESOURCE_UPDATED, FALSE, TRUE, FALSE },
+  { "reject_access", FZ_PORTAL_REJECT_ACCESS, FALSE, TRUE, FALSE },
+  { "set_snownet_capabilities", FZ_PORTAL_SET_SNOWNET_CAPABILITIES, FALSE, FALSE, TRUE },
+  { "no_relays", FZ_PORTAL_NO_RELAYS, FALSE, FALSE, TRUE },
+  { "request_authorization", FZ_PORTAL_REQUEST_AUTHORIZATION, FALSE, FALSE, TRUE },
+  { "new_gateway_ice_candidates", FZ_PORTAL_NEW_GATEWAY_ICE_CANDIDATES, FALSE, FALSE,
+    TRUE },
+  { "invalidate_gateway_ice_candidates", FZ_PORTAL_INVALIDATE_GATEWAY_ICE_CANDIDATES,
+    FALSE, FALSE, TRUE },
+  { "authorization_created", FZ_PORTAL_AUTHORIZATION_CREATED_REF, FALSE, FALSE, TRUE },
+  { "broadcast_ice_candidates", FZ_PORTAL_BROADCAST_ICE_CANDIDATES, FALSE, FALSE, TRUE },
+  { "broadcast_invalidated_ice_candidates",
+    FZ_PORTAL_BROADCAST_INVALIDATED_ICE_CANDIDATES, FALSE, FALSE, TRUE },
 };
+
+const char *
+fz_portal_event_name (FzPortalEvent event)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (events); i++)
+    if (events[i].event == event)
+      return events[i].name;
+  return "unknown";
+}
 
 void
 fz_portal_message_free (FzPortalMessage *m)
@@ -49,6 +70,8 @@ fz_portal_message_free (FzPortalMessage *m)
   g_free (m->ref);
   g_free (m->account_slug);
   g_free (m->client_version);
+  if (m->peer_ids != NULL)
+    g_ptr_array_unref (m->peer_ids);
   sodium_memzero (m->psk, sizeof m->psk);
   fz_ice_credentials_clear (&m->client_ice);
   fz_ice_credentials_clear (&m->gateway_ice);
@@ -132,6 +155,28 @@ get_ip_opt (JsonObject *o, const char *key, guint8 family, FzIpAddr *out, GError
     return TRUE;
   if (!fz_ip_addr_parse (out, s) || out->family != family)
     return invalid (error, "\"%s\" is not an IP address of its family", key);
+  return TRUE;
+}
+
+/* A list of ids; bad ones are skipped. */
+static gboolean
+decode_ids (FzPortalMessage *m, JsonObject *o, const char *key, gboolean required,
+            GError **error)
+{
+  GError *e = NULL;
+  JsonArray *a = array_member (o, key, required, &e);
+  if (e != NULL)
+    {
+      g_propagate_error (error, e);
+      return FALSE;
+    }
+  for (guint i = 0; a != NULL && i < json_array_get_length (a); i++)
+    {
+      JsonNode *n = json_array_get_element (a, i);
+      if (JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_STRING
+          && strlen (json_node_get_string (n)) <= FZ_PORTAL_MAX_ID)
+        g_ptr_array_add (m->peer_ids, g_strdup (json_node_get_string (n)));
+    }
   return TRUE;
 }
 
@@ -284,6 +329,31 @@ decode_object (FzPortalRole role, FzPortalMessage *m, JsonObject *o, GError **er
     case FZ_PORTAL_REJECT_ACCESS:
       return fz_json_get_id (o, "client_id", &m->peer_id, error)
              && fz_json_get_id (o, "resource_id", &m->resource_id, error);
+    case FZ_PORTAL_SET_SNOWNET_CAPABILITIES:
+      {
+        JsonNode *n = json_object_get_member (o, "iceless");
+        m->iceless = n != NULL && JSON_NODE_HOLDS_VALUE (n)
+                     && json_node_get_value_type (n) == G_TYPE_BOOLEAN
+                     && json_node_get_boolean (n);
+        return TRUE;
+      }
+    case FZ_PORTAL_REQUEST_AUTHORIZATION:
+      return fz_json_get_id (o, "resource_id", &m->resource_id, error)
+             && decode_ids (m, o, "connected_gateway_ids", FALSE, error);
+    case FZ_PORTAL_NEW_GATEWAY_ICE_CANDIDATES:
+    case FZ_PORTAL_INVALIDATE_GATEWAY_ICE_CANDIDATES:
+      return fz_json_get_id (o, "gateway_id", &m->peer_id, error)
+             && decode_candidates (m, o, error);
+    case FZ_PORTAL_AUTHORIZATION_CREATED_REF:
+      {
+        const char *ref = fz_json_get_string (o, "ref", 4096, TRUE, error);
+        m->ref = g_strdup (ref);
+        return ref != NULL;
+      }
+    case FZ_PORTAL_BROADCAST_ICE_CANDIDATES:
+    case FZ_PORTAL_BROADCAST_INVALIDATED_ICE_CANDIDATES:
+      return decode_ids (m, o, "client_ids", TRUE, error)
+             && decode_candidates (m, o, error);
     default: return TRUE;
     }
 }
@@ -298,9 +368,12 @@ fz_portal_message_decode (FzPortalRole role, const char *event, JsonNode *payloa
   m->relays = g_ptr_array_new_with_free_func ((GDestroyNotify) fz_relay_free);
   m->disconnected = g_ptr_array_new_with_free_func (g_free);
   m->candidates = g_array_new (FALSE, FALSE, sizeof (FzIceCandidate));
+  m->peer_ids = g_ptr_array_new_with_free_func (g_free);
   for (guint i = 0; i < G_N_ELEMENTS (events); i++)
     if (strcmp (events[i].name, event) == 0
-        && (role == FZ_PORTAL_ROLE_CLIENT ? events[i].client : events[i].gateway))
+        && (role == FZ_PORTAL_ROLE_CLIENT    ? events[i].client
+            : role == FZ_PORTAL_ROLE_GATEWAY ? events[i].gateway
+                                             : events[i].portal))
       m->event = events[i].event;
   if (m->event == FZ_PORTAL_UNKNOWN)
     return g_steal_pointer (&m);
@@ -350,6 +423,30 @@ add_string (JsonBuilder *b, const char *key, const char *value)
 }
 
 typedef JsonNode *(*EncodeFn) (gconstpointer item);
+
+static void
+encode_ids (JsonBuilder *b, const char *key, GPtrArray *ids)
+{
+  json_builder_set_member_name (b, key);
+  json_builder_begin_array (b);
+  for (guint i = 0; i < ids->len; i++)
+    json_builder_add_string_value (b, ids->pdata[i]);
+  json_builder_end_array (b);
+}
+
+static void
+encode_candidates (JsonBuilder *b, GArray *candidates)
+{
+  json_builder_set_member_name (b, "candidates");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < candidates->len; i++)
+    {
+      g_autofree char *c
+        = fz_ice_candidate_to_string (&g_array_index (candidates, FzIceCandidate, i));
+      json_builder_add_string_value (b, c);
+    }
+  json_builder_end_array (b);
+}
 
 static void
 add_list (JsonBuilder *b, const char *key, GPtrArray *items, EncodeFn encode)
@@ -407,6 +504,13 @@ fz_portal_message_to_json (const FzPortalMessage *m)
       json_builder_set_member_name (b, "expires_at");
       json_builder_add_int_value (b, m->expires_at);
     }
+  if (m->event == FZ_PORTAL_SET_SNOWNET_CAPABILITIES)
+    {
+      json_builder_set_member_name (b, "iceless");
+      json_builder_add_boolean_value (b, m->iceless);
+    }
+  if (m->peer_ids->len > 0)
+    encode_ids (b, "peer_ids", m->peer_ids);
   add_list (b, "resources", m->resources, (EncodeFn) fz_resource_encode);
   add_list (b, "relays", m->relays, (EncodeFn) fz_relay_encode);
   if (m->disconnected->len > 0)
@@ -418,21 +522,57 @@ fz_portal_message_to_json (const FzPortalMessage *m)
       json_builder_end_array (b);
     }
   if (m->candidates->len > 0)
-    {
-      json_builder_set_member_name (b, "candidates");
-      json_builder_begin_array (b);
-      for (guint i = 0; i < m->candidates->len; i++)
-        {
-          g_autofree char *c = fz_ice_candidate_to_string (
-            &g_array_index (m->candidates, FzIceCandidate, i));
-          json_builder_add_string_value (b, c);
-        }
-      json_builder_end_array (b);
-    }
+    encode_candidates (b, m->candidates);
   json_builder_end_object (b);
   g_autoptr (JsonNode) root = json_builder_get_root (b);
   g_autoptr (JsonGenerator) gen = json_generator_new ();
   json_generator_set_root (gen, root);
   json_generator_set_pretty (gen, TRUE);
   return json_generator_to_data (gen, NULL);
+}
+
+FzPortalMessage *
+fz_portal_message_new (FzPortalEvent event)
+{
+  FzPortalMessage *m = g_new0 (FzPortalMessage, 1);
+  m->event = event;
+  m->event_name = g_strdup (fz_portal_event_name (event));
+  m->resources = g_ptr_array_new_with_free_func ((GDestroyNotify) fz_resource_free);
+  m->relays = g_ptr_array_new_with_free_func ((GDestroyNotify) fz_relay_free);
+  m->disconnected = g_ptr_array_new_with_free_func (g_free);
+  m->candidates = g_array_new (FALSE, FALSE, sizeof (FzIceCandidate));
+  m->peer_ids = g_ptr_array_new_with_free_func (g_free);
+  return m;
+}
+
+JsonNode *
+fz_portal_message_encode (const FzPortalMessage *m)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  switch (m->event)
+    {
+    case FZ_PORTAL_SET_SNOWNET_CAPABILITIES:
+      json_builder_set_member_name (b, "iceless");
+      json_builder_add_boolean_value (b, m->iceless);
+      break;
+    case FZ_PORTAL_REQUEST_AUTHORIZATION:
+      add_string (b, "resource_id", m->resource_id);
+      encode_ids (b, "connected_gateway_ids", m->peer_ids);
+      break;
+    case FZ_PORTAL_NEW_GATEWAY_ICE_CANDIDATES:
+    case FZ_PORTAL_INVALIDATE_GATEWAY_ICE_CANDIDATES:
+      add_string (b, "gateway_id", m->peer_id);
+      encode_candidates (b, m->candidates);
+      break;
+    case FZ_PORTAL_AUTHORIZATION_CREATED_REF: add_string (b, "ref", m->ref); break;
+    case FZ_PORTAL_BROADCAST_ICE_CANDIDATES:
+    case FZ_PORTAL_BROADCAST_INVALIDATED_ICE_CANDIDATES:
+      encode_ids (b, "client_ids", m->peer_ids);
+      encode_candidates (b, m->candidates);
+      break;
+    default: /* no_relays: an empty object */ break;
+    }
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
 }

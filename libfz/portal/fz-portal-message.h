@@ -16,6 +16,7 @@ typedef enum
 {
   FZ_PORTAL_ROLE_CLIENT,
   FZ_PORTAL_ROLE_GATEWAY,
+  FZ_PORTAL_ROLE_PORTAL, /* what clients and gateways send */
 } FzPortalRole;
 
 typedef enum
@@ -37,6 +38,17 @@ typedef enum
   FZ_PORTAL_CREATE_AUTHORIZATION,
   FZ_PORTAL_RESOURCE_UPDATED,
   FZ_PORTAL_REJECT_ACCESS,
+  /* from clients and gateways */
+  FZ_PORTAL_SET_SNOWNET_CAPABILITIES,
+  FZ_PORTAL_NO_RELAYS,
+  /* from clients */
+  FZ_PORTAL_REQUEST_AUTHORIZATION,
+  FZ_PORTAL_NEW_GATEWAY_ICE_CANDIDATES,
+  FZ_PORTAL_INVALIDATE_GATEWAY_ICE_CANDIDATES,
+  /* from gateways */
+  FZ_PORTAL_AUTHORIZATION_CREATED_REF, /* "authorization_created" with {ref} */
+  FZ_PORTAL_BROADCAST_ICE_CANDIDATES,
+  FZ_PORTAL_BROADCAST_INVALIDATED_ICE_CANDIDATES,
 } FzPortalEvent;
 
 typedef struct
@@ -56,6 +68,8 @@ typedef struct
   char *ref;          /* create_authorization: echoed verbatim */
   char *account_slug; /* gateway init */
   char *client_version;
+  GPtrArray *peer_ids; /* char*: connected_gateway_ids, client_ids */
+  gboolean iceless;
   guint8 peer_key[32];
   guint8 psk[32];
   gboolean has_peer_key, has_psk;
@@ -70,6 +84,12 @@ void fz_portal_message_free (FzPortalMessage *m);
 /* Normalized JSON of the decoded fields, secrets (PSK, passwords)
  * replaced by "(set)": for logs and fz-msgdump. */
 char *fz_portal_message_to_json (const FzPortalMessage *m);
+
+/* What clients and gateways send: a new message of that event (the
+ * caller fills its fields), and its payload as the protocol wants it. */
+FzPortalMessage *fz_portal_message_new (FzPortalEvent event);
+JsonNode *fz_portal_message_encode (const FzPortalMessage *m);
+const char *fz_portal_event_name (FzPortalEvent event);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FzPortalMessage, fz_portal_message_free)
 

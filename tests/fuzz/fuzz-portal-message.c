@@ -1,6 +1,6 @@
-/* Any bytes as a portal frame, decoded as a client and as a gateway
- * would: a message or one error, never a crash; a decoded message always
- * prints, without the PSK. */
+/* Any bytes as a portal frame, decoded as a client and a gateway would,
+ * and as the portal reads what they send: a message or one error, never
+ * a crash; a decoded message always prints, without the PSK. */
 #include "fz.h"
 
 #include <stdint.h>
@@ -15,7 +15,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   FzPhoenixFrame *f = fz_phoenix_frame_parse ((const char *) data, size, NULL);
   if (f == NULL)
     return 0;
-  for (int role = 0; role < 2; role++)
+  for (int role = 0; role < 3; role++)
     {
       GError *error = NULL;
       FzPortalMessage *m
