@@ -23,6 +23,8 @@
 #include "fz-phoenix-frame.h"
 #include "fz-portal-types.h"
 #include "fz-portal-message.h"
+#include "fz-portal-url.h"
+#include "fz-reconnect-policy.h"
 #include "fz-vnet.h"
 #include "fz-batch-queue.h"
 #include "fz-tun.h"
