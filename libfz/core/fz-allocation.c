@@ -10,6 +10,7 @@ G_DEFINE_QUARK (fz - allocation - error - quark, fz_allocation_error)
 #define FAMILY_IPV4             0x01
 #define FAMILY_IPV6             0x02
 #define REQUESTED_TRANSPORT_UDP (17u << 24)
+#define DEFAULT_LIFETIME        600 /* s, RFC 8656's default; what REFRESH asks for */
 
 typedef enum
 {
@@ -489,17 +490,26 @@ on_binding_success (FzAllocation *a, Request *r, const FzStunMessage *m,
     {
       /* The relay missed a keepalive: it may have restarted and lost our
        * allocation. A REFRESH tells at once. */
-      send_refresh (a, 600, FALSE, now);
+      send_refresh (a, DEFAULT_LIFETIME, FALSE, now);
     }
+}
+
+/* The lifetime an ALLOCATE or REFRESH answer granted (or @asked, when it
+ * does not say): refresh at half of it. */
+static void
+set_lifetime (FzAllocation *a, const FzStunMessage *m, guint32 asked, gint64 now)
+{
+  guint32 lifetime = asked;
+  fz_stun_message_get_u32 (m, FZ_STUN_ATTR_LIFETIME, &lifetime);
+  gint64 us = (gint64) CLAMP (lifetime, 2, 3600) * G_USEC_PER_SEC;
+  a->expires_at = now + us;
+  a->refresh_at = now + us / 2;
 }
 
 static void
 on_allocate_success (FzAllocation *a, const FzStunMessage *m, const FzSockAddr *local,
                      gint64 now)
 {
-  guint32 lifetime = 600;
-  fz_stun_message_get_u32 (m, FZ_STUN_ATTR_LIFETIME, &lifetime);
-  lifetime = CLAMP (lifetime, 2, 3600);
   learn_addresses (a, a->alloc_server, m, local);
 
   for (guint k = 0; k < 2; k++)
@@ -528,11 +538,10 @@ on_allocate_success (FzAllocation *a, const FzStunMessage *m, const FzSockAddr *
       return;
     }
   a->state = STATE_ALLOCATED;
-  a->expires_at = now + (gint64) lifetime * G_USEC_PER_SEC;
+  set_lifetime (a, m, DEFAULT_LIFETIME, now);
   a->mismatches = 0;
   a->failure_reported = FALSE;
   a->retry_backoff = FZ_TURN_RETRY_MIN;
-  a->refresh_at = now + (gint64) lifetime * G_USEC_PER_SEC / 2;
   a->keepalive_at = now + FZ_TURN_KEEPALIVE;
 }
 
@@ -548,13 +557,7 @@ on_success (FzAllocation *a, Request *r, const FzStunMessage *m, const FzSockAdd
       if (r->realloc)
         send_allocate (a, a->has_server[0] && a->has_server[1], now);
       else if (a->state == STATE_ALLOCATED)
-        {
-          guint32 lifetime = r->lifetime;
-          fz_stun_message_get_u32 (m, FZ_STUN_ATTR_LIFETIME, &lifetime);
-          lifetime = CLAMP (lifetime, 2, 3600);
-          a->refresh_at = now + (gint64) lifetime * G_USEC_PER_SEC / 2;
-          a->expires_at = now + (gint64) lifetime * G_USEC_PER_SEC;
-        }
+        set_lifetime (a, m, r->lifetime, now);
       break;
     case FZ_STUN_CHANNEL_BIND:
       {
@@ -753,10 +756,8 @@ fz_allocation_handle_input (FzAllocation *a, const FzSockAddr *from,
 
 gboolean
 fz_allocation_decapsulate (FzAllocation *a, const FzSockAddr *from, const guint8 *data,
-                           gsize len, FzSockAddr *peer, gsize *offset, gsize *payload_len,
-                           gint64 now)
+                           gsize len, FzSockAddr *peer, gsize *offset, gsize *payload_len)
 {
-  (void) now;
   if (a->state != STATE_ALLOCATED
       || !fz_sock_addr_equal (from, &a->server[a->alloc_server]))
     return FALSE;
@@ -1010,7 +1011,7 @@ fz_allocation_handle_timeout (FzAllocation *a, gint64 now)
   if (now >= a->refresh_at)
     {
       a->refresh_at = G_MAXINT64; /* the answer sets the next one */
-      send_refresh (a, 600, FALSE, now);
+      send_refresh (a, DEFAULT_LIFETIME, FALSE, now);
     }
 
   GHashTableIter it;

@@ -97,7 +97,7 @@ gboolean fz_allocation_handle_input (FzAllocation *a, const FzSockAddr *from,
  * payload is data[*offset, *offset + *payload_len) and came from @peer. */
 gboolean fz_allocation_decapsulate (FzAllocation *a, const FzSockAddr *from,
                                     const guint8 *data, gsize len, FzSockAddr *peer,
-                                    gsize *offset, gsize *payload_len, gint64 now);
+                                    gsize *offset, gsize *payload_len);
 
 /* Frames @buf for @peer as ChannelData in place (binding a channel if
  * there is none) and sets @server to where it goes. FALSE if there is no

@@ -1,6 +1,7 @@
 #include "fz-ip-addr.h"
 
 #include <arpa/inet.h>
+#include <stdlib.h>
 #include <string.h>
 
 void
@@ -98,4 +99,41 @@ fz_sock_addr_to_string (const FzSockAddr *sa, char buf[FZ_SOCK_ADDR_STRLEN])
   g_snprintf (buf, FZ_SOCK_ADDR_STRLEN, sa->ip.family == 6 ? "[%s]:%u" : "%s:%u", ip,
               sa->port);
   return buf;
+}
+
+gboolean
+fz_sock_addr_parse (FzSockAddr *out, const char *s)
+{
+  g_autofree char *ip = NULL;
+  const char *port;
+  if (s[0] == '[')
+    {
+      const char *close = strchr (s, ']');
+      if (close == NULL || close[1] != ':')
+        return FALSE;
+      ip = g_strndup (s + 1, close - s - 1);
+      port = close + 2;
+      if (!fz_ip_addr_parse (&out->ip, ip) || out->ip.family != 6)
+        return FALSE;
+    }
+  else
+    {
+      const char *colon = strrchr (s, ':');
+      if (colon == NULL)
+        return FALSE;
+      ip = g_strndup (s, colon - s);
+      port = colon + 1;
+      if (!fz_ip_addr_parse (&out->ip, ip) || out->ip.family != 4)
+        return FALSE;
+    }
+  if (*port == '\0' || strlen (port) > 5)
+    return FALSE;
+  for (const char *p = port; *p; p++)
+    if (!g_ascii_isdigit (*p))
+      return FALSE;
+  int v = atoi (port);
+  if (v < 1 || v > 65535)
+    return FALSE;
+  out->port = (guint16) v;
+  return TRUE;
 }

@@ -34,7 +34,9 @@ typedef struct
 } FzSockAddr;
 
 gboolean fz_sock_addr_equal (const FzSockAddr *a, const FzSockAddr *b);
-/* "192.0.2.1:51820" or "[2001:db8::1]:51820" */
+/* "192.0.2.1:51820" or "[2001:db8::1]:51820", both ways; a port of 0
+ * does not parse. */
+gboolean fz_sock_addr_parse (FzSockAddr *sa, const char *text);
 char *fz_sock_addr_to_string (const FzSockAddr *sa, char buf[FZ_SOCK_ADDR_STRLEN]);
 
 G_END_DECLS

@@ -682,9 +682,17 @@ fz_ip_packet_set_ttl (FzIpPacket *pkt, guint8 ttl)
 }
 
 guint8
+fz_ip_header_ecn (const guint8 *data, gsize len)
+{
+  if (len < 2)
+    return 0;
+  return (data[0] >> 4) == 4 ? data[1] & 0x03 : (data[1] >> 4) & 0x03;
+}
+
+guint8
 fz_ip_packet_ecn (const FzIpPacket *pkt)
 {
-  return pkt->version == 4 ? pkt->data[1] & 0x03 : (pkt->data[1] >> 4) & 0x03;
+  return fz_ip_header_ecn (pkt->data, pkt->len);
 }
 
 void

@@ -104,6 +104,9 @@ void fz_ip_packet_set_icmp_echo_id (FzIpPacket *pkt, guint16 id);
 guint8 fz_ip_packet_ttl (const FzIpPacket *pkt);
 void fz_ip_packet_set_ttl (FzIpPacket *pkt, guint8 ttl);
 guint8 fz_ip_packet_ecn (const FzIpPacket *pkt);
+/* The ECN bits straight from a header (0 if too short to hold them):
+ * for the outer header of a packet that needs no other field. */
+guint8 fz_ip_header_ecn (const guint8 *data, gsize len);
 void fz_ip_packet_set_ecn (FzIpPacket *pkt, guint8 ecn);
 
 /* p2p control packets. */

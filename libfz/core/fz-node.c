@@ -177,30 +177,39 @@ relay_by_server (FzNode *node, const FzSockAddr *from)
   return NULL;
 }
 
-/* Sends @buf (a datagram for @dst, the peer's address) the way the
- * connection's selected pair goes: from our host address, or through the
- * relay as ChannelData. Takes @buf. */
-static void
-route (FzNode *node, Connection *c, FzPacketBuf *buf, const FzSockAddr *src,
-       const FzSockAddr *dst, guint8 ecn, gint64 now)
+/* Where a datagram for @dst (the peer's address) goes when sent from
+ * @src: from our host address straight to the peer, or, when @src is one
+ * of our relayed addresses, to that relay as ChannelData (framed in
+ * place). @relayed says whether @src can be relayed at all, to skip the
+ * lookup on the direct path. FALSE if the relay cannot take it. */
+static gboolean
+frame_for_path (FzNode *node, const FzSockAddr *src, gboolean relayed, FzPacketBuf *buf,
+                const FzSockAddr *dst, gint64 now, FzSockAddr *out_src,
+                FzSockAddr *out_dst)
 {
-  if (src->ip.family != 0 && src->port != 0)
+  Relay *r = relayed ? relay_by_relayed (node, src) : NULL;
+  if (r == NULL)
     {
-      Relay *r = relay_by_relayed (node, src);
-      if (r != NULL)
-        {
-          FzSockAddr server;
-          if (!fz_allocation_encapsulate (r->alloc, dst, buf, now, &server))
-            {
-              fz_packet_buf_free (buf);
-              return;
-            }
-          FzSockAddr from = host_of_family (node, server.ip.family);
-          push_transmit (node, &from, &server, buf, ecn);
-          return;
-        }
+      *out_src = *src;
+      *out_dst = *dst;
+      return TRUE;
     }
-  push_transmit (node, src, dst, buf, ecn);
+  if (!fz_allocation_encapsulate (r->alloc, dst, buf, now, out_dst))
+    return FALSE;
+  *out_src = host_of_family (node, out_dst->ip.family);
+  return TRUE;
+}
+
+/* Queues @buf for sending from @src to @dst that way. Takes @buf. */
+static void
+route (FzNode *node, FzPacketBuf *buf, const FzSockAddr *src, gboolean relayed,
+       const FzSockAddr *dst, gint64 now)
+{
+  FzSockAddr from, to;
+  if (frame_for_path (node, src, relayed, buf, dst, now, &from, &to))
+    push_transmit (node, &from, &to, buf, 0);
+  else
+    fz_packet_buf_free (buf);
 }
 
 static void
@@ -221,7 +230,7 @@ connection_remove_local (FzNode *node, Connection *c, const FzIceCandidate *cand
 }
 
 static void
-relay_candidates (Relay *r, FzIceCandidate out[2], guint *n, FzNode *node)
+relay_candidates (Relay *r, FzIceCandidate out[2], guint *n)
 {
   *n = 0;
   for (guint8 fam = 4; fam <= 6; fam += 2)
@@ -264,7 +273,7 @@ assign_relay (FzNode *node, Connection *c, gint64 now)
   c->relay = best_relay (node);
   FzIceCandidate rc[2];
   guint n;
-  relay_candidates (c->relay, rc, &n, node);
+  relay_candidates (c->relay, rc, &n);
   for (guint i = 0; i < n; i++)
     connection_add_local (node, c, &rc[i], now);
 }
@@ -447,7 +456,7 @@ fz_node_update_relays (FzNode *node, const FzNodeRelay *add, guint n_add,
         continue;
       FzIceCandidate gone[2];
       guint n;
-      relay_candidates (r, gone, &n, node);
+      relay_candidates (r, gone, &n);
       g_hash_table_remove (node->relays, remove[i]);
       migrate_from (node, r, gone, n, now);
       relay_free (r);
@@ -587,7 +596,9 @@ send_goodbye (FzNode *node, Connection *c, gint64 now)
     }
   switch (fz_wg_peer_encapsulate (c->peer, buf, now, &dst))
     {
-    case FZ_WG_SEND_NOW: route (node, c, buf, &c->local.base, &dst, 0, now); break;
+    case FZ_WG_SEND_NOW:
+      route (node, buf, &c->local.base, c->local.type == FZ_ICE_RELAY, &dst, now);
+      break;
     case FZ_WG_SEND_QUEUED:
       break; /* no session: the peer (and the goodbye) go away together */
     case FZ_WG_SEND_DROPPED: fz_packet_buf_free (buf); break;
@@ -675,11 +686,7 @@ touch (FzNode *node, Connection *c, gint64 now)
 static FzNodeSend
 send_data (FzNode *node, Connection *c, FzPacketBuf *buf, gint64 now, FzNodeTransmit *out)
 {
-  FzIpPacket pkt;
-  guint8 ecn
-    = fz_ip_packet_parse (&pkt, buf->data, buf->len, FZ_IP_MTU_TUNNEL) == FZ_IP_OK
-        ? fz_ip_packet_ecn (&pkt)
-        : 0;
+  guint8 ecn = fz_ip_header_ecn (buf->data, buf->len);
   FzSockAddr dst;
   switch (fz_wg_peer_encapsulate (c->peer, buf, now, &dst))
     {
@@ -687,20 +694,9 @@ send_data (FzNode *node, Connection *c, FzPacketBuf *buf, gint64 now, FzNodeTran
     case FZ_WG_SEND_QUEUED: return FZ_NODE_QUEUED;
     default: return FZ_NODE_DROPPED;
     }
-  Relay *r = relay_by_relayed (node, &c->local.base);
-  if (r != NULL)
-    {
-      FzSockAddr server;
-      if (!fz_allocation_encapsulate (r->alloc, &dst, buf, now, &server))
-        return FZ_NODE_DROPPED;
-      out->src = host_of_family (node, server.ip.family);
-      out->dst = server;
-    }
-  else
-    {
-      out->src = c->local.base;
-      out->dst = dst;
-    }
+  if (!frame_for_path (node, &c->local.base, c->local.type == FZ_ICE_RELAY, buf, &dst,
+                       now, &out->src, &out->dst))
+    return FZ_NODE_DROPPED;
   out->buf = buf;
   out->ecn = ecn;
   return FZ_NODE_SEND;
@@ -771,7 +767,7 @@ decapsulate_one (FzNode *node, const FzSockAddr *local, const FzSockAddr *from,
         }
       gsize off, plen;
       if (!fz_allocation_decapsulate (r->alloc, from, buf->data, buf->len, &peer, &off,
-                                      &plen, now))
+                                      &plen))
         return FZ_NODE_RX_NOTHING;
       fz_packet_buf_pull (buf, off);
       fz_packet_buf_trim (buf, plen);
@@ -795,8 +791,11 @@ decapsulate_one (FzNode *node, const FzSockAddr *local, const FzSockAddr *from,
     {
       return FZ_NODE_RX_NOTHING;
     }
+  /* Only an IPv6 header with next header 255 can be a control packet:
+   * the data path does not parse packets it will hand on anyway. */
   FzIpPacket pkt;
-  if (fz_ip_packet_parse (&pkt, buf->data, buf->len, FZ_IP_MTU_TUNNEL) == FZ_IP_OK
+  if (buf->len >= 40 && (buf->data[0] >> 4) == 6 && buf->data[6] == FZ_IP_PROTO_CONTROL
+      && fz_ip_packet_parse (&pkt, buf->data, buf->len, FZ_IP_MTU_TUNNEL) == FZ_IP_OK
       && fz_ip_packet_is_control (&pkt))
     {
       if (fz_ip_packet_control_type (&pkt) == FZ_CONTROL_GOODBYE)
@@ -890,7 +889,8 @@ on_selected (FzNode *node, Connection *c, const FzIceEvent *e, gint64 now)
     }
   /* Handshake answers that came before our side selected the pair. */
   while ((buf = g_queue_pop_head (&c->early)) != NULL)
-    route (node, c, buf, &c->local.base, &c->remote.addr, 0, now);
+    route (node, buf, &c->local.base, c->local.type == FZ_ICE_RELAY, &c->remote.addr,
+           now);
 }
 
 /* Moves everything the parts want sent or said into the node's queues. */
@@ -899,6 +899,7 @@ drain (FzNode *node, gint64 now)
 {
   GHashTableIter it;
   gpointer v;
+  gboolean relay_failed = FALSE;
 
   g_hash_table_iter_init (&it, node->relays);
   while (g_hash_table_iter_next (&it, NULL, &v))
@@ -939,6 +940,7 @@ drain (FzNode *node, gint64 now)
               g_debug ("node: relay %s: %s", r->id, e.error->message);
               g_clear_error (&e.error);
               r->failed = TRUE;
+              relay_failed = TRUE;
               break;
             }
         }
@@ -955,7 +957,8 @@ drain (FzNode *node, gint64 now)
             }
         }
     }
-  if (g_hash_table_size (node->relays) > 0 && !node->no_relays_reported)
+  /* Only a failure can leave us without a usable relay. */
+  if (relay_failed && !node->no_relays_reported)
     {
       gboolean any = FALSE;
       g_hash_table_iter_init (&it, node->relays);
@@ -968,7 +971,8 @@ drain (FzNode *node, gint64 now)
         }
     }
 
-  g_autoptr (GPtrArray) failed = g_ptr_array_new_with_free_func (g_free);
+  /* Made only when ICE fails: drain() runs for every packet. */
+  g_autoptr (GPtrArray) failed = NULL;
   while (node->dirty->len > 0)
     {
       Connection *c = g_ptr_array_steal_index_fast (node->dirty, node->dirty->len - 1);
@@ -979,7 +983,7 @@ drain (FzNode *node, gint64 now)
           FzPacketBuf *buf = buf_from_bytes (node, t.msg);
           g_bytes_unref (t.msg);
           if (buf != NULL)
-            route (node, c, buf, &t.src, &t.dst, 0, now);
+            route (node, buf, &t.src, TRUE, &t.dst, now);
         }
       FzIceEvent e;
       while (fz_ice_agent_poll_event (c->agent, &e))
@@ -987,7 +991,11 @@ drain (FzNode *node, gint64 now)
           if (e.type == FZ_ICE_EVENT_SELECTED_PAIR)
             on_selected (node, c, &e, now);
           else if (e.state == FZ_ICE_FAILED)
-            g_ptr_array_add (failed, g_strdup (c->id));
+            {
+              if (failed == NULL)
+                failed = g_ptr_array_new_with_free_func (g_free);
+              g_ptr_array_add (failed, g_strdup (c->id));
+            }
         }
       if (c->selected && c->handshaken && !c->established)
         {
@@ -996,7 +1004,7 @@ drain (FzNode *node, gint64 now)
         }
       update_deadline (node, c);
     }
-  for (guint i = 0; i < failed->len; i++)
+  for (guint i = 0; failed != NULL && i < failed->len; i++)
     {
       Connection *c = g_hash_table_lookup (node->conns, failed->pdata[i]);
       if (c == NULL)
@@ -1047,7 +1055,7 @@ drain (FzNode *node, gint64 now)
           fz_packet_buf_free (wt.buf);
           continue;
         }
-      route (node, c, wt.buf, &c->local.base, &wt.dst, 0, now);
+      route (node, wt.buf, &c->local.base, c->local.type == FZ_ICE_RELAY, &wt.dst, now);
     }
 }
 

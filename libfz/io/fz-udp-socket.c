@@ -47,8 +47,8 @@ fz_udp_raise_buffer_limits (GError **error)
          && raise_sysctl ("/proc/sys/net/core/rmem_max", FZ_UDP_RECV_BUFFER, error);
 }
 
-static socklen_t
-to_sockaddr (const FzSockAddr *sa, struct sockaddr_storage *ss)
+socklen_t
+fz_sock_addr_to_native (const FzSockAddr *sa, struct sockaddr_storage *ss)
 {
   memset (ss, 0, sizeof *ss);
   if (sa->ip.family == 4)
@@ -69,8 +69,8 @@ to_sockaddr (const FzSockAddr *sa, struct sockaddr_storage *ss)
     }
 }
 
-static void
-from_sockaddr (const struct sockaddr_storage *ss, FzSockAddr *sa)
+void
+fz_sock_addr_from_native (const struct sockaddr_storage *ss, FzSockAddr *sa)
 {
   if (ss->ss_family == AF_INET)
     {
@@ -115,7 +115,7 @@ fz_udp_socket_open (int family, guint16 port, GError **error)
     return fail (fd, error, "create", family, port);
   if (family == 6 && setsockopt (fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0)
     return fail (fd, error, "configure", family, port);
-  len = to_sockaddr (&any, &ss);
+  len = fz_sock_addr_to_native (&any, &ss);
   if (bind (fd, (struct sockaddr *) &ss, len) < 0)
     return fail (fd, error, "bind", family, port);
   len = sizeof ss;
@@ -167,7 +167,7 @@ gssize
 fz_udp_socket_send (FzUdpSocket *s, const guint8 *buf, gsize len, const FzSockAddr *to)
 {
   struct sockaddr_storage ss;
-  socklen_t sl = to_sockaddr (to, &ss);
+  socklen_t sl = fz_sock_addr_to_native (to, &ss);
 
   return sendto (s->fd, buf, len, 0, (struct sockaddr *) &ss, sl);
 }
@@ -196,7 +196,7 @@ fz_udp_socket_recv_gro (FzUdpSocket *s, guint8 *buf, gsize cap, FzSockAddr *from
     memset (local, 0, sizeof *local);
   if (n < 0)
     return n;
-  from_sockaddr (&ss, from);
+  fz_sock_addr_from_native (&ss, from);
   for (struct cmsghdr *c = CMSG_FIRSTHDR (&msg); c != NULL; c = CMSG_NXTHDR (&msg, c))
     {
       if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO)
@@ -243,7 +243,7 @@ send_gso (FzUdpSocket *s, FzPacketBuf *const *bufs, guint n, const FzSockAddr *t
   struct cmsghdr *c = CMSG_FIRSTHDR (&msg);
   guint16 size = (guint16) bufs[0]->len;
 
-  msg.msg_namelen = to_sockaddr (to, &ss);
+  msg.msg_namelen = fz_sock_addr_to_native (to, &ss);
   for (guint i = 0; i < n; i++)
     {
       iov[i].iov_base = bufs[i]->data;
@@ -280,7 +280,7 @@ fz_udp_socket_send_batch (FzUdpSocket *s, FzPacketBuf *const *bufs, guint n,
     struct mmsghdr msgs[FZ_UDP_GSO_MAX_SEGMENTS];
     struct iovec iov[FZ_UDP_GSO_MAX_SEGMENTS];
     struct sockaddr_storage ss;
-    socklen_t sl = to_sockaddr (to, &ss);
+    socklen_t sl = fz_sock_addr_to_native (to, &ss);
 
     for (guint done = 0; done < n;)
       {
@@ -330,7 +330,7 @@ fz_udp_socket_recv_many (FzUdpSocket *s, FzPacketBuf **bufs, FzSockAddr *from, g
   for (int i = 0; i < got; i++)
     {
       bufs[i]->len = msgs[i].msg_len;
-      from_sockaddr (&ss[i], &from[i]);
+      fz_sock_addr_from_native (&ss[i], &from[i]);
     }
   return (guint) got;
 }

@@ -6,6 +6,8 @@
 #include "fz-ip-addr.h"
 #include "fz-packet-buf.h"
 
+#include <sys/socket.h>
+
 G_BEGIN_DECLS
 
 #define FZ_UDP_GSO_MAX_SEGMENTS 64
@@ -29,6 +31,10 @@ gboolean fz_udp_raise_buffer_limits (GError **error);
 
 /* Port 0 picks one. The socket asks for the buffer sizes above. */
 FzUdpSocket *fz_udp_socket_open (int family, guint16 port, GError **error);
+
+/* FzSockAddr to and from the kernel's form; returns the length to pass. */
+socklen_t fz_sock_addr_to_native (const FzSockAddr *sa, struct sockaddr_storage *ss);
+void fz_sock_addr_from_native (const struct sockaddr_storage *ss, FzSockAddr *sa);
 void fz_udp_socket_close (FzUdpSocket *s);
 gboolean fz_udp_socket_set_mark (FzUdpSocket *s, guint32 mark, GError **error);
 gssize fz_udp_socket_send (FzUdpSocket *s, const guint8 *buf, gsize len,

@@ -401,44 +401,6 @@ fz_resource_encode (const FzResource *r)
   return json_builder_get_root (b);
 }
 
-/* "1.2.3.4:3478" or "[2001:db8::1]:3478" */
-static gboolean
-parse_host_port (const char *s, FzSockAddr *out)
-{
-  g_autofree char *ip = NULL;
-  const char *port;
-  if (s[0] == '[')
-    {
-      const char *close = strchr (s, ']');
-      if (close == NULL || close[1] != ':')
-        return FALSE;
-      ip = g_strndup (s + 1, close - s - 1);
-      port = close + 2;
-      if (!fz_ip_addr_parse (&out->ip, ip) || out->ip.family != 6)
-        return FALSE;
-    }
-  else
-    {
-      const char *colon = strrchr (s, ':');
-      if (colon == NULL)
-        return FALSE;
-      ip = g_strndup (s, colon - s);
-      port = colon + 1;
-      if (!fz_ip_addr_parse (&out->ip, ip) || out->ip.family != 4)
-        return FALSE;
-    }
-  if (*port == '\0' || strlen (port) > 5)
-    return FALSE;
-  for (const char *p = port; *p; p++)
-    if (!g_ascii_isdigit (*p))
-      return FALSE;
-  int v = atoi (port);
-  if (v < 1 || v > 65535)
-    return FALSE;
-  out->port = (guint16) v;
-  return TRUE;
-}
-
 void
 fz_relay_free (FzRelay *r)
 {
@@ -473,7 +435,7 @@ fz_relay_decode (JsonNode *node, GError **error)
   if (addr == NULL)
     return NULL;
   FzSockAddr sa = { 0 };
-  if (!parse_host_port (addr, &sa))
+  if (!fz_sock_addr_parse (&sa, addr))
     {
       fail (error, FZ_PORTAL_ERROR_INVALID, "relay address \"%s\" is not IP:PORT", addr);
       return NULL;

@@ -179,7 +179,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       fz_allocation_handle_input (a, &srv, &local, chunk, n, now);
       gsize off, plen;
       FzSockAddr from;
-      if (fz_allocation_decapsulate (a, &srv, chunk, n, &from, &off, &plen, now)
+      if (fz_allocation_decapsulate (a, &srv, chunk, n, &from, &off, &plen)
           && off + plen > n)
         abort ();
       g_autoptr (FzPacketBuf) buf = fz_packet_buf_new (FZ_PACKET_BUF_HEADROOM, 64);

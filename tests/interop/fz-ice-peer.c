@@ -27,22 +27,10 @@ static guint sent;
 static gint64 started;
 
 static void
-to_sockaddr (const FzSockAddr *a, struct sockaddr_storage *ss, socklen_t *len)
-{
-  memset (ss, 0, sizeof *ss);
-  struct sockaddr_in *s = (struct sockaddr_in *) ss;
-  s->sin_family = AF_INET;
-  s->sin_port = htons (a->port);
-  memcpy (&s->sin_addr, a->ip.bytes, 4);
-  *len = sizeof *s;
-}
-
-static void
 send_to (const FzSockAddr *dst, const void *data, gsize len)
 {
   struct sockaddr_storage ss;
-  socklen_t sl;
-  to_sockaddr (dst, &ss, &sl);
+  socklen_t sl = fz_sock_addr_to_native (dst, &ss);
   if (sendto (fd, data, len, 0, (struct sockaddr *) &ss, sl) < 0)
     fprintf (stderr, "fz-ice-peer: sendto: %s\n", g_strerror (errno));
 }
@@ -154,15 +142,15 @@ on_udp (gint unused_fd, GIOCondition cond, gpointer data)
   for (;;)
     {
       guint8 buf[2048];
-      struct sockaddr_in sin;
-      socklen_t sl = sizeof sin;
+      struct sockaddr_storage ss;
+      socklen_t sl = sizeof ss;
       ssize_t n
-        = recvfrom (fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *) &sin, &sl);
+        = recvfrom (fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *) &ss, &sl);
       if (n < 0)
         break;
       gint64 now = g_get_monotonic_time ();
-      FzSockAddr from = { .port = ntohs (sin.sin_port) };
-      fz_ip_addr_set_v4 (&from.ip, (const guint8 *) &sin.sin_addr);
+      FzSockAddr from;
+      fz_sock_addr_from_native (&ss, &from);
       FzSockAddr local = host;
       const guint8 *p = buf;
       gsize plen = n;
@@ -173,7 +161,7 @@ on_udp (gint unused_fd, GIOCondition cond, gpointer data)
             continue;
           gsize off;
           FzSockAddr peer;
-          if (!fz_allocation_decapsulate (alloc, &from, buf, n, &peer, &off, &plen, now))
+          if (!fz_allocation_decapsulate (alloc, &from, buf, n, &peer, &off, &plen))
             continue;
           fz_allocation_get_relayed (alloc, 4, &local);
           from = peer;
@@ -251,17 +239,6 @@ quit (gpointer loop)
   return G_SOURCE_REMOVE;
 }
 
-static gboolean
-parse_sock_addr (const char *text, FzSockAddr *out)
-{
-  const char *colon = strrchr (text, ':');
-  if (colon == NULL)
-    return FALSE;
-  g_autofree char *ip = g_strndup (text, colon - text);
-  out->port = (guint16) atoi (colon + 1);
-  return fz_ip_addr_parse (&out->ip, ip) && out->ip.family == 4 && out->port != 0;
-}
-
 int
 main (int argc, char **argv)
 {
@@ -292,7 +269,8 @@ main (int argc, char **argv)
     }
   FzSockAddr server;
   if (relay != NULL
-      && (!parse_sock_addr (relay, &server) || user == NULL || password == NULL))
+      && (!fz_sock_addr_parse (&server, relay) || server.ip.family != 4 || user == NULL
+          || password == NULL))
     {
       fprintf (stderr, "fz-ice-peer: give --relay IP:PORT with --user and --password\n");
       return 1;
@@ -303,8 +281,7 @@ main (int argc, char **argv)
 
   fd = socket (AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   struct sockaddr_storage ss;
-  socklen_t sl;
-  to_sockaddr (&host, &ss, &sl);
+  socklen_t sl = fz_sock_addr_to_native (&host, &ss);
   if (fd < 0 || bind (fd, (struct sockaddr *) &ss, sl) < 0)
     {
       fprintf (stderr, "fz-ice-peer: cannot bind %s: %s\n", bind_ip, g_strerror (errno));

@@ -30,46 +30,6 @@ typedef struct
   FzSockAddr local;
 } Sock;
 
-static void
-to_sockaddr (const FzSockAddr *a, struct sockaddr_storage *ss, socklen_t *len)
-{
-  memset (ss, 0, sizeof *ss);
-  if (a->ip.family == 4)
-    {
-      struct sockaddr_in *s = (struct sockaddr_in *) ss;
-      s->sin_family = AF_INET;
-      s->sin_port = htons (a->port);
-      memcpy (&s->sin_addr, a->ip.bytes, 4);
-      *len = sizeof *s;
-    }
-  else
-    {
-      struct sockaddr_in6 *s = (struct sockaddr_in6 *) ss;
-      s->sin6_family = AF_INET6;
-      s->sin6_port = htons (a->port);
-      memcpy (&s->sin6_addr, a->ip.bytes, 16);
-      *len = sizeof *s;
-    }
-}
-
-static void
-from_sockaddr (const struct sockaddr_storage *ss, FzSockAddr *a)
-{
-  memset (a, 0, sizeof *a);
-  if (ss->ss_family == AF_INET)
-    {
-      const struct sockaddr_in *s = (const struct sockaddr_in *) ss;
-      fz_ip_addr_set_v4 (&a->ip, (const guint8 *) &s->sin_addr);
-      a->port = ntohs (s->sin_port);
-    }
-  else
-    {
-      const struct sockaddr_in6 *s = (const struct sockaddr_in6 *) ss;
-      fz_ip_addr_set_v6 (&a->ip, (const guint8 *) &s->sin6_addr);
-      a->port = ntohs (s->sin6_port);
-    }
-}
-
 static Sock
 open_sock (const char *ip)
 {
@@ -78,8 +38,7 @@ open_sock (const char *ip)
   if (!fz_ip_addr_parse (&a.ip, ip))
     g_error ("bad address %s", ip);
   struct sockaddr_storage ss;
-  socklen_t len;
-  to_sockaddr (&a, &ss, &len);
+  socklen_t len = fz_sock_addr_to_native (&a, &ss);
   s.fd = socket (ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (s.fd < 0 || bind (s.fd, (struct sockaddr *) &ss, len) < 0)
     {
@@ -88,7 +47,7 @@ open_sock (const char *ip)
     }
   len = sizeof ss;
   getsockname (s.fd, (struct sockaddr *) &ss, &len);
-  from_sockaddr (&ss, &s.local);
+  fz_sock_addr_from_native (&ss, &s.local);
   return s;
 }
 
@@ -96,27 +55,9 @@ static void
 send_to (int fd, const FzSockAddr *dst, const void *data, gsize len)
 {
   struct sockaddr_storage ss;
-  socklen_t sl;
-  to_sockaddr (dst, &ss, &sl);
+  socklen_t sl = fz_sock_addr_to_native (dst, &ss);
   if (sendto (fd, data, len, 0, (struct sockaddr *) &ss, sl) < 0 && errno != EAGAIN)
     fprintf (stderr, "fz-turn-client: sendto: %s\n", g_strerror (errno));
-}
-
-static gboolean
-parse_sock_addr (const char *text, FzSockAddr *out)
-{
-  const char *colon = strrchr (text, ':');
-  if (colon == NULL)
-    return FALSE;
-  g_autofree char *host = g_strndup (text, colon - text);
-  if (host[0] == '[' && host[strlen (host) - 1] == ']')
-    {
-      char *inner = g_strndup (host + 1, strlen (host) - 2);
-      g_free (host);
-      host = inner;
-    }
-  out->port = (guint16) atoi (colon + 1);
-  return fz_ip_addr_parse (&out->ip, host) && out->port != 0;
 }
 
 int
@@ -146,8 +87,9 @@ main (int argc, char **argv)
       return 1;
     }
   FzSockAddr s4, s6;
-  if ((server4 == NULL && server6 == NULL) || (server4 && !parse_sock_addr (server4, &s4))
-      || (server6 && !parse_sock_addr (server6, &s6)))
+  if ((server4 == NULL && server6 == NULL)
+      || (server4 && !fz_sock_addr_parse (&s4, server4))
+      || (server6 && !fz_sock_addr_parse (&s6, server6)))
     {
       fprintf (stderr,
                "fz-turn-client: give --server4 IP:PORT and/or --server6 [IP]:PORT\n");
@@ -292,7 +234,7 @@ main (int argc, char **argv)
           if (n < 0)
             continue;
           FzSockAddr from;
-          from_sockaddr (&ss, &from);
+          fz_sock_addr_from_native (&ss, &from);
           if (i >= 2)
             {
               /* The echo peer: send it back to whoever relayed it. */
@@ -303,7 +245,7 @@ main (int argc, char **argv)
             continue;
           FzSockAddr peer;
           gsize off, plen;
-          if (fz_allocation_decapsulate (a, &from, buf, n, &peer, &off, &plen, now))
+          if (fz_allocation_decapsulate (a, &from, buf, n, &peer, &off, &plen))
             {
               g_autofree char *text = g_strndup ((const char *) buf + off, plen);
               guint fam, got;

@@ -535,6 +535,14 @@ world_start (World *w, SimNatKind nc, SimNatKind ng)
   sim_net_run (w->net, sim_net_now (w->net) + 2 * S, timers, w);
 }
 
+/* Asks for the connection as the portal would and waits up to 10 s. */
+static gboolean
+connect_and_wait (World *w)
+{
+  connect_peers (w);
+  return run_until_established (w, 10 * S);
+}
+
 static void
 world_clear (World *w)
 {
@@ -638,8 +646,7 @@ case_idle (void)
   world_start (&w, SIM_NAT_NONE, SIM_NAT_NONE);
   k.client = *sim_host_address (w.c.host);
   sim_net_set_tap (w.net, count, &k);
-  connect_peers (&w);
-  CASE_ASSERT (run_until_established (&w, 10 * S), "did not connect");
+  CASE_ASSERT (connect_and_wait (&w), "did not connect");
   sim_net_run (w.net, sim_net_now (w.net) + 25 * S, timers, &w);
   k.client_checks = 0;
   sim_net_run (w.net, sim_net_now (w.net) + 100 * S, timers, &w);
@@ -667,8 +674,7 @@ case_upsert (void)
   world_setup (&w, 3, 0, 20 * MS);
   world_start (&w, SIM_NAT_NONE, SIM_NAT_NONE);
   sim_net_set_tap (w.net, count, &k);
-  connect_peers (&w);
-  CASE_ASSERT (run_until_established (&w, 10 * S), "did not connect");
+  CASE_ASSERT (connect_and_wait (&w), "did not connect");
   sim_net_run (w.net, sim_net_now (w.net) + 21 * S, timers, &w);
   guint established = w.c.n_established;
   k.wg_initiations = 0;
@@ -707,8 +713,7 @@ case_relay_choice (void)
   world_setup (&w, 4, 2, 20 * MS);
   sim_net_set_relay_delay (w.net, w.relays[0], 80 * MS);
   world_start (&w, SIM_NAT_EI, SIM_NAT_EI);
-  connect_peers (&w);
-  CASE_ASSERT (run_until_established (&w, 10 * S), "did not connect");
+  CASE_ASSERT (connect_and_wait (&w), "did not connect");
   CASE_ASSERT (fz_ip_addr_equal (&w.c.last_relay.addr.ip, &w.relays[1]->ip),
                "the slower relay was chosen");
   const char *all[] = { "r0", "r1" };
@@ -729,8 +734,7 @@ case_client_goodbye (void)
   World w;
   world_setup (&w, 5, 0, 30 * MS);
   world_start (&w, SIM_NAT_NONE, SIM_NAT_NONE);
-  connect_peers (&w);
-  CASE_ASSERT (run_until_established (&w, 10 * S), "did not connect");
+  CASE_ASSERT (connect_and_wait (&w), "did not connect");
   fz_node_close_connection (w.c.node, "gateway", sim_net_now (w.net));
   peer_flush (&w.c);
   sim_net_run (w.net, sim_net_now (w.net) + 31 * MS, timers, &w);
@@ -752,8 +756,7 @@ case_batch_ecn (void)
   FzPacketBuf *bufs[4] = { NULL };
   world_setup (&w, 6, 0, 20 * MS);
   world_start (&w, SIM_NAT_NONE, SIM_NAT_NONE);
-  connect_peers (&w);
-  CASE_ASSERT (run_until_established (&w, 10 * S), "did not connect");
+  CASE_ASSERT (connect_and_wait (&w), "did not connect");
   FzIpAddr src, dst;
   fz_ip_addr_parse (&src, "100.64.0.1");
   fz_ip_addr_parse (&dst, "100.64.0.2");
@@ -814,8 +817,7 @@ case_reset (void)
   World w;
   world_setup (&w, 7, 1, 20 * MS);
   world_start (&w, SIM_NAT_EI, SIM_NAT_SYMMETRIC);
-  connect_peers (&w);
-  CASE_ASSERT (run_until_established (&w, 10 * S), "did not connect");
+  CASE_ASSERT (connect_and_wait (&w), "did not connect");
   fz_node_reset (w.c.node, sim_net_now (w.net));
   w.c.last_relay = (FzIceCandidate){ 0 };
   peer_flush (&w.c);

@@ -683,15 +683,13 @@ test_channels (void)
   /* Inbound: ChannelData for a bound channel from the relay only. */
   guint8 in[12] = { 0x40, 0x01, 0x00, 0x03, 'a', 'b', 'c', 0 };
   gsize off, plen;
-  g_assert_true (fz_allocation_decapsulate (f.a, &f.srv4, in, 7, &p, &off, &plen, f.now));
+  g_assert_true (fz_allocation_decapsulate (f.a, &f.srv4, in, 7, &p, &off, &plen));
   g_assert_true (fz_sock_addr_equal (&p, &peer_b));
   g_assert_cmpuint (off, ==, 4);
   g_assert_cmpuint (plen, ==, 3);
-  g_assert_false (
-    fz_allocation_decapsulate (f.a, &f.peer4, in, 7, &p, &off, &plen, f.now));
+  g_assert_false (fz_allocation_decapsulate (f.a, &f.peer4, in, 7, &p, &off, &plen));
   in[1] = 0x09;
-  g_assert_false (
-    fz_allocation_decapsulate (f.a, &f.srv4, in, 7, &p, &off, &plen, f.now));
+  g_assert_false (fz_allocation_decapsulate (f.a, &f.srv4, in, 7, &p, &off, &plen));
 
   fx_clear (&f);
 }

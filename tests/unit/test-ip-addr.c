@@ -53,11 +53,37 @@ test_equal_hash (void)
   g_assert_cmpuint (fz_ip_addr_hash (&a), !=, fz_ip_addr_hash (&c));
 }
 
+static void
+test_sock_addr_parse (void)
+{
+  static const char *const good[]
+    = { "192.0.2.1:3478", "[2001:db8::1]:1", "[::1]:65535" };
+  for (guint i = 0; i < G_N_ELEMENTS (good); i++)
+    {
+      FzSockAddr sa;
+      char out[FZ_SOCK_ADDR_STRLEN];
+      g_assert_true (fz_sock_addr_parse (&sa, good[i]));
+      g_assert_cmpstr (fz_sock_addr_to_string (&sa, out), ==, good[i]);
+    }
+  static const char *const bad[] = { "192.0.2.1",       "192.0.2.1:0",
+                                     "192.0.2.1:65536", "192.0.2.1:12ab",
+                                     "192.0.2.1:",      "2001:db8::1:80",
+                                     "[192.0.2.1]:80",  "[2001:db8::1]80",
+                                     "host.example:80", "" };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      FzSockAddr sa;
+      if (fz_sock_addr_parse (&sa, bad[i]))
+        g_error ("\"%s\" parsed", bad[i]);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/ip-addr/parse-format", test_parse_format);
   g_test_add_func ("/ip-addr/equal-hash", test_equal_hash);
+  g_test_add_func ("/ip-addr/sock-addr-parse", test_sock_addr_parse);
   return g_test_run ();
 }
