@@ -24,6 +24,7 @@
 #include "fz-portal-types.h"
 #include "fz-portal-message.h"
 #include "fz-portal-url.h"
+#include "fz-portal-channel.h"
 #include "fz-reconnect-policy.h"
 #include "fz-vnet.h"
 #include "fz-batch-queue.h"

@@ -70,13 +70,20 @@ fz_portal_url (const char *api_url, gboolean gateway, const FzPortalUrlParams *p
       return NULL;
     }
 
+  if (params->external_id == NULL || *params->external_id == '\0')
+    {
+      g_set_error_literal (error, FZ_PORTAL_ERROR, FZ_PORTAL_ERROR_INVALID,
+                           "no device id (external_id) given");
+      return NULL;
+    }
   g_autoptr (GString) q = g_string_new (NULL);
   g_autofree char *hashed = NULL;
   const char *id = params->external_id;
   if (is_uuid (id))
     id = hashed = g_compute_checksum_for_string (G_CHECKSUM_SHA256, id, -1);
   append_form (q, "external_id", id);
-  append_form (q, "name", params->name);
+  /* FIREZONE_NAME is the caller's; without one, the host name. */
+  append_form (q, "name", params->name != NULL ? params->name : g_get_host_name ());
   if (!gateway && params->device_serial != NULL)
     append_form (q, "device_serial", params->device_serial);
   if (!gateway && params->device_uuid != NULL)

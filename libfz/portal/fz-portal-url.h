@@ -8,8 +8,8 @@ G_BEGIN_DECLS
 
 typedef struct
 {
-  const char *external_id; /* device id; a UUID is sent as its SHA-256 */
-  const char *name;
+  const char *external_id;   /* device id; a UUID is sent as its SHA-256 */
+  const char *name;          /* NULL: the host name */
   const char *device_serial; /* client only; NULL to leave out */
   const char *device_uuid;   /* client only; NULL to leave out */
   const guint8 *public_key;  /* 32 bytes */

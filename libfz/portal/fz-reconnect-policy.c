@@ -3,7 +3,9 @@
 void
 fz_reconnect_policy_init (FzReconnectPolicy *p, gint64 budget, FzRng *rng)
 {
-  *p = (FzReconnectPolicy){ .rng = rng, .budget = budget };
+  *p = (FzReconnectPolicy){ .rng = rng,
+                            .budget = budget,
+                            .first_budget = FZ_RECONNECT_FIRST_BUDGET };
 }
 
 void
@@ -21,7 +23,7 @@ fz_reconnect_policy_next (FzReconnectPolicy *p, gint64 retry_after)
     return retry_after;
   if (!p->joined)
     {
-      if (p->spent + FZ_RECONNECT_FIRST_DELAY > FZ_RECONNECT_FIRST_BUDGET)
+      if (p->spent + FZ_RECONNECT_FIRST_DELAY > p->first_budget)
         return -1;
       p->spent += FZ_RECONNECT_FIRST_DELAY;
       return FZ_RECONNECT_FIRST_DELAY;

@@ -27,11 +27,12 @@ G_BEGIN_DECLS
 typedef struct
 {
   FzRng *rng;
-  gint64 budget;    /* after a join */
-  gboolean joined;  /* ever */
-  gboolean backoff; /* created since the last join */
-  gint64 interval;  /* the next base delay */
-  gint64 spent;     /* delays handed out since the last join (or start) */
+  gint64 budget;       /* after a join */
+  gint64 first_budget; /* before the first join: FZ_RECONNECT_FIRST_BUDGET */
+  gboolean joined;     /* ever */
+  gboolean backoff;    /* created since the last join */
+  gint64 interval;     /* the next base delay */
+  gint64 spent;        /* delays handed out since the last join (or start) */
 } FzReconnectPolicy;
 
 void fz_reconnect_policy_init (FzReconnectPolicy *p, gint64 budget, FzRng *rng);

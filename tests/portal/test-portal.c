@@ -1,0 +1,1038 @@
+/* FzPortalChannel against a real fz-portal on loopback: join, init,
+ * heartbeats, idle timeout, reconnects, refusals, budgets, the
+ * authorization flow with two gateways, sign-in, reload and TLS.
+ *
+ * Each test writes a config into a fresh directory, starts fz-portal on
+ * port 0 and reads the port it prints. */
+#include "fz.h"
+
+#include <libsoup/soup.h>
+#include <signal.h>
+#include <glib/gstdio.h>
+#include <sodium.h>
+#include <string.h>
+
+#define GATEWAY_TOKEN "fzt_gateway-token-for-tests-0123456789abcdefghij"
+#define CLIENT_TOKEN  "fzt_client-token-for-tests-0123456789abcdefghijk"
+#define RELAY_SECRET  "relay-shared-secret"
+#define PASSWORD      "correct horse battery staple"
+
+static const char *portal_bin;
+static char *password_hash;
+
+typedef struct
+{
+  char *dir, *conf;
+  GSubprocess *proc;
+  char *url; /* http://127.0.0.1:PORT/ */
+  guint16 port;
+} Portal;
+
+/* ---- Running fz-portal -------------------------------------------- */
+
+static char *
+config_text (const char *portal_extra, const char *extra)
+{
+  g_autofree char *gw_hash
+    = g_compute_checksum_for_string (G_CHECKSUM_SHA256, GATEWAY_TOKEN, -1);
+  g_autofree char *cl_hash
+    = g_compute_checksum_for_string (G_CHECKSUM_SHA256, CLIENT_TOKEN, -1);
+  return g_strdup_printf (
+    "[portal]\naccount_slug = acme\naccount_name = Acme <Test>\n"
+    "idle_timeout = 30\nsearch_domain = corp.example\n"
+    "upstream_do53 = 10.0.0.53\n%s\n"
+    "[relay main]\naddresses = 127.0.0.1:3478; [::1]:3478\nsecret = " RELAY_SECRET "\n"
+    "[site HQ]\n[site Branch]\n[site Empty]\n"
+    "[gateway-token hq]\nsite = HQ\ntoken_hash = %s\n"
+    "[user alice]\nname = Alice Example\npassword_hash = %s\n"
+    "token_hashes = %s\n"
+    "[user bob]\n"
+    "[resource Lab]\ntype = cidr\naddress = 172.16.0.0/16\nsites = HQ\n"
+    "filters = tcp:22; icmp\n"
+    "[resource Secret]\ntype = cidr\naddress = 10.9.0.0/16\nsites = HQ\n"
+    "[resource Nowhere]\ntype = dns\naddress = *.nowhere.example\n"
+    "sites = Empty\n"
+    "[policy main]\nusers = alice\nresources = Lab; Nowhere\n%s",
+    portal_extra, gw_hash, password_hash, cl_hash, extra);
+}
+
+static void
+portal_write (Portal *p, const char *portal_extra, const char *extra)
+{
+  g_autofree char *text = config_text (portal_extra, extra);
+  g_autoptr (GError) error = NULL;
+  g_file_set_contents_full (p->conf, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+                            &error);
+  g_assert_no_error (error);
+}
+
+static void
+portal_start (Portal *p)
+{
+  g_autoptr (GSubprocessLauncher) l
+    = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  /* Its own warnings (a refused reload) are expected; criticals are not. */
+  g_subprocess_launcher_setenv (l, "G_DEBUG", "fatal-criticals", TRUE);
+  g_autofree char *listen
+    = g_strdup_printf ("127.0.0.1:%u", p->port); /* 0 the first time */
+  g_autoptr (GError) error = NULL;
+  p->proc = g_subprocess_launcher_spawn (l, &error, portal_bin, "--config", p->conf,
+                                         "--listen", listen, NULL);
+  g_assert_no_error (error);
+  g_autoptr (GDataInputStream) in
+    = g_data_input_stream_new (g_subprocess_get_stdout_pipe (p->proc));
+  g_autofree char *line = g_data_input_stream_read_line (in, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (line);
+  const char *at = strstr (line, "listening on ");
+  g_assert_nonnull (at);
+  g_free (p->url);
+  p->url = g_strdup (at + strlen ("listening on "));
+  const char *colon = strrchr (p->url, ':');
+  p->port = (guint16) atoi (colon + 1);
+}
+
+/* Stops it with SIGTERM and checks it exited cleanly (no leaks). */
+static void
+portal_stop (Portal *p)
+{
+  if (p->proc == NULL)
+    return;
+  g_subprocess_send_signal (p->proc, SIGTERM);
+  g_autoptr (GError) error = NULL;
+  g_subprocess_wait (p->proc, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_get_if_exited (p->proc));
+  g_assert_cmpint (g_subprocess_get_exit_status (p->proc), ==, 0);
+  g_clear_object (&p->proc);
+}
+
+static void
+portal_kill (Portal *p)
+{
+  g_subprocess_force_exit (p->proc);
+  g_subprocess_wait (p->proc, NULL, NULL);
+  g_clear_object (&p->proc);
+}
+
+static void
+portal_reload (Portal *p)
+{
+  g_subprocess_send_signal (p->proc, SIGHUP);
+}
+
+static void
+portal_setup (Portal *p, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  p->dir = g_dir_make_tmp ("fz-portal-test-XXXXXX", &error);
+  g_assert_no_error (error);
+  p->conf = g_build_filename (p->dir, "fz-portal.conf", NULL);
+  portal_write (p, data != NULL ? data : "", "");
+  portal_start (p);
+}
+
+static void
+portal_teardown (Portal *p, gconstpointer data)
+{
+  portal_stop (p);
+  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", p->dir);
+  g_assert_cmpint (system (cmd), ==, 0);
+  g_free (p->dir);
+  g_free (p->conf);
+  g_free (p->url);
+}
+
+/* ---- Channels ----------------------------------------------------- */
+
+typedef struct
+{
+  FzPortalChannel *ch;
+  gboolean gateway;
+  guint8 key[32];
+  char *key_b64;
+  GPtrArray *messages; /* FzPortalMessage copies, as JSON of their decode */
+  GPtrArray *events;   /* char* event names, in order */
+  GPtrArray *raw;      /* FzPortalMessage* kept by stealing fields */
+  guint connects, joins;
+  gboolean answer; /* gateways: answer create_authorization */
+} Peer;
+
+static void
+message_cb (FzPortalChannel *ch, FzPortalMessage *m, Peer *peer)
+{
+  g_ptr_array_add (peer->events, g_strdup (m->event_name));
+  g_ptr_array_add (peer->messages, fz_portal_message_to_json (m));
+  /* Keep the typed fields the tests look at. */
+  FzPortalMessage *copy = fz_portal_message_new (m->event);
+  copy->peer_id = g_strdup (m->peer_id);
+  copy->resource_id = g_strdup (m->resource_id);
+  copy->reason = g_strdup (m->reason);
+  copy->ref = g_strdup (m->ref);
+  copy->has_psk = m->has_psk;
+  memcpy (copy->psk, m->psk, 32);
+  copy->has_peer_key = m->has_peer_key;
+  memcpy (copy->peer_key, m->peer_key, 32);
+  copy->client_ice.username = g_strdup (m->client_ice.username);
+  copy->client_ice.password = g_strdup (m->client_ice.password);
+  copy->gateway_ice.username = g_strdup (m->gateway_ice.username);
+  copy->gateway_ice.password = g_strdup (m->gateway_ice.password);
+  copy->peer_ipv4 = m->peer_ipv4;
+  g_array_append_vals (copy->candidates, m->candidates->data, m->candidates->len);
+  if (m->interface != NULL)
+    {
+      copy->interface = g_new0 (FzInterface, 1);
+      copy->interface->ipv4 = m->interface->ipv4;
+      copy->interface->ipv6 = m->interface->ipv6;
+    }
+  for (guint i = 0; i < m->resources->len; i++)
+    {
+      g_autoptr (JsonNode) n = fz_resource_encode (m->resources->pdata[i]);
+      g_ptr_array_add (copy->resources, fz_resource_decode (n, NULL));
+    }
+  for (guint i = 0; i < m->relays->len; i++)
+    {
+      const FzRelay *r = m->relays->pdata[i];
+      FzRelay *c = g_new0 (FzRelay, 1);
+      c->id = g_strdup (r->id);
+      c->v4 = r->v4;
+      c->v6 = r->v6;
+      c->username = g_strdup (r->username);
+      c->password = g_strdup (r->password);
+      c->expires_at = r->expires_at;
+      g_ptr_array_add (copy->relays, c);
+    }
+  g_ptr_array_add (peer->raw, copy);
+
+  if (peer->gateway && peer->answer && m->event == FZ_PORTAL_CREATE_AUTHORIZATION)
+    {
+      g_autoptr (FzPortalMessage) ok
+        = fz_portal_message_new (FZ_PORTAL_AUTHORIZATION_CREATED_REF);
+      ok->ref = g_strdup (m->ref);
+      fz_portal_channel_send (ch, ok);
+    }
+}
+
+static void
+state_cb (FzPortalChannel *ch, int state, Peer *peer)
+{
+  if (state == FZ_PORTAL_CHANNEL_CONNECTING)
+    peer->connects++;
+  if (state == FZ_PORTAL_CHANNEL_JOINED)
+    peer->joins++;
+}
+
+static Peer *
+peer_new_full (const char *url, gboolean gateway, const char *token,
+               const char *external_id, const char *ca_file, gint64 budget)
+{
+  Peer *peer = g_new0 (Peer, 1);
+  peer->gateway = gateway;
+  peer->answer = TRUE;
+  randombytes_buf (peer->key, sizeof peer->key);
+  peer->key_b64 = g_base64_encode (peer->key, 32);
+  peer->messages = g_ptr_array_new_with_free_func (g_free);
+  peer->events = g_ptr_array_new_with_free_func (g_free);
+  peer->raw = g_ptr_array_new_with_free_func ((GDestroyNotify) fz_portal_message_free);
+  FzPortalUrlParams params
+    = { .external_id = external_id, .name = external_id, .public_key = peer->key };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *ws = fz_portal_url (url, gateway, &params, &error);
+  g_assert_no_error (error);
+  g_autofree char *ua = fz_portal_user_agent (
+    "Linux", "12", gateway ? "gateway" : "headless-client", "1.4.0", "x86_64", "6.1.0");
+  FzPortalChannelConfig cfg = {
+    .url = ws,
+    .token = token,
+    .user_agent = ua,
+    .role = gateway ? FZ_PORTAL_ROLE_GATEWAY : FZ_PORTAL_ROLE_CLIENT,
+    .budget = budget,
+    .ca_file = ca_file,
+  };
+  peer->ch = fz_portal_channel_new (&cfg, &error);
+  g_assert_no_error (error);
+  g_signal_connect (peer->ch, "message", G_CALLBACK (message_cb), peer);
+  g_signal_connect (peer->ch, "state-changed", G_CALLBACK (state_cb), peer);
+  return peer;
+}
+
+static Peer *
+peer_new (Portal *p, gboolean gateway, const char *external_id)
+{
+  return peer_new_full (p->url, gateway, gateway ? GATEWAY_TOKEN : CLIENT_TOKEN,
+                        external_id, NULL, FZ_RECONNECT_UNLIMITED);
+}
+
+static void
+peer_free (Peer *peer)
+{
+  if (peer == NULL)
+    return;
+  fz_portal_channel_stop (peer->ch);
+  g_object_unref (peer->ch);
+  g_free (peer->key_b64);
+  g_ptr_array_unref (peer->messages);
+  g_ptr_array_unref (peer->events);
+  g_ptr_array_unref (peer->raw);
+  g_free (peer);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Peer, peer_free)
+
+static gboolean
+deadline_cb (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs the main loop until @cond holds or @seconds pass. */
+#define WAIT_FOR(cond, seconds)                                                          \
+  G_STMT_START                                                                           \
+  {                                                                                      \
+    gboolean expired_ = FALSE;                                                           \
+    guint t_ = g_timeout_add ((guint) ((seconds) *1000), deadline_cb, &expired_);        \
+    while (!(cond) && !expired_)                                                         \
+      g_main_context_iteration (NULL, TRUE);                                             \
+    if (!expired_)                                                                       \
+      g_source_remove (t_);                                                              \
+    if (!(cond))                                                                         \
+      g_error ("timed out after %g s waiting for %s", (double) (seconds), #cond);        \
+  }                                                                                      \
+  G_STMT_END
+
+/* Runs the main loop for @seconds. */
+static void
+run_for (double seconds)
+{
+  gboolean expired = FALSE;
+  g_timeout_add ((guint) (seconds * 1000), deadline_cb, &expired);
+  while (!expired)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+static gboolean
+joined (Peer *peer)
+{
+  return fz_portal_channel_get_state (peer->ch) == FZ_PORTAL_CHANNEL_JOINED;
+}
+
+static guint
+count_event (Peer *peer, const char *event)
+{
+  guint n = 0;
+  for (guint i = 0; i < peer->events->len; i++)
+    n += strcmp (peer->events->pdata[i], event) == 0;
+  return n;
+}
+
+static FzPortalMessage *
+last_event (Peer *peer, const char *event)
+{
+  for (guint i = peer->raw->len; i-- > 0;)
+    if (strcmp (((FzPortalMessage *) peer->raw->pdata[i])->event_name, event) == 0)
+      return peer->raw->pdata[i];
+  return NULL;
+}
+
+static void
+set_timing (Peer *peer, double heartbeat, double first_budget)
+{
+  FzPortalChannelTiming t = {
+    .heartbeat = (gint64) (heartbeat * G_USEC_PER_SEC),
+    .join_timeout = 5 * G_USEC_PER_SEC,
+    .handshake = 15 * G_USEC_PER_SEC,
+    .first_budget = (gint64) (first_budget * G_USEC_PER_SEC),
+  };
+  fz_portal_channel_set_timing (peer->ch, &t);
+}
+
+static void
+connect_and_join (Peer *peer)
+{
+  fz_portal_channel_start (peer->ch);
+  WAIT_FOR (joined (peer) && count_event (peer, "init") > 0, 10);
+}
+
+/* ---- Tests -------------------------------------------------------- */
+
+static void
+test_join_and_init (Portal *p, gconstpointer data)
+{
+  g_autoptr (Peer) c = peer_new (p, FALSE, "laptop-1");
+  connect_and_join (c);
+  FzPortalMessage *init = last_event (c, "init");
+  g_assert_cmpuint (c->connects, ==, 1);
+  /* alice sees Lab and Nowhere, not Secret. */
+  g_assert_cmpuint (init->resources->len, ==, 2);
+  const FzResource *lab = init->resources->pdata[0];
+  g_assert_cmpstr (lab->name, ==, "Lab");
+  g_assert_cmpstr (lab->address, ==, "172.16.0.0/16");
+  g_assert_cmpuint (lab->filters->len, ==, 2);
+  g_assert_cmpuint (g_array_index (lab->filters, FzFilter, 0).port_start, ==, 22);
+  g_assert_cmpuint (lab->sites->len, ==, 1);
+  /* Addresses from the CGNAT and ULA pools. */
+  g_assert_cmpuint (init->interface->ipv4.family, ==, 4);
+  g_assert_cmpuint (init->interface->ipv4.bytes[0], ==, 100);
+  g_assert_cmpuint (init->interface->ipv4.bytes[1] & 0xe0, ==, 64);
+  g_assert_cmpuint (init->interface->ipv6.bytes[0], ==, 0xfd);
+  /* One relay, both families merged, with coturn REST credentials. */
+  g_assert_cmpuint (init->relays->len, ==, 1);
+  const FzRelay *r = init->relays->pdata[0];
+  g_assert_cmpuint (r->v4.port, ==, 3478);
+  g_assert_cmpuint (r->v6.ip.family, ==, 6);
+  g_assert_cmpint (r->expires_at, ==, 2145916800);
+  g_assert_true (g_str_has_prefix (r->username, "2145916800:"));
+  guint8 mac[20];
+  gsize n = sizeof mac;
+  g_autoptr (GHmac) h
+    = g_hmac_new (G_CHECKSUM_SHA1, (const guchar *) RELAY_SECRET, strlen (RELAY_SECRET));
+  g_hmac_update (h, (const guchar *) r->username, -1);
+  g_hmac_get_digest (h, mac, &n);
+  g_autofree char *expect = g_base64_encode (mac, n);
+  g_assert_cmpstr (r->password, ==, expect);
+
+  /* The same device gets the same addresses when it comes back. */
+  FzIpAddr v4 = init->interface->ipv4;
+  fz_portal_channel_stop (c->ch);
+  connect_and_join (c);
+  g_assert_true (fz_ip_addr_equal (&last_event (c, "init")->interface->ipv4, &v4));
+
+  /* no_relays is answered with relays_presence. */
+  g_autoptr (FzPortalMessage) nr = fz_portal_message_new (FZ_PORTAL_NO_RELAYS);
+  fz_portal_channel_send (c->ch, nr);
+  WAIT_FOR (count_event (c, "relays_presence") == 1, 5);
+  g_assert_cmpuint (last_event (c, "relays_presence")->relays->len, ==, 1);
+}
+
+static void
+test_heartbeat_and_idle (Portal *p, gconstpointer data)
+{
+  /* idle_timeout = 2 (fixture data): heartbeats every 0.5 s keep one
+   * channel up; one that is quiet for longer is closed and comes back. */
+  g_autoptr (Peer) beating = peer_new (p, FALSE, "beating");
+  g_autoptr (Peer) quiet = peer_new (p, FALSE, "quiet");
+  set_timing (beating, 0.5, 15);
+  set_timing (quiet, 30, 15);
+  connect_and_join (beating);
+  connect_and_join (quiet);
+  WAIT_FOR (quiet->joins >= 2, 10);
+  g_assert_cmpuint (quiet->connects, >=, 2);
+  g_assert_cmpuint (beating->connects, ==, 1);
+  g_assert_cmpuint (beating->joins, ==, 1);
+  g_assert_true (joined (beating));
+}
+
+static void
+test_unauthorized (Portal *p, gconstpointer data)
+{
+  g_autoptr (Peer) c = peer_new_full (p->url, FALSE, "fzt_not-a-valid-token", "x", NULL,
+                                      FZ_RECONNECT_UNLIMITED);
+  fz_portal_channel_start (c->ch);
+  WAIT_FOR (fz_portal_channel_get_state (c->ch) == FZ_PORTAL_CHANNEL_FAILED, 5);
+  const GError *e = fz_portal_channel_get_error (c->ch);
+  g_assert_error (e, FZ_PORTAL_CHANNEL_ERROR, FZ_PORTAL_CHANNEL_ERROR_UNAUTHORIZED);
+  g_assert_nonnull (strstr (e->message, "401"));
+  /* Fatal: no second try. */
+  run_for (1.5);
+  g_assert_cmpuint (c->connects, ==, 1);
+
+  /* A gateway token is not a client token, and the reverse. */
+  g_autoptr (Peer) g
+    = peer_new_full (p->url, TRUE, CLIENT_TOKEN, "gw", NULL, FZ_RECONNECT_UNLIMITED);
+  fz_portal_channel_start (g->ch);
+  WAIT_FOR (fz_portal_channel_get_state (g->ch) == FZ_PORTAL_CHANNEL_FAILED, 5);
+  g_assert_error (fz_portal_channel_get_error (g->ch), FZ_PORTAL_CHANNEL_ERROR,
+                  FZ_PORTAL_CHANNEL_ERROR_UNAUTHORIZED);
+}
+
+static double
+now_s (void)
+{
+  return (double) g_get_monotonic_time () / G_USEC_PER_SEC;
+}
+
+static void
+test_retry_after (Portal *p, gconstpointer data)
+{
+  /* connect_limit = 1 per 3 s (fixture data): the second channel is
+   * refused with 503 and Retry-After, and waits that long, not 1 s. */
+  g_autoptr (Peer) a = peer_new (p, FALSE, "first");
+  g_autoptr (Peer) b = peer_new (p, FALSE, "second");
+  connect_and_join (a);
+  double start = now_s ();
+  fz_portal_channel_start (b->ch);
+  WAIT_FOR (fz_portal_channel_get_state (b->ch) == FZ_PORTAL_CHANNEL_WAITING, 5);
+  WAIT_FOR (joined (b), 10);
+  double took = now_s () - start;
+  g_test_message ("second channel joined after %.2f s", took);
+  g_assert_cmpfloat (took, >=, 1.9);
+  g_assert_cmpuint (b->connects, ==, 2);
+}
+
+static void
+test_first_budget (void)
+{
+  /* Nothing listens on the port: 1 s apart, a 3 s budget, then failed. */
+  g_autoptr (GSocket) s = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                        G_SOCKET_PROTOCOL_TCP, NULL);
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+  g_assert_true (g_socket_bind (s, any, FALSE, NULL));
+  g_autoptr (GSocketAddress) bound = g_socket_get_local_address (s, NULL);
+  guint16 port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  g_socket_close (s, NULL); /* bound, never listening: connections are refused */
+  g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%u", port);
+  g_autoptr (Peer) c
+    = peer_new_full (url, FALSE, CLIENT_TOKEN, "x", NULL, FZ_RECONNECT_UNLIMITED);
+  set_timing (c, 10, 3);
+  double start = now_s ();
+  fz_portal_channel_start (c->ch);
+  WAIT_FOR (fz_portal_channel_get_state (c->ch) == FZ_PORTAL_CHANNEL_FAILED, 10);
+  double took = now_s () - start;
+  g_test_message ("gave up after %.2f s and %u tries", took, c->connects);
+  g_assert_error (fz_portal_channel_get_error (c->ch), FZ_PORTAL_CHANNEL_ERROR,
+                  FZ_PORTAL_CHANNEL_ERROR_GAVE_UP);
+  g_assert_cmpuint (c->connects, ==, 4);
+  g_assert_cmpfloat (took, >=, 2.9);
+  g_assert_cmpfloat (took, <, 6);
+}
+
+static void
+test_after_join_budget (Portal *p, gconstpointer data)
+{
+  /* After a join the budget is the sum of backoff delays: 2 s is spent
+   * after a few tries once the portal is gone. */
+  g_autoptr (Peer) c
+    = peer_new_full (p->url, FALSE, CLIENT_TOKEN, "x", NULL, 2 * G_USEC_PER_SEC);
+  connect_and_join (c);
+  portal_kill (p);
+  double start = now_s ();
+  WAIT_FOR (fz_portal_channel_get_state (c->ch) == FZ_PORTAL_CHANNEL_FAILED, 10);
+  double took = now_s () - start;
+  g_test_message ("gave up after %.2f s and %u connects", took, c->connects);
+  g_assert_error (fz_portal_channel_get_error (c->ch), FZ_PORTAL_CHANNEL_ERROR,
+                  FZ_PORTAL_CHANNEL_ERROR_GAVE_UP);
+  /* 0.5-1 s, then 0.75-1.25 s: the third delay would pass 2 s. */
+  g_assert_cmpuint (c->connects, >=, 2);
+  g_assert_cmpuint (c->connects, <=, 4);
+  g_assert_cmpfloat (took, <, 4);
+}
+
+static void
+request (Peer *c, const char *resource_id, const char *preferred_gateway)
+{
+  g_autoptr (FzPortalMessage) m = fz_portal_message_new (FZ_PORTAL_REQUEST_AUTHORIZATION);
+  m->resource_id = g_strdup (resource_id);
+  if (preferred_gateway != NULL)
+    g_ptr_array_add (m->peer_ids, g_strdup (preferred_gateway));
+  fz_portal_channel_send (c->ch, m);
+}
+
+static const char *
+resource_id (Peer *c, const char *name)
+{
+  FzPortalMessage *init = last_event (c, "init");
+  for (guint i = 0; i < init->resources->len; i++)
+    {
+      const FzResource *r = init->resources->pdata[i];
+      if (strcmp (r->name, name) == 0)
+        return r->id;
+    }
+  g_error ("no resource %s", name);
+}
+
+static void
+check_credentials (Peer *c, Peer *g, FzPortalMessage *created, FzPortalMessage *create)
+{
+  /* The ICE credentials are the protocol's derivation from the ids and
+   * keys; both sides get the same ones, and the same PSK. */
+  const char *client_id = create->peer_id, *gateway_id = created->peer_id;
+  g_autofree char *seed
+    = g_strdup_printf ("%s:%s:%s:%s", client_id, c->key_b64, gateway_id, g->key_b64);
+  guint8 d[32];
+  gsize n = sizeof d;
+  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  g_checksum_update (sum, (const guchar *) seed, -1);
+  g_checksum_get_digest (sum, d, &n);
+  char h[53] = { 0 };
+  static const char a[] = "abcdefghijklmnopqrstuvwxyz234567";
+  for (int i = 0; i < 52; i++)
+    {
+      int bit = i * 5, byte = bit / 8, off = bit % 8;
+      guint v = (guint) d[byte] << 8 | (byte + 1 < 32 ? d[byte + 1] : 0);
+      h[i] = a[(v >> (11 - off)) & 31];
+    }
+  g_autofree char *cu = g_strndup (h, 4), *cp = g_strndup (h + 4, 22);
+  g_autofree char *gu = g_strndup (h + 26, 4), *gp = g_strndup (h + 30, 22);
+  g_assert_cmpstr (created->client_ice.username, ==, cu);
+  g_assert_cmpstr (created->client_ice.password, ==, cp);
+  g_assert_cmpstr (created->gateway_ice.username, ==, gu);
+  g_assert_cmpstr (created->gateway_ice.password, ==, gp);
+  g_assert_cmpstr (create->client_ice.username, ==, cu);
+  g_assert_cmpstr (create->gateway_ice.password, ==, gp);
+  g_assert_true (created->has_psk && create->has_psk);
+  g_assert_cmpmem (created->psk, 32, create->psk, 32);
+  g_assert_cmpmem (created->peer_key, 32, g->key, 32);
+  g_assert_cmpmem (create->peer_key, 32, c->key, 32);
+}
+
+static void
+test_authorization (Portal *p, gconstpointer data)
+{
+  g_autoptr (Peer) c = peer_new (p, FALSE, "laptop");
+  g_autoptr (Peer) g1 = peer_new (p, TRUE, "gw-1");
+  g_autoptr (Peer) g2 = peer_new (p, TRUE, "gw-2");
+  connect_and_join (c);
+  connect_and_join (g1);
+  connect_and_join (g2);
+  FzPortalMessage *ginit = last_event (g1, "init");
+  g_assert_cmpuint (ginit->relays->len, ==, 1);
+
+  const char *lab = resource_id (c, "Lab");
+  request (c, lab, NULL);
+  WAIT_FOR (count_event (c, "authorization_created") == 1, 5);
+  FzPortalMessage *created = last_event (c, "authorization_created");
+  Peer *chosen = count_event (g1, "create_authorization") == 1 ? g1 : g2;
+  Peer *other = chosen == g1 ? g2 : g1;
+  g_assert_cmpuint (count_event (chosen, "create_authorization"), ==, 1);
+  g_assert_cmpuint (count_event (other, "create_authorization"), ==, 0);
+  FzPortalMessage *create = last_event (chosen, "create_authorization");
+  g_assert_cmpstr (
+    create->resources->len ? ((FzResource *) create->resources->pdata[0])->id : NULL, ==,
+    lab);
+  check_credentials (c, chosen, created, create);
+  g_autofree char *gateway_id = g_strdup (created->peer_id);
+  g_autofree char *client_id = g_strdup (create->peer_id);
+
+  /* Candidates pass between the pair, both ways. */
+  g_autoptr (FzPortalMessage) gc
+    = fz_portal_message_new (FZ_PORTAL_BROADCAST_ICE_CANDIDATES);
+  g_ptr_array_add (gc->peer_ids, g_strdup (client_id));
+  FzIceCandidate cand;
+  g_assert_true (fz_ice_candidate_parse (
+    &cand, "candidate:1 1 udp 2130706431 127.0.0.1 51820 typ host", NULL));
+  g_array_append_val (gc->candidates, cand);
+  fz_portal_channel_send (chosen->ch, gc);
+  WAIT_FOR (count_event (c, "ice_candidates") == 1, 5);
+  FzPortalMessage *got = last_event (c, "ice_candidates");
+  g_assert_cmpstr (got->peer_id, ==, gateway_id);
+  g_assert_cmpuint (got->candidates->len, ==, 1);
+  g_autoptr (FzPortalMessage) cc
+    = fz_portal_message_new (FZ_PORTAL_NEW_GATEWAY_ICE_CANDIDATES);
+  cc->peer_id = g_strdup (gateway_id);
+  g_array_append_val (cc->candidates, cand);
+  fz_portal_channel_send (c->ch, cc);
+  WAIT_FOR (count_event (chosen, "ice_candidates") == 1, 5);
+  g_assert_cmpstr (last_event (chosen, "ice_candidates")->peer_id, ==, client_id);
+  /* Not to a gateway the client has nothing with. */
+  g_assert_cmpuint (count_event (other, "ice_candidates"), ==, 0);
+
+  /* The chosen gateway goes away: the next request, even one that
+   * prefers it, goes to the other. */
+  fz_portal_channel_stop (chosen->ch);
+  run_for (0.3);
+  request (c, lab, gateway_id);
+  WAIT_FOR (count_event (c, "authorization_created") == 2, 5);
+  g_assert_cmpuint (count_event (other, "create_authorization"), ==, 1);
+  g_assert_cmpstr (last_event (c, "authorization_created")->peer_id, !=, gateway_id);
+
+  /* A gateway that takes the request and then disconnects: the portal
+   * hands it to another one. */
+  fz_portal_channel_start (chosen->ch);
+  WAIT_FOR (joined (chosen), 5);
+  g_autofree char *other_id = g_strdup (last_event (c, "authorization_created")->peer_id);
+  other->answer = FALSE;
+  request (c, lab, other_id);
+  WAIT_FOR (count_event (other, "create_authorization") == 2, 5);
+  fz_portal_channel_stop (other->ch);
+  WAIT_FOR (count_event (c, "authorization_created") == 3, 5);
+  g_assert_cmpuint (count_event (chosen, "create_authorization"), ==, 2);
+}
+
+static void
+test_authorization_failures (Portal *p, gconstpointer data)
+{
+  g_autoptr (Peer) c = peer_new (p, FALSE, "laptop");
+  connect_and_join (c);
+  /* An unknown id, and a site with no gateways (forbidden is in the
+   * reload test). */
+  request (c, "8f0e2c1a-0000-4000-8000-000000000000", NULL);
+  WAIT_FOR (count_event (c, "authorization_creation_failed") == 1, 5);
+  g_assert_cmpstr (last_event (c, "authorization_creation_failed")->reason, ==,
+                   "not_found");
+  request (c, resource_id (c, "Nowhere"), NULL);
+  WAIT_FOR (count_event (c, "authorization_creation_failed") == 2, 5);
+  g_assert_cmpstr (last_event (c, "authorization_creation_failed")->reason, ==,
+                   "offline");
+
+  /* A gateway that never answers: offline after authorization_timeout. */
+  g_autoptr (Peer) g = peer_new (p, TRUE, "silent");
+  g->answer = FALSE;
+  connect_and_join (g);
+  double start = now_s ();
+  request (c, resource_id (c, "Lab"), NULL);
+  WAIT_FOR (count_event (c, "authorization_creation_failed") == 3, 5);
+  g_assert_cmpstr (last_event (c, "authorization_creation_failed")->reason, ==,
+                   "offline");
+  g_assert_cmpfloat (now_s () - start, >=, 0.9);
+  g_assert_cmpuint (count_event (g, "create_authorization"), ==, 1);
+}
+
+static void
+test_forbidden_after_reload (Portal *p, gconstpointer data)
+{
+  /* Reload: Secret becomes visible and Lab's filters change; then Lab is
+   * taken away, which the gateway learns as reject_access. */
+  g_autoptr (Peer) c = peer_new (p, FALSE, "laptop");
+  g_autoptr (Peer) g = peer_new (p, TRUE, "gw");
+  connect_and_join (c);
+  connect_and_join (g);
+  g_autofree char *lab = g_strdup (resource_id (c, "Lab"));
+  request (c, lab, NULL);
+  WAIT_FOR (count_event (c, "authorization_created") == 1, 5);
+
+  g_autofree char *text
+    = config_text ("", "[policy more]\nusers = alice\nresources = Secret\n");
+  g_autofree char *changed = NULL;
+  {
+    g_autoptr (GString) s = g_string_new (text);
+    g_string_replace (s, "filters = tcp:22; icmp", "filters = tcp:22; tcp:443; icmp", 1);
+    changed = g_string_free (g_steal_pointer (&s), FALSE);
+  }
+  g_assert_true (g_file_set_contents (p->conf, changed, -1, NULL));
+  portal_reload (p);
+  WAIT_FOR (count_event (c, "resource_created_or_updated") == 2, 5);
+  WAIT_FOR (count_event (g, "resource_updated") == 1, 5);
+  g_assert_cmpuint (last_event (g, "resource_updated")->resources->len, ==, 1);
+  g_assert_cmpuint (
+    ((FzResource *) last_event (g, "resource_updated")->resources->pdata[0])
+      ->filters->len,
+    ==, 3);
+
+  /* A broken file changes nothing. */
+  g_assert_true (g_file_set_contents (
+    p->conf, "[portal]\naccount_slug = acme\nbogus = 1\n", -1, NULL));
+  portal_reload (p);
+  run_for (0.5);
+  g_assert_cmpuint (count_event (c, "resource_deleted"), ==, 0);
+  g_assert_true (joined (c));
+
+  /* Lab leaves alice's policy. */
+  g_autofree char *without = config_text ("", "");
+  {
+    g_autoptr (GString) s = g_string_new (without);
+    g_string_replace (s, "resources = Lab; Nowhere", "resources = Nowhere", 1);
+    g_free (without);
+    without = g_string_free (g_steal_pointer (&s), FALSE);
+  }
+  g_assert_true (g_file_set_contents (p->conf, without, -1, NULL));
+  portal_reload (p);
+  WAIT_FOR (count_event (c, "resource_deleted") == 2, 5); /* Lab and Secret */
+  WAIT_FOR (count_event (g, "reject_access") == 1, 5);
+  g_assert_cmpstr (last_event (g, "reject_access")->resource_id, ==, lab);
+  request (c, lab, NULL);
+  WAIT_FOR (count_event (c, "authorization_creation_failed") == 1, 5);
+  g_assert_cmpstr (last_event (c, "authorization_creation_failed")->reason, ==,
+                   "forbidden");
+}
+
+static void
+test_duplicate_gateway (Portal *p, gconstpointer data)
+{
+  g_autoptr (Peer) a = peer_new (p, TRUE, "same-id");
+  g_autoptr (Peer) b = peer_new (p, TRUE, "same-id");
+  connect_and_join (a);
+  fz_portal_channel_start (b->ch);
+  WAIT_FOR (fz_portal_channel_get_state (b->ch) == FZ_PORTAL_CHANNEL_WAITING, 5);
+  g_assert_false (joined (b));
+
+  /* The refusal as plain HTTP: 409 with a problem code. */
+  g_autoptr (SoupSession) s = soup_session_new ();
+  soup_session_set_proxy_resolver (s, NULL);
+  FzPortalUrlParams params = { .external_id = "same-id", .public_key = a->key };
+  g_autofree char *ws = fz_portal_url (p->url, TRUE, &params, NULL);
+  g_autofree char *http = g_strdup_printf ("http%s", ws + 2);
+  g_autoptr (SoupMessage) m = soup_message_new ("GET", http);
+  soup_message_headers_replace (soup_message_get_request_headers (m), "X-Authorization",
+                                "Bearer " GATEWAY_TOKEN);
+  g_autoptr (GBytes) body = soup_session_send_and_read (s, m, NULL, NULL);
+  g_assert_cmpuint (soup_message_get_status (m), ==, 409);
+  g_assert_cmpstr (
+    soup_message_headers_get_content_type (soup_message_get_response_headers (m), NULL),
+    ==, "application/problem+json");
+  g_assert_nonnull (g_strstr_len (g_bytes_get_data (body, NULL), g_bytes_get_size (body),
+                                  "\"gateway_already_connected\""));
+  /* When the first goes, the second gets in. */
+  fz_portal_channel_stop (a->ch);
+  WAIT_FOR (joined (b), 10);
+}
+
+static char *
+form_post (SoupSession *s, const char *url, guint *status, char **location,
+           const char *first, ...)
+{
+  va_list ap;
+  va_start (ap, first);
+  GHashTable *form = g_hash_table_new (g_str_hash, g_str_equal);
+  for (const char *k = first; k != NULL; k = va_arg (ap, const char *))
+    g_hash_table_insert (form, (gpointer) k, va_arg (ap, char *));
+  va_end (ap);
+  g_autoptr (SoupMessage) m
+    = soup_message_new_from_encoded_form ("POST", url, soup_form_encode_hash (form));
+  g_hash_table_unref (form);
+  soup_message_add_flags (m, SOUP_MESSAGE_NO_REDIRECT);
+  g_autoptr (GBytes) body = soup_session_send_and_read (s, m, NULL, NULL);
+  *status = soup_message_get_status (m);
+  if (location != NULL)
+    *location = g_strdup (
+      soup_message_headers_get_one (soup_message_get_response_headers (m), "Location"));
+  return g_strndup (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
+}
+
+static void
+test_sign_in (Portal *p, gconstpointer data)
+{
+  g_autoptr (SoupSession) s = soup_session_new ();
+  soup_session_set_proxy_resolver (s, NULL);
+  g_autofree char *page_url
+    = g_strdup_printf ("%sacme?as=gui-client&state=st4te&nonce=n0nce", p->url);
+  g_autoptr (SoupMessage) get = soup_message_new ("GET", page_url);
+  g_autoptr (GBytes) page = soup_session_send_and_read (s, get, NULL, NULL);
+  g_assert_cmpuint (soup_message_get_status (get), ==, 200);
+  g_autofree char *html
+    = g_strndup (g_bytes_get_data (page, NULL), g_bytes_get_size (page));
+  g_assert_nonnull (strstr (html, "Sign in to Acme &lt;Test&gt;"));
+  g_assert_nonnull (strstr (html, "name=\"state\" value=\"st4te\""));
+
+  g_autofree char *post = g_strdup_printf ("%sacme/sign_in", p->url);
+  guint status;
+  g_autofree char *bad
+    = form_post (s, post, &status, NULL, "as", "gui-client", "state", "st4te", "nonce",
+                 "n0nce", "username", "alice", "password", "wrong", NULL);
+  g_assert_cmpuint (status, ==, 401);
+  g_assert_nonnull (strstr (bad, "Wrong user name or password"));
+
+  g_autofree char *location = NULL;
+  g_free (form_post (s, post, &status, &location, "as", "gui-client", "state", "st4te",
+                     "nonce", "n0nce", "username", "alice", "password", PASSWORD, NULL));
+  g_assert_cmpuint (status, ==, 302);
+  g_assert_true (g_str_has_prefix (
+    location,
+    "firezone-fd0020211111://handle_client_sign_in_callback?account_slug=acme&"));
+  g_autoptr (GUri) uri = g_uri_parse (location, G_URI_FLAGS_NONE, NULL);
+  g_autoptr (GHashTable) q = soup_form_decode (g_uri_get_query (uri));
+  g_assert_cmpstr (g_hash_table_lookup (q, "state"), ==, "st4te");
+  g_assert_cmpstr (g_hash_table_lookup (q, "actor_name"), ==, "Alice Example");
+  /* The token is nonce || fragment, and it works. */
+  g_autofree char *token
+    = g_strconcat ("n0nce", g_hash_table_lookup (q, "fragment"), NULL);
+  g_autoptr (Peer) c
+    = peer_new_full (p->url, FALSE, token, "signed-in", NULL, FZ_RECONNECT_UNLIMITED);
+  connect_and_join (c);
+  /* Without its nonce the fragment is worthless. */
+  g_autoptr (Peer) d = peer_new_full (p->url, FALSE, g_hash_table_lookup (q, "fragment"),
+                                      "x", NULL, FZ_RECONNECT_UNLIMITED);
+  fz_portal_channel_start (d->ch);
+  WAIT_FOR (fz_portal_channel_get_state (d->ch) == FZ_PORTAL_CHANNEL_FAILED, 5);
+
+  /* Headless: the page shows a whole token. */
+  g_autofree char *headless = form_post (s, post, &status, NULL, "as", "headless-client",
+                                         "username", "alice", "password", PASSWORD, NULL);
+  g_assert_cmpuint (status, ==, 200);
+  const char *code = strstr (headless, "<code id=\"token\">");
+  g_assert_nonnull (code);
+  code += strlen ("<code id=\"token\">");
+  g_autofree char *token2 = g_strndup (code, strchr (code, '<') - code);
+  g_autoptr (Peer) h
+    = peer_new_full (p->url, FALSE, token2, "headless", NULL, FZ_RECONNECT_UNLIMITED);
+  connect_and_join (h);
+
+  /* Bad requests: no state for the GUI, an unknown client kind. */
+  g_free (form_post (s, post, &status, NULL, "as", "gui-client", "username", "alice",
+                     "password", PASSWORD, NULL));
+  g_assert_cmpuint (status, ==, 400);
+  g_autofree char *bad_page = g_strdup_printf ("%sacme?as=toaster", p->url);
+  g_autoptr (SoupMessage) get2 = soup_message_new ("GET", bad_page);
+  g_bytes_unref (soup_session_send_and_read (s, get2, NULL, NULL));
+  g_assert_cmpuint (soup_message_get_status (get2), ==, 400);
+  /* bob has no password: refused like a wrong one. */
+  g_free (form_post (s, post, &status, NULL, "as", "headless-client", "username", "bob",
+                     "password", "anything", NULL));
+  g_assert_cmpuint (status, ==, 401);
+  /* Two failures so far; three more and the address must wait. */
+  for (int i = 0; i < 3; i++)
+    g_free (form_post (s, post, &status, NULL, "as", "headless-client", "username",
+                       "nobody", "password", "x", NULL));
+  g_free (form_post (s, post, &status, NULL, "as", "headless-client", "username", "alice",
+                     "password", PASSWORD, NULL));
+  g_assert_cmpuint (status, ==, 429);
+}
+
+static void
+test_token_expired (Portal *p, gconstpointer data)
+{
+  /* client_token_lifetime = 2 (fixture data). */
+  g_autoptr (SoupSession) s = soup_session_new ();
+  soup_session_set_proxy_resolver (s, NULL);
+  g_autofree char *post = g_strdup_printf ("%sacme/sign_in", p->url);
+  guint status;
+  g_autofree char *page = form_post (s, post, &status, NULL, "as", "headless-client",
+                                     "username", "alice", "password", PASSWORD, NULL);
+  g_assert_cmpuint (status, ==, 200);
+  const char *code
+    = strstr (page, "<code id=\"token\">") + strlen ("<code id=\"token\">");
+  g_autofree char *token = g_strndup (code, strchr (code, '<') - code);
+  g_autoptr (Peer) c
+    = peer_new_full (p->url, FALSE, token, "x", NULL, FZ_RECONNECT_UNLIMITED);
+  connect_and_join (c);
+  WAIT_FOR (fz_portal_channel_get_state (c->ch) == FZ_PORTAL_CHANNEL_FAILED, 6);
+  g_assert_error (fz_portal_channel_get_error (c->ch), FZ_PORTAL_CHANNEL_ERROR,
+                  FZ_PORTAL_CHANNEL_ERROR_TOKEN_EXPIRED);
+}
+
+static void
+test_restart_and_queue (Portal *p, gconstpointer data)
+{
+  g_autoptr (Peer) c = peer_new (p, FALSE, "laptop");
+  connect_and_join (c);
+  g_autofree char *lab = g_strdup (resource_id (c, "Lab"));
+  portal_stop (p);
+  WAIT_FOR (fz_portal_channel_get_state (c->ch) == FZ_PORTAL_CHANNEL_WAITING, 5);
+  /* Sent while the portal is down: queued, then sent once. */
+  request (c, lab, NULL);
+  g_assert_cmpuint (fz_portal_channel_get_queue_length (c->ch), ==, 1);
+  portal_start (p);
+  g_autoptr (Peer) g = peer_new (p, TRUE, "gw");
+  connect_and_join (g);
+  WAIT_FOR (c->joins == 2, 10);
+  WAIT_FOR (count_event (c, "authorization_created") == 1, 5);
+  g_assert_cmpuint (fz_portal_channel_get_queue_length (c->ch), ==, 0);
+  run_for (0.5);
+  g_assert_cmpuint (count_event (g, "create_authorization"), ==, 1);
+}
+
+static void
+test_tls (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("fz-portal-tls-XXXXXX", &error);
+  g_assert_no_error (error);
+  g_autofree char *cmd = g_strdup_printf (
+    "cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+    "-keyout key.pem -out cert.pem -days 1 -subj /CN=127.0.0.1 "
+    "-addext subjectAltName=IP:127.0.0.1 2>/dev/null",
+    dir);
+  g_assert_cmpint (system (cmd), ==, 0);
+  Portal p = { .dir = g_strdup (dir) };
+  p.conf = g_build_filename (dir, "fz-portal.conf", NULL);
+  portal_write (&p, "tls_certificate = cert.pem\ntls_key = key.pem\n", "");
+  portal_start (&p);
+  g_assert_true (g_str_has_prefix (p.url, "https://"));
+  g_autofree char *ca = g_build_filename (dir, "cert.pem", NULL);
+  g_autoptr (Peer) c
+    = peer_new_full (p.url, FALSE, CLIENT_TOKEN, "x", ca, FZ_RECONNECT_UNLIMITED);
+  connect_and_join (c);
+  /* Without the CA the certificate is not trusted: retried, never joined. */
+  g_autoptr (Peer) d
+    = peer_new_full (p.url, FALSE, CLIENT_TOKEN, "y", NULL, FZ_RECONNECT_UNLIMITED);
+  fz_portal_channel_start (d->ch);
+  WAIT_FOR (fz_portal_channel_get_state (d->ch) == FZ_PORTAL_CHANNEL_WAITING, 5);
+  g_assert_false (joined (d));
+  portal_teardown (&p, NULL);
+}
+
+static void
+test_bad_config (void)
+{
+  /* Each mistake is refused with one line naming the group and key. */
+  static const struct
+  {
+    const char *text, *expect;
+  } cases[] = {
+    { "[portal]\n", "[portal] \"account_slug\" is missing" },
+    { "[portal]\naccount_slug = a\nlisten = nowhere\n", "listen \"nowhere\"" },
+    { "[portal]\naccount_slug = a\ncolour = blue\n", "unknown key \"colour\"" },
+    { "[portal]\naccount_slug = a\n[relay r]\naddresses = 1.2.3.4:3478\n",
+      "give either secret, or username and password" },
+    { "[portal]\naccount_slug = a\n[gateway-token t]\nsite = X\ntoken_hash = 00\n",
+      "site \"X\" is not defined" },
+    { "[portal]\naccount_slug = a\n[site S]\n[resource R]\ntype = cidr\naddress = "
+      "10.0.0.0/33\n"
+      "sites = S\n",
+      "is not a CIDR address" },
+    { "[portal]\naccount_slug = a\n[site S]\n[resource R]\ntype = cidr\naddress = "
+      "10.0.0.0/8\n"
+      "sites = S\nfilters = tcp:99999\n",
+      "filter \"tcp:99999\"" },
+    { "[portal]\naccount_slug = a\n[policy P]\nusers = eve\nresources = R\n",
+      "user \"eve\" is not defined" },
+    { "[portal]\naccount_slug = a\n[site S]\n[site s]\n", "defined twice" },
+    { "[portal]\naccount_slug = a\n[widget w]\n", "unknown section" },
+    { "[portal]\naccount_slug = a\n[user x]\npassword_hash = plain\n", "crypto_pwhash" },
+    { "not a key file", "" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *dir = g_dir_make_tmp ("fz-portal-conf-XXXXXX", NULL);
+      g_autofree char *path = g_build_filename (dir, "c.conf", NULL);
+      g_assert_true (g_file_set_contents (path, cases[i].text, -1, NULL));
+      g_autoptr (GSubprocess) proc = g_subprocess_new (
+        G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error,
+        portal_bin, "check-config", path, NULL);
+      g_assert_no_error (error);
+      g_autofree char *err = NULL;
+      g_subprocess_communicate_utf8 (proc, NULL, NULL, NULL, &err, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (g_subprocess_get_exit_status (proc), ==, 1);
+      g_test_message ("%s", err);
+      g_assert_nonnull (strstr (err, cases[i].expect));
+      g_assert_cmpuint (strchr (err, '\n') - err + 1, ==, strlen (err)); /* one line */
+      g_unlink (path);
+      g_rmdir (dir);
+    }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  if (sodium_init () < 0)
+    return 1;
+  portal_bin = g_getenv ("FZ_PORTAL");
+  if (portal_bin == NULL)
+    {
+      g_printerr ("FZ_PORTAL must name the fz-portal binary\n");
+      return 1;
+    }
+  char hash[crypto_pwhash_STRBYTES];
+  /* Cheap parameters: the test is about the flow, not the hash. */
+  g_assert_cmpint (crypto_pwhash_str (hash, PASSWORD, strlen (PASSWORD),
+                                      crypto_pwhash_OPSLIMIT_MIN,
+                                      crypto_pwhash_MEMLIMIT_MIN),
+                   ==, 0);
+  password_hash = g_strdup (hash);
+
+#define ADD(name, fn, extra)                                                             \
+  g_test_add ("/portal/" name, Portal, extra, portal_setup, fn, portal_teardown)
+  ADD ("join-and-init", test_join_and_init, NULL);
+  ADD ("heartbeat-and-idle", test_heartbeat_and_idle, "idle_timeout = 2\n");
+  ADD ("unauthorized", test_unauthorized, NULL);
+  ADD ("retry-after", test_retry_after, "connect_limit = 1\nconnect_window = 3\n");
+  g_test_add_func ("/portal/first-budget", test_first_budget);
+  ADD ("after-join-budget", test_after_join_budget, NULL);
+  ADD ("authorization", test_authorization, NULL);
+  ADD ("authorization-failures", test_authorization_failures,
+       "authorization_timeout = 1\n");
+  ADD ("reload", test_forbidden_after_reload, NULL);
+  ADD ("duplicate-gateway", test_duplicate_gateway, NULL);
+  ADD ("sign-in", test_sign_in, NULL);
+  ADD ("token-expired", test_token_expired, "client_token_lifetime = 2\n");
+  ADD ("restart-and-queue", test_restart_and_queue, NULL);
+  g_test_add_func ("/portal/tls", test_tls);
+  g_test_add_func ("/portal/bad-config", test_bad_config);
+  int rc = g_test_run ();
+  g_free (password_hash);
+  return rc;
+}
