@@ -590,6 +590,25 @@ fz_interface_decode (JsonNode *node, GError **error)
         }
       g_array_append_val (i->upstream_do53, a);
     }
+  /* Older portals: upstream_dns [{"protocol":"ip_port","address":"IP:53"}],
+   * read only when upstream_do53 gave nothing. Entries of another kind or
+   * port are skipped. */
+  JsonArray *legacy
+    = i->upstream_do53->len == 0 ? get_array (o, "upstream_dns", &bad, error) : NULL;
+  if (bad)
+    return NULL;
+  for (guint k = 0; legacy != NULL && k < json_array_get_length (legacy); k++)
+    {
+      JsonNode *n = json_array_get_element (legacy, k);
+      JsonObject *u = JSON_NODE_HOLDS_OBJECT (n) ? json_node_get_object (n) : NULL;
+      const char *proto = u ? fz_json_get_string (u, "protocol", 16, FALSE, NULL) : NULL;
+      const char *addr
+        = u ? fz_json_get_string (u, "address", FZ_SOCK_ADDR_STRLEN, FALSE, NULL) : NULL;
+      FzSockAddr sa;
+      if (g_strcmp0 (proto, "ip_port") == 0 && addr != NULL
+          && fz_sock_addr_parse (&sa, addr) && sa.port == 53)
+        g_array_append_val (i->upstream_do53, sa.ip);
+    }
   JsonArray *doh = get_array (o, "upstream_doh", &bad, error);
   if (bad)
     return NULL;
