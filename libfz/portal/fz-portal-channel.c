@@ -403,6 +403,92 @@ parse_retry_after (const char *value)
   return CLAMP (g_date_time_difference (when, now), 0, MAX_RETRY_AFTER);
 }
 
+/* A GET of the portal URL with the token, tagged with its channel. */
+static SoupMessage *
+new_request (FzPortalChannel *self)
+{
+  SoupMessage *msg = soup_message_new (SOUP_METHOD_GET, self->url);
+  g_autofree char *auth = g_strdup_printf ("Bearer %s", self->token);
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "X-Authorization",
+                                auth);
+  memset (auth, 0, strlen (auth));
+  g_object_set_data (G_OBJECT (msg), "fz-channel", self);
+  return msg;
+}
+
+static void
+unauthorized (FzPortalChannel *self, const char *code)
+{
+  fail_for_good (self, g_error_new (FZ_PORTAL_CHANNEL_ERROR,
+                                    FZ_PORTAL_CHANNEL_ERROR_UNAUTHORIZED,
+                                    "the portal rejected the token: %s (HTTP 401)",
+                                    code != NULL ? code : "no reason given"));
+}
+
+/* The "code" of an application/problem+json body, if it is a short
+ * plain word. */
+static char *
+problem_code (GBytes *body)
+{
+  if (body == NULL || g_bytes_get_size (body) > 4096)
+    return NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  if (!json_parser_load_from_data (parser, g_bytes_get_data (body, NULL),
+                                   (gssize) g_bytes_get_size (body), NULL))
+    return NULL;
+  JsonNode *root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    return NULL;
+  JsonNode *code = json_object_get_member (json_node_get_object (root), "code");
+  if (code == NULL || json_node_get_value_type (code) != G_TYPE_STRING)
+    return NULL;
+  const char *c = json_node_get_string (code);
+  if (*c == '\0' || strlen (c) > 64)
+    return NULL;
+  for (const char *p = c; *p; p++)
+    if (!g_ascii_isalnum (*p) && *p != '_' && *p != '-')
+      return NULL;
+  return g_strdup (c);
+}
+
+static void
+problem_cb (GObject *source, GAsyncResult *res, gpointer data)
+{
+  g_autoptr (SoupMessage) msg = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) body
+    = soup_session_send_and_read_finish (SOUP_SESSION (source), res, &error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  FzPortalChannel *self = g_object_get_data (G_OBJECT (msg), "fz-channel");
+  g_autofree char *code = soup_message_get_status (msg) == SOUP_STATUS_UNAUTHORIZED
+                            ? problem_code (body)
+                            : NULL;
+  unauthorized (self, code);
+}
+
+static gboolean
+problem_timeout_cb (gpointer data)
+{
+  FzPortalChannel *self = data;
+  self->timer = 0;
+  unauthorized (self, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+/* libsoup does not keep the body of a refused WebSocket handshake, so a
+ * 401 is asked again as a plain GET to learn the problem's code (for
+ * "invalid_token" versus "missing_token"). Fatal either way. */
+static void
+fetch_problem (FzPortalChannel *self)
+{
+  SoupMessage *msg = new_request (self);
+  self->cancel = g_cancellable_new ();
+  self->timer = timeout_us (5 * G_USEC_PER_SEC, problem_timeout_cb, self);
+  soup_session_send_and_read_async (self->session, msg, G_PRIORITY_DEFAULT, self->cancel,
+                                    problem_cb, msg);
+}
+
 static void
 connected_cb (GObject *source, GAsyncResult *res, gpointer data)
 {
@@ -421,10 +507,7 @@ connected_cb (GObject *source, GAsyncResult *res, gpointer data)
       SoupMessageHeaders *h = soup_message_get_response_headers (msg);
       if (status == SOUP_STATUS_UNAUTHORIZED)
         {
-          fail_for_good (self, g_error_new (FZ_PORTAL_CHANNEL_ERROR,
-                                            FZ_PORTAL_CHANNEL_ERROR_UNAUTHORIZED,
-                                            "the portal rejected the token (HTTP 401 %s)",
-                                            soup_message_get_reason_phrase (msg)));
+          fetch_problem (self);
           return;
         }
       if (status >= 300)
@@ -474,11 +557,7 @@ static void
 connect_now (FzPortalChannel *self)
 {
   teardown (self);
-  SoupMessage *msg = soup_message_new (SOUP_METHOD_GET, self->url);
-  SoupMessageHeaders *h = soup_message_get_request_headers (msg);
-  g_autofree char *auth = g_strdup_printf ("Bearer %s", self->token);
-  soup_message_headers_replace (h, "X-Authorization", auth);
-  g_object_set_data (G_OBJECT (msg), "fz-channel", self);
+  SoupMessage *msg = new_request (self);
   self->cancel = g_cancellable_new ();
   self->timer = timeout_us (self->timing.handshake, handshake_timeout_cb, self);
   set_state (self, FZ_PORTAL_CHANNEL_CONNECTING);

@@ -18,6 +18,7 @@
 #define PASSWORD      "correct horse battery staple"
 
 static const char *portal_bin;
+static const char *peer_version = "1.4.0"; /* of the next peer made */
 static char *password_hash;
 
 typedef struct
@@ -179,6 +180,8 @@ message_cb (FzPortalChannel *ch, FzPortalMessage *m, Peer *peer)
   copy->gateway_ice.password = g_strdup (m->gateway_ice.password);
   copy->peer_ipv4 = m->peer_ipv4;
   g_array_append_vals (copy->candidates, m->candidates->data, m->candidates->len);
+  for (guint i = 0; i < m->disconnected->len; i++)
+    g_ptr_array_add (copy->disconnected, g_strdup (m->disconnected->pdata[i]));
   if (m->interface != NULL)
     {
       copy->interface = g_new0 (FzInterface, 1);
@@ -239,8 +242,9 @@ peer_new_full (const char *url, gboolean gateway, const char *token,
   g_autoptr (GError) error = NULL;
   g_autofree char *ws = fz_portal_url (url, gateway, &params, &error);
   g_assert_no_error (error);
-  g_autofree char *ua = fz_portal_user_agent (
-    "Linux", "12", gateway ? "gateway" : "headless-client", "1.4.0", "x86_64", "6.1.0");
+  g_autofree char *ua
+    = fz_portal_user_agent ("Linux", "12", gateway ? "gateway" : "headless-client",
+                            peer_version, "x86_64", "6.1.0");
   FzPortalChannelConfig cfg = {
     .url = ws,
     .token = token,
@@ -398,6 +402,16 @@ test_join_and_init (Portal *p, gconstpointer data)
   connect_and_join (c);
   g_assert_true (fz_ip_addr_equal (&last_event (c, "init")->interface->ipv4, &v4));
 
+  /* /healthz counts who is connected. */
+  g_autoptr (SoupSession) s = soup_session_new ();
+  soup_session_set_proxy_resolver (s, NULL);
+  g_autofree char *hz = g_strdup_printf ("%shealthz", p->url);
+  g_autoptr (SoupMessage) m = soup_message_new ("GET", hz);
+  g_autoptr (GBytes) body = soup_session_send_and_read (s, m, NULL, NULL);
+  g_assert_cmpuint (soup_message_get_status (m), ==, 200);
+  g_assert_cmpmem (g_bytes_get_data (body, NULL), g_bytes_get_size (body),
+                   "{\"status\":\"ok\",\"clients\":1,\"gateways\":0}", 40);
+
   /* no_relays is answered with relays_presence. */
   g_autoptr (FzPortalMessage) nr = fz_portal_message_new (FZ_PORTAL_NO_RELAYS);
   fz_portal_channel_send (c->ch, nr);
@@ -432,7 +446,8 @@ test_unauthorized (Portal *p, gconstpointer data)
   WAIT_FOR (fz_portal_channel_get_state (c->ch) == FZ_PORTAL_CHANNEL_FAILED, 5);
   const GError *e = fz_portal_channel_get_error (c->ch);
   g_assert_error (e, FZ_PORTAL_CHANNEL_ERROR, FZ_PORTAL_CHANNEL_ERROR_UNAUTHORIZED);
-  g_assert_nonnull (strstr (e->message, "401"));
+  g_assert_cmpstr (e->message, ==,
+                   "the portal rejected the token: invalid_token (HTTP 401)");
   /* Fatal: no second try. */
   run_for (1.5);
   g_assert_cmpuint (c->connects, ==, 1);
@@ -666,13 +681,24 @@ test_authorization_failures (Portal *p, gconstpointer data)
   g_assert_cmpstr (last_event (c, "authorization_creation_failed")->reason, ==,
                    "offline");
 
+  /* Only a gateway too old for this client (1.3.0 <= gw < 1.6.0). */
+  peer_version = "1.0.9";
+  g_autoptr (Peer) old = peer_new (p, TRUE, "old");
+  peer_version = "1.4.0";
+  connect_and_join (old);
+  request (c, resource_id (c, "Lab"), NULL);
+  WAIT_FOR (count_event (c, "authorization_creation_failed") == 3, 5);
+  g_assert_cmpstr (last_event (c, "authorization_creation_failed")->reason, ==,
+                   "version_mismatch");
+  g_assert_cmpuint (count_event (old, "create_authorization"), ==, 0);
+
   /* A gateway that never answers: offline after authorization_timeout. */
   g_autoptr (Peer) g = peer_new (p, TRUE, "silent");
   g->answer = FALSE;
   connect_and_join (g);
   double start = now_s ();
   request (c, resource_id (c, "Lab"), NULL);
-  WAIT_FOR (count_event (c, "authorization_creation_failed") == 3, 5);
+  WAIT_FOR (count_event (c, "authorization_creation_failed") == 4, 5);
   g_assert_cmpstr (last_event (c, "authorization_creation_failed")->reason, ==,
                    "offline");
   g_assert_cmpfloat (now_s () - start, >=, 0.9);
@@ -698,12 +724,27 @@ test_forbidden_after_reload (Portal *p, gconstpointer data)
   {
     g_autoptr (GString) s = g_string_new (text);
     g_string_replace (s, "filters = tcp:22; icmp", "filters = tcp:22; tcp:443; icmp", 1);
+    g_string_replace (s, "search_domain = corp.example", "search_domain = lab.example",
+                      1);
+    g_string_replace (s, "[relay main]", "[relay backup]", 1);
     changed = g_string_free (g_steal_pointer (&s), FALSE);
   }
   g_assert_true (g_file_set_contents (p->conf, changed, -1, NULL));
   portal_reload (p);
   WAIT_FOR (count_event (c, "resource_created_or_updated") == 2, 5);
   WAIT_FOR (count_event (g, "resource_updated") == 1, 5);
+  /* The new search domain, and the relay that replaced the old one. */
+  WAIT_FOR (count_event (c, "config_changed") == 1, 5);
+  WAIT_FOR (count_event (c, "relays_presence") == 1
+              && count_event (g, "relays_presence") == 1,
+            5);
+  FzPortalMessage *rp = last_event (c, "relays_presence");
+  g_assert_cmpuint (rp->relays->len, ==, 1);
+  g_assert_cmpuint (rp->disconnected->len, ==, 1);
+  g_assert_cmpstr (rp->disconnected->pdata[0], ==,
+                   ((FzRelay *) last_event (c, "init")->relays->pdata[0])->id);
+  g_assert_cmpstr (((FzRelay *) rp->relays->pdata[0])->id, !=,
+                   ((FzRelay *) last_event (c, "init")->relays->pdata[0])->id);
   g_assert_cmpuint (last_event (g, "resource_updated")->resources->len, ==, 1);
   g_assert_cmpuint (
     ((FzResource *) last_event (g, "resource_updated")->resources->pdata[0])
@@ -994,6 +1035,243 @@ test_bad_config (void)
     }
 }
 
+/* ---- A misbehaving portal, in process ------------------------------ */
+
+typedef enum
+{
+  FAKE_NORMAL,     /* answers the join, never a heartbeat */
+  FAKE_SILENT,     /* answers nothing */
+  FAKE_JOIN_ERROR, /* refuses the join */
+  FAKE_UNMATCHED,  /* forgets the topic on the first push */
+  FAKE_CLOSE,      /* phx_close right after the join */
+  FAKE_GARBAGE,    /* bad frames, then one good push */
+} FakeMode;
+
+typedef struct
+{
+  FakeMode mode;
+  SoupServer *server;
+  char *url;
+  GPtrArray *events; /* what the channel sent, in order */
+  guint sockets;
+  GPtrArray *conns;
+} Fake;
+
+static void
+fake_send (SoupWebsocketConnection *ws, const char *text)
+{
+  soup_websocket_connection_send_text (ws, text);
+}
+
+static void
+fake_message_cb (SoupWebsocketConnection *ws, int type, GBytes *bytes, Fake *f)
+{
+  g_autoptr (FzPhoenixFrame) frame = fz_phoenix_frame_parse (
+    g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), NULL);
+  g_assert_nonnull (frame);
+  g_ptr_array_add (f->events, g_strdup (frame->event));
+  g_autofree char *ok
+    = g_strdup_printf ("{\"topic\":\"%s\",\"event\":\"phx_reply\",\"payload\":{"
+                       "\"status\":\"ok\",\"response\":{}},"
+                       "\"ref\":%" G_GINT64_FORMAT "}",
+                       frame->topic, frame->ref);
+  if (strcmp (frame->event, "phx_join") == 0)
+    {
+      if (f->mode == FAKE_SILENT)
+        return;
+      if (f->mode == FAKE_JOIN_ERROR)
+        {
+          g_autofree char *err = g_strdup_printf (
+            "{\"topic\":\"client\",\"event\":\"phx_reply\",\"payload\":{\"status\":"
+            "\"error\","
+            "\"response\":{\"reason\":\"unauthorized\"}},\"ref\":%" G_GINT64_FORMAT "}",
+            frame->ref);
+          fake_send (ws, err);
+          return;
+        }
+      fake_send (ws, ok);
+      if (f->mode == FAKE_CLOSE)
+        fake_send (
+          ws,
+          "{\"topic\":\"client\",\"event\":\"phx_close\",\"payload\":{},\"ref\":null}");
+      if (f->mode == FAKE_GARBAGE)
+        {
+          fake_send (ws, "not json at all");
+          fake_send (
+            ws, "{\"topic\":\"client\",\"event\":\"init\",\"payload\":{},\"ref\":null}");
+          fake_send (
+            ws,
+            "{\"topic\":\"client\",\"event\":\"brand_new\",\"payload\":{},\"ref\":null}");
+          fake_send (ws, "{\"topic\":\"elsewhere\",\"event\":\"resource_deleted\","
+                         "\"payload\":\"x\",\"ref\":null}");
+          g_autoptr (GBytes) bin = g_bytes_new_static ("\x01\x02", 2);
+          soup_websocket_connection_send_message (ws, SOUP_WEBSOCKET_DATA_BINARY, bin);
+          fake_send (
+            ws,
+            "{\"topic\":\"client\",\"event\":\"resource_deleted\",\"payload\":\"r-1\","
+            "\"ref\":null}");
+        }
+      return;
+    }
+  if (strcmp (frame->topic, "phoenix") == 0)
+    return; /* heartbeats go unanswered */
+  if (f->mode == FAKE_UNMATCHED)
+    {
+      g_autofree char *err = g_strdup_printf (
+        "{\"topic\":\"client\",\"event\":\"phx_reply\",\"payload\":{\"status\":\"error\","
+        "\"response\":{\"reason\":\"unmatched topic\"}},\"ref\":%" G_GINT64_FORMAT "}",
+        frame->ref);
+      fake_send (ws, err);
+      f->mode = FAKE_NORMAL;
+    }
+}
+
+static void
+fake_ws_cb (SoupServer *server, SoupServerMessage *msg, const char *path,
+            SoupWebsocketConnection *ws, gpointer data)
+{
+  Fake *f = data;
+  f->sockets++;
+  g_ptr_array_add (f->conns, g_object_ref (ws));
+  g_signal_connect (ws, "message", G_CALLBACK (fake_message_cb), f);
+}
+
+static Fake *
+fake_new (FakeMode mode)
+{
+  Fake *f = g_new0 (Fake, 1);
+  f->mode = mode;
+  f->events = g_ptr_array_new_with_free_func (g_free);
+  f->conns = g_ptr_array_new_with_free_func (g_object_unref);
+  f->server = soup_server_new (NULL, NULL);
+  soup_server_add_websocket_handler (f->server, "/client/v2/websocket", NULL, NULL,
+                                     fake_ws_cb, f, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, 0);
+  g_assert_true (soup_server_listen (f->server, addr, 0, &error));
+  GSList *uris = soup_server_get_uris (f->server);
+  f->url = g_uri_to_string (uris->data);
+  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+  return f;
+}
+
+static void
+fake_free (Fake *f)
+{
+  soup_server_disconnect (f->server);
+  g_object_unref (f->server);
+  g_ptr_array_unref (f->conns);
+  g_ptr_array_unref (f->events);
+  g_free (f->url);
+  g_free (f);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Fake, fake_free)
+
+static guint
+fake_count (Fake *f, const char *event)
+{
+  guint n = 0;
+  for (guint i = 0; i < f->events->len; i++)
+    n += strcmp (f->events->pdata[i], event) == 0;
+  return n;
+}
+
+static Peer *
+fake_peer (Fake *f, double heartbeat, double join_timeout)
+{
+  Peer *c
+    = peer_new_full (f->url, FALSE, CLIENT_TOKEN, "x", NULL, FZ_RECONNECT_UNLIMITED);
+  FzPortalChannelTiming t = {
+    .heartbeat = (gint64) (heartbeat * G_USEC_PER_SEC),
+    .join_timeout = (gint64) (join_timeout * G_USEC_PER_SEC),
+    .handshake = 15 * G_USEC_PER_SEC,
+    .first_budget = 15 * G_USEC_PER_SEC,
+  };
+  fz_portal_channel_set_timing (c->ch, &t);
+  return c;
+}
+
+static void
+test_heartbeat_timeout (void)
+{
+  /* Heartbeats every 0.2 s that are never answered: after more than
+   * three are outstanding the channel connects again. */
+  g_autoptr (Fake) f = fake_new (FAKE_NORMAL);
+  g_autoptr (Peer) c = fake_peer (f, 0.2, 5);
+  fz_portal_channel_start (c->ch);
+  WAIT_FOR (c->joins == 1, 5);
+  WAIT_FOR (f->sockets == 2, 5);
+  g_assert_cmpuint (fake_count (f, "heartbeat"), ==, 4);
+}
+
+static void
+test_join_timeout (void)
+{
+  /* No join reply in the join timeout: connect again; the queued message
+   * is never sent on an unjoined channel. */
+  g_autoptr (Fake) f = fake_new (FAKE_SILENT);
+  g_autoptr (Peer) c = fake_peer (f, 10, 0.3);
+  fz_portal_channel_start (c->ch);
+  request (c, "r-1", NULL);
+  WAIT_FOR (f->sockets == 2, 5);
+  g_assert_cmpuint (c->joins, ==, 0);
+  g_assert_cmpuint (f->events->len, ==, fake_count (f, "phx_join"));
+  g_assert_cmpuint (fz_portal_channel_get_queue_length (c->ch), ==, 1);
+}
+
+static void
+test_join_refused (void)
+{
+  g_autoptr (Fake) f = fake_new (FAKE_JOIN_ERROR);
+  g_autoptr (Peer) c = fake_peer (f, 10, 5);
+  fz_portal_channel_start (c->ch);
+  WAIT_FOR (fz_portal_channel_get_state (c->ch) == FZ_PORTAL_CHANNEL_FAILED, 5);
+  g_assert_error (fz_portal_channel_get_error (c->ch), FZ_PORTAL_CHANNEL_ERROR,
+                  FZ_PORTAL_CHANNEL_ERROR_JOIN_REFUSED);
+  g_assert_nonnull (
+    strstr (fz_portal_channel_get_error (c->ch)->message, "unauthorized"));
+}
+
+static void
+test_unmatched_topic (void)
+{
+  /* The portal forgets the topic: join again on the same socket. */
+  g_autoptr (Fake) f = fake_new (FAKE_UNMATCHED);
+  g_autoptr (Peer) c = fake_peer (f, 10, 5);
+  fz_portal_channel_start (c->ch);
+  WAIT_FOR (c->joins == 1, 5);
+  request (c, "r-1", NULL);
+  WAIT_FOR (c->joins == 2, 5);
+  g_assert_cmpuint (f->sockets, ==, 1);
+  g_assert_cmpuint (fake_count (f, "phx_join"), ==, 2);
+}
+
+static void
+test_phx_close (void)
+{
+  g_autoptr (Fake) f = fake_new (FAKE_CLOSE);
+  g_autoptr (Peer) c = fake_peer (f, 10, 5);
+  fz_portal_channel_start (c->ch);
+  WAIT_FOR (c->joins >= 2, 5);
+  g_assert_cmpuint (f->sockets, >=, 2);
+}
+
+static void
+test_garbage (void)
+{
+  /* Bad frames, a bad payload, an unknown event, another topic and a
+   * binary frame are skipped; the good push after them arrives. */
+  g_autoptr (Fake) f = fake_new (FAKE_GARBAGE);
+  g_autoptr (Peer) c = fake_peer (f, 10, 5);
+  fz_portal_channel_start (c->ch);
+  WAIT_FOR (count_event (c, "resource_deleted") == 1, 5);
+  g_assert_cmpuint (c->events->len, ==, 1);
+  g_assert_true (joined (c));
+  g_assert_cmpuint (f->sockets, ==, 1);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1030,8 +1308,14 @@ main (int argc, char **argv)
   ADD ("sign-in", test_sign_in, NULL);
   ADD ("token-expired", test_token_expired, "client_token_lifetime = 2\n");
   ADD ("restart-and-queue", test_restart_and_queue, NULL);
-  g_test_add_func ("/portal/tls", test_tls);
+  g_test_add_func ("/tls/portal", test_tls);
   g_test_add_func ("/portal/bad-config", test_bad_config);
+  g_test_add_func ("/channel/heartbeat-timeout", test_heartbeat_timeout);
+  g_test_add_func ("/channel/join-timeout", test_join_timeout);
+  g_test_add_func ("/channel/join-refused", test_join_refused);
+  g_test_add_func ("/channel/unmatched-topic", test_unmatched_topic);
+  g_test_add_func ("/channel/phx-close", test_phx_close);
+  g_test_add_func ("/channel/garbage", test_garbage);
   int rc = g_test_run ();
   g_free (password_hash);
   return rc;
