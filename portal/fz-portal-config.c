@@ -292,6 +292,7 @@ parse_portal (GKeyFile *kf, FzPortalConfig *c, GError **error)
     fz_sock_addr_parse (&c->listen, "127.0.0.1:8080");
   else if (!fz_portal_parse_listen (&c->listen, listen))
     return fail (error, g, "listen \"%s\" is not IP:PORT or [IPv6]:PORT", listen);
+  c->listen_file = c->listen;
   g_autofree char *cert = get_string (kf, g, "tls_certificate", FALSE, &ok, error);
   g_autofree char *key = get_string (kf, g, "tls_key", FALSE, &ok, error);
   g_autofree char *secret = get_string (kf, g, "secret_file", FALSE, &ok, error);

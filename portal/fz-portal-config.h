@@ -56,7 +56,8 @@ typedef struct
 {
   char *path; /* the file it came from */
   char *account_slug, *account_name;
-  FzSockAddr listen;
+  FzSockAddr listen;               /* may be overridden on the command line */
+  FzSockAddr listen_file;          /* as the file says */
   char *tls_certificate, *tls_key; /* paths, or NULL for plain HTTP */
   char *secret_file;
   gint64 client_token_lifetime; /* s */

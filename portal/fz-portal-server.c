@@ -1400,7 +1400,7 @@ fz_portal_server_reload (FzPortalServer *self, GError **error)
   if (fresh == NULL)
     return FALSE;
   if (strcmp (fresh->account_slug, self->config->account_slug) != 0
-      || !fz_sock_addr_equal (&fresh->listen, &self->config->listen)
+      || !fz_sock_addr_equal (&fresh->listen_file, &self->config->listen_file)
       || g_strcmp0 (fresh->tls_certificate, self->config->tls_certificate) != 0
       || g_strcmp0 (fresh->secret_file, self->config->secret_file) != 0)
     g_warning (

@@ -1310,12 +1310,12 @@ main (int argc, char **argv)
   ADD ("restart-and-queue", test_restart_and_queue, NULL);
   g_test_add_func ("/tls/portal", test_tls);
   g_test_add_func ("/portal/bad-config", test_bad_config);
-  g_test_add_func ("/channel/heartbeat-timeout", test_heartbeat_timeout);
-  g_test_add_func ("/channel/join-timeout", test_join_timeout);
-  g_test_add_func ("/channel/join-refused", test_join_refused);
-  g_test_add_func ("/channel/unmatched-topic", test_unmatched_topic);
-  g_test_add_func ("/channel/phx-close", test_phx_close);
-  g_test_add_func ("/channel/garbage", test_garbage);
+  g_test_add_func ("/portal/channel-heartbeat-timeout", test_heartbeat_timeout);
+  g_test_add_func ("/portal/channel-join-timeout", test_join_timeout);
+  g_test_add_func ("/portal/channel-join-refused", test_join_refused);
+  g_test_add_func ("/portal/channel-unmatched-topic", test_unmatched_topic);
+  g_test_add_func ("/portal/channel-phx-close", test_phx_close);
+  g_test_add_func ("/portal/channel-garbage", test_garbage);
   int rc = g_test_run ();
   g_free (password_hash);
   return rc;
