@@ -8,8 +8,8 @@
 #include <sodium.h>
 #include <string.h>
 
-#define POOL_SIZE       (1u << 21) /* 100.64.0.0/11 and fd00:2021:1111::/107 */
-#define MAX_VERSION_LEN 32
+#define POOL_SIZE      (1u << 21) /* 100.64.0.0/11 and fd00:2021:1111::/107 */
+#define MAX_REMEMBERED 65536      /* device addresses kept for devices that left */
 
 typedef struct _Peer Peer;
 
@@ -151,6 +151,21 @@ assign_offset (FzPortalServer *self, const char *device_id)
   gpointer found;
   if (g_hash_table_lookup_extended (self->offsets, device_id, NULL, &found))
     return GPOINTER_TO_UINT (found);
+  if (g_hash_table_size (self->offsets) >= MAX_REMEMBERED)
+    {
+      /* Many devices have come and gone: forget those not connected now,
+       * so the table (and the pool) stays bounded. */
+      GHashTableIter it;
+      gpointer key, off;
+      g_hash_table_iter_init (&it, self->offsets);
+      while (g_hash_table_iter_next (&it, &key, &off))
+        if (!g_hash_table_contains (self->clients, key)
+            && !g_hash_table_contains (self->gateways, key))
+          {
+            g_hash_table_remove (self->taken, off);
+            g_hash_table_iter_remove (&it);
+          }
+    }
   guint start = g_str_hash (device_id) % (POOL_SIZE - 4) + 2;
   guint off = start;
   while (g_hash_table_contains (self->taken, GUINT_TO_POINTER (off)))
