@@ -116,15 +116,41 @@ check_keys (GKeyFile *kf, const char *group, const char *const *allowed, GError 
   return TRUE;
 }
 
-/* A string value, or NULL when absent (an error if @required). */
+static gboolean
+valid_escapes (const char *s)
+{
+  for (const char *p = s; *p; p++)
+    if (*p == '\\')
+      {
+        p++;
+        if (*p == '\0' || strchr ("sntr\\", *p) == NULL)
+          return FALSE;
+      }
+  return TRUE;
+}
+
+/* A string value, or NULL when absent (an error if @required). Reads
+ * nothing once *@ok is FALSE, so calls can follow each other and the
+ * first error stands. */
 static char *
 get_string (GKeyFile *kf, const char *group, const char *key, gboolean required,
             gboolean *ok, GError **error)
 {
+  if (!*ok)
+    return NULL;
   if (!g_key_file_has_key (kf, group, key, NULL))
     {
       if (required)
         *ok = fail (error, group, "\"%s\" is missing", key);
+      return NULL;
+    }
+  /* GLib 2.74 sets its GError twice on some bad escapes; check them
+   * first, on the raw value. */
+  g_autofree char *raw = g_key_file_get_value (kf, group, key, NULL);
+  if (raw == NULL || !valid_escapes (raw))
+    {
+      *ok = fail (error, group,
+                  "%s: only \\s \\n \\t \\r and \\\\ may follow a backslash", key);
       return NULL;
     }
   g_autoptr (GError) e = NULL;
@@ -469,7 +495,8 @@ add_filter (JsonBuilder *b, const char *text)
       if (strcmp (proto, "icmp") == 0)
         return FALSE;
       g_auto (GStrv) range = g_strsplit (parts[1], "-", 2);
-      if (!g_ascii_string_to_unsigned (range[0], 10, 0, 65535, &lo, NULL))
+      if (range[0] == NULL
+          || !g_ascii_string_to_unsigned (range[0], 10, 0, 65535, &lo, NULL))
         return FALSE;
       hi = lo;
       if (range[1] != NULL

@@ -13,6 +13,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -163,6 +164,13 @@ main (int argc, char **argv)
       return 2;
     }
 
+  /* A socket per client and gateway: use all the descriptors allowed. */
+  struct rlimit rl;
+  if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
+    {
+      rl.rlim_cur = rl.rlim_max;
+      setrlimit (RLIMIT_NOFILE, &rl);
+    }
   const char *path = config_path != NULL ? config_path : "/etc/fz-portal/fz-portal.conf";
   FzPortalConfig *c = fz_portal_config_load (path, &error);
   if (c == NULL)

@@ -780,15 +780,7 @@ candidates_payload (const char *peer_key, const char *peer_id, GArray *candidate
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
   add_str (b, peer_key, peer_id);
-  json_builder_set_member_name (b, "candidates");
-  json_builder_begin_array (b);
-  for (guint i = 0; i < candidates->len; i++)
-    {
-      g_autofree char *c
-        = fz_ice_candidate_to_string (&g_array_index (candidates, FzIceCandidate, i));
-      json_builder_add_string_value (b, c);
-    }
-  json_builder_end_array (b);
+  fz_portal_json_add_candidates (b, candidates);
   return object_node (b);
 }
 
@@ -1263,6 +1255,20 @@ tick_cb (gpointer data)
 
 /* ---- Reload ------------------------------------------------------- */
 
+/* relays_presence when the peer's relay list is not what it was sent. */
+static void
+update_relays (FzPortalServer *self, Peer *p, GPtrArray *gone_relays)
+{
+  g_autoptr (JsonNode) relays = relays_node (self, p);
+  g_autofree char *relays_s = node_to_string (relays);
+  if (g_strcmp0 (relays_s, p->relays_told) != 0)
+    {
+      push (p, "relays_presence", relays_presence_payload (self, p, gone_relays));
+      g_free (p->relays_told);
+      p->relays_told = g_steal_pointer (&relays_s);
+    }
+}
+
 static void
 update_client (FzPortalServer *self, Peer *p, GPtrArray *gone_relays)
 {
@@ -1316,14 +1322,7 @@ update_client (FzPortalServer *self, Peer *p, GPtrArray *gone_relays)
       g_hash_table_insert (p->told, g_strdup (r->id), s);
       push (p, "resource_created_or_updated", n);
     }
-  g_autoptr (JsonNode) relays = relays_node (self, p);
-  g_autofree char *relays_s = node_to_string (relays);
-  if (g_strcmp0 (relays_s, p->relays_told) != 0)
-    {
-      push (p, "relays_presence", relays_presence_payload (self, p, gone_relays));
-      g_free (p->relays_told);
-      p->relays_told = g_steal_pointer (&relays_s);
-    }
+  update_relays (self, p, gone_relays);
 }
 
 static void
@@ -1368,14 +1367,7 @@ update_gateway (FzPortalServer *self, Peer *p, FzPortalConfig *old,
           push (p, "resource_updated", json_node_ref (nn));
         }
     }
-  g_autoptr (JsonNode) relays = relays_node (self, p);
-  g_autofree char *relays_s = node_to_string (relays);
-  if (g_strcmp0 (relays_s, p->relays_told) != 0)
-    {
-      push (p, "relays_presence", relays_presence_payload (self, p, gone_relays));
-      g_free (p->relays_told);
-      p->relays_told = g_steal_pointer (&relays_s);
-    }
+  update_relays (self, p, gone_relays);
 }
 
 /* Authorizations the new config no longer allows: the gateway drops the
@@ -1506,7 +1498,17 @@ fz_portal_server_listen (FzPortalServer *self, GError **error)
   addr = g_inet_socket_address_new (ia, l->port);
   SoupServerListenOptions opts
     = self->config->tls_certificate != NULL ? SOUP_SERVER_LISTEN_HTTPS : 0;
-  if (!soup_server_listen (self->http, addr, opts, error))
+  /* Our own socket for a deep accept queue: GIO's default backlog of 10
+   * drops SYNs when many clients come back at once (a portal restart),
+   * and each drop costs a client a 1 s, 3 s, 7 s... retransmission. */
+  g_autoptr (GSocket) sock
+    = g_socket_new (g_socket_address_get_family (addr), G_SOCKET_TYPE_STREAM,
+                    G_SOCKET_PROTOCOL_TCP, error);
+  if (sock == NULL)
+    return NULL;
+  g_socket_set_listen_backlog (sock, 4096);
+  if (!g_socket_bind (sock, addr, TRUE, error) || !g_socket_listen (sock, error)
+      || !soup_server_listen_socket (self->http, sock, opts, error))
     return NULL;
   GSList *uris = soup_server_get_uris (self->http);
   char *url = uris != NULL ? g_uri_to_string (uris->data) : g_strdup ("?");

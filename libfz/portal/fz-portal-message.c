@@ -434,8 +434,8 @@ encode_ids (JsonBuilder *b, const char *key, GPtrArray *ids)
   json_builder_end_array (b);
 }
 
-static void
-encode_candidates (JsonBuilder *b, GArray *candidates)
+void
+fz_portal_json_add_candidates (JsonBuilder *b, GArray *candidates)
 {
   json_builder_set_member_name (b, "candidates");
   json_builder_begin_array (b);
@@ -522,7 +522,7 @@ fz_portal_message_to_json (const FzPortalMessage *m)
       json_builder_end_array (b);
     }
   if (m->candidates->len > 0)
-    encode_candidates (b, m->candidates);
+    fz_portal_json_add_candidates (b, m->candidates);
   json_builder_end_object (b);
   g_autoptr (JsonNode) root = json_builder_get_root (b);
   g_autoptr (JsonGenerator) gen = json_generator_new ();
@@ -563,13 +563,13 @@ fz_portal_message_encode (const FzPortalMessage *m)
     case FZ_PORTAL_NEW_GATEWAY_ICE_CANDIDATES:
     case FZ_PORTAL_INVALIDATE_GATEWAY_ICE_CANDIDATES:
       add_string (b, "gateway_id", m->peer_id);
-      encode_candidates (b, m->candidates);
+      fz_portal_json_add_candidates (b, m->candidates);
       break;
     case FZ_PORTAL_AUTHORIZATION_CREATED_REF: add_string (b, "ref", m->ref); break;
     case FZ_PORTAL_BROADCAST_ICE_CANDIDATES:
     case FZ_PORTAL_BROADCAST_INVALIDATED_ICE_CANDIDATES:
       encode_ids (b, "client_ids", m->peer_ids);
-      encode_candidates (b, m->candidates);
+      fz_portal_json_add_candidates (b, m->candidates);
       break;
     default: /* no_relays: an empty object */ break;
     }

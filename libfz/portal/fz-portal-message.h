@@ -90,6 +90,8 @@ char *fz_portal_message_to_json (const FzPortalMessage *m);
 FzPortalMessage *fz_portal_message_new (FzPortalEvent event);
 JsonNode *fz_portal_message_encode (const FzPortalMessage *m);
 const char *fz_portal_event_name (FzPortalEvent event);
+/* A "candidates" member: the SDP strings of @candidates (FzIceCandidate). */
+void fz_portal_json_add_candidates (JsonBuilder *b, GArray *candidates);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FzPortalMessage, fz_portal_message_free)
 

@@ -452,6 +452,24 @@ test_unauthorized (Portal *p, gconstpointer data)
   run_for (1.5);
   g_assert_cmpuint (c->connects, ==, 1);
 
+  /* The token may also come as ?token=: a good one passes admission
+   * (and then a plain GET is no WebSocket: 400), a bad one is 401. */
+  g_autoptr (SoupSession) s = soup_session_new ();
+  soup_session_set_proxy_resolver (s, NULL);
+  FzPortalUrlParams params = { .external_id = "q", .public_key = c->key };
+  g_autofree char *ws = fz_portal_url (p->url, FALSE, &params, NULL);
+  const char *tokens[] = { CLIENT_TOKEN, "fzt_wrong" };
+  const guint want[] = { 400, 401 };
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autofree char *http = g_strdup_printf ("http%s&token=%s", ws + 2, tokens[i]);
+      g_autoptr (SoupMessage) m = soup_message_new ("GET", http);
+      soup_message_headers_replace (soup_message_get_request_headers (m), "User-Agent",
+                                    "Linux/12 headless-client/1.4.0 (x86_64; 6.1.0)");
+      g_bytes_unref (soup_session_send_and_read (s, m, NULL, NULL));
+      g_assert_cmpuint (soup_message_get_status (m), ==, want[i]);
+    }
+
   /* A gateway token is not a client token, and the reverse. */
   g_autoptr (Peer) g
     = peer_new_full (p->url, TRUE, CLIENT_TOKEN, "gw", NULL, FZ_RECONNECT_UNLIMITED);
