@@ -197,6 +197,9 @@ fz_portal_secret_load (const char *path, guint8 out[FZ_PORTAL_SECRET_LEN], GErro
   g_autoptr (GError) e = NULL;
   if (g_file_get_contents (path, &data, &len, &e))
     {
+      GStatBuf st;
+      if (g_stat (path, &st) == 0 && (st.st_mode & 077) != 0)
+        g_warning ("%s: the portal secret is readable by others; chmod 600 it", path);
       if (len < FZ_PORTAL_SECRET_LEN)
         {
           g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,

@@ -57,6 +57,12 @@ hash_password (void)
       fprintf (stderr, "fz-portal: no password on standard input\n");
       return 1;
     }
+  if (strchr (buf, '\n') == NULL && !feof (stdin))
+    {
+      fprintf (stderr, "fz-portal: the password must be 1 to 1024 bytes\n");
+      sodium_memzero (buf, sizeof buf);
+      return 1;
+    }
   buf[strcspn (buf, "\r\n")] = '\0';
   gsize len = strlen (buf);
   if (len == 0 || len > 1024)

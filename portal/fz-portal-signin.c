@@ -9,10 +9,11 @@
 #include <sodium.h>
 #include <string.h>
 
-#define DEEP_LINK         "firezone-fd0020211111://handle_client_sign_in_callback"
-#define MAX_FORM          8192
-#define MAX_FAILURES      5
-#define FAILURE_WINDOW_US (60 * G_USEC_PER_SEC)
+#define DEEP_LINK             "firezone-fd0020211111://handle_client_sign_in_callback"
+#define MAX_FORM              8192
+#define MAX_FAILURES          5
+#define FAILURE_WINDOW_US     (60 * G_USEC_PER_SEC)
+#define MAX_FAILING_ADDRESSES 4096
 
 typedef struct
 {
@@ -127,6 +128,17 @@ static gboolean
 too_many_failures (SignIn *s, const char *remote, gboolean add)
 {
   gint64 now = g_get_monotonic_time ();
+  if (add && g_hash_table_size (s->failures) >= MAX_FAILING_ADDRESSES)
+    {
+      /* Forget addresses whose failures are all older than the window. */
+      GHashTableIter it;
+      GArray *t;
+      g_hash_table_iter_init (&it, s->failures);
+      while (g_hash_table_iter_next (&it, NULL, (gpointer *) &t))
+        if (t->len == 0
+            || g_array_index (t, gint64, t->len - 1) <= now - FAILURE_WINDOW_US)
+          g_hash_table_iter_remove (&it);
+    }
   GArray *times = g_hash_table_lookup (s->failures, remote);
   if (times == NULL)
     {

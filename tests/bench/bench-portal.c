@@ -178,11 +178,13 @@ main (int argc, char **argv)
     "[resource Lab]\ntype = cidr\naddress = 10.0.0.0/8\nsites = HQ\n"
     "[policy p]\nusers = *\nresources = Lab\n",
     gh, ch);
-  g_assert_true (g_file_set_contents (conf, text, -1, NULL));
+  g_assert_true (g_file_set_contents_full (conf, text, -1, G_FILE_SET_CONTENTS_CONSISTENT,
+                                           0600, NULL));
 
   g_autoptr (GError) error = NULL;
   g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (
     G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+  g_subprocess_launcher_setenv (l, "G_DEBUG", "fatal-criticals", TRUE);
   g_autoptr (GSubprocess) portal
     = g_subprocess_launcher_spawn (l, &error, argv[1], "--config", conf, NULL);
   g_assert_no_error (error);
