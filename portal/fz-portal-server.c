@@ -645,8 +645,8 @@ dispatch_pending (FzPortalServer *self, Pending *pd)
   push (gw, "create_authorization", object_node (b));
   if (pd->timer != 0)
     g_source_remove (pd->timer);
-  pd->timer = g_timeout_add_seconds ((guint) self->config->authorization_timeout,
-                                     pending_timeout_cb, pd);
+  pd->timer = g_timeout_add ((guint) self->config->authorization_timeout * 1000,
+                             pending_timeout_cb, pd);
 }
 
 static Pending *

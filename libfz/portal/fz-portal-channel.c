@@ -343,9 +343,7 @@ handle_frame (FzPortalChannel *self, const FzPhoenixFrame *f)
                      -1);
       return;
     }
-  g_object_ref (self);
   g_signal_emit (self, signals[SIGNAL_MESSAGE], 0, m);
-  g_object_unref (self);
 }
 
 static void
@@ -366,7 +364,10 @@ ws_message_cb (SoupWebsocketConnection *ws, int type, GBytes *bytes, gpointer da
       g_message ("portal: skipping a frame: %s", error->message);
       return;
     }
+  /* A handler may stop or drop the channel while we still use it. */
+  g_object_ref (self);
   handle_frame (self, f);
+  g_object_unref (self);
 }
 
 static void
