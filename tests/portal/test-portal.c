@@ -272,8 +272,11 @@ peer_free (Peer *peer)
 {
   if (peer == NULL)
     return;
-  fz_portal_channel_stop (peer->ch);
-  g_object_unref (peer->ch);
+  if (peer->ch != NULL)
+    {
+      fz_portal_channel_stop (peer->ch);
+      g_object_unref (peer->ch);
+    }
   g_free (peer->key_b64);
   g_ptr_array_unref (peer->messages);
   g_ptr_array_unref (peer->events);
@@ -1277,6 +1280,13 @@ test_phx_close (void)
 }
 
 static void
+drop_when_joined (FzPortalChannel *ch, int state, gpointer data)
+{
+  if (state == FZ_PORTAL_CHANNEL_JOINED)
+    g_object_unref (ch);
+}
+
+static void
 test_garbage (void)
 {
   /* Bad frames, a bad payload, an unknown event, another topic and a
@@ -1288,6 +1298,25 @@ test_garbage (void)
   g_assert_cmpuint (c->events->len, ==, 1);
   g_assert_true (joined (c));
   g_assert_cmpuint (f->sockets, ==, 1);
+
+  /* A handler may drop the channel's last reference from inside
+   * "message", or from "state-changed" as it joins with a message
+   * queued. */
+  for (int k = 0; k < 2; k++)
+    {
+      g_autoptr (Fake) f2 = fake_new (FAKE_GARBAGE);
+      Peer *d = fake_peer (f2, 10, 5);
+      if (k == 0)
+        g_signal_connect_swapped (d->ch, "message", G_CALLBACK (g_object_unref), d->ch);
+      else
+        g_signal_connect (d->ch, "state-changed", G_CALLBACK (drop_when_joined), NULL);
+      fz_portal_channel_start (d->ch);
+      request (d, "r-1", NULL);
+      WAIT_FOR (d->joins == 1, 5);
+      run_for (0.2);
+      d->ch = NULL; /* gone with its last reference */
+      peer_free (d);
+    }
 }
 
 int
