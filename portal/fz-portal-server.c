@@ -579,6 +579,32 @@ authorization_expiry (const Peer *client)
                                     : FZ_PORTAL_GATEWAY_RELAY_EXPIRY;
 }
 
+/* The pair's WireGuard PSK, base64; the caller wipes it after use. */
+static char *
+pair_psk (FzPortalServer *self, const Peer *client, const Peer *gw)
+{
+  guint8 psk[32];
+  fz_portal_psk (self->secret, client->id, gw->id, client->key_b64, gw->key_b64, psk);
+  char *b64 = g_base64_encode (psk, sizeof psk);
+  sodium_memzero (psk, sizeof psk);
+  return b64;
+}
+
+/* client_ice_credentials and gateway_ice_credentials of the pair. */
+static void
+add_ice_credentials (JsonBuilder *b, const Peer *client, const Peer *gw)
+{
+  FzIceCredentials cice, gice;
+  fz_portal_ice_credentials (client->id, client->key_b64, gw->id, gw->key_b64, &cice,
+                             &gice);
+  json_builder_set_member_name (b, "client_ice_credentials");
+  json_builder_add_value (b, ice_credentials_node (&cice));
+  json_builder_set_member_name (b, "gateway_ice_credentials");
+  json_builder_add_value (b, ice_credentials_node (&gice));
+  fz_ice_credentials_clear (&cice);
+  fz_ice_credentials_clear (&gice);
+}
+
 /* Sends create_authorization to the next gateway, or fails the pending
  * authorization when none is left. */
 static void
@@ -602,13 +628,7 @@ dispatch_pending (FzPortalServer *self, Pending *pd)
   g_free (pd->gateway_id);
   pd->gateway_id = g_strdup (gw->id);
 
-  FzIceCredentials cice, gice;
-  fz_portal_ice_credentials (client->id, client->key_b64, gw->id, gw->key_b64, &cice,
-                             &gice);
-  guint8 psk[32];
-  fz_portal_psk (self->secret, client->id, gw->id, client->key_b64, gw->key_b64, psk);
-  g_autofree char *psk_b64 = g_base64_encode (psk, sizeof psk);
-  sodium_memzero (psk, sizeof psk);
+  g_autofree char *psk_b64 = pair_psk (self, client, gw);
   char v4[FZ_IP_ADDR_STRLEN], v6[FZ_IP_ADDR_STRLEN];
   peer_ipv4 (client, v4);
   peer_ipv6 (client, v6);
@@ -631,14 +651,9 @@ dispatch_pending (FzPortalServer *self, Pending *pd)
   add_str (b, "ipv6", v6);
   add_str (b, "version", version);
   json_builder_end_object (b);
-  json_builder_set_member_name (b, "client_ice_credentials");
-  json_builder_add_value (b, ice_credentials_node (&cice));
-  json_builder_set_member_name (b, "gateway_ice_credentials");
-  json_builder_add_value (b, ice_credentials_node (&gice));
+  add_ice_credentials (b, client, gw);
   json_builder_set_member_name (b, "expires_at");
   json_builder_add_int_value (b, authorization_expiry (client));
-  fz_ice_credentials_clear (&cice);
-  fz_ice_credentials_clear (&gice);
   sodium_memzero (psk_b64, strlen (psk_b64));
   g_message ("asking gateway %s to authorize client %s for %s", gw->name, client->name,
              r->name);
@@ -716,13 +731,7 @@ authorization_created (FzPortalServer *self, Peer *gw, const char *ref)
   g_hash_table_replace (self->authorizations,
                         g_strdup_printf ("%s/%s", a->client_id, a->resource_id), a);
 
-  FzIceCredentials cice, gice;
-  fz_portal_ice_credentials (client->id, client->key_b64, gw->id, gw->key_b64, &cice,
-                             &gice);
-  guint8 psk[32];
-  fz_portal_psk (self->secret, client->id, gw->id, client->key_b64, gw->key_b64, psk);
-  g_autofree char *psk_b64 = g_base64_encode (psk, sizeof psk);
-  sodium_memzero (psk, sizeof psk);
+  g_autofree char *psk_b64 = pair_psk (self, client, gw);
   char v4[FZ_IP_ADDR_STRLEN], v6[FZ_IP_ADDR_STRLEN];
   peer_ipv4 (gw, v4);
   peer_ipv6 (gw, v6);
@@ -735,12 +744,7 @@ authorization_created (FzPortalServer *self, Peer *gw, const char *ref)
   add_str (b, "gateway_ipv6", v6);
   add_str (b, "site_id", gw->site_id);
   add_str (b, "preshared_key", psk_b64);
-  json_builder_set_member_name (b, "client_ice_credentials");
-  json_builder_add_value (b, ice_credentials_node (&cice));
-  json_builder_set_member_name (b, "gateway_ice_credentials");
-  json_builder_add_value (b, ice_credentials_node (&gice));
-  fz_ice_credentials_clear (&cice);
-  fz_ice_credentials_clear (&gice);
+  add_ice_credentials (b, client, gw);
   sodium_memzero (psk_b64, strlen (psk_b64));
   g_message ("client %s may reach %s through gateway %s", client->name, pd->resource_id,
              gw->name);
