@@ -256,11 +256,12 @@ object_node (JsonBuilder *b)
 
 /* ---- Payloads ----------------------------------------------------- */
 
+/* When what is issued to a peer (relay credentials, authorizations)
+ * expires: with its token, or (gateways, static tokens) far away. */
 static gint64
-relay_expiry (const Peer *p)
+peer_expiry (const Peer *p)
 {
-  return p->gateway || p->token_expires == 0 ? FZ_PORTAL_GATEWAY_RELAY_EXPIRY
-                                             : p->token_expires;
+  return p->token_expires != 0 ? p->token_expires : FZ_PORTAL_GATEWAY_RELAY_EXPIRY;
 }
 
 static void
@@ -271,7 +272,7 @@ add_relays (FzPortalServer *self, JsonBuilder *b, const Peer *p)
     {
       const FzPortalRelay *r = self->config->relays->pdata[i];
       g_autofree char *user = NULL, *pass = NULL;
-      gint64 exp = relay_expiry (p);
+      gint64 exp = peer_expiry (p);
       if (r->secret != NULL)
         fz_portal_turn_credentials (r->secret, exp, p->id, &user, &pass);
       else
@@ -572,13 +573,6 @@ random_ref (void)
   return g_strdup (hex);
 }
 
-static gint64
-authorization_expiry (const Peer *client)
-{
-  return client->token_expires != 0 ? client->token_expires
-                                    : FZ_PORTAL_GATEWAY_RELAY_EXPIRY;
-}
-
 /* The pair's WireGuard PSK, base64; the caller wipes it after use. */
 static char *
 pair_psk (FzPortalServer *self, const Peer *client, const Peer *gw)
@@ -653,7 +647,7 @@ dispatch_pending (FzPortalServer *self, Pending *pd)
   json_builder_end_object (b);
   add_ice_credentials (b, client, gw);
   json_builder_set_member_name (b, "expires_at");
-  json_builder_add_int_value (b, authorization_expiry (client));
+  json_builder_add_int_value (b, peer_expiry (client));
   sodium_memzero (psk_b64, strlen (psk_b64));
   g_message ("asking gateway %s to authorize client %s for %s", gw->name, client->name,
              r->name);
@@ -727,7 +721,7 @@ authorization_created (FzPortalServer *self, Peer *gw, const char *ref)
   a->client_id = g_strdup (client->id);
   a->resource_id = g_strdup (pd->resource_id);
   a->gateway_id = g_strdup (gw->id);
-  a->expires_at = authorization_expiry (client);
+  a->expires_at = peer_expiry (client);
   g_hash_table_replace (self->authorizations,
                         g_strdup_printf ("%s/%s", a->client_id, a->resource_id), a);
 
@@ -1197,7 +1191,8 @@ ws_opened_cb (SoupServer *server, SoupServerMessage *msg, const char *path,
   p->ws = g_object_ref (ws);
   p->last_seen = g_get_monotonic_time ();
   p->offset = assign_offset (self, p->id);
-  p->told = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  if (!p->gateway)
+    p->told = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_signal_connect (ws, "message", G_CALLBACK (ws_message_cb), p);
   g_signal_connect (ws, "closed", G_CALLBACK (ws_closed_cb), p);
   g_hash_table_replace (table, p->id, p);

@@ -25,7 +25,8 @@ struct _FzPortalChannel
   FzPortalRole role;
   const char *topic;
   FzPortalChannelTiming timing;
-  FzReconnectPolicy policy;
+  gint64 budget;
+  FzReconnectPolicy policy; /* made afresh by each start */
 
   SoupSession *session;
   SoupWebsocketConnection *ws;
@@ -619,7 +620,7 @@ fz_portal_channel_new (const FzPortalChannelConfig *config, GError **error)
   soup_session_set_proxy_resolver (self->session, resolver);
   if (db != NULL)
     soup_session_set_tls_database (self->session, db);
-  fz_reconnect_policy_init (&self->policy, config->budget, fz_rng_system ());
+  self->budget = config->budget;
   return self;
 }
 
@@ -627,7 +628,6 @@ void
 fz_portal_channel_set_timing (FzPortalChannel *self, const FzPortalChannelTiming *timing)
 {
   self->timing = *timing;
-  self->policy.first_budget = timing->first_budget;
 }
 
 void
@@ -639,8 +639,9 @@ fz_portal_channel_start (FzPortalChannel *self)
     return;
   if (self->state == FZ_PORTAL_CHANNEL_FAILED || self->state == FZ_PORTAL_CHANNEL_STOPPED)
     {
+      /* A fresh start: the policy counts from here. */
       g_clear_error (&self->error);
-      fz_reconnect_policy_init (&self->policy, self->policy.budget, self->policy.rng);
+      fz_reconnect_policy_init (&self->policy, self->budget, fz_rng_system ());
       self->policy.first_budget = self->timing.first_budget;
     }
   connect_now (self);

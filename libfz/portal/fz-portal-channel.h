@@ -70,6 +70,7 @@ typedef struct
 
 FzPortalChannel *fz_portal_channel_new (const FzPortalChannelConfig *config,
                                         GError **error);
+/* Takes effect at the next start from stopped or failed. */
 void fz_portal_channel_set_timing (FzPortalChannel *self,
                                    const FzPortalChannelTiming *timing);
 

@@ -21,7 +21,7 @@ static const struct
     FALSE },
   { "resource_deleted", FZ_PORTAL_RESOURCE_DELETED, TRUE, FALSE, FALSE },
   { "authorization_created", FZ_PORTAL_AUTHORIZATION_CREATED, TRUE, FALSE, FALSE },
-  { "authorization_creation_failed", FZ_PORTAL_AUTHORIZATION_CREATION_FAILED, TRUE,
+  { "authorization_creation_failed", FZ_PORTAL_AUTHORIZATION_CREATION_FAILED, TRUE, FALSE,
     FALSE },
   { "create_authorization", FZ_PORTAL_CREATE_AUTHORIZATION, FALSE, TRUE, FALSE },
   { "resource_updated", FZ_PORTAL_RESOURCE_UPDATED, FALSE, TRUE, FALSE },

@@ -4,10 +4,10 @@
  * Prints figures; fails only if the flow itself breaks.
  *
  *   bench-portal FZ_PORTAL [CLIENTS] */
+#include "child-setup.h"
 #include "fz.h"
 
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -141,12 +141,6 @@ cmp_gint64 (const void *a, const void *b)
 }
 
 static void
-die_with_parent (gpointer data)
-{
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static void
 quiet (const char *domain, GLogLevelFlags level, const char *message, gpointer data)
 {
 }
@@ -192,8 +186,7 @@ main (int argc, char **argv)
   g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (
     G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
   g_subprocess_launcher_setenv (l, "G_DEBUG", "fatal-criticals", TRUE);
-  /* A test that aborts must not leave its portal running. */
-  g_subprocess_launcher_set_child_setup (l, die_with_parent, NULL, NULL);
+  g_subprocess_launcher_set_child_setup (l, fz_test_die_with_parent, NULL, NULL);
   g_autoptr (GSubprocess) portal
     = g_subprocess_launcher_spawn (l, &error, argv[1], "--config", conf, NULL);
   g_assert_no_error (error);

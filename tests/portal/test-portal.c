@@ -4,11 +4,11 @@
  *
  * Each test writes a config into a fresh directory, starts fz-portal on
  * port 0 and reads the port it prints. */
+#include "child-setup.h"
 #include "fz.h"
 
 #include <libsoup/soup.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <glib/gstdio.h>
 #include <sodium.h>
 #include <string.h>
@@ -69,20 +69,13 @@ portal_write (Portal *p, const char *portal_extra, const char *extra)
 }
 
 static void
-die_with_parent (gpointer data)
-{
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static void
 portal_start (Portal *p)
 {
   g_autoptr (GSubprocessLauncher) l
     = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
   /* Its own warnings (a refused reload) are expected; criticals are not. */
   g_subprocess_launcher_setenv (l, "G_DEBUG", "fatal-criticals", TRUE);
-  /* A test that aborts must not leave its portal running. */
-  g_subprocess_launcher_set_child_setup (l, die_with_parent, NULL, NULL);
+  g_subprocess_launcher_set_child_setup (l, fz_test_die_with_parent, NULL, NULL);
   g_autofree char *listen
     = g_strdup_printf ("127.0.0.1:%u", p->port); /* 0 the first time */
   g_autoptr (GError) error = NULL;
