@@ -172,6 +172,12 @@ fz_portal_client_token_verify (const guint8 secret[FZ_PORTAL_SECRET_LEN],
   gsize user_len;
   if (!g_ascii_string_to_signed (parts[1], 10, 0, G_MAXINT64, &exp, NULL))
     return NULL;
+  /* Only the form the portal writes ("+5000" and "05000" parse too): one
+   * token per nonce, user and expiry. */
+  char canonical[24];
+  g_snprintf (canonical, sizeof canonical, "%" G_GINT64_FORMAT, exp);
+  if (strcmp (canonical, parts[1]) != 0)
+    return NULL;
   g_autofree guint8 *user = b64url_decode (parts[0], 64, &user_len);
   if (user == NULL)
     return NULL;
