@@ -9,3 +9,13 @@ mapfile -t files < <(find libfz tests tools gateway tunnel-service gui portal \
   -name '*.[ch]' 2>/dev/null | sort)
 clang-format --dry-run --Werror "${files[@]}"
 echo "${#files[@]} files formatted"
+
+# clang-format would turn a quark name like fz-ip-error-quark into
+# "fz - ip - error - quark"; every G_DEFINE_QUARK stays fenced and named.
+bad=$(grep -rn --include='*.c' '^G_DEFINE_QUARK' libfz portal tools gateway tunnel-service gui 2>/dev/null \
+  | grep -Ev 'G_DEFINE_QUARK \(fz-[a-z0-9-]+-error-quark, fz_[a-z0-9_]+_error\)$' || true)
+if [ -n "$bad" ]; then
+  echo "error domains must be named fz-THING-error-quark:" >&2
+  echo "$bad" >&2
+  exit 1
+fi

@@ -4,7 +4,10 @@
 
 #include <string.h>
 
-G_DEFINE_QUARK (fz - allocation - error - quark, fz_allocation_error)
+/* The quark name is a string, not an expression: keep its dashes. */
+/* clang-format off */
+G_DEFINE_QUARK (fz-allocation-error-quark, fz_allocation_error)
+/* clang-format on */
 
 #define MAX_MESSAGE             1024
 #define FAMILY_IPV4             0x01

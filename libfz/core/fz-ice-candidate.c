@@ -3,7 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-G_DEFINE_QUARK (fz - ice - candidate - error - quark, fz_ice_candidate_error)
+/* The quark name is a string, not an expression: keep its dashes. */
+/* clang-format off */
+G_DEFINE_QUARK (fz-ice-candidate-error-quark, fz_ice_candidate_error)
+/* clang-format on */
 
 static const char *const type_names[] = { "host", "srflx", "prflx", "relay" };
 static const guint8 type_pref[] = { 126, 100, 110, 0 };

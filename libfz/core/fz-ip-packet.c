@@ -4,7 +4,10 @@
 
 #include <string.h>
 
-G_DEFINE_QUARK (fz_ip_error, fz_ip_error)
+/* The quark name is a string, not an expression: keep its dashes. */
+/* clang-format off */
+G_DEFINE_QUARK (fz-ip-error-quark, fz_ip_error)
+/* clang-format on */
 
 #define IPV4_HDR 20
 #define IPV6_HDR 40

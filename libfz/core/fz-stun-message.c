@@ -7,7 +7,10 @@
 #define FINGERPRINT_XOR 0x5354554Eu
 #define ATTR_HEADER_LEN 4
 
-G_DEFINE_QUARK (fz - stun - parse - error - quark, fz_stun_parse_error)
+/* The quark name is a string, not an expression: keep its dashes. */
+/* clang-format off */
+G_DEFINE_QUARK (fz-stun-parse-error-quark, fz_stun_parse_error)
+/* clang-format on */
 
 static inline guint16
 rd16 (const guint8 *p)

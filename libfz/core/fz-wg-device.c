@@ -4,7 +4,10 @@
 
 #define COOKIE_SECRET_LIFETIME (120 * G_USEC_PER_SEC)
 
-G_DEFINE_QUARK (fz_wg_error, fz_wg_error)
+/* The quark name is a string, not an expression: keep its dashes. */
+/* clang-format off */
+G_DEFINE_QUARK (fz-wg-error-quark, fz_wg_error)
+/* clang-format on */
 
 const char *
 fz_wg_rx_error_to_string (FzWgRxError err)

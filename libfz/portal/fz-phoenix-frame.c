@@ -2,7 +2,10 @@
 
 #include <string.h>
 
-G_DEFINE_QUARK (fz - phoenix - error - quark, fz_phoenix_error)
+/* The quark name is a string, not an expression: keep its dashes. */
+/* clang-format off */
+G_DEFINE_QUARK (fz-phoenix-error-quark, fz_phoenix_error)
+/* clang-format on */
 
 FzPhoenixFrame *
 fz_phoenix_frame_new (const char *topic, const char *event, JsonNode *payload, gint64 ref)

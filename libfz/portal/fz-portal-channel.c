@@ -9,7 +9,10 @@
 #define MAX_OUTSTANDING_HEARTBEATS 3
 #define MAX_RETRY_AFTER            (G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC)
 
-G_DEFINE_QUARK (fz - portal - channel - error - quark, fz_portal_channel_error)
+/* The quark name is a string, not an expression: keep its dashes. */
+/* clang-format off */
+G_DEFINE_QUARK (fz-portal-channel-error-quark, fz_portal_channel_error)
+/* clang-format on */
 
 typedef struct
 {

@@ -3,7 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-G_DEFINE_QUARK (fz - portal - error - quark, fz_portal_error)
+/* The quark name is a string, not an expression: keep its dashes. */
+/* clang-format off */
+G_DEFINE_QUARK (fz-portal-error-quark, fz_portal_error)
+/* clang-format on */
 
 static gboolean fail (GError **error, FzPortalError code, const char *fmt, ...)
   G_GNUC_PRINTF (3, 4);
