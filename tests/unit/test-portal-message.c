@@ -26,6 +26,12 @@ decode (FzPortalRole role, const char *event, const char *payload, GError **erro
   return fz_portal_message_decode (role, f->event, f->payload, error);
 }
 
+static char *
+compact (JsonNode *node)
+{
+  return json_to_string (node, FALSE);
+}
+
 static FzPortalMessage *
 through_the_wire (FzPortalMessage *m)
 {
@@ -443,6 +449,172 @@ test_newer_events (void)
   g_assert_null (strstr (json, "ZmxvdyBsb2dzIHRva2Vu"));
 }
 
+/* What clients and gateways send, byte for byte as the portal expects it. */
+static void
+test_encode_literal (void)
+{
+  FzIceCandidate host, relay;
+  g_assert_true (fz_ice_candidate_parse (
+    &host, "candidate:1 1 udp 2130706431 192.0.2.1 52625 typ host", NULL));
+  g_assert_true (fz_ice_candidate_parse (
+    &relay, "candidate:7 1 udp 16777215 2001:db8::7 3478 typ relay", NULL));
+  static const struct
+  {
+    FzPortalEvent event;
+    const char *name, *json;
+  } cases[] = {
+    { FZ_PORTAL_SET_SNOWNET_CAPABILITIES, "set_snownet_capabilities",
+      "{'iceless':true}" },
+    { FZ_PORTAL_NO_RELAYS, "no_relays", "{}" },
+    { FZ_PORTAL_REQUEST_AUTHORIZATION, "request_authorization",
+      "{'resource_id':'res-1','connected_gateway_ids':['gw-1','gw-2']}" },
+    { FZ_PORTAL_NEW_GATEWAY_ICE_CANDIDATES, "new_gateway_ice_candidates",
+      "{'gateway_id':'gw-1','candidates':['candidate:1 1 udp 2130706431 192.0.2.1 "
+      "52625 typ host','candidate:7 1 udp 16777215 2001:db8::7 3478 typ relay']}" },
+    { FZ_PORTAL_INVALIDATE_GATEWAY_ICE_CANDIDATES, "invalidate_gateway_ice_candidates",
+      "{'gateway_id':'gw-1','candidates':['candidate:1 1 udp 2130706431 192.0.2.1 "
+      "52625 typ host','candidate:7 1 udp 16777215 2001:db8::7 3478 typ relay']}" },
+    { FZ_PORTAL_AUTHORIZATION_CREATED_REF, "authorization_created",
+      "{'ref':'SFMyNTY.g2gDbQ'}" },
+    { FZ_PORTAL_BROADCAST_ICE_CANDIDATES, "broadcast_ice_candidates",
+      "{'client_ids':['gw-1','gw-2'],'candidates':['candidate:1 1 udp 2130706431 "
+      "192.0.2.1 52625 typ host','candidate:7 1 udp 16777215 2001:db8::7 3478 typ "
+      "relay']}" },
+    { FZ_PORTAL_BROADCAST_INVALIDATED_ICE_CANDIDATES,
+      "broadcast_invalidated_ice_candidates",
+      "{'client_ids':['gw-1','gw-2'],'candidates':['candidate:1 1 udp 2130706431 "
+      "192.0.2.1 52625 typ host','candidate:7 1 udp 16777215 2001:db8::7 3478 typ "
+      "relay']}" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      /* Every field set: each event takes only its own members. */
+      g_autoptr (FzPortalMessage) m = fz_portal_message_new (cases[i].event);
+      m->iceless = TRUE;
+      m->resource_id = g_strdup ("res-1");
+      m->peer_id = g_strdup ("gw-1");
+      m->ref = g_strdup ("SFMyNTY.g2gDbQ");
+      m->reason = g_strdup ("not sent");
+      g_ptr_array_add (m->peer_ids, g_strdup ("gw-1"));
+      g_ptr_array_add (m->peer_ids, g_strdup ("gw-2"));
+      g_array_append_val (m->candidates, host);
+      g_array_append_val (m->candidates, relay);
+      g_assert_cmpstr (m->event_name, ==, cases[i].name);
+      g_autoptr (JsonNode) payload = fz_portal_message_encode (m);
+      g_autofree char *got = compact (payload);
+      g_autofree char *want = q (cases[i].json);
+      g_assert_cmpstr (got, ==, want);
+    }
+
+  /* Empty lists are sent as empty lists. */
+  g_autoptr (FzPortalMessage) req
+    = fz_portal_message_new (FZ_PORTAL_REQUEST_AUTHORIZATION);
+  req->resource_id = g_strdup ("res-1");
+  g_autoptr (JsonNode) payload = fz_portal_message_encode (req);
+  g_autofree char *got = compact (payload);
+  g_autofree char *want = q ("{'resource_id':'res-1','connected_gateway_ids':[]}");
+  g_assert_cmpstr (got, ==, want);
+
+  /* The frame around it. */
+  g_autoptr (FzPhoenixFrame) f
+    = fz_phoenix_frame_new ("client", req->event_name, json_node_copy (payload), 3);
+  g_autofree char *frame = fz_phoenix_frame_to_string (f);
+  g_autofree char *want_frame
+    = q ("{'topic':'client','event':'request_authorization','payload':{'resource_id':"
+         "'res-1','connected_gateway_ids':[]},'ref':3}");
+  g_assert_cmpstr (frame, ==, want_frame);
+}
+
+static void
+assert_encodes (JsonNode *node, const char *expected)
+{
+  g_autofree char *got = compact (node);
+  g_autofree char *want = q (expected);
+  g_assert_cmpstr (got, ==, want);
+  json_node_unref (node);
+}
+
+/* The normalized output of each value, secrets as "(set)". */
+static void
+test_normalized_literal (void)
+{
+  static const struct
+  {
+    const char *in, *out;
+  } resources[] = {
+    { "{'id':'r-1','type':'cidr','address':'10.0.0.0/8','name':'Ten','newer':1,"
+      "'gateway_groups':[{'id':'s-1'}],'filters':[{'protocol':'udp','port_range_start':"
+      "53,'port_range_end':53},{'protocol':'tcp'},{'protocol':'icmp'}]}",
+      "{'id':'r-1','type':'cidr','address':'10.0.0.0/8','name':'Ten','ip_stack':'dual',"
+      "'sites':[{'id':'s-1','name':null}],'filters':[{'protocol':'udp',"
+      "'port_range_start':53,'port_range_end':53},{'protocol':'tcp','port_range_start':"
+      "0,'port_range_end':65535},{'protocol':'icmp'}]}" },
+    { "{'id':'r-2','type':'dns','address':'*.corp.example','address_description':'d',"
+      "'name':'Corp','ip_stack':'ipv6_only','sites':[{'id':'s-1','name':'HQ'}]}",
+      "{'id':'r-2','type':'dns','address':'*.corp.example','address_description':'d',"
+      "'name':'Corp','ip_stack':'ipv6_only','sites':[{'id':'s-1','name':'HQ'}],"
+      "'filters':[]}" },
+    { "{'id':'r-3','type':'internet','can_be_disabled':true}",
+      "{'id':'r-3','type':'internet','name':'Internet Resource','ip_stack':'dual',"
+      "'can_be_disabled':true,'sites':[],'filters':[]}" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (resources); i++)
+    {
+      g_autofree char *in = q (resources[i].in);
+      g_autoptr (JsonNode) n = json_from_string (in, NULL);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (FzResource) r = fz_resource_decode (n, &error);
+      g_assert_no_error (error);
+      assert_encodes (fz_resource_encode (r), resources[i].out);
+    }
+
+  g_autofree char *relay_in
+    = q ("[{'id':'t-1','type':'turn','addr':'198.51.100.10:3478','username':'u:1',"
+         "'password':'c2VjcmV0','expires_at':1700000000},{'id':'t-1','type':'turn',"
+         "'addr':'[2001:db8::10]:3478','username':'u:1','password':'c2VjcmV0'}]");
+  g_autoptr (JsonNode) rn = json_from_string (relay_in, NULL);
+  g_autoptr (GPtrArray) relays = fz_relays_decode (rn, NULL);
+  g_assert_cmpuint (relays->len, ==, 1);
+  assert_encodes (fz_relay_encode (relays->pdata[0]),
+                  "{'id':'t-1','addr_v4':'198.51.100.10:3478','addr_v6':'[2001:db8::10]:"
+                  "3478','username':'u:1','password':'(set)','expires_at':1700000000}");
+
+  g_autofree char *iface_in
+    = q ("{'ipv4':'100.64.0.7','ipv6':'fd00:2021:1111::7','search_domain':'corp',"
+         "'upstream_do53':[{'ip':'10.0.0.53'},{'ip':'2001:db8::53'}],"
+         "'upstream_doh':[{'url':'https://dns.example/q'}]}");
+  g_autoptr (JsonNode) in = json_from_string (iface_in, NULL);
+  g_autoptr (FzInterface) iface = fz_interface_decode (in, NULL);
+  g_assert_nonnull (iface);
+  assert_encodes (
+    fz_interface_encode (iface),
+    "{'ipv4':'100.64.0.7','ipv6':'fd00:2021:1111::7','search_domain':'corp',"
+    "'upstream_do53':['10.0.0.53','2001:db8::53'],'upstream_doh':['https://"
+    "dns.example/q']}");
+
+  FzAuthorization a = { .client_id = "c-1", .resource_id = "r-1", .expires_at = 17 };
+  assert_encodes (fz_authorization_encode (&a),
+                  "{'client_id':'c-1','resource_id':'r-1','expires_at':17}");
+
+  /* A whole message, as fz-msgdump prints it (compacted here). */
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FzPortalMessage) m
+    = decode (FZ_PORTAL_ROLE_GATEWAY, "init",
+              "{'interface':{'ipv4':'100.64.0.2','ipv6':'fd00:2021:1111::2'},"
+              "'config':{'ipv4_masquerade_enabled':false,'ipv6_masquerade_enabled':true},"
+              "'account_slug':'acme','authorizations':[{'client_id':'c-1','resource_id':"
+              "'r-1','expires_at':17}]}",
+              &error);
+  g_assert_no_error (error);
+  g_autofree char *pretty = fz_portal_message_to_json (m);
+  assert_encodes (json_from_string (pretty, NULL),
+                  "{'event':'init','interface':{'ipv4':'100.64.0.2','ipv6':'fd00:2021:"
+                  "1111::2','search_domain':null,'upstream_do53':[],'upstream_doh':[]},"
+                  "'account_slug':'acme','config':{'ipv4_masquerade_enabled':false,"
+                  "'ipv6_masquerade_enabled':true},'authorizations':[{'client_id':'c-1',"
+                  "'resource_id':'r-1','expires_at':17}]}");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -458,5 +630,7 @@ main (int argc, char **argv)
                    test_authorization_created_site);
   g_test_add_func ("/portal-message/reply", test_reply);
   g_test_add_func ("/portal-message/newer-events", test_newer_events);
+  g_test_add_func ("/portal-message/encode-literal", test_encode_literal);
+  g_test_add_func ("/portal-message/normalized-literal", test_normalized_literal);
   return g_test_run ();
 }
