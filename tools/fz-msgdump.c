@@ -4,7 +4,8 @@
  *   fz-msgdump --role client|gateway|portal < frame.json
  *
  * The role is who receives the frame: a client or a gateway (what the
- * portal pushes), or the portal (what clients and gateways send).
+ * portal pushes, and its phx_reply with status and reason, as when a join
+ * is refused), or the portal (what clients and gateways send).
  *
  * Prints the decoded message (secrets shown as "(set)"), or one line
  * saying what is wrong and exits with status 1. */
@@ -20,7 +21,7 @@ main (int argc, char **argv)
   g_autofree char *role = NULL;
   GOptionEntry entries[] = {
     { "role", 0, 0, G_OPTION_ARG_STRING, &role, "who receives the frame",
-      "client|gateway" },
+      "client|gateway|portal" },
     { NULL },
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("< FRAME");

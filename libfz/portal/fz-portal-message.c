@@ -16,6 +16,7 @@ static const struct
   { "ice_candidates", FZ_PORTAL_ICE_CANDIDATES, TRUE, TRUE, FALSE },
   { "invalidate_ice_candidates", FZ_PORTAL_INVALIDATE_ICE_CANDIDATES, TRUE, TRUE, FALSE },
   { "disconnect", FZ_PORTAL_DISCONNECT, TRUE, TRUE, FALSE },
+  { "phx_reply", FZ_PORTAL_REPLY, TRUE, TRUE, FALSE },
   { "config_changed", FZ_PORTAL_CONFIG_CHANGED, TRUE, FALSE, FALSE },
   { "resource_created_or_updated", FZ_PORTAL_RESOURCE_CREATED_OR_UPDATED, TRUE, FALSE,
     FALSE },
@@ -66,9 +67,12 @@ fz_portal_message_free (FzPortalMessage *m)
   g_free (m->peer_id);
   g_free (m->resource_id);
   g_free (m->site_id);
+  g_free (m->status);
   g_free (m->reason);
   g_free (m->ref);
   g_free (m->account_slug);
+  if (m->authorizations != NULL)
+    g_array_unref (m->authorizations);
   g_free (m->client_version);
   if (m->peer_ids != NULL)
     g_ptr_array_unref (m->peer_ids);
@@ -104,10 +108,25 @@ array_member (JsonObject *o, const char *key, gboolean required, GError **error)
   return json_node_get_array (n);
 }
 
-/* A list of resources; bad ones (or unknown types) are skipped. */
-static void
-decode_resources (FzPortalMessage *m, JsonArray *a)
+/* An optional array member: *out is NULL when it is absent or null. */
+static gboolean
+optional_array (JsonObject *o, const char *key, JsonArray **out, GError **error)
 {
+  GError *e = NULL;
+  *out = array_member (o, key, FALSE, &e);
+  if (e == NULL)
+    return TRUE;
+  g_propagate_error (error, e);
+  return FALSE;
+}
+
+/* A list of resources; bad ones (or unknown types) are skipped. */
+static gboolean
+decode_resources (FzPortalMessage *m, JsonObject *o, GError **error)
+{
+  JsonArray *a;
+  if (!optional_array (o, "resources", &a, error))
+    return FALSE;
   for (guint i = 0; a != NULL && i < json_array_get_length (a); i++)
     {
       g_autoptr (GError) e = NULL;
@@ -117,6 +136,83 @@ decode_resources (FzPortalMessage *m, JsonArray *a)
       else
         g_ptr_array_add (m->resources, r);
     }
+  return TRUE;
+}
+
+/* The authorizations of init; bad ones are skipped. */
+static gboolean
+decode_authorizations (FzPortalMessage *m, JsonObject *o, GError **error)
+{
+  JsonArray *a;
+  if (!optional_array (o, "authorizations", &a, error))
+    return FALSE;
+  for (guint i = 0; a != NULL && i < json_array_get_length (a); i++)
+    {
+      g_autoptr (GError) e = NULL;
+      FzAuthorization auth;
+      if (fz_authorization_decode (json_array_get_element (a, i), &auth, &e))
+        g_array_append_val (m->authorizations, auth);
+      else
+        g_debug ("portal: skipping authorization %u: %s", i, e->message);
+    }
+  return TRUE;
+}
+
+static gboolean
+get_bool (JsonObject *o, const char *key, gboolean *out, GError **error)
+{
+  JsonNode *n = json_object_get_member (o, key);
+  if (n == NULL || !JSON_NODE_HOLDS_VALUE (n)
+      || json_node_get_value_type (n) != G_TYPE_BOOLEAN)
+    return invalid (error, "\"%s\" is not true or false", key);
+  *out = json_node_get_boolean (n);
+  return TRUE;
+}
+
+/* The gateway's "config", when given: both members are required. */
+static gboolean
+decode_gateway_config (FzPortalMessage *m, JsonObject *o, GError **error)
+{
+  JsonNode *n = json_object_get_member (o, "config");
+  if (n == NULL || JSON_NODE_HOLDS_NULL (n))
+    return TRUE;
+  if (!JSON_NODE_HOLDS_OBJECT (n))
+    return invalid (error, "\"%s\" is not an object", "config");
+  JsonObject *c = json_node_get_object (n);
+  m->has_config = get_bool (c, "ipv4_masquerade_enabled", &m->ipv4_masquerade, error)
+                  && get_bool (c, "ipv6_masquerade_enabled", &m->ipv6_masquerade, error);
+  return m->has_config;
+}
+
+/* An optional id: absent or null leaves *out NULL. */
+static gboolean
+get_id_opt (JsonObject *o, const char *key, char **out, GError **error)
+{
+  JsonNode *n = json_object_get_member (o, key);
+  return n == NULL || JSON_NODE_HOLDS_NULL (n) || fz_json_get_id (o, key, out, error);
+}
+
+/* {"status":..,"response":{"reason":..}}; other responses are not kept. */
+static gboolean
+decode_reply (FzPortalMessage *m, JsonObject *o, GError **error)
+{
+  const char *status = fz_json_get_string (o, "status", 32, TRUE, error);
+  if (status == NULL)
+    return FALSE;
+  m->status = g_strdup (status);
+  JsonNode *n = json_object_get_member (o, "response");
+  if (n == NULL || !JSON_NODE_HOLDS_OBJECT (n))
+    return TRUE;
+  GError *e = NULL;
+  const char *reason = fz_json_get_string (json_node_get_object (n), "reason",
+                                           FZ_PORTAL_MAX_TEXT, FALSE, &e);
+  if (e != NULL)
+    {
+      g_propagate_error (error, e);
+      return FALSE;
+    }
+  m->reason = g_strdup (reason);
+  return TRUE;
 }
 
 /* Candidate strings; unparseable ones are skipped. */
@@ -227,9 +323,8 @@ decode_object (FzPortalRole role, FzPortalMessage *m, JsonObject *o, GError **er
         if (role == FZ_PORTAL_ROLE_CLIENT)
           {
             m->interface = fz_interface_decode (iface, error);
-            if (m->interface == NULL)
+            if (m->interface == NULL || !decode_resources (m, o, error))
               return FALSE;
-            decode_resources (m, array_member (o, "resources", FALSE, error));
           }
         else
           {
@@ -254,15 +349,20 @@ decode_object (FzPortalRole role, FzPortalMessage *m, JsonObject *o, GError **er
                 return FALSE;
               }
             m->account_slug = g_strdup (slug);
+            if (!decode_gateway_config (m, o, error))
+              return FALSE;
           }
-        return decode_relays (m, o, "relays", error);
+        return decode_relays (m, o, "relays", error)
+               && decode_authorizations (m, o, error);
       }
     case FZ_PORTAL_CONFIG_CHANGED:
       m->interface = fz_interface_decode (json_object_get_member (o, "interface"), error);
       return m->interface != NULL;
     case FZ_PORTAL_RELAYS_PRESENCE:
       {
-        JsonArray *gone = array_member (o, "disconnected_ids", FALSE, error);
+        JsonArray *gone;
+        if (!optional_array (o, "disconnected_ids", &gone, error))
+          return FALSE;
         for (guint i = 0; gone != NULL && i < json_array_get_length (gone); i++)
           {
             JsonNode *n = json_array_get_element (gone, i);
@@ -288,8 +388,10 @@ decode_object (FzPortalRole role, FzPortalMessage *m, JsonObject *o, GError **er
              && fz_json_get_id (o, "gateway_id", &m->peer_id, error)
              && decode_peer (m, o, "gateway_public_key", "gateway_ipv4", "gateway_ipv6",
                              o, error)
-             && (json_object_get_member (o, "site_id") == NULL
-                 || fz_json_get_id (o, "site_id", &m->site_id, error));
+             && get_id_opt (o, "site_id", &m->site_id, error)
+             /* What the portal sends clients that predate sites. */
+             && (m->site_id != NULL
+                 || get_id_opt (o, "gateway_group_id", &m->site_id, error));
     case FZ_PORTAL_AUTHORIZATION_CREATION_FAILED:
       {
         if (!fz_json_get_id (o, "resource_id", &m->resource_id, error))
@@ -326,6 +428,7 @@ decode_object (FzPortalRole role, FzPortalMessage *m, JsonObject *o, GError **er
                && fz_json_get_int (o, "expires_at", 0, G_MAXINT64, FALSE, &m->expires_at,
                                    error);
       }
+    case FZ_PORTAL_REPLY: return decode_reply (m, o, error);
     case FZ_PORTAL_REJECT_ACCESS:
       return fz_json_get_id (o, "client_id", &m->peer_id, error)
              && fz_json_get_id (o, "resource_id", &m->resource_id, error);
@@ -358,17 +461,28 @@ decode_object (FzPortalRole role, FzPortalMessage *m, JsonObject *o, GError **er
     }
 }
 
-FzPortalMessage *
-fz_portal_message_decode (FzPortalRole role, const char *event, JsonNode *payload,
-                          GError **error)
+/* A message with its lists allocated and empty. */
+static FzPortalMessage *
+message_alloc (FzPortalEvent event, const char *name)
 {
-  g_autoptr (FzPortalMessage) m = g_new0 (FzPortalMessage, 1);
-  m->event_name = g_strdup (event);
+  FzPortalMessage *m = g_new0 (FzPortalMessage, 1);
+  m->event = event;
+  m->event_name = g_strdup (name);
   m->resources = g_ptr_array_new_with_free_func ((GDestroyNotify) fz_resource_free);
   m->relays = g_ptr_array_new_with_free_func ((GDestroyNotify) fz_relay_free);
   m->disconnected = g_ptr_array_new_with_free_func (g_free);
   m->candidates = g_array_new (FALSE, FALSE, sizeof (FzIceCandidate));
   m->peer_ids = g_ptr_array_new_with_free_func (g_free);
+  m->authorizations = g_array_new (FALSE, TRUE, sizeof (FzAuthorization));
+  g_array_set_clear_func (m->authorizations, (GDestroyNotify) fz_authorization_clear);
+  return m;
+}
+
+FzPortalMessage *
+fz_portal_message_decode (FzPortalRole role, const char *event, JsonNode *payload,
+                          GError **error)
+{
+  g_autoptr (FzPortalMessage) m = message_alloc (FZ_PORTAL_UNKNOWN, event);
   for (guint i = 0; i < G_N_ELEMENTS (events); i++)
     if (strcmp (events[i].name, event) == 0
         && (role == FZ_PORTAL_ROLE_CLIENT    ? events[i].client
@@ -399,6 +513,15 @@ fz_portal_message_decode (FzPortalRole role, const char *event, JsonNode *payloa
       ok = r != NULL;
       if (ok)
         g_ptr_array_add (m->resources, r);
+      else if (g_error_matches (e, FZ_PORTAL_ERROR, FZ_PORTAL_ERROR_UNSUPPORTED))
+        {
+          /* A resource of a newer type: skipped as the message of a
+           * newer event would be. */
+          g_debug ("portal: skipping %s: %s", event, e->message);
+          g_clear_error (&e);
+          m->event = FZ_PORTAL_UNKNOWN;
+          ok = TRUE;
+        }
     }
   else if (payload == NULL || !JSON_NODE_HOLDS_OBJECT (payload))
     ok = invalid (&e, "the payload of %s is not an object", event);
@@ -481,6 +604,7 @@ fz_portal_message_to_json (const FzPortalMessage *m)
   add_string (b, "peer_id", m->peer_id);
   add_string (b, "resource_id", m->resource_id);
   add_string (b, "site_id", m->site_id);
+  add_string (b, "status", m->status);
   add_string (b, "reason", m->reason);
   add_string (b, "ref", m->ref);
   add_string (b, "client_version", m->client_version);
@@ -509,6 +633,16 @@ fz_portal_message_to_json (const FzPortalMessage *m)
       json_builder_set_member_name (b, "iceless");
       json_builder_add_boolean_value (b, m->iceless);
     }
+  if (m->has_config)
+    {
+      json_builder_set_member_name (b, "config");
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "ipv4_masquerade_enabled");
+      json_builder_add_boolean_value (b, m->ipv4_masquerade);
+      json_builder_set_member_name (b, "ipv6_masquerade_enabled");
+      json_builder_add_boolean_value (b, m->ipv6_masquerade);
+      json_builder_end_object (b);
+    }
   if (m->peer_ids->len > 0)
     encode_ids (b, "peer_ids", m->peer_ids);
   add_list (b, "resources", m->resources, (EncodeFn) fz_resource_encode);
@@ -523,6 +657,15 @@ fz_portal_message_to_json (const FzPortalMessage *m)
     }
   if (m->candidates->len > 0)
     fz_portal_json_add_candidates (b, m->candidates);
+  if (m->authorizations->len > 0)
+    {
+      json_builder_set_member_name (b, "authorizations");
+      json_builder_begin_array (b);
+      for (guint i = 0; i < m->authorizations->len; i++)
+        json_builder_add_value (b, fz_authorization_encode (&g_array_index (
+                                     m->authorizations, FzAuthorization, i)));
+      json_builder_end_array (b);
+    }
   json_builder_end_object (b);
   g_autoptr (JsonNode) root = json_builder_get_root (b);
   g_autoptr (JsonGenerator) gen = json_generator_new ();
@@ -534,15 +677,7 @@ fz_portal_message_to_json (const FzPortalMessage *m)
 FzPortalMessage *
 fz_portal_message_new (FzPortalEvent event)
 {
-  FzPortalMessage *m = g_new0 (FzPortalMessage, 1);
-  m->event = event;
-  m->event_name = g_strdup (fz_portal_event_name (event));
-  m->resources = g_ptr_array_new_with_free_func ((GDestroyNotify) fz_resource_free);
-  m->relays = g_ptr_array_new_with_free_func ((GDestroyNotify) fz_relay_free);
-  m->disconnected = g_ptr_array_new_with_free_func (g_free);
-  m->candidates = g_array_new (FALSE, FALSE, sizeof (FzIceCandidate));
-  m->peer_ids = g_ptr_array_new_with_free_func (g_free);
-  return m;
+  return message_alloc (event, fz_portal_event_name (event));
 }
 
 JsonNode *

@@ -2,9 +2,11 @@
  * decoded from a frame's event and payload into typed fields.
  *
  * Unknown events decode to FZ_PORTAL_UNKNOWN (logged and skipped by the
- * caller); one bad element of a list (a resource, a relay, a candidate)
- * is skipped, not the message; anything else malformed is one error
- * naming what is wrong. */
+ * caller), and so does a resource_created_or_updated or resource_updated
+ * whose resource is of a type we do not know; members we do not know are
+ * ignored; one bad element of a list (a resource, a relay, a candidate,
+ * an authorization) is skipped, not the message; anything else malformed
+ * is one error naming what is wrong. */
 #pragma once
 
 #include "fz-ice-candidate.h"
@@ -28,6 +30,7 @@ typedef enum
   FZ_PORTAL_ICE_CANDIDATES,
   FZ_PORTAL_INVALIDATE_ICE_CANDIDATES,
   FZ_PORTAL_DISCONNECT,
+  FZ_PORTAL_REPLY, /* phx_reply: the portal's answer to a join or a message */
   /* to clients */
   FZ_PORTAL_CONFIG_CHANGED,
   FZ_PORTAL_RESOURCE_CREATED_OR_UPDATED,
@@ -64,9 +67,13 @@ typedef struct
   char *peer_id;           /* gateway_id (client side) or client_id (gateway side) */
   char *resource_id;
   char *site_id;
-  char *reason;       /* authorization_creation_failed, disconnect */
-  char *ref;          /* create_authorization: echoed verbatim */
-  char *account_slug; /* gateway init */
+  char *status;           /* phx_reply: "ok" or "error" */
+  char *reason;           /* authorization_creation_failed, disconnect, phx_reply */
+  char *ref;              /* create_authorization: echoed verbatim */
+  char *account_slug;     /* gateway init */
+  GArray *authorizations; /* FzAuthorization: init */
+  gboolean has_config;    /* gateway init had "config": */
+  gboolean ipv4_masquerade, ipv6_masquerade;
   char *client_version;
   GPtrArray *peer_ids; /* char*: connected_gateway_ids, client_ids */
   gboolean iceless;

@@ -220,9 +220,10 @@ fz_resource_decode (JsonNode *node, GError **error)
   r->sites = g_array_new (FALSE, TRUE, sizeof (FzSite));
   g_array_set_clear_func (r->sites, (GDestroyNotify) site_clear);
   r->filters = g_array_new (FALSE, TRUE, sizeof (FzFilter));
-  if (!fz_json_get_id (o, "id", &r->id, error))
-    return NULL;
-  const char *type = fz_json_get_string (o, "type", 16, TRUE, error);
+  /* The type first: one we do not know is skipped whatever its shape
+   * (newer portals send "static_device_pool" without an address, for
+   * example). */
+  const char *type = fz_json_get_string (o, "type", FZ_PORTAL_MAX_TEXT, TRUE, error);
   if (type == NULL)
     return NULL;
   if (strcmp (type, "dns") == 0)
@@ -236,6 +237,8 @@ fz_resource_decode (JsonNode *node, GError **error)
       fail (error, FZ_PORTAL_ERROR_UNSUPPORTED, "resource type \"%s\" is unknown", type);
       return NULL;
     }
+  if (!fz_json_get_id (o, "id", &r->id, error))
+    return NULL;
 
   if (r->type != FZ_RESOURCE_INTERNET)
     {
@@ -689,4 +692,44 @@ fz_ice_credentials_clear (FzIceCredentials *c)
   if (c->password != NULL)
     memset (c->password, 0, strlen (c->password));
   g_clear_pointer (&c->password, g_free);
+}
+
+gboolean
+fz_authorization_decode (JsonNode *node, FzAuthorization *out, GError **error)
+{
+  JsonObject *o = as_object (node, "an authorization", error);
+  FzAuthorization a = { 0 };
+  gboolean ok
+    = o != NULL && fz_json_get_id (o, "client_id", &a.client_id, error)
+      && fz_json_get_id (o, "resource_id", &a.resource_id, error)
+      && fz_json_get_int (o, "expires_at", 0, G_MAXINT64, TRUE, &a.expires_at, error);
+  if (!ok)
+    {
+      fz_authorization_clear (&a);
+      return FALSE;
+    }
+  *out = a;
+  return TRUE;
+}
+
+void
+fz_authorization_clear (FzAuthorization *a)
+{
+  g_clear_pointer (&a->client_id, g_free);
+  g_clear_pointer (&a->resource_id, g_free);
+}
+
+JsonNode *
+fz_authorization_encode (const FzAuthorization *a)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "client_id");
+  json_builder_add_string_value (b, a->client_id);
+  json_builder_set_member_name (b, "resource_id");
+  json_builder_add_string_value (b, a->resource_id);
+  json_builder_set_member_name (b, "expires_at");
+  json_builder_add_int_value (b, a->expires_at);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
 }

@@ -90,6 +90,17 @@ typedef struct
   char *username, *password;
 } FzIceCredentials;
 
+/* An authorization listed in init: @client_id may reach @resource_id
+ * until @expires_at (unix seconds). */
+typedef struct
+{
+  char *client_id;
+  char *resource_id;
+  gint64 expires_at;
+} FzAuthorization;
+
+/* A resource of a type we do not know fails with
+ * FZ_PORTAL_ERROR_UNSUPPORTED, whatever else it has or lacks. */
 FzResource *fz_resource_decode (JsonNode *node, GError **error);
 void fz_resource_free (FzResource *r);
 JsonNode *fz_resource_encode (const FzResource *r);
@@ -108,6 +119,10 @@ JsonNode *fz_interface_encode (const FzInterface *i);
 gboolean fz_ice_credentials_decode (JsonNode *node, FzIceCredentials *out,
                                     GError **error);
 void fz_ice_credentials_clear (FzIceCredentials *c);
+
+gboolean fz_authorization_decode (JsonNode *node, FzAuthorization *out, GError **error);
+void fz_authorization_clear (FzAuthorization *a);
+JsonNode *fz_authorization_encode (const FzAuthorization *a);
 
 /* Member helpers shared by the message decoders. Each sets a message
  * naming the member. */
