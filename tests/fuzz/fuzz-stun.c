@@ -176,11 +176,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
           if (for_ice && fz_stun_message_parse (&m, chunk, n, NULL))
             fz_ice_agent_handle_stun (ice, &local, &peer, &m, now);
         }
-      fz_allocation_handle_input (a, &srv, &local, chunk, n, now);
-      gsize off, plen;
-      FzSockAddr from;
-      if (fz_allocation_decapsulate (a, &srv, chunk, n, &from, &off, &plen)
-          && off + plen > n)
+      FzRelayedData d;
+      if (fz_allocation_handle_input (a, &srv, &local, chunk, n, now, &d)
+            == FZ_ALLOCATION_INPUT_DATA
+          && (d.offset > n || d.len > n - d.offset))
         abort ();
       g_autoptr (FzPacketBuf) buf = fz_packet_buf_new (FZ_PACKET_BUF_HEADROOM, 64);
       fz_packet_buf_set (buf, "x", 1);
