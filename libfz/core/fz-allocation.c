@@ -2,6 +2,7 @@
 
 #include "fz-stun-message.h"
 
+#include <sodium.h>
 #include <string.h>
 
 /* The quark name is a string, not an expression: keep its dashes. */
@@ -455,12 +456,12 @@ fz_allocation_free (FzAllocation *a)
   g_queue_clear_full (&a->transmits, (GDestroyNotify) transmit_free);
   g_queue_clear_full (&a->events, (GDestroyNotify) event_free);
   g_free (a->username);
-  if (a->password != NULL)
-    memset (a->password, 0, strlen (a->password));
+  /* sodium_memzero: a memset before free may be optimised away. */
+  sodium_memzero (a->password, strlen (a->password));
   g_free (a->password);
   g_free (a->realm);
   g_free (a->nonce);
-  memset (a->key, 0, sizeof a->key);
+  sodium_memzero (a->key, sizeof a->key);
   g_free (a);
 }
 
