@@ -184,6 +184,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       g_autoptr (FzPacketBuf) buf = fz_packet_buf_new (FZ_PACKET_BUF_HEADROOM, 64);
       fz_packet_buf_set (buf, "x", 1);
       fz_allocation_encapsulate (a, &peer, buf, now, &dst);
+      /* Now and then a permission without a channel, to answer too. */
+      if ((n & 7) == 1)
+        fz_allocation_create_permission (a, &peer, now);
       /* Time moves by the chunk's last byte, in tenths of a second. */
       now += (n > 0 ? chunk[n - 1] : 0) * 100000;
       fz_allocation_handle_timeout (a, now);
