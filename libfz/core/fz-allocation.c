@@ -2,6 +2,7 @@
 
 #include "fz-stun-message.h"
 
+#include <sodium.h>
 #include <string.h>
 
 /* The quark name is a string, not an expression: keep its dashes. */
@@ -41,6 +42,7 @@ typedef struct
   gboolean realloc;   /* REFRESH 0 sent because of a 437: allocate after */
   gboolean keepalive; /* BINDING */
   guint16 channel;    /* CHANNEL-BIND */
+  FzSockAddr peer;    /* CREATE-PERMISSION */
 } Request;
 
 typedef struct
@@ -79,6 +81,9 @@ struct _FzAllocation
   GPtrArray *requests;  /* Request* */
   GHashTable *channels; /* number -> Channel* (owns) */
   GHashTable *by_peer;  /* FzSockAddr* -> Channel* (live bindings only) */
+  /* Peer IP -> when the permission we asked for lapses (gint64*): what
+   * Data indications are accepted from (RFC 8656 11.4). */
+  GHashTable *permissions;
   guint16 next_channel;
 
   GQueue transmits; /* Transmit* */
@@ -102,6 +107,18 @@ static gboolean
 sock_addr_eq (gconstpointer a, gconstpointer b)
 {
   return fz_sock_addr_equal (a, b);
+}
+
+static guint
+ip_addr_hash (gconstpointer p)
+{
+  return fz_ip_addr_hash (p);
+}
+
+static gboolean
+ip_addr_eq (gconstpointer a, gconstpointer b)
+{
+  return fz_ip_addr_equal (a, b);
 }
 
 static guint
@@ -199,6 +216,9 @@ request_send (FzAllocation *a, Request *r, gint64 now)
         fz_stun_writer_add_xor_address (&w, FZ_STUN_ATTR_XOR_PEER_ADDRESS, &ch->peer);
         break;
       }
+    case FZ_STUN_CREATE_PERMISSION:
+      fz_stun_writer_add_xor_address (&w, FZ_STUN_ATTR_XOR_PEER_ADDRESS, &r->peer);
+      break;
     default: break;
     }
   g_clear_pointer (&r->nonce, g_free);
@@ -263,6 +283,38 @@ send_refresh (FzAllocation *a, guint32 lifetime, gboolean realloc, gint64 now)
   request_send (a, r, now);
 }
 
+/* Counted from the request: the relay may send data as soon as it has
+ * installed the permission, before its answer reaches us. */
+static void
+permit (FzAllocation *a, const FzIpAddr *ip, gint64 now)
+{
+  gint64 *until = g_hash_table_lookup (a->permissions, ip);
+  if (until == NULL)
+    {
+      until = g_new (gint64, 1);
+      g_hash_table_insert (a->permissions, g_memdup2 (ip, sizeof *ip), until);
+    }
+  *until = now + FZ_TURN_PERMISSION_LIFE;
+}
+
+static gboolean
+permitted (FzAllocation *a, const FzIpAddr *ip, gint64 now)
+{
+  gint64 *until = g_hash_table_lookup (a->permissions, ip);
+  return until != NULL && now < *until;
+}
+
+static void
+forget_lapsed_permissions (FzAllocation *a, gint64 now)
+{
+  GHashTableIter it;
+  gpointer value;
+  g_hash_table_iter_init (&it, a->permissions);
+  while (g_hash_table_iter_next (&it, NULL, &value))
+    if (now >= *(gint64 *) value)
+      g_hash_table_iter_remove (&it);
+}
+
 static void
 send_channel_bind (FzAllocation *a, Channel *ch, gint64 now)
 {
@@ -271,6 +323,16 @@ send_channel_bind (FzAllocation *a, Channel *ch, gint64 now)
   ch->in_flight = TRUE;
   ch->bind_sent = now;
   ch->used = FALSE;
+  permit (a, &ch->peer.ip, now);
+  request_send (a, r, now);
+}
+
+static void
+send_create_permission (FzAllocation *a, const FzSockAddr *peer, gint64 now)
+{
+  Request *r = request_new (a, FZ_STUN_CREATE_PERMISSION, a->alloc_server);
+  r->peer = *peer;
+  permit (a, &peer->ip, now);
   request_send (a, r, now);
 }
 
@@ -299,6 +361,7 @@ forget_allocation (FzAllocation *a)
       }
   g_hash_table_remove_all (a->by_peer);
   g_hash_table_remove_all (a->channels);
+  g_hash_table_remove_all (a->permissions);
   a->refresh_at = G_MAXINT64;
   drop_requests (a, TRUE);
 }
@@ -373,6 +436,7 @@ fz_allocation_new (const FzSockAddr *server_v4, const FzSockAddr *server_v6,
   a->requests = g_ptr_array_new_with_free_func ((GDestroyNotify) request_free);
   a->channels = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
   a->by_peer = g_hash_table_new (sock_addr_hash, sock_addr_eq);
+  a->permissions = g_hash_table_new_full (ip_addr_hash, ip_addr_eq, g_free, g_free);
   a->next_channel = FZ_CHANNEL_MIN;
   g_queue_init (&a->transmits);
   g_queue_init (&a->events);
@@ -388,15 +452,16 @@ fz_allocation_free (FzAllocation *a)
   g_ptr_array_unref (a->requests);
   g_hash_table_unref (a->by_peer);
   g_hash_table_unref (a->channels);
+  g_hash_table_unref (a->permissions);
   g_queue_clear_full (&a->transmits, (GDestroyNotify) transmit_free);
   g_queue_clear_full (&a->events, (GDestroyNotify) event_free);
   g_free (a->username);
-  if (a->password != NULL)
-    memset (a->password, 0, strlen (a->password));
+  /* sodium_memzero: a memset before free may be optimised away. */
+  sodium_memzero (a->password, strlen (a->password));
   g_free (a->password);
   g_free (a->realm);
   g_free (a->nonce);
-  memset (a->key, 0, sizeof a->key);
+  sodium_memzero (a->key, sizeof a->key);
   g_free (a);
 }
 
@@ -625,6 +690,7 @@ on_error (FzAllocation *a, Request *r, const FzStunMessage *m, guint code,
       again->dual = r->dual;
       again->realloc = r->realloc;
       again->channel = r->channel;
+      again->peer = r->peer;
       again->retried_auth = TRUE;
       request_send (a, again, now);
       return;
@@ -683,35 +749,27 @@ on_error (FzAllocation *a, Request *r, const FzStunMessage *m, guint code,
                reason);
       remove_channel (a, r->channel);
       return;
+    case FZ_STUN_CREATE_PERMISSION:
+      g_debug ("TURN server %s refused a permission (%u %s)", srv, code, reason);
+      g_hash_table_remove (a->permissions, &r->peer.ip);
+      return;
     default:
       g_debug ("TURN server %s answered a binding with %u %s", srv, code, reason);
       return;
     }
 }
 
-gboolean
-fz_allocation_handle_input (FzAllocation *a, const FzSockAddr *from,
-                            const FzSockAddr *local, const guint8 *data, gsize len,
-                            gint64 now)
+/* An answer to one of our requests. */
+static void
+handle_answer (FzAllocation *a, const FzSockAddr *from, const FzSockAddr *local,
+               const FzStunMessage *m, gint64 now)
 {
-  if (!fz_allocation_is_server (a, from) || !fz_stun_is_stun (data, len))
-    return FALSE;
-  FzStunMessage m;
-  g_autoptr (GError) error = NULL;
-  if (!fz_stun_message_parse (&m, data, len, &error))
-    {
-      g_debug ("TURN: dropping a message from the relay: %s", error->message);
-      return TRUE;
-    }
-  if (m.klass != FZ_STUN_SUCCESS && m.klass != FZ_STUN_ERROR)
-    return m.klass == FZ_STUN_INDICATION; /* Data indications go to decapsulate */
-
   Request *r = NULL;
   guint idx = 0;
   for (; idx < a->requests->len; idx++)
     {
       Request *c = g_ptr_array_index (a->requests, idx);
-      if (memcmp (c->tid, m.tid, FZ_STUN_TID_LEN) == 0 && m.method == c->method
+      if (memcmp (c->tid, m->tid, FZ_STUN_TID_LEN) == 0 && m->method == c->method
           && fz_sock_addr_equal (from, &a->server[c->server]))
         {
           r = c;
@@ -719,78 +777,115 @@ fz_allocation_handle_input (FzAllocation *a, const FzSockAddr *from,
         }
     }
   if (r == NULL)
-    return FALSE;
+    return;
 
   /* Answers to authenticated requests must prove they know the key;
    * error answers before authentication (401, 438) cannot. */
-  if (r->nonce != NULL && m.klass == FZ_STUN_SUCCESS
-      && !fz_stun_message_check_integrity (&m, a->key, sizeof a->key))
+  if (r->nonce != NULL && m->klass == FZ_STUN_SUCCESS
+      && !fz_stun_message_check_integrity (m, a->key, sizeof a->key))
     {
       g_debug ("TURN: dropping an answer without valid MESSAGE-INTEGRITY");
-      return TRUE;
+      return;
     }
 
   g_ptr_array_steal_index (a->requests, idx);
   if (r->attempts == 1)
     a->rtt = now - r->first_sent;
 
-  if (m.n_unknown > 0 && m.klass == FZ_STUN_SUCCESS)
+  if (m->n_unknown > 0 && m->klass == FZ_STUN_SUCCESS)
     {
       /* RFC 8489 7.3.3: an answer with unknown comprehension-required
        * attributes fails its transaction. */
-      on_error (a, r, &m, FZ_STUN_ERR_UNKNOWN_ATTRIBUTE, "Unknown Attribute", now);
+      on_error (a, r, m, FZ_STUN_ERR_UNKNOWN_ATTRIBUTE, "Unknown Attribute", now);
     }
-  else if (m.klass == FZ_STUN_SUCCESS)
-    on_success (a, r, &m, local, now);
+  else if (m->klass == FZ_STUN_SUCCESS)
+    on_success (a, r, m, local, now);
   else
     {
       guint code = 0;
       g_autofree char *reason = NULL;
-      if (!fz_stun_message_get_error (&m, &code, &reason))
+      if (!fz_stun_message_get_error (m, &code, &reason))
         {
           code = FZ_STUN_ERR_BAD_REQUEST;
           reason = g_strdup ("error without ERROR-CODE");
         }
-      on_error (a, r, &m, code, reason, now);
+      on_error (a, r, m, code, reason, now);
     }
   request_free (r);
+}
+
+static gboolean
+relayed_to (FzAllocation *a, const FzSockAddr *peer, FzRelayedData *out)
+{
+  guint i = family_index (peer->ip.family);
+  if (!a->has_relayed[i])
+    return FALSE;
+  out->peer = *peer;
+  out->relayed = a->relayed[i];
   return TRUE;
 }
 
-gboolean
-fz_allocation_decapsulate (FzAllocation *a, const FzSockAddr *from, const guint8 *data,
-                           gsize len, FzSockAddr *peer, gsize *offset, gsize *payload_len)
+static gboolean
+channel_data (FzAllocation *a, const guint8 *data, gsize len, FzRelayedData *out)
 {
-  if (a->state != STATE_ALLOCATED
-      || !fz_sock_addr_equal (from, &a->server[a->alloc_server]))
+  guint16 number;
+  const guint8 *payload;
+  gsize plen;
+  if (!fz_channel_data_parse (data, len, &number, &payload, &plen))
     return FALSE;
-
-  if (fz_is_channel_data (data, len))
-    {
-      guint16 number;
-      const guint8 *payload;
-      if (!fz_channel_data_parse (data, len, &number, &payload, payload_len))
-        return FALSE;
-      Channel *ch = g_hash_table_lookup (a->channels, GUINT_TO_POINTER (number));
-      if (ch == NULL || ch->expired)
-        return FALSE;
-      ch->used = TRUE;
-      *peer = ch->peer;
-      *offset = (gsize) (payload - data);
-      return TRUE;
-    }
-
-  FzStunMessage m;
-  if (!fz_stun_is_stun (data, len) || !fz_stun_message_parse (&m, data, len, NULL)
-      || m.method != FZ_STUN_DATA || m.klass != FZ_STUN_INDICATION)
+  Channel *ch = g_hash_table_lookup (a->channels, GUINT_TO_POINTER (number));
+  if (ch == NULL || ch->expired || !relayed_to (a, &ch->peer, out))
     return FALSE;
-  const FzStunAttr *d = fz_stun_message_find (&m, FZ_STUN_ATTR_DATA);
-  if (d == NULL
-      || !fz_stun_message_get_xor_address (&m, FZ_STUN_ATTR_XOR_PEER_ADDRESS, 0, peer))
-    return FALSE;
-  *offset = d->offset;
-  *payload_len = d->len;
+  ch->used = TRUE;
+  out->offset = (gsize) (payload - data);
+  out->len = plen;
   return TRUE;
+}
+
+/* RFC 8656 11.4: XOR-PEER-ADDRESS and DATA, from a peer we asked a
+ * permission for; indications with unknown comprehension-required
+ * attributes are dropped (RFC 8489 6.3.2). */
+static gboolean
+data_indication (FzAllocation *a, const FzStunMessage *m, gint64 now, FzRelayedData *out)
+{
+  FzSockAddr peer;
+  const FzStunAttr *d = fz_stun_message_find (m, FZ_STUN_ATTR_DATA);
+  if (m->n_unknown > 0 || d == NULL
+      || !fz_stun_message_get_xor_address (m, FZ_STUN_ATTR_XOR_PEER_ADDRESS, 0, &peer)
+      || !permitted (a, &peer.ip, now) || !relayed_to (a, &peer, out))
+    return FALSE;
+  out->offset = d->offset;
+  out->len = d->len;
+  return TRUE;
+}
+
+FzAllocationInput
+fz_allocation_handle_input (FzAllocation *a, const FzSockAddr *from,
+                            const FzSockAddr *local, const guint8 *data, gsize len,
+                            gint64 now, FzRelayedData *out)
+{
+  if (!fz_allocation_is_server (a, from))
+    return FZ_ALLOCATION_INPUT_OTHER;
+  /* Peer data only from where the allocation lives. */
+  gboolean alloc_server = a->state == STATE_ALLOCATED
+                          && fz_sock_addr_equal (from, &a->server[a->alloc_server]);
+  if (fz_is_channel_data (data, len))
+    return alloc_server && channel_data (a, data, len, out) ? FZ_ALLOCATION_INPUT_DATA
+                                                            : FZ_ALLOCATION_INPUT_HANDLED;
+  FzStunMessage m;
+  g_autoptr (GError) error = NULL;
+  if (!fz_stun_is_stun (data, len) || !fz_stun_message_parse (&m, data, len, &error))
+    {
+      g_debug ("TURN: dropping a message from the relay: %s",
+               error ? error->message : "neither STUN nor ChannelData");
+      return FZ_ALLOCATION_INPUT_HANDLED;
+    }
+  if (m.klass == FZ_STUN_SUCCESS || m.klass == FZ_STUN_ERROR)
+    handle_answer (a, from, local, &m, now);
+  else if (m.klass == FZ_STUN_INDICATION && m.method == FZ_STUN_DATA && alloc_server
+           && data_indication (a, &m, now, out))
+    return FZ_ALLOCATION_INPUT_DATA;
+  return FZ_ALLOCATION_INPUT_HANDLED;
 }
 
 /* A number that is free: never used, or its binding ended more than the
@@ -857,6 +952,15 @@ fz_allocation_bind_channel (FzAllocation *a, const FzSockAddr *peer, gint64 now)
   if (a->state != STATE_ALLOCATED || !a->has_relayed[family_index (peer->ip.family)])
     return FALSE;
   return channel_for_peer (a, peer, now) != NULL;
+}
+
+gboolean
+fz_allocation_create_permission (FzAllocation *a, const FzSockAddr *peer, gint64 now)
+{
+  if (a->state != STATE_ALLOCATED || !a->has_relayed[family_index (peer->ip.family)])
+    return FALSE;
+  send_create_permission (a, peer, now);
+  return TRUE;
 }
 
 gboolean
@@ -960,6 +1064,9 @@ request_timeout (FzAllocation *a, Request *r, gint64 now)
         break;
       }
     case FZ_STUN_CHANNEL_BIND: remove_channel (a, r->channel); break;
+    case FZ_STUN_CREATE_PERMISSION:
+      g_hash_table_remove (a->permissions, &r->peer.ip);
+      break;
     default:
       lost (a,
             g_error_new (FZ_ALLOCATION_ERROR, FZ_ALLOCATION_ERROR_TIMEOUT,
@@ -1007,6 +1114,7 @@ fz_allocation_handle_timeout (FzAllocation *a, gint64 now)
   if (now >= a->keepalive_at)
     {
       a->keepalive_at = now + FZ_TURN_KEEPALIVE;
+      forget_lapsed_permissions (a, now);
       for (guint i = 0; i < 2; i++)
         if (a->has_server[i] && (a->has_srflx[i] || i == a->alloc_server))
           send_binding (a, i, TRUE, now);

@@ -6,7 +6,8 @@
  * families) and reports relay candidates. It refreshes at lifetime/2,
  * keeps NAT bindings alive every 25 s, and binds channels on demand:
  * data for a peer is framed as ChannelData at once, even while the
- * channel's bind is still in flight. Requests retransmit at 1, 2.5 and
+ * channel's bind is still in flight. Peer data comes back as ChannelData
+ * or, from relays that send them, Data indications. Requests retransmit at 1, 2.5 and
  * 4.75 s and give up at 8.125 s.
  *
  * Errors follow the spec: 401/438 retry once with the new nonce, 401 on
@@ -29,6 +30,7 @@ G_BEGIN_DECLS
 #define FZ_TURN_CHANNEL_REFRESH (5 * 60 * G_USEC_PER_SEC)
 #define FZ_TURN_CHANNEL_LIFE    (10 * 60 * G_USEC_PER_SEC)
 #define FZ_TURN_CHANNEL_REUSE   (15 * 60 * G_USEC_PER_SEC)
+#define FZ_TURN_PERMISSION_LIFE (5 * 60 * G_USEC_PER_SEC)
 /* After the relay stopped answering: start over after 5 s, doubling up
  * to 60 s, until it answers again. */
 #define FZ_TURN_RETRY_MIN (5 * G_USEC_PER_SEC)
@@ -85,19 +87,29 @@ gint64 fz_allocation_expires_at (FzAllocation *a);
 /* TRUE if @from is one of the relay's addresses. */
 gboolean fz_allocation_is_server (FzAllocation *a, const FzSockAddr *from);
 
-/* A STUN message from the relay. @local is where it arrived (IP_PKTINFO
- * address and our port). FALSE if it was not for us (unknown transaction,
- * not from the relay); malformed or unauthenticated answers are dropped
- * as lost and still return TRUE. */
-gboolean fz_allocation_handle_input (FzAllocation *a, const FzSockAddr *from,
-                                     const FzSockAddr *local, const guint8 *data,
-                                     gsize len, gint64 now);
+typedef enum
+{
+  FZ_ALLOCATION_INPUT_OTHER,   /* not from this relay: for the caller to handle */
+  FZ_ALLOCATION_INPUT_HANDLED, /* from the relay: handled, or dropped */
+  FZ_ALLOCATION_INPUT_DATA,    /* from a peer, relayed: see FzRelayedData */
+} FzAllocationInput;
 
-/* ChannelData or a Data indication from the relay for a bound peer: the
- * payload is data[*offset, *offset + *payload_len) and came from @peer. */
-gboolean fz_allocation_decapsulate (FzAllocation *a, const FzSockAddr *from,
-                                    const guint8 *data, gsize len, FzSockAddr *peer,
-                                    gsize *offset, gsize *payload_len);
+/* Where relayed data came from and where it is in the datagram. */
+typedef struct
+{
+  FzSockAddr peer;    /* who sent it */
+  FzSockAddr relayed; /* our relayed address it was sent to */
+  gsize offset, len;  /* the payload: data[offset, offset + len) */
+} FzRelayedData;
+
+/* Sorts a datagram from @from, parsing it once: the relay's answers are
+ * handled here, and malformed, unauthenticated or unknown ones dropped
+ * (HANDLED); ChannelData for a bound channel and Data indications from a
+ * peer we have a permission for are DATA, with @out filled. @local is
+ * where it arrived (IP_PKTINFO address and our port). */
+FzAllocationInput fz_allocation_handle_input (FzAllocation *a, const FzSockAddr *from,
+                                              const FzSockAddr *local, const guint8 *data,
+                                              gsize len, gint64 now, FzRelayedData *out);
 
 /* Frames @buf for @peer as ChannelData in place (binding a channel if
  * there is none) and sets @server to where it goes. FALSE if there is no
@@ -106,6 +118,11 @@ gboolean fz_allocation_encapsulate (FzAllocation *a, const FzSockAddr *peer,
                                     FzPacketBuf *buf, gint64 now, FzSockAddr *server);
 /* Binds a channel to @peer now (if none is bound or in flight). */
 gboolean fz_allocation_bind_channel (FzAllocation *a, const FzSockAddr *peer, gint64 now);
+/* Asks for a permission for @peer's IP address without a channel (a
+ * channel's bind installs one too). It lasts 5 minutes: call again to
+ * keep it. Data from the peer then comes as Data indications. */
+gboolean fz_allocation_create_permission (FzAllocation *a, const FzSockAddr *peer,
+                                          gint64 now);
 
 gboolean fz_allocation_poll_transmit (FzAllocation *a, FzSockAddr *dst, GBytes **msg);
 gboolean fz_allocation_poll_event (FzAllocation *a, FzAllocationEvent *out);

@@ -1,5 +1,7 @@
 #include "fz-ice-agent.h"
 
+#include <sodium.h>
+
 #include <string.h>
 
 #define MAX_PAIRS 128
@@ -745,6 +747,15 @@ transmit_free (FzIceTransmit *t)
   g_free (t);
 }
 
+/* Passwords are wiped before their memory goes back. */
+static void
+free_secret (char *s)
+{
+  if (s != NULL)
+    sodium_memzero (s, strlen (s));
+  g_free (s);
+}
+
 void
 fz_ice_agent_free (FzIceAgent *a)
 {
@@ -757,7 +768,8 @@ fz_ice_agent_free (FzIceAgent *a)
   g_queue_clear_full (&a->transmits, (GDestroyNotify) transmit_free);
   g_queue_clear_full (&a->events, g_free);
   g_free (a->remote_ufrag);
-  g_free (a->remote_pwd);
+  free_secret (a->remote_pwd);
+  sodium_memzero (a->local_pwd, sizeof a->local_pwd);
   g_free (a);
 }
 
@@ -777,6 +789,8 @@ void
 fz_ice_agent_set_local_credentials (FzIceAgent *a, const char *ufrag, const char *pwd)
 {
   g_strlcpy (a->local_ufrag, ufrag, sizeof a->local_ufrag);
+  /* A shorter password must not leave the old one's tail behind. */
+  sodium_memzero (a->local_pwd, sizeof a->local_pwd);
   g_strlcpy (a->local_pwd, pwd, sizeof a->local_pwd);
 }
 
@@ -784,7 +798,7 @@ void
 fz_ice_agent_set_remote_credentials (FzIceAgent *a, const char *ufrag, const char *pwd)
 {
   g_free (a->remote_ufrag);
-  g_free (a->remote_pwd);
+  free_secret (a->remote_pwd);
   a->remote_ufrag = g_strdup (ufrag);
   a->remote_pwd = g_strdup (pwd);
 }

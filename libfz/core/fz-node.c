@@ -758,21 +758,19 @@ decapsulate_one (FzNode *node, const FzSockAddr *local, const FzSockAddr *from,
 {
   FzSockAddr peer = *from, at = *local;
 
+  /* The relay's own messages stop here; relayed data goes on as if it
+   * came from the peer to our relayed address. */
   Relay *r = relay_by_server (node, from);
   if (r != NULL)
     {
-      if (fz_allocation_handle_input (r->alloc, from, local, buf->data, buf->len, now))
-        {
-          return FZ_NODE_RX_NOTHING;
-        }
-      gsize off, plen;
-      if (!fz_allocation_decapsulate (r->alloc, from, buf->data, buf->len, &peer, &off,
-                                      &plen))
+      FzRelayedData d;
+      if (fz_allocation_handle_input (r->alloc, from, local, buf->data, buf->len, now, &d)
+          != FZ_ALLOCATION_INPUT_DATA)
         return FZ_NODE_RX_NOTHING;
-      fz_packet_buf_pull (buf, off);
-      fz_packet_buf_trim (buf, plen);
-      if (!fz_allocation_get_relayed (r->alloc, peer.ip.family, &at))
-        return FZ_NODE_RX_NOTHING;
+      fz_packet_buf_pull (buf, d.offset);
+      fz_packet_buf_trim (buf, d.len);
+      peer = d.peer;
+      at = d.relayed;
     }
 
   if (fz_stun_is_stun (buf->data, buf->len))

@@ -304,58 +304,69 @@ needs_cookie (FzWgDevice *dev, const FzSockAddr *from, const guint8 *msg, gsize 
     }
   fz_wg_make_cookie (cookie, dev->cookie_secret, from->ip.bytes,
                      fz_ip_addr_len (&from->ip), from->port);
-  if (fz_wg_check_mac2 (cookie, msg, len))
-    return FALSE;
-
-  {
-    FzPacketBuf *reply = fz_buf_pool_alloc (dev->pool);
-    fz_wg_create_cookie_reply (&dev->id, msg, len, cookie, dev->rng,
-                               fz_packet_buf_put (reply, FZ_WG_COOKIE_LEN));
-    fz_wg_device_queue_transmit (dev, NULL, from, reply);
-  }
-  return TRUE;
+  gboolean shown = fz_wg_check_mac2 (cookie, msg, len);
+  if (!shown)
+    {
+      FzPacketBuf *reply = fz_buf_pool_alloc (dev->pool);
+      fz_wg_create_cookie_reply (&dev->id, msg, len, cookie, dev->rng,
+                                 fz_packet_buf_put (reply, FZ_WG_COOKIE_LEN));
+      fz_wg_device_queue_transmit (dev, NULL, from, reply);
+    }
+  fz_wg_wipe (cookie, sizeof cookie);
+  return !shown;
 }
 
+static FzWgRxError
+init_result (FzWgInitResult r)
+{
+  switch (r)
+    {
+    case FZ_WG_INIT_OK: return FZ_WG_RX_OK;
+    case FZ_WG_INIT_REPLAYED: return FZ_WG_RX_REPLAYED_INIT;
+    case FZ_WG_INIT_FLOOD: return FZ_WG_RX_RATE_LIMITED;
+    case FZ_WG_INIT_BAD_KEY: break;
+    }
+  return FZ_WG_RX_UNKNOWN_PEER;
+}
+
+/* Every path leaves through `out`, which wipes the scratch. */
 static FzWgRxError
 handle_initiation (FzWgDevice *dev, const FzSockAddr *from, const guint8 *msg, gsize len,
                    gint64 now, FzWgPeer **out)
 {
-  FzWgInitiation scratch;
-  FzWgKeypair keys;
+  FzWgInitiation *scratch = &dev->scratch;
+  FzWgKeypair *keys = &dev->scratch_keys;
+  FzWgRxError err = FZ_WG_RX_UNKNOWN_PEER;
   FzWgPeer *peer;
   FzPacketBuf *resp;
 
-  if (!fz_wg_initiation_open (&dev->id, msg, len, &scratch))
-    return FZ_WG_RX_UNKNOWN_PEER;
-  peer = g_hash_table_lookup (dev->by_pub, scratch.remote_pub);
+  if (!fz_wg_initiation_open (&dev->id, msg, len, scratch))
+    goto out;
+  peer = g_hash_table_lookup (dev->by_pub, scratch->remote_pub);
   if (peer == NULL)
-    {
-      fz_wg_wipe (&scratch, sizeof scratch);
-      return FZ_WG_RX_UNKNOWN_PEER;
-    }
+    goto out;
   *out = peer;
-  switch (fz_wg_handshake_consume_initiation (&peer->hs, &scratch, now))
-    {
-    case FZ_WG_INIT_OK: break;
-    case FZ_WG_INIT_REPLAYED: return FZ_WG_RX_REPLAYED_INIT;
-    case FZ_WG_INIT_FLOOD: return FZ_WG_RX_RATE_LIMITED;
-    case FZ_WG_INIT_BAD_KEY: return FZ_WG_RX_UNKNOWN_PEER;
-    }
-  fz_wg_wipe (&scratch, sizeof scratch);
+  err = init_result (fz_wg_handshake_consume_initiation (&peer->hs, scratch, now));
+  if (err != FZ_WG_RX_OK)
+    goto out;
 
   resp = fz_buf_pool_alloc (dev->pool);
   if (!fz_wg_handshake_create_response (
         &peer->hs, &dev->id, fz_wg_peer_next_session_index (peer), now, dev->rng,
-        fz_packet_buf_put (resp, FZ_WG_RESPONSE_LEN), &keys))
+        fz_packet_buf_put (resp, FZ_WG_RESPONSE_LEN), keys))
     {
       fz_packet_buf_free (resp);
-      return FZ_WG_RX_UNKNOWN_PEER;
+      err = FZ_WG_RX_UNKNOWN_PEER;
+      goto out;
     }
   fz_wg_peer_authenticated_rx (peer, from, len, FALSE, now);
-  fz_wg_peer_add_session (peer, &keys, now);
-  fz_wg_wipe (&keys, sizeof keys);
+  fz_wg_peer_add_session (peer, keys, now);
   fz_wg_device_queue_transmit (dev, peer, from, resp);
-  return FZ_WG_RX_OK;
+
+out:
+  fz_wg_wipe (scratch, sizeof *scratch);
+  fz_wg_wipe (keys, sizeof *keys);
+  return err;
 }
 
 static FzWgRxError
@@ -363,21 +374,25 @@ handle_response (FzWgDevice *dev, const FzSockAddr *from, const guint8 *msg, gsi
                  gint64 now, FzWgPeer **out)
 {
   FzWgPeer *peer = peer_by_index (dev, fz_wg_msg_index (msg, 8));
-  FzWgKeypair keys;
+  FzWgKeypair *keys = &dev->scratch_keys;
+  FzWgRxError err = FZ_WG_RX_OK;
 
   if (peer == NULL || peer->hs.state != FZ_WG_HS_INITIATION_SENT
       || peer->hs.local_index != fz_wg_msg_index (msg, 8))
     return FZ_WG_RX_UNKNOWN_INDEX;
   *out = peer;
-  if (!fz_wg_handshake_consume_response (&peer->hs, &dev->id, msg, len, &keys))
+  if (fz_wg_handshake_consume_response (&peer->hs, &dev->id, msg, len, keys))
+    {
+      fz_wg_peer_authenticated_rx (peer, from, len, FALSE, now);
+      fz_wg_peer_add_session (peer, keys, now);
+    }
+  else
     {
       fz_wg_device_queue_event (dev, FZ_WG_EVENT_RESPONSE_REJECTED, peer);
-      return FZ_WG_RX_RESPONSE_FAILED;
+      err = FZ_WG_RX_RESPONSE_FAILED;
     }
-  fz_wg_peer_authenticated_rx (peer, from, len, FALSE, now);
-  fz_wg_peer_add_session (peer, &keys, now);
-  fz_wg_wipe (&keys, sizeof keys);
-  return FZ_WG_RX_OK;
+  fz_wg_wipe (keys, sizeof *keys);
+  return err;
 }
 
 static FzWgRxError

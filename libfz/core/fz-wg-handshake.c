@@ -424,17 +424,21 @@ fz_wg_handshake_consume_cookie_reply (FzWgHandshake *hs, const guint8 *msg, gsiz
                                       gint64 now)
 {
   guint8 cookie[FZ_WG_MAC_LEN];
+  gboolean ok = FALSE;
 
   if (len != FZ_WG_COOKIE_LEN || msg[0] != FZ_WG_MSG_COOKIE || !hs->last_mac1_valid)
     return FALSE;
   if (!fz_wg_xaead_decrypt (cookie, hs->remote_cookie_key, msg + COOKIE_NONCE,
                             msg + COOKIE_DATA, FZ_WG_MAC_LEN + FZ_WG_TAG_LEN,
                             hs->last_mac1, FZ_WG_MAC_LEN))
-    return FALSE;
+    goto out;
   memcpy (hs->cookie, cookie, sizeof cookie);
   hs->cookie_received = now;
   /* One cookie per mac1: a replayed reply cannot refresh it. */
   hs->last_mac1_valid = FALSE;
+  ok = TRUE;
+
+out:
   fz_wg_wipe (cookie, sizeof cookie);
-  return TRUE;
+  return ok;
 }

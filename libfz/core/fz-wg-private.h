@@ -58,6 +58,12 @@ struct _FzWgDevice
   gint64 second_started;
   guint8 cookie_secret[FZ_WG_HASH_LEN];
   gint64 cookie_secret_born;
+
+  /* The handshake message in hand: the initiator's hash, chaining key
+   * and static key, a new session's keys. All zero again once the
+   * message is handled, whatever became of it. */
+  FzWgInitiation scratch;
+  FzWgKeypair scratch_keys;
 };
 
 FzWgPeer *fz_wg_peer_new (FzWgDevice *dev, guint32 index, const guint8 pub[FZ_WG_KEY_LEN],

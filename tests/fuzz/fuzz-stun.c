@@ -176,15 +176,17 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
           if (for_ice && fz_stun_message_parse (&m, chunk, n, NULL))
             fz_ice_agent_handle_stun (ice, &local, &peer, &m, now);
         }
-      fz_allocation_handle_input (a, &srv, &local, chunk, n, now);
-      gsize off, plen;
-      FzSockAddr from;
-      if (fz_allocation_decapsulate (a, &srv, chunk, n, &from, &off, &plen)
-          && off + plen > n)
+      FzRelayedData d;
+      if (fz_allocation_handle_input (a, &srv, &local, chunk, n, now, &d)
+            == FZ_ALLOCATION_INPUT_DATA
+          && (d.offset > n || d.len > n - d.offset))
         abort ();
       g_autoptr (FzPacketBuf) buf = fz_packet_buf_new (FZ_PACKET_BUF_HEADROOM, 64);
       fz_packet_buf_set (buf, "x", 1);
       fz_allocation_encapsulate (a, &peer, buf, now, &dst);
+      /* Now and then a permission without a channel, to answer too. */
+      if ((n & 7) == 1)
+        fz_allocation_create_permission (a, &peer, now);
       /* Time moves by the chunk's last byte, in tenths of a second. */
       now += (n > 0 ? chunk[n - 1] : 0) * 100000;
       fz_allocation_handle_timeout (a, now);

@@ -157,15 +157,14 @@ on_udp (gint unused_fd, GIOCondition cond, gpointer data)
 
       if (alloc != NULL && fz_allocation_is_server (alloc, &from))
         {
-          if (fz_allocation_handle_input (alloc, &from, &host, buf, n, now))
+          FzRelayedData d;
+          if (fz_allocation_handle_input (alloc, &from, &host, buf, n, now, &d)
+              != FZ_ALLOCATION_INPUT_DATA)
             continue;
-          gsize off;
-          FzSockAddr peer;
-          if (!fz_allocation_decapsulate (alloc, &from, buf, n, &peer, &off, &plen))
-            continue;
-          fz_allocation_get_relayed (alloc, 4, &local);
-          from = peer;
-          p = buf + off;
+          local = d.relayed;
+          from = d.peer;
+          p = buf + d.offset;
+          plen = d.len;
         }
       FzStunMessage m;
       if (fz_stun_is_stun (p, plen) && fz_stun_message_parse (&m, p, plen, NULL))

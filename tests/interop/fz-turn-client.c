@@ -4,14 +4,19 @@
  * socket per family on loopback) and reads the echo back through the
  * relay. It prints one line per thing that happened, for the script:
  *
- *   candidate <sdp> | invalidated <sdp> | rtt <us> | echo <4|6> <n>
+ *   candidate <sdp> | invalidated <sdp> | rtt <us> | echo <4|6> <n> [indication]
  *   expires-in <s>     (after each ALLOCATE or REFRESH)
  *   failed <message>   (credentials or a final error: then exits 2;
  *                       a timeout is printed and the client carries on)
  *
  * Usage: fz-turn-client [--server4 IP:PORT] [--server6 [IP]:PORT]
  *          (--user U --password P | --secret S) [--realm R] [--seconds N]
- *          [--refresh-after S] */
+ *          [--refresh-after S] [--indications]
+ *
+ * --indications: no channels; a permission for the echo peer
+ * (CREATE-PERMISSION) and pings as Send indications, so the relay
+ * returns the echoes as Data indications ("echo ... indication"); with
+ * one server only. */
 #include "fz.h"
 
 #include <arpa/inet.h>
@@ -51,6 +56,20 @@ open_sock (const char *ip)
   return s;
 }
 
+/* A Send indication (RFC 8656 11.1): no credentials needed. */
+static gsize
+send_indication (guint8 *buf, gsize cap, const FzSockAddr *peer, const char *text)
+{
+  guint8 tid[FZ_STUN_TID_LEN];
+  fz_rng_fill (fz_rng_system (), tid, sizeof tid);
+  FzStunWriter w;
+  fz_stun_writer_init (&w, buf, cap, FZ_STUN_SEND, FZ_STUN_INDICATION, tid);
+  fz_stun_writer_add_xor_address (&w, FZ_STUN_ATTR_XOR_PEER_ADDRESS, peer);
+  fz_stun_writer_add (&w, FZ_STUN_ATTR_DATA, text, strlen (text));
+  fz_stun_writer_add_fingerprint (&w);
+  return fz_stun_writer_finish (&w);
+}
+
 static void
 send_to (int fd, const FzSockAddr *dst, const void *data, gsize len)
 {
@@ -66,6 +85,7 @@ main (int argc, char **argv)
   g_autofree char *server4 = NULL, *server6 = NULL, *user = NULL, *password = NULL;
   g_autofree char *secret = NULL, *realm = NULL;
   gint seconds = 30, refresh_after = -1;
+  gboolean indications = FALSE;
   GOptionEntry entries[] = {
     { "server4", 0, 0, G_OPTION_ARG_STRING, &server4, "relay IPv4 address", "IP:PORT" },
     { "server6", 0, 0, G_OPTION_ARG_STRING, &server6, "relay IPv6 address", "[IP]:PORT" },
@@ -76,6 +96,8 @@ main (int argc, char **argv)
     { "seconds", 0, 0, G_OPTION_ARG_INT, &seconds, "run time", "N" },
     { "refresh-after", 0, 0, G_OPTION_ARG_INT, &refresh_after, "refresh once after",
       "S" },
+    { "indications", 0, 0, G_OPTION_ARG_NONE, &indications,
+      "a permission and Send/Data indications, no channel", NULL },
     { NULL },
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new (NULL);
@@ -135,6 +157,7 @@ main (int argc, char **argv)
     = fz_allocation_new (server4 ? &s4 : NULL, server6 ? &s6 : NULL, user, password,
                          realm, fz_rng_system (), now);
   gboolean had_rtt = FALSE;
+  gboolean permitted[2] = { FALSE, FALSE };
 
   while (now < end)
     {
@@ -204,7 +227,19 @@ main (int argc, char **argv)
               g_snprintf (text, sizeof text, "ping %u %u", f == 0 ? 4 : 6, seq);
               fz_packet_buf_set (buf, text, strlen (text));
               FzSockAddr srv;
-              if (fz_allocation_encapsulate (a, &echo[f].local, buf, now, &srv))
+              if (indications)
+                {
+                  /* The permission's answer may still be on its way: the
+                   * first pings may be lost. */
+                  if (!permitted[f])
+                    permitted[f]
+                      = fz_allocation_create_permission (a, &echo[f].local, now);
+                  guint8 ind[128];
+                  gsize n = send_indication (ind, sizeof ind, &echo[f].local, text);
+                  srv = server4 ? s4 : s6; /* one server with --indications */
+                  send_to (client[srv.ip.family == 4 ? 0 : 1].fd, &srv, ind, n);
+                }
+              else if (fz_allocation_encapsulate (a, &echo[f].local, buf, now, &srv))
                 send_to (client[srv.ip.family == 4 ? 0 : 1].fd, &srv, buf->data,
                          buf->len);
             }
@@ -241,17 +276,16 @@ main (int argc, char **argv)
               send_to (pfd[i].fd, &from, buf, n);
               continue;
             }
-          if (fz_allocation_handle_input (a, &from, &client[i].local, buf, n, now))
-            continue;
-          FzSockAddr peer;
-          gsize off, plen;
-          if (fz_allocation_decapsulate (a, &from, buf, n, &peer, &off, &plen))
+          FzRelayedData d;
+          if (fz_allocation_handle_input (a, &from, &client[i].local, buf, n, now, &d)
+              == FZ_ALLOCATION_INPUT_DATA)
             {
-              g_autofree char *text = g_strndup ((const char *) buf + off, plen);
+              g_autofree char *text = g_strndup ((const char *) buf + d.offset, d.len);
               guint fam, got;
               if (sscanf (text, "ping %u %u", &fam, &got) == 2
-                  && fz_sock_addr_equal (&peer, &echo[fam == 4 ? 0 : 1].local))
-                printf ("echo %u %u\n", fam, got);
+                  && fz_sock_addr_equal (&d.peer, &echo[fam == 4 ? 0 : 1].local))
+                printf ("echo %u %u%s\n", fam, got,
+                        fz_stun_is_stun (buf, n) ? " indication" : "");
             }
         }
       fz_allocation_handle_timeout (a, now);

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # FzAllocation against Debian's coturn, in a namespace of its own (only
 # its loopback): dual-stack and IPv6-only allocations, refresh, channel
-# data to a peer and back, REST (use-auth-secret) and fixed-user
-# credentials, a wrong password, and coturn restarted under a live
+# data to a peer and back, a permission without a channel (Data
+# indications), REST (use-auth-secret) and fixed-user credentials, a wrong password, and coturn restarted under a live
 # allocation.
 #
 #   turn-interop.sh FZ_TURN_CLIENT
@@ -81,6 +81,15 @@ ip netns exec "$NS" "$client" --server6 '[::1]:3479' --user fz --password pa55wo
 expect "$work/v6.out" '^candidate .* ::1 49[0-9]{3} typ relay' "no IPv6 relay candidate"
 grep -q '^candidate .* 127\.0\.0\.1 .* typ relay' "$work/v6.out" && fail "an IPv4 relay for an IPv6-only request"
 [ "$(grep -c '^echo 6 ' "$work/v6.out")" -ge 3 ] || fail "fewer than 3 echoes over IPv6"
+
+echo "# a permission but no channel: the echoes come as Data indications"
+ip netns exec "$NS" "$client" --server4 127.0.0.1:3479 --user fz --password pa55word \
+  --seconds 2 --indications >"$work/ind.out"
+[ "$(grep -c '^echo 4 [0-9]* indication$' "$work/ind.out")" -ge 3 ] \
+  || fail "fewer than 3 echoes as Data indications"
+grep -q '^echo 4 [0-9]*$' "$work/ind.out" && fail "ChannelData without a channel"
+grep -q "CREATE_PERMISSION processed, success" "$work/user.log" || fail "coturn granted no permission"
+grep -c '^echo 4 ' "$work/ind.out"
 
 echo "# wrong password: one clear error, exit status 2"
 rc=0

@@ -51,8 +51,9 @@ typedef struct
   FzSockAddr addr;
   gboolean dead;
   gint64 delay;
-  GHashTable *allocs;  /* client "ip:port" -> Alloc* */
-  GHashTable *by_port; /* relayed port -> Alloc* */
+  gboolean data_indications; /* peer data as Data indications, never ChannelData */
+  GHashTable *allocs;        /* client "ip:port" -> Alloc* */
+  GHashTable *by_port;       /* relayed port -> Alloc* */
   guint16 next_port;
   guint8 key[16];
 } Relay;
@@ -338,6 +339,9 @@ sim_net_add_relay (SimNet *net)
                                      (GDestroyNotify) alloc_free);
   r->by_port = g_hash_table_new (g_direct_hash, g_direct_equal);
   r->next_port = 50000;
+  /* Every second relay delivers peer data as Data indications, so seeded
+   * worlds meet both kinds. */
+  r->data_indications = net->relays->len % 2 == 1;
   fz_stun_long_term_key (TURN_USER, TURN_REALM, TURN_PASS, r->key);
   g_ptr_array_add (net->relays, r);
   sim_net_allow (net, &r->addr.ip);
@@ -352,6 +356,17 @@ sim_net_set_relay_delay (SimNet *net, const FzSockAddr *server, gint64 delay)
       Relay *r = net->relays->pdata[i];
       if (fz_ip_addr_equal (&r->addr.ip, &server->ip))
         r->delay = delay;
+    }
+}
+
+void
+sim_net_set_relay_data_indications (SimNet *net, const FzSockAddr *server, gboolean on)
+{
+  for (guint i = 0; i < net->relays->len; i++)
+    {
+      Relay *r = net->relays->pdata[i];
+      if (fz_ip_addr_equal (&r->addr.ip, &server->ip))
+        r->data_indications = on;
     }
 }
 
@@ -521,7 +536,8 @@ turn_input (SimNet *net, Relay *r, const Packet *p)
     return;
   g_autofree char *peer = addr_key (&p->src);
   gpointer ch;
-  if (g_hash_table_lookup_extended (a->ch_by_peer, peer, NULL, &ch))
+  if (!r->data_indications
+      && g_hash_table_lookup_extended (a->ch_by_peer, peer, NULL, &ch))
     {
       guint8 *buf = g_malloc (p->len + 4);
       fz_channel_data_write_header (buf, (guint16) GPOINTER_TO_UINT (ch), p->len);

@@ -46,6 +46,11 @@ void sim_host_send (SimHost *host, const FzSockAddr *dst, const guint8 *data, gs
 const FzSockAddr *sim_net_add_relay (SimNet *net);
 /* Extra one-way delay on every datagram to or from that relay. */
 void sim_net_set_relay_delay (SimNet *net, const FzSockAddr *server, gint64 delay);
+/* Whether that relay sends peer data as Data indications even for bound
+ * channels (as relays do before a channel is bound, or always when they
+ * never bind one); off for the first relay, on for the second. */
+void sim_net_set_relay_data_indications (SimNet *net, const FzSockAddr *server,
+                                         gboolean on);
 /* Sees every datagram delivered, before its receiver does. */
 typedef void (*SimTapFn) (const FzSockAddr *src, const FzSockAddr *dst,
                           const guint8 *data, gsize len, gpointer user_data);

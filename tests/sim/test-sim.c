@@ -836,6 +836,32 @@ out:
   return ok;
 }
 
+/* A relay that delivers peer data only as Data indications (no
+ * ChannelData) carries a relayed connection both ways. */
+static gboolean
+case_data_indications (void)
+{
+  const char *name = "data-indications";
+  gboolean ok = TRUE;
+  g_autoptr (GString) why = g_string_new (NULL);
+  World w;
+  world_setup (&w, 8, 1, 20 * MS);
+  sim_net_set_relay_data_indications (w.net, w.relays[0], TRUE);
+  peer_init (&w, &w.c, "client", "gateway", TRUE, SIM_NAT_NONE, FALSE, TRUE);
+  peer_init (&w, &w.g, "gateway", "client", FALSE, SIM_NAT_NONE, FALSE, TRUE);
+  sim_net_run (w.net, sim_net_now (w.net) + 2 * S, timers, &w);
+  CASE_ASSERT (connect_and_wait (&w), "did not connect through the relay");
+  CASE_ASSERT (fz_node_is_relayed (w.c.node, "gateway"), "not relayed");
+  send_data (&w, &w.c, 1, 20);
+  send_data (&w, &w.g, 101, 20);
+  sim_net_run (w.net, sim_net_now (w.net) + 200 * MS, timers, &w);
+  CASE_ASSERT (check_data (&w, &w.g, 1, 20, why) && check_data (&w, &w.c, 101, 20, why),
+               "%s", why->str);
+out:
+  world_clear (&w);
+  return ok;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -859,7 +885,7 @@ main (int argc, char **argv)
   gint64 t0 = g_get_monotonic_time ();
   gboolean (*cases[]) (void)
     = { case_buffer,         case_idle,      case_upsert, case_relay_choice,
-        case_client_goodbye, case_batch_ecn, case_reset };
+        case_client_goodbye, case_batch_ecn, case_reset,  case_data_indications };
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     if (!cases[i]())
       failed++;

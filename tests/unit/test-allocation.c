@@ -153,8 +153,10 @@ reply (Fx *f, const Reply *r, const FzSockAddr *local)
     fz_stun_writer_add_integrity (
       &w, r->bad_integrity ? (const guint8 *) "0123456789abcdef" : f->key, 16);
   fz_stun_writer_add_fingerprint (&w);
+  FzRelayedData d;
   return fz_allocation_handle_input (f->a, &f->req_dst, local, buf,
-                                     fz_stun_writer_finish (&w), f->now);
+                                     fz_stun_writer_finish (&w), f->now, &d)
+         == FZ_ALLOCATION_INPUT_HANDLED;
 }
 
 static void
@@ -682,15 +684,135 @@ test_channels (void)
 
   /* Inbound: ChannelData for a bound channel from the relay only. */
   guint8 in[12] = { 0x40, 0x01, 0x00, 0x03, 'a', 'b', 'c', 0 };
-  gsize off, plen;
-  g_assert_true (fz_allocation_decapsulate (f.a, &f.srv4, in, 7, &p, &off, &plen));
-  g_assert_true (fz_sock_addr_equal (&p, &peer_b));
-  g_assert_cmpuint (off, ==, 4);
-  g_assert_cmpuint (plen, ==, 3);
-  g_assert_false (fz_allocation_decapsulate (f.a, &f.peer4, in, 7, &p, &off, &plen));
+  FzRelayedData d;
+  g_assert_cmpint (fz_allocation_handle_input (f.a, &f.srv4, &f.local4, in, 7, f.now, &d),
+                   ==, FZ_ALLOCATION_INPUT_DATA);
+  g_assert_true (fz_sock_addr_equal (&d.peer, &peer_b));
+  g_assert_true (fz_sock_addr_equal (&d.relayed, &f.relay4));
+  g_assert_cmpuint (d.offset, ==, 4);
+  g_assert_cmpuint (d.len, ==, 3);
+  g_assert_cmpint (
+    fz_allocation_handle_input (f.a, &f.peer4, &f.local4, in, 7, f.now, &d), ==,
+    FZ_ALLOCATION_INPUT_OTHER);
   in[1] = 0x09;
-  g_assert_false (fz_allocation_decapsulate (f.a, &f.srv4, in, 7, &p, &off, &plen));
+  g_assert_cmpint (fz_allocation_handle_input (f.a, &f.srv4, &f.local4, in, 7, f.now, &d),
+                   ==, FZ_ALLOCATION_INPUT_HANDLED);
 
+  fx_clear (&f);
+}
+
+/* A Data indication for @peer carrying @payload, as the relay sends it. */
+static gsize
+data_indication (guint8 *buf, gsize cap, const FzSockAddr *peer, const char *payload,
+                 gboolean unknown)
+{
+  static const guint8 tid[FZ_STUN_TID_LEN] = { 9, 9, 9 };
+  FzStunWriter w;
+  fz_stun_writer_init (&w, buf, cap, FZ_STUN_DATA, FZ_STUN_INDICATION, tid);
+  fz_stun_writer_add_xor_address (&w, FZ_STUN_ATTR_XOR_PEER_ADDRESS, peer);
+  if (payload != NULL)
+    fz_stun_writer_add (&w, FZ_STUN_ATTR_DATA, payload, strlen (payload));
+  if (unknown)
+    fz_stun_writer_add_u32 (&w, 0x0077, 0);
+  fz_stun_writer_add_fingerprint (&w);
+  return fz_stun_writer_finish (&w);
+}
+
+static FzAllocationInput
+feed (Fx *f, const FzSockAddr *from, const guint8 *data, gsize len, FzRelayedData *d)
+{
+  return fz_allocation_handle_input (f->a, from, &f->local4, data, len, f->now, d);
+}
+
+/* Data indications (a relay's way before a channel is bound, or when it
+ * binds none) are peer data once, with the payload located in place, and
+ * only for peers we asked a permission for. */
+static void
+test_data_indications (void)
+{
+  Fx f;
+  fx_init (&f, FALSE);
+  guint8 in[256];
+  FzRelayedData d;
+  gsize n = data_indication (in, sizeof in, &f.peer4, "hello", FALSE);
+  /* Before the allocation (no permission): dropped. */
+  g_assert_cmpint (feed (&f, &f.srv4, in, n, &d), ==, FZ_ALLOCATION_INPUT_HANDLED);
+  allocate (&f);
+  g_assert_cmpint (feed (&f, &f.srv4, in, n, &d), ==, FZ_ALLOCATION_INPUT_HANDLED);
+
+  /* A channel's bind in flight grants the peer's IP a permission: data
+   * may come before the bind's answer, and from another port. */
+  g_assert_true (fz_allocation_bind_channel (f.a, &f.peer4, f.now));
+  expect_request (&f, FZ_STUN_CHANNEL_BIND);
+  FzSockAddr other_port = f.peer4;
+  other_port.port = 4444;
+  n = data_indication (in, sizeof in, &other_port, "hello", FALSE);
+  g_assert_cmpint (feed (&f, &f.srv4, in, n, &d), ==, FZ_ALLOCATION_INPUT_DATA);
+  g_assert_true (fz_sock_addr_equal (&d.peer, &other_port));
+  g_assert_true (fz_sock_addr_equal (&d.relayed, &f.relay4));
+  g_assert_cmpmem (in + d.offset, d.len, "hello", 5);
+  /* 20 header + 12 XOR-PEER-ADDRESS + 4 DATA header */
+  g_assert_cmpuint (d.offset, ==, 36);
+
+  /* Not from the relay; no permission; no DATA; an unknown
+   * comprehension-required attribute; a peer of a family without a
+   * relayed address: none of them is data. */
+  g_assert_cmpint (feed (&f, &f.peer4, in, n, &d), ==, FZ_ALLOCATION_INPUT_OTHER);
+  FzSockAddr stranger;
+  addr (&stranger, "192.0.2.99", 4000);
+  n = data_indication (in, sizeof in, &stranger, "hello", FALSE);
+  g_assert_cmpint (feed (&f, &f.srv4, in, n, &d), ==, FZ_ALLOCATION_INPUT_HANDLED);
+  n = data_indication (in, sizeof in, &f.peer4, NULL, FALSE);
+  g_assert_cmpint (feed (&f, &f.srv4, in, n, &d), ==, FZ_ALLOCATION_INPUT_HANDLED);
+  n = data_indication (in, sizeof in, &f.peer4, "hello", TRUE);
+  g_assert_cmpint (feed (&f, &f.srv4, in, n, &d), ==, FZ_ALLOCATION_INPUT_HANDLED);
+  n = data_indication (in, sizeof in, &f.peer6, "hello", FALSE);
+  g_assert_cmpint (feed (&f, &f.srv4, in, n, &d), ==, FZ_ALLOCATION_INPUT_HANDLED);
+  /* The bind's answer still finds its request. */
+  g_assert_true (reply (&f, &(Reply){ .integrity = TRUE }, &f.local4));
+  g_assert_cmphex (fz_allocation_channel_for (f.a, &f.peer4), ==, 0x4000);
+
+  /* CREATE-PERMISSION without a channel: authenticated, for the peer. */
+  g_assert_false (fz_allocation_create_permission (f.a, &f.peer6, f.now));
+  g_assert_true (fz_allocation_create_permission (f.a, &stranger, f.now));
+  expect_request (&f, FZ_STUN_CREATE_PERMISSION);
+  g_assert_true (req_authenticated (&f));
+  FzSockAddr p;
+  g_assert_true (
+    fz_stun_message_get_xor_address (&f.req, FZ_STUN_ATTR_XOR_PEER_ADDRESS, 0, &p));
+  g_assert_true (fz_sock_addr_equal (&p, &stranger));
+  g_assert_true (reply (&f, &(Reply){ .integrity = TRUE }, &f.local4));
+  g_assert_cmphex (fz_allocation_channel_for (f.a, &stranger), ==, 0);
+  n = data_indication (in, sizeof in, &stranger, "hi", FALSE);
+  g_assert_cmpint (feed (&f, &f.srv4, in, n, &d), ==, FZ_ALLOCATION_INPUT_DATA);
+  g_assert_cmpmem (in + d.offset, d.len, "hi", 2);
+
+  /* A refused permission is none. */
+  FzSockAddr refused;
+  addr (&refused, "192.0.2.100", 4000);
+  g_assert_true (fz_allocation_create_permission (f.a, &refused, f.now));
+  expect_request (&f, FZ_STUN_CREATE_PERMISSION);
+  g_assert_true (reply (&f, &(Reply){ .error = 403, .integrity = TRUE }, &f.local4));
+  g_assert_true (fz_allocation_is_allocated (f.a));
+  n = data_indication (in, sizeof in, &refused, "hi", FALSE);
+  g_assert_cmpint (feed (&f, &f.srv4, in, n, &d), ==, FZ_ALLOCATION_INPUT_HANDLED);
+
+  /* Permissions lapse after 5 minutes unless asked for again. */
+  f.now += FZ_TURN_PERMISSION_LIFE - 1;
+  n = data_indication (in, sizeof in, &stranger, "hi", FALSE);
+  g_assert_cmpint (feed (&f, &f.srv4, in, n, &d), ==, FZ_ALLOCATION_INPUT_DATA);
+  f.now += 1;
+  g_assert_cmpint (feed (&f, &f.srv4, in, n, &d), ==, FZ_ALLOCATION_INPUT_HANDLED);
+  fz_allocation_handle_timeout (f.a, f.now);
+  drain (&f);
+  g_assert_true (fz_allocation_create_permission (f.a, &stranger, f.now));
+  g_assert_cmpint (feed (&f, &f.srv4, in, n, &d), ==, FZ_ALLOCATION_INPUT_DATA);
+
+  /* A new allocation starts without permissions. */
+  fz_allocation_reset (f.a, f.now);
+  drain (&f);
+  drain_events (&f);
+  g_assert_cmpint (feed (&f, &f.srv4, in, n, &d), ==, FZ_ALLOCATION_INPUT_HANDLED);
   fx_clear (&f);
 }
 
@@ -828,6 +950,7 @@ main (int argc, char **argv)
   g_test_add_func ("/turn/integrity-and-source", test_integrity_and_source);
   g_test_add_func ("/turn/keepalive-restart", test_keepalive_restart);
   g_test_add_func ("/turn/channels", test_channels);
+  g_test_add_func ("/turn/data-indications", test_data_indications);
   g_test_add_func ("/turn/channel-lifetimes", test_channel_lifetimes);
   g_test_add_func ("/turn/channel-reuse", test_channel_reuse);
   return g_test_run ();

@@ -2,6 +2,7 @@
  * under injected time, so the timers of the whitepaper run in
  * microseconds of real time. */
 #include "fz.h"
+#include "fz-wg-private.h" /* the device's handshake scratch */
 
 #include <string.h>
 
@@ -737,6 +738,113 @@ test_index_demux (void)
   node_clear (&hub);
 }
 
+static gboolean
+all_zero (const void *p, gsize len)
+{
+  const guint8 *b = p;
+  for (gsize i = 0; i < len; i++)
+    if (b[i] != 0)
+      return FALSE;
+  return TRUE;
+}
+
+/* The handshake scratch (the initiator's hash, chaining key and static
+ * key, new session keys) is zero after every handshake message, taken or
+ * rejected. */
+#define assert_scratch_wiped(n)                                                          \
+  do                                                                                     \
+    {                                                                                    \
+      g_assert_true (all_zero (&(n)->dev->scratch, sizeof (n)->dev->scratch));           \
+      g_assert_true (all_zero (&(n)->dev->scratch_keys, sizeof (n)->dev->scratch_keys)); \
+    }                                                                                    \
+  while (0)
+
+static FzPacketBuf *
+take_initiation (Node *n, FzPacketBuf **copy)
+{
+  FzWgTransmit tx;
+  fz_wg_peer_initiate (n->peer, now);
+  g_assert_true (fz_wg_device_poll_transmit (n->dev, &tx));
+  g_assert_cmpuint (tx.buf->len, ==, 148);
+  if (copy != NULL)
+    {
+      *copy = fz_buf_pool_alloc (pool);
+      fz_packet_buf_set (*copy, tx.buf->data, tx.buf->len);
+    }
+  return tx.buf;
+}
+
+static void
+test_scratch_wiped (void)
+{
+  guint8 psk_a[32], psk_b[32];
+  FzPacketBuf *copy;
+  FzWgTransmit tx;
+  Node a, b, c, twin;
+
+  pair_nodes (&a, &b, NULL, NULL, FALSE);
+  /* Taken: an initiation, and the response to it. */
+  g_assert_cmpint (deliver (&a, &b, take_initiation (&a, &copy)), ==, FZ_WG_RX_OK);
+  assert_scratch_wiped (&b);
+  g_assert_true (fz_wg_device_poll_transmit (b.dev, &tx));
+  g_assert_cmpint (deliver (&b, &a, tx.buf), ==, FZ_WG_RX_OK);
+  assert_scratch_wiped (&a);
+  pump (&a, &b);
+
+  /* Replayed. */
+  now += SEC;
+  g_assert_cmpint (deliver (&a, &b, copy), ==, FZ_WG_RX_REPLAYED_INIT);
+  assert_scratch_wiped (&b);
+
+  /* A flood: fresh (a twin's later clock) but 10 ms after the last. */
+  now += 10 * SEC;
+  g_assert_cmpint (deliver (&a, &b, take_initiation (&a, NULL)), ==, FZ_WG_RX_OK);
+  pump (&a, &b);
+  node_init (&twin, 1, "192.0.2.1", 51820);
+  fz_wg_device_set_wall_offset (twin.dev, G_GINT64_CONSTANT (1700000001) * SEC);
+  twin.peer
+    = fz_wg_device_add_peer (twin.dev, fz_wg_device_public_key (b.dev), NULL, NULL);
+  fz_wg_peer_set_endpoint (twin.peer, &b.addr);
+  now += 10 * 1000;
+  g_assert_cmpint (deliver (&twin, &b, take_initiation (&twin, NULL)), ==,
+                   FZ_WG_RX_RATE_LIMITED);
+  assert_scratch_wiped (&b);
+
+  /* A static key b does not know; a mac1 for another key. */
+  node_init (&c, 3, "192.0.2.3", 51820);
+  c.peer = fz_wg_device_add_peer (c.dev, fz_wg_device_public_key (b.dev), NULL, NULL);
+  fz_wg_peer_set_endpoint (c.peer, &b.addr);
+  g_assert_cmpint (deliver (&c, &b, take_initiation (&c, NULL)), ==,
+                   FZ_WG_RX_UNKNOWN_PEER);
+  assert_scratch_wiped (&b);
+  fz_wg_device_remove_peer (c.dev, c.peer);
+  c.peer = fz_wg_device_add_peer (c.dev, fz_wg_device_public_key (a.dev), NULL, NULL);
+  fz_wg_peer_set_endpoint (c.peer, &b.addr);
+  g_assert_cmpint (deliver (&c, &b, take_initiation (&c, NULL)), ==, FZ_WG_RX_BAD_MAC1);
+  assert_scratch_wiped (&b);
+
+  /* Under load without a cookie. */
+  now += 10 * SEC;
+  fz_wg_device_set_under_load_threshold (b.dev, 0);
+  g_assert_cmpint (deliver (&a, &b, take_initiation (&a, NULL)), ==,
+                   FZ_WG_RX_COOKIE_SENT);
+  assert_scratch_wiped (&b);
+  pair_clear (&a, &b);
+  node_clear (&c);
+  node_clear (&twin);
+
+  /* A response that does not authenticate (the PSKs differ). */
+  memset (psk_a, 1, sizeof psk_a);
+  memset (psk_b, 2, sizeof psk_b);
+  pair_nodes (&a, &b, psk_a, psk_b, FALSE);
+  g_assert_cmpint (deliver (&a, &b, take_initiation (&a, NULL)), ==, FZ_WG_RX_OK);
+  assert_scratch_wiped (&b);
+  g_assert_true (fz_wg_device_poll_transmit (b.dev, &tx));
+  g_assert_cmpint (deliver (&b, &a, tx.buf), ==, FZ_WG_RX_RESPONSE_FAILED);
+  assert_scratch_wiped (&a);
+  pair_clear (&a, &b);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -760,6 +868,7 @@ main (int argc, char **argv)
   g_test_add_func ("/wg/device/message-limits", test_message_limits);
   g_test_add_func ("/wg/device/initiation-flood", test_initiation_flood);
   g_test_add_func ("/wg/device/index-demux-10000", test_index_demux);
+  g_test_add_func ("/wg/device/scratch-wiped", test_scratch_wiped);
   ret = g_test_run ();
   fz_buf_pool_free (pool);
   return ret;
