@@ -2,7 +2,8 @@
 # Runs one libFuzzer target for a bounded time from its seed corpus; new
 # inputs go to a scratch folder, never into the source tree. A crash, a
 # leak or a sanitizer report fails the test; the reproducer is kept in
-# the build directory and its path printed.
+# the build directory and its path printed. So does a run that executed
+# no inputs.
 #
 #   run-fuzz.sh TARGET_BIN SEED_DIR SECONDS
 set -euo pipefail
@@ -22,6 +23,14 @@ rc=0
 if [ "$rc" != 0 ]; then
   cat "$work/log"
   echo "FAIL: $(basename "$bin") exited $rc; reproducer in $keep" >&2
+  exit 1
+fi
+# A run that exits 0 without fuzzing (not a libFuzzer binary, no input
+# ever executed) must not pass for one that found nothing.
+runs=$(sed -n 's/^stat::number_of_executed_units: *\([0-9]*\).*/\1/p' "$work/log" | tail -n 1)
+if ! grep -qE '^#[0-9]+[[:space:]]+INITED' "$work/log" || [ "${runs:-0}" -eq 0 ]; then
+  cat "$work/log"
+  echo "FAIL: $(basename "$bin") executed no inputs (libFuzzer did not start, or ran 0 times)" >&2
   exit 1
 fi
 grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|Done)' "$work/log"

@@ -697,6 +697,60 @@ test_role_conflict_rules (void)
   net_clear (&n);
 }
 
+/* RFC 8445 7.1.1: a check's PRIORITY is what a peer-reflexive candidate
+ * of its base would have: 2^24 * 110 + 2^8 * local preference (65535 for
+ * IPv6, 65534 for IPv4) + 255, computed by hand. A relayed base counts by
+ * the relayed address's family. */
+static void
+test_check_priority (void)
+{
+  Net n;
+  net_init (&n, TRUE, FALSE, &fz_ice_client_default);
+  FzIceCandidate local[] = {
+    cand (FZ_ICE_HOST, "192.0.2.1", 52625, "192.0.2.1", 52625),
+    cand (FZ_ICE_HOST, "2001:db8::1", 52625, "2001:db8::1", 52625),
+    cand (FZ_ICE_RELAY, "203.0.113.9", 40000, "203.0.113.9", 40000),
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (local); i++)
+    g_assert_true (fz_ice_agent_add_local_candidate (n.ag[0], &local[i], n.now));
+  FzIceCandidate r4 = cand (FZ_ICE_SRFLX, "192.0.2.50", 9, "10.0.0.5", 9);
+  FzIceCandidate r6 = cand (FZ_ICE_HOST, "2001:db8::50", 9, "2001:db8::50", 9);
+  g_assert_true (fz_ice_agent_add_remote_candidate (n.ag[0], &r4, n.now));
+  g_assert_true (fz_ice_agent_add_remote_candidate (n.ag[0], &r6, n.now));
+
+  guint seen[3] = { 0 };
+  for (int step = 0; step < 20; step++)
+    {
+      n.now += FZ_ICE_PACING;
+      fz_ice_agent_handle_timeout (n.ag[0], n.now);
+      FzIceTransmit t;
+      while (fz_ice_agent_poll_transmit (n.ag[0], &t))
+        {
+          gsize len;
+          const guint8 *d = g_bytes_get_data (t.msg, &len);
+          FzStunMessage m;
+          g_assert_true (fz_stun_message_parse (&m, d, len, NULL));
+          guint32 prio = 0;
+          if (m.klass == FZ_STUN_REQUEST
+              && fz_stun_message_get_u32 (&m, FZ_STUN_ATTR_PRIORITY, &prio))
+            {
+              guint k = 0;
+              while (k < G_N_ELEMENTS (local)
+                     && !fz_sock_addr_equal (&t.src, &local[k].base))
+                k++;
+              g_assert_cmpuint (k, <, G_N_ELEMENTS (local));
+              g_assert_cmpuint (prio, ==,
+                                t.src.ip.family == 6 ? 1862270975u : 1862270719u);
+              seen[k]++;
+            }
+          g_bytes_unref (t.msg);
+        }
+    }
+  for (guint k = 0; k < G_N_ELEMENTS (seen); k++)
+    g_assert_cmpuint (seen[k], >, 0);
+  net_clear (&n);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -714,5 +768,6 @@ main (int argc, char **argv)
   g_test_add_func ("/ice/optimistic", test_optimistic);
   g_test_add_func ("/ice/local-order", test_local_order);
   g_test_add_func ("/ice/requests", test_requests);
+  g_test_add_func ("/ice/check-priority", test_check_priority);
   return g_test_run ();
 }

@@ -132,6 +132,55 @@ test_priority_order (void)
   g_assert_cmpstr (back.foundation, ==, b.foundation);
 }
 
+/* RFC 8445 5.1.2.1: priority = 2^24 * type preference + 2^8 * local
+ * preference + (256 - component), with the type preferences of 5.1.2.2
+ * (host 126, prflx 110, srflx 100, relay 0) and local preference 65535
+ * for IPv6, 65534 for IPv4. The literals were computed from that formula
+ * by hand, not by the code under test. */
+static void
+test_priority_values (void)
+{
+  static const struct
+  {
+    FzIceCandidateType type;
+    guint8 family;
+    guint16 component;
+    guint32 priority;
+  } want[] = {
+    { FZ_ICE_HOST, 4, 1, 2130706175u },  { FZ_ICE_HOST, 6, 1, 2130706431u },
+    { FZ_ICE_HOST, 4, 2, 2130706174u },  { FZ_ICE_PRFLX, 4, 1, 1862270719u },
+    { FZ_ICE_PRFLX, 6, 1, 1862270975u }, { FZ_ICE_PRFLX, 6, 2, 1862270974u },
+    { FZ_ICE_SRFLX, 4, 1, 1694498559u }, { FZ_ICE_SRFLX, 6, 1, 1694498815u },
+    { FZ_ICE_SRFLX, 4, 2, 1694498558u }, { FZ_ICE_RELAY, 4, 1, 16776959u },
+    { FZ_ICE_RELAY, 6, 1, 16777215u },   { FZ_ICE_RELAY, 6, 2, 16777214u },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (want); i++)
+    {
+      g_test_message ("%s IPv%u component %u",
+                      fz_ice_candidate_type_to_string (want[i].type), want[i].family,
+                      want[i].component);
+      g_assert_cmpuint (
+        fz_ice_candidate_priority (want[i].type, want[i].family, want[i].component), ==,
+        want[i].priority);
+    }
+
+  /* Local candidates carry the same values, component 1. */
+  FzSockAddr v4 = { .port = 1 }, v6 = { .port = 1 }, srv = { .port = 3478 };
+  fz_ip_addr_parse (&v4.ip, "192.0.2.1");
+  fz_ip_addr_parse (&v6.ip, "2001:db8::1");
+  fz_ip_addr_parse (&srv.ip, "198.51.100.1");
+  FzIceCandidate c;
+  fz_ice_candidate_init_local (&c, FZ_ICE_PRFLX, &v4, &v4, &srv);
+  g_assert_cmpuint (c.priority, ==, 1862270719u);
+  g_assert_cmpuint (c.component, ==, 1);
+  fz_ice_candidate_init_local (&c, FZ_ICE_SRFLX, &v6, &v6, &srv);
+  g_assert_cmpuint (c.priority, ==, 1694498815u);
+  fz_ice_candidate_init_local (&c, FZ_ICE_HOST, &v4, &v4, NULL);
+  g_assert_cmpuint (c.priority, ==, 2130706175u);
+  fz_ice_candidate_init_local (&c, FZ_ICE_RELAY, &v6, &v6, &srv);
+  g_assert_cmpuint (c.priority, ==, 16777215u);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -139,5 +188,6 @@ main (int argc, char **argv)
   g_test_add_func ("/ice-candidate/parse", test_parse);
   g_test_add_func ("/ice-candidate/reject", test_reject);
   g_test_add_func ("/ice-candidate/priority-order", test_priority_order);
+  g_test_add_func ("/ice-candidate/priority-values", test_priority_values);
   return g_test_run ();
 }

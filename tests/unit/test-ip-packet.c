@@ -489,6 +489,183 @@ test_verify_detects_damage (void)
   g_assert_false (fz_ip_packet_verify_l4_checksum (&pkt));
 }
 
+/* Parses (and explains) a heap copy of exactly r->len bytes, so a read
+ * past the packet is caught by AddressSanitizer; checks the verdict and,
+ * for a rejection, that the explanation contains @needle. */
+static void
+assert_exact (const Raw *r, FzIpReject want, guint32 want_l4_off, const char *needle)
+{
+  g_autofree guint8 *d = g_memdup2 (r->b, r->len);
+  FzIpPacket pkt;
+  FzIpReject got = fz_ip_packet_parse (&pkt, d, r->len, FZ_IP_MTU_TUNNEL);
+  g_autofree char *why = fz_ip_packet_explain (d, r->len, FZ_IP_MTU_TUNNEL);
+
+  g_test_message ("%" G_GSIZE_FORMAT " bytes: %s", r->len, why ? why : "ok");
+  g_assert_cmpstr (fz_ip_reject_to_string (got), ==, fz_ip_reject_to_string (want));
+  if (want == FZ_IP_OK)
+    {
+      g_assert_null (why);
+      g_assert_cmpuint (pkt.l4_off, ==, want_l4_off);
+      g_assert_cmpuint (pkt.l4_off + fz_ip_packet_l4_len (&pkt), ==, r->len);
+    }
+  else if (strstr (why, needle) == NULL)
+    g_error ("explanation \"%s\" lacks \"%s\"", why, needle);
+}
+
+/* IPv6 with one destination options header declaring @units * 8 bytes, of
+ * which @present are there, then @l4_len bytes of @l4 (protocol @proto). */
+static Raw
+v6_ext (guint units, gsize present, guint8 proto, const guint8 *l4, gsize l4_len)
+{
+  guint8 rest[200] = { 0 };
+  g_assert_cmpuint (present + l4_len, <=, sizeof rest);
+  rest[0] = proto;
+  rest[1] = (guint8) (units - 1);
+  if (l4_len > 0)
+    memcpy (rest + present, l4, l4_len);
+  return v6 (60, rest, present + l4_len);
+}
+
+/* A UDP header alone (length 8), and a TCP header with data offset 6 and
+ * one option word. */
+static const guint8 udp8[8] = { 0x04, 0xd2, 0x00, 0x35, 0x00, 0x08, 0, 0 };
+static const guint8 tcp24[24] = { 0x30, 0x39, 0x00, 0x50, 0, 0, 0, 1, 0, 0, 0, 0,
+                                  0x60, 0x02, 0xff, 0xff, 0, 0, 0, 0, 1, 1, 1, 0 };
+
+/* Each length rule at exactly fitting, one byte short and one byte over. */
+static void
+test_boundaries_ipv6_ext (void)
+{
+  Raw t;
+
+  /* 8- and 16-byte headers exactly fitting before an exact UDP header. */
+  t = v6_ext (1, 8, FZ_IP_PROTO_UDP, udp8, 8);
+  assert_exact (&t, FZ_IP_OK, 48, NULL);
+  t = v6_ext (2, 16, FZ_IP_PROTO_UDP, udp8, 8);
+  assert_exact (&t, FZ_IP_OK, 56, NULL);
+  /* The header is the whole payload: fits, and leaves no L4 header. */
+  t = v6_ext (2, 16, FZ_IP_PROTO_UDP, NULL, 0);
+  assert_exact (&t, FZ_IP_ERR_L4_TRUNCATED, 0, "8 bytes, 0 left");
+  /* One byte over the end of the packet. */
+  t = v6_ext (2, 15, FZ_IP_PROTO_UDP, NULL, 0);
+  assert_exact (&t, FZ_IP_ERR_EXT_HEADER, 0, "(16 bytes) runs past");
+  /* One byte more than the header: one byte of L4. */
+  t = v6_ext (2, 17, FZ_IP_PROTO_UDP, NULL, 0);
+  assert_exact (&t, FZ_IP_ERR_L4_TRUNCATED, 0, "8 bytes, 1 left");
+  /* The fixed 8 bytes every header has: 7 is short, 8 fits. */
+  t = v6_ext (1, 7, FZ_IP_PROTO_UDP, NULL, 0);
+  assert_exact (&t, FZ_IP_ERR_EXT_HEADER, 0, "truncated");
+  t = v6_ext (1, 8, FZ_IP_PROTO_UDP, NULL, 0);
+  assert_exact (&t, FZ_IP_ERR_L4_TRUNCATED, 0, "8 bytes, 0 left");
+  /* The largest header a length byte can declare (2048 bytes) is past
+   * a tunnel packet's end. */
+  t = v6_ext (256, 100, FZ_IP_PROTO_UDP, NULL, 0);
+  assert_exact (&t, FZ_IP_ERR_EXT_HEADER, 0, "(2048 bytes) runs past");
+
+  /* The second header of a chain: exactly fitting, one byte over. */
+  {
+    guint8 rest[64] = { 0 };
+    rest[0] = 60;              /* hop-by-hop, 8 bytes, then */
+    rest[8] = FZ_IP_PROTO_UDP; /* destination options, 24 bytes */
+    rest[9] = 2;
+    memcpy (rest + 32, udp8, 8);
+    t = v6 (0, rest, 40);
+    assert_exact (&t, FZ_IP_OK, 72, NULL);
+    t = v6 (0, rest, 32);
+    assert_exact (&t, FZ_IP_ERR_L4_TRUNCATED, 0, "0 left");
+    t = v6 (0, rest, 31);
+    assert_exact (&t, FZ_IP_ERR_EXT_HEADER, 0, "(24 bytes) runs past");
+    t = v6 (0, rest, 15);
+    assert_exact (&t, FZ_IP_ERR_EXT_HEADER, 0, "truncated");
+  }
+
+  /* L4 headers after an extension header. */
+  t = v6_ext (1, 8, FZ_IP_PROTO_UDP, udp8, 7);
+  assert_exact (&t, FZ_IP_ERR_L4_TRUNCATED, 0, "UDP header needs 8 bytes, 7 left");
+  t = v6_ext (1, 8, FZ_IP_PROTO_TCP, tcp24, 24);
+  assert_exact (&t, FZ_IP_OK, 48, NULL);
+  t = v6_ext (1, 8, FZ_IP_PROTO_TCP, tcp24, 23);
+  assert_exact (&t, FZ_IP_ERR_TCP_DATA_OFFSET, 0, "(24 bytes) runs past the 23-byte");
+  t = v6_ext (1, 8, FZ_IP_PROTO_ICMPV6, echo6_hdr, 8);
+  assert_exact (&t, FZ_IP_OK, 48, NULL);
+  t = v6_ext (1, 8, FZ_IP_PROTO_ICMPV6, echo6_hdr, 7);
+  assert_exact (&t, FZ_IP_ERR_L4_TRUNCATED, 0, "ICMP header needs 8 bytes, 7 left");
+}
+
+static void
+test_boundaries_l4 (void)
+{
+  guint8 l4[28];
+  Raw t;
+
+  for (guint version = 4; version <= 6; version += 2)
+    {
+      guint32 off = version == 4 ? 20 : 40;
+      guint8 icmp = version == 4 ? FZ_IP_PROTO_ICMP : FZ_IP_PROTO_ICMPV6;
+      const guint8 *echo = version == 4 ? echo_hdr : echo6_hdr;
+#define MK(proto, b, n) (version == 4 ? v4 ((proto), (b), (n)) : v6 ((proto), (b), (n)))
+
+      /* UDP: 8 fits, 7 is short; the length field must match exactly. */
+      t = MK (FZ_IP_PROTO_UDP, udp8, 8);
+      assert_exact (&t, FZ_IP_OK, off, NULL);
+      t = MK (FZ_IP_PROTO_UDP, udp8, 7);
+      assert_exact (&t, FZ_IP_ERR_L4_TRUNCATED, 0, "UDP header needs 8 bytes, 7 left");
+      memcpy (l4, udp8, 8);
+      l4[8] = 0;
+      put16 (l4 + 4, 8);
+      t = MK (FZ_IP_PROTO_UDP, l4, 9);
+      assert_exact (&t, FZ_IP_ERR_UDP_LENGTH, 0,
+                    "UDP length 8 does not match L4 length 9");
+      put16 (l4 + 4, 9);
+      t = MK (FZ_IP_PROTO_UDP, l4, 8);
+      assert_exact (&t, FZ_IP_ERR_UDP_LENGTH, 0,
+                    "UDP length 9 does not match L4 length 8");
+
+      /* TCP: 20 bytes at data offset 5 fits, 19 is short; data offset 6
+       * needs 24 bytes, so 23 is short and 24 fits; 7 runs over 24. */
+      memcpy (l4, tcp24, 24);
+      l4[12] = 5 << 4;
+      t = MK (FZ_IP_PROTO_TCP, l4, 20);
+      assert_exact (&t, FZ_IP_OK, off, NULL);
+      t = MK (FZ_IP_PROTO_TCP, l4, 19);
+      assert_exact (&t, FZ_IP_ERR_L4_TRUNCATED, 0, "TCP header needs 20 bytes, 19 left");
+      l4[12] = 6 << 4;
+      t = MK (FZ_IP_PROTO_TCP, l4, 24);
+      assert_exact (&t, FZ_IP_OK, off, NULL);
+      t = MK (FZ_IP_PROTO_TCP, l4, 23);
+      assert_exact (&t, FZ_IP_ERR_TCP_DATA_OFFSET, 0, "(24 bytes) runs past the 23-byte");
+      t = MK (FZ_IP_PROTO_TCP, l4, 25);
+      assert_exact (&t, FZ_IP_OK, off, NULL);
+      l4[12] = 7 << 4;
+      t = MK (FZ_IP_PROTO_TCP, l4, 24);
+      assert_exact (&t, FZ_IP_ERR_TCP_DATA_OFFSET, 0, "(28 bytes) runs past the 24-byte");
+      t = MK (FZ_IP_PROTO_TCP, l4, 28);
+      assert_exact (&t, FZ_IP_OK, off, NULL);
+
+      /* ICMP: 8 fits, 7 is short. */
+      t = MK (icmp, echo, 8);
+      assert_exact (&t, FZ_IP_OK, off, NULL);
+      t = MK (icmp, echo, 7);
+      assert_exact (&t, FZ_IP_ERR_L4_TRUNCATED, 0, "ICMP header needs 8 bytes, 7 left");
+#undef MK
+    }
+
+  /* IPv4 options: IHL 6 is 24 bytes of header, exactly before UDP. */
+  {
+    guint8 opt_udp[12] = { 1, 1, 1, 1 };
+    memcpy (opt_udp + 4, udp8, 8);
+    t = v4 (FZ_IP_PROTO_UDP, opt_udp, 12);
+    t.b[0] = 0x46;
+    assert_exact (&t, FZ_IP_OK, 24, NULL);
+    t = v4 (FZ_IP_PROTO_UDP, opt_udp, 4);
+    t.b[0] = 0x46;
+    assert_exact (&t, FZ_IP_ERR_L4_TRUNCATED, 0, "8 bytes, 0 left");
+    t = v4 (FZ_IP_PROTO_UDP, opt_udp, 3);
+    t.b[0] = 0x46;
+    assert_exact (&t, FZ_IP_ERR_IHL, 0, "IHL 6 (24 bytes) runs past the 23-byte");
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -500,6 +677,8 @@ main (int argc, char **argv)
   g_test_add_func ("/ip/parse/ipv6-extension-headers", test_ipv6_extension_headers);
   g_test_add_func ("/ip/parse/reject-protocols", test_reject_protocols);
   g_test_add_func ("/ip/parse/reject-l4", test_reject_l4);
+  g_test_add_func ("/ip/parse/boundaries-ipv6-ext", test_boundaries_ipv6_ext);
+  g_test_add_func ("/ip/parse/boundaries-l4", test_boundaries_l4);
   g_test_add_func ("/ip/parse/control", test_control);
   g_test_add_func ("/ip/accessors", test_accessors);
   g_test_add_func ("/ip/setters", test_setters);

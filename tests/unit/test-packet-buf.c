@@ -77,8 +77,9 @@ test_pool_reuse (void)
   g_assert_cmpuint (fz_buf_pool_cached (pool), ==, 4); /* the rest were freed */
 }
 
-/* Freeing the pool while buffers are out: the last buffer frees it (ASan
- * and LSan check that nothing is touched after or leaked). */
+/* Freeing the pool while buffers are out: it lives on for them, takes
+ * none back into its cache, and the last one back frees it (LSan checks
+ * that it did, ASan that nothing touched it before or after). */
 static void
 test_pool_deferred_free (void)
 {
@@ -86,9 +87,20 @@ test_pool_deferred_free (void)
   FzPacketBuf *a = fz_buf_pool_alloc (pool);
   FzPacketBuf *b = fz_buf_pool_alloc (pool);
 
+  fz_packet_buf_free (fz_buf_pool_alloc (pool)); /* one cached */
+  g_assert_cmpuint (fz_buf_pool_cached (pool), ==, 1);
+  g_assert_cmpuint (fz_buf_pool_outstanding (pool), ==, 2);
+
   fz_buf_pool_free (pool);
-  fz_packet_buf_set (a, "x", 1);
+  g_assert_true (a->pool == pool);
+  g_assert_true (fz_packet_buf_set (a, "x", 1));
+  g_assert_cmpmem (a->data, a->len, "x", 1);
+  g_assert_cmpuint (fz_buf_pool_outstanding (pool), ==, 2);
   fz_packet_buf_free (a);
+  g_assert_cmpuint (fz_buf_pool_outstanding (pool), ==, 1);
+  g_assert_cmpuint (fz_buf_pool_cached (pool), ==, 1); /* a was not kept */
+  g_assert_true (fz_packet_buf_set (b, "yz", 2));
+  g_assert_cmpmem (b->data, b->len, "yz", 2);
   fz_packet_buf_free (b);
 }
 

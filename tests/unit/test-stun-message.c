@@ -393,6 +393,74 @@ test_channel_data (void)
   g_assert_false (fz_is_channel_data (d, 16));
 }
 
+/* Rewrites the trailing FINGERPRINT for the bytes before it, so a change
+ * elsewhere reaches the integrity check instead of failing the parse. */
+static void
+refingerprint (guint8 *d, gsize n)
+{
+  guint32 crc = (guint32) crc32 (0L, d, (uInt) (n - 8)) ^ 0x5354554eu;
+  d[n - 4] = (guint8) (crc >> 24);
+  d[n - 3] = (guint8) (crc >> 16);
+  d[n - 2] = (guint8) (crc >> 8);
+  d[n - 1] = (guint8) crc;
+}
+
+/* Every bit of the HMAC counts, and so does every byte it covers; every
+ * bit of FINGERPRINT counts. */
+static void
+test_integrity_bits (void)
+{
+  g_autoptr (GBytes) b = hex (SAMPLE_REQUEST);
+  gsize n;
+  const guint8 *orig = g_bytes_get_data (b, &n);
+  const guint8 *key = (const guint8 *) rfc5769_password;
+  gsize key_len = strlen (rfc5769_password);
+  guint8 d[256];
+  FzStunMessage m;
+
+  /* The fingerprint helper reproduces the RFC's own. */
+  memcpy (d, orig, n);
+  refingerprint (d, n);
+  g_assert_cmpmem (d, n, orig, n);
+  g_assert_true (fz_stun_message_parse (&m, d, n, NULL));
+  g_assert_true (fz_stun_message_check_integrity (&m, key, key_len));
+  gsize mac = (gsize) m.integrity + 4;
+  g_assert_cmpuint (mac + FZ_STUN_INTEGRITY_LEN + 8, ==, n);
+
+  for (gsize k = 0; k < FZ_STUN_INTEGRITY_LEN; k++)
+    for (guint bit = 0; bit < 8; bit++)
+      {
+        memcpy (d, orig, n);
+        d[mac + k] ^= (guint8) (1u << bit);
+        refingerprint (d, n);
+        g_assert_true (fz_stun_message_parse (&m, d, n, NULL));
+        g_assert_cmpint (m.integrity, ==, (gint) mac - 4);
+        if (fz_stun_message_check_integrity (&m, key, key_len))
+          g_error ("HMAC byte %" G_GSIZE_FORMAT " bit %u flipped, still accepted", k,
+                   bit);
+      }
+  /* A covered byte changed (the length field would break the parse). */
+  for (gsize k = 0; k < mac - 4; k++)
+    {
+      if (k == 2 || k == 3)
+        continue;
+      memcpy (d, orig, n);
+      d[k] ^= 0x01;
+      refingerprint (d, n);
+      if (fz_stun_message_parse (&m, d, n, NULL) && m.integrity >= 0
+          && fz_stun_message_check_integrity (&m, key, key_len))
+        g_error ("covered byte %" G_GSIZE_FORMAT " flipped, still accepted", k);
+    }
+  /* FINGERPRINT: any one bit of its value rejects the message. */
+  for (gsize k = n - 4; k < n; k++)
+    for (guint bit = 0; bit < 8; bit++)
+      {
+        memcpy (d, orig, n);
+        d[k] ^= (guint8) (1u << bit);
+        g_assert_true (parse_err (d, n, FZ_STUN_PARSE_ERROR_FINGERPRINT));
+      }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -400,6 +468,7 @@ main (int argc, char **argv)
   g_test_add_func ("/stun/rfc5769/request", test_sample_request);
   g_test_add_func ("/stun/rfc5769/responses", test_sample_responses);
   g_test_add_func ("/stun/rfc5769/long-term", test_long_term);
+  g_test_add_func ("/stun/integrity-bits", test_integrity_bits);
   g_test_add_func ("/stun/strict", test_strict);
   g_test_add_func ("/stun/attributes", test_attributes);
   g_test_add_func ("/stun/method-bits", test_method_bits);

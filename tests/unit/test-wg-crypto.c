@@ -1,8 +1,15 @@
 /* WireGuard primitives against known answers: BLAKE2s (RFC 7693), keyed
  * BLAKE2s, HMAC and KDF computed independently with Python's hashlib,
- * X25519 (RFC 7748 section 6.1), and the Noise constant C0. */
+ * X25519 (RFC 7748 section 6.1), ChaCha20-Poly1305 (RFC 8439 2.8.2),
+ * XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha-03 A.3.1), the Noise
+ * constant C0, and a whole IKpsk2 handshake.
+ *
+ * Vectors not taken from a document were computed once by
+ * tests/tools/wg-kat.py (hashlib, python3-cryptography, python3-nacl:
+ * nothing of libfz); the suite does not run it. */
 #include "fz.h"
 
+#include <sodium.h>
 #include <string.h>
 
 static void
@@ -21,6 +28,16 @@ hex (guint8 *out, const char *s)
     g_assert_cmpmem (buf, len, want_, strlen (s) / 2);                                   \
   }                                                                                      \
   G_STMT_END
+
+/* Compares @len bytes with a hex string of exactly that length. */
+static void
+assert_hex (const guint8 *buf, gsize len, const char *s)
+{
+  g_assert_cmpuint (strlen (s), ==, 2 * len);
+  g_autofree guint8 *want = g_malloc (len);
+  hex (want, s);
+  g_assert_cmpmem (buf, len, want, len);
+}
 
 static void
 test_blake2s (void)
@@ -64,6 +81,38 @@ test_kdf (void)
   /* in place, as the handshake uses it: key and output alias */
   fz_wg_kdf (key, NULL, NULL, key, "input", 5);
   g_assert_cmpmem (key, 32, t1, 32);
+}
+
+/* Inputs over one 64-byte block, and KDF of the empty input (the
+ * transport keys), key 00..1f; from tests/tools/wg-kat.py. */
+#define B2S_LONG    "6d244e1a06ce4ef578dd0f63aff0936706735119ca9c8d22d86c801414ab9741"
+#define MAC_LONG    "42a6f8ff590af21b512e9e088257aa34"
+#define HMAC_LONG   "543eec9b22646365ef782d72dae137cc761d018005f8d33d0f20bfbd01e62974"
+#define KDF_EMPTY_1 "7a38c34bf2b8738d7374ca77c44ecb309a11d2b2528304fa86052c365e722624"
+#define KDF_EMPTY_2 "1a17621f346abdc520746a9fb64d8eb03231d674fc15687537b0780fd9c060fd"
+#define KDF_EMPTY_3 "4eaf02809ac4b930ef63479de62275f1c55656e61f78a3cc653c18a2223d6c5f"
+
+static void
+test_blake2s_long (void)
+{
+  guint8 key[32], in[200], out[32], t1[32], t2[32], t3[32];
+
+  for (guint i = 0; i < sizeof key; i++)
+    key[i] = (guint8) i;
+  for (guint i = 0; i < sizeof in; i++)
+    in[i] = (guint8) i;
+  fz_wg_hash (out, in, sizeof in, NULL, 0);
+  assert_hex (out, 32, B2S_LONG);
+  fz_wg_hash (out, in, 65, in + 65, sizeof in - 65); /* split across a block */
+  assert_hex (out, 32, B2S_LONG);
+  fz_wg_mac (out, key, sizeof key, in, sizeof in);
+  assert_hex (out, 16, MAC_LONG);
+  fz_wg_hmac (out, key, in, sizeof in);
+  assert_hex (out, 32, HMAC_LONG);
+  fz_wg_kdf (t1, t2, t3, key, NULL, 0);
+  assert_hex (t1, 32, KDF_EMPTY_1);
+  assert_hex (t2, 32, KDF_EMPTY_2);
+  assert_hex (t3, 32, KDF_EMPTY_3);
 }
 
 static void
@@ -124,6 +173,195 @@ test_tai64n (void)
   g_assert_cmpint (memcmp (a, b, 12), <, 0); /* later sorts after */
 }
 
+/* RFC 8439 2.8.2 and the same inputs in WireGuard's nonce form. */
+#define SUNSCREEN                                                                        \
+  "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for "     \
+  "the future, sunscreen would be it."
+static const guint8 rfc_ad[12]
+  = { 0x50, 0x51, 0x52, 0x53, 0xc0, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7 };
+
+#define RFC8439_CT                                                                       \
+  "d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d6"                     \
+  "3dbea45e8ca9671282fafb69da92728b1a71de0a9e060b2905d6a5b67ecd3b36"                     \
+  "92ddbd7f2d778b8c9803aee328091b58fab324e4fad675945585808b4831d7bc"                     \
+  "3ff4def08e4b7a9de576d26586cec64b61161ae10b594f09e26a7e902ecbd060"                     \
+  "0691"
+#define WG_NONCE_CT                                                                      \
+  "a479cb54628946d6f4042a8e384ef4bd2fbc7330b8be55eb2d8dc18aaa51d66a"                     \
+  "8ec1f8d3619a258db0ac56956015b7b4937e9b8e6aa957b3dc0214d803d77660"                     \
+  "aabc913092971da8f207171ce7843608162e2e759d8efc25d8d0936990af63c8"                     \
+  "20ba87e8a955b5c8274ef7d10f6fafd046472dbf189b668bd430aef9147e99cb"                     \
+  "6c89"
+#define XCHACHA_CT                                                                       \
+  "bd6d179d3e83d43b9576579493c0e939572a1700252bfaccbed2902c21396cbb"                     \
+  "731c7f1b0b4aa6440bf3a82f4eda7e39ae64c6708c54c216cb96b72e1213b452"                     \
+  "2f8c9ba40db5d945b11b69b982c1bb9e3f3fac2bc369488f76b2383565d3fff9"                     \
+  "21f9664c97637da9768812f615c68b13b52ec0875924c1c7987947deafd8780a"                     \
+  "cf49"
+
+static void
+test_aead_vectors (void)
+{
+  const gsize n = strlen (SUNSCREEN);
+  guint8 key[32], nonce[24], out[128 + 16], back[128];
+  unsigned long long outlen;
+
+  g_assert_cmpuint (n, ==, 114);
+  for (guint i = 0; i < 32; i++)
+    key[i] = (guint8) (0x80 + i);
+
+  /* The RFC's nonce has a non-zero constant part, which WireGuard's
+   * nonce (32 zero bits, then the counter) cannot express: check it on
+   * the libsodium call fz_wg_aead_encrypt() makes. */
+  hex (nonce, "070000004041424344454647");
+  crypto_aead_chacha20poly1305_ietf_encrypt (out, &outlen, (const guint8 *) SUNSCREEN, n,
+                                             rfc_ad, sizeof rfc_ad, NULL, nonce, key);
+  assert_hex (out, outlen, RFC8439_CT);
+
+  /* The wrapper with nonce 00000000 4041424344454647, both ways and in
+   * place; a flipped bit anywhere fails. */
+  const guint64 counter = G_GUINT64_CONSTANT (0x4746454443424140);
+  fz_wg_aead_encrypt (out, key, counter, (const guint8 *) SUNSCREEN, n, rfc_ad,
+                      sizeof rfc_ad);
+  assert_hex (out, n + 16, WG_NONCE_CT);
+  g_assert_true (
+    fz_wg_aead_decrypt (back, key, counter, out, n + 16, rfc_ad, sizeof rfc_ad));
+  g_assert_cmpmem (back, n, SUNSCREEN, n);
+  memcpy (back, SUNSCREEN, n);
+  fz_wg_aead_encrypt (back, key, counter, back, n, rfc_ad, sizeof rfc_ad);
+  g_assert_cmpmem (back, n, out, n);
+  for (gsize i = 0; i < n + 16; i += 7)
+    {
+      out[i] ^= 0x80;
+      g_assert_false (
+        fz_wg_aead_decrypt (back, key, counter, out, n + 16, rfc_ad, sizeof rfc_ad));
+      out[i] ^= 0x80;
+    }
+
+  /* XChaCha20-Poly1305, draft-irtf-cfrg-xchacha-03 A.3.1. */
+  for (guint i = 0; i < 24; i++)
+    nonce[i] = (guint8) (0x40 + i);
+  fz_wg_xaead_encrypt (out, key, nonce, (const guint8 *) SUNSCREEN, n, rfc_ad,
+                       sizeof rfc_ad);
+  assert_hex (out, n + 16, XCHACHA_CT);
+  g_assert_true (
+    fz_wg_xaead_decrypt (back, key, nonce, out, n + 16, rfc_ad, sizeof rfc_ad));
+  g_assert_cmpmem (back, n, SUNSCREEN, n);
+  out[n] ^= 1;
+  g_assert_false (
+    fz_wg_xaead_decrypt (back, key, nonce, out, n + 16, rfc_ad, sizeof rfc_ad));
+}
+
+/* A whole IKpsk2 handshake (whitepaper 5.4.2-5.4.5) from fixed static,
+ * ephemeral and preshared keys (SHA-256 of a label each), indices
+ * 0x11223344 / 0x55667788 and the wall clock 1700000000 s, no mac2. */
+#define HS_SI  "483ac9dccb949b68b5403dc4e275aa970eb9d806dcbef2ffe4e48871d4ceecee"
+#define HS_SR  "3b89c555c37e6ed93a5a7a6226b02a3a276fa974d6a963b0ccd654b04365d89a"
+#define HS_EI  "620be318ccfe9b1685ba2954a24c1b57f2cec0e57e5e2e0ae7c831e91d14309f"
+#define HS_ER  "4f59b20a2e70ef843c89814a5b15c851882fccafd2ffbde0f825b60d0f90f5ae"
+#define HS_PSK "f2d9b021bd51064cb82b552bf90886c2c130d7a984b02d3c21300b2ef9f0c955"
+#define HS_INITIATION                                                                    \
+  "0100000044332211e91cb54a921625d460fb12619c852bb40a21b4e55077827f"                     \
+  "d19a9bca6607cd5cd273d6512a10a6640848105b9e99296cbad5de0f331737b9"                     \
+  "4b51be805afaadc6bfebc48992d21af6b195a5e8efac2d3eb878a0b7d48edc08"                     \
+  "df5c8f6aeef1b24e7e74722849e5aff1453db1e9fa86c1424a8eee4ca71d69e4"                     \
+  "0b2da3d300000000000000000000000000000000"
+#define HS_RESPONSE                                                                      \
+  "02000000887766554433221183b5a6ba9c40fbdba070e69b84ff3d88191fba6b"                     \
+  "8c604849de918e5a5743ef3cdcbbf5a0aadce121580a0c5c347a698af7e332a5"                     \
+  "006c24070f87c072c9fc197300000000000000000000000000000000"
+#define HS_I_SEND     "aa7795f5a79720456e7301b568e5d86477dfedb76cdec1e73146f0de1f511c2d"
+#define HS_I_RECV     "2fd11485d5da5542872b6a2008ef225841231ea4f2603880c6e729444a2497cd"
+#define HS_FIRST_DATA "0400000088776655000000000000000036dc3e465faf7c05174c0b7422ac431b"
+
+/* Hands out fixed bytes, and fails the test if asked for others. */
+typedef struct
+{
+  FzRng rng;
+  guint8 bytes[32];
+  gboolean used;
+} FixedRng;
+
+static void
+fixed_fill (FzRng *rng, void *out, gsize len)
+{
+  FixedRng *f = (FixedRng *) rng;
+  g_assert_false (f->used);
+  g_assert_cmpuint (len, ==, sizeof f->bytes);
+  memcpy (out, f->bytes, len);
+  f->used = TRUE;
+}
+
+static void
+fixed_rng_init (FixedRng *f, const char *h)
+{
+  f->rng.fill = fixed_fill;
+  f->used = FALSE;
+  hex (f->bytes, h);
+}
+
+static void
+test_handshake_vector (void)
+{
+  const gint64 wall = G_GINT64_CONSTANT (1700000000) * G_USEC_PER_SEC;
+  const gint64 now = 5 * G_USEC_PER_SEC;
+  guint8 si[32], sr[32], psk[32], init[FZ_WG_INITIATION_LEN], resp[FZ_WG_RESPONSE_LEN];
+  FzWgIdentity idi, idr;
+  FzWgHandshake hsi, hsr;
+  FzWgInitiation scratch;
+  FzWgKeypair ki, kr;
+  FixedRng rng;
+
+  hex (si, HS_SI);
+  hex (sr, HS_SR);
+  hex (psk, HS_PSK);
+  fz_wg_identity_init (&idi, si);
+  fz_wg_identity_init (&idr, sr);
+  fz_wg_handshake_init (&hsi, &idi, idr.pub, psk);
+  fz_wg_handshake_init (&hsr, &idr, idi.pub, psk);
+
+  fixed_rng_init (&rng, HS_EI);
+  g_assert_true (fz_wg_handshake_create_initiation (&hsi, &idi, 0x11223344, wall, now,
+                                                    &rng.rng, init));
+  g_assert_true (rng.used);
+  assert_hex (init, sizeof init, HS_INITIATION);
+
+  g_assert_true (fz_wg_check_mac1 (&idr, init, sizeof init));
+  g_assert_true (fz_wg_initiation_open (&idr, init, sizeof init, &scratch));
+  g_assert_cmpmem (scratch.remote_pub, 32, idi.pub, 32);
+  assert_hex (scratch.timestamp, 12, "400000006553f10000000000");
+  g_assert_cmphex (scratch.remote_index, ==, 0x11223344);
+  g_assert_cmpint (fz_wg_handshake_consume_initiation (&hsr, &scratch, now), ==,
+                   FZ_WG_INIT_OK);
+
+  fixed_rng_init (&rng, HS_ER);
+  g_assert_true (
+    fz_wg_handshake_create_response (&hsr, &idr, 0x55667788, now, &rng.rng, resp, &kr));
+  g_assert_true (rng.used);
+  assert_hex (resp, sizeof resp, HS_RESPONSE);
+  assert_hex (kr.recv, 32, HS_I_SEND);
+  assert_hex (kr.send, 32, HS_I_RECV);
+  g_assert_false (kr.initiator);
+
+  g_assert_true (fz_wg_check_mac1 (&idi, resp, sizeof resp));
+  g_assert_true (fz_wg_handshake_consume_response (&hsi, &idi, resp, sizeof resp, &ki));
+  assert_hex (ki.send, 32, HS_I_SEND);
+  assert_hex (ki.recv, 32, HS_I_RECV);
+  g_assert_true (ki.initiator);
+  g_assert_cmphex (ki.local_index, ==, 0x11223344);
+  g_assert_cmphex (ki.remote_index, ==, 0x55667788);
+  g_assert_cmphex (kr.local_index, ==, 0x55667788);
+  g_assert_cmphex (kr.remote_index, ==, 0x11223344);
+
+  /* The initiator's first keepalive: an empty AEAD under the send key. */
+  guint8 tag[16];
+  fz_wg_aead_encrypt (tag, ki.send, 0, NULL, 0, NULL, 0);
+  assert_hex (tag, 16, &HS_FIRST_DATA[32]);
+
+  fz_wg_handshake_wipe (&hsi);
+  fz_wg_handshake_wipe (&hsr);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -131,8 +369,11 @@ main (int argc, char **argv)
   fz_rng_system (); /* initialises libsodium */
   g_test_add_func ("/wg/crypto/blake2s", test_blake2s);
   g_test_add_func ("/wg/crypto/kdf", test_kdf);
+  g_test_add_func ("/wg/crypto/blake2s-long", test_blake2s_long);
   g_test_add_func ("/wg/crypto/x25519", test_x25519);
   g_test_add_func ("/wg/crypto/aead", test_aead);
+  g_test_add_func ("/wg/crypto/aead-vectors", test_aead_vectors);
+  g_test_add_func ("/wg/crypto/handshake-vector", test_handshake_vector);
   g_test_add_func ("/wg/crypto/tai64n", test_tai64n);
   return g_test_run ();
 }
