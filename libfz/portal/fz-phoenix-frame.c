@@ -61,6 +61,65 @@ name_member (JsonObject *o, const char *key, GError **error)
   return s;
 }
 
+/* Counts the nesting of [ and { outside strings. Outside strings it
+ * refuses '/' and '\'', which strict JSON never has there but json-glib
+ * reads as comments and strings: the count and the parser must agree
+ * on where strings are. */
+static gboolean
+check_nesting (const char *text, gsize len, GError **error)
+{
+  guint depth = 0;
+  gboolean in_string = FALSE;
+  for (gsize i = 0; i < len; i++)
+    {
+      char c = text[i];
+      if (in_string)
+        {
+          if (c == '\\')
+            i++; /* an escaped character never ends the string */
+          else if (c == '"')
+            in_string = FALSE;
+        }
+      else if (c == '"')
+        in_string = TRUE;
+      else if (c == '[' || c == '{')
+        {
+          if (++depth > FZ_PHOENIX_MAX_DEPTH)
+            {
+              g_set_error (error, FZ_PHOENIX_ERROR, FZ_PHOENIX_ERROR_INVALID,
+                           "nests deeper than %d levels", FZ_PHOENIX_MAX_DEPTH);
+              return FALSE;
+            }
+        }
+      else if ((c == ']' || c == '}') && depth > 0)
+        depth--;
+      else if (c == '/' || c == '\'')
+        {
+          g_set_error_literal (error, FZ_PHOENIX_ERROR, FZ_PHOENIX_ERROR_INVALID,
+                               "is not JSON: a comment or a single quote");
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+JsonNode *
+fz_phoenix_json_parse (const char *text, gsize len, GError **error)
+{
+  if (!check_nesting (text, len, error))
+    return NULL;
+  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
+  g_autoptr (GError) local = NULL;
+  if (!json_parser_load_from_data (parser, text, (gssize) len, &local))
+    {
+      g_set_error (error, FZ_PHOENIX_ERROR, FZ_PHOENIX_ERROR_INVALID, "is not JSON: %s",
+                   local->message);
+      return NULL;
+    }
+  JsonNode *root = json_parser_get_root (parser);
+  return root != NULL ? json_node_ref (root) : json_node_new (JSON_NODE_NULL);
+}
+
 FzPhoenixFrame *
 fz_phoenix_frame_parse (const char *text, gsize len, GError **error)
 {
@@ -74,16 +133,13 @@ fz_phoenix_frame_parse (const char *text, gsize len, GError **error)
       invalid (error, "contains a NUL byte");
       return NULL;
     }
-  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
-  g_autoptr (GError) local = NULL;
-  if (!json_parser_load_from_data (parser, text, (gssize) len, &local))
+  g_autoptr (JsonNode) root = fz_phoenix_json_parse (text, len, error);
+  if (root == NULL)
     {
-      g_set_error (error, FZ_PHOENIX_ERROR, FZ_PHOENIX_ERROR_INVALID,
-                   "portal frame is not JSON: %s", local->message);
+      g_prefix_error (error, "portal frame ");
       return NULL;
     }
-  JsonNode *root = json_parser_get_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+  if (!JSON_NODE_HOLDS_OBJECT (root))
     {
       invalid (error, "is not a JSON object");
       return NULL;

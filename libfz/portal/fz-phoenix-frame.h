@@ -15,6 +15,7 @@ G_BEGIN_DECLS
 #define FZ_PHOENIX_MAX_FRAME (1024 * 1024)
 #define FZ_PHOENIX_MAX_NAME  128 /* topic and event */
 #define FZ_PHOENIX_NO_REF    (-1)
+#define FZ_PHOENIX_MAX_DEPTH 64 /* nesting of [ and { */
 
 #define FZ_PHOENIX_ERROR (fz_phoenix_error_quark ())
 GQuark fz_phoenix_error_quark (void);
@@ -37,6 +38,12 @@ FzPhoenixFrame *fz_phoenix_frame_new (const char *topic, const char *event,
 void fz_phoenix_frame_free (FzPhoenixFrame *frame);
 
 FzPhoenixFrame *fz_phoenix_frame_parse (const char *text, gsize len, GError **error);
+/* Any JSON from the network: strict RFC 8259 syntax (json-glib alone
+ * also takes comments and single quotes) nested at most
+ * FZ_PHOENIX_MAX_DEPTH deep, checked before json-glib, whose parser
+ * recurses once per level and overflows the stack on deep input. An
+ * empty text is a JSON null. */
+JsonNode *fz_phoenix_json_parse (const char *text, gsize len, GError **error);
 /* Compact JSON with the members in the protocol's order. */
 char *fz_phoenix_frame_to_string (const FzPhoenixFrame *frame);
 

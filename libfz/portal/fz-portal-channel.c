@@ -437,11 +437,8 @@ problem_code (GBytes *body)
 {
   if (body == NULL || g_bytes_get_size (body) > 4096)
     return NULL;
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  if (!json_parser_load_from_data (parser, g_bytes_get_data (body, NULL),
-                                   (gssize) g_bytes_get_size (body), NULL))
-    return NULL;
-  JsonNode *root = json_parser_get_root (parser);
+  g_autoptr (JsonNode) root = fz_phoenix_json_parse (g_bytes_get_data (body, NULL),
+                                                     g_bytes_get_size (body), NULL);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     return NULL;
   JsonNode *code = json_object_get_member (json_node_get_object (root), "code");

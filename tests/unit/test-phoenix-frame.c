@@ -92,11 +92,88 @@ test_reject (void)
   reject (huge, big, "1 MiB");
 }
 
+/* @n copies of @unit, then @tail. */
+static char *
+repeat (const char *unit, guint n, const char *tail)
+{
+  GString *s = g_string_new (NULL);
+  for (guint i = 0; i < n; i++)
+    g_string_append (s, unit);
+  g_string_append (s, tail);
+  return g_string_free (s, FALSE);
+}
+
+/* A frame whose payload is @depth - 1 arrays deep (the frame's own
+ * object is the first level). */
+static char *
+nested_frame (guint depth)
+{
+  g_autofree char *open = g_strnfill (depth - 1, '[');
+  g_autofree char *close = g_strnfill (depth - 1, ']');
+  return g_strdup_printf ("{\"topic\":\"t\",\"event\":\"e\",\"payload\":%s%s}", open,
+                          close);
+}
+
+/* json-glib recurses once per level: 80 000 of them overflowed the
+ * stack. Too deep is refused before it parses. */
+static void
+test_deep (void)
+{
+  g_autofree char *arrays = g_strnfill (80000, '[');
+  R (arrays, "nests deeper than 64 levels");
+  g_autofree char *objects = repeat ("{\"a\":", 80000, "");
+  R (objects, "nests deeper than 64 levels");
+  g_autofree char *in_frame
+    = repeat ("{\"topic\":\"t\",\"event\":\"e\",\"payload\":", 1, arrays);
+  R (in_frame, "nests deeper than 64 levels");
+  /* Closed levels do not count; unmatched closers do not make room. */
+  g_autofree char *wide = repeat ("[[]]", 20000, "");
+  R (wide, "not a JSON object");
+  g_autofree char *closers = g_strconcat ("]]]]]]]]", arrays, NULL);
+  R (closers, "nests deeper");
+
+  g_autofree char *at_limit = nested_frame (FZ_PHOENIX_MAX_DEPTH);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FzPhoenixFrame) f = parse (at_limit, &error);
+  g_assert_no_error (error);
+  g_assert_true (JSON_NODE_HOLDS_ARRAY (f->payload));
+  g_autofree char *over = nested_frame (FZ_PHOENIX_MAX_DEPTH + 1);
+  R (over, "nests deeper");
+
+  /* Brackets in strings are text, escaped quotes do not end them. */
+  g_autofree char *text = repeat ("[{", 100, "");
+  g_autofree char *quoted = g_strdup_printf (
+    "{\"topic\":\"t\",\"event\":\"e\",\"payload\":\"\\\"%s\\\\\"}", text);
+  g_autoptr (FzPhoenixFrame) q = parse (quoted, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (strlen (json_node_get_string (q->payload)), ==, 202);
+  g_autofree char *escaped = g_strdup_printf ("\"\\\"\"%s", arrays);
+  R (escaped, "nests deeper");
+
+  /* json-glib would read a comment or a single-quoted string, where the
+   * count cannot follow it. */
+  g_autofree char *comment = g_strdup_printf ("/* \" */%s", arrays);
+  R (comment, "a comment or a single quote");
+  g_autofree char *single = g_strdup_printf ("'\"'%s", arrays);
+  R (single, "a comment or a single quote");
+  R ("{\"topic\":\"t\",\"event\":\"e\",\"payload\":null}// x", "comment");
+
+  /* The same bound for JSON that is not a frame. */
+  g_autoptr (JsonNode) deep = fz_phoenix_json_parse (arrays, strlen (arrays), &error);
+  g_assert_null (deep);
+  g_assert_error (error, FZ_PHOENIX_ERROR, FZ_PHOENIX_ERROR_INVALID);
+  g_clear_error (&error);
+  g_autoptr (JsonNode) empty = fz_phoenix_json_parse ("", 0, &error);
+  g_assert_no_error (error);
+  g_assert_true (JSON_NODE_HOLDS_NULL (empty));
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/phoenix-frame/roundtrip", test_roundtrip);
   g_test_add_func ("/phoenix-frame/reject", test_reject);
+  g_test_add_func ("/phoenix-frame/deep", test_deep);
   return g_test_run ();
 }
