@@ -9,6 +9,7 @@
 
 #include <glib.h>
 #include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
 
 G_BEGIN_DECLS
 
@@ -48,5 +49,26 @@ JsonNode *fz_phoenix_json_parse (const char *text, gsize len, GError **error);
 char *fz_phoenix_frame_to_string (const FzPhoenixFrame *frame);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FzPhoenixFrame, fz_phoenix_frame_free)
+
+/* FzPhoenixLimit bounds a WebSocket message assembled from fragments,
+ * which libsoup 3.2 does not do (it bounds each frame only). As a
+ * connection's last extension it sees every data frame: past the limit
+ * it fails the connection with 1009 (too big) and drops what the peer
+ * sends until the socket closes. It sends no parameters and changes no
+ * frame. */
+#define FZ_TYPE_PHOENIX_LIMIT (fz_phoenix_limit_get_type ())
+G_DECLARE_FINAL_TYPE (FzPhoenixLimit, fz_phoenix_limit, FZ, PHOENIX_LIMIT,
+                      SoupWebsocketExtension)
+
+/* A limit of @max bytes; one made by libsoup has FZ_PHOENIX_MAX_FRAME. */
+SoupWebsocketExtension *fz_phoenix_limit_new (gsize max);
+/* For a client: makes @session's WebSockets carry the limit (and no
+ * compression). */
+void fz_phoenix_limit_add_to_session (SoupSession *session);
+/* For a client: call on each handshake @msg before connecting. libsoup
+ * makes only the extensions the server named, so the name is added to
+ * the response it reads; the server never sees more than an offer it
+ * ignores. */
+void fz_phoenix_limit_prepare (SoupMessage *msg);
 
 G_END_DECLS

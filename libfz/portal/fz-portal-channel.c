@@ -359,6 +359,9 @@ ws_message_cb (SoupWebsocketConnection *ws, int type, GBytes *bytes, gpointer da
       g_debug ("portal: binary frame ignored");
       return;
     }
+  /* A message completed after we failed the socket is not one. */
+  if (soup_websocket_connection_get_state (ws) != SOUP_WEBSOCKET_STATE_OPEN)
+    return;
   gsize len;
   const char *text = g_bytes_get_data (bytes, &len);
   g_autoptr (GError) error = NULL;
@@ -418,6 +421,7 @@ new_request (FzPortalChannel *self)
                                 auth);
   memset (auth, 0, strlen (auth));
   g_object_set_data (G_OBJECT (msg), "fz-channel", self);
+  fz_phoenix_limit_prepare (msg);
   return msg;
 }
 
@@ -618,6 +622,7 @@ fz_portal_channel_new (const FzPortalChannelConfig *config, GError **error)
         proxy, (char **) (const char *const[]){ "localhost", "127.0.0.0/8", "::1", NULL })
                                       : NULL;
   soup_session_set_proxy_resolver (self->session, resolver);
+  fz_phoenix_limit_add_to_session (self->session);
   if (db != NULL)
     soup_session_set_tls_database (self->session, db);
   self->budget = config->budget;

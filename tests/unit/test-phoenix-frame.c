@@ -168,6 +168,57 @@ test_deep (void)
   g_assert_true (JSON_NODE_HOLDS_NULL (empty));
 }
 
+/* One data frame through the limit: its payload out, or NULL. */
+static GBytes *
+through_limit (SoupWebsocketExtension *limit, guint8 opcode, gboolean fin, gsize len,
+               GError **error)
+{
+  guint8 header[2] = { (fin ? 0x80 : 0) | opcode, 0 };
+  GBytes *in = g_bytes_new_take (g_malloc0 (len), len);
+  return soup_websocket_extension_process_incoming_message (limit, header, in, error);
+}
+
+static void
+test_limit (void)
+{
+  g_autoptr (SoupWebsocketExtension) limit = fz_phoenix_limit_new (100);
+  g_autoptr (GError) error = NULL;
+  /* Whole messages up to the limit, each counted alone. */
+  for (int i = 0; i < 3; i++)
+    {
+      g_autoptr (GBytes) b = through_limit (limit, 0x1, TRUE, 100, &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (g_bytes_get_size (b), ==, 100);
+    }
+  /* Fragments add up; control frames between them do not count. */
+  g_autoptr (GBytes) a = through_limit (limit, 0x1, FALSE, 60, &error);
+  g_autoptr (GBytes) ping = through_limit (limit, 0x9, TRUE, 100, &error);
+  g_autoptr (GBytes) b = through_limit (limit, 0x0, FALSE, 40, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_bytes_get_size (a) + g_bytes_get_size (b), ==, 100);
+  g_assert_cmpuint (g_bytes_get_size (ping), ==, 100);
+  g_autoptr (GBytes) c = through_limit (limit, 0x0, TRUE, 1, &error);
+  g_assert_null (c);
+  g_assert_error (error, SOUP_WEBSOCKET_ERROR, SOUP_WEBSOCKET_CLOSE_TOO_BIG);
+  g_clear_error (&error);
+  /* From then on nothing is kept, whatever comes. */
+  g_autoptr (GBytes) d = through_limit (limit, 0x0, FALSE, 1000, &error);
+  g_autoptr (GBytes) e = through_limit (limit, 0x1, TRUE, 10, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_bytes_get_size (d), ==, 0);
+  g_assert_cmpuint (g_bytes_get_size (e), ==, 0);
+
+  /* One made by libsoup (for a client) has the frame limit. */
+  g_autoptr (SoupWebsocketExtension) made = g_object_new (FZ_TYPE_PHOENIX_LIMIT, NULL);
+  g_autoptr (GBytes) big = through_limit (made, 0x2, TRUE, FZ_PHOENIX_MAX_FRAME, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (big);
+  g_autoptr (GBytes) over
+    = through_limit (made, 0x2, TRUE, FZ_PHOENIX_MAX_FRAME + 1, &error);
+  g_assert_null (over);
+  g_assert_error (error, SOUP_WEBSOCKET_ERROR, SOUP_WEBSOCKET_CLOSE_TOO_BIG);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -175,5 +226,6 @@ main (int argc, char **argv)
   g_test_add_func ("/phoenix-frame/roundtrip", test_roundtrip);
   g_test_add_func ("/phoenix-frame/reject", test_reject);
   g_test_add_func ("/phoenix-frame/deep", test_deep);
+  g_test_add_func ("/phoenix-frame/limit", test_limit);
   return g_test_run ();
 }
