@@ -1058,6 +1058,69 @@ test_bad_config (void)
     }
 }
 
+/* ---- The channel on a context of its own --------------------------- */
+
+typedef struct
+{
+  Portal *portal;
+  GMainContext *context;
+  gboolean expired;
+} Driven;
+
+static gboolean
+context_deadline_cb (gpointer data)
+{
+  ((Driven *) data)->expired = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Iterates only @d's context, for @seconds or until @peer is joined with
+ * its init (when @until_init). */
+static void
+drive (Driven *d, Peer *peer, double seconds, gboolean until_init)
+{
+  d->expired = FALSE;
+  GSource *t = g_timeout_source_new ((guint) (seconds * 1000));
+  g_source_set_callback (t, context_deadline_cb, d, NULL);
+  g_source_attach (t, d->context);
+  while (!d->expired && !(until_init && joined (peer) && count_event (peer, "init") > 0))
+    g_main_context_iteration (d->context, TRUE);
+  g_source_destroy (t);
+  g_source_unref (t);
+}
+
+static gpointer
+channel_thread (gpointer data)
+{
+  Driven *d = data;
+  g_main_context_push_thread_default (d->context);
+  Peer *c = peer_new (d->portal, FALSE, "threaded");
+  set_timing (c, 0.5, 15);
+  fz_portal_channel_start (c->ch);
+  drive (d, c, 10, TRUE);
+  g_assert_true (joined (c));
+  g_assert_cmpuint (count_event (c, "init"), ==, 1);
+  /* Heartbeats keep it past the portal's 2 s idle timeout. */
+  drive (d, c, 3.5, FALSE);
+  g_assert_true (joined (c));
+  g_assert_cmpuint (c->connects, ==, 1);
+  peer_free (c);
+  g_main_context_pop_thread_default (d->context);
+  return NULL;
+}
+
+static void
+test_channel_context (Portal *p, gconstpointer data)
+{
+  /* The channel made and driven in a thread on a context of its own,
+   * pushed as that thread's default: every source it and libsoup make
+   * goes there; the global default context is never iterated. */
+  Driven d = { .portal = p, .context = g_main_context_new () };
+  GThread *t = g_thread_new ("channel", channel_thread, &d);
+  g_thread_join (t);
+  g_main_context_unref (d.context);
+}
+
 /* ---- A misbehaving client ------------------------------------------ */
 
 static void
@@ -1528,6 +1591,7 @@ main (int argc, char **argv)
   g_test_add_func ("/portal/channel-fragments", test_channel_fragments);
   ADD ("deep-frame", test_deep_frame, NULL);
   ADD ("fragments", test_fragments, NULL);
+  ADD ("channel-context", test_channel_context, "idle_timeout = 2\n");
   int rc = g_test_run ();
   g_free (password_hash);
   return rc;
