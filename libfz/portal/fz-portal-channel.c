@@ -722,7 +722,6 @@ fz_portal_channel_dispose (GObject *object)
   FzPortalChannel *self = FZ_PORTAL_CHANNEL (object);
   teardown (self);
   g_clear_object (&self->session);
-  g_clear_pointer (&self->context, g_main_context_unref);
   G_OBJECT_CLASS (fz_portal_channel_parent_class)->dispose (object);
 }
 
@@ -732,6 +731,7 @@ fz_portal_channel_finalize (GObject *object)
   FzPortalChannel *self = FZ_PORTAL_CHANNEL (object);
   g_queue_clear_full (&self->queue, (GDestroyNotify) outgoing_free);
   g_clear_error (&self->error);
+  g_clear_pointer (&self->context, g_main_context_unref);
   g_free (self->url);
   /* The token is a secret: do not leave it in freed memory. */
   if (self->token != NULL)
