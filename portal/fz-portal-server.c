@@ -855,7 +855,9 @@ ws_message_cb (SoupWebsocketConnection *ws, int type, GBytes *bytes, gpointer da
   Peer *p = data;
   FzPortalServer *self = p->server;
   p->last_seen = g_get_monotonic_time ();
-  if (type != SOUP_WEBSOCKET_DATA_TEXT)
+  /* A message completed after we failed the socket is not one. */
+  if (type != SOUP_WEBSOCKET_DATA_TEXT
+      || soup_websocket_connection_get_state (ws) != SOUP_WEBSOCKET_STATE_OPEN)
     return;
   gsize len;
   const char *text = g_bytes_get_data (bytes, &len);
@@ -1200,6 +1202,39 @@ ws_opened_cb (SoupServer *server, SoupServerMessage *msg, const char *path,
              p->gateway ? p->token_tag : p->user);
 }
 
+/* A client's message: libsoup's default frame limit, now for the whole. */
+#define MAX_MESSAGE (128 * 1024)
+
+/* The upgrade is done here rather than by a libsoup WebSocket handler to
+ * give each socket FzPhoenixLimit: libsoup 3.2 bounds frames, not the
+ * messages assembled from them. */
+static void
+upgraded_cb (SoupServerMessage *msg, gpointer data)
+{
+  FzPortalServer *self = data;
+  g_object_ref (msg); /* stealing the connection drops the server's */
+  g_autoptr (GIOStream) stream = soup_server_message_steal_connection (msg);
+  GUri *uri = soup_server_message_get_uri (msg);
+  g_autoptr (SoupWebsocketConnection) ws = soup_websocket_connection_new (
+    stream, uri, SOUP_WEBSOCKET_CONNECTION_SERVER, NULL, NULL,
+    g_list_prepend (NULL, fz_phoenix_limit_new (MAX_MESSAGE)));
+  soup_websocket_connection_set_max_incoming_payload_size (ws, MAX_MESSAGE);
+  ws_opened_cb (self->http, msg, g_uri_get_path (uri), ws, self);
+  g_object_unref (msg);
+}
+
+static void
+socket_cb (SoupServer *server, SoupServerMessage *msg, const char *path,
+           GHashTable *query, gpointer data)
+{
+  precheck_cb (server, msg, path, query, data);
+  /* No extension is offered back: our frames are small plain JSON. */
+  if (soup_server_message_get_status (msg) == 0
+      && soup_websocket_server_process_handshake (msg, NULL, NULL, NULL, NULL))
+    g_signal_connect_object (msg, "wrote-informational", G_CALLBACK (upgraded_cb), data,
+                             0);
+}
+
 /* ---- Periodic work ------------------------------------------------ */
 
 static void
@@ -1472,15 +1507,8 @@ fz_portal_server_new (FzPortalConfig *config, GError **error)
   self->config = g_steal_pointer (&c);
   self->http
     = soup_server_new ("server-header", "fz-portal", "tls-certificate", cert, NULL);
-  soup_server_add_handler (self->http, "/client/v2/websocket", precheck_cb, self, NULL);
-  soup_server_add_handler (self->http, "/gateway/v2/websocket", precheck_cb, self, NULL);
-  soup_server_add_websocket_handler (self->http, "/client/v2/websocket", NULL, NULL,
-                                     ws_opened_cb, self, NULL);
-  soup_server_add_websocket_handler (self->http, "/gateway/v2/websocket", NULL, NULL,
-                                     ws_opened_cb, self, NULL);
-  /* Our frames are plain JSON; no compression needed, none negotiated. */
-  soup_server_remove_websocket_extension (self->http,
-                                          SOUP_TYPE_WEBSOCKET_EXTENSION_DEFLATE);
+  soup_server_add_handler (self->http, "/client/v2/websocket", socket_cb, self, NULL);
+  soup_server_add_handler (self->http, "/gateway/v2/websocket", socket_cb, self, NULL);
   soup_server_add_handler (self->http, "/healthz", healthz_cb, self, NULL);
   fz_portal_signin_register (self, self->http);
   self->tick = g_timeout_add_seconds (1, tick_cb, self);

@@ -51,5 +51,16 @@ for name in client-authorization-created client-init \
     esac
   done
 done
+# Nesting that overflowed json-glib's stack: one line and status 1.
+deep_arrays() { head -c 80000 /dev/zero | tr '\0' '['; }
+deep_objects() { yes '{"a":' | head -n 80000 | tr -d '\n'; }
+for gen in deep_arrays deep_objects; do
+  out=$("$gen" | "$dump" --role client 2>&1)
+  rc=$?
+  if [ "$rc" != 1 ] || [ "$out" != "fz-msgdump: portal frame nests deeper than 64 levels" ]; then
+    echo "FAIL $gen: exit $rc, output: $(printf '%s\n' "$out" | head -3)"
+    fail=1
+  fi
+done
 [ "$fail" = 0 ] && echo "all frames as expected"
 exit "$fail"

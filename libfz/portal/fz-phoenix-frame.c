@@ -61,6 +61,65 @@ name_member (JsonObject *o, const char *key, GError **error)
   return s;
 }
 
+/* Counts the nesting of [ and { outside strings. Outside strings it
+ * refuses '/' and '\'', which strict JSON never has there but json-glib
+ * reads as comments and strings: the count and the parser must agree
+ * on where strings are. */
+static gboolean
+check_nesting (const char *text, gsize len, GError **error)
+{
+  guint depth = 0;
+  gboolean in_string = FALSE;
+  for (gsize i = 0; i < len; i++)
+    {
+      char c = text[i];
+      if (in_string)
+        {
+          if (c == '\\')
+            i++; /* an escaped character never ends the string */
+          else if (c == '"')
+            in_string = FALSE;
+        }
+      else if (c == '"')
+        in_string = TRUE;
+      else if (c == '[' || c == '{')
+        {
+          if (++depth > FZ_PHOENIX_MAX_DEPTH)
+            {
+              g_set_error (error, FZ_PHOENIX_ERROR, FZ_PHOENIX_ERROR_INVALID,
+                           "nests deeper than %d levels", FZ_PHOENIX_MAX_DEPTH);
+              return FALSE;
+            }
+        }
+      else if ((c == ']' || c == '}') && depth > 0)
+        depth--;
+      else if (c == '/' || c == '\'')
+        {
+          g_set_error_literal (error, FZ_PHOENIX_ERROR, FZ_PHOENIX_ERROR_INVALID,
+                               "is not JSON: a comment or a single quote");
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+JsonNode *
+fz_phoenix_json_parse (const char *text, gsize len, GError **error)
+{
+  if (!check_nesting (text, len, error))
+    return NULL;
+  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
+  g_autoptr (GError) local = NULL;
+  if (!json_parser_load_from_data (parser, text, (gssize) len, &local))
+    {
+      g_set_error (error, FZ_PHOENIX_ERROR, FZ_PHOENIX_ERROR_INVALID, "is not JSON: %s",
+                   local->message);
+      return NULL;
+    }
+  JsonNode *root = json_parser_get_root (parser);
+  return root != NULL ? json_node_ref (root) : json_node_new (JSON_NODE_NULL);
+}
+
 FzPhoenixFrame *
 fz_phoenix_frame_parse (const char *text, gsize len, GError **error)
 {
@@ -74,16 +133,13 @@ fz_phoenix_frame_parse (const char *text, gsize len, GError **error)
       invalid (error, "contains a NUL byte");
       return NULL;
     }
-  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
-  g_autoptr (GError) local = NULL;
-  if (!json_parser_load_from_data (parser, text, (gssize) len, &local))
+  g_autoptr (JsonNode) root = fz_phoenix_json_parse (text, len, error);
+  if (root == NULL)
     {
-      g_set_error (error, FZ_PHOENIX_ERROR, FZ_PHOENIX_ERROR_INVALID,
-                   "portal frame is not JSON: %s", local->message);
+      g_prefix_error (error, "portal frame ");
       return NULL;
     }
-  JsonNode *root = json_parser_get_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+  if (!JSON_NODE_HOLDS_OBJECT (root))
     {
       invalid (error, "is not a JSON object");
       return NULL;
@@ -136,4 +192,90 @@ fz_phoenix_frame_to_string (const FzPhoenixFrame *f)
   json_builder_end_object (b);
   g_autoptr (JsonNode) root = json_builder_get_root (b);
   return json_to_string (root, FALSE);
+}
+
+/* ---- FzPhoenixLimit ------------------------------------------------ */
+
+#define LIMIT_NAME "x-fz-message-limit"
+
+struct _FzPhoenixLimit
+{
+  SoupWebsocketExtension parent;
+  gsize max;
+  gsize total;      /* of the message being assembled */
+  gboolean tripped; /* the connection is failing: drop everything */
+};
+
+G_DEFINE_FINAL_TYPE (FzPhoenixLimit, fz_phoenix_limit, SOUP_TYPE_WEBSOCKET_EXTENSION)
+
+static GBytes *
+limit_incoming (SoupWebsocketExtension *ext, guint8 *header, GBytes *payload,
+                GError **error)
+{
+  FzPhoenixLimit *self = FZ_PHOENIX_LIMIT (ext);
+  guint8 opcode = header[0] & 0x0f;
+  if (opcode & 0x08)
+    return payload; /* control frames are small and never fragmented */
+  if (self->tripped)
+    {
+      /* libsoup reads on until the close handshake ends: keep nothing. */
+      g_bytes_unref (payload);
+      return g_bytes_new_static ("", 0);
+    }
+  if (opcode != 0)
+    self->total = 0; /* the first frame of a message */
+  self->total += g_bytes_get_size (payload);
+  if (self->total <= self->max)
+    return payload;
+  self->tripped = TRUE;
+  g_bytes_unref (payload);
+  g_set_error (error, SOUP_WEBSOCKET_ERROR, SOUP_WEBSOCKET_CLOSE_TOO_BIG,
+               "a WebSocket message larger than %" G_GSIZE_FORMAT " bytes", self->max);
+  return NULL;
+}
+
+static void
+fz_phoenix_limit_class_init (FzPhoenixLimitClass *klass)
+{
+  SoupWebsocketExtensionClass *ext_class = SOUP_WEBSOCKET_EXTENSION_CLASS (klass);
+  ext_class->name = LIMIT_NAME;
+  ext_class->process_incoming_message = limit_incoming;
+}
+
+static void
+fz_phoenix_limit_init (FzPhoenixLimit *self)
+{
+  self->max = FZ_PHOENIX_MAX_FRAME;
+}
+
+SoupWebsocketExtension *
+fz_phoenix_limit_new (gsize max)
+{
+  FzPhoenixLimit *self = g_object_new (FZ_TYPE_PHOENIX_LIMIT, NULL);
+  self->max = max;
+  return SOUP_WEBSOCKET_EXTENSION (self);
+}
+
+void
+fz_phoenix_limit_add_to_session (SoupSession *session)
+{
+  soup_session_add_feature_by_type (session, SOUP_TYPE_WEBSOCKET_EXTENSION_MANAGER);
+  soup_session_remove_feature_by_type (session, SOUP_TYPE_WEBSOCKET_EXTENSION_DEFLATE);
+  soup_session_add_feature_by_type (session, FZ_TYPE_PHOENIX_LIMIT);
+}
+
+/* Runs before libsoup's own handler, which checks the response and makes
+ * the extensions it names. */
+static void
+name_limit_cb (SoupMessage *msg, gpointer data)
+{
+  if (soup_message_get_status (msg) == SOUP_STATUS_SWITCHING_PROTOCOLS)
+    soup_message_headers_append (soup_message_get_response_headers (msg),
+                                 "Sec-WebSocket-Extensions", LIMIT_NAME);
+}
+
+void
+fz_phoenix_limit_prepare (SoupMessage *msg)
+{
+  g_signal_connect (msg, "got-informational", G_CALLBACK (name_limit_cb), NULL);
 }

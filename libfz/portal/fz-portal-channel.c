@@ -31,6 +31,7 @@ struct _FzPortalChannel
   gint64 budget;
   FzReconnectPolicy policy; /* made afresh by each start */
 
+  GMainContext *context; /* the thread-default one at construction */
   SoupSession *session;
   SoupWebsocketConnection *ws;
   GCancellable *cancel; /* the handshake in flight */
@@ -40,8 +41,8 @@ struct _FzPortalChannel
   gint64 next_ref; /* per WebSocket, from 0 */
   gint64 join_ref, last_heartbeat_ref;
   guint outstanding; /* heartbeats without a reply */
-  guint timer;       /* handshake, join, or retry, by state */
-  guint heartbeat_timer;
+  GSource *timer;    /* handshake, join, or retry, by state */
+  GSource *heartbeat_timer;
   GQueue queue; /* Outgoing */
 };
 
@@ -85,19 +86,30 @@ set_state (FzPortalChannel *self, FzPortalChannelState state)
 }
 
 static void
-clear_timer (guint *id)
+clear_timer (GSource **timer)
 {
-  if (*id != 0)
+  if (*timer != NULL)
     {
-      g_source_remove (*id);
-      *id = 0;
+      g_source_destroy (*timer);
+      g_clear_pointer (timer, g_source_unref);
     }
 }
 
-static guint
-timeout_us (gint64 us, GSourceFunc fn, gpointer data)
+/* For a timer's callback: it is removed once the callback returns. */
+static void
+timer_fired (GSource **timer)
 {
-  return g_timeout_add ((guint) MIN ((us + 999) / 1000, G_MAXUINT), fn, data);
+  g_clear_pointer (timer, g_source_unref);
+}
+
+/* On the channel's context, never the global default. */
+static GSource *
+timeout_us (FzPortalChannel *self, gint64 us, GSourceFunc fn)
+{
+  GSource *timer = g_timeout_source_new ((guint) MIN ((us + 999) / 1000, G_MAXUINT));
+  g_source_set_callback (timer, fn, self, NULL);
+  g_source_attach (timer, self->context);
+  return timer;
 }
 
 /* Drops the socket and every timer, keeping the queue. */
@@ -115,7 +127,11 @@ teardown (FzPortalChannel *self)
     {
       g_signal_handlers_disconnect_by_data (self->ws, self);
       if (soup_websocket_connection_get_state (self->ws) == SOUP_WEBSOCKET_STATE_OPEN)
-        soup_websocket_connection_close (self->ws, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
+        {
+          g_main_context_push_thread_default (self->context);
+          soup_websocket_connection_close (self->ws, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
+          g_main_context_pop_thread_default (self->context);
+        }
       g_clear_object (&self->ws);
     }
 }
@@ -134,7 +150,7 @@ static gboolean
 retry_cb (gpointer data)
 {
   FzPortalChannel *self = data;
-  self->timer = 0;
+  timer_fired (&self->timer);
   connect_now (self);
   return G_SOURCE_REMOVE;
 }
@@ -157,7 +173,7 @@ retry_later (FzPortalChannel *self, GError *error, gint64 retry_after)
   g_message ("portal: %s; reconnecting in %.1f s", error->message,
              (double) delay / G_USEC_PER_SEC);
   g_error_free (error);
-  self->timer = timeout_us (delay, retry_cb, self);
+  self->timer = timeout_us (self, delay, retry_cb);
   set_state (self, FZ_PORTAL_CHANNEL_WAITING);
 }
 
@@ -169,7 +185,9 @@ send_frame (FzPortalChannel *self, const char *topic, const char *event,
   g_autoptr (FzPhoenixFrame) f = fz_phoenix_frame_new (
     topic, event, payload != NULL ? json_node_ref (payload) : NULL, ref);
   g_autofree char *text = fz_phoenix_frame_to_string (f);
+  g_main_context_push_thread_default (self->context);
   soup_websocket_connection_send_text (self->ws, text);
+  g_main_context_pop_thread_default (self->context);
   if (ref_out != NULL)
     *ref_out = ref;
 }
@@ -178,7 +196,7 @@ static gboolean
 join_timeout_cb (gpointer data)
 {
   FzPortalChannel *self = data;
-  self->timer = 0;
+  timer_fired (&self->timer);
   retry_later (self,
                g_error_new_literal (FZ_PORTAL_CHANNEL_ERROR,
                                     FZ_PORTAL_CHANNEL_ERROR_TIMEOUT,
@@ -193,7 +211,7 @@ send_join (FzPortalChannel *self)
   g_autoptr (JsonNode) null = json_node_new (JSON_NODE_NULL);
   send_frame (self, self->topic, "phx_join", null, &self->join_ref);
   clear_timer (&self->timer);
-  self->timer = timeout_us (self->timing.join_timeout, join_timeout_cb, self);
+  self->timer = timeout_us (self, self->timing.join_timeout, join_timeout_cb);
   set_state (self, FZ_PORTAL_CHANNEL_JOINING);
 }
 
@@ -215,7 +233,7 @@ heartbeat_cb (gpointer data)
   FzPortalChannel *self = data;
   if (self->outstanding > MAX_OUTSTANDING_HEARTBEATS)
     {
-      self->heartbeat_timer = 0;
+      timer_fired (&self->heartbeat_timer);
       retry_later (self,
                    g_error_new (FZ_PORTAL_CHANNEL_ERROR, FZ_PORTAL_CHANNEL_ERROR_TIMEOUT,
                                 "%u heartbeats went unanswered", self->outstanding),
@@ -359,6 +377,9 @@ ws_message_cb (SoupWebsocketConnection *ws, int type, GBytes *bytes, gpointer da
       g_debug ("portal: binary frame ignored");
       return;
     }
+  /* A message completed after we failed the socket is not one. */
+  if (soup_websocket_connection_get_state (ws) != SOUP_WEBSOCKET_STATE_OPEN)
+    return;
   gsize len;
   const char *text = g_bytes_get_data (bytes, &len);
   g_autoptr (GError) error = NULL;
@@ -418,6 +439,7 @@ new_request (FzPortalChannel *self)
                                 auth);
   memset (auth, 0, strlen (auth));
   g_object_set_data (G_OBJECT (msg), "fz-channel", self);
+  fz_phoenix_limit_prepare (msg);
   return msg;
 }
 
@@ -437,11 +459,8 @@ problem_code (GBytes *body)
 {
   if (body == NULL || g_bytes_get_size (body) > 4096)
     return NULL;
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  if (!json_parser_load_from_data (parser, g_bytes_get_data (body, NULL),
-                                   (gssize) g_bytes_get_size (body), NULL))
-    return NULL;
-  JsonNode *root = json_parser_get_root (parser);
+  g_autoptr (JsonNode) root = fz_phoenix_json_parse (g_bytes_get_data (body, NULL),
+                                                     g_bytes_get_size (body), NULL);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     return NULL;
   JsonNode *code = json_object_get_member (json_node_get_object (root), "code");
@@ -476,7 +495,7 @@ static gboolean
 problem_timeout_cb (gpointer data)
 {
   FzPortalChannel *self = data;
-  self->timer = 0;
+  timer_fired (&self->timer);
   unauthorized (self, NULL);
   return G_SOURCE_REMOVE;
 }
@@ -489,9 +508,11 @@ fetch_problem (FzPortalChannel *self)
 {
   SoupMessage *msg = new_request (self);
   self->cancel = g_cancellable_new ();
-  self->timer = timeout_us (5 * G_USEC_PER_SEC, problem_timeout_cb, self);
+  self->timer = timeout_us (self, 5 * G_USEC_PER_SEC, problem_timeout_cb);
+  g_main_context_push_thread_default (self->context);
   soup_session_send_and_read_async (self->session, msg, G_PRIORITY_DEFAULT, self->cancel,
                                     problem_cb, msg);
+  g_main_context_pop_thread_default (self->context);
 }
 
 static void
@@ -541,7 +562,7 @@ connected_cb (GObject *source, GAsyncResult *res, gpointer data)
   g_signal_connect (ws, "message", G_CALLBACK (ws_message_cb), self);
   g_signal_connect (ws, "closed", G_CALLBACK (ws_closed_cb), self);
   g_signal_connect (ws, "error", G_CALLBACK (ws_error_cb), self);
-  self->heartbeat_timer = timeout_us (self->timing.heartbeat, heartbeat_cb, self);
+  self->heartbeat_timer = timeout_us (self, self->timing.heartbeat, heartbeat_cb);
   send_join (self);
 }
 
@@ -549,7 +570,7 @@ static gboolean
 handshake_timeout_cb (gpointer data)
 {
   FzPortalChannel *self = data;
-  self->timer = 0;
+  timer_fired (&self->timer);
   retry_later (self,
                g_error_new_literal (FZ_PORTAL_CHANNEL_ERROR,
                                     FZ_PORTAL_CHANNEL_ERROR_TIMEOUT,
@@ -564,11 +585,13 @@ connect_now (FzPortalChannel *self)
   teardown (self);
   SoupMessage *msg = new_request (self);
   self->cancel = g_cancellable_new ();
-  self->timer = timeout_us (self->timing.handshake, handshake_timeout_cb, self);
+  self->timer = timeout_us (self, self->timing.handshake, handshake_timeout_cb);
   set_state (self, FZ_PORTAL_CHANNEL_CONNECTING);
   /* The message holds no reference: a stopped channel cancels first. */
+  g_main_context_push_thread_default (self->context);
   soup_session_websocket_connect_async (
     self->session, msg, NULL, NULL, G_PRIORITY_DEFAULT, self->cancel, connected_cb, msg);
+  g_main_context_pop_thread_default (self->context);
 }
 
 FzPortalChannel *
@@ -605,6 +628,7 @@ fz_portal_channel_new (const FzPortalChannelConfig *config, GError **error)
     }
 
   FzPortalChannel *self = g_object_new (FZ_TYPE_PORTAL_CHANNEL, NULL);
+  self->context = g_main_context_ref_thread_default ();
   self->url = g_strdup (config->url);
   self->token = g_steal_pointer (&token);
   self->user_agent = g_strdup (config->user_agent);
@@ -621,6 +645,7 @@ fz_portal_channel_new (const FzPortalChannelConfig *config, GError **error)
         proxy, (char **) (const char *const[]){ "localhost", "127.0.0.0/8", "::1", NULL })
                                       : NULL;
   soup_session_set_proxy_resolver (self->session, resolver);
+  fz_phoenix_limit_add_to_session (self->session);
   if (db != NULL)
     soup_session_set_tls_database (self->session, db);
   self->budget = config->budget;
@@ -706,6 +731,7 @@ fz_portal_channel_finalize (GObject *object)
   FzPortalChannel *self = FZ_PORTAL_CHANNEL (object);
   g_queue_clear_full (&self->queue, (GDestroyNotify) outgoing_free);
   g_clear_error (&self->error);
+  g_clear_pointer (&self->context, g_main_context_unref);
   g_free (self->url);
   /* The token is a secret: do not leave it in freed memory. */
   if (self->token != NULL)

@@ -8,6 +8,11 @@
  * `disconnect` (token_expired) or a spent budget. Messages sent while it
  * is not joined wait in a queue and go out once, after the next join.
  *
+ * It lives on the thread-default GMainContext of its construction: its
+ * timers and libsoup's sources attach there, never to the global
+ * default. Use it from that thread, with that context pushed as the
+ * thread default (libsoup requires it).
+ *
  * Signals:
  *   "message" (FzPortalMessage *m): a decoded push; @m belongs to the
  *     channel and lives for the emission only.

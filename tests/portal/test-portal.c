@@ -1058,6 +1058,179 @@ test_bad_config (void)
     }
 }
 
+/* ---- The channel on a context of its own --------------------------- */
+
+typedef struct
+{
+  Portal *portal;
+  GMainContext *context;
+  gboolean expired;
+} Driven;
+
+static gboolean
+context_deadline_cb (gpointer data)
+{
+  ((Driven *) data)->expired = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Iterates only @d's context, for @seconds or until @peer is joined with
+ * its init (when @until_init). */
+static void
+drive (Driven *d, Peer *peer, double seconds, gboolean until_init)
+{
+  d->expired = FALSE;
+  GSource *t = g_timeout_source_new ((guint) (seconds * 1000));
+  g_source_set_callback (t, context_deadline_cb, d, NULL);
+  g_source_attach (t, d->context);
+  while (!d->expired && !(until_init && joined (peer) && count_event (peer, "init") > 0))
+    g_main_context_iteration (d->context, TRUE);
+  g_source_destroy (t);
+  g_source_unref (t);
+}
+
+static gpointer
+channel_thread (gpointer data)
+{
+  Driven *d = data;
+  g_main_context_push_thread_default (d->context);
+  Peer *c = peer_new (d->portal, FALSE, "threaded");
+  set_timing (c, 0.5, 15);
+  fz_portal_channel_start (c->ch);
+  drive (d, c, 10, TRUE);
+  g_assert_true (joined (c));
+  g_assert_cmpuint (count_event (c, "init"), ==, 1);
+  /* Heartbeats keep it past the portal's 2 s idle timeout. */
+  drive (d, c, 3.5, FALSE);
+  g_assert_true (joined (c));
+  g_assert_cmpuint (c->connects, ==, 1);
+  peer_free (c);
+  g_main_context_pop_thread_default (d->context);
+  return NULL;
+}
+
+static void
+test_channel_context (Portal *p, gconstpointer data)
+{
+  /* The channel made and driven in a thread on a context of its own,
+   * pushed as that thread's default: every source it and libsoup make
+   * goes there; the global default context is never iterated. */
+  Driven d = { .portal = p, .context = g_main_context_new () };
+  GThread *t = g_thread_new ("channel", channel_thread, &d);
+  g_thread_join (t);
+  g_main_context_unref (d.context);
+}
+
+/* ---- A misbehaving client ------------------------------------------ */
+
+static void
+raw_connected_cb (GObject *source, GAsyncResult *res, gpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  *(SoupWebsocketConnection **) data
+    = soup_session_websocket_connect_finish (SOUP_SESSION (source), res, &error);
+  g_assert_no_error (error);
+}
+
+/* A WebSocket to fz-portal as client @id, driven by the test itself. */
+static SoupWebsocketConnection *
+raw_socket (Portal *p, SoupSession *s, const char *id)
+{
+  guint8 key[32] = { 0 };
+  FzPortalUrlParams params = { .external_id = id, .name = id, .public_key = key };
+  g_autofree char *url = fz_portal_url (p->url, FALSE, &params, NULL);
+  g_autoptr (SoupMessage) m = soup_message_new ("GET", url);
+  soup_message_headers_replace (soup_message_get_request_headers (m), "X-Authorization",
+                                "Bearer " CLIENT_TOKEN);
+  g_autofree char *ua
+    = fz_portal_user_agent ("Linux", "12", "headless-client", "1.4.0", "x86_64", "6.1.0");
+  soup_message_headers_replace (soup_message_get_request_headers (m), "User-Agent", ua);
+  SoupWebsocketConnection *ws = NULL;
+  soup_session_websocket_connect_async (s, m, NULL, NULL, G_PRIORITY_DEFAULT, NULL,
+                                        raw_connected_cb, &ws);
+  WAIT_FOR (ws != NULL, 5);
+  return ws;
+}
+
+/* One frame as a client sends it: masked (with a zero mask). */
+static gboolean
+raw_frame (GOutputStream *out, guint8 opcode, gboolean fin, gsize len)
+{
+  g_assert_cmpuint (len, >, 125);
+  g_assert_cmpuint (len, <=, G_MAXUINT16);
+  guint8 header[8] = { (fin ? 0x80 : 0) | opcode, 0x80 | 126, len >> 8, len & 0xff };
+  g_autofree char *payload = g_strnfill (len, 'x');
+  return g_output_stream_write_all (out, header, sizeof header, NULL, NULL, NULL)
+         && g_output_stream_write_all (out, payload, len, NULL, NULL, NULL);
+}
+
+static gsize
+rss_kib (GSubprocess *proc)
+{
+  g_autofree char *path
+    = g_strdup_printf ("/proc/%s/status", g_subprocess_get_identifier (proc));
+  g_autofree char *text = NULL;
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  const char *at = strstr (text, "VmRSS:");
+  g_assert_nonnull (at);
+  return strtoul (at + strlen ("VmRSS:"), NULL, 10);
+}
+
+static void
+test_deep_frame (Portal *p, gconstpointer data)
+{
+  /* 80 000 [ in one frame overflowed the JSON parser's stack. */
+  g_autoptr (SoupSession) s = soup_session_new ();
+  soup_session_set_proxy_resolver (s, NULL);
+  g_autoptr (SoupWebsocketConnection) ws = raw_socket (p, s, "deep");
+  g_autofree char *deep = g_strnfill (80000, '[');
+  soup_websocket_connection_send_text (ws, deep);
+  g_autofree char *objects = g_strnfill (5 * 20000, ' ');
+  for (guint i = 0; i < 20000; i++)
+    memcpy (objects + 5 * i, "{\"a\":", 5);
+  soup_websocket_connection_send_text (ws, objects);
+  run_for (0.5);
+  /* Still up, and serving others. */
+  g_autoptr (Peer) c = peer_new (p, FALSE, "laptop-1");
+  connect_and_join (c);
+}
+
+static void
+test_fragments (Portal *p, gconstpointer data)
+{
+  /* Fragments of 60 000 bytes that never end: libsoup 3.2 bounds each
+   * frame, not the message. fz-portal closes with 1009 past 128 KiB. */
+  g_autoptr (SoupSession) s = soup_session_new ();
+  soup_session_set_proxy_resolver (s, NULL);
+  g_autoptr (SoupWebsocketConnection) ws = raw_socket (p, s, "flood");
+  GOutputStream *out
+    = g_io_stream_get_output_stream (soup_websocket_connection_get_io_stream (ws));
+  gsize before = rss_kib (p->proc);
+  gsize sent = 0;
+  for (guint i = 0; i < 400; i++)
+    {
+      if (!raw_frame (out, i == 0 ? 0x1 : 0x0, FALSE, 60000))
+        break;
+      sent += 60000;
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+      if (soup_websocket_connection_get_state (ws) != SOUP_WEBSOCKET_STATE_OPEN)
+        break;
+    }
+  WAIT_FOR (soup_websocket_connection_get_state (ws) == SOUP_WEBSOCKET_STATE_CLOSED, 10);
+  gsize after = rss_kib (p->proc);
+  g_test_message ("sent %" G_GSIZE_FORMAT " bytes; fz-portal RSS %" G_GSIZE_FORMAT
+                  " -> %" G_GSIZE_FORMAT " KiB",
+                  sent, before, after);
+  g_assert_cmpuint (soup_websocket_connection_get_close_code (ws), ==,
+                    SOUP_WEBSOCKET_CLOSE_TOO_BIG);
+  /* Closed long before the 24 MB went out (what is left in socket
+   * buffers aside), and still up for others. */
+  g_assert_cmpuint (sent, <, 8 * 1024 * 1024);
+  g_autoptr (Peer) c = peer_new (p, FALSE, "laptop-1");
+  connect_and_join (c);
+}
+
 /* ---- A misbehaving portal, in process ------------------------------ */
 
 typedef enum
@@ -1068,6 +1241,7 @@ typedef enum
   FAKE_UNMATCHED,  /* forgets the topic on the first push */
   FAKE_CLOSE,      /* phx_close right after the join */
   FAKE_GARBAGE,    /* bad frames, then one good push */
+  FAKE_FRAGMENTS,  /* after the join, a message in fragments that never ends */
 } FakeMode;
 
 typedef struct
@@ -1078,7 +1252,32 @@ typedef struct
   GPtrArray *events; /* what the channel sent, in order */
   guint sockets;
   GPtrArray *conns;
+  guint flood_timer;
+  GOutputStream *flood; /* of the socket being flooded */
+  guint flooded;        /* fragments written */
 } Fake;
+
+#define FLOOD_FRAGMENTS 64 /* of 60 000 bytes: 3.8 MB */
+
+/* One fragment a tick, written under libsoup's feet (it cannot send
+ * fragments), until the channel closes the socket. */
+static gboolean
+flood_cb (gpointer data)
+{
+  Fake *f = data;
+  gsize len = 60000;
+  guint8 header[4] = { f->flooded == 0 ? 0x1 : 0x0, 126, len >> 8, len & 0xff };
+  g_autofree char *payload = g_strnfill (len, 'x');
+  if (f->flooded < FLOOD_FRAGMENTS
+      && g_output_stream_write_all (f->flood, header, sizeof header, NULL, NULL, NULL)
+      && g_output_stream_write_all (f->flood, payload, len, NULL, NULL, NULL))
+    {
+      f->flooded++;
+      return G_SOURCE_CONTINUE;
+    }
+  f->flood_timer = 0;
+  return G_SOURCE_REMOVE;
+}
 
 static void
 fake_send (SoupWebsocketConnection *ws, const char *text)
@@ -1113,6 +1312,13 @@ fake_message_cb (SoupWebsocketConnection *ws, int type, GBytes *bytes, Fake *f)
           return;
         }
       fake_send (ws, ok);
+      if (f->mode == FAKE_FRAGMENTS)
+        {
+          f->mode = FAKE_NORMAL; /* the next socket is left alone */
+          f->flood = g_io_stream_get_output_stream (
+            soup_websocket_connection_get_io_stream (ws));
+          f->flood_timer = g_timeout_add (5, flood_cb, f);
+        }
       if (f->mode == FAKE_CLOSE)
         fake_send (
           ws,
@@ -1182,6 +1388,8 @@ fake_new (FakeMode mode)
 static void
 fake_free (Fake *f)
 {
+  if (f->flood_timer != 0)
+    g_source_remove (f->flood_timer);
   soup_server_disconnect (f->server);
   g_object_unref (f->server);
   g_ptr_array_unref (f->conns);
@@ -1321,6 +1529,21 @@ test_garbage (void)
     }
 }
 
+static void
+test_channel_fragments (void)
+{
+  /* A message in fragments that never ends: the channel holds at most
+   * 1 MiB of it, closes with 1009 and connects again. */
+  g_autoptr (Fake) f = fake_new (FAKE_FRAGMENTS);
+  g_autoptr (Peer) c = fake_peer (f, 10, 5);
+  fz_portal_channel_start (c->ch);
+  WAIT_FOR (c->joins == 2, 15);
+  g_assert_cmpuint (f->sockets, ==, 2);
+  g_test_message ("%u fragments written before the close", f->flooded);
+  g_assert_cmpuint (f->flooded, <, FLOOD_FRAGMENTS);
+  g_assert_cmpuint (c->events->len, ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1365,6 +1588,10 @@ main (int argc, char **argv)
   g_test_add_func ("/portal/channel-unmatched-topic", test_unmatched_topic);
   g_test_add_func ("/portal/channel-phx-close", test_phx_close);
   g_test_add_func ("/portal/channel-garbage", test_garbage);
+  g_test_add_func ("/portal/channel-fragments", test_channel_fragments);
+  ADD ("deep-frame", test_deep_frame, NULL);
+  ADD ("fragments", test_fragments, NULL);
+  ADD ("channel-context", test_channel_context, "idle_timeout = 2\n");
   int rc = g_test_run ();
   g_free (password_hash);
   return rc;

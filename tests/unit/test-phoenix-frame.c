@@ -92,11 +92,140 @@ test_reject (void)
   reject (huge, big, "1 MiB");
 }
 
+/* @n copies of @unit, then @tail. */
+static char *
+repeat (const char *unit, guint n, const char *tail)
+{
+  GString *s = g_string_new (NULL);
+  for (guint i = 0; i < n; i++)
+    g_string_append (s, unit);
+  g_string_append (s, tail);
+  return g_string_free (s, FALSE);
+}
+
+/* A frame whose payload is @depth - 1 arrays deep (the frame's own
+ * object is the first level). */
+static char *
+nested_frame (guint depth)
+{
+  g_autofree char *open = g_strnfill (depth - 1, '[');
+  g_autofree char *close = g_strnfill (depth - 1, ']');
+  return g_strdup_printf ("{\"topic\":\"t\",\"event\":\"e\",\"payload\":%s%s}", open,
+                          close);
+}
+
+/* json-glib recurses once per level: 80 000 of them overflowed the
+ * stack. Too deep is refused before it parses. */
+static void
+test_deep (void)
+{
+  g_autofree char *arrays = g_strnfill (80000, '[');
+  R (arrays, "nests deeper than 64 levels");
+  g_autofree char *objects = repeat ("{\"a\":", 80000, "");
+  R (objects, "nests deeper than 64 levels");
+  g_autofree char *in_frame
+    = repeat ("{\"topic\":\"t\",\"event\":\"e\",\"payload\":", 1, arrays);
+  R (in_frame, "nests deeper than 64 levels");
+  /* Closed levels do not count; unmatched closers do not make room. */
+  g_autofree char *wide = repeat ("[[]]", 20000, "");
+  R (wide, "not a JSON object");
+  g_autofree char *closers = g_strconcat ("]]]]]]]]", arrays, NULL);
+  R (closers, "nests deeper");
+
+  g_autofree char *at_limit = nested_frame (FZ_PHOENIX_MAX_DEPTH);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FzPhoenixFrame) f = parse (at_limit, &error);
+  g_assert_no_error (error);
+  g_assert_true (JSON_NODE_HOLDS_ARRAY (f->payload));
+  g_autofree char *over = nested_frame (FZ_PHOENIX_MAX_DEPTH + 1);
+  R (over, "nests deeper");
+
+  /* Brackets in strings are text, escaped quotes do not end them. */
+  g_autofree char *text = repeat ("[{", 100, "");
+  g_autofree char *quoted = g_strdup_printf (
+    "{\"topic\":\"t\",\"event\":\"e\",\"payload\":\"\\\"%s\\\\\"}", text);
+  g_autoptr (FzPhoenixFrame) q = parse (quoted, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (strlen (json_node_get_string (q->payload)), ==, 202);
+  g_autofree char *escaped = g_strdup_printf ("\"\\\"\"%s", arrays);
+  R (escaped, "nests deeper");
+
+  /* json-glib would read a comment or a single-quoted string, where the
+   * count cannot follow it. */
+  g_autofree char *comment = g_strdup_printf ("/* \" */%s", arrays);
+  R (comment, "a comment or a single quote");
+  g_autofree char *single = g_strdup_printf ("'\"'%s", arrays);
+  R (single, "a comment or a single quote");
+  R ("{\"topic\":\"t\",\"event\":\"e\",\"payload\":null}// x", "comment");
+
+  /* The same bound for JSON that is not a frame. */
+  g_autoptr (JsonNode) deep = fz_phoenix_json_parse (arrays, strlen (arrays), &error);
+  g_assert_null (deep);
+  g_assert_error (error, FZ_PHOENIX_ERROR, FZ_PHOENIX_ERROR_INVALID);
+  g_clear_error (&error);
+  g_autoptr (JsonNode) empty = fz_phoenix_json_parse ("", 0, &error);
+  g_assert_no_error (error);
+  g_assert_true (JSON_NODE_HOLDS_NULL (empty));
+}
+
+/* One data frame through the limit: its payload out, or NULL. */
+static GBytes *
+through_limit (SoupWebsocketExtension *limit, guint8 opcode, gboolean fin, gsize len,
+               GError **error)
+{
+  guint8 header[2] = { (fin ? 0x80 : 0) | opcode, 0 };
+  GBytes *in = g_bytes_new_take (g_malloc0 (len), len);
+  return soup_websocket_extension_process_incoming_message (limit, header, in, error);
+}
+
+static void
+test_limit (void)
+{
+  g_autoptr (SoupWebsocketExtension) limit = fz_phoenix_limit_new (100);
+  g_autoptr (GError) error = NULL;
+  /* Whole messages up to the limit, each counted alone. */
+  for (int i = 0; i < 3; i++)
+    {
+      g_autoptr (GBytes) b = through_limit (limit, 0x1, TRUE, 100, &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (g_bytes_get_size (b), ==, 100);
+    }
+  /* Fragments add up; control frames between them do not count. */
+  g_autoptr (GBytes) a = through_limit (limit, 0x1, FALSE, 60, &error);
+  g_autoptr (GBytes) ping = through_limit (limit, 0x9, TRUE, 100, &error);
+  g_autoptr (GBytes) b = through_limit (limit, 0x0, FALSE, 40, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_bytes_get_size (a) + g_bytes_get_size (b), ==, 100);
+  g_assert_cmpuint (g_bytes_get_size (ping), ==, 100);
+  g_autoptr (GBytes) c = through_limit (limit, 0x0, TRUE, 1, &error);
+  g_assert_null (c);
+  g_assert_error (error, SOUP_WEBSOCKET_ERROR, SOUP_WEBSOCKET_CLOSE_TOO_BIG);
+  g_clear_error (&error);
+  /* From then on nothing is kept, whatever comes. */
+  g_autoptr (GBytes) d = through_limit (limit, 0x0, FALSE, 1000, &error);
+  g_autoptr (GBytes) e = through_limit (limit, 0x1, TRUE, 10, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_bytes_get_size (d), ==, 0);
+  g_assert_cmpuint (g_bytes_get_size (e), ==, 0);
+
+  /* One made by libsoup (for a client) has the frame limit. */
+  g_autoptr (SoupWebsocketExtension) made = g_object_new (FZ_TYPE_PHOENIX_LIMIT, NULL);
+  g_autoptr (GBytes) big = through_limit (made, 0x2, TRUE, FZ_PHOENIX_MAX_FRAME, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (big);
+  g_autoptr (GBytes) over
+    = through_limit (made, 0x2, TRUE, FZ_PHOENIX_MAX_FRAME + 1, &error);
+  g_assert_null (over);
+  g_assert_error (error, SOUP_WEBSOCKET_ERROR, SOUP_WEBSOCKET_CLOSE_TOO_BIG);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/phoenix-frame/roundtrip", test_roundtrip);
   g_test_add_func ("/phoenix-frame/reject", test_reject);
+  g_test_add_func ("/phoenix-frame/deep", test_deep);
+  g_test_add_func ("/phoenix-frame/limit", test_limit);
   return g_test_run ();
 }
