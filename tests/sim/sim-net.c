@@ -368,21 +368,6 @@ wire (SimNet *net, const FzSockAddr *src, const FzSockAddr *dst, const guint8 *d
     wire_copy (net, src, dst, data, len, TRUE);
 }
 
-static void host_send (SimHost *h, const FzSockAddr *dst, const guint8 *data, gsize len);
-
-guint64
-sim_host_send (SimHost *h, const FzSockAddr *dst, const guint8 *data, gsize len)
-{
-  SimNet *net = h->net;
-  guint64 outer = net->tag;
-  net->tag = net->delivered->len;
-  g_array_set_size (net->delivered, net->tag + 1);
-  host_send (h, dst, data, len);
-  guint64 tag = net->tag;
-  net->tag = outer;
-  return tag;
-}
-
 static void
 host_send (SimHost *h, const FzSockAddr *dst, const guint8 *data, gsize len)
 {
@@ -413,6 +398,20 @@ host_send (SimHost *h, const FzSockAddr *dst, const guint8 *data, gsize len)
     g_hash_table_add (m->allowed, addr_key (dst));
   FzSockAddr src = { .ip = h->public_ip, .port = m->port };
   wire (net, &src, dst, data, len);
+}
+
+/* Tags the send (tags start at 1), so that its fate can be asked. */
+guint64
+sim_host_send (SimHost *h, const FzSockAddr *dst, const guint8 *data, gsize len)
+{
+  SimNet *net = h->net;
+  guint64 outer = net->tag;
+  net->tag = net->delivered->len;
+  g_array_set_size (net->delivered, net->tag + 1);
+  host_send (h, dst, data, len);
+  guint64 tag = net->tag;
+  net->tag = outer;
+  return tag;
 }
 
 /* TURN */
