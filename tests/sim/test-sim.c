@@ -1041,6 +1041,25 @@ out:
   return ok;
 }
 
+/* Seeds that found a defect, run every time besides the range.
+ * 16762: after a goodbye, the gateway (firewalled: relays only) answered
+ * the handshake from its host address to the client's relayed address;
+ * the client's WireGuard roamed to that host address as seen through the
+ * relay and sent all data there, off the selected pair, into the
+ * firewall. */
+static const guint64 regression_seeds[] = { 16762 };
+
+static gboolean
+seed_passes (gint64 s)
+{
+  g_autoptr (GString) why = g_string_new (NULL);
+  if (run_seed ((guint64) s, why))
+    return TRUE;
+  printf ("FAIL %s\n  repeat: test-sim --first %" G_GINT64_FORMAT " --seeds 1 -v\n",
+          why->str, s);
+  return FALSE;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1075,17 +1094,12 @@ main (int argc, char **argv)
     if (!cases[i]())
       failed++;
   printf ("%u cases, %u failed\n", (guint) G_N_ELEMENTS (cases), failed);
+  for (guint i = 0; i < G_N_ELEMENTS (regression_seeds); i++)
+    if (!seed_passes ((gint64) regression_seeds[i]))
+      failed++;
   for (gint64 s = first; s < first + seeds; s++)
-    {
-      g_autoptr (GString) why = g_string_new (NULL);
-      if (!run_seed ((guint64) s, why))
-        {
-          failed++;
-          printf ("FAIL %s\n  repeat: test-sim --first %" G_GINT64_FORMAT
-                  " --seeds 1 -v\n",
-                  why->str, s);
-        }
-    }
+    if (!seed_passes (s))
+      failed++;
   printf ("%d seeds, %u failed, %.1f s; data checked in every world, %u with loss, %u "
           "with duplicates delivered, %u with reordering\n",
           seeds, failed, (g_get_monotonic_time () - t0) / 1e6, totals.lossy,
