@@ -597,7 +597,8 @@ send_goodbye (FzNode *node, Connection *c, gint64 now)
   switch (fz_wg_peer_encapsulate (c->peer, buf, now, &dst))
     {
     case FZ_WG_SEND_NOW:
-      route (node, buf, &c->local.base, c->local.type == FZ_ICE_RELAY, &dst, now);
+      route (node, buf, &c->local.base, c->local.type == FZ_ICE_RELAY, &c->remote.addr,
+             now);
       break;
     case FZ_WG_SEND_QUEUED:
       break; /* no session: the peer (and the goodbye) go away together */
@@ -694,8 +695,11 @@ send_data (FzNode *node, Connection *c, FzPacketBuf *buf, gint64 now, FzNodeTran
     case FZ_WG_SEND_QUEUED: return FZ_NODE_QUEUED;
     default: return FZ_NODE_DROPPED;
     }
-  if (!frame_for_path (node, &c->local.base, c->local.type == FZ_ICE_RELAY, buf, &dst,
-                       now, &out->src, &out->dst))
+  /* The selected pair, not WireGuard's endpoint: that roams to wherever
+   * the peer last spoke from, maybe its side of another pair, which need
+   * not work from our side of this one. */
+  if (!frame_for_path (node, &c->local.base, c->local.type == FZ_ICE_RELAY, buf,
+                       &c->remote.addr, now, &out->src, &out->dst))
     return FZ_NODE_DROPPED;
   out->buf = buf;
   out->ecn = ecn;
@@ -1053,7 +1057,8 @@ drain (FzNode *node, gint64 now)
           fz_packet_buf_free (wt.buf);
           continue;
         }
-      route (node, wt.buf, &c->local.base, c->local.type == FZ_ICE_RELAY, &wt.dst, now);
+      route (node, wt.buf, &c->local.base, c->local.type == FZ_ICE_RELAY, &c->remote.addr,
+             now);
     }
 }
 

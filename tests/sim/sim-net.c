@@ -14,7 +14,10 @@ typedef struct
   guint8 *data;
   gsize len;
   gint64 at;
-  guint64 seq;
+  guint64 seq;  /* the queue's order among datagrams due at the same time */
+  guint64 sent; /* the order it was put on the wire in (shared by its copy) */
+  guint64 tag;  /* of the host's send it comes from */
+  gboolean copy;
 } Packet;
 
 typedef struct
@@ -34,6 +37,7 @@ struct _SimHost
   GHashTable *map_in;  /* public port -> Mapping* */
   SimRecvFn recv;
   gpointer user_data;
+  GHashTable *last_in; /* source (ip << 16 | port) -> latest send order received + 1 */
 };
 
 typedef struct
@@ -64,8 +68,14 @@ struct _SimNet
   gint64 now;
   double loss;
   gint64 latency, jitter;
+  double duplicate, reorder;
+  gint64 duplicate_delay, reorder_delay;
   GSequence *queue; /* Packet*, by time then sequence */
-  guint64 seq;
+  guint64 seq, sent;
+  guint64 tag;        /* of the datagram being handled (0: none) */
+  GArray *delivered;  /* guint, by tag: copies handed to a host */
+  guint n_duplicated; /* copies handed to a host */
+  guint n_reordered;  /* handed to a host after one sent later from the same source */
   GPtrArray *hosts;
   GPtrArray *relays;
   GArray *allowed;   /* FzIpAddr: what firewalls let through */
@@ -133,6 +143,7 @@ host_free (SimHost *h)
 {
   g_hash_table_unref (h->map_out);
   g_hash_table_unref (h->map_in);
+  g_hash_table_unref (h->last_in);
   g_free (h);
 }
 
@@ -172,6 +183,8 @@ sim_net_new (guint64 seed)
   net->relays = g_ptr_array_new_with_free_func ((GDestroyNotify) relay_free);
   net->allowed = g_array_new (FALSE, FALSE, sizeof (FzIpAddr));
   net->by_ip = g_hash_table_new (g_direct_hash, g_direct_equal);
+  net->delivered = g_array_new (FALSE, TRUE, sizeof (guint));
+  g_array_set_size (net->delivered, 1);
   net->trace = g_getenv ("FZ_SIM_TRACE") != NULL;
   return net;
 }
@@ -187,6 +200,7 @@ sim_net_free (SimNet *net)
   g_ptr_array_unref (net->relays);
   g_array_unref (net->allowed);
   g_hash_table_unref (net->by_ip);
+  g_array_unref (net->delivered);
   g_free (net);
 }
 
@@ -213,6 +227,34 @@ sim_net_set_latency (SimNet *net, gint64 base, gint64 jitter)
 {
   net->latency = base;
   net->jitter = jitter;
+}
+
+void
+sim_net_set_duplication (SimNet *net, double p, gint64 max_delay)
+{
+  net->duplicate = p;
+  net->duplicate_delay = max_delay;
+}
+
+void
+sim_net_set_reordering (SimNet *net, double p, gint64 max_delay)
+{
+  net->reorder = p;
+  net->reorder_delay = max_delay;
+}
+
+guint
+sim_net_delivered (SimNet *net, guint64 tag)
+{
+  g_return_val_if_fail (tag > 0 && tag < net->delivered->len, 0);
+  return g_array_index (net->delivered, guint, tag);
+}
+
+void
+sim_net_stats (SimNet *net, guint *duplicated, guint *reordered)
+{
+  *duplicated = net->n_duplicated;
+  *reordered = net->n_reordered;
 }
 
 SimHost *
@@ -245,6 +287,7 @@ sim_net_add_host (SimNet *net, SimNatKind nat, gboolean random_ports, gboolean f
   h->map_out = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                       (GDestroyNotify) mapping_free);
   h->map_in = g_hash_table_new (g_direct_hash, g_direct_equal);
+  h->last_in = g_hash_table_new (g_direct_hash, g_direct_equal);
   g_ptr_array_add (net->hosts, h);
   return h;
 }
@@ -270,20 +313,40 @@ allowed (SimNet *net, const FzIpAddr *ip)
   return FALSE;
 }
 
-/* Puts a datagram on the wire (after loss and latency). */
-static void
-wire (SimNet *net, const FzSockAddr *src, const FzSockAddr *dst, const guint8 *data,
-      gsize len)
+static gboolean
+chance (SimNet *net, double p)
 {
-  if (net->loss > 0 && fz_rng_below (&net->rng, 1000000) < net->loss * 1000000)
+  return p > 0 && fz_rng_below (&net->rng, 1000000) < p * 1000000;
+}
+
+static gint64
+up_to (SimNet *net, gint64 max)
+{
+  return max > 0 ? fz_rng_below (&net->rng, (guint32) max) : 0;
+}
+
+/* Puts one copy of a datagram on the wire (after loss and latency). */
+static void
+wire_copy (SimNet *net, const FzSockAddr *src, const FzSockAddr *dst, const guint8 *data,
+           gsize len, gboolean copy)
+{
+  if (chance (net, net->loss))
     return;
   Packet *p = g_new0 (Packet, 1);
   p->src = *src;
   p->dst = *dst;
   p->data = g_memdup2 (data, len);
   p->len = len;
-  p->at = net->now + net->latency
-          + (net->jitter > 0 ? fz_rng_below (&net->rng, (guint32) net->jitter) : 0);
+  p->tag = net->tag;
+  p->copy = copy;
+  p->sent = net->sent;
+  p->at = net->now + net->latency + up_to (net, net->jitter);
+  /* Held back (overtaken by later ones), or a copy that comes late: a
+   * replay. */
+  if (chance (net, net->reorder))
+    p->at += up_to (net, net->reorder_delay);
+  if (copy)
+    p->at += up_to (net, net->duplicate_delay);
   for (guint i = 0; i < net->relays->len; i++)
     {
       Relay *r = net->relays->pdata[i];
@@ -295,8 +358,19 @@ wire (SimNet *net, const FzSockAddr *src, const FzSockAddr *dst, const guint8 *d
   g_sequence_insert_sorted (net->queue, p, packet_cmp, NULL);
 }
 
-void
-sim_host_send (SimHost *h, const FzSockAddr *dst, const guint8 *data, gsize len)
+/* Puts a datagram on the wire, maybe twice. */
+static void
+wire (SimNet *net, const FzSockAddr *src, const FzSockAddr *dst, const guint8 *data,
+      gsize len)
+{
+  net->sent++;
+  wire_copy (net, src, dst, data, len, FALSE);
+  if (chance (net, net->duplicate))
+    wire_copy (net, src, dst, data, len, TRUE);
+}
+
+static void
+host_send (SimHost *h, const FzSockAddr *dst, const guint8 *data, gsize len)
 {
   SimNet *net = h->net;
   if (h->firewall && !allowed (net, &dst->ip))
@@ -325,6 +399,20 @@ sim_host_send (SimHost *h, const FzSockAddr *dst, const guint8 *data, gsize len)
     g_hash_table_add (m->allowed, addr_key (dst));
   FzSockAddr src = { .ip = h->public_ip, .port = m->port };
   wire (net, &src, dst, data, len);
+}
+
+/* Tags the send (tags start at 1), so that its fate can be asked. */
+guint64
+sim_host_send (SimHost *h, const FzSockAddr *dst, const guint8 *data, gsize len)
+{
+  SimNet *net = h->net;
+  guint64 outer = net->tag;
+  net->tag = net->delivered->len;
+  g_array_set_size (net->delivered, net->tag + 1);
+  host_send (h, dst, data, len);
+  guint64 tag = net->tag;
+  net->tag = outer;
+  return tag;
 }
 
 /* TURN */
@@ -557,6 +645,22 @@ turn_input (SimNet *net, Relay *r, const Packet *p)
     wire (net, &r->addr, &a->client, buf, n);
 }
 
+/* Hands a datagram to its host, counting copies and reordering. */
+static void
+host_recv (SimNet *net, SimHost *h, const Packet *p)
+{
+  g_array_index (net->delivered, guint, p->tag)++;
+  if (p->copy)
+    net->n_duplicated++;
+  gpointer src = GSIZE_TO_POINTER ((gsize) ip_u32 (&p->src.ip) << 16 | p->src.port);
+  guint64 latest = GPOINTER_TO_SIZE (g_hash_table_lookup (h->last_in, src));
+  if (!p->copy && p->sent + 1 < latest)
+    net->n_reordered++;
+  if (p->sent + 1 > latest)
+    g_hash_table_insert (h->last_in, src, GSIZE_TO_POINTER (p->sent + 1));
+  h->recv (h, &h->addr, &p->src, p->data, p->len, h->user_data);
+}
+
 static void
 deliver (SimNet *net, Packet *p)
 {
@@ -570,6 +674,8 @@ deliver (SimNet *net, Packet *p)
                   fz_sock_addr_to_string (&p->src, a),
                   fz_sock_addr_to_string (&p->dst, b), p->len, p->data[0]);
     }
+  /* What a relay forwards keeps the tag of what it got. */
+  net->tag = p->tag;
   for (guint i = 0; i < net->relays->len; i++)
     {
       Relay *r = net->relays->pdata[i];
@@ -577,16 +683,18 @@ deliver (SimNet *net, Packet *p)
         {
           if (!r->dead)
             turn_input (net, r, p);
+          net->tag = 0;
           return;
         }
     }
+  net->tag = 0;
   SimHost *h = g_hash_table_lookup (net->by_ip, GUINT_TO_POINTER (ip_u32 (&p->dst.ip)));
   if (h == NULL || (h->firewall && !allowed (net, &p->src.ip)))
     return;
   if (h->nat == SIM_NAT_NONE)
     {
       if (fz_sock_addr_equal (&h->addr, &p->dst))
-        h->recv (h, &h->addr, &p->src, p->data, p->len, h->user_data);
+        host_recv (net, h, p);
       return;
     }
   Mapping *m = g_hash_table_lookup (h->map_in, GUINT_TO_POINTER (p->dst.port));
@@ -595,7 +703,7 @@ deliver (SimNet *net, Packet *p)
   g_autofree char *key = h->nat == SIM_NAT_AD ? ip_key (&p->src.ip) : addr_key (&p->src);
   if (h->nat != SIM_NAT_EI && !g_hash_table_contains (m->allowed, key))
     return;
-  h->recv (h, &h->addr, &p->src, p->data, p->len, h->user_data);
+  host_recv (net, h, p);
 }
 
 void

@@ -1,7 +1,7 @@
 /* A simulated IPv4 network on simulated time: hosts, NATs of three kinds,
- * firewalls, loss, latency with jitter (which reorders), and minimal TURN
- * servers. Everything random comes from one seeded generator, so a run
- * repeats exactly from its seed. */
+ * firewalls, loss, latency with jitter, reordering, duplication, and
+ * minimal TURN servers. Everything random comes from one seeded
+ * generator, so a run repeats exactly from its seed. */
 #pragma once
 
 #include "fz.h"
@@ -31,6 +31,15 @@ FzRng *sim_net_rng (SimNet *net);
 gint64 sim_net_now (SimNet *net);
 void sim_net_set_loss (SimNet *net, double loss);
 void sim_net_set_latency (SimNet *net, gint64 base, gint64 jitter);
+/* With probability @p each datagram is held back up to @max_delay more,
+ * so that later ones overtake it. */
+void sim_net_set_reordering (SimNet *net, double p, gint64 max_delay);
+/* With probability @p each datagram goes out twice, the copy up to
+ * @max_delay later than it would have been (a replay when it is late). */
+void sim_net_set_duplication (SimNet *net, double p, gint64 max_delay);
+/* Copies handed to a host as duplicates, and datagrams handed to a host
+ * after one its source sent later. */
+void sim_net_stats (SimNet *net, guint *duplicated, guint *reordered);
 
 /* A host behind its own NAT (or public), bound to one UDP port.
  * @firewall drops all UDP to and from addresses outside @allowed
@@ -39,7 +48,12 @@ SimHost *sim_net_add_host (SimNet *net, SimNatKind nat, gboolean random_ports,
                            gboolean firewall, SimRecvFn recv, gpointer user_data);
 const FzSockAddr *sim_host_address (SimHost *host);
 void sim_net_allow (SimNet *net, const FzIpAddr *addr);
-void sim_host_send (SimHost *host, const FzSockAddr *dst, const guint8 *data, gsize len);
+/* Returns the send's tag: what a relay forwards of it keeps the tag. */
+guint64 sim_host_send (SimHost *host, const FzSockAddr *dst, const guint8 *data,
+                       gsize len);
+/* How many copies of that send (direct or through relays) reached a host:
+ * 0 when the network lost it (loss, a NAT, a firewall or a dead relay). */
+guint sim_net_delivered (SimNet *net, guint64 tag);
 
 /* A TURN server on a public address (username "sim", password "secret",
  * realm "sim"); removing it drops everything sent to it. */

@@ -748,6 +748,37 @@ test_check_priority (void)
     }
   for (guint k = 0; k < G_N_ELEMENTS (seen); k++)
     g_assert_cmpuint (seen[k], >, 0);
+}
+
+/* The controlling side waits a grace time (twice the valid pair's round
+ * trip) for better pairs still being checked: a host pair valid just
+ * after a relay pair is nominated first, and the relay pair never is. */
+static void
+test_nomination_grace (void)
+{
+  Net n;
+  net_init (&n, TRUE, FALSE, &fz_ice_client_default);
+  add (&n, 0, cand (FZ_ICE_RELAY, "198.51.100.1", 50000, "198.51.100.1", 50000));
+  add (&n, 1, cand (FZ_ICE_RELAY, "198.51.100.1", 50002, "198.51.100.1", 50002));
+  net_run (&n, T0 + 5 * MS);
+  add (&n, 0, cand (FZ_ICE_HOST, "192.0.2.1", 52625, "192.0.2.1", 52625));
+  add (&n, 1, cand (FZ_ICE_HOST, "192.0.2.2", 52625, "192.0.2.2", 52625));
+  for (gint64 t = T0 + 6 * MS; t <= T0 + 2 * S; t += MS)
+    {
+      net_run (&n, t);
+      for (int i = 0; i < 2; i++)
+        {
+          FzIceEvent e;
+          while (fz_ice_agent_poll_event (n.ag[i], &e))
+            if (e.type == FZ_ICE_EVENT_SELECTED_PAIR)
+              {
+                g_test_message ("%d selects a pair of type %d at %" G_GINT64_FORMAT " ms",
+                                i, e.local.type, (t - T0) / MS);
+                g_assert_cmpint (e.local.type, ==, FZ_ICE_HOST);
+              }
+        }
+    }
+  assert_agree (&n, FZ_ICE_HOST);
   net_clear (&n);
 }
 
@@ -769,5 +800,6 @@ main (int argc, char **argv)
   g_test_add_func ("/ice/local-order", test_local_order);
   g_test_add_func ("/ice/requests", test_requests);
   g_test_add_func ("/ice/check-priority", test_check_priority);
+  g_test_add_func ("/ice/nomination-grace", test_nomination_grace);
   return g_test_run ();
 }
