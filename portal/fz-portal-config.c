@@ -260,6 +260,8 @@ static const char *const portal_keys[] = { "account_slug",
                                            "authorization_timeout",
                                            "connect_limit",
                                            "connect_window",
+                                           "request_timeout",
+                                           "connections_per_address",
                                            "search_domain",
                                            "upstream_do53",
                                            NULL };
@@ -338,15 +340,20 @@ parse_portal (GKeyFile *kf, FzPortalConfig *c, GError **error)
   c->idle_timeout = 37;
   c->authorization_timeout = 15;
   c->connect_window = 60;
+  c->request_timeout = 10;
+  gint64 per_address = 512;
   if (!get_int (kf, g, "client_token_lifetime", 1, G_GINT64_CONSTANT (10) * 365 * 86400,
                 &c->client_token_lifetime, error)
       || !get_int (kf, g, "idle_timeout", 1, 3600, &c->idle_timeout, error)
       || !get_int (kf, g, "authorization_timeout", 1, 600, &c->authorization_timeout,
                    error)
       || !get_int (kf, g, "connect_limit", 1, 100000, &limit, error)
-      || !get_int (kf, g, "connect_window", 1, 86400, &c->connect_window, error))
+      || !get_int (kf, g, "connect_window", 1, 86400, &c->connect_window, error)
+      || !get_int (kf, g, "request_timeout", 1, 300, &c->request_timeout, error)
+      || !get_int (kf, g, "connections_per_address", 1, 1000000, &per_address, error))
     return FALSE;
   c->connect_limit = (guint) limit;
+  c->connections_per_address = (guint) per_address;
 
   c->search_domain = get_string (kf, g, "search_domain", FALSE, &ok, error);
   g_auto (GStrv) dns = get_list (kf, g, "upstream_do53", FALSE, &ok, error);

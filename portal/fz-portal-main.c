@@ -204,12 +204,13 @@ main (int argc, char **argv)
       fprintf (stderr, "fz-portal: cannot listen: %s\n", error->message);
       return 1;
     }
-  printf ("fz-portal: listening on %s\n", url);
-  fflush (stdout);
+  /* Handlers before the line that tells a supervisor we are up. */
   g_autoptr (GMainLoop) loop = g_main_loop_new (NULL, FALSE);
   g_unix_signal_add (SIGHUP, hup_cb, server);
   g_unix_signal_add (SIGINT, quit_cb, loop);
   g_unix_signal_add (SIGTERM, quit_cb, loop);
+  printf ("fz-portal: listening on %s\n", url);
+  fflush (stdout);
   g_main_loop_run (loop);
   g_message ("stopping");
   return 0;

@@ -2,6 +2,7 @@
 
 #include "fz-phoenix-frame.h"
 #include "fz-portal-credentials.h"
+#include "fz-portal-http.h"
 #include "fz-portal-message.h"
 
 #include <libsoup/soup.h>
@@ -19,6 +20,7 @@ struct _FzPortalServer
   FzPortalConfig *config;
   guint8 secret[FZ_PORTAL_SECRET_LEN];
   SoupServer *http;
+  FzPortalHttp *front;
   GHashTable *clients;        /* id -> Peer */
   GHashTable *gateways;       /* id -> Peer */
   GHashTable *pending;        /* ref -> Pending */
@@ -1254,6 +1256,14 @@ tick_cb (gpointer data)
 
 /* ---- Reload ------------------------------------------------------- */
 
+static void
+http_limits (const FzPortalConfig *c, FzPortalHttpLimits *limits)
+{
+  limits->request_timeout = (guint) c->request_timeout;
+  limits->per_address = c->connections_per_address;
+  limits->max_body = FZ_PORTAL_MAX_BODY;
+}
+
 /* relays_presence when the peer's relay list is not what it was sent. */
 static void
 update_relays (FzPortalServer *self, Peer *p, GPtrArray *gone_relays)
@@ -1418,6 +1428,9 @@ fz_portal_server_reload (FzPortalServer *self, GError **error)
 
   g_autoptr (FzPortalConfig) old = self->config;
   self->config = fresh;
+  FzPortalHttpLimits limits;
+  http_limits (fresh, &limits);
+  fz_portal_http_set_limits (self->front, &limits);
   g_autoptr (GPtrArray) gone = g_ptr_array_new ();
   for (guint i = 0; i < old->relays->len; i++)
     {
@@ -1470,8 +1483,10 @@ fz_portal_server_new (FzPortalConfig *config, GError **error)
         return NULL;
     }
   self->config = g_steal_pointer (&c);
-  self->http
-    = soup_server_new ("server-header", "fz-portal", "tls-certificate", cert, NULL);
+  self->http = soup_server_new ("server-header", "fz-portal", NULL);
+  FzPortalHttpLimits limits;
+  http_limits (self->config, &limits);
+  self->front = fz_portal_http_new (self->http, cert, &limits);
   soup_server_add_handler (self->http, "/client/v2/websocket", precheck_cb, self, NULL);
   soup_server_add_handler (self->http, "/gateway/v2/websocket", precheck_cb, self, NULL);
   soup_server_add_websocket_handler (self->http, "/client/v2/websocket", NULL, NULL,
@@ -1495,8 +1510,6 @@ fz_portal_server_listen (FzPortalServer *self, GError **error)
   g_autoptr (GInetAddress) ia = g_inet_address_new_from_bytes (
     l->ip.bytes, l->ip.family == 4 ? G_SOCKET_FAMILY_IPV4 : G_SOCKET_FAMILY_IPV6);
   addr = g_inet_socket_address_new (ia, l->port);
-  SoupServerListenOptions opts
-    = self->config->tls_certificate != NULL ? SOUP_SERVER_LISTEN_HTTPS : 0;
   /* Our own socket for a deep accept queue: GIO's default backlog of 10
    * drops SYNs when many clients come back at once (a portal restart),
    * and each drop costs a client a 1 s, 3 s, 7 s... retransmission. */
@@ -1506,13 +1519,9 @@ fz_portal_server_listen (FzPortalServer *self, GError **error)
   if (sock == NULL)
     return NULL;
   g_socket_set_listen_backlog (sock, 4096);
-  if (!g_socket_bind (sock, addr, TRUE, error) || !g_socket_listen (sock, error)
-      || !soup_server_listen_socket (self->http, sock, opts, error))
+  if (!g_socket_bind (sock, addr, TRUE, error) || !g_socket_listen (sock, error))
     return NULL;
-  GSList *uris = soup_server_get_uris (self->http);
-  char *url = uris != NULL ? g_uri_to_string (uris->data) : g_strdup ("?");
-  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
-  return url;
+  return fz_portal_http_listen (self->front, sock, error);
 }
 
 const FzPortalConfig *
@@ -1544,6 +1553,7 @@ fz_portal_server_dispose (GObject *object)
     g_hash_table_remove_all (self->clients);
   if (self->gateways != NULL)
     g_hash_table_remove_all (self->gateways);
+  g_clear_pointer (&self->front, fz_portal_http_free);
   if (self->http != NULL)
     soup_server_disconnect (self->http);
   g_clear_object (&self->http);

@@ -3,6 +3,7 @@
  * loop) and either redirects to the GUI client's deep link or shows the
  * token for a headless client. */
 #include "fz-portal-credentials.h"
+#include "fz-portal-http.h"
 #include "fz-portal-server.h"
 
 #include <libsoup/soup.h>
@@ -10,7 +11,6 @@
 #include <string.h>
 
 #define DEEP_LINK             "firezone-fd0020211111://handle_client_sign_in_callback"
-#define MAX_FORM              8192
 #define MAX_FAILURES          5
 #define FAILURE_WINDOW_US     (60 * G_USEC_PER_SEC)
 #define MAX_FAILING_ADDRESSES 4096
@@ -273,7 +273,7 @@ signin_cb (SoupServer *soup, SoupServerMessage *msg, const char *path, GHashTabl
       return;
     }
   SoupMessageBody *body = soup_server_message_get_request_body (msg);
-  if (body->length > MAX_FORM)
+  if (body->length > FZ_PORTAL_MAX_BODY)
     {
       send_error (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "The form is too large.");
       return;

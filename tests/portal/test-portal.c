@@ -7,11 +7,18 @@
 #include "child-setup.h"
 #include "fz.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <libsoup/soup.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <glib/gstdio.h>
 #include <sodium.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define GATEWAY_TOKEN "fzt_gateway-token-for-tests-0123456789abcdefghij"
 #define CLIENT_TOKEN  "fzt_client-token-for-tests-0123456789abcdefghijk"
@@ -976,6 +983,248 @@ test_restart_and_queue (Portal *p, gconstpointer data)
   g_assert_cmpuint (count_event (g, "create_authorization"), ==, 1);
 }
 
+/* ---- HTTP admission, sign-in limits, logs --------------------------- */
+
+static void
+limit_fds (gpointer data)
+{
+  /* Soft and hard: fz-portal raises its soft limit to the hard one. */
+  struct rlimit rl = { .rlim_cur = 256, .rlim_max = 256 };
+  setrlimit (RLIMIT_NOFILE, &rl);
+  fz_test_die_with_parent (NULL);
+}
+
+/* Restarts @p with extra launcher @flags, a child @setup and, unless -1,
+ * @stderr_fd as its stderr. */
+static void
+portal_restart_with (Portal *p, GSubprocessFlags flags, GSpawnChildSetupFunc setup,
+                     int stderr_fd)
+{
+  portal_stop (p);
+  g_autoptr (GSubprocessLauncher) l
+    = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | flags);
+  if (stderr_fd >= 0)
+    g_subprocess_launcher_take_stderr_fd (l, stderr_fd);
+  g_subprocess_launcher_setenv (l, "G_DEBUG", "fatal-criticals", TRUE);
+  /* GLib 2.74's slices hide leaks from LeakSanitizer. */
+  g_subprocess_launcher_setenv (l, "G_SLICE", "always-malloc", TRUE);
+  g_subprocess_launcher_set_child_setup (l, setup, NULL, NULL);
+  g_autofree char *listen = g_strdup_printf ("127.0.0.1:%u", p->port);
+  g_autoptr (GError) error = NULL;
+  p->proc = g_subprocess_launcher_spawn (l, &error, portal_bin, "--config", p->conf,
+                                         "--listen", listen, NULL);
+  g_assert_no_error (error);
+  g_autoptr (GDataInputStream) in
+    = g_data_input_stream_new (g_subprocess_get_stdout_pipe (p->proc));
+  g_autofree char *line = g_data_input_stream_read_line (in, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (line);
+  g_assert_nonnull (strstr (line, "listening on "));
+}
+
+/* kB of /proc/PID/status @field (VmRSS, VmHWM). */
+static gint64
+portal_memory_kb (Portal *p, const char *field)
+{
+  g_autofree char *path
+    = g_strdup_printf ("/proc/%s/status", g_subprocess_get_identifier (p->proc));
+  g_autofree char *text = NULL;
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  g_autofree char *key = g_strdup_printf ("\n%s:", field);
+  const char *at = strstr (text, key);
+  g_assert_nonnull (at);
+  return g_ascii_strtoll (at + strlen (key), NULL, 10);
+}
+
+/* A TCP connection to the portal from @from (127.x.y.z), or the default. */
+static int
+raw_connect (Portal *p, const char *from)
+{
+  int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  g_assert_cmpint (fd, >=, 0);
+  struct sockaddr_in a = { .sin_family = AF_INET };
+  if (from != NULL)
+    {
+      g_assert_cmpint (inet_pton (AF_INET, from, &a.sin_addr), ==, 1);
+      g_assert_cmpint (bind (fd, (struct sockaddr *) &a, sizeof a), ==, 0);
+    }
+  a.sin_port = htons (p->port);
+  a.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  g_assert_cmpint (connect (fd, (struct sockaddr *) &a, sizeof a), ==, 0);
+  return fd;
+}
+
+static void
+raw_send (int fd, const char *text, gsize len)
+{
+  g_assert_cmpint (send (fd, text, len, MSG_NOSIGNAL), ==, (gssize) len);
+}
+
+/* What arrives until the portal closes; NULL if it did not within @seconds. */
+static char *
+raw_read_all (int fd, double seconds)
+{
+  g_autoptr (GString) s = g_string_new (NULL);
+  gint64 end = g_get_monotonic_time () + (gint64) (seconds * G_USEC_PER_SEC);
+  for (;;)
+    {
+      gint64 left = end - g_get_monotonic_time ();
+      if (left <= 0)
+        return NULL;
+      struct pollfd pfd = { .fd = fd, .events = POLLIN };
+      if (poll (&pfd, 1, (int) (left / 1000) + 1) <= 0)
+        continue;
+      char buf[4096];
+      gssize n = recv (fd, buf, sizeof buf, 0);
+      if (n > 0)
+        g_string_append_len (s, buf, n);
+      else if (n == 0 || errno == ECONNRESET)
+        return g_string_free (g_steal_pointer (&s), FALSE);
+      else
+        g_assert_cmpint (errno, ==, EINTR);
+    }
+}
+
+static guint
+raw_status (const char *response)
+{
+  if (response == NULL || !g_str_has_prefix (response, "HTTP/1.1 "))
+    return 0;
+  return (guint) atoi (response + 9);
+}
+
+/* GET /healthz on a fresh connection: its status, 0 if none came. */
+static guint
+healthz (Portal *p, const char *from)
+{
+  static const char get[]
+    = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  int fd = raw_connect (p, from);
+  raw_send (fd, get, strlen (get));
+  g_autofree char *r = raw_read_all (fd, 5);
+  close (fd);
+  return raw_status (r);
+}
+
+static void
+test_body_limit (Portal *p, gconstpointer data)
+{
+  /* A 200 MiB body is refused when its headers arrive, on any path. */
+  const char *paths[] = { "/acme/sign_in", "/healthz", "/client/v2/websocket" };
+  for (guint i = 0; i < G_N_ELEMENTS (paths); i++)
+    {
+      g_autofree char *req
+        = g_strdup_printf ("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                           "application/x-www-form-urlencoded\r\n"
+                           "Content-Length: 209715200\r\n\r\nusername=",
+                           paths[i]);
+      int fd = raw_connect (p, NULL);
+      raw_send (fd, req, strlen (req));
+      g_autofree char *r = raw_read_all (fd, 5);
+      close (fd);
+      g_assert_cmpuint (raw_status (r), ==, 413);
+      g_assert_nonnull (strstr (r, "Content-Type: application/problem+json"));
+      g_assert_nonnull (strstr (r, "\"status\":413"));
+    }
+
+  /* Chunked: refused once it passes the limit; the portal does not grow. */
+  gint64 peak = portal_memory_kb (p, "VmHWM");
+  static const char head[]
+    = "POST /acme/sign_in HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  int fd = raw_connect (p, NULL);
+  struct timeval tv = { .tv_sec = 5 };
+  setsockopt (fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  raw_send (fd, head, strlen (head));
+  gsize chunk_len = 65536;
+  g_autofree char *chunk = g_malloc (chunk_len + 16);
+  gsize n = (gsize) g_snprintf (chunk, 16, "%zx\r\n", chunk_len);
+  memset (chunk + n, 'a', chunk_len);
+  memcpy (chunk + n + chunk_len, "\r\n", 2);
+  gsize total = n + chunk_len + 2, sent = 0;
+  while (sent < 200u << 20)
+    {
+      gssize w = send (fd, chunk, total, MSG_NOSIGNAL);
+      if (w < 0)
+        break;
+      sent += (gsize) w;
+    }
+  close (fd);
+  gint64 grew = portal_memory_kb (p, "VmHWM") - peak;
+  g_test_message (
+    "sent %zu bytes before the portal closed; its peak grew %" G_GINT64_FORMAT " kB",
+    sent, grew);
+  g_assert_cmpuint (sent, <, 32u << 20);
+  g_assert_cmpint (grew, <, 32 * 1024);
+  g_assert_cmpuint (healthz (p, NULL), ==, 200);
+}
+
+static void
+test_accept_after_emfile (Portal *p, gconstpointer data)
+{
+  /* 256 descriptors, 300 slow sockets: accepting fails for a while, and
+   * goes on once they close. */
+  portal_restart_with (p, 0, limit_fds, -1);
+  int fds[300];
+  for (guint i = 0; i < G_N_ELEMENTS (fds); i++)
+    fds[i] = raw_connect (p, NULL);
+  g_usleep (G_USEC_PER_SEC / 2);
+  for (guint i = 0; i < G_N_ELEMENTS (fds); i++)
+    close (fds[i]);
+  g_assert_cmpuint (healthz (p, NULL), ==, 200);
+  g_autoptr (Peer) c = peer_new (p, FALSE, "laptop");
+  connect_and_join (c);
+}
+
+static void
+test_request_timeout (Portal *p, gconstpointer data)
+{
+  /* request_timeout = 1 (fixture data): silent or half-sent, closed. */
+  static const char half[] = "GET /healthz HTTP/1.1\r\nHost:";
+  for (guint i = 0; i < 2; i++)
+    {
+      int fd = raw_connect (p, NULL);
+      if (i == 1)
+        raw_send (fd, half, strlen (half));
+      double start = now_s ();
+      g_autofree char *r = raw_read_all (fd, 4);
+      close (fd);
+      g_assert_nonnull (r);
+      g_assert_cmpfloat (now_s () - start, >=, 0.8);
+    }
+  /* A WebSocket lives past it. */
+  g_autoptr (Peer) c = peer_new (p, FALSE, "laptop");
+  connect_and_join (c);
+  run_for (2.5);
+  g_assert_true (joined (c));
+  g_assert_cmpuint (c->connects, ==, 1);
+}
+
+static void
+test_connections_per_address (Portal *p, gconstpointer data)
+{
+  /* connections_per_address = 3 (fixture data): a channel and two idle
+   * sockets fill it; the next from that address is closed at once, one
+   * from another address is served, and the channel is untouched. */
+  g_autoptr (Peer) c = peer_new (p, FALSE, "laptop");
+  connect_and_join (c);
+  int idle[2] = { raw_connect (p, NULL), raw_connect (p, NULL) };
+  run_for (0.3);
+  int extra = raw_connect (p, NULL);
+  g_autofree char *r = raw_read_all (extra, 2);
+  close (extra);
+  g_assert_cmpstr (r, ==, "");
+  g_assert_cmpuint (healthz (p, "127.0.0.2"), ==, 200);
+  run_for (0.5);
+  g_assert_true (joined (c));
+  g_assert_cmpuint (c->connects, ==, 1);
+  /* Closed ones make room again. */
+  close (idle[0]);
+  close (idle[1]);
+  run_for (0.3);
+  g_assert_cmpuint (healthz (p, NULL), ==, 200);
+  g_assert_true (joined (c));
+}
+
 static void
 test_tls (void)
 {
@@ -1347,6 +1596,11 @@ main (int argc, char **argv)
   ADD ("heartbeat-and-idle", test_heartbeat_and_idle, "idle_timeout = 2\n");
   ADD ("unauthorized", test_unauthorized, NULL);
   ADD ("retry-after", test_retry_after, "connect_limit = 1\nconnect_window = 3\n");
+  ADD ("http-body-limit", test_body_limit, NULL);
+  ADD ("http-accept-after-emfile", test_accept_after_emfile, NULL);
+  ADD ("http-request-timeout", test_request_timeout, "request_timeout = 1\n");
+  ADD ("http-connections-per-address", test_connections_per_address,
+       "connections_per_address = 3\n");
   g_test_add_func ("/portal/first-budget", test_first_budget);
   ADD ("after-join-budget", test_after_join_budget, NULL);
   ADD ("authorization", test_authorization, NULL);
