@@ -1225,6 +1225,103 @@ test_connections_per_address (Portal *p, gconstpointer data)
   g_assert_true (joined (c));
 }
 
+/* A sign-in held back by its last byte. */
+typedef struct
+{
+  int fd;
+  char last;
+} Held;
+
+/* Sends @n sign-ins from @from, all but their last byte; adds them to @held. */
+static void
+hold_sign_ins (GArray *held, Portal *p, const char *from, guint n, const char *user,
+               const char *password)
+{
+  g_autofree char *form = soup_form_encode ("as", "headless-client", "username", user,
+                                            "password", password, NULL);
+  g_autofree char *req = g_strdup_printf (
+    "POST /acme/sign_in HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %zu\r\n\r\n%s",
+    strlen (form), form);
+  for (guint i = 0; i < n; i++)
+    {
+      Held h = { .fd = raw_connect (p, from), .last = req[strlen (req) - 1] };
+      raw_send (h.fd, req, strlen (req) - 1);
+      g_array_append_val (held, h);
+    }
+}
+
+/* Sends the last bytes together; returns the responses, in order. */
+static GPtrArray *
+release_sign_ins (GArray *held)
+{
+  for (guint i = 0; i < held->len; i++)
+    raw_send (g_array_index (held, Held, i).fd, &g_array_index (held, Held, i).last, 1);
+  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < held->len; i++)
+    {
+      char *r = raw_read_all (g_array_index (held, Held, i).fd, 120);
+      g_assert_nonnull (r);
+      g_ptr_array_add (out, r);
+      close (g_array_index (held, Held, i).fd);
+    }
+  return out;
+}
+
+static GPtrArray *
+parallel_sign_ins (Portal *p, const char *from, guint n, const char *user,
+                   const char *password)
+{
+  g_autoptr (GArray) held = g_array_new (FALSE, FALSE, sizeof (Held));
+  hold_sign_ins (held, p, from, n, user, password);
+  return release_sign_ins (held);
+}
+
+static guint
+count_status (GPtrArray *responses, guint status)
+{
+  guint n = 0;
+  for (guint i = 0; i < responses->len; i++)
+    n += raw_status (responses->pdata[i]) == status;
+  return n;
+}
+
+static void
+test_sign_in_parallel (Portal *p, gconstpointer data)
+{
+  /* 20 at once with a wrong password: 5 are checked, 15 refused; then
+   * the right password is refused too, and no token is shown. */
+  g_autoptr (GPtrArray) wrong = parallel_sign_ins (p, "127.0.0.20", 20, "alice", "wrong");
+  g_assert_cmpuint (count_status (wrong, 401), ==, 5);
+  g_assert_cmpuint (count_status (wrong, 429), ==, 15);
+  g_autoptr (GPtrArray) right = parallel_sign_ins (p, "127.0.0.20", 1, "alice", PASSWORD);
+  g_assert_cmpuint (raw_status (right->pdata[0]), ==, 429);
+  g_assert_null (strstr (right->pdata[0], "<code id=\"token\">"));
+  /* The limit is the address's: another one signs in. */
+  g_autoptr (GPtrArray) other = parallel_sign_ins (p, "127.0.0.21", 1, "alice", PASSWORD);
+  g_assert_cmpuint (raw_status (other->pdata[0]), ==, 200);
+  g_assert_nonnull (strstr (other->pdata[0], "<code id=\"token\">"));
+
+  /* 150 full-cost checks (an unknown user costs one) from 10 addresses:
+   * 5 each are checked, two at a time, so the portal's peak grows by
+   * about two hashes' memory (64 MiB each), not fifty. */
+  gint64 peak = portal_memory_kb (p, "VmHWM");
+  g_autoptr (GArray) held = g_array_new (FALSE, FALSE, sizeof (Held));
+  for (guint a = 0; a < 10; a++)
+    {
+      g_autofree char *from = g_strdup_printf ("127.0.1.%u", a + 1);
+      hold_sign_ins (held, p, from, 15, "nobody", "x");
+    }
+  g_autoptr (GPtrArray) all = release_sign_ins (held);
+  guint checked = count_status (all, 401), refused = count_status (all, 429);
+  gint64 grew = portal_memory_kb (p, "VmHWM") - peak;
+  g_test_message ("%u checked, %u refused; the peak grew %" G_GINT64_FORMAT " kB",
+                  checked, refused, grew);
+  g_assert_cmpuint (checked, ==, 50);
+  g_assert_cmpuint (refused, ==, 100);
+  g_assert_cmpint (grew, <, 150 * 1024);
+}
+
 static void
 test_tls (void)
 {
@@ -1609,6 +1706,7 @@ main (int argc, char **argv)
   ADD ("reload", test_forbidden_after_reload, NULL);
   ADD ("duplicate-gateway", test_duplicate_gateway, NULL);
   ADD ("sign-in", test_sign_in, NULL);
+  ADD ("sign-in-parallel", test_sign_in_parallel, NULL);
   ADD ("token-expired", test_token_expired, "client_token_lifetime = 2\n");
   ADD ("restart-and-queue", test_restart_and_queue, NULL);
   g_test_add_func ("/tls/portal", test_tls);
