@@ -689,6 +689,40 @@ static const struct
   { "policy", parse_policy },
 };
 
+/* GKeyFile merges a group given twice into one, so an appended copy of a
+ * section would silently widen it: find the first header seen before,
+ * reading headers the way GKeyFile does ("[name]", blanks around). */
+static char *
+duplicate_group (const char *text, gsize len)
+{
+  g_autoptr (GHashTable) seen
+    = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  const char *end = text + len;
+  for (const char *line = text; line < end;)
+    {
+      const char *eol = memchr (line, '\n', end - line);
+      const char *next = eol != NULL ? eol + 1 : end;
+      if (eol == NULL)
+        eol = end;
+      while (line < eol && g_ascii_isspace (*line))
+        line++;
+      const char *close = line < eol ? memchr (line, ']', eol - line) : NULL;
+      if (line < eol && *line == '[' && close != NULL)
+        {
+          const char *p = close + 1;
+          while (p < eol && (*p == ' ' || *p == '\t' || *p == '\r'))
+            p++;
+          char *name = g_strndup (line + 1, close - line - 1);
+          if (p == eol && !g_hash_table_add (seen, name))
+            return g_strndup (line + 1, close - line - 1);
+          if (p != eol)
+            g_free (name);
+        }
+      line = next;
+    }
+  return NULL;
+}
+
 FzPortalConfig *
 fz_portal_config_parse (const char *text, gsize len, const char *path, GError **error)
 {
@@ -703,6 +737,12 @@ fz_portal_config_parse (const char *text, gsize len, const char *path, GError **
   if (!g_key_file_load_from_data (kf, text, len, G_KEY_FILE_NONE, &e))
     {
       g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_PARSE, "%s", e->message);
+      return NULL;
+    }
+  g_autofree char *twice = duplicate_group (text, len);
+  if (twice != NULL)
+    {
+      fail (error, twice, "appears twice; give each section once");
       return NULL;
     }
   g_autoptr (FzPortalConfig) c = g_new0 (FzPortalConfig, 1);

@@ -10,6 +10,7 @@
 #include <glib-unix.h>
 #include <glib/gstdio.h>
 #include <locale.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -120,6 +121,9 @@ int
 main (int argc, char **argv)
 {
   setlocale (LC_ALL, "");
+  /* A closed pipe (stderr gone, a peer gone mid-write) is an error to
+   * handle, not a reason to die. */
+  signal (SIGPIPE, SIG_IGN);
   if (sodium_init () < 0)
     {
       fprintf (stderr, "fz-portal: libsodium failed to initialize\n");

@@ -206,7 +206,11 @@ send_frame (Peer *p, const char *topic, const char *event, JsonNode *payload, gi
 {
   if (p->ws == NULL
       || soup_websocket_connection_get_state (p->ws) != SOUP_WEBSOCKET_STATE_OPEN)
-    return;
+    {
+      /* Closing: nothing more goes out, but the payload was ours. */
+      json_node_unref (payload);
+      return;
+    }
   g_autoptr (FzPhoenixFrame) f = fz_phoenix_frame_new (topic, event, payload, ref);
   g_autofree char *text = fz_phoenix_frame_to_string (f);
   soup_websocket_connection_send_text (p->ws, text);
@@ -865,7 +869,8 @@ ws_message_cb (SoupWebsocketConnection *ws, int type, GBytes *bytes, gpointer da
   g_autoptr (FzPhoenixFrame) f = fz_phoenix_frame_parse (text, len, &error);
   if (f == NULL)
     {
-      g_message ("%s: bad frame: %s", p->name, error->message);
+      g_autofree char *why = fz_portal_printable (error->message);
+      g_message ("%s: bad frame: %s", p->name, why);
       return;
     }
   if (strcmp (f->topic, "phoenix") == 0)
@@ -905,7 +910,8 @@ ws_message_cb (SoupWebsocketConnection *ws, int type, GBytes *bytes, gpointer da
     = fz_portal_message_decode (FZ_PORTAL_ROLE_PORTAL, f->event, f->payload, &error);
   if (m == NULL)
     {
-      g_message ("%s: skipping a message: %s", p->name, error->message);
+      g_autofree char *why = fz_portal_printable (error->message);
+      g_message ("%s: skipping a message: %s", p->name, why);
       return;
     }
   handle_message (self, p, m);
@@ -1042,10 +1048,16 @@ bearer_token (SoupServerMessage *msg, GHashTable *query)
   return query != NULL ? g_hash_table_lookup (query, "token") : NULL;
 }
 
+/* Non-empty UTF-8 without control characters: these end up in logs. */
 static gboolean
 valid_text (const char *s, gsize max)
 {
-  return s != NULL && *s != '\0' && strlen (s) <= max && g_utf8_validate (s, -1, NULL);
+  if (s == NULL || *s == '\0' || strlen (s) > max || !g_utf8_validate (s, -1, NULL))
+    return FALSE;
+  for (const char *c = s; *c != '\0'; c = g_utf8_next_char (c))
+    if (fz_portal_unichar_unsafe (g_utf8_get_char (c)))
+      return FALSE;
+  return TRUE;
 }
 
 /* Finds who the token belongs to; fills in @p. */
@@ -1148,7 +1160,8 @@ precheck_cb (SoupServer *server, SoupServerMessage *msg, const char *path,
       || (name != NULL && !valid_text (name, 255)))
     {
       problem (msg, SOUP_STATUS_BAD_REQUEST, "bad_request",
-               "external_id and a 32-byte base64 public_key are required");
+               "external_id and a 32-byte base64 public_key are required; "
+               "external_id and name are text without control characters");
       return;
     }
   p->external_id = g_strdup (external_id);

@@ -994,6 +994,14 @@ limit_fds (gpointer data)
   fz_test_die_with_parent (NULL);
 }
 
+static void
+default_sigpipe (gpointer data)
+{
+  /* As systemd starts it; whoever ran the tests may ignore SIGPIPE. */
+  signal (SIGPIPE, SIG_DFL);
+  fz_test_die_with_parent (NULL);
+}
+
 /* Restarts @p with extra launcher @flags, a child @setup and, unless -1,
  * @stderr_fd as its stderr. */
 static void
@@ -1020,6 +1028,21 @@ portal_restart_with (Portal *p, GSubprocessFlags flags, GSpawnChildSetupFunc set
   g_assert_no_error (error);
   g_assert_nonnull (line);
   g_assert_nonnull (strstr (line, "listening on "));
+}
+
+/* Stops @p and returns what it wrote to its stderr pipe. */
+static char *
+portal_stop_reading_stderr (Portal *p)
+{
+  g_autoptr (GInputStream) err = g_object_ref (g_subprocess_get_stderr_pipe (p->proc));
+  portal_stop (p);
+  g_autoptr (GOutputStream) out = g_memory_output_stream_new_resizable ();
+  g_autoptr (GError) error = NULL;
+  g_output_stream_splice (out, err, G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, NULL, &error);
+  g_assert_no_error (error);
+  GMemoryOutputStream *m = G_MEMORY_OUTPUT_STREAM (out);
+  return g_strndup (g_memory_output_stream_get_data (m),
+                    g_memory_output_stream_get_data_size (m));
 }
 
 /* kB of /proc/PID/status @field (VmRSS, VmHWM). */
@@ -1323,6 +1346,65 @@ test_sign_in_parallel (Portal *p, gconstpointer data)
 }
 
 static void
+test_sigpipe (Portal *p, gconstpointer data)
+{
+  /* Its stderr is a pipe nobody reads, and it warns at once (relay
+   * secrets in a file others may read): it must carry on. */
+  int fds[2];
+  g_assert_cmpint (pipe (fds), ==, 0);
+  close (fds[0]);
+  g_assert_cmpint (g_chmod (p->conf, 0644), ==, 0);
+  portal_restart_with (p, 0, default_sigpipe, fds[1]);
+  g_autoptr (GPtrArray) r = parallel_sign_ins (p, NULL, 1, "alice", "wrong"); /* logged */
+  g_assert_cmpuint (raw_status (r->pdata[0]), ==, 401);
+  portal_stop (p); /* exited, with status 0 */
+}
+
+static void
+test_closing_peer_reload (Portal *p, gconstpointer data)
+{
+  /* idle_timeout = 1 (fixture data). The client stops answering, so the
+   * portal's close waits for it (up to 5 s); a reload in that time
+   * pushes a new resource to it, which must not leak (LeakSanitizer at
+   * the portal's exit). */
+  portal_restart_with (p, 0, fz_test_die_with_parent, -1);
+  g_autoptr (Peer) c = peer_new (p, FALSE, "laptop");
+  connect_and_join (c);
+  g_usleep (3 * G_USEC_PER_SEC);
+  portal_write (p, "idle_timeout = 1\n",
+                "[resource Extra]\ntype = cidr\naddress = 10.7.0.0/16\nsites = HQ\n"
+                "[policy extra]\nusers = alice\nresources = Extra\n");
+  portal_reload (p);
+  g_usleep (G_USEC_PER_SEC / 2);
+  g_assert_cmpuint (healthz (p, NULL), ==, 200);
+  portal_stop (p);
+}
+
+static void
+test_log_lines (Portal *p, gconstpointer data)
+{
+  /* What a client sends is not written into the log as lines of its
+   * own, and a failed sign-in's user name is never logged as typed. */
+  portal_restart_with (p, G_SUBPROCESS_FLAGS_STDERR_PIPE, fz_test_die_with_parent, -1);
+  g_autoptr (Peer) c = peer_new (p, FALSE, "laptop\nfz-portal-Message: forged");
+  fz_portal_channel_start (c->ch);
+  run_for (1);
+  g_assert_false (joined (c));
+  g_autoptr (GPtrArray) a
+    = parallel_sign_ins (p, NULL, 1, "hunter2-typed-here\nforged", "x");
+  g_assert_cmpuint (raw_status (a->pdata[0]), ==, 401);
+  g_autoptr (GPtrArray) b = parallel_sign_ins (p, NULL, 1, "alice", "wrong");
+  g_assert_cmpuint (raw_status (b->pdata[0]), ==, 401);
+  g_autofree char *log = portal_stop_reading_stderr (p);
+  g_test_message ("%s", log);
+  g_assert_null (strstr (log, "hunter2"));
+  g_assert_null (strstr (log, "\nforged"));
+  g_assert_null (strstr (log, "\nfz-portal-Message: forged"));
+  g_assert_nonnull (strstr (log, "sign-in as an unknown user from 127.0.0.1 failed"));
+  g_assert_nonnull (strstr (log, "sign-in as alice from 127.0.0.1 failed"));
+}
+
+static void
 test_tls (void)
 {
   g_autoptr (GError) error = NULL;
@@ -1378,6 +1460,10 @@ test_bad_config (void)
     { "[portal]\naccount_slug = a\n[policy P]\nusers = eve\nresources = R\n",
       "user \"eve\" is not defined" },
     { "[portal]\naccount_slug = a\n[site S]\n[site s]\n", "defined twice" },
+    /* GKeyFile would merge them: the second widened the first's filters. */
+    { "[portal]\naccount_slug = a\n[site S]\n[resource R]\ntype = cidr\naddress = "
+      "10.0.0.0/8\nsites = S\nfilters = tcp:22\n[resource R]\nfilters = tcp:1-65535\n",
+      "[resource R] appears twice" },
     { "[portal]\naccount_slug = a\n[widget w]\n", "unknown section" },
     { "[portal]\naccount_slug = a\n[user x]\npassword_hash = plain\n", "crypto_pwhash" },
     { "not a key file", "" },
@@ -1698,15 +1784,18 @@ main (int argc, char **argv)
   ADD ("http-request-timeout", test_request_timeout, "request_timeout = 1\n");
   ADD ("http-connections-per-address", test_connections_per_address,
        "connections_per_address = 3\n");
+  ADD ("sigpipe", test_sigpipe, NULL);
   g_test_add_func ("/portal/first-budget", test_first_budget);
   ADD ("after-join-budget", test_after_join_budget, NULL);
   ADD ("authorization", test_authorization, NULL);
   ADD ("authorization-failures", test_authorization_failures,
        "authorization_timeout = 1\n");
   ADD ("reload", test_forbidden_after_reload, NULL);
+  ADD ("closing-peer-reload", test_closing_peer_reload, "idle_timeout = 1\n");
   ADD ("duplicate-gateway", test_duplicate_gateway, NULL);
   ADD ("sign-in", test_sign_in, NULL);
   ADD ("sign-in-parallel", test_sign_in_parallel, NULL);
+  ADD ("log-lines", test_log_lines, NULL);
   ADD ("token-expired", test_token_expired, "client_token_lifetime = 2\n");
   ADD ("restart-and-queue", test_restart_and_queue, NULL);
   g_test_add_func ("/tls/portal", test_tls);
