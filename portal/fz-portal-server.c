@@ -849,7 +849,12 @@ handle_message (FzPortalServer *self, Peer *p, FzPortalMessage *m)
                 candidates_payload ("gateway_id", p->id, m->candidates));
         }
       break;
-    default: g_debug ("ignoring %s from %s", m->event_name, p->name); break;
+    default:
+      {
+        g_autofree char *event = fz_portal_printable (m->event_name);
+        g_debug ("ignoring %s from %s", event, p->name);
+        break;
+      }
     }
 }
 
