@@ -27,7 +27,7 @@ struct _FzPortalServer
   GHashTable *authorizations; /* "client/resource" -> Authorization */
   GHashTable *offsets;        /* device id -> pool offset (GUINT_TO_POINTER) */
   GHashTable *taken;          /* pool offset -> device id (borrowed) */
-  GHashTable *connects;       /* remote address -> GArray of gint64 times */
+  GHashTable *connects;       /* address prefix -> GArray of gint64 times */
   guint tick;
 };
 
@@ -1017,18 +1017,19 @@ parse_user_agent (const char *ua, gboolean gateway, int version[3])
   return FALSE;
 }
 
-/* At most connect_limit WebSocket connects from one address per window;
- * returns the seconds to wait, or 0 when this one may go ahead. */
+/* At most connect_limit WebSocket connects from one address (IPv6: one
+ * /64) per window; returns the seconds to wait, or 0 when this one may
+ * go ahead. */
 static gint64
-rate_limited (FzPortalServer *self, const char *remote)
+rate_limited (FzPortalServer *self, const char *prefix)
 {
   gint64 now = g_get_monotonic_time ();
   gint64 window = self->config->connect_window * G_USEC_PER_SEC;
-  GArray *times = g_hash_table_lookup (self->connects, remote);
+  GArray *times = g_hash_table_lookup (self->connects, prefix);
   if (times == NULL)
     {
       times = g_array_new (FALSE, FALSE, sizeof (gint64));
-      g_hash_table_insert (self->connects, g_strdup (remote), times);
+      g_hash_table_insert (self->connects, g_strdup (prefix), times);
     }
   while (times->len > 0 && g_array_index (times, gint64, 0) <= now - window)
     g_array_remove_index (times, 0);
@@ -1119,7 +1120,9 @@ precheck_cb (SoupServer *server, SoupServerMessage *msg, const char *path,
   FzPortalServer *self = data;
   gboolean gateway = g_str_has_prefix (path, "/gateway/");
   const char *remote = soup_server_message_get_remote_host (msg);
-  gint64 wait = rate_limited (self, remote != NULL ? remote : "?");
+  g_autofree char *prefix
+    = fz_portal_http_prefix (soup_server_message_get_remote_address (msg));
+  gint64 wait = rate_limited (self, prefix);
   if (wait > 0)
     {
       g_autofree char *secs = g_strdup_printf ("%" G_GINT64_FORMAT, wait);
