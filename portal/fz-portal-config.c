@@ -260,6 +260,8 @@ static const char *const portal_keys[] = { "account_slug",
                                            "authorization_timeout",
                                            "connect_limit",
                                            "connect_window",
+                                           "request_timeout",
+                                           "connections_per_address",
                                            "search_domain",
                                            "upstream_do53",
                                            NULL };
@@ -338,15 +340,20 @@ parse_portal (GKeyFile *kf, FzPortalConfig *c, GError **error)
   c->idle_timeout = 37;
   c->authorization_timeout = 15;
   c->connect_window = 60;
+  c->request_timeout = 10;
+  gint64 per_address = 512;
   if (!get_int (kf, g, "client_token_lifetime", 1, G_GINT64_CONSTANT (10) * 365 * 86400,
                 &c->client_token_lifetime, error)
       || !get_int (kf, g, "idle_timeout", 1, 3600, &c->idle_timeout, error)
       || !get_int (kf, g, "authorization_timeout", 1, 600, &c->authorization_timeout,
                    error)
       || !get_int (kf, g, "connect_limit", 1, 100000, &limit, error)
-      || !get_int (kf, g, "connect_window", 1, 86400, &c->connect_window, error))
+      || !get_int (kf, g, "connect_window", 1, 86400, &c->connect_window, error)
+      || !get_int (kf, g, "request_timeout", 1, 300, &c->request_timeout, error)
+      || !get_int (kf, g, "connections_per_address", 1, 1000000, &per_address, error))
     return FALSE;
   c->connect_limit = (guint) limit;
+  c->connections_per_address = (guint) per_address;
 
   c->search_domain = get_string (kf, g, "search_domain", FALSE, &ok, error);
   g_auto (GStrv) dns = get_list (kf, g, "upstream_do53", FALSE, &ok, error);
@@ -682,6 +689,40 @@ static const struct
   { "policy", parse_policy },
 };
 
+/* GKeyFile merges a group given twice into one, so an appended copy of a
+ * section would silently widen it: find the first header seen before,
+ * reading headers the way GKeyFile does ("[name]", blanks around). */
+static char *
+duplicate_group (const char *text, gsize len)
+{
+  g_autoptr (GHashTable) seen
+    = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  const char *end = text + len;
+  for (const char *line = text; line < end;)
+    {
+      const char *eol = memchr (line, '\n', end - line);
+      const char *next = eol != NULL ? eol + 1 : end;
+      if (eol == NULL)
+        eol = end;
+      while (line < eol && g_ascii_isspace (*line))
+        line++;
+      const char *close = line < eol ? memchr (line, ']', eol - line) : NULL;
+      if (line < eol && *line == '[' && close != NULL)
+        {
+          const char *p = close + 1;
+          while (p < eol && (*p == ' ' || *p == '\t' || *p == '\r'))
+            p++;
+          char *name = g_strndup (line + 1, close - line - 1);
+          if (p == eol && !g_hash_table_add (seen, name))
+            return g_strndup (line + 1, close - line - 1);
+          if (p != eol)
+            g_free (name);
+        }
+      line = next;
+    }
+  return NULL;
+}
+
 FzPortalConfig *
 fz_portal_config_parse (const char *text, gsize len, const char *path, GError **error)
 {
@@ -696,6 +737,12 @@ fz_portal_config_parse (const char *text, gsize len, const char *path, GError **
   if (!g_key_file_load_from_data (kf, text, len, G_KEY_FILE_NONE, &e))
     {
       g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_PARSE, "%s", e->message);
+      return NULL;
+    }
+  g_autofree char *twice = duplicate_group (text, len);
+  if (twice != NULL)
+    {
+      fail (error, twice, "appears twice; give each section once");
       return NULL;
     }
   g_autoptr (FzPortalConfig) c = g_new0 (FzPortalConfig, 1);

@@ -60,11 +60,13 @@ typedef struct
   FzSockAddr listen_file;          /* as the file says */
   char *tls_certificate, *tls_key; /* paths, or NULL for plain HTTP */
   char *secret_file;
-  gint64 client_token_lifetime; /* s */
-  gint64 idle_timeout;          /* s */
-  gint64 authorization_timeout; /* s */
-  guint connect_limit;          /* WebSocket connects per address per window */
-  gint64 connect_window;        /* s */
+  gint64 client_token_lifetime;  /* s */
+  gint64 idle_timeout;           /* s */
+  gint64 authorization_timeout;  /* s */
+  guint connect_limit;           /* WebSocket connects per address per window */
+  gint64 connect_window;         /* s */
+  gint64 request_timeout;        /* s to send a whole HTTP request */
+  guint connections_per_address; /* open at once, per IPv4 address or IPv6 /64 */
   char *search_domain;
   GArray *upstream_do53; /* FzIpAddr */
 

@@ -10,6 +10,7 @@
 #include <glib-unix.h>
 #include <glib/gstdio.h>
 #include <locale.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -120,6 +121,9 @@ int
 main (int argc, char **argv)
 {
   setlocale (LC_ALL, "");
+  /* A closed pipe (stderr gone, a peer gone mid-write) is an error to
+   * handle, not a reason to die. */
+  signal (SIGPIPE, SIG_IGN);
   if (sodium_init () < 0)
     {
       fprintf (stderr, "fz-portal: libsodium failed to initialize\n");
@@ -204,12 +208,13 @@ main (int argc, char **argv)
       fprintf (stderr, "fz-portal: cannot listen: %s\n", error->message);
       return 1;
     }
-  printf ("fz-portal: listening on %s\n", url);
-  fflush (stdout);
+  /* Handlers before the line that tells a supervisor we are up. */
   g_autoptr (GMainLoop) loop = g_main_loop_new (NULL, FALSE);
   g_unix_signal_add (SIGHUP, hup_cb, server);
   g_unix_signal_add (SIGINT, quit_cb, loop);
   g_unix_signal_add (SIGTERM, quit_cb, loop);
+  printf ("fz-portal: listening on %s\n", url);
+  fflush (stdout);
   g_main_loop_run (loop);
   g_message ("stopping");
   return 0;

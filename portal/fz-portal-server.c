@@ -2,6 +2,7 @@
 
 #include "fz-phoenix-frame.h"
 #include "fz-portal-credentials.h"
+#include "fz-portal-http.h"
 #include "fz-portal-message.h"
 
 #include <libsoup/soup.h>
@@ -19,13 +20,14 @@ struct _FzPortalServer
   FzPortalConfig *config;
   guint8 secret[FZ_PORTAL_SECRET_LEN];
   SoupServer *http;
+  FzPortalHttp *front;
   GHashTable *clients;        /* id -> Peer */
   GHashTable *gateways;       /* id -> Peer */
   GHashTable *pending;        /* ref -> Pending */
   GHashTable *authorizations; /* "client/resource" -> Authorization */
   GHashTable *offsets;        /* device id -> pool offset (GUINT_TO_POINTER) */
   GHashTable *taken;          /* pool offset -> device id (borrowed) */
-  GHashTable *connects;       /* remote address -> GArray of gint64 times */
+  GHashTable *connects;       /* address prefix -> GArray of gint64 times */
   guint tick;
 };
 
@@ -204,7 +206,11 @@ send_frame (Peer *p, const char *topic, const char *event, JsonNode *payload, gi
 {
   if (p->ws == NULL
       || soup_websocket_connection_get_state (p->ws) != SOUP_WEBSOCKET_STATE_OPEN)
-    return;
+    {
+      /* Closing: nothing more goes out, but the payload was ours. */
+      json_node_unref (payload);
+      return;
+    }
   g_autoptr (FzPhoenixFrame) f = fz_phoenix_frame_new (topic, event, payload, ref);
   g_autofree char *text = fz_phoenix_frame_to_string (f);
   soup_websocket_connection_send_text (p->ws, text);
@@ -843,7 +849,12 @@ handle_message (FzPortalServer *self, Peer *p, FzPortalMessage *m)
                 candidates_payload ("gateway_id", p->id, m->candidates));
         }
       break;
-    default: g_debug ("ignoring %s from %s", m->event_name, p->name); break;
+    default:
+      {
+        g_autofree char *event = fz_portal_printable (m->event_name);
+        g_debug ("ignoring %s from %s", event, p->name);
+        break;
+      }
     }
 }
 
@@ -865,7 +876,8 @@ ws_message_cb (SoupWebsocketConnection *ws, int type, GBytes *bytes, gpointer da
   g_autoptr (FzPhoenixFrame) f = fz_phoenix_frame_parse (text, len, &error);
   if (f == NULL)
     {
-      g_message ("%s: bad frame: %s", p->name, error->message);
+      g_autofree char *why = fz_portal_printable (error->message);
+      g_message ("%s: bad frame: %s", p->name, why);
       return;
     }
   if (strcmp (f->topic, "phoenix") == 0)
@@ -905,7 +917,8 @@ ws_message_cb (SoupWebsocketConnection *ws, int type, GBytes *bytes, gpointer da
     = fz_portal_message_decode (FZ_PORTAL_ROLE_PORTAL, f->event, f->payload, &error);
   if (m == NULL)
     {
-      g_message ("%s: skipping a message: %s", p->name, error->message);
+      g_autofree char *why = fz_portal_printable (error->message);
+      g_message ("%s: skipping a message: %s", p->name, why);
       return;
     }
   handle_message (self, p, m);
@@ -1006,18 +1019,19 @@ parse_user_agent (const char *ua, gboolean gateway, int version[3])
   return FALSE;
 }
 
-/* At most connect_limit WebSocket connects from one address per window;
- * returns the seconds to wait, or 0 when this one may go ahead. */
+/* At most connect_limit WebSocket connects from one address (IPv6: one
+ * /64) per window; returns the seconds to wait, or 0 when this one may
+ * go ahead. */
 static gint64
-rate_limited (FzPortalServer *self, const char *remote)
+rate_limited (FzPortalServer *self, const char *prefix)
 {
   gint64 now = g_get_monotonic_time ();
   gint64 window = self->config->connect_window * G_USEC_PER_SEC;
-  GArray *times = g_hash_table_lookup (self->connects, remote);
+  GArray *times = g_hash_table_lookup (self->connects, prefix);
   if (times == NULL)
     {
       times = g_array_new (FALSE, FALSE, sizeof (gint64));
-      g_hash_table_insert (self->connects, g_strdup (remote), times);
+      g_hash_table_insert (self->connects, g_strdup (prefix), times);
     }
   while (times->len > 0 && g_array_index (times, gint64, 0) <= now - window)
     g_array_remove_index (times, 0);
@@ -1042,10 +1056,16 @@ bearer_token (SoupServerMessage *msg, GHashTable *query)
   return query != NULL ? g_hash_table_lookup (query, "token") : NULL;
 }
 
+/* Non-empty UTF-8 without control characters: these end up in logs. */
 static gboolean
 valid_text (const char *s, gsize max)
 {
-  return s != NULL && *s != '\0' && strlen (s) <= max && g_utf8_validate (s, -1, NULL);
+  if (s == NULL || *s == '\0' || strlen (s) > max || !g_utf8_validate (s, -1, NULL))
+    return FALSE;
+  for (const char *c = s; *c != '\0'; c = g_utf8_next_char (c))
+    if (fz_portal_unichar_unsafe (g_utf8_get_char (c)))
+      return FALSE;
+  return TRUE;
 }
 
 /* Finds who the token belongs to; fills in @p. */
@@ -1102,7 +1122,9 @@ precheck_cb (SoupServer *server, SoupServerMessage *msg, const char *path,
   FzPortalServer *self = data;
   gboolean gateway = g_str_has_prefix (path, "/gateway/");
   const char *remote = soup_server_message_get_remote_host (msg);
-  gint64 wait = rate_limited (self, remote != NULL ? remote : "?");
+  g_autofree char *prefix
+    = fz_portal_http_prefix (soup_server_message_get_remote_address (msg));
+  gint64 wait = rate_limited (self, prefix);
   if (wait > 0)
     {
       g_autofree char *secs = g_strdup_printf ("%" G_GINT64_FORMAT, wait);
@@ -1148,7 +1170,8 @@ precheck_cb (SoupServer *server, SoupServerMessage *msg, const char *path,
       || (name != NULL && !valid_text (name, 255)))
     {
       problem (msg, SOUP_STATUS_BAD_REQUEST, "bad_request",
-               "external_id and a 32-byte base64 public_key are required");
+               "external_id and a 32-byte base64 public_key are required; "
+               "external_id and name are text without control characters");
       return;
     }
   p->external_id = g_strdup (external_id);
@@ -1288,6 +1311,14 @@ tick_cb (gpointer data)
 }
 
 /* ---- Reload ------------------------------------------------------- */
+
+static void
+http_limits (const FzPortalConfig *c, FzPortalHttpLimits *limits)
+{
+  limits->request_timeout = (guint) c->request_timeout;
+  limits->per_address = c->connections_per_address;
+  limits->max_body = FZ_PORTAL_MAX_BODY;
+}
 
 /* relays_presence when the peer's relay list is not what it was sent. */
 static void
@@ -1453,6 +1484,9 @@ fz_portal_server_reload (FzPortalServer *self, GError **error)
 
   g_autoptr (FzPortalConfig) old = self->config;
   self->config = fresh;
+  FzPortalHttpLimits limits;
+  http_limits (fresh, &limits);
+  fz_portal_http_set_limits (self->front, &limits);
   g_autoptr (GPtrArray) gone = g_ptr_array_new ();
   for (guint i = 0; i < old->relays->len; i++)
     {
@@ -1505,8 +1539,10 @@ fz_portal_server_new (FzPortalConfig *config, GError **error)
         return NULL;
     }
   self->config = g_steal_pointer (&c);
-  self->http
-    = soup_server_new ("server-header", "fz-portal", "tls-certificate", cert, NULL);
+  self->http = soup_server_new ("server-header", "fz-portal", NULL);
+  FzPortalHttpLimits limits;
+  http_limits (self->config, &limits);
+  self->front = fz_portal_http_new (self->http, cert, &limits);
   soup_server_add_handler (self->http, "/client/v2/websocket", socket_cb, self, NULL);
   soup_server_add_handler (self->http, "/gateway/v2/websocket", socket_cb, self, NULL);
   soup_server_add_handler (self->http, "/healthz", healthz_cb, self, NULL);
@@ -1523,8 +1559,6 @@ fz_portal_server_listen (FzPortalServer *self, GError **error)
   g_autoptr (GInetAddress) ia = g_inet_address_new_from_bytes (
     l->ip.bytes, l->ip.family == 4 ? G_SOCKET_FAMILY_IPV4 : G_SOCKET_FAMILY_IPV6);
   addr = g_inet_socket_address_new (ia, l->port);
-  SoupServerListenOptions opts
-    = self->config->tls_certificate != NULL ? SOUP_SERVER_LISTEN_HTTPS : 0;
   /* Our own socket for a deep accept queue: GIO's default backlog of 10
    * drops SYNs when many clients come back at once (a portal restart),
    * and each drop costs a client a 1 s, 3 s, 7 s... retransmission. */
@@ -1534,13 +1568,9 @@ fz_portal_server_listen (FzPortalServer *self, GError **error)
   if (sock == NULL)
     return NULL;
   g_socket_set_listen_backlog (sock, 4096);
-  if (!g_socket_bind (sock, addr, TRUE, error) || !g_socket_listen (sock, error)
-      || !soup_server_listen_socket (self->http, sock, opts, error))
+  if (!g_socket_bind (sock, addr, TRUE, error) || !g_socket_listen (sock, error))
     return NULL;
-  GSList *uris = soup_server_get_uris (self->http);
-  char *url = uris != NULL ? g_uri_to_string (uris->data) : g_strdup ("?");
-  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
-  return url;
+  return fz_portal_http_listen (self->front, sock, error);
 }
 
 const FzPortalConfig *
@@ -1572,6 +1602,7 @@ fz_portal_server_dispose (GObject *object)
     g_hash_table_remove_all (self->clients);
   if (self->gateways != NULL)
     g_hash_table_remove_all (self->gateways);
+  g_clear_pointer (&self->front, fz_portal_http_free);
   if (self->http != NULL)
     soup_server_disconnect (self->http);
   g_clear_object (&self->http);

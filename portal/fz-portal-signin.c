@@ -1,31 +1,44 @@
 /* Sign-in pages: /<slug>?as=gui-client|headless-client shows a form;
  * POST /<slug>/sign_in checks the password (crypto_pwhash, off the main
  * loop) and either redirects to the GUI client's deep link or shows the
- * token for a headless client. */
+ * token for a headless client.
+ *
+ * Each check costs 64 MiB for a moment, so attempts count when they
+ * start (per IPv4 address, per IPv6 /64), at most MAX_HASHING run at
+ * once and at most MAX_WAITING wait for their turn. */
 #include "fz-portal-credentials.h"
+#include "fz-portal-http.h"
 #include "fz-portal-server.h"
 
 #include <libsoup/soup.h>
 #include <sodium.h>
 #include <string.h>
 
-#define DEEP_LINK             "firezone-fd0020211111://handle_client_sign_in_callback"
-#define MAX_FORM              8192
-#define MAX_FAILURES          5
-#define FAILURE_WINDOW_US     (60 * G_USEC_PER_SEC)
-#define MAX_FAILING_ADDRESSES 4096
+#define DEEP_LINK         "firezone-fd0020211111://handle_client_sign_in_callback"
+#define MAX_ATTEMPTS      5 /* per prefix per window; successes are given back */
+#define ATTEMPT_WINDOW_US (60 * G_USEC_PER_SEC)
+#define MAX_PREFIXES      4096
+#define MAX_HASHING       2
+#define MAX_WAITING       64
+
+typedef struct _Attempt Attempt;
 
 typedef struct
 {
   FzPortalServer *server;
-  GHashTable *failures; /* remote address -> GArray of gint64 */
+  GHashTable *attempts; /* prefix -> GArray of gint64 start times */
+  guint hashing;
+  GQueue waiting; /* Attempt */
   char dummy_hash[crypto_pwhash_STRBYTES];
 } SignIn;
+
+static void attempt_free (Attempt *a);
 
 static void
 signin_free (SignIn *s)
 {
-  g_hash_table_unref (s->failures);
+  g_queue_clear_full (&s->waiting, (GDestroyNotify) attempt_free);
+  g_hash_table_unref (s->attempts);
   g_free (s);
 }
 
@@ -124,53 +137,65 @@ check_request (GHashTable *q, const char **as, const char **state, const char **
   return "as= must be gui-client or headless-client";
 }
 
+/* Counts an attempt from @prefix as it starts; FALSE when the prefix
+ * has used its attempts. *@when identifies it for give_back(). */
 static gboolean
-too_many_failures (SignIn *s, const char *remote, gboolean add)
+attempt_begins (SignIn *s, const char *prefix, gint64 *when)
 {
   gint64 now = g_get_monotonic_time ();
-  if (add && g_hash_table_size (s->failures) >= MAX_FAILING_ADDRESSES)
+  if (g_hash_table_size (s->attempts) >= MAX_PREFIXES)
     {
-      /* Forget addresses whose failures are all older than the window. */
+      /* Forget prefixes whose attempts are all older than the window. */
       GHashTableIter it;
       GArray *t;
-      g_hash_table_iter_init (&it, s->failures);
+      g_hash_table_iter_init (&it, s->attempts);
       while (g_hash_table_iter_next (&it, NULL, (gpointer *) &t))
         if (t->len == 0
-            || g_array_index (t, gint64, t->len - 1) <= now - FAILURE_WINDOW_US)
+            || g_array_index (t, gint64, t->len - 1) <= now - ATTEMPT_WINDOW_US)
           g_hash_table_iter_remove (&it);
     }
-  GArray *times = g_hash_table_lookup (s->failures, remote);
+  GArray *times = g_hash_table_lookup (s->attempts, prefix);
   if (times == NULL)
     {
-      if (!add)
-        return FALSE;
       times = g_array_new (FALSE, FALSE, sizeof (gint64));
-      g_hash_table_insert (s->failures, g_strdup (remote), times);
+      g_hash_table_insert (s->attempts, g_strdup (prefix), times);
     }
-  while (times->len > 0 && g_array_index (times, gint64, 0) <= now - FAILURE_WINDOW_US)
+  while (times->len > 0 && g_array_index (times, gint64, 0) <= now - ATTEMPT_WINDOW_US)
     g_array_remove_index (times, 0);
-  if (add)
-    g_array_append_val (times, now);
-  if (times->len == 0)
-    {
-      g_hash_table_remove (s->failures, remote);
-      return FALSE;
-    }
-  return times->len >= MAX_FAILURES;
+  if (times->len >= MAX_ATTEMPTS)
+    return FALSE;
+  g_array_append_val (times, now);
+  *when = now;
+  return TRUE;
 }
 
-typedef struct
+/* A sign-in that succeeded (or was never checked) does not count. */
+static void
+give_back (SignIn *s, const char *prefix, gint64 when)
+{
+  GArray *times = g_hash_table_lookup (s->attempts, prefix);
+  for (guint i = 0; times != NULL && i < times->len; i++)
+    if (g_array_index (times, gint64, i) == when)
+      {
+        g_array_remove_index (times, i);
+        break;
+      }
+}
+
+struct _Attempt
 {
   SignIn *signin;
   SoupServerMessage *msg;
-  char *remote, *username, *password, *hash, *as, *state, *nonce;
-} Attempt;
+  char *remote, *prefix, *username, *password, *hash, *as, *state, *nonce;
+  gint64 started;
+};
 
 static void
 attempt_free (Attempt *a)
 {
   g_object_unref (a->msg);
   g_free (a->remote);
+  g_free (a->prefix);
   g_free (a->username);
   if (a->password != NULL)
     sodium_memzero (a->password, strlen (a->password));
@@ -193,23 +218,51 @@ verify_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancel
   g_task_return_boolean (task, ok && a->hash != NULL);
 }
 
+static void verified_cb (GObject *source, GAsyncResult *res, gpointer data);
+
+static void
+start_hashing (Attempt *a)
+{
+  a->signin->hashing++;
+  g_autoptr (GTask) task = g_task_new (NULL, NULL, verified_cb, NULL);
+  g_task_set_task_data (task, a, (GDestroyNotify) attempt_free);
+  g_task_run_in_thread (task, verify_thread);
+}
+
+static void answer (Attempt *a, gboolean ok);
+
 static void
 verified_cb (GObject *source, GAsyncResult *res, gpointer data)
 {
   Attempt *a = g_task_get_task_data (G_TASK (res));
+  SignIn *s = a->signin;
+  s->hashing--;
+  if (!g_queue_is_empty (&s->waiting))
+    start_hashing (g_queue_pop_head (&s->waiting));
+  answer (a, g_task_propagate_boolean (G_TASK (res), NULL));
+}
+
+static void
+answer (Attempt *a, gboolean ok)
+{
   FzPortalServer *server = a->signin->server;
   const FzPortalConfig *c = fz_portal_server_get_config (server);
-  gboolean ok = g_task_propagate_boolean (G_TASK (res), NULL);
   soup_server_message_unpause (a->msg);
-  const FzPortalUser *u = ok ? fz_portal_config_find_user (c, a->username) : NULL;
-  if (u == NULL)
+  const FzPortalUser *u = fz_portal_config_find_user (c, a->username);
+  if (!ok || u == NULL)
     {
-      g_message ("sign-in as \"%s\" from %s failed", a->username, a->remote);
-      too_many_failures (a->signin, a->remote, TRUE);
+      /* Never the name as typed: it may be a password typed in the wrong
+       * field, or carry control characters. A configured user's name is
+       * safe to show. */
+      if (u != NULL)
+        g_message ("sign-in as %s from %s failed", u->name, a->remote);
+      else
+        g_message ("sign-in as an unknown user from %s failed", a->remote);
       send_form (server, a->msg, SOUP_STATUS_UNAUTHORIZED, a->as, a->state, a->nonce,
                  "Wrong user name or password.");
       return;
     }
+  give_back (a->signin, a->prefix, a->started);
   g_message ("%s signed in from %s (%s)", u->name, a->remote, a->as);
   if (strcmp (a->as, "gui-client") == 0)
     {
@@ -273,7 +326,7 @@ signin_cb (SoupServer *soup, SoupServerMessage *msg, const char *path, GHashTabl
       return;
     }
   SoupMessageBody *body = soup_server_message_get_request_body (msg);
-  if (body->length > MAX_FORM)
+  if (body->length > FZ_PORTAL_MAX_BODY)
     {
       send_error (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "The form is too large.");
       return;
@@ -295,20 +348,31 @@ signin_cb (SoupServer *soup, SoupServerMessage *msg, const char *path, GHashTabl
       return;
     }
   const char *remote = soup_server_message_get_remote_host (msg);
-  if (remote == NULL)
-    remote = "?";
-  if (too_many_failures (s, remote, FALSE))
+  g_autofree char *prefix
+    = fz_portal_http_prefix (soup_server_message_get_remote_address (msg));
+  gint64 started;
+  if (!attempt_begins (s, prefix, &started))
     {
       soup_message_headers_replace (soup_server_message_get_response_headers (msg),
                                     "Retry-After", "60");
-      send_error (msg, 429, "Too many failed sign-ins; try again in a minute.");
+      send_error (msg, 429, "Too many sign-in attempts; try again in a minute.");
+      return;
+    }
+  if (s->hashing >= MAX_HASHING && s->waiting.length >= MAX_WAITING)
+    {
+      give_back (s, prefix, started);
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                    "Retry-After", "5");
+      send_error (msg, 429, "Many are signing in now; try again in a few seconds.");
       return;
     }
   const FzPortalUser *u = fz_portal_config_find_user (c, user);
   Attempt *a = g_new0 (Attempt, 1);
   a->signin = s;
   a->msg = g_object_ref (msg);
-  a->remote = g_strdup (remote);
+  a->remote = g_strdup (remote != NULL ? remote : "?");
+  a->prefix = g_steal_pointer (&prefix);
+  a->started = started;
   a->username = g_strdup (user);
   a->password = g_strdup (password);
   a->hash = u != NULL ? g_strdup (u->password_hash) : NULL;
@@ -317,9 +381,10 @@ signin_cb (SoupServer *soup, SoupServerMessage *msg, const char *path, GHashTabl
   a->nonce = g_strdup (nonce);
   sodium_memzero ((char *) password, strlen (password));
   soup_server_message_pause (msg);
-  g_autoptr (GTask) task = g_task_new (NULL, NULL, verified_cb, NULL);
-  g_task_set_task_data (task, a, (GDestroyNotify) attempt_free);
-  g_task_run_in_thread (task, verify_thread);
+  if (s->hashing < MAX_HASHING)
+    start_hashing (a);
+  else
+    g_queue_push_tail (&s->waiting, a);
 }
 
 void
@@ -334,7 +399,7 @@ fz_portal_signin_register (FzPortalServer *server, gpointer soup_server)
                          crypto_pwhash_MEMLIMIT_INTERACTIVE)
       != 0)
     g_error ("out of memory for crypto_pwhash");
-  s->failures = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+  s->attempts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                        (GDestroyNotify) g_array_unref);
   soup_server_add_handler (soup_server, "/", signin_cb, s, (GDestroyNotify) signin_free);
 }

@@ -7,11 +7,18 @@
 #include "child-setup.h"
 #include "fz.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <libsoup/soup.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <glib/gstdio.h>
 #include <sodium.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define GATEWAY_TOKEN "fzt_gateway-token-for-tests-0123456789abcdefghij"
 #define CLIENT_TOKEN  "fzt_client-token-for-tests-0123456789abcdefghijk"
@@ -976,6 +983,432 @@ test_restart_and_queue (Portal *p, gconstpointer data)
   g_assert_cmpuint (count_event (g, "create_authorization"), ==, 1);
 }
 
+/* ---- HTTP admission, sign-in limits, logs --------------------------- */
+
+static void
+limit_fds (gpointer data)
+{
+  /* Soft and hard: fz-portal raises its soft limit to the hard one. */
+  struct rlimit rl = { .rlim_cur = 256, .rlim_max = 256 };
+  setrlimit (RLIMIT_NOFILE, &rl);
+  fz_test_die_with_parent (NULL);
+}
+
+static void
+default_sigpipe (gpointer data)
+{
+  /* As systemd starts it; whoever ran the tests may ignore SIGPIPE. */
+  signal (SIGPIPE, SIG_DFL);
+  fz_test_die_with_parent (NULL);
+}
+
+/* Restarts @p with extra launcher @flags, a child @setup and, unless -1,
+ * @stderr_fd as its stderr. */
+static void
+portal_restart_with (Portal *p, GSubprocessFlags flags, GSpawnChildSetupFunc setup,
+                     int stderr_fd)
+{
+  portal_stop (p);
+  g_autoptr (GSubprocessLauncher) l
+    = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | flags);
+  if (stderr_fd >= 0)
+    g_subprocess_launcher_take_stderr_fd (l, stderr_fd);
+  g_subprocess_launcher_setenv (l, "G_DEBUG", "fatal-criticals", TRUE);
+  /* GLib 2.74's slices hide leaks from LeakSanitizer. */
+  g_subprocess_launcher_setenv (l, "G_SLICE", "always-malloc", TRUE);
+  g_subprocess_launcher_set_child_setup (l, setup, NULL, NULL);
+  g_autofree char *listen = g_strdup_printf ("127.0.0.1:%u", p->port);
+  g_autoptr (GError) error = NULL;
+  p->proc = g_subprocess_launcher_spawn (l, &error, portal_bin, "--config", p->conf,
+                                         "--listen", listen, NULL);
+  g_assert_no_error (error);
+  g_autoptr (GDataInputStream) in
+    = g_data_input_stream_new (g_subprocess_get_stdout_pipe (p->proc));
+  g_autofree char *line = g_data_input_stream_read_line (in, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (line);
+  g_assert_nonnull (strstr (line, "listening on "));
+}
+
+/* Stops @p and returns what it wrote to its stderr pipe. */
+static char *
+portal_stop_reading_stderr (Portal *p)
+{
+  g_autoptr (GInputStream) err = g_object_ref (g_subprocess_get_stderr_pipe (p->proc));
+  portal_stop (p);
+  g_autoptr (GOutputStream) out = g_memory_output_stream_new_resizable ();
+  g_autoptr (GError) error = NULL;
+  g_output_stream_splice (out, err, G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, NULL, &error);
+  g_assert_no_error (error);
+  GMemoryOutputStream *m = G_MEMORY_OUTPUT_STREAM (out);
+  return g_strndup (g_memory_output_stream_get_data (m),
+                    g_memory_output_stream_get_data_size (m));
+}
+
+/* kB of /proc/PID/status @field (VmRSS, VmHWM). */
+static gint64
+portal_memory_kb (Portal *p, const char *field)
+{
+  g_autofree char *path
+    = g_strdup_printf ("/proc/%s/status", g_subprocess_get_identifier (p->proc));
+  g_autofree char *text = NULL;
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  g_autofree char *key = g_strdup_printf ("\n%s:", field);
+  const char *at = strstr (text, key);
+  g_assert_nonnull (at);
+  return g_ascii_strtoll (at + strlen (key), NULL, 10);
+}
+
+/* A TCP connection to the portal from @from (127.x.y.z), or the default. */
+static int
+raw_connect (Portal *p, const char *from)
+{
+  int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  g_assert_cmpint (fd, >=, 0);
+  struct sockaddr_in a = { .sin_family = AF_INET };
+  if (from != NULL)
+    {
+      g_assert_cmpint (inet_pton (AF_INET, from, &a.sin_addr), ==, 1);
+      g_assert_cmpint (bind (fd, (struct sockaddr *) &a, sizeof a), ==, 0);
+    }
+  a.sin_port = htons (p->port);
+  a.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  g_assert_cmpint (connect (fd, (struct sockaddr *) &a, sizeof a), ==, 0);
+  return fd;
+}
+
+static void
+raw_send (int fd, const char *text, gsize len)
+{
+  g_assert_cmpint (send (fd, text, len, MSG_NOSIGNAL), ==, (gssize) len);
+}
+
+/* What arrives until the portal closes; NULL if it did not within @seconds. */
+static char *
+raw_read_all (int fd, double seconds)
+{
+  g_autoptr (GString) s = g_string_new (NULL);
+  gint64 end = g_get_monotonic_time () + (gint64) (seconds * G_USEC_PER_SEC);
+  for (;;)
+    {
+      gint64 left = end - g_get_monotonic_time ();
+      if (left <= 0)
+        return NULL;
+      struct pollfd pfd = { .fd = fd, .events = POLLIN };
+      if (poll (&pfd, 1, (int) (left / 1000) + 1) <= 0)
+        continue;
+      char buf[4096];
+      gssize n = recv (fd, buf, sizeof buf, 0);
+      if (n > 0)
+        g_string_append_len (s, buf, n);
+      else if (n == 0 || errno == ECONNRESET)
+        return g_string_free (g_steal_pointer (&s), FALSE);
+      else
+        g_assert_cmpint (errno, ==, EINTR);
+    }
+}
+
+static guint
+raw_status (const char *response)
+{
+  if (response == NULL || !g_str_has_prefix (response, "HTTP/1.1 "))
+    return 0;
+  return (guint) atoi (response + 9);
+}
+
+/* GET /healthz on a fresh connection: its status, 0 if none came. */
+static guint
+healthz (Portal *p, const char *from)
+{
+  static const char get[]
+    = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  int fd = raw_connect (p, from);
+  raw_send (fd, get, strlen (get));
+  g_autofree char *r = raw_read_all (fd, 5);
+  close (fd);
+  return raw_status (r);
+}
+
+static void
+test_body_limit (Portal *p, gconstpointer data)
+{
+  /* A 200 MiB body is refused when its headers arrive, on any path. */
+  const char *paths[] = { "/acme/sign_in", "/healthz", "/client/v2/websocket" };
+  for (guint i = 0; i < G_N_ELEMENTS (paths); i++)
+    {
+      g_autofree char *req
+        = g_strdup_printf ("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                           "application/x-www-form-urlencoded\r\n"
+                           "Content-Length: 209715200\r\n\r\nusername=",
+                           paths[i]);
+      int fd = raw_connect (p, NULL);
+      raw_send (fd, req, strlen (req));
+      g_autofree char *r = raw_read_all (fd, 5);
+      close (fd);
+      g_assert_cmpuint (raw_status (r), ==, 413);
+      g_assert_nonnull (strstr (r, "Content-Type: application/problem+json"));
+      g_assert_nonnull (strstr (r, "\"status\":413"));
+    }
+
+  /* Chunked: refused once it passes the limit; the portal does not grow. */
+  gint64 peak = portal_memory_kb (p, "VmHWM");
+  static const char head[]
+    = "POST /acme/sign_in HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  int fd = raw_connect (p, NULL);
+  struct timeval tv = { .tv_sec = 5 };
+  setsockopt (fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  raw_send (fd, head, strlen (head));
+  gsize chunk_len = 65536;
+  g_autofree char *chunk = g_malloc (chunk_len + 16);
+  gsize n = (gsize) g_snprintf (chunk, 16, "%zx\r\n", chunk_len);
+  memset (chunk + n, 'a', chunk_len);
+  memcpy (chunk + n + chunk_len, "\r\n", 2);
+  gsize total = n + chunk_len + 2, sent = 0;
+  while (sent < 200u << 20)
+    {
+      gssize w = send (fd, chunk, total, MSG_NOSIGNAL);
+      if (w < 0)
+        break;
+      sent += (gsize) w;
+    }
+  close (fd);
+  gint64 grew = portal_memory_kb (p, "VmHWM") - peak;
+  g_test_message (
+    "sent %zu bytes before the portal closed; its peak grew %" G_GINT64_FORMAT " kB",
+    sent, grew);
+  g_assert_cmpuint (sent, <, 32u << 20);
+  g_assert_cmpint (grew, <, 32 * 1024);
+  g_assert_cmpuint (healthz (p, NULL), ==, 200);
+}
+
+static void
+test_accept_after_emfile (Portal *p, gconstpointer data)
+{
+  /* 256 descriptors, 300 slow sockets: accepting fails for a while, and
+   * goes on once they close. */
+  portal_restart_with (p, 0, limit_fds, -1);
+  int fds[300];
+  for (guint i = 0; i < G_N_ELEMENTS (fds); i++)
+    fds[i] = raw_connect (p, NULL);
+  g_usleep (G_USEC_PER_SEC / 2);
+  for (guint i = 0; i < G_N_ELEMENTS (fds); i++)
+    close (fds[i]);
+  g_assert_cmpuint (healthz (p, NULL), ==, 200);
+  g_autoptr (Peer) c = peer_new (p, FALSE, "laptop");
+  connect_and_join (c);
+}
+
+static void
+test_request_timeout (Portal *p, gconstpointer data)
+{
+  /* request_timeout = 1 (fixture data): silent or half-sent, closed. */
+  static const char half[] = "GET /healthz HTTP/1.1\r\nHost:";
+  for (guint i = 0; i < 2; i++)
+    {
+      int fd = raw_connect (p, NULL);
+      if (i == 1)
+        raw_send (fd, half, strlen (half));
+      double start = now_s ();
+      g_autofree char *r = raw_read_all (fd, 4);
+      close (fd);
+      g_assert_nonnull (r);
+      g_assert_cmpfloat (now_s () - start, >=, 0.8);
+    }
+  /* A WebSocket lives past it. */
+  g_autoptr (Peer) c = peer_new (p, FALSE, "laptop");
+  connect_and_join (c);
+  run_for (2.5);
+  g_assert_true (joined (c));
+  g_assert_cmpuint (c->connects, ==, 1);
+}
+
+static void
+test_connections_per_address (Portal *p, gconstpointer data)
+{
+  /* connections_per_address = 3 (fixture data): a channel and two idle
+   * sockets fill it; the next from that address is closed at once, one
+   * from another address is served, and the channel is untouched. */
+  g_autoptr (Peer) c = peer_new (p, FALSE, "laptop");
+  connect_and_join (c);
+  int idle[2] = { raw_connect (p, NULL), raw_connect (p, NULL) };
+  run_for (0.3);
+  int extra = raw_connect (p, NULL);
+  g_autofree char *r = raw_read_all (extra, 2);
+  close (extra);
+  g_assert_cmpstr (r, ==, "");
+  g_assert_cmpuint (healthz (p, "127.0.0.2"), ==, 200);
+  run_for (0.5);
+  g_assert_true (joined (c));
+  g_assert_cmpuint (c->connects, ==, 1);
+  /* Closed ones make room again, once the portal has seen them close. */
+  close (idle[0]);
+  close (idle[1]);
+  guint status = 0;
+  for (guint i = 0; i < 50 && status != 200; i++)
+    {
+      run_for (0.1);
+      status = healthz (p, NULL);
+    }
+  g_assert_cmpuint (status, ==, 200);
+  g_assert_true (joined (c));
+}
+
+/* A sign-in held back by its last byte. */
+typedef struct
+{
+  int fd;
+  char last;
+} Held;
+
+/* Sends @n sign-ins from @from, all but their last byte; adds them to @held. */
+static void
+hold_sign_ins (GArray *held, Portal *p, const char *from, guint n, const char *user,
+               const char *password)
+{
+  g_autofree char *form = soup_form_encode ("as", "headless-client", "username", user,
+                                            "password", password, NULL);
+  g_autofree char *req = g_strdup_printf (
+    "POST /acme/sign_in HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %zu\r\n\r\n%s",
+    strlen (form), form);
+  for (guint i = 0; i < n; i++)
+    {
+      Held h = { .fd = raw_connect (p, from), .last = req[strlen (req) - 1] };
+      raw_send (h.fd, req, strlen (req) - 1);
+      g_array_append_val (held, h);
+    }
+}
+
+/* Sends the last bytes together; returns the responses, in order. */
+static GPtrArray *
+release_sign_ins (GArray *held)
+{
+  for (guint i = 0; i < held->len; i++)
+    raw_send (g_array_index (held, Held, i).fd, &g_array_index (held, Held, i).last, 1);
+  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < held->len; i++)
+    {
+      char *r = raw_read_all (g_array_index (held, Held, i).fd, 120);
+      g_assert_nonnull (r);
+      g_ptr_array_add (out, r);
+      close (g_array_index (held, Held, i).fd);
+    }
+  return out;
+}
+
+static GPtrArray *
+parallel_sign_ins (Portal *p, const char *from, guint n, const char *user,
+                   const char *password)
+{
+  g_autoptr (GArray) held = g_array_new (FALSE, FALSE, sizeof (Held));
+  hold_sign_ins (held, p, from, n, user, password);
+  return release_sign_ins (held);
+}
+
+static guint
+count_status (GPtrArray *responses, guint status)
+{
+  guint n = 0;
+  for (guint i = 0; i < responses->len; i++)
+    n += raw_status (responses->pdata[i]) == status;
+  return n;
+}
+
+static void
+test_sign_in_parallel (Portal *p, gconstpointer data)
+{
+  /* 20 at once with a wrong password: 5 are checked, 15 refused; then
+   * the right password is refused too, and no token is shown. */
+  g_autoptr (GPtrArray) wrong = parallel_sign_ins (p, "127.0.0.20", 20, "alice", "wrong");
+  g_assert_cmpuint (count_status (wrong, 401), ==, 5);
+  g_assert_cmpuint (count_status (wrong, 429), ==, 15);
+  g_autoptr (GPtrArray) right = parallel_sign_ins (p, "127.0.0.20", 1, "alice", PASSWORD);
+  g_assert_cmpuint (raw_status (right->pdata[0]), ==, 429);
+  g_assert_null (strstr (right->pdata[0], "<code id=\"token\">"));
+  /* The limit is the address's: another one signs in. */
+  g_autoptr (GPtrArray) other = parallel_sign_ins (p, "127.0.0.21", 1, "alice", PASSWORD);
+  g_assert_cmpuint (raw_status (other->pdata[0]), ==, 200);
+  g_assert_nonnull (strstr (other->pdata[0], "<code id=\"token\">"));
+
+  /* 150 full-cost checks (an unknown user costs one) from 10 addresses:
+   * 5 each are checked, two at a time, so the portal's peak grows by
+   * about two hashes' memory (64 MiB each), not fifty. */
+  gint64 peak = portal_memory_kb (p, "VmHWM");
+  g_autoptr (GArray) held = g_array_new (FALSE, FALSE, sizeof (Held));
+  for (guint a = 0; a < 10; a++)
+    {
+      g_autofree char *from = g_strdup_printf ("127.0.1.%u", a + 1);
+      hold_sign_ins (held, p, from, 15, "nobody", "x");
+    }
+  g_autoptr (GPtrArray) all = release_sign_ins (held);
+  guint checked = count_status (all, 401), refused = count_status (all, 429);
+  gint64 grew = portal_memory_kb (p, "VmHWM") - peak;
+  g_test_message ("%u checked, %u refused; the peak grew %" G_GINT64_FORMAT " kB",
+                  checked, refused, grew);
+  g_assert_cmpuint (checked, ==, 50);
+  g_assert_cmpuint (refused, ==, 100);
+  g_assert_cmpint (grew, <, 150 * 1024);
+}
+
+static void
+test_sigpipe (Portal *p, gconstpointer data)
+{
+  /* Its stderr is a pipe nobody reads, and it warns at once (relay
+   * secrets in a file others may read): it must carry on. */
+  int fds[2];
+  g_assert_cmpint (pipe (fds), ==, 0);
+  close (fds[0]);
+  g_assert_cmpint (g_chmod (p->conf, 0644), ==, 0);
+  portal_restart_with (p, 0, default_sigpipe, fds[1]);
+  g_autoptr (GPtrArray) r = parallel_sign_ins (p, NULL, 1, "alice", "wrong"); /* logged */
+  g_assert_cmpuint (raw_status (r->pdata[0]), ==, 401);
+  portal_stop (p); /* exited, with status 0 */
+}
+
+static void
+test_closing_peer_reload (Portal *p, gconstpointer data)
+{
+  /* idle_timeout = 1 (fixture data). The client stops answering, so the
+   * portal's close waits for it (up to 5 s); a reload in that time
+   * pushes a new resource to it, which must not leak (LeakSanitizer at
+   * the portal's exit). */
+  portal_restart_with (p, 0, fz_test_die_with_parent, -1);
+  g_autoptr (Peer) c = peer_new (p, FALSE, "laptop");
+  connect_and_join (c);
+  g_usleep (3 * G_USEC_PER_SEC);
+  portal_write (p, "idle_timeout = 1\n",
+                "[resource Extra]\ntype = cidr\naddress = 10.7.0.0/16\nsites = HQ\n"
+                "[policy extra]\nusers = alice\nresources = Extra\n");
+  portal_reload (p);
+  g_usleep (G_USEC_PER_SEC / 2);
+  g_assert_cmpuint (healthz (p, NULL), ==, 200);
+  portal_stop (p);
+}
+
+static void
+test_log_lines (Portal *p, gconstpointer data)
+{
+  /* What a client sends is not written into the log as lines of its
+   * own, and a failed sign-in's user name is never logged as typed. */
+  portal_restart_with (p, G_SUBPROCESS_FLAGS_STDERR_PIPE, fz_test_die_with_parent, -1);
+  g_autoptr (Peer) c = peer_new (p, FALSE, "laptop\nfz-portal-Message: forged");
+  fz_portal_channel_start (c->ch);
+  run_for (1);
+  g_assert_false (joined (c));
+  g_autoptr (GPtrArray) a
+    = parallel_sign_ins (p, NULL, 1, "hunter2-typed-here\nforged", "x");
+  g_assert_cmpuint (raw_status (a->pdata[0]), ==, 401);
+  g_autoptr (GPtrArray) b = parallel_sign_ins (p, NULL, 1, "alice", "wrong");
+  g_assert_cmpuint (raw_status (b->pdata[0]), ==, 401);
+  g_autofree char *log = portal_stop_reading_stderr (p);
+  g_test_message ("%s", log);
+  g_assert_null (strstr (log, "hunter2"));
+  g_assert_null (strstr (log, "\nforged"));
+  g_assert_null (strstr (log, "\nfz-portal-Message: forged"));
+  g_assert_nonnull (strstr (log, "sign-in as an unknown user from 127.0.0.1 failed"));
+  g_assert_nonnull (strstr (log, "sign-in as alice from 127.0.0.1 failed"));
+}
+
 static void
 test_tls (void)
 {
@@ -1032,6 +1465,10 @@ test_bad_config (void)
     { "[portal]\naccount_slug = a\n[policy P]\nusers = eve\nresources = R\n",
       "user \"eve\" is not defined" },
     { "[portal]\naccount_slug = a\n[site S]\n[site s]\n", "defined twice" },
+    /* GKeyFile would merge them: the second widened the first's filters. */
+    { "[portal]\naccount_slug = a\n[site S]\n[resource R]\ntype = cidr\naddress = "
+      "10.0.0.0/8\nsites = S\nfilters = tcp:22\n[resource R]\nfilters = tcp:1-65535\n",
+      "[resource R] appears twice" },
     { "[portal]\naccount_slug = a\n[widget w]\n", "unknown section" },
     { "[portal]\naccount_slug = a\n[user x]\npassword_hash = plain\n", "crypto_pwhash" },
     { "not a key file", "" },
@@ -1570,14 +2007,23 @@ main (int argc, char **argv)
   ADD ("heartbeat-and-idle", test_heartbeat_and_idle, "idle_timeout = 2\n");
   ADD ("unauthorized", test_unauthorized, NULL);
   ADD ("retry-after", test_retry_after, "connect_limit = 1\nconnect_window = 3\n");
+  ADD ("http-body-limit", test_body_limit, NULL);
+  ADD ("http-accept-after-emfile", test_accept_after_emfile, NULL);
+  ADD ("http-request-timeout", test_request_timeout, "request_timeout = 1\n");
+  ADD ("http-connections-per-address", test_connections_per_address,
+       "connections_per_address = 3\n");
+  ADD ("sigpipe", test_sigpipe, NULL);
   g_test_add_func ("/portal/first-budget", test_first_budget);
   ADD ("after-join-budget", test_after_join_budget, NULL);
   ADD ("authorization", test_authorization, NULL);
   ADD ("authorization-failures", test_authorization_failures,
        "authorization_timeout = 1\n");
   ADD ("reload", test_forbidden_after_reload, NULL);
+  ADD ("closing-peer-reload", test_closing_peer_reload, "idle_timeout = 1\n");
   ADD ("duplicate-gateway", test_duplicate_gateway, NULL);
   ADD ("sign-in", test_sign_in, NULL);
+  ADD ("sign-in-parallel", test_sign_in_parallel, NULL);
+  ADD ("log-lines", test_log_lines, NULL);
   ADD ("token-expired", test_token_expired, "client_token_lifetime = 2\n");
   ADD ("restart-and-queue", test_restart_and_queue, NULL);
   g_test_add_func ("/tls/portal", test_tls);
