@@ -64,9 +64,10 @@ name_member (JsonObject *o, const char *key, GError **error)
 /* Counts the nesting of [ and { outside strings. Outside strings it
  * refuses '/' and '\'', which strict JSON never has there but json-glib
  * reads as comments and strings: the count and the parser must agree
- * on where strings are. */
+ * on where strings are. Inside strings it refuses \u0000: json-glib
+ * keeps strings as C strings, so "ab\u0000cd" would reach us as "ab". */
 static gboolean
-check_nesting (const char *text, gsize len, GError **error)
+check_text (const char *text, gsize len, GError **error)
 {
   guint depth = 0;
   gboolean in_string = FALSE;
@@ -75,6 +76,12 @@ check_nesting (const char *text, gsize len, GError **error)
       char c = text[i];
       if (in_string)
         {
+          if (c == '\\' && len - i > 5 && memcmp (text + i + 1, "u0000", 5) == 0)
+            {
+              g_set_error_literal (error, FZ_PHOENIX_ERROR, FZ_PHOENIX_ERROR_INVALID,
+                                   "has a string with an escaped NUL (\\u0000)");
+              return FALSE;
+            }
           if (c == '\\')
             i++; /* an escaped character never ends the string */
           else if (c == '"')
@@ -106,7 +113,7 @@ check_nesting (const char *text, gsize len, GError **error)
 JsonNode *
 fz_phoenix_json_parse (const char *text, gsize len, GError **error)
 {
-  if (!check_nesting (text, len, error))
+  if (!check_text (text, len, error))
     return NULL;
   g_autoptr (JsonParser) parser = json_parser_new_immutable ();
   g_autoptr (GError) local = NULL;

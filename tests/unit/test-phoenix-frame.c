@@ -219,6 +219,27 @@ test_limit (void)
   g_assert_error (error, SOUP_WEBSOCKET_ERROR, SOUP_WEBSOCKET_CLOSE_TOO_BIG);
 }
 
+/* json-glib keeps strings as C strings: "ab\u0000cd" would come out as
+ * "ab", so an id could be cut to another id. Refused before it parses;
+ * an escaped backslash before "u0000" is only text. */
+static void
+test_escaped_nul (void)
+{
+  R ("{\"topic\":\"t\",\"event\":\"e\",\"payload\":{\"id\":\"ab\\u0000cd\"}}",
+     "escaped NUL");
+  R ("{\"topic\":\"t\\u0000x\",\"event\":\"e\",\"payload\":null}", "escaped NUL");
+  R ("{\"topic\":\"t\",\"event\":\"e\",\"payload\":{\"k\\u0000\":1}}", "escaped NUL");
+  g_autoptr (GError) error = NULL;
+  const char *text = "{\"topic\":\"t\",\"event\":\"e\",\"payload\":\"a\\\\u0000\"}";
+  g_autoptr (FzPhoenixFrame) f = parse (text, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (json_node_get_string (f->payload), ==, "a\\u0000");
+  g_autoptr (FzPhoenixFrame) g
+    = parse ("{\"topic\":\"t\",\"event\":\"e\",\"payload\":\"\\u0001\"}", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (json_node_get_string (g->payload), ==, "\001");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -226,6 +247,7 @@ main (int argc, char **argv)
   g_test_add_func ("/phoenix-frame/roundtrip", test_roundtrip);
   g_test_add_func ("/phoenix-frame/reject", test_reject);
   g_test_add_func ("/phoenix-frame/deep", test_deep);
+  g_test_add_func ("/phoenix-frame/escaped-nul", test_escaped_nul);
   g_test_add_func ("/phoenix-frame/limit", test_limit);
   return g_test_run ();
 }
