@@ -83,46 +83,6 @@ fz_portal_http_prefix (GSocketAddress *address)
                           b[4] << 8 | b[5], b[6] << 8 | b[7]);
 }
 
-gboolean
-fz_portal_unichar_unsafe (gunichar c)
-{
-  GUnicodeType t = g_unichar_type (c);
-  return g_unichar_iscntrl (c) || t == G_UNICODE_LINE_SEPARATOR
-         || t == G_UNICODE_PARAGRAPH_SEPARATOR || t == G_UNICODE_FORMAT;
-}
-
-char *
-fz_portal_printable (const char *s)
-{
-  if (s == NULL)
-    return g_strdup ("(null)");
-  GString *out = g_string_new (NULL);
-  const char *end = s + strlen (s);
-  while (s < end)
-    {
-      gunichar c = g_utf8_get_char_validated (s, end - s);
-      if (c == (gunichar) -1 || c == (gunichar) -2)
-        {
-          g_string_append_printf (out, "\\x%02x", (guint8) *s++);
-          continue;
-        }
-      const char *next = g_utf8_next_char (s);
-      if (c == '\\')
-        g_string_append (out, "\\\\");
-      else if (fz_portal_unichar_unsafe (c))
-        {
-          if (c < 0x100)
-            g_string_append_printf (out, "\\x%02x", c);
-          else
-            g_string_append_printf (out, "\\u{%x}", c);
-        }
-      else
-        g_string_append_len (out, s, next - s);
-      s = next;
-    }
-  return g_string_free (out, FALSE);
-}
-
 /* ---- Requests ----------------------------------------------------- */
 
 typedef struct

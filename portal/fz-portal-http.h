@@ -36,10 +36,5 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (FzPortalHttp, fz_portal_http_free)
 /* The network a remote address counts against: the address itself for
  * IPv4 (mapped IPv6 included), its /64 for IPv6. */
 char *fz_portal_http_prefix (GSocketAddress *address);
-/* @s made safe for one log line: control characters (and invalid UTF-8)
- * escaped as \xNN / \u{N}. */
-char *fz_portal_printable (const char *s);
-/* Control, line-breaking and format (bidi) characters. */
-gboolean fz_portal_unichar_unsafe (gunichar c);
 
 G_END_DECLS

@@ -917,8 +917,7 @@ ws_message_cb (SoupWebsocketConnection *ws, int type, GBytes *bytes, gpointer da
     = fz_portal_message_decode (FZ_PORTAL_ROLE_PORTAL, f->event, f->payload, &error);
   if (m == NULL)
     {
-      g_autofree char *why = fz_portal_printable (error->message);
-      g_message ("%s: skipping a message: %s", p->name, why);
+      g_message ("%s: skipping a message: %s", p->name, error->message);
       return;
     }
   handle_message (self, p, m);

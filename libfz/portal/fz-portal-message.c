@@ -85,7 +85,8 @@ fz_portal_message_free (FzPortalMessage *m)
 static gboolean
 invalid (GError **error, const char *fmt, const char *arg)
 {
-  g_set_error (error, FZ_PORTAL_ERROR, FZ_PORTAL_ERROR_INVALID, fmt, arg);
+  g_autofree char *safe = fz_portal_printable (arg);
+  g_set_error (error, FZ_PORTAL_ERROR, FZ_PORTAL_ERROR_INVALID, fmt, safe);
   return FALSE;
 }
 
@@ -529,7 +530,8 @@ fz_portal_message_decode (FzPortalRole role, const char *event, JsonNode *payloa
     ok = decode_object (role, m, json_node_get_object (payload), &e);
   if (!ok)
     {
-      g_set_error (error, e->domain, e->code, "%s: %s", event, e->message);
+      g_autofree char *name = fz_portal_printable (event);
+      g_set_error (error, e->domain, e->code, "%s: %s", name, e->message);
       g_error_free (e);
       return NULL;
     }

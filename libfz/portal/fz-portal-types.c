@@ -11,6 +11,47 @@ G_DEFINE_QUARK (fz-portal-error-quark, fz_portal_error)
 static gboolean fail (GError **error, FzPortalError code, const char *fmt, ...)
   G_GNUC_PRINTF (3, 4);
 
+gboolean
+fz_portal_unichar_unsafe (gunichar c)
+{
+  GUnicodeType t = g_unichar_type (c);
+  return g_unichar_iscntrl (c) || t == G_UNICODE_LINE_SEPARATOR
+         || t == G_UNICODE_PARAGRAPH_SEPARATOR || t == G_UNICODE_FORMAT;
+}
+
+char *
+fz_portal_printable (const char *s)
+{
+  if (s == NULL)
+    return g_strdup ("(null)");
+  GString *out = g_string_new (NULL);
+  const char *end = s + strlen (s);
+  while (s < end)
+    {
+      gunichar c = g_utf8_get_char_validated (s, end - s);
+      if (c == (gunichar) -1 || c == (gunichar) -2)
+        {
+          g_string_append_printf (out, "\\x%02x", (guint8) *s++);
+          continue;
+        }
+      const char *next = g_utf8_next_char (s);
+      if (c == '\\')
+        g_string_append (out, "\\\\");
+      else if (fz_portal_unichar_unsafe (c))
+        {
+          if (c < 0x100)
+            g_string_append_printf (out, "\\x%02x", c);
+          else
+            g_string_append_printf (out, "\\u{%x}", c);
+        }
+      else
+        g_string_append_len (out, s, next - s);
+      s = next;
+    }
+  return g_string_free (out, FALSE);
+}
+
+/* Errors quote what the network sent: made safe for one log line. */
 static gboolean
 fail (GError **error, FzPortalError code, const char *fmt, ...)
 {
@@ -18,7 +59,8 @@ fail (GError **error, FzPortalError code, const char *fmt, ...)
   va_start (ap, fmt);
   g_autofree char *msg = g_strdup_vprintf (fmt, ap);
   va_end (ap);
-  g_set_error_literal (error, FZ_PORTAL_ERROR, code, msg);
+  g_autofree char *safe = fz_portal_printable (msg);
+  g_set_error_literal (error, FZ_PORTAL_ERROR, code, safe);
   return FALSE;
 }
 

@@ -137,4 +137,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (FzResource, fz_resource_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FzRelay, fz_relay_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FzInterface, fz_interface_free)
 
+/* @s made safe for one log line: control, line-breaking and format
+ * (bidi) characters, and invalid UTF-8, escaped as \xNN / \u{N}; a
+ * backslash doubled. Decoding errors come out this way already. */
+char *fz_portal_printable (const char *s);
+gboolean fz_portal_unichar_unsafe (gunichar c);
+
 G_END_DECLS

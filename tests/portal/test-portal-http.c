@@ -1,6 +1,7 @@
 /* The pieces of fz-portal's HTTP front that need no running portal: the
  * network an address counts against, and log-safe text. */
 #include "fz-portal-http.h"
+#include "fz-portal-types.h"
 
 #include <string.h>
 

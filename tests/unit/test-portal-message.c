@@ -615,6 +615,36 @@ test_normalized_literal (void)
                   "'resource_id':'r-1','expires_at':17}]}");
 }
 
+/* Errors quote what the portal sent; a newline or a bidi control in it
+ * must not start or disguise a log line. */
+static void
+test_error_text_escaped (void)
+{
+  static const struct
+  {
+    const char *event, *payload, *escape;
+  } cases[] = {
+    { "resource_created_or_updated",
+      "{'id':'r-1','type':'cidr','address':'10.0.0.0/8\\nFAKE: x','name':'Ten'}",
+      "\\x0a" },
+    { "resource_created_or_updated",
+      "{'id':'r-1','type':'cidr','address':'10.0.0.0/8\\u202e','name':'Ten'}",
+      "\\u{202e}" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (FzPortalMessage) m
+        = decode (FZ_PORTAL_ROLE_CLIENT, cases[i].event, cases[i].payload, &error);
+      g_assert_null (m);
+      g_assert_nonnull (error);
+      g_test_message ("%s", error->message);
+      g_assert_null (strpbrk (error->message, "\r\n"));
+      g_assert_null (strstr (error->message, "\u202e"));
+      g_assert_nonnull (strstr (error->message, cases[i].escape));
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -632,5 +662,6 @@ main (int argc, char **argv)
   g_test_add_func ("/portal-message/newer-events", test_newer_events);
   g_test_add_func ("/portal-message/encode-literal", test_encode_literal);
   g_test_add_func ("/portal-message/normalized-literal", test_normalized_literal);
+  g_test_add_func ("/portal-message/error-text-escaped", test_error_text_escaped);
   return g_test_run ();
 }
