@@ -29,6 +29,17 @@ gboolean fz_wg_iface_set_fwmark (FzWgIface *iface, guint32 mark, GError **error)
 /* Sends what the device queued, and re-arms its timer. */
 void fz_wg_iface_flush (FzWgIface *iface, gint64 now);
 
-/* One configuration request (text through its blank line); the reply ends
- * with errno=N and a blank line. */
-void fz_uapi_handle (FzWgIface *iface, const char *request, GString *reply, gint64 now);
+/* A get=1 answer under way. */
+typedef struct _FzUapiGet FzUapiGet;
+
+/* One configuration request (text through its blank line). Its reply,
+ * ending with errno=N and a blank line, is appended to @reply, except for
+ * get=1: then only the interface lines are, and the returned FzUapiGet
+ * gives the rest with fz_uapi_get_next(). */
+FzUapiGet *fz_uapi_handle (FzWgIface *iface, const char *request, GString *reply,
+                           gint64 now);
+/* Appends up to @max more peers; FALSE once the answer is complete (its
+ * errno=0 and blank line appended). */
+gboolean fz_uapi_get_next (FzUapiGet *get, FzWgIface *iface, GString *reply, guint max);
+void fz_uapi_get_free (FzUapiGet *get);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (FzUapiGet, fz_uapi_get_free)
