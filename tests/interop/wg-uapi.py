@@ -198,6 +198,22 @@ def check_streamed_get(npeers):
         fail("get: %d peers, expected %d" % (n, npeers))
 
 
+def send_big_set(npeers):
+    """One set=1 of npeers peers with a /32 each, sent whole; the answer
+    is not waited for."""
+    lines = [b"set=1"]
+    for i in range(npeers):
+        lines.append(b"public_key=" + key(i))
+        lines.append(b"allowed_ip=10.%d.%d.%d/32" % (i >> 16 & 255, i >> 8 & 255, i & 255))
+    with connect() as s:
+        s.sendall(b"\n".join(lines) + b"\n\n")
+        print("sent", flush=True)
+        try:
+            s.recv(100)
+        except OSError:
+            pass
+
+
 check = sys.argv[2]
 if check == "sigpipe":
     check_sigpipe(int(sys.argv[3]))
@@ -207,5 +223,7 @@ elif check == "own-key":
     check_own_key(*(a.encode() for a in sys.argv[3:6]))
 elif check == "streamed-get":
     check_streamed_get(int(sys.argv[3]))
+elif check == "big-set":
+    send_big_set(int(sys.argv[3]))
 else:
     fail("unknown check " + check)

@@ -4,8 +4,9 @@
 # CRLF, an endless line and an oversized request (answered or closed at
 # once, never left hanging); its own public key as a peer (ignored, as by
 # wireguard-go); a large get read slowly while other requests are
-# answered; SIGTERM within a second in the middle of it. A static check
-# keeps every GSource on fz-wg's own main context.
+# answered; SIGTERM within a second in the middle of it, of a large set,
+# and at startup. A static check keeps every GSource on fz-wg's own main
+# context.
 #
 #   wg-uapi.sh FZ_WG_BIN
 set -euo pipefail
@@ -63,19 +64,43 @@ ip netns exec "$A" wg set "$ifa" private-key "$tmp/ka"
 uapi streamed-get 20000
 alive "after the large get"
 
+# term_within_1s WHAT: SIGTERM ends fz-wg within a second, status 0,
+# socket removed.
+term_within_1s () {
+  local status=0
+  kill -TERM "$pid"
+  for _ in $(seq 10); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then fail "fz-wg still running 1 s after SIGTERM $1"; fi
+  wait "${wg_pair_pids[0]}" || status=$?
+  wg_pair_pids=()
+  [ "$status" = 0 ] || fail "fz-wg exit status after SIGTERM $1: $status"
+  [ ! -e "$sock" ] || fail "socket left behind after SIGTERM $1"
+}
+
 step "SIGTERM while a large get is half read: gone within a second, status 0"
 exec 3< <(python3 -c 'import socket,sys,time
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
 s.sendall(b"get=1\n\n"); s.recv(1000); print("reading", flush=True); time.sleep(30)' "$sock")
 read -r -t 10 _ <&3 || fail "the half-read get did not start"
-kill -TERM "$pid"
-for _ in $(seq 10); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$pid" 2>/dev/null; then fail "fz-wg still running 1 s after SIGTERM"; fi
-status=0
-wait "${wg_pair_pids[0]}" || status=$?
-wg_pair_pids=()
-[ "$status" = 0 ] || fail "fz-wg exit status after SIGTERM: $status"
-[ ! -e "$sock" ] || fail "socket left behind"
+term_within_1s "during a large get"
+exec 3<&-
+
+step "SIGTERM as soon as the socket is there, 10 times: status 0, socket removed"
+for _ in $(seq 10); do
+  ip netns exec "$A" "$fzwg" -f "$ifa" >"$tmp/$ifa.log" 2>&1 &
+  wg_pair_pids=($!)
+  pid=$!
+  for _ in $(seq 500); do [ -S "$sock" ] && break; sleep 0.01; done
+  term_within_1s "at startup"
+done
+
+step "SIGTERM while a set of 20 000 peers is applied: gone within a second"
+wg_pair_start "$A" "$ifa" fz-wg
+pid=$(ip netns pids "$A")
+exec 3< <(uapi big-set 20000 2>&1)
+read -r -t 30 _ <&3 || fail "the large set was not sent"
+sleep 0.5 # well into applying it
+term_within_1s "during a large set"
 exec 3<&-
 
 echo "all wg-uapi checks passed"

@@ -98,20 +98,35 @@ parse_endpoint (const char *text, FzSockAddr *out)
   return TRUE;
 }
 
-/* get=1: the interface lines at once, then the peers a chunk at a time
- * (a large answer never holds up the main loop). Peers are remembered by
- * public key: one removed meanwhile is left out, never dangling. */
-struct _FzUapiGet
+/* What the lines of a set=1 request apply to so far. */
+typedef struct
 {
-  GArray *keys; /* guint8[FZ_WG_KEY_LEN] per peer */
-  guint next;
+  FzWgIface *iface;
+  gint64 now;
+  gboolean in_peers; /* a public_key line came: no interface keys any more */
+  FzWgPeer *peer;    /* NULL in the peer section: lines checked, not applied */
+} SetState;
+
+/* A request under way, done a chunk at a time so that a large one never
+ * holds up the main loop: lines of a set=1, or peers of a get=1 answer. */
+struct _FzUapiRequest
+{
+  char *text; /* set=1: the request, wiped when freed */
+  gsize len, pos;
+  guint line; /* number of the line at @pos */
+  SetState st;
+  GArray *keys; /* get=1: guint8[FZ_WG_KEY_LEN] per peer */
+  guint next;   /* peer */
 };
 
-static FzUapiGet *
+/* get=1: the interface lines at once, then the peers. Peers are
+ * remembered by public key: one removed meanwhile is left out, never
+ * dangling. */
+static FzUapiRequest *
 get_start (FzWgIface *iface, GString *r)
 {
   GPtrArray *peers = fz_wg_device_peers (iface->dev);
-  FzUapiGet *get = g_new0 (FzUapiGet, 1);
+  FzUapiRequest *get = g_new0 (FzUapiRequest, 1);
 
   if (iface->has_key)
     append_key (r, "private_key", iface->private_key);
@@ -158,8 +173,8 @@ free_string (gpointer s)
   g_string_free (s, TRUE);
 }
 
-gboolean
-fz_uapi_get_next (FzUapiGet *get, FzWgIface *iface, GString *r, guint max)
+static gboolean
+get_next (FzUapiRequest *get, FzWgIface *iface, GString *r, guint max)
 {
   guint end = MIN (get->next + max, get->keys->len);
   g_autoptr (GHashTable) allowed
@@ -196,15 +211,6 @@ fz_uapi_get_next (FzUapiGet *get, FzWgIface *iface, GString *r, guint max)
   return FALSE;
 }
 
-void
-fz_uapi_get_free (FzUapiGet *get)
-{
-  if (get == NULL)
-    return;
-  g_array_unref (get->keys);
-  g_free (get);
-}
-
 static void
 remove_peer (FzWgIface *iface, FzWgPeer *peer)
 {
@@ -224,15 +230,6 @@ set_psk (FzWgIface *iface, FzWgPeer *peer, const guint8 *psk)
   else
     g_hash_table_insert (iface->psks, peer, g_memdup2 (psk, FZ_WG_KEY_LEN));
 }
-
-/* What the lines of a set=1 request apply to so far. */
-typedef struct
-{
-  FzWgIface *iface;
-  gint64 now;
-  gboolean in_peers; /* a public_key line came: no interface keys any more */
-  FzWgPeer *peer;    /* NULL in the peer section: lines checked, not applied */
-} SetState;
 
 /* Like wireguard-go and the kernel: a private key whose public key is a
  * peer's removes that peer; the device is never its own peer. */
@@ -388,61 +385,100 @@ set_line_error (GError **error, const char *key, guint line)
                  "line %u is not a known key=value", line);
 }
 
-/* Applies one set=1 request; FALSE at the first line it refuses. */
+/* One line of a set=1 request; FALSE if it is refused. */
 static gboolean
-set (FzWgIface *iface, char **lines, gint64 now, GError **error)
+set_line (SetState *st, const char *line, guint number, GError **error)
 {
-  SetState st = { .iface = iface, .now = now };
+  const char *eq = strchr (line, '=');
+  g_autofree char *key = eq != NULL ? g_strndup (line, (gsize) (eq - line)) : NULL;
+  gboolean ok;
 
-  for (char **l = lines; *l != NULL && **l != '\0'; l++)
-    {
-      char *eq = strchr (*l, '=');
-      const char *key = NULL, *value;
-      gboolean ok;
-
-      if (eq != NULL)
-        {
-          *eq = '\0';
-          key = *l;
-          value = eq + 1;
-        }
-      if (key == NULL)
-        ok = FALSE;
-      else if (g_str_equal (key, "public_key"))
-        ok = select_peer (&st, value, error);
-      else if (!st.in_peers)
-        ok = set_interface_line (&st, key, value, error);
-      else
-        ok = set_peer_line (&st, key, value);
-      if (!ok)
-        {
-          set_line_error (error, key, (guint) (l - lines) + 2);
-          return FALSE;
-        }
-    }
-  return TRUE;
+  if (key == NULL)
+    ok = FALSE;
+  else if (g_str_equal (key, "public_key"))
+    ok = select_peer (st, eq + 1, error);
+  else if (!st->in_peers)
+    ok = set_interface_line (st, key, eq + 1, error);
+  else
+    ok = set_peer_line (st, key, eq + 1);
+  if (!ok)
+    set_line_error (error, key, number);
+  return ok;
 }
 
-FzUapiGet *
-fz_uapi_handle (FzWgIface *iface, const char *request, GString *reply, gint64 now)
+/* Applies up to @max lines; at the end of the request or at the first
+ * line it refuses, appends errno=N and returns FALSE. */
+static gboolean
+set_next (FzUapiRequest *set, FzWgIface *iface, GString *r, guint max)
 {
-  g_auto (GStrv) lines = g_strsplit (request, "\n", -1);
   g_autoptr (GError) error = NULL;
   int err = 0;
 
-  if (lines[0] != NULL && g_str_equal (lines[0], "get=1"))
-    return get_start (iface, reply);
-  if (lines[0] != NULL && g_str_equal (lines[0], "set=1"))
+  for (guint n = 0; n < max; n++, set->line++)
     {
-      if (!set (iface, lines + 1, now, &error))
+      /* memchr, not strchr or g_strsplit: no pass over the rest of a
+       * large request per line. */
+      char *line = set->text + set->pos;
+      char *nl = memchr (line, '\n', set->len - set->pos);
+
+      if (nl == line || *line == '\0')
+        goto done; /* the blank line, or the end */
+      if (nl != NULL)
+        *nl = '\0';
+      set->pos = nl != NULL ? (gsize) (nl + 1 - set->text) : set->len;
+      if (!set_line (&set->st, line, set->line, &error))
         {
           g_message ("configuration refused: %s", error->message);
           err = EINVAL_REPLY;
+          goto done;
         }
-      fz_wg_iface_flush (iface, now);
     }
-  else
-    err = EINVAL_REPLY;
-  g_string_append_printf (reply, "errno=%d\n\n", err);
-  return NULL;
+  fz_wg_iface_flush (iface, set->st.now); /* handshakes the lines started */
+  return TRUE;
+
+done:
+  fz_wg_iface_flush (iface, set->st.now);
+  g_string_append_printf (r, "errno=%d\n\n", err);
+  return FALSE;
+}
+
+gboolean
+fz_uapi_request_next (FzUapiRequest *req, FzWgIface *iface, GString *reply, guint max)
+{
+  return req->text != NULL ? set_next (req, iface, reply, max)
+                           : get_next (req, iface, reply, max);
+}
+
+void
+fz_uapi_request_free (FzUapiRequest *req)
+{
+  if (req == NULL)
+    return;
+  if (req->text != NULL)
+    fz_wg_wipe (req->text, req->len); /* it may hold keys */
+  g_free (req->text);
+  g_clear_pointer (&req->keys, g_array_unref);
+  g_free (req);
+}
+
+FzUapiRequest *
+fz_uapi_handle (FzWgIface *iface, const char *request, GString *reply, gint64 now)
+{
+  FzUapiRequest *req;
+
+  if (g_str_has_prefix (request, "get=1\n"))
+    return get_start (iface, reply);
+  if (!g_str_has_prefix (request, "set=1\n"))
+    {
+      g_string_append_printf (reply, "errno=%d\n\n", EINVAL_REPLY);
+      return NULL;
+    }
+  req = g_new0 (FzUapiRequest, 1);
+  req->len = strlen (request);
+  req->text = g_strndup (request, req->len);
+  req->pos = strlen ("set=1\n");
+  req->line = 2;
+  req->st.iface = iface;
+  req->st.now = now;
+  return req;
 }

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <glib-unix.h>
+#include <pthread.h>
 #include <gio/gio.h>
 #include <signal.h>
 #include <string.h>
@@ -28,7 +29,7 @@
 #define BATCH           64
 #define MAX_REQUEST     (16 * 1024 * 1024) /* 20 000 peers with keys fit */
 #define MAX_LINE        4096               /* the longest valid line is under 100 bytes */
-#define GET_CHUNK_PEERS 64                 /* per main loop iteration */
+#define CHUNK           64 /* lines of a set, peers of a get, per loop iteration */
 #define PACKET_CAPACITY 65535
 #define QUEUE_BATCHES   64 /* per reader: the backpressure bound */
 
@@ -406,9 +407,9 @@ fz_wg_iface_set_fwmark (FzWgIface *iface, guint32 mark, GError **error)
 
 /* --- configuration socket --------------------------------------------- */
 
-/* A connection to the configuration socket. Requests are answered one at
- * a time: while an answer is being written (a get=1 one generated a chunk
- * at a time as the client reads), nothing more is read. Writes never
+/* A connection to the configuration socket. Requests are carried out one
+ * at a time, a chunk per main loop iteration (a get=1 answer only as fast
+ * as the client reads it); meanwhile nothing more is read. Writes never
  * block and never raise SIGPIPE. */
 typedef struct
 {
@@ -419,9 +420,9 @@ typedef struct
   gsize scanned, line_start; /* how far @in was checked for a request */
   GString *out;
   gsize out_sent;
-  FzUapiGet *get; /* a get=1 answer still being generated */
-  gboolean eof;   /* the client will send nothing more */
-  gboolean bad;   /* it sent what can never be a request: close once answered */
+  FzUapiRequest *pending; /* a request still being carried out */
+  gboolean eof;           /* the client will send nothing more */
+  gboolean bad;           /* it sent what can never be a request: close once answered */
 } Client;
 
 static GPtrArray *clients; /* Client *: freed at exit */
@@ -460,21 +461,21 @@ handle_request (Client *c, gsize len)
   fz_wg_wipe (c->in->str, len); /* it may hold keys */
   g_string_erase (c->in, 0, (gssize) len);
   c->scanned = c->line_start = 0;
-  c->get = fz_uapi_handle (&app.iface, req, c->out, g_get_monotonic_time ());
+  c->pending = fz_uapi_handle (&app.iface, req, c->out, g_get_monotonic_time ());
   fz_wg_wipe (req, len);
 }
 
-/* Fills the output: the next chunk of a get=1 answer, or the answer to
- * the next complete request. */
+/* Carries out the next chunk of the request under way, or starts the
+ * next complete one. */
 static void
 produce (Client *c)
 {
   gssize len;
 
-  if (c->get != NULL)
+  if (c->pending != NULL)
     {
-      if (!fz_uapi_get_next (c->get, &app.iface, c->out, GET_CHUNK_PEERS))
-        g_clear_pointer (&c->get, fz_uapi_get_free);
+      if (!fz_uapi_request_next (c->pending, &app.iface, c->out, CHUNK))
+        g_clear_pointer (&c->pending, fz_uapi_request_free);
       return;
     }
   if (c->bad || (len = find_request (c)) == 0)
@@ -541,7 +542,7 @@ client_dispatch (GSource *source, GSourceFunc callback, gpointer data)
     produce (c);
   if (c->out->len > 0 && !write_out (c))
     return client_end (c);
-  busy = c->out->len > 0 || c->get != NULL;
+  busy = c->out->len > 0 || c->pending != NULL;
   if (!busy && (c->bad || c->eof))
     {
       produce (c); /* requests that came with the hang-up */
@@ -562,7 +563,7 @@ client_finalize (GSource *source)
 {
   Client *c = (Client *) source;
 
-  fz_uapi_get_free (c->get);
+  fz_uapi_request_free (c->pending);
   fz_wg_wipe (c->in->str, c->in->allocated_len);
   fz_wg_wipe (c->out->str, c->out->allocated_len);
   g_string_free (c->in, TRUE);
@@ -679,10 +680,17 @@ main (int argc, char **argv)
   FzWgIface *iface = &app.iface;
   const char *name = NULL;
   guint queues = 1;
+  sigset_t term;
 
   /* A client that hangs up before reading its answer must not kill us:
    * writes say EPIPE instead (and use MSG_NOSIGNAL besides). */
   signal (SIGPIPE, SIG_IGN);
+  /* SIGTERM or SIGINT before the main loop waits until it runs: the
+   * socket exists before, and a stop then must remove it too. */
+  sigemptyset (&term);
+  sigaddset (&term, SIGTERM);
+  sigaddset (&term, SIGINT);
+  pthread_sigmask (SIG_BLOCK, &term, NULL);
   for (int i = 1; i < argc; i++)
     {
       if (g_str_equal (argv[i], "-f") || g_str_equal (argv[i], "--foreground"))
@@ -774,6 +782,7 @@ main (int argc, char **argv)
                               G_SOURCE_FUNC (on_accept), NULL);
   app.signals[0] = attach (g_unix_signal_source_new (SIGTERM), on_quit, NULL);
   app.signals[1] = attach (g_unix_signal_source_new (SIGINT), on_quit, NULL);
+  pthread_sigmask (SIG_UNBLOCK, &term, NULL);
   g_message ("interface %s up (TCP segmentation offload %s); configure it with wg(8) "
              "through %s",
              iface->tun->name, iface->tun->tso ? "on" : "off", app.socket_path);
