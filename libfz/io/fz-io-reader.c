@@ -17,6 +17,7 @@ struct _FzIoReader
   FzTun *tun; /* one of these two */
   guint tun_queue;
   FzUdpSocket *udp;
+  int error; /* atomic: what stopped the thread, 0 while it reads */
 };
 
 /* Waits until the source is readable; FALSE when told to stop. */
@@ -45,6 +46,23 @@ push (FzIoReader *r, FzBatch **b)
   return ok;
 }
 
+/* A TUN whose interface was deleted polls as an error and reads EBADFD
+ * for good: such an error ends the reader, not a retry. */
+static gboolean
+read_error_is_fatal (int err)
+{
+  return err != EAGAIN && err != EINTR && err != ENOBUFS && err != ENOMEM;
+}
+
+/* Records why the reader stops and wakes the consumer with an empty batch
+ * so that it sees fz_io_reader_error(). */
+static void
+stop_with_error (FzIoReader *r, int err)
+{
+  g_atomic_int_set (&r->error, err);
+  fz_batch_queue_push (r->queue, fz_batch_new ());
+}
+
 static gpointer
 read_tun (gpointer data)
 {
@@ -60,6 +78,13 @@ read_tun (gpointer data)
           FzPacketBuf *pkts[FZ_BATCH_MAX];
           int n = fz_tun_read_queue (r->tun, r->tun_queue, r->pool, pkts, FZ_BATCH_MAX);
 
+          if (n < 0 && read_error_is_fatal (errno))
+            {
+              int err = errno;
+              push (r, &b);
+              stop_with_error (r, err);
+              goto out;
+            }
           if (n < 0 || (n == 0 && errno == EAGAIN))
             break;
           if (b->n + (guint) n > FZ_BATCH_MAX && !push (r, &b))
@@ -162,6 +187,12 @@ FzIoReader *
 fz_io_reader_new_udp (FzUdpSocket *s, guint capacity)
 {
   return start (NULL, 0, s, capacity);
+}
+
+int
+fz_io_reader_error (FzIoReader *r)
+{
+  return g_atomic_int_get (&r->error);
 }
 
 FzBatchQueue *

@@ -98,51 +98,117 @@ parse_endpoint (const char *text, FzSockAddr *out)
   return TRUE;
 }
 
-static void
-get (FzWgIface *iface, GString *r)
+/* What the lines of a set=1 request apply to so far. */
+typedef struct
+{
+  FzWgIface *iface;
+  gint64 now;
+  gboolean in_peers; /* a public_key line came: no interface keys any more */
+  FzWgPeer *peer;    /* NULL in the peer section: lines checked, not applied */
+} SetState;
+
+/* A request under way, done a chunk at a time so that a large one never
+ * holds up the main loop: lines of a set=1, or peers of a get=1 answer. */
+struct _FzUapiRequest
+{
+  char *text; /* set=1: the request, wiped when freed */
+  gsize len, pos;
+  guint line; /* number of the line at @pos */
+  SetState st;
+  GArray *keys; /* get=1: guint8[FZ_WG_KEY_LEN] per peer */
+  guint next;   /* peer */
+};
+
+/* get=1: the interface lines at once, then the peers. Peers are
+ * remembered by public key: one removed meanwhile is left out, never
+ * dangling. */
+static FzUapiRequest *
+get_start (FzWgIface *iface, GString *r)
 {
   GPtrArray *peers = fz_wg_device_peers (iface->dev);
+  FzUapiRequest *get = g_new0 (FzUapiRequest, 1);
 
   if (iface->has_key)
     append_key (r, "private_key", iface->private_key);
   g_string_append_printf (r, "listen_port=%u\n", iface->listen_port);
   if (iface->fwmark != 0)
     g_string_append_printf (r, "fwmark=%u\n", iface->fwmark);
-
+  get->keys = g_array_sized_new (FALSE, FALSE, FZ_WG_KEY_LEN, peers->len);
   for (guint i = 0; i < peers->len; i++)
-    {
-      FzWgPeer *peer = peers->pdata[i];
-      const guint8 *psk = g_hash_table_lookup (iface->psks, peer);
-      FzWgPeerStats st;
-      FzSockAddr ep;
-      char buf[FZ_SOCK_ADDR_STRLEN];
+    g_array_append_vals (get->keys, fz_wg_peer_public_key (peers->pdata[i]), 1);
+  return get;
+}
 
-      append_key (r, "public_key", fz_wg_peer_public_key (peer));
-      if (psk != NULL)
-        append_key (r, "preshared_key", psk);
-      g_string_append (r, "protocol_version=1\n");
-      if (fz_wg_peer_get_endpoint (peer, &ep))
-        g_string_append_printf (r, "endpoint=%s\n", fz_sock_addr_to_string (&ep, buf));
-      fz_wg_peer_get_stats (peer, &st);
-      g_string_append_printf (r,
-                              "last_handshake_time_sec=%" G_GINT64_FORMAT "\n"
-                              "last_handshake_time_nsec=%" G_GINT64_FORMAT "\n"
-                              "tx_bytes=%" G_GUINT64_FORMAT "\n"
-                              "rx_bytes=%" G_GUINT64_FORMAT "\n"
-                              "persistent_keepalive_interval=%u\n",
-                              st.last_handshake_wall_us / G_USEC_PER_SEC,
-                              st.last_handshake_wall_us % G_USEC_PER_SEC * 1000,
-                              st.tx_bytes, st.rx_bytes,
-                              fz_wg_peer_get_persistent_keepalive (peer));
-      for (guint j = 0; j < iface->allowed.entries->len; j++)
+static void
+append_peer (FzWgIface *iface, FzWgPeer *peer, GString *allowed, GString *r)
+{
+  const guint8 *psk = g_hash_table_lookup (iface->psks, peer);
+  FzWgPeerStats st;
+  FzSockAddr ep;
+  char buf[FZ_SOCK_ADDR_STRLEN];
+
+  append_key (r, "public_key", fz_wg_peer_public_key (peer));
+  if (psk != NULL)
+    append_key (r, "preshared_key", psk);
+  g_string_append (r, "protocol_version=1\n");
+  if (fz_wg_peer_get_endpoint (peer, &ep))
+    g_string_append_printf (r, "endpoint=%s\n", fz_sock_addr_to_string (&ep, buf));
+  fz_wg_peer_get_stats (peer, &st);
+  g_string_append_printf (r,
+                          "last_handshake_time_sec=%" G_GINT64_FORMAT "\n"
+                          "last_handshake_time_nsec=%" G_GINT64_FORMAT "\n"
+                          "tx_bytes=%" G_GUINT64_FORMAT "\n"
+                          "rx_bytes=%" G_GUINT64_FORMAT "\n"
+                          "persistent_keepalive_interval=%u\n",
+                          st.last_handshake_wall_us / G_USEC_PER_SEC,
+                          st.last_handshake_wall_us % G_USEC_PER_SEC * 1000, st.tx_bytes,
+                          st.rx_bytes, fz_wg_peer_get_persistent_keepalive (peer));
+  if (allowed != NULL)
+    g_string_append_len (r, allowed->str, (gssize) allowed->len);
+}
+
+static void
+free_string (gpointer s)
+{
+  g_string_free (s, TRUE);
+}
+
+static gboolean
+get_next (FzUapiRequest *get, FzWgIface *iface, GString *r, guint max)
+{
+  guint end = MIN (get->next + max, get->keys->len);
+  g_autoptr (GHashTable) allowed
+    = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, free_string);
+  g_autoptr (GPtrArray) peers = g_ptr_array_new ();
+
+  for (guint i = get->next; i < end; i++)
+    {
+      FzWgPeer *peer = fz_wg_device_lookup_peer (
+        iface->dev, &g_array_index (get->keys, guint8, i * FZ_WG_KEY_LEN));
+      if (peer != NULL)
         {
-          FzAllowedIp *e = &g_array_index (iface->allowed.entries, FzAllowedIp, j);
-          char ip[FZ_IP_ADDR_STRLEN];
-          if (e->peer == peer)
-            g_string_append_printf (r, "allowed_ip=%s/%u\n",
-                                    fz_ip_addr_to_string (&e->net, ip), e->cidr);
+          g_ptr_array_add (peers, peer);
+          g_hash_table_insert (allowed, peer, g_string_new (NULL));
         }
     }
+  /* One pass over the routing table per chunk, not one per peer. */
+  for (guint j = 0; j < iface->allowed.entries->len && peers->len > 0; j++)
+    {
+      FzAllowedIp *e = &g_array_index (iface->allowed.entries, FzAllowedIp, j);
+      GString *s = g_hash_table_lookup (allowed, e->peer);
+      char ip[FZ_IP_ADDR_STRLEN];
+      if (s != NULL)
+        g_string_append_printf (s, "allowed_ip=%s/%u\n",
+                                fz_ip_addr_to_string (&e->net, ip), e->cidr);
+    }
+  for (guint i = 0; i < peers->len; i++)
+    append_peer (iface, peers->pdata[i], g_hash_table_lookup (allowed, peers->pdata[i]),
+                 r);
+  get->next = end;
+  if (end < get->keys->len)
+    return TRUE;
+  g_string_append (r, "errno=0\n\n");
+  return FALSE;
 }
 
 static void
@@ -165,170 +231,254 @@ set_psk (FzWgIface *iface, FzWgPeer *peer, const guint8 *psk)
     g_hash_table_insert (iface->psks, peer, g_memdup2 (psk, FZ_WG_KEY_LEN));
 }
 
-/* Applies one set=1 request; FALSE at the first line it refuses. */
-static gboolean
-set (FzWgIface *iface, char **lines, gint64 now, GError **error)
+/* Like wireguard-go and the kernel: a private key whose public key is a
+ * peer's removes that peer; the device is never its own peer. */
+static void
+set_private_key (FzWgIface *iface, const guint8 k[FZ_WG_KEY_LEN])
 {
-  FzWgPeer *peer = NULL;
-  gboolean skip_peer = FALSE; /* update_only for a peer that does not exist */
+  static const guint8 zero[FZ_WG_KEY_LEN] = { 0 };
+  FzWgPeer *self;
 
-  for (char **l = lines; *l != NULL && **l != '\0'; l++)
+  fz_wg_device_set_private_key (iface->dev, k);
+  iface->has_key = memcmp (k, zero, FZ_WG_KEY_LEN) != 0;
+  memcpy (iface->private_key, k, FZ_WG_KEY_LEN);
+  if (iface->has_key
+      && (self
+          = fz_wg_device_lookup_peer (iface->dev, fz_wg_device_public_key (iface->dev)))
+           != NULL)
+    remove_peer (iface, self);
+}
+
+static gboolean
+set_interface_line (SetState *st, const char *key, const char *value, GError **error)
+{
+  FzWgIface *iface = st->iface;
+  guint8 k[FZ_WG_KEY_LEN];
+  guint64 n;
+
+  if (g_str_equal (key, "private_key"))
     {
-      char *eq = strchr (*l, '=');
-      const char *key = NULL, *value;
-      guint8 k[FZ_WG_KEY_LEN];
-      guint64 n;
-
-      if (eq == NULL)
-        goto bad;
-      *eq = '\0';
-      key = *l;
-      value = eq + 1;
-
-      if (g_str_equal (key, "public_key"))
-        {
-          if (!parse_key (value, k))
-            goto bad;
-          peer = fz_wg_device_lookup_peer (iface->dev, k);
-          skip_peer = FALSE;
-          if (peer == NULL
-              && (peer = fz_wg_device_add_peer (iface->dev, k, NULL, error)) == NULL)
-            return FALSE;
-          continue;
-        }
-      if (peer == NULL && !skip_peer)
-        {
-          /* interface keys */
-          if (g_str_equal (key, "private_key"))
-            {
-              static const guint8 zero[FZ_WG_KEY_LEN] = { 0 };
-              if (!parse_key (value, k))
-                goto bad;
-              fz_wg_device_set_private_key (iface->dev, k);
-              iface->has_key = memcmp (k, zero, sizeof k) != 0;
-              memcpy (iface->private_key, k, sizeof k);
-              fz_wg_wipe (k, sizeof k);
-            }
-          else if (g_str_equal (key, "listen_port"))
-            {
-              if (!parse_uint (value, 65535, &n)
-                  || !fz_wg_iface_listen (iface, (guint16) n, error))
-                goto bad;
-            }
-          else if (g_str_equal (key, "fwmark"))
-            {
-              if (!parse_uint (value, G_MAXUINT32, &n)
-                  || !fz_wg_iface_set_fwmark (iface, (guint32) n, error))
-                goto bad;
-            }
-          else if (g_str_equal (key, "replace_peers"))
-            {
-              if (!g_str_equal (value, "true"))
-                goto bad;
-              while (fz_wg_device_peers (iface->dev)->len > 0)
-                remove_peer (iface, fz_wg_device_peers (iface->dev)->pdata[0]);
-            }
-          else
-            goto bad;
-          continue;
-        }
-      if (skip_peer)
-        continue;
-
-      /* peer keys */
-      if (g_str_equal (key, "remove"))
-        {
-          if (!g_str_equal (value, "true"))
-            goto bad;
-          remove_peer (iface, peer);
-          peer = NULL;
-          skip_peer = TRUE;
-        }
-      else if (g_str_equal (key, "update_only"))
-        {
-          if (!g_str_equal (value, "true"))
-            goto bad; /* the peer exists or was just added: nothing to skip */
-        }
-      else if (g_str_equal (key, "preshared_key"))
-        {
-          if (!parse_key (value, k))
-            goto bad;
-          set_psk (iface, peer, k);
-          fz_wg_wipe (k, sizeof k);
-        }
-      else if (g_str_equal (key, "endpoint"))
-        {
-          FzSockAddr ep;
-          if (!parse_endpoint (value, &ep))
-            goto bad;
-          fz_wg_peer_set_endpoint (peer, &ep);
-        }
-      else if (g_str_equal (key, "persistent_keepalive_interval"))
-        {
-          if (!parse_uint (value, 65535, &n))
-            goto bad;
-          fz_wg_peer_set_persistent_keepalive (peer, (guint) n, now);
-        }
-      else if (g_str_equal (key, "replace_allowed_ips"))
-        {
-          if (!g_str_equal (value, "true"))
-            goto bad;
-          fz_allowed_ips_remove_peer (&iface->allowed, peer);
-        }
-      else if (g_str_equal (key, "allowed_ip"))
-        {
-          FzIpAddr net;
-          guint8 cidr;
-          if (!fz_allowed_ips_parse (value, &net, &cidr))
-            goto bad;
-          fz_allowed_ips_add (&iface->allowed, &net, cidr, peer);
-        }
-      else if (g_str_equal (key, "protocol_version"))
-        {
-          if (!g_str_equal (value, "1"))
-            goto bad;
-        }
-      else
-        goto bad;
-      continue;
-
-    bad:
-      if (error != NULL && *error == NULL)
-        {
-          /* Only a key we know is named: anything else on the line could
-           * be a secret pasted in the wrong place. */
-          guint line = (guint) (l - lines) + 2;
-          if (key != NULL && g_strv_contains (KNOWN_KEYS, key))
-            g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                         "invalid value for '%s' (line %u)", key, line);
-          else
-            g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                         "line %u is not a known key=value", line);
-        }
-      return FALSE;
+      if (!parse_key (value, k))
+        return FALSE;
+      set_private_key (iface, k);
+      fz_wg_wipe (k, sizeof k);
+      return TRUE;
     }
+  if (g_str_equal (key, "listen_port"))
+    return parse_uint (value, 65535, &n)
+           && fz_wg_iface_listen (iface, (guint16) n, error);
+  if (g_str_equal (key, "fwmark"))
+    return parse_uint (value, G_MAXUINT32, &n)
+           && fz_wg_iface_set_fwmark (iface, (guint32) n, error);
+  if (g_str_equal (key, "replace_peers"))
+    {
+      if (!g_str_equal (value, "true"))
+        return FALSE;
+      while (fz_wg_device_peers (iface->dev)->len > 0)
+        remove_peer (iface, fz_wg_device_peers (iface->dev)->pdata[0]);
+      return TRUE;
+    }
+  return FALSE;
+}
+
+/* public_key=: the peer the next lines apply to, made if new. The
+ * device's own key is ignored without error (as by wireguard-go and the
+ * kernel, so that one configuration can be pushed to every peer). */
+static gboolean
+select_peer (SetState *st, const char *value, GError **error)
+{
+  FzWgIface *iface = st->iface;
+  guint8 k[FZ_WG_KEY_LEN];
+
+  if (!parse_key (value, k))
+    return FALSE;
+  st->in_peers = TRUE;
+  st->peer = NULL;
+  if (iface->has_key && memcmp (k, fz_wg_device_public_key (iface->dev), sizeof k) == 0)
+    return TRUE;
+  st->peer = fz_wg_device_lookup_peer (iface->dev, k);
+  if (st->peer == NULL)
+    st->peer = fz_wg_device_add_peer (iface->dev, k, NULL, error);
+  return st->peer != NULL;
+}
+
+/* One line of a peer's section, checked always, applied only to a peer. */
+static gboolean
+set_peer_line (SetState *st, const char *key, const char *value)
+{
+  FzWgIface *iface = st->iface;
+  FzWgPeer *peer = st->peer;
+  guint8 k[FZ_WG_KEY_LEN];
+  guint64 n;
+
+  if (g_str_equal (key, "remove"))
+    {
+      if (!g_str_equal (value, "true"))
+        return FALSE;
+      if (peer != NULL)
+        remove_peer (iface, peer);
+      st->peer = NULL;
+    }
+  else if (g_str_equal (key, "update_only"))
+    {
+      if (!g_str_equal (value, "true"))
+        return FALSE; /* the peer exists or was just added: nothing to skip */
+    }
+  else if (g_str_equal (key, "preshared_key"))
+    {
+      if (!parse_key (value, k))
+        return FALSE;
+      if (peer != NULL)
+        set_psk (iface, peer, k);
+      fz_wg_wipe (k, sizeof k);
+    }
+  else if (g_str_equal (key, "endpoint"))
+    {
+      FzSockAddr ep;
+      if (!parse_endpoint (value, &ep))
+        return FALSE;
+      if (peer != NULL)
+        fz_wg_peer_set_endpoint (peer, &ep);
+    }
+  else if (g_str_equal (key, "persistent_keepalive_interval"))
+    {
+      if (!parse_uint (value, 65535, &n))
+        return FALSE;
+      if (peer != NULL)
+        fz_wg_peer_set_persistent_keepalive (peer, (guint) n, st->now);
+    }
+  else if (g_str_equal (key, "replace_allowed_ips"))
+    {
+      if (!g_str_equal (value, "true"))
+        return FALSE;
+      if (peer != NULL)
+        fz_allowed_ips_remove_peer (&iface->allowed, peer);
+    }
+  else if (g_str_equal (key, "allowed_ip"))
+    {
+      FzIpAddr net;
+      guint8 cidr;
+      if (!fz_allowed_ips_parse (value, &net, &cidr))
+        return FALSE;
+      if (peer != NULL)
+        fz_allowed_ips_add (&iface->allowed, &net, cidr, peer);
+    }
+  else if (g_str_equal (key, "protocol_version"))
+    return g_str_equal (value, "1");
+  else
+    return FALSE;
   return TRUE;
 }
 
-void
-fz_uapi_handle (FzWgIface *iface, const char *request, GString *reply, gint64 now)
+/* Only a key we know is named: anything else on the line could be a
+ * secret pasted in the wrong place. */
+static void
+set_line_error (GError **error, const char *key, guint line)
 {
-  g_auto (GStrv) lines = g_strsplit (request, "\n", -1);
+  if (error == NULL || *error != NULL)
+    return;
+  if (key != NULL && g_strv_contains (KNOWN_KEYS, key))
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                 "invalid value for '%s' (line %u)", key, line);
+  else
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                 "line %u is not a known key=value", line);
+}
+
+/* One line of a set=1 request; FALSE if it is refused. */
+static gboolean
+set_line (SetState *st, const char *line, guint number, GError **error)
+{
+  const char *eq = strchr (line, '=');
+  g_autofree char *key = eq != NULL ? g_strndup (line, (gsize) (eq - line)) : NULL;
+  gboolean ok;
+
+  if (key == NULL)
+    ok = FALSE;
+  else if (g_str_equal (key, "public_key"))
+    ok = select_peer (st, eq + 1, error);
+  else if (!st->in_peers)
+    ok = set_interface_line (st, key, eq + 1, error);
+  else
+    ok = set_peer_line (st, key, eq + 1);
+  if (!ok)
+    set_line_error (error, key, number);
+  return ok;
+}
+
+/* Applies up to @max lines; at the end of the request or at the first
+ * line it refuses, appends errno=N and returns FALSE. */
+static gboolean
+set_next (FzUapiRequest *set, FzWgIface *iface, GString *r, guint max)
+{
   g_autoptr (GError) error = NULL;
   int err = 0;
 
-  if (lines[0] != NULL && g_str_equal (lines[0], "get=1"))
-    get (iface, reply);
-  else if (lines[0] != NULL && g_str_equal (lines[0], "set=1"))
+  for (guint n = 0; n < max; n++, set->line++)
     {
-      if (!set (iface, lines + 1, now, &error))
+      /* memchr, not strchr or g_strsplit: no pass over the rest of a
+       * large request per line. */
+      char *line = set->text + set->pos;
+      char *nl = memchr (line, '\n', set->len - set->pos);
+
+      if (nl == line || *line == '\0')
+        goto done; /* the blank line, or the end */
+      if (nl != NULL)
+        *nl = '\0';
+      set->pos = nl != NULL ? (gsize) (nl + 1 - set->text) : set->len;
+      if (!set_line (&set->st, line, set->line, &error))
         {
           g_message ("configuration refused: %s", error->message);
           err = EINVAL_REPLY;
+          goto done;
         }
-      fz_wg_iface_flush (iface, now);
     }
-  else
-    err = EINVAL_REPLY;
-  g_string_append_printf (reply, "errno=%d\n\n", err);
+  fz_wg_iface_flush (iface, set->st.now); /* handshakes the lines started */
+  return TRUE;
+
+done:
+  fz_wg_iface_flush (iface, set->st.now);
+  g_string_append_printf (r, "errno=%d\n\n", err);
+  return FALSE;
+}
+
+gboolean
+fz_uapi_request_next (FzUapiRequest *req, FzWgIface *iface, GString *reply, guint max)
+{
+  return req->text != NULL ? set_next (req, iface, reply, max)
+                           : get_next (req, iface, reply, max);
+}
+
+void
+fz_uapi_request_free (FzUapiRequest *req)
+{
+  if (req == NULL)
+    return;
+  if (req->text != NULL)
+    fz_wg_wipe (req->text, req->len); /* it may hold keys */
+  g_free (req->text);
+  g_clear_pointer (&req->keys, g_array_unref);
+  g_free (req);
+}
+
+FzUapiRequest *
+fz_uapi_handle (FzWgIface *iface, const char *request, GString *reply, gint64 now)
+{
+  FzUapiRequest *req;
+
+  if (g_str_has_prefix (request, "get=1\n"))
+    return get_start (iface, reply);
+  if (!g_str_has_prefix (request, "set=1\n"))
+    {
+      g_string_append_printf (reply, "errno=%d\n\n", EINVAL_REPLY);
+      return NULL;
+    }
+  req = g_new0 (FzUapiRequest, 1);
+  req->len = strlen (request);
+  req->text = g_strndup (request, req->len);
+  req->pos = strlen ("set=1\n");
+  req->line = 2;
+  req->st.iface = iface;
+  req->st.now = now;
+  return req;
 }

@@ -29,6 +29,19 @@ gboolean fz_wg_iface_set_fwmark (FzWgIface *iface, guint32 mark, GError **error)
 /* Sends what the device queued, and re-arms its timer. */
 void fz_wg_iface_flush (FzWgIface *iface, gint64 now);
 
-/* One configuration request (text through its blank line); the reply ends
- * with errno=N and a blank line. */
-void fz_uapi_handle (FzWgIface *iface, const char *request, GString *reply, gint64 now);
+/* A configuration request under way. */
+typedef struct _FzUapiRequest FzUapiRequest;
+
+/* One configuration request (text through its blank line). An unknown
+ * one is answered at once (errno=22 appended to @reply) and NULL
+ * returned; set=1 and get=1 return a request that
+ * fz_uapi_request_next() carries out a chunk at a time. */
+FzUapiRequest *fz_uapi_handle (FzWgIface *iface, const char *request, GString *reply,
+                               gint64 now);
+/* Applies up to @max more lines of a set=1, or appends up to @max more
+ * peers of a get=1 answer; FALSE once the request is done and its reply
+ * ends with errno=N and a blank line. */
+gboolean fz_uapi_request_next (FzUapiRequest *req, FzWgIface *iface, GString *reply,
+                               guint max);
+void fz_uapi_request_free (FzUapiRequest *req);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (FzUapiRequest, fz_uapi_request_free)

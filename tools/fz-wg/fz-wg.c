@@ -6,14 +6,16 @@
  * protocol on /var/run/wireguard/IFNAME.sock, like wireguard-go. In the
  * background unless -f or WG_PROCESS_FOREGROUND=1. --queues N reads the
  * TUN with N threads (multi-queue; 1 by default: more reorder packets and
- * TCP slows down for it). SIGTERM or SIGINT
- * removes the socket and the device. */
+ * TCP slows down for it). SIGTERM or SIGINT removes the socket and the
+ * device; deleting the device (wg-quick down) ends fz-wg the same way. */
 #define _GNU_SOURCE /* accept4 */
 #include "fz-wg-iface.h"
 
 #include <errno.h>
 #include <glib-unix.h>
+#include <pthread.h>
 #include <gio/gio.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -25,13 +27,16 @@
 
 #define SOCKET_DIR      "/var/run/wireguard"
 #define BATCH           64
-#define MAX_REQUEST     (4 * 1024 * 1024)
+#define MAX_REQUEST     (16 * 1024 * 1024) /* 20 000 peers with keys fit */
+#define MAX_LINE        4096               /* the longest valid line is under 100 bytes */
+#define CHUNK           64 /* lines of a set, peers of a get, per loop iteration */
 #define PACKET_CAPACITY 65535
 #define QUEUE_BATCHES   64 /* per reader: the backpressure bound */
 
 typedef struct
 {
   FzWgIface iface;
+  GMainContext *ctx; /* every source of fz-wg is attached here */
   GMainLoop *loop;
   GSource *timer;
   FzIoReader *tun_reader[FZ_TUN_MAX_QUEUES];
@@ -39,9 +44,26 @@ typedef struct
   gboolean threads_allowed; /* after the fork into the background */
   char *socket_path;
   int listen_fd;
+  GSource *listen_source, *gauges, *signals[2];
 } App;
 
 static App app;
+
+static GSource *
+attach (GSource *src, GSourceFunc func, gpointer data)
+{
+  g_source_set_callback (src, func, data, NULL);
+  g_source_attach (src, app.ctx);
+  return src;
+}
+
+static void
+drop_source (GSource **src)
+{
+  if (*src != NULL)
+    g_source_destroy (*src);
+  g_clear_pointer (src, g_source_unref);
+}
 
 static char *
 peer_name (FzWgPeer *peer)
@@ -201,15 +223,34 @@ refresh_mtu (FzWgIface *iface)
     fz_wg_device_set_mtu (iface->dev, (gsize) mtu);
 }
 
+/* Deleting the interface (ip link del, wg-quick down) ends the TUN
+ * reader with EBADFD: then fz-wg has nothing left to do, as wireguard-go. */
+static gboolean
+tun_gone (FzIoReader *r)
+{
+  int err = fz_io_reader_error (r);
+
+  if (err == 0)
+    return FALSE;
+  g_message ("interface %s went away (%s); exiting", app.iface.tun->name,
+             g_strerror (err));
+  g_main_loop_quit (app.loop);
+  return TRUE;
+}
+
 /* TUN -> peers: batches from the reader thread (TSO super-packets already
  * segmented), routed by destination, encrypted, sent in GSO batches. */
 static gboolean
 on_tun_batches (gint fd, GIOCondition cond, gpointer data)
 {
   FzWgIface *iface = &app.iface;
-  FzBatchQueue *q = data;
+  FzIoReader *r = data;
+  FzBatchQueue *q = fz_io_reader_queue (r);
   gint64 now = g_get_monotonic_time ();
   FzBatch *b;
+
+  if (tun_gone (r))
+    return G_SOURCE_REMOVE;
 
   refresh_mtu (iface); /* before padding anything: it may have just changed */
   fz_batch_queue_ack (q);
@@ -293,13 +334,10 @@ on_udp_batches (gint fd, GIOCondition cond, gpointer data)
 }
 
 static GSource *
-watch_queue (FzBatchQueue *q, GUnixFDSourceFunc func)
+watch_queue (FzBatchQueue *q, GUnixFDSourceFunc func, gpointer data)
 {
-  GSource *src = g_unix_fd_source_new (fz_batch_queue_fd (q), G_IO_IN);
-
-  g_source_set_callback (src, G_SOURCE_FUNC (func), q, NULL);
-  g_source_attach (src, NULL);
-  return src;
+  return attach (g_unix_fd_source_new (fz_batch_queue_fd (q), G_IO_IN),
+                 G_SOURCE_FUNC (func), data);
 }
 
 /* Reader threads start only once the process is settled: threads do not
@@ -314,7 +352,8 @@ start_udp_readers (FzWgIface *iface)
       {
         iface->udp_reader[i] = fz_io_reader_new_udp (iface->udp[i], QUEUE_BATCHES);
         iface->udp_source[i]
-          = watch_queue (fz_io_reader_queue (iface->udp_reader[i]), on_udp_batches);
+          = watch_queue (fz_io_reader_queue (iface->udp_reader[i]), on_udp_batches,
+                         fz_io_reader_queue (iface->udp_reader[i]));
       }
 }
 
@@ -323,9 +362,7 @@ stop_udp (FzWgIface *iface)
 {
   for (guint i = 0; i < 2; i++)
     {
-      if (iface->udp_source[i] != NULL)
-        g_source_destroy (iface->udp_source[i]);
-      g_clear_pointer (&iface->udp_source[i], g_source_unref);
+      drop_source (&iface->udp_source[i]);
       g_clear_pointer (&iface->udp_reader[i], fz_io_reader_free);
       g_clear_pointer (&iface->udp[i], fz_udp_socket_close);
     }
@@ -370,47 +407,172 @@ fz_wg_iface_set_fwmark (FzWgIface *iface, guint32 mark, GError **error)
 
 /* --- configuration socket --------------------------------------------- */
 
+/* A connection to the configuration socket. Requests are carried out one
+ * at a time, a chunk per main loop iteration (a get=1 answer only as fast
+ * as the client reads it); meanwhile nothing more is read. Writes never
+ * block and never raise SIGPIPE. */
 typedef struct
 {
+  GSource source;
+  gpointer tag;
   int fd;
   GString *in;
+  gsize scanned, line_start; /* how far @in was checked for a request */
+  GString *out;
+  gsize out_sent;
+  FzUapiRequest *pending; /* a request still being carried out */
+  gboolean eof;           /* the client will send nothing more */
+  gboolean bad;           /* it sent what can never be a request: close once answered */
 } Client;
 
-static gboolean
-on_client (gint fd, GIOCondition cond, gpointer data)
+static GPtrArray *clients; /* Client *: freed at exit */
+
+/* Length of the first complete request in @c->in (through its blank
+ * line); 0 if it is not complete yet; -1 if it can never be one: a NUL or
+ * CR byte, a line or a request too long. Resumes where the last call
+ * stopped. */
+static gssize
+find_request (Client *c)
 {
-  Client *c = data;
-  char chunk[4096];
-  gssize n = read (fd, chunk, sizeof chunk);
-  char *end;
+  for (; c->scanned < c->in->len; c->scanned++)
+    {
+      char ch = c->in->str[c->scanned];
+
+      if (ch == '\0' || ch == '\r')
+        return -1;
+      if (ch != '\n')
+        {
+          if (c->scanned - c->line_start >= MAX_LINE)
+            return -1;
+          continue;
+        }
+      if (c->scanned == c->line_start)
+        return (gssize) ++c->scanned;
+      c->line_start = c->scanned + 1;
+    }
+  return c->in->len >= MAX_REQUEST ? -1 : 0;
+}
+
+static void
+handle_request (Client *c, gsize len)
+{
+  g_autofree char *req = g_strndup (c->in->str, len);
+
+  fz_wg_wipe (c->in->str, len); /* it may hold keys */
+  g_string_erase (c->in, 0, (gssize) len);
+  c->scanned = c->line_start = 0;
+  c->pending = fz_uapi_handle (&app.iface, req, c->out, g_get_monotonic_time ());
+  fz_wg_wipe (req, len);
+}
+
+/* Carries out the next chunk of the request under way, or starts the
+ * next complete one. */
+static void
+produce (Client *c)
+{
+  gssize len;
+
+  if (c->pending != NULL)
+    {
+      if (!fz_uapi_request_next (c->pending, &app.iface, c->out, CHUNK))
+        g_clear_pointer (&c->pending, fz_uapi_request_free);
+      return;
+    }
+  if (c->bad || (len = find_request (c)) == 0)
+    return;
+  if (len < 0)
+    {
+      g_string_append (c->out, "errno=22\n\n");
+      c->bad = TRUE;
+      return;
+    }
+  handle_request (c, (gsize) len);
+}
+
+/* FALSE when the connection failed or the client hung up. */
+static gboolean
+read_in (Client *c)
+{
+  char chunk[65536];
+  gssize n = read (c->fd, chunk, sizeof chunk);
 
   if (n > 0)
     g_string_append_len (c->in, chunk, n);
-  if (n == 0 || (n < 0 && errno != EAGAIN) || c->in->len > MAX_REQUEST)
-    goto close;
+  else if (n == 0)
+    c->eof = TRUE;
+  return n >= 0 || errno == EAGAIN || errno == EINTR;
+}
 
-  /* Every complete request (ending in a blank line) gets its reply. */
-  while ((end = strstr (c->in->str, "\n\n")) != NULL)
+static gboolean
+write_out (Client *c)
+{
+  gssize n = send (c->fd, c->out->str + c->out_sent, c->out->len - c->out_sent,
+                   MSG_NOSIGNAL | MSG_DONTWAIT);
+
+  if (n < 0)
+    return errno == EAGAIN || errno == EINTR;
+  c->out_sent += (gsize) n;
+  if (c->out_sent == c->out->len)
     {
-      g_autoptr (GString) reply = g_string_new (NULL);
-      gsize len = (gsize) (end - c->in->str) + 2;
-      g_autofree char *req = g_strndup (c->in->str, len - 1);
-
-      g_string_erase (c->in, 0, len);
-      fz_uapi_handle (&app.iface, req, reply, g_get_monotonic_time ());
-      fz_wg_wipe (req, strlen (req)); /* it may hold keys */
-      if (write (fd, reply->str, reply->len) != (gssize) reply->len)
-        goto close;
+      fz_wg_wipe (c->out->str, c->out->len); /* get=1 answers hold keys */
+      g_string_truncate (c->out, 0);
+      c->out_sent = 0;
     }
-  return G_SOURCE_CONTINUE;
+  return TRUE;
+}
 
-close:
-  fz_wg_wipe (c->in->str, c->in->len);
-  g_string_free (c->in, TRUE);
-  close (fd);
-  g_free (c);
+/* The connection closes when its source is finalized. */
+static gboolean
+client_end (Client *c)
+{
+  g_ptr_array_remove_fast (clients, c);
   return G_SOURCE_REMOVE;
 }
+
+static gboolean
+client_dispatch (GSource *source, GSourceFunc callback, gpointer data)
+{
+  Client *c = (Client *) source;
+  GIOCondition cond = g_source_query_unix_fd (source, c->tag);
+  gboolean busy;
+
+  if ((cond & (G_IO_IN | G_IO_HUP | G_IO_ERR)) && !c->eof && !read_in (c))
+    return client_end (c);
+  if (c->out->len == 0)
+    produce (c);
+  if (c->out->len > 0 && !write_out (c))
+    return client_end (c);
+  busy = c->out->len > 0 || c->pending != NULL;
+  if (!busy && (c->bad || c->eof))
+    {
+      produce (c); /* requests that came with the hang-up */
+      if (c->out->len == 0)
+        return client_end (c);
+      busy = TRUE;
+    }
+  /* Read only while idle; write while there is something to write; come
+   * back at once for a chunk to generate or a request already read. */
+  g_source_modify_unix_fd (source, c->tag, busy ? G_IO_OUT : G_IO_IN);
+  g_source_set_ready_time (
+    source, (busy && c->out->len == 0) || (!busy && c->scanned < c->in->len) ? 0 : -1);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+client_finalize (GSource *source)
+{
+  Client *c = (Client *) source;
+
+  fz_uapi_request_free (c->pending);
+  fz_wg_wipe (c->in->str, c->in->allocated_len);
+  fz_wg_wipe (c->out->str, c->out->allocated_len);
+  g_string_free (c->in, TRUE);
+  g_string_free (c->out, TRUE);
+  close (c->fd);
+}
+
+static GSourceFuncs client_funcs
+  = { .dispatch = client_dispatch, .finalize = client_finalize };
 
 static gboolean
 on_accept (gint fd, GIOCondition cond, gpointer data)
@@ -420,10 +582,13 @@ on_accept (gint fd, GIOCondition cond, gpointer data)
 
   if (cfd < 0)
     return G_SOURCE_CONTINUE;
-  c = g_new0 (Client, 1);
+  c = (Client *) g_source_new (&client_funcs, sizeof (Client));
   c->fd = cfd;
   c->in = g_string_new (NULL);
-  g_unix_fd_add (cfd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_client, c);
+  c->out = g_string_new (NULL);
+  c->tag = g_source_add_unix_fd (&c->source, cfd, G_IO_IN);
+  g_source_attach (&c->source, app.ctx);
+  g_ptr_array_add (clients, c); /* holds the reference */
   return G_SOURCE_CONTINUE;
 }
 
@@ -463,7 +628,8 @@ open_control_socket (const char *path, GError **error)
 
   fd = socket (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   old = umask (0077); /* root only: the socket hands out keys */
-  if (fd < 0 || bind (fd, (struct sockaddr *) &sa, sizeof sa) < 0 || listen (fd, 16) < 0)
+  if (fd < 0 || bind (fd, (struct sockaddr *) &sa, sizeof sa) < 0
+      || listen (fd, SOMAXCONN) < 0)
     {
       int saved = errno;
       umask (old);
@@ -514,7 +680,17 @@ main (int argc, char **argv)
   FzWgIface *iface = &app.iface;
   const char *name = NULL;
   guint queues = 1;
+  sigset_t term;
 
+  /* A client that hangs up before reading its answer must not kill us:
+   * writes say EPIPE instead (and use MSG_NOSIGNAL besides). */
+  signal (SIGPIPE, SIG_IGN);
+  /* SIGTERM or SIGINT before the main loop waits until it runs: the
+   * socket exists before, and a stop then must remove it too. */
+  sigemptyset (&term);
+  sigaddset (&term, SIGTERM);
+  sigaddset (&term, SIGINT);
+  pthread_sigmask (SIG_BLOCK, &term, NULL);
   for (int i = 1; i < argc; i++)
     {
       if (g_str_equal (argv[i], "-f") || g_str_equal (argv[i], "--foreground"))
@@ -587,23 +763,26 @@ main (int argc, char **argv)
       return 1;
     }
 
-  app.loop = g_main_loop_new (NULL, FALSE);
-  app.timer = g_source_new (&timer_funcs, sizeof (GSource));
-  g_source_set_callback (app.timer, on_timer, NULL, NULL);
-  g_source_attach (app.timer, NULL);
+  app.ctx = g_main_context_new ();
+  g_main_context_push_thread_default (app.ctx);
+  app.loop = g_main_loop_new (app.ctx, FALSE);
+  app.timer = attach (g_source_new (&timer_funcs, sizeof (GSource)), on_timer, NULL);
   refresh_mtu (iface);
   app.threads_allowed = TRUE;
   start_udp_readers (iface);
   for (guint q = 0; q < iface->tun->n_queues; q++)
     {
       app.tun_reader[q] = fz_io_reader_new_tun (iface->tun, q, QUEUE_BATCHES);
-      app.tun_source[q]
-        = watch_queue (fz_io_reader_queue (app.tun_reader[q]), on_tun_batches);
+      app.tun_source[q] = watch_queue (fz_io_reader_queue (app.tun_reader[q]),
+                                       on_tun_batches, app.tun_reader[q]);
     }
-  g_timeout_add_seconds (1, on_gauges, iface);
-  g_unix_fd_add (app.listen_fd, G_IO_IN, on_accept, NULL);
-  g_unix_signal_add (SIGTERM, on_quit, NULL);
-  g_unix_signal_add (SIGINT, on_quit, NULL);
+  clients = g_ptr_array_new_with_free_func ((GDestroyNotify) g_source_unref);
+  app.gauges = attach (g_timeout_source_new_seconds (1), on_gauges, iface);
+  app.listen_source = attach (g_unix_fd_source_new (app.listen_fd, G_IO_IN),
+                              G_SOURCE_FUNC (on_accept), NULL);
+  app.signals[0] = attach (g_unix_signal_source_new (SIGTERM), on_quit, NULL);
+  app.signals[1] = attach (g_unix_signal_source_new (SIGINT), on_quit, NULL);
+  pthread_sigmask (SIG_UNBLOCK, &term, NULL);
   g_message ("interface %s up (TCP segmentation offload %s); configure it with wg(8) "
              "through %s",
              iface->tun->name, iface->tun->tso ? "on" : "off", app.socket_path);
@@ -611,13 +790,16 @@ main (int argc, char **argv)
   g_main_loop_run (app.loop);
 
   unlink (app.socket_path);
+  drop_source (&app.listen_source);
   close (app.listen_fd);
+  for (guint i = 0; i < clients->len; i++)
+    g_source_destroy (clients->pdata[i]);
+  g_ptr_array_unref (clients);
   g_message ("interface %s down", iface->tun->name);
   stop_udp (iface);
   for (guint q = 0; q < iface->tun->n_queues; q++)
     {
-      g_source_destroy (app.tun_source[q]);
-      g_source_unref (app.tun_source[q]);
+      drop_source (&app.tun_source[q]);
       fz_io_reader_free (app.tun_reader[q]);
     }
   fz_tun_close (iface->tun);
@@ -626,9 +808,13 @@ main (int argc, char **argv)
   fz_wg_device_free (iface->dev);
   fz_wg_wipe (iface->private_key, sizeof iface->private_key);
   fz_buf_pool_free (iface->pool);
-  g_source_destroy (app.timer);
-  g_source_unref (app.timer);
+  drop_source (&app.timer);
+  drop_source (&app.gauges);
+  drop_source (&app.signals[0]);
+  drop_source (&app.signals[1]);
   g_main_loop_unref (app.loop);
+  g_main_context_pop_thread_default (app.ctx);
+  g_main_context_unref (app.ctx);
   g_free (app.socket_path);
   return 0;
 }
