@@ -1,5 +1,6 @@
 #include "fz-phoenix-frame.h"
 
+#include <math.h>
 #include <string.h>
 
 /* The quark name is a string, not an expression: keep its dashes. */
@@ -61,6 +62,19 @@ name_member (JsonObject *o, const char *key, GError **error)
   return s;
 }
 
+/* json-glib 1.6 reads an integer beyond gint64 as -1, silently: a
+ * number without fraction or exponent has at most 18 digits. */
+static gboolean
+integer_fits (const char *t, gsize len)
+{
+  gsize i = t[0] == '-' ? 1 : 0;
+  gsize digits = 0;
+  while (i < len && g_ascii_isdigit (t[i]))
+    i++, digits++;
+  gboolean integer = i == len || (t[i] != '.' && t[i] != 'e' && t[i] != 'E');
+  return !integer || digits <= 18;
+}
+
 /* Counts the nesting of [ and { outside strings. Outside strings it
  * refuses '/' and '\'', which strict JSON never has there but json-glib
  * reads as comments and strings: the count and the parser must agree
@@ -106,6 +120,50 @@ check_text (const char *text, gsize len, GError **error)
                                "is not JSON: a comment or a single quote");
           return FALSE;
         }
+      else if (c == '-' || g_ascii_isdigit (c))
+        {
+          if (!integer_fits (text + i, len - i))
+            {
+              g_set_error_literal (error, FZ_PHOENIX_ERROR, FZ_PHOENIX_ERROR_INVALID,
+                                   "has an integer out of range");
+              return FALSE;
+            }
+          while (i + 1 < len && strchr ("-+.eE0123456789", text[i + 1]) != NULL)
+            i++;
+        }
+    }
+  return TRUE;
+}
+
+/* json-glib reads 1e999 as infinity and would write it back as "inf",
+ * which is not JSON. The depth is bounded already, so recursion is. */
+static gboolean
+all_finite (JsonNode *n)
+{
+  switch (json_node_get_node_type (n))
+    {
+    case JSON_NODE_VALUE:
+      return json_node_get_value_type (n) != G_TYPE_DOUBLE
+             || isfinite (json_node_get_double (n));
+    case JSON_NODE_ARRAY:
+      {
+        JsonArray *a = json_node_get_array (n);
+        for (guint i = 0; i < json_array_get_length (a); i++)
+          if (!all_finite (json_array_get_element (a, i)))
+            return FALSE;
+        return TRUE;
+      }
+    case JSON_NODE_OBJECT:
+      {
+        JsonObjectIter it;
+        JsonNode *member;
+        json_object_iter_init (&it, json_node_get_object (n));
+        while (json_object_iter_next (&it, NULL, &member))
+          if (!all_finite (member))
+            return FALSE;
+        return TRUE;
+      }
+    case JSON_NODE_NULL: return TRUE;
     }
   return TRUE;
 }
@@ -124,6 +182,12 @@ fz_phoenix_json_parse (const char *text, gsize len, GError **error)
       return NULL;
     }
   JsonNode *root = json_parser_get_root (parser);
+  if (root != NULL && !all_finite (root))
+    {
+      g_set_error_literal (error, FZ_PHOENIX_ERROR, FZ_PHOENIX_ERROR_INVALID,
+                           "has a number out of range");
+      return NULL;
+    }
   return root != NULL ? json_node_ref (root) : json_node_new (JSON_NODE_NULL);
 }
 

@@ -240,6 +240,33 @@ test_escaped_nul (void)
   g_assert_cmpstr (json_node_get_string (g->payload), ==, "\001");
 }
 
+/* Numbers json-glib cannot hold are refused: one beyond a double would
+ * be infinity (written back as "inf", which is not JSON; the fuzzer found
+ * it), an integer beyond gint64 silently -1. */
+static void
+test_out_of_range (void)
+{
+  R ("{\"topic\":\"t\",\"event\":\"e\",\"payload\":1e999}", "out of range");
+  R ("{\"topic\":\"t\",\"event\":\"e\",\"payload\":[0,{\"a\":-1e400}]}", "out of range");
+  R ("{\"topic\":\"phoenix\",\"event\":\"pply\",\"payload\":0777777777777778e777777777}",
+     "out of range");
+  R ("{\"topic\":\"t\",\"event\":\"e\",\"payload\":123456789012345678901234}",
+     "integer out of range");
+  R ("{\"topic\":\"t\",\"event\":\"e\",\"payload\":{\"x\":-9999999999999999999}}",
+     "integer out of range");
+  R ("{\"topic\":\"t\",\"event\":\"e\",\"payload\":null,\"ref\":18446744073709551617}",
+     "integer out of range");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FzPhoenixFrame) f
+    = parse ("{\"topic\":\"t\",\"event\":\"e\",\"payload\":[-999999999999999999,1.5,"
+             "\"123456789012345678901234\"]}",
+             &error);
+  g_assert_no_error (error);
+  JsonArray *a = json_node_get_array (f->payload);
+  g_assert_cmpint (json_array_get_int_element (a, 0), ==, -999999999999999999);
+  g_assert_cmpfloat (json_array_get_double_element (a, 1), ==, 1.5);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -248,6 +275,7 @@ main (int argc, char **argv)
   g_test_add_func ("/phoenix-frame/reject", test_reject);
   g_test_add_func ("/phoenix-frame/deep", test_deep);
   g_test_add_func ("/phoenix-frame/escaped-nul", test_escaped_nul);
+  g_test_add_func ("/phoenix-frame/out-of-range", test_out_of_range);
   g_test_add_func ("/phoenix-frame/limit", test_limit);
   return g_test_run ();
 }
