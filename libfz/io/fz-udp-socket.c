@@ -441,6 +441,47 @@ fz_udp_socket_send_batch (FzUdpSocket *s, FzPacketBuf *const *bufs, guint n,
   return ok;
 }
 
+/* One GSO batch shares its control messages. */
+static gboolean
+same_path (const FzUdpTransmit *a, const FzUdpTransmit *b)
+{
+  return fz_ip_addr_equal (&a->src.ip, &b->src.ip)
+         && fz_sock_addr_equal (&a->dst, &b->dst)
+         && (a->ecn & FZ_UDP_ECN_MASK) == (b->ecn & FZ_UDP_ECN_MASK);
+}
+
+/* How many of @tx, from the first, one GSO batch takes: of one path, all
+ * of the first's size but a last no larger, within the segment and size
+ * limits. */
+static guint
+batch_length (const FzUdpTransmit *tx, guint n)
+{
+  gsize size = tx[0].buf->len, total = size;
+  guint j = 1;
+
+  while (j < n && j < FZ_UDP_GSO_MAX_SEGMENTS && tx[j - 1].buf->len == size
+         && tx[j].buf->len <= size && total + tx[j].buf->len <= 65000
+         && same_path (&tx[0], &tx[j]))
+    total += tx[j++].buf->len;
+  return j;
+}
+
+gboolean
+fz_udp_socket_send_many (FzUdpSocket *s, const FzUdpTransmit *tx, guint n)
+{
+  FzPacketBuf *bufs[FZ_UDP_GSO_MAX_SEGMENTS];
+  gboolean ok = TRUE;
+
+  for (guint i = 0, m; i < n; i += m)
+    {
+      m = batch_length (tx + i, n - i);
+      for (guint k = 0; k < m; k++)
+        bufs[k] = tx[i + k].buf;
+      ok &= fz_udp_socket_send_batch (s, bufs, m, &tx[i].src, &tx[i].dst, tx[i].ecn);
+    }
+  return ok;
+}
+
 guint
 fz_udp_socket_recv_many (FzUdpSocket *s, FzPacketBuf **bufs, FzSockAddr *from,
                          FzSockAddr *local, guint8 *ecn, guint n)

@@ -73,6 +73,21 @@ gboolean fz_udp_socket_send_batch (FzUdpSocket *s, FzPacketBuf *const *bufs, gui
                                    const FzSockAddr *src, const FzSockAddr *to,
                                    guint8 ecn);
 
+/* One datagram to send, with what a node's transmit (FzNodeTransmit) says
+ * of it. */
+typedef struct
+{
+  FzSockAddr src; /* family 0: the kernel picks */
+  FzSockAddr dst;
+  FzPacketBuf *buf; /* stays the caller's */
+  guint8 ecn;
+} FzUdpTransmit;
+
+/* Sends @n datagrams of @s's family in order, in as few GSO batches as
+ * they allow: consecutive ones with the same source, destination and ECN,
+ * all but the last of one size. FALSE if some could not be sent. */
+gboolean fz_udp_socket_send_many (FzUdpSocket *s, const FzUdpTransmit *tx, guint n);
+
 /* Without GRO: up to @n datagrams in one syscall (recvmmsg), each into its
  * own buffer (len set) with its source, and (arrays that may be NULL) the
  * local address and ECN bits as fz_udp_socket_recv_gro gives them.

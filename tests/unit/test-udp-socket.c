@@ -599,6 +599,62 @@ test_reader (gconstpointer data)
   fz_io_reader_free (reader);
 }
 
+/* Transmits with their own source, destination and ECN go out in GSO
+ * batches of one (source, destination, ECN) each, in order: with GRO each
+ * batch arrives as one receive, from its source, to its destination, with
+ * its ECN. */
+static void
+test_send_many (void)
+{
+  static const struct
+  {
+    const char *src, *dst;
+    guint8 ecn;
+    gsize received; /* 0: in the receive before */
+  } plan[] = {
+    { "127.0.0.2", "127.0.0.1", 3, 1800 }, { "127.0.0.2", "127.0.0.1", 3, 0 },
+    { "127.0.0.2", "127.0.0.1", 3, 0 },    { "127.0.0.2", "127.0.0.1", 2, 1200 },
+    { "127.0.0.2", "127.0.0.1", 2, 0 },    { "127.0.0.1", "127.0.0.1", 2, 1200 },
+    { "127.0.0.1", "127.0.0.1", 2, 0 },    { "127.0.0.2", "127.0.0.2", 3, 600 },
+    { NULL, "127.0.0.1", 0, 600 },
+  };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FzUdpSocket) rx = fz_udp_socket_open (4, 0, &error);
+  g_autoptr (FzUdpSocket) tx = fz_udp_socket_open (4, 0, &error);
+  g_autoptr (FzBufPool) pool = fz_buf_pool_new (2048, 16);
+  FzUdpTransmit out[G_N_ELEMENTS (plan)];
+  guint8 in[65536];
+
+  g_assert_no_error (error);
+  g_assert_true (rx->gro);
+  for (guint i = 0; i < G_N_ELEMENTS (plan); i++)
+    {
+      out[i]
+        = (FzUdpTransmit){ .dst = sock_addr (plan[i].dst, rx->port), .ecn = plan[i].ecn };
+      if (plan[i].src != NULL)
+        out[i].src = sock_addr (plan[i].src, 0);
+      fill (pool, &out[i].buf, 1, 600, (guint8) i);
+    }
+  g_assert_true (fz_udp_socket_send_many (tx, out, G_N_ELEMENTS (out)));
+  for (guint i = 0; i < G_N_ELEMENTS (plan); i++)
+    {
+      FzSockAddr from, local;
+      guint8 ecn;
+      guint16 seg;
+      gssize n;
+
+      fz_packet_buf_free (out[i].buf);
+      if (plan[i].received == 0)
+        continue;
+      n = recv_wait (rx, in, sizeof in, &from, &local, &ecn, &seg);
+      g_assert_cmpint (n, ==, plan[i].received);
+      g_assert_cmpuint (in[0], ==, i);
+      assert_ip (&from.ip, plan[i].src != NULL ? plan[i].src : plan[i].dst);
+      assert_ip (&local.ip, plan[i].dst);
+      g_assert_cmpuint (ecn, ==, plan[i].ecn);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -623,6 +679,7 @@ main (int argc, char **argv)
   g_test_add_data_func ("/udp-socket/reader/recvmmsg", GINT_TO_POINTER (FALSE),
                         test_reader);
   g_test_add_func ("/udp-socket/gso-refused", test_gso_refused);
+  g_test_add_func ("/udp-socket/send-many", test_send_many);
   g_test_add_func ("/udp-socket/recv-many", test_recv_many);
   return g_test_run ();
 }
