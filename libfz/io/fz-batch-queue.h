@@ -15,7 +15,11 @@ typedef struct
 {
   guint n;
   FzPacketBuf *bufs[FZ_BATCH_MAX];
-  FzSockAddr from[FZ_BATCH_MAX]; /* datagram sources; unused for TUN batches */
+  /* For datagrams (unused for TUN batches): each one's source, the local
+   * address it arrived on (family 0 if unknown) and its ECN bits. */
+  FzSockAddr from[FZ_BATCH_MAX];
+  FzSockAddr local[FZ_BATCH_MAX];
+  guint8 ecn[FZ_BATCH_MAX];
 } FzBatch;
 
 typedef struct _FzBatchQueue FzBatchQueue;

@@ -115,7 +115,8 @@ read_udp (gpointer data)
           guint room = FZ_BATCH_MAX - b->n, got;
 
           fz_buf_pool_alloc_batch (r->pool, bufs, room);
-          got = fz_udp_socket_recv_many (r->udp, bufs, b->from + b->n, room);
+          got = fz_udp_socket_recv_many (r->udp, bufs, b->from + b->n, b->local + b->n,
+                                         b->ecn + b->n, room);
           for (guint i = 0; i < got; i++)
             b->bufs[b->n++] = bufs[i];
           fz_buf_pool_release_batch (r->pool, bufs + got, room - got);
@@ -126,15 +127,17 @@ read_udp (gpointer data)
         }
       for (; r->udp->gro;)
         {
-          FzSockAddr from;
+          FzSockAddr from, local;
+          guint8 ecn;
           guint16 seg;
           gssize n = fz_udp_socket_recv_gro (
-            r->udp, big->data, fz_packet_buf_tailroom (big), &from, NULL, &seg);
+            r->udp, big->data, fz_packet_buf_tailroom (big), &from, &local, &ecn, &seg);
           gsize step;
 
           if (n < 0)
             break;
-          /* With GRO, one receive holds many datagrams: one buffer each. */
+          /* With GRO, one receive holds many datagrams: one buffer each,
+           * all with the same addresses and ECN. */
           step = seg > 0 ? seg : (gsize) n;
           for (gsize off = 0; off < (gsize) n; off += step)
             {
@@ -147,6 +150,8 @@ read_udp (gpointer data)
                 }
               fz_packet_buf_set (one, big->data + off, MIN (step, (gsize) n - off));
               b->from[b->n] = from;
+              b->local[b->n] = local;
+              b->ecn[b->n] = ecn;
               b->bufs[b->n++] = one;
             }
         }

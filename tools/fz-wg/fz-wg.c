@@ -101,7 +101,7 @@ send_datagram (FzWgIface *iface, FzPacketBuf *buf, const FzSockAddr *dst)
 {
   FzUdpSocket *s = iface->udp[dst->ip.family == 4 ? 0 : 1];
 
-  if (s != NULL && fz_udp_socket_send (s, buf->data, buf->len, dst) < 0
+  if (s != NULL && fz_udp_socket_send (s, buf->data, buf->len, NULL, dst, 0) < 0
       && errno != EAGAIN)
     g_debug ("send to port %u: %s", dst->port, g_strerror (errno));
 }
@@ -175,7 +175,7 @@ flush_pending (FzWgIface *iface)
       for (guint k = i; k < j; k++)
         bufs[k - i] = pending[k].buf;
       if (s != NULL)
-        fz_udp_socket_send_batch (s, bufs, j - i, dst);
+        fz_udp_socket_send_batch (s, bufs, j - i, NULL, dst, 0);
       for (guint k = i; k < j; k++)
         fz_packet_buf_free (pending[k].buf);
       i = j;
