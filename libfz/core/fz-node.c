@@ -1040,6 +1040,7 @@ FzNodeRx
 fz_node_decapsulate (FzNode *node, const FzSockAddr *local, const FzSockAddr *from,
                      FzPacketBuf *buf, gint64 now, FzNodeConn **conn)
 {
+  *conn = NULL;
   FzNodeRx rx = decapsulate_one (node, local, from, buf, now, conn);
   drain (node, now);
   return rx;
