@@ -16,7 +16,9 @@ typedef struct
   gboolean failed;
 } Relay;
 
-typedef struct
+typedef struct _FzNodeConn Connection;
+
+struct _FzNodeConn
 {
   char *id;
   guint32 tag;
@@ -38,7 +40,17 @@ typedef struct
   gboolean dirty;
   gint64 deadline;
   GSequenceIter *timer;
-} Connection;
+  /* Removed: only the id is left, kept until the event that says so is
+   * polled, so that handles handed out before stay safe to pass back. */
+  gboolean removed;
+};
+
+/* An event, and the removed connection it frees when polled. */
+typedef struct
+{
+  FzNodeEvent pub;
+  Connection *gone;
+} QueuedEvent;
 
 struct _FzNode
 {
@@ -46,7 +58,7 @@ struct _FzNode
   FzRng *rng;
   FzBufPool *pool;
   FzWgDevice *wg;
-  GHashTable *conns;    /* id -> Connection* (owns) */
+  GHashTable *conns;    /* id -> Connection* (owns; not the removed ones) */
   GHashTable *by_ufrag; /* our ufrag -> Connection* */
   GHashTable *by_tag;   /* transaction tag -> Connection* */
   GHashTable *by_peer;  /* FzWgPeer* -> Connection* */
@@ -57,20 +69,37 @@ struct _FzNode
   guint32 next_tag;
   gboolean no_relays_reported;
   GQueue transmits; /* FzNodeTransmit* */
-  GQueue events;    /* FzNodeEvent* */
+  GQueue events;    /* QueuedEvent* */
+  gsize mtu;
 };
 
 static void drain (FzNode *node, gint64 now);
+static void drain_wg_transmits (FzNode *node, const FzSockAddr *at, const FzSockAddr *to,
+                                gint64 now);
 
+/* An event about @conn (NULL for the node); one about a removed
+ * connection takes what is left of it. */
 static void
-push_event (FzNode *node, FzNodeEventType type, const char *id, const FzIceCandidate *c)
+push_event (FzNode *node, FzNodeEventType type, Connection *conn, const FzIceCandidate *c)
 {
-  FzNodeEvent *e = g_new0 (FzNodeEvent, 1);
-  e->type = type;
-  e->id = g_strdup (id);
+  QueuedEvent *e = g_new0 (QueuedEvent, 1);
+  e->pub.type = type;
+  e->pub.id = conn != NULL ? g_strdup (conn->id) : NULL;
+  e->pub.conn = conn;
   if (c != NULL)
-    e->candidate = *c;
+    e->pub.candidate = *c;
+  if (conn != NULL && conn->removed)
+    e->gone = conn;
   g_queue_push_tail (&node->events, e);
+}
+
+/* @c is freed now: queued events must not hand out its handle. */
+static void
+forget_in_events (FzNode *node, Connection *c)
+{
+  for (GList *l = node->events.head; l != NULL; l = l->next)
+    if (((QueuedEvent *) l->data)->pub.conn == c)
+      ((QueuedEvent *) l->data)->pub.conn = NULL;
 }
 
 static void
@@ -217,7 +246,7 @@ connection_add_local (FzNode *node, Connection *c, const FzIceCandidate *cand, g
 {
   mark_dirty (node, c);
   if (fz_ice_agent_add_local_candidate (c->agent, cand, now))
-    push_event (node, FZ_NODE_EVENT_NEW_CANDIDATE, c->id, cand);
+    push_event (node, FZ_NODE_EVENT_NEW_CANDIDATE, c, cand);
 }
 
 static void
@@ -226,7 +255,7 @@ connection_remove_local (FzNode *node, Connection *c, const FzIceCandidate *cand
 {
   mark_dirty (node, c);
   fz_ice_agent_remove_local_candidate (c->agent, cand, now);
-  push_event (node, FZ_NODE_EVENT_INVALIDATED_CANDIDATE, c->id, cand);
+  push_event (node, FZ_NODE_EVENT_INVALIDATED_CANDIDATE, c, cand);
 }
 
 static void
@@ -278,23 +307,10 @@ assign_relay (FzNode *node, Connection *c, gint64 now)
     connection_add_local (node, c, &rc[i], now);
 }
 
+/* Takes @c out of every index and frees all it has but its id: what an
+ * upsert replaces, and what a removal drops at once. */
 static void
-connection_free (Connection *c)
-{
-  g_queue_clear_full (&c->buffered, (GDestroyNotify) fz_packet_buf_free);
-  g_queue_clear_full (&c->early, (GDestroyNotify) fz_packet_buf_free);
-  fz_ice_agent_free (c->agent);
-  g_free (c->remote_ufrag);
-  if (c->remote_pwd != NULL)
-    sodium_memzero (c->remote_pwd, strlen (c->remote_pwd));
-  g_free (c->remote_pwd);
-  sodium_memzero (c->psk, sizeof c->psk);
-  g_free (c->id);
-  g_free (c);
-}
-
-static void
-remove_connection (FzNode *node, Connection *c)
+connection_clear (FzNode *node, Connection *c)
 {
   g_hash_table_remove (node->by_ufrag, fz_ice_agent_local_ufrag (c->agent));
   g_hash_table_remove (node->by_tag, GUINT_TO_POINTER (c->tag));
@@ -304,7 +320,40 @@ remove_connection (FzNode *node, Connection *c)
   if (c->dirty)
     g_ptr_array_remove_fast (node->dirty, c);
   fz_wg_device_remove_peer (node->wg, c->peer);
-  g_hash_table_remove (node->conns, c->id); /* frees c */
+  g_queue_clear_full (&c->buffered, (GDestroyNotify) fz_packet_buf_free);
+  g_queue_clear_full (&c->early, (GDestroyNotify) fz_packet_buf_free);
+  fz_ice_agent_free (c->agent);
+  g_free (c->remote_ufrag);
+  if (c->remote_pwd != NULL)
+    sodium_memzero (c->remote_pwd, strlen (c->remote_pwd));
+  g_free (c->remote_pwd);
+  char *id = c->id;
+  sodium_memzero (c, sizeof *c); /* the PSK too */
+  c->id = id;
+}
+
+static void
+connection_free (Connection *c)
+{
+  g_free (c->id);
+  g_free (c);
+}
+
+/* Leaves the id, for the caller to free (forget_in_events first) or to
+ * hand to the event that says it is gone. */
+static void
+remove_connection (FzNode *node, Connection *c)
+{
+  connection_clear (node, c);
+  g_hash_table_steal (node->conns, c->id);
+  c->removed = TRUE;
+}
+
+static void
+fail_connection (FzNode *node, Connection *c)
+{
+  remove_connection (node, c);
+  push_event (node, FZ_NODE_EVENT_FAILED, c, NULL);
 }
 
 FzNode *
@@ -317,8 +366,7 @@ fz_node_new (gboolean controlling, const guint8 priv[FZ_WG_KEY_LEN], FzRng *rng,
   node->pool = pool;
   node->wg = fz_wg_device_new (priv, rng, pool);
   fz_wg_device_set_rekey_attempt_time (node->wg, FZ_WG_REKEY_ATTEMPT_ICE);
-  node->conns = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
-                                       (GDestroyNotify) connection_free);
+  node->conns = g_hash_table_new (g_str_hash, g_str_equal);
   node->by_ufrag = g_hash_table_new (g_str_hash, g_str_equal);
   node->by_tag = g_hash_table_new (g_direct_hash, g_direct_equal);
   node->by_peer = g_hash_table_new (g_direct_hash, g_direct_equal);
@@ -348,9 +396,11 @@ transmit_free (FzNodeTransmit *t)
 }
 
 static void
-event_free (FzNodeEvent *e)
+event_free (QueuedEvent *e)
 {
-  g_free (e->id);
+  if (e->gone != NULL)
+    connection_free (e->gone);
+  g_free (e->pub.id);
   g_free (e);
 }
 
@@ -359,14 +409,20 @@ fz_node_free (FzNode *node)
 {
   if (node == NULL)
     return;
+  GHashTableIter it;
+  gpointer v;
+  g_hash_table_iter_init (&it, node->conns);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    {
+      connection_clear (node, v);
+      connection_free (v);
+    }
   g_hash_table_unref (node->conns);
   g_ptr_array_unref (node->dirty);
   g_sequence_free (node->timers);
   g_hash_table_unref (node->by_ufrag);
   g_hash_table_unref (node->by_tag);
   g_hash_table_unref (node->by_peer);
-  GHashTableIter it;
-  gpointer v;
   g_hash_table_iter_init (&it, node->relays);
   while (g_hash_table_iter_next (&it, NULL, &v))
     relay_free (v);
@@ -492,33 +548,15 @@ same_params (const Connection *c, const FzNodeConnectionParams *p)
          && g_strcmp0 (c->remote_pwd, p->remote_pwd) == 0;
 }
 
-gboolean
-fz_node_upsert_connection (FzNode *node, const char *id, const FzNodeConnectionParams *p,
-                           gint64 now, GError **error)
+/* Fills a cleared @c (its id set) for @p: WireGuard peer, ICE agent,
+ * indices and local candidates. */
+static gboolean
+connection_setup (FzNode *node, Connection *c, const FzNodeConnectionParams *p,
+                  gint64 now, GError **error)
 {
-  Connection *old = g_hash_table_lookup (node->conns, id);
-  if (old != NULL && same_params (old, p))
-    {
-      /* Same peer, same everything: refresh the session, not the path. */
-      if (old->selected && now - old->last_rekey >= FZ_NODE_REKEY_DEBOUNCE)
-        {
-          old->last_rekey = now;
-          fz_wg_peer_initiate (old->peer, now);
-        }
-      drain (node, now);
-      return TRUE;
-    }
-  if (old != NULL)
-    remove_connection (node, old);
-
-  Connection *c = g_new0 (Connection, 1);
   c->peer = fz_wg_device_add_peer (node->wg, p->remote_key, p->psk, error);
   if (c->peer == NULL)
-    {
-      g_free (c);
-      return FALSE;
-    }
-  c->id = g_strdup (id);
+    return FALSE;
   memcpy (c->remote_key, p->remote_key, FZ_WG_KEY_LEN);
   memcpy (c->psk, p->psk, FZ_WG_KEY_LEN);
   c->remote_ufrag = g_strdup (p->remote_ufrag);
@@ -537,7 +575,6 @@ fz_node_upsert_connection (FzNode *node, const char *id, const FzNodeConnectionP
   g_queue_init (&c->buffered);
   g_queue_init (&c->early);
 
-  g_hash_table_insert (node->conns, c->id, c);
   g_hash_table_insert (node->by_ufrag, (gpointer) fz_ice_agent_local_ufrag (c->agent), c);
   g_hash_table_insert (node->by_tag, GUINT_TO_POINTER (c->tag), c);
   g_hash_table_insert (node->by_peer, c->peer, c);
@@ -549,6 +586,41 @@ fz_node_upsert_connection (FzNode *node, const char *id, const FzNodeConnectionP
   for (guint i = 0; i < sorted->len; i++)
     connection_add_local (node, c, &g_array_index (sorted, FzIceCandidate, i), now);
   assign_relay (node, c, now);
+  return TRUE;
+}
+
+gboolean
+fz_node_upsert_connection (FzNode *node, const char *id, const FzNodeConnectionParams *p,
+                           gint64 now, GError **error)
+{
+  Connection *c = g_hash_table_lookup (node->conns, id);
+  if (c != NULL && same_params (c, p))
+    {
+      /* Same peer, same everything: refresh the session, not the path. */
+      if (c->selected && now - c->last_rekey >= FZ_NODE_REKEY_DEBOUNCE)
+        {
+          c->last_rekey = now;
+          fz_wg_peer_initiate (c->peer, now);
+        }
+      drain (node, now);
+      return TRUE;
+    }
+  /* A changed one is replaced in place: its handle stays. */
+  if (c != NULL)
+    connection_clear (node, c);
+  else
+    {
+      c = g_new0 (Connection, 1);
+      c->id = g_strdup (id);
+      g_hash_table_insert (node->conns, c->id, c);
+    }
+  if (!connection_setup (node, c, p, now, error))
+    {
+      g_hash_table_remove (node->conns, c->id);
+      forget_in_events (node, c);
+      connection_free (c);
+      return FALSE;
+    }
   drain (node, now);
   return TRUE;
 }
@@ -614,6 +686,8 @@ fz_node_close_connection (FzNode *node, const char *id, gint64 now)
     return;
   send_goodbye (node, c, now);
   remove_connection (node, c);
+  forget_in_events (node, c);
+  connection_free (c);
   drain (node, now);
 }
 
@@ -622,15 +696,12 @@ fz_node_reset (FzNode *node, gint64 now)
 {
   GHashTableIter it;
   gpointer v;
-  g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) all = g_ptr_array_new ();
   g_hash_table_iter_init (&it, node->conns);
   while (g_hash_table_iter_next (&it, NULL, &v))
-    g_ptr_array_add (ids, g_strdup (((Connection *) v)->id));
-  for (guint i = 0; i < ids->len; i++)
-    {
-      remove_connection (node, g_hash_table_lookup (node->conns, ids->pdata[i]));
-      push_event (node, FZ_NODE_EVENT_FAILED, ids->pdata[i], NULL);
-    }
+    g_ptr_array_add (all, v);
+  for (guint i = 0; i < all->len; i++)
+    fail_connection (node, all->pdata[i]);
   g_array_set_size (node->locals, 0);
   g_hash_table_iter_init (&it, node->relays);
   while (g_hash_table_iter_next (&it, NULL, &v))
@@ -647,6 +718,18 @@ fz_node_has_connection (FzNode *node, const char *id)
   return g_hash_table_contains (node->conns, id);
 }
 
+FzNodeConn *
+fz_node_lookup (FzNode *node, const char *id)
+{
+  return g_hash_table_lookup (node->conns, id);
+}
+
+const char *
+fz_node_conn_id (const FzNodeConn *conn)
+{
+  return conn->id;
+}
+
 gboolean
 fz_node_is_established (FzNode *node, const char *id)
 {
@@ -654,18 +737,80 @@ fz_node_is_established (FzNode *node, const char *id)
   return c != NULL && c->established;
 }
 
+static FzNodePath
+path_of (const Connection *c)
+{
+  if (!c->selected)
+    return FZ_NODE_PATH_NONE;
+  if (c->local.type == FZ_ICE_RELAY || c->remote.type == FZ_ICE_RELAY)
+    return FZ_NODE_PATH_RELAYED;
+  return FZ_NODE_PATH_DIRECT;
+}
+
 gboolean
 fz_node_is_relayed (FzNode *node, const char *id)
 {
   Connection *c = g_hash_table_lookup (node->conns, id);
-  return c != NULL && c->selected
-         && (c->local.type == FZ_ICE_RELAY || c->remote.type == FZ_ICE_RELAY);
+  return c != NULL && path_of (c) == FZ_NODE_PATH_RELAYED;
 }
 
 guint
 fz_node_n_connections (FzNode *node)
 {
   return g_hash_table_size (node->conns);
+}
+
+gboolean
+fz_node_get_stats (FzNode *node, const FzNodeConn *c, FzNodeStats *out)
+{
+  if (c == NULL || c->removed)
+    return FALSE;
+  FzWgPeerStats ws;
+  fz_wg_peer_get_stats (c->peer, &ws);
+  *out = (FzNodeStats){
+    .tx_bytes = ws.tx_bytes,
+    .rx_bytes = ws.rx_bytes,
+    .tx_packets = ws.tx_packets,
+    .rx_packets = ws.rx_packets,
+    .last_handshake_wall_us = ws.last_handshake_wall_us,
+    .established = c->established,
+    .path = path_of (c),
+  };
+  if (out->path == FZ_NODE_PATH_NONE)
+    return TRUE;
+  out->local = c->local;
+  out->remote = c->remote;
+  if (c->local.type == FZ_ICE_RELAY)
+    {
+      Relay *r = relay_by_relayed (node, &c->local.base);
+      out->relay_id = r != NULL ? r->id : NULL;
+    }
+  return TRUE;
+}
+
+void
+fz_node_set_wall_clock (FzNode *node, gint64 wall_us, gint64 now)
+{
+  fz_wg_device_set_wall_offset (node->wg, wall_us - now);
+}
+
+void
+fz_node_set_mtu (FzNode *node, gsize mtu)
+{
+  node->mtu = mtu;
+  fz_wg_device_set_mtu (node->wg, mtu);
+}
+
+gsize
+fz_node_get_mtu (FzNode *node)
+{
+  return node->mtu;
+}
+
+void
+fz_node_set_under_load_threshold (FzNode *node, guint per_second)
+{
+  fz_wg_device_set_under_load_threshold (node->wg, per_second);
 }
 
 static void
@@ -706,12 +851,12 @@ send_data (FzNode *node, Connection *c, FzPacketBuf *buf, gint64 now, FzNodeTran
   return FZ_NODE_SEND;
 }
 
-FzNodeSend
-fz_node_encapsulate (FzNode *node, const char *id, FzPacketBuf *buf, gint64 now,
-                     FzNodeTransmit *out)
+/* One packet, without the drain: the path, or the wait for one. */
+static FzNodeSend
+encapsulate_one (FzNode *node, Connection *c, FzPacketBuf *buf, gint64 now,
+                 FzNodeTransmit *out)
 {
-  Connection *c = g_hash_table_lookup (node->conns, id);
-  if (c == NULL)
+  if (c == NULL || c->removed)
     return FZ_NODE_DROPPED;
   touch (node, c, now);
   if (!c->selected)
@@ -721,18 +866,33 @@ fz_node_encapsulate (FzNode *node, const char *id, FzPacketBuf *buf, gint64 now,
       g_queue_push_tail (&c->buffered, buf);
       return FZ_NODE_QUEUED;
     }
-  FzNodeSend r = send_data (node, c, buf, now, out);
+  return send_data (node, c, buf, now, out);
+}
+
+FzNodeSend
+fz_node_encapsulate_conn (FzNode *node, FzNodeConn *conn, FzPacketBuf *buf, gint64 now,
+                          FzNodeTransmit *out)
+{
+  FzNodeSend r = encapsulate_one (node, conn, buf, now, out);
   drain (node, now);
   return r;
 }
 
-static gboolean
+FzNodeSend
+fz_node_encapsulate (FzNode *node, const char *id, FzPacketBuf *buf, gint64 now,
+                     FzNodeTransmit *out)
+{
+  return fz_node_encapsulate_conn (node, g_hash_table_lookup (node->conns, id), buf, now,
+                                   out);
+}
+
+static void
 handle_stun (FzNode *node, const FzSockAddr *local, const FzSockAddr *from,
              const guint8 *data, gsize len, gint64 now)
 {
   FzStunMessage m;
   if (!fz_stun_message_parse (&m, data, len, NULL))
-    return FALSE;
+    return;
   Connection *c = NULL;
   if (m.klass == FZ_STUN_REQUEST)
     {
@@ -753,72 +913,135 @@ handle_stun (FzNode *node, const FzSockAddr *local, const FzSockAddr *from,
       mark_dirty (node, c);
       fz_ice_agent_handle_stun (c->agent, local, from, &m, now);
     }
+}
+
+typedef enum
+{
+  DGRAM_OTHER,
+  DGRAM_STUN,
+  DGRAM_CHANNEL_DATA,
+  DGRAM_WIREGUARD,
+} DgramKind;
+
+/* One look at the first byte (RFC 7983): 0-3 STUN, 64-79 ChannelData;
+ * WireGuard's types 1-4 are a little-endian word, so three zero bytes
+ * follow. Types 1-3 share STUN's range; no WireGuard message passes
+ * STUN's header check (its length field would be 0, and none is 20
+ * bytes long). */
+static DgramKind
+classify (const guint8 *data, gsize len)
+{
+  if (len < 4)
+    return DGRAM_OTHER;
+  gboolean wg_type = data[1] == 0 && data[2] == 0 && data[3] == 0;
+  switch (data[0])
+    {
+    case 0: return fz_stun_is_stun (data, len) ? DGRAM_STUN : DGRAM_OTHER;
+    case 1:
+    case 2:
+    case 3:
+      if (fz_stun_is_stun (data, len))
+        return DGRAM_STUN;
+      return wg_type ? DGRAM_WIREGUARD : DGRAM_OTHER;
+    case 4: return wg_type ? DGRAM_WIREGUARD : DGRAM_OTHER;
+    default: return data[0] >= 64 && data[0] <= 79 ? DGRAM_CHANNEL_DATA : DGRAM_OTHER;
+    }
+}
+
+/* A datagram from relay @r: its own messages stop here (FALSE); peer data
+ * is unwrapped in place, as if it came from *peer to our relayed
+ * address *at. */
+static gboolean
+unwrap_relayed (Relay *r, const FzSockAddr *local, const FzSockAddr *from,
+                FzPacketBuf *buf, gint64 now, FzSockAddr *peer, FzSockAddr *at)
+{
+  FzRelayedData d;
+  if (fz_allocation_handle_input (r->alloc, from, local, buf->data, buf->len, now, &d)
+      != FZ_ALLOCATION_INPUT_DATA)
+    return FALSE;
+  fz_packet_buf_pull (buf, d.offset);
+  fz_packet_buf_trim (buf, d.len);
+  *peer = d.peer;
+  *at = d.relayed;
   return TRUE;
+}
+
+/* Only an IPv6 header with next header 255 can be a control packet: the
+ * data path does not parse packets it will hand on anyway. TRUE if @buf
+ * was one (and handled: a goodbye removes @c). */
+static gboolean
+handle_control (FzNode *node, Connection *c, FzPacketBuf *buf)
+{
+  FzIpPacket pkt;
+  if (buf->len < 40 || (buf->data[0] >> 4) != 6 || buf->data[6] != FZ_IP_PROTO_CONTROL
+      || fz_ip_packet_parse (&pkt, buf->data, buf->len, FZ_IP_MTU_TUNNEL) != FZ_IP_OK
+      || !fz_ip_packet_is_control (&pkt))
+    return FALSE;
+  if (fz_ip_packet_control_type (&pkt) == FZ_CONTROL_GOODBYE)
+    {
+      g_debug ("node: %s said goodbye", c->id);
+      remove_connection (node, c);
+      push_event (node, FZ_NODE_EVENT_CLOSED, c, NULL);
+    }
+  return TRUE;
+}
+
+/* @from: the peer as it reached us at @at (our relayed address when it
+ * came through a relay). */
+static FzNodeRx
+handle_wireguard (FzNode *node, const FzSockAddr *at, const FzSockAddr *from,
+                  FzPacketBuf *buf, gint64 now, Connection **conn)
+{
+  FzWgPeer *wp = NULL;
+  FzWgRxError err;
+  FzWgRx rx = fz_wg_device_decapsulate (node->wg, from, buf, now, &wp, &err);
+  /* Under load: the cookie reply it queued (last) knows no peer and so
+   * no path; it goes back the way the initiation came. */
+  if (err == FZ_WG_RX_COOKIE_SENT)
+    drain_wg_transmits (node, at, from, now);
+  Connection *c = wp ? g_hash_table_lookup (node->by_peer, wp) : NULL;
+  if (rx != FZ_WG_RX_PACKET || c == NULL || handle_control (node, c, buf))
+    return FZ_NODE_RX_NOTHING;
+  touch (node, c, now);
+  *conn = c;
+  return FZ_NODE_RX_PACKET;
 }
 
 static FzNodeRx
 decapsulate_one (FzNode *node, const FzSockAddr *local, const FzSockAddr *from,
-                 FzPacketBuf *buf, gint64 now, const char **id)
+                 FzPacketBuf *buf, gint64 now, Connection **conn)
 {
   FzSockAddr peer = *from, at = *local;
+  DgramKind kind = classify (buf->data, buf->len);
 
-  /* The relay's own messages stop here; relayed data goes on as if it
-   * came from the peer to our relayed address. */
-  Relay *r = relay_by_server (node, from);
-  if (r != NULL)
+  /* Only STUN and ChannelData can be a relay's; what it relays is sorted
+   * again, and may not be ChannelData once more. */
+  if (kind == DGRAM_STUN || kind == DGRAM_CHANNEL_DATA)
     {
-      FzRelayedData d;
-      if (fz_allocation_handle_input (r->alloc, from, local, buf->data, buf->len, now, &d)
-          != FZ_ALLOCATION_INPUT_DATA)
-        return FZ_NODE_RX_NOTHING;
-      fz_packet_buf_pull (buf, d.offset);
-      fz_packet_buf_trim (buf, d.len);
-      peer = d.peer;
-      at = d.relayed;
-    }
-
-  if (fz_stun_is_stun (buf->data, buf->len))
-    {
-      if (handle_stun (node, &at, &peer, buf->data, buf->len, now))
+      Relay *r = relay_by_server (node, from);
+      if (r != NULL)
         {
-          return FZ_NODE_RX_NOTHING;
+          if (!unwrap_relayed (r, local, from, buf, now, &peer, &at))
+            return FZ_NODE_RX_NOTHING;
+          kind = classify (buf->data, buf->len);
         }
     }
-
-  FzWgPeer *wp = NULL;
-  FzWgRxError err;
-  FzWgRx rx = fz_wg_device_decapsulate (node->wg, &peer, buf, now, &wp, &err);
-  Connection *c = wp ? g_hash_table_lookup (node->by_peer, wp) : NULL;
-  if (rx != FZ_WG_RX_PACKET || c == NULL)
+  switch (kind)
     {
+    case DGRAM_STUN:
+      handle_stun (node, &at, &peer, buf->data, buf->len, now);
       return FZ_NODE_RX_NOTHING;
+    case DGRAM_WIREGUARD: return handle_wireguard (node, &at, &peer, buf, now, conn);
+    default: return FZ_NODE_RX_NOTHING;
     }
-  /* Only an IPv6 header with next header 255 can be a control packet:
-   * the data path does not parse packets it will hand on anyway. */
-  FzIpPacket pkt;
-  if (buf->len >= 40 && (buf->data[0] >> 4) == 6 && buf->data[6] == FZ_IP_PROTO_CONTROL
-      && fz_ip_packet_parse (&pkt, buf->data, buf->len, FZ_IP_MTU_TUNNEL) == FZ_IP_OK
-      && fz_ip_packet_is_control (&pkt))
-    {
-      if (fz_ip_packet_control_type (&pkt) == FZ_CONTROL_GOODBYE)
-        {
-          g_debug ("node: %s said goodbye", c->id);
-          g_autofree char *gone = g_strdup (c->id);
-          remove_connection (node, c);
-          push_event (node, FZ_NODE_EVENT_CLOSED, gone, NULL);
-        }
-      return FZ_NODE_RX_NOTHING;
-    }
-  touch (node, c, now);
-  *id = c->id;
-  return FZ_NODE_RX_PACKET;
 }
 
 FzNodeRx
 fz_node_decapsulate (FzNode *node, const FzSockAddr *local, const FzSockAddr *from,
-                     FzPacketBuf *buf, gint64 now, const char **id)
+                     FzPacketBuf *buf, gint64 now, FzNodeConn **conn)
 {
-  FzNodeRx rx = decapsulate_one (node, local, from, buf, now, id);
+  *conn = NULL;
+  FzNodeRx rx = decapsulate_one (node, local, from, buf, now, conn);
   drain (node, now);
   return rx;
 }
@@ -830,39 +1053,19 @@ fz_node_decapsulate_batch (FzNode *node, const FzSockAddr *local, const FzSockAd
 {
   for (guint i = 0; i < n; i++)
     {
-      results[i].id = NULL;
+      results[i].conn = NULL;
       results[i].rx
-        = decapsulate_one (node, &local[i], &from[i], bufs[i], now, &results[i].id);
+        = decapsulate_one (node, &local[i], &from[i], bufs[i], now, &results[i].conn);
     }
   drain (node, now);
 }
 
 void
-fz_node_encapsulate_batch (FzNode *node, const char *id, FzPacketBuf *const *bufs,
+fz_node_encapsulate_batch (FzNode *node, FzNodeConn *conn, FzPacketBuf *const *bufs,
                            guint n, gint64 now, FzNodeSend *results, FzNodeTransmit *out)
 {
-  Connection *c = g_hash_table_lookup (node->conns, id);
   for (guint i = 0; i < n; i++)
-    {
-      if (c == NULL)
-        results[i] = FZ_NODE_DROPPED;
-      else if (!c->selected)
-        {
-          touch (node, c, now);
-          if (g_queue_get_length (&c->buffered) >= FZ_NODE_MAX_BUFFERED)
-            results[i] = FZ_NODE_DROPPED;
-          else
-            {
-              g_queue_push_tail (&c->buffered, bufs[i]);
-              results[i] = FZ_NODE_QUEUED;
-            }
-        }
-      else
-        {
-          touch (node, c, now);
-          results[i] = send_data (node, c, bufs[i], now, &out[i]);
-        }
-    }
+    results[i] = encapsulate_one (node, conn, bufs[i], now, &out[i]);
   drain (node, now);
 }
 
@@ -895,127 +1098,181 @@ on_selected (FzNode *node, Connection *c, const FzIceEvent *e, gint64 now)
            now);
 }
 
-/* Moves everything the parts want sent or said into the node's queues. */
 static void
-drain (FzNode *node, gint64 now)
+mark_established (FzNode *node, Connection *c)
 {
+  if (c->selected && c->handshaken && !c->established)
+    {
+      c->established = TRUE;
+      push_event (node, FZ_NODE_EVENT_ESTABLISHED, c, NULL);
+    }
+}
+
+/* A relay candidate of @r: the connections on @r signal it, those
+ * without a relay get one. */
+static void
+on_relay_candidate (FzNode *node, Relay *r, const FzIceCandidate *cand, gint64 now)
+{
+  r->failed = FALSE;
+  node->no_relays_reported = FALSE;
   GHashTableIter it;
   gpointer v;
-  gboolean relay_failed = FALSE;
+  g_hash_table_iter_init (&it, node->conns);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    {
+      Connection *c = v;
+      if (c->relay == r)
+        connection_add_local (node, c, cand, now);
+      else if (c->relay == NULL)
+        assign_relay (node, c, now);
+    }
+}
 
+/* TRUE if the allocation failed. */
+static gboolean
+drain_relay_events (FzNode *node, Relay *r, gint64 now)
+{
+  gboolean failed = FALSE;
+  FzAllocationEvent e;
+  while (fz_allocation_poll_event (r->alloc, &e))
+    {
+      switch (e.type)
+        {
+        case FZ_ALLOCATION_EVENT_NEW_CANDIDATE:
+          if (e.candidate.type == FZ_ICE_SRFLX)
+            add_local_everywhere (node, &e.candidate, now);
+          else if (e.candidate.type == FZ_ICE_RELAY)
+            on_relay_candidate (node, r, &e.candidate, now);
+          break;
+        case FZ_ALLOCATION_EVENT_INVALIDATED_CANDIDATE:
+          if (e.candidate.type == FZ_ICE_SRFLX)
+            remove_local_everywhere (node, &e.candidate, now);
+          else if (e.candidate.type == FZ_ICE_RELAY)
+            migrate_from (node, r, &e.candidate, 1, now);
+          break;
+        case FZ_ALLOCATION_EVENT_FAILED:
+          g_debug ("node: relay %s: %s", r->id, e.error->message);
+          g_clear_error (&e.error);
+          r->failed = TRUE;
+          failed = TRUE;
+          break;
+        }
+    }
+  return failed;
+}
+
+static void
+drain_relay_transmits (FzNode *node, Relay *r)
+{
+  FzSockAddr dst;
+  GBytes *msg;
+  while (fz_allocation_poll_transmit (r->alloc, &dst, &msg))
+    {
+      FzPacketBuf *buf = buf_from_bytes (node, msg);
+      g_bytes_unref (msg);
+      if (buf != NULL)
+        {
+          FzSockAddr src = host_of_family (node, dst.ip.family);
+          push_transmit (node, &src, &dst, buf, 0);
+        }
+    }
+}
+
+/* Only a failure can leave us without a usable relay. */
+static void
+report_if_no_relays (FzNode *node)
+{
+  if (node->no_relays_reported)
+    return;
+  GHashTableIter it;
+  gpointer v;
+  g_hash_table_iter_init (&it, node->relays);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    if (!((Relay *) v)->failed)
+      return;
+  node->no_relays_reported = TRUE;
+  push_event (node, FZ_NODE_EVENT_NO_RELAYS, NULL, NULL);
+}
+
+static void
+drain_relays (FzNode *node, gint64 now)
+{
+  gboolean relay_failed = FALSE;
+  GHashTableIter it;
+  gpointer v;
   g_hash_table_iter_init (&it, node->relays);
   while (g_hash_table_iter_next (&it, NULL, &v))
     {
-      Relay *r = v;
-      FzAllocationEvent e;
-      while (fz_allocation_poll_event (r->alloc, &e))
-        {
-          switch (e.type)
-            {
-            case FZ_ALLOCATION_EVENT_NEW_CANDIDATE:
-              if (e.candidate.type == FZ_ICE_SRFLX)
-                add_local_everywhere (node, &e.candidate, now);
-              else if (e.candidate.type == FZ_ICE_RELAY)
-                {
-                  r->failed = FALSE;
-                  node->no_relays_reported = FALSE;
-                  GHashTableIter ci;
-                  gpointer cv;
-                  g_hash_table_iter_init (&ci, node->conns);
-                  while (g_hash_table_iter_next (&ci, NULL, &cv))
-                    {
-                      Connection *c = cv;
-                      if (c->relay == r)
-                        connection_add_local (node, c, &e.candidate, now);
-                      else if (c->relay == NULL)
-                        assign_relay (node, c, now);
-                    }
-                }
-              break;
-            case FZ_ALLOCATION_EVENT_INVALIDATED_CANDIDATE:
-              if (e.candidate.type == FZ_ICE_SRFLX)
-                remove_local_everywhere (node, &e.candidate, now);
-              else if (e.candidate.type == FZ_ICE_RELAY)
-                migrate_from (node, r, &e.candidate, 1, now);
-              break;
-            case FZ_ALLOCATION_EVENT_FAILED:
-              g_debug ("node: relay %s: %s", r->id, e.error->message);
-              g_clear_error (&e.error);
-              r->failed = TRUE;
-              relay_failed = TRUE;
-              break;
-            }
-        }
-      FzSockAddr dst;
-      GBytes *msg;
-      while (fz_allocation_poll_transmit (r->alloc, &dst, &msg))
-        {
-          FzPacketBuf *buf = buf_from_bytes (node, msg);
-          g_bytes_unref (msg);
-          if (buf != NULL)
-            {
-              FzSockAddr src = host_of_family (node, dst.ip.family);
-              push_transmit (node, &src, &dst, buf, 0);
-            }
-        }
+      relay_failed |= drain_relay_events (node, v, now);
+      drain_relay_transmits (node, v);
     }
-  /* Only a failure can leave us without a usable relay. */
-  if (relay_failed && !node->no_relays_reported)
-    {
-      gboolean any = FALSE;
-      g_hash_table_iter_init (&it, node->relays);
-      while (g_hash_table_iter_next (&it, NULL, &v) && !any)
-        any = !((Relay *) v)->failed;
-      if (!any)
-        {
-          node->no_relays_reported = TRUE;
-          push_event (node, FZ_NODE_EVENT_NO_RELAYS, NULL, NULL);
-        }
-    }
+  if (relay_failed)
+    report_if_no_relays (node);
+}
 
+static void
+drain_ice_transmits (FzNode *node, Connection *c, gint64 now)
+{
+  FzIceTransmit t;
+  while (fz_ice_agent_poll_transmit (c->agent, &t))
+    {
+      FzPacketBuf *buf = buf_from_bytes (node, t.msg);
+      g_bytes_unref (t.msg);
+      if (buf != NULL)
+        route (node, buf, &t.src, TRUE, &t.dst, now);
+    }
+}
+
+/* TRUE if ICE failed. */
+static gboolean
+drain_ice_events (FzNode *node, Connection *c, gint64 now)
+{
+  gboolean failed = FALSE;
+  FzIceEvent e;
+  while (fz_ice_agent_poll_event (c->agent, &e))
+    {
+      if (e.type == FZ_ICE_EVENT_SELECTED_PAIR)
+        on_selected (node, c, &e, now);
+      else if (e.state == FZ_ICE_FAILED)
+        failed = TRUE;
+    }
+  return failed;
+}
+
+/* The connections touched since the last drain; those whose ICE failed
+ * are removed after all, as each may be in the list once. */
+static void
+drain_connections (FzNode *node, gint64 now)
+{
   /* Made only when ICE fails: drain() runs for every packet. */
   g_autoptr (GPtrArray) failed = NULL;
   while (node->dirty->len > 0)
     {
       Connection *c = g_ptr_array_steal_index_fast (node->dirty, node->dirty->len - 1);
       c->dirty = FALSE;
-      FzIceTransmit t;
-      while (fz_ice_agent_poll_transmit (c->agent, &t))
+      drain_ice_transmits (node, c, now);
+      if (drain_ice_events (node, c, now))
         {
-          FzPacketBuf *buf = buf_from_bytes (node, t.msg);
-          g_bytes_unref (t.msg);
-          if (buf != NULL)
-            route (node, buf, &t.src, TRUE, &t.dst, now);
+          if (failed == NULL)
+            failed = g_ptr_array_new ();
+          g_ptr_array_add (failed, c);
         }
-      FzIceEvent e;
-      while (fz_ice_agent_poll_event (c->agent, &e))
-        {
-          if (e.type == FZ_ICE_EVENT_SELECTED_PAIR)
-            on_selected (node, c, &e, now);
-          else if (e.state == FZ_ICE_FAILED)
-            {
-              if (failed == NULL)
-                failed = g_ptr_array_new_with_free_func (g_free);
-              g_ptr_array_add (failed, g_strdup (c->id));
-            }
-        }
-      if (c->selected && c->handshaken && !c->established)
-        {
-          c->established = TRUE;
-          push_event (node, FZ_NODE_EVENT_ESTABLISHED, c->id, NULL);
-        }
+      mark_established (node, c);
       update_deadline (node, c);
     }
   for (guint i = 0; failed != NULL && i < failed->len; i++)
     {
-      Connection *c = g_hash_table_lookup (node->conns, failed->pdata[i]);
-      if (c == NULL)
-        continue;
+      Connection *c = failed->pdata[i];
+      if (c->removed)
+        continue; /* dirty again after it failed, and so listed twice */
       g_debug ("node: ICE with %s failed", c->id);
-      remove_connection (node, c);
-      push_event (node, FZ_NODE_EVENT_FAILED, failed->pdata[i], NULL);
+      fail_connection (node, c);
     }
+}
 
+static void
+drain_wg_events (FzNode *node)
+{
   FzWgEvent we;
   while (fz_wg_device_poll_event (node->wg, &we))
     {
@@ -1027,23 +1284,30 @@ drain (FzNode *node, gint64 now)
           /* A path but no session in the rekey attempt time (20 s):
            * the connection failed; a new one may fare better. */
           g_debug ("node: no WireGuard session with %s", c->id);
-          g_autofree char *gone = g_strdup (c->id);
-          remove_connection (node, c);
-          push_event (node, FZ_NODE_EVENT_FAILED, gone, NULL);
+          fail_connection (node, c);
           continue;
         }
       if (we.type != FZ_WG_EVENT_HANDSHAKE_DONE)
         continue;
       c->handshaken = TRUE;
-      if (c->selected && !c->established)
-        {
-          c->established = TRUE;
-          push_event (node, FZ_NODE_EVENT_ESTABLISHED, c->id, NULL);
-        }
+      mark_established (node, c);
     }
+}
+
+/* What WireGuard wants sent goes along the connection's selected pair.
+ * A cookie reply has no peer: it goes back the way the initiation came,
+ * from @at to @to, given when there is one. */
+static void
+drain_wg_transmits (FzNode *node, const FzSockAddr *at, const FzSockAddr *to, gint64 now)
+{
   FzWgTransmit wt;
   while (fz_wg_device_poll_transmit (node->wg, &wt))
     {
+      if (wt.peer == NULL && at != NULL)
+        {
+          route (node, wt.buf, at, TRUE, to, now);
+          continue;
+        }
       Connection *c = g_hash_table_lookup (node->by_peer, wt.peer);
       if (c != NULL && !c->selected && g_queue_get_length (&c->early) < 4)
         {
@@ -1062,6 +1326,16 @@ drain (FzNode *node, gint64 now)
     }
 }
 
+/* Moves everything the parts want sent or said into the node's queues. */
+static void
+drain (FzNode *node, gint64 now)
+{
+  drain_relays (node, now);
+  drain_connections (node, now);
+  drain_wg_events (node);
+  drain_wg_transmits (node, NULL, NULL, now);
+}
+
 gboolean
 fz_node_poll_transmit (FzNode *node, FzNodeTransmit *out)
 {
@@ -1076,10 +1350,13 @@ fz_node_poll_transmit (FzNode *node, FzNodeTransmit *out)
 gboolean
 fz_node_poll_event (FzNode *node, FzNodeEvent *out)
 {
-  FzNodeEvent *e = g_queue_pop_head (&node->events);
+  QueuedEvent *e = g_queue_pop_head (&node->events);
   if (e == NULL)
     return FALSE;
-  *out = *e;
+  *out = e->pub;
+  /* The connection's handle dies with this event. */
+  if (e->gone != NULL)
+    connection_free (e->gone);
   g_free (e);
   return TRUE;
 }

@@ -2,11 +2,12 @@
  *
  * A node owns the TURN allocations (one per relay) and one connection per
  * remote peer: an ICE agent and a WireGuard peer on a shared device.
- * Datagrams are told apart in this order: from a relay, STUN for the
- * allocation or ChannelData/Data indications (unwrapped, then handled as
- * if they came from the peer); ICE STUN (requests by our ufrag, answers
- * by the transaction's tag); WireGuard (receiver index, initiations by
- * static key).
+ * Datagrams are sorted once by their first byte (RFC 7983): STUN and
+ * ChannelData from a relay go to its allocation (peer data is unwrapped,
+ * then sorted again as if it came from the peer); other STUN is ICE
+ * (requests by our ufrag, answers by the transaction's tag); WireGuard
+ * finds its peer itself (receiver index, initiations by static key);
+ * anything else is dropped.
  *
  * A connection buffers up to 128 packets until ICE selects a pair; the
  * controlling side (the client) then starts the WireGuard handshake. It
@@ -34,6 +35,8 @@ G_BEGIN_DECLS
 #define FZ_NODE_REKEY_DEBOUNCE (20 * G_USEC_PER_SEC)
 
 typedef struct _FzNode FzNode;
+/* A connection's handle for the per-packet calls: no string hashing. */
+typedef struct _FzNodeConn FzNodeConn;
 
 typedef struct
 {
@@ -64,6 +67,9 @@ typedef struct
 {
   FzNodeEventType type;
   char *id; /* the receiver's to free */
+  /* The connection's handle; after FAILED or CLOSED only to compare
+   * (it is freed when this event is polled). NULL for NO_RELAYS. */
+  FzNodeConn *conn;
   FzIceCandidate candidate;
 } FzNodeEvent;
 
@@ -79,6 +85,20 @@ FzNode *fz_node_new (gboolean controlling, const guint8 priv[FZ_WG_KEY_LEN], FzR
                      FzBufPool *pool, gint64 now);
 void fz_node_free (FzNode *node);
 const guint8 *fz_node_public_key (FzNode *node);
+
+/* The wall clock (us since the Unix epoch) at monotonic @now, for the
+ * TAI64N timestamps of handshake initiations: a peer refuses an
+ * initiation not newer than the last it accepted from our key, so after
+ * a restart (or a reboot, which resets the monotonic clock) they must
+ * come from the wall clock. Call again when the wall clock jumps. */
+void fz_node_set_wall_clock (FzNode *node, gint64 wall_us, gint64 now);
+/* The tunnel MTU: WireGuard pads packets up to it, never beyond; 0 (the
+ * default) pads without a limit. */
+void fz_node_set_mtu (FzNode *node, gsize mtu);
+gsize fz_node_get_mtu (FzNode *node);
+/* Handshake messages per second above which WireGuard answers only
+ * those proving their address (mac2) and others with a cookie. */
+void fz_node_set_under_load_threshold (FzNode *node, guint per_second);
 
 /* An address one of our sockets is bound to: a host candidate. */
 void fz_node_add_host_address (FzNode *node, const FzSockAddr *addr, gint64 now);
@@ -102,10 +122,41 @@ void fz_node_close_connection (FzNode *node, const char *id, gint64 now);
 void fz_node_reset (FzNode *node, gint64 now);
 
 gboolean fz_node_has_connection (FzNode *node, const char *id);
+/* The connection's handle, or NULL. It stays the same across upserts
+ * (also those that replace the connection's keys or credentials) and is
+ * valid until fz_node_close_connection() for it, an upsert for it that
+ * fails, or the poll of its FAILED or CLOSED event (fz_node_reset() makes
+ * those for all). */
+FzNodeConn *fz_node_lookup (FzNode *node, const char *id);
+const char *fz_node_conn_id (const FzNodeConn *conn);
 gboolean fz_node_is_established (FzNode *node, const char *id);
 /* Does the selected pair go through a relay (ours or the peer's)? */
 gboolean fz_node_is_relayed (FzNode *node, const char *id);
 guint fz_node_n_connections (FzNode *node);
+
+typedef enum
+{
+  FZ_NODE_PATH_NONE,    /* no pair selected yet */
+  FZ_NODE_PATH_DIRECT,  /* host or server-reflexive on both ends */
+  FZ_NODE_PATH_RELAYED, /* through our relay (relay_id), the peer's, or both */
+} FzNodePath;
+
+typedef struct
+{
+  /* WireGuard's datagrams and their bytes, before TURN framing:
+   * handshake messages count when received, keepalives both ways. */
+  guint64 tx_bytes, rx_bytes, tx_packets, rx_packets;
+  gint64 last_handshake_wall_us; /* 0 = never; wall clock as set */
+  gboolean established;
+  FzNodePath path;
+  /* Our relay on the path, NULL when the pair is direct or only the
+   * peer's end is relayed; valid until that relay is removed. */
+  const char *relay_id;
+  FzIceCandidate local, remote; /* the selected pair, when there is one */
+} FzNodeStats;
+
+/* FALSE (and @out untouched) when @conn is gone. */
+gboolean fz_node_get_stats (FzNode *node, const FzNodeConn *conn, FzNodeStats *out);
 
 typedef enum
 {
@@ -114,20 +165,22 @@ typedef enum
   FZ_NODE_DROPPED, /* no such connection, or no room; @buf stays the caller's */
 } FzNodeSend;
 
+FzNodeSend fz_node_encapsulate_conn (FzNode *node, FzNodeConn *conn, FzPacketBuf *buf,
+                                     gint64 now, FzNodeTransmit *out);
+/* The same by id (one hash lookup). */
 FzNodeSend fz_node_encapsulate (FzNode *node, const char *id, FzPacketBuf *buf,
                                 gint64 now, FzNodeTransmit *out);
 
 typedef enum
 {
   FZ_NODE_RX_NOTHING, /* handled (STUN, handshake, keepalive, goodbye) or dropped */
-  FZ_NODE_RX_PACKET,  /* @buf now holds an IP packet from connection *id */
+  FZ_NODE_RX_PACKET,  /* @buf now holds an IP packet from connection *conn */
 } FzNodeRx;
 
-/* @local: where it arrived (IP_PKTINFO address and our port). *id points
- * into the node and is valid until the next call. */
+/* @local: where it arrived (IP_PKTINFO address and our port). */
 FzNodeRx fz_node_decapsulate (FzNode *node, const FzSockAddr *local,
                               const FzSockAddr *from, FzPacketBuf *buf, gint64 now,
-                              const char **id);
+                              FzNodeConn **conn);
 
 /* A whole batch, as one receive pass brought it (each datagram with its
  * own source and local address): every one gets its own result, a bad
@@ -135,14 +188,16 @@ FzNodeRx fz_node_decapsulate (FzNode *node, const FzSockAddr *local,
 typedef struct
 {
   FzNodeRx rx;
-  const char *id; /* for FZ_NODE_RX_PACKET; valid until the next call */
+  FzNodeConn *conn; /* for FZ_NODE_RX_PACKET; valid as fz_node_lookup() says,
+                     * even when a later datagram of the batch removed it */
 } FzNodeRxResult;
 
 void fz_node_decapsulate_batch (FzNode *node, const FzSockAddr *local,
                                 const FzSockAddr *from, FzPacketBuf *const *bufs, guint n,
                                 gint64 now, FzNodeRxResult *results);
-/* Packets for one connection, in order; results and transmits per packet. */
-void fz_node_encapsulate_batch (FzNode *node, const char *id, FzPacketBuf *const *bufs,
+/* Packets for one connection (NULL: all dropped), in order; results and
+ * transmits per packet. */
+void fz_node_encapsulate_batch (FzNode *node, FzNodeConn *conn, FzPacketBuf *const *bufs,
                                 guint n, gint64 now, FzNodeSend *results,
                                 FzNodeTransmit *out);
 

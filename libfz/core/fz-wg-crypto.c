@@ -164,7 +164,11 @@ fz_wg_xaead_decrypt (guint8 *out, const guint8 key[FZ_WG_KEY_LEN],
 void
 fz_wg_tai64n (guint8 out[FZ_WG_TAI64N_LEN], gint64 wall_us)
 {
-  guint64 secs = (guint64) (wall_us / G_USEC_PER_SEC) + (G_GUINT64_CONSTANT (1) << 62);
+  /* The TAI64 label as wireguard-go and Linux write it: 2^62 plus the
+   * 10 s TAI was ahead of UTC in 1972. Peers compare timestamps, so a
+   * different base would make a restarted peer's initiations replays. */
+  guint64 secs
+    = (guint64) (wall_us / G_USEC_PER_SEC) + G_GUINT64_CONSTANT (0x400000000000000a);
   /* Rounded down to 2^24 ns (~16.8 ms), as the reference implementations
    * do, so the timestamp does not leak a precise clock. */
   guint32 nsec = (guint32) ((wall_us % G_USEC_PER_SEC) * 1000) & ~((1u << 24) - 1);

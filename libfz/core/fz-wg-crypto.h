@@ -49,7 +49,8 @@ gboolean fz_wg_xaead_decrypt (guint8 *out, const guint8 key[FZ_WG_KEY_LEN],
                               const guint8 nonce[FZ_WG_XNONCE_LEN], const guint8 *in,
                               gsize len, const guint8 *ad, gsize ad_len);
 
-/* TAI64N of a wall-clock time in microseconds since the Unix epoch. */
+/* TAI64N of a wall-clock time in microseconds since the Unix epoch, with
+ * the label 2^62 + 10 that wireguard-go and Linux use. */
 void fz_wg_tai64n (guint8 out[FZ_WG_TAI64N_LEN], gint64 wall_us);
 
 /* Constant-time comparison. */

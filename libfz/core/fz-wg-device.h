@@ -151,7 +151,8 @@ void fz_wg_peer_initiate (FzWgPeer *peer, gint64 now);
 typedef struct
 {
   guint64 rx_bytes, tx_bytes;
-  gint64 last_handshake_wall_us; /* 0 = never */
+  guint64 rx_packets, tx_packets; /* the datagrams those bytes came in */
+  gint64 last_handshake_wall_us;  /* 0 = never */
 } FzWgPeerStats;
 
 void fz_wg_peer_get_stats (FzWgPeer *peer, FzWgPeerStats *out);

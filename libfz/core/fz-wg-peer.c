@@ -96,6 +96,8 @@ fz_wg_peer_get_stats (FzWgPeer *peer, FzWgPeerStats *out)
 {
   out->rx_bytes = peer->rx_bytes;
   out->tx_bytes = peer->tx_bytes;
+  out->rx_packets = peer->rx_packets;
+  out->tx_packets = peer->tx_packets;
   out->last_handshake_wall_us = peer->last_handshake_wall;
 }
 
@@ -157,6 +159,7 @@ encrypt_now (FzWgPeer *peer, FzPacketBuf *buf, gint64 now)
       || !fz_wg_session_encrypt (s, buf, peer->dev->mtu))
     return FALSE;
   peer->tx_bytes += buf->len;
+  peer->tx_packets++;
   peer->keepalive_at = 0; /* we sent something: no keepalive owed */
   if (data && peer->new_handshake_at == 0)
     peer->new_handshake_at = now + FZ_WG_KEEPALIVE_TIMEOUT + FZ_WG_REKEY_TIMEOUT;
@@ -268,6 +271,7 @@ fz_wg_peer_authenticated_rx (FzWgPeer *peer, const FzSockAddr *from, gsize len,
   peer->endpoint = *from;
   peer->has_endpoint = TRUE;
   peer->rx_bytes += len;
+  peer->rx_packets++;
   peer->new_handshake_at = 0; /* we heard back */
   if (data && peer->keepalive_at == 0)
     peer->keepalive_at = now + FZ_WG_KEEPALIVE_TIMEOUT;

@@ -32,7 +32,7 @@ struct _FzWgPeer
   gint64 attempt_started; /* first initiation of the current attempt */
   gboolean sent_lastminute;
 
-  guint64 rx_bytes, tx_bytes;
+  guint64 rx_bytes, tx_bytes, rx_packets, tx_packets;
   gint64 last_handshake_wall;
 };
 

@@ -82,8 +82,8 @@ on_recv (SimHost *host, const FzSockAddr *local, const FzSockAddr *from,
   End *e = user_data;
   FzPacketBuf *buf = fz_buf_pool_alloc (the->pool);
   fz_packet_buf_set (buf, data, len);
-  const char *id;
-  fz_node_decapsulate (e->node, local, from, buf, sim_net_now (the->net), &id);
+  FzNodeConn *conn;
+  fz_node_decapsulate (e->node, local, from, buf, sim_net_now (the->net), &conn);
   fz_packet_buf_free (buf);
   flush (e, NULL);
 }

@@ -94,7 +94,8 @@ si, sr, ei, er, psk = (label("initiator static"), label("responder static"),
 Si, Sr, Ei, Er = pub(si), pub(sr), pub(ei), pub(er)
 I_IDX, R_IDX = 0x11223344, 0x55667788
 SECS = 1700000000  # wall clock 2023-11-14T22:13:20Z, no fraction
-ts = struct.pack(">QI", (1 << 62) + SECS, 0)
+# TAI64N as wireguard-go and Linux write it: 2^62 + 10 (TAI - UTC in 1972).
+ts = struct.pack(">QI", 0x400000000000000a + SECS, 0)
 
 C = H(b"Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s")
 Hh = H(C, b"WireGuard v1 zx2c4 Jason@zx2c4.com")

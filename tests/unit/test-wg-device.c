@@ -254,11 +254,15 @@ test_handshake_and_data (void)
   fz_wg_peer_get_stats (a.peer, &st);
   g_assert_cmpuint (st.tx_bytes, ==, 101 * 80 + 32);
   g_assert_cmpuint (st.rx_bytes, ==, 100 * 80 + 92);
+  g_assert_cmpuint (st.tx_packets, ==, 101 + 1);
+  g_assert_cmpuint (st.rx_packets, ==, 100 + 1);
   {
     FzWgPeerStats bs;
     fz_wg_peer_get_stats (b.peer, &bs);
     g_assert_cmpuint (bs.tx_bytes, ==, 100 * 80);
     g_assert_cmpuint (bs.rx_bytes, ==, 101 * 80 + 32 + 148);
+    g_assert_cmpuint (bs.tx_packets, ==, 100);
+    g_assert_cmpuint (bs.rx_packets, ==, 101 + 1 + 1);
   }
   g_assert_cmpint (st.last_handshake_wall_us, ==,
                    now + G_GINT64_CONSTANT (1700000000) * SEC);
