@@ -1,6 +1,7 @@
 #include "fz-allocation.h"
 
 #include "fz-stun-message.h"
+#include "fz-transmit-queue.h"
 
 #include <sodium.h>
 #include <string.h>
@@ -86,15 +87,9 @@ struct _FzAllocation
   GHashTable *permissions;
   guint16 next_channel;
 
-  GQueue transmits; /* Transmit* */
-  GQueue events;    /* FzAllocationEvent* */
+  FzTransmitQueue transmits; /* FzAllocationTransmit */
+  GQueue events;             /* FzAllocationEvent* */
 };
-
-typedef struct
-{
-  FzSockAddr dst;
-  GBytes *msg;
-} Transmit;
 
 static guint
 sock_addr_hash (gconstpointer p)
@@ -136,13 +131,6 @@ request_free (Request *r)
 }
 
 static void
-transmit_free (Transmit *t)
-{
-  g_bytes_unref (t->msg);
-  g_free (t);
-}
-
-static void
 event_free (FzAllocationEvent *e)
 {
   g_clear_error (&e->error);
@@ -153,6 +141,17 @@ static const char *
 server_str (FzAllocation *a, guint i, char buf[FZ_SOCK_ADDR_STRLEN])
 {
   return fz_sock_addr_to_string (&a->server[i], buf);
+}
+
+/* @r's message again: its first send, or a retransmission. */
+static void
+request_transmit (FzAllocation *a, Request *r)
+{
+  gsize n;
+  const void *msg = g_bytes_get_data (r->msg, &n);
+  FzAllocationTransmit t
+    = { .dst = a->server[r->server], .buf = fz_packet_buf_new_copy (msg, n) };
+  fz_transmit_queue_push (&a->transmits, &t);
 }
 
 static void
@@ -241,10 +240,7 @@ request_send (FzAllocation *a, Request *r, gint64 now)
   r->deadline = now + r->rto;
   r->attempts = 1;
 
-  Transmit *t = g_new0 (Transmit, 1);
-  t->dst = a->server[r->server];
-  t->msg = g_bytes_ref (r->msg);
-  g_queue_push_tail (&a->transmits, t);
+  request_transmit (a, r);
 }
 
 static Request *
@@ -438,7 +434,7 @@ fz_allocation_new (const FzSockAddr *server_v4, const FzSockAddr *server_v6,
   a->by_peer = g_hash_table_new (sock_addr_hash, sock_addr_eq);
   a->permissions = g_hash_table_new_full (ip_addr_hash, ip_addr_eq, g_free, g_free);
   a->next_channel = FZ_CHANNEL_MIN;
-  g_queue_init (&a->transmits);
+  fz_transmit_queue_init (&a->transmits, FzAllocationTransmit);
   g_queue_init (&a->events);
   start (a, now);
   return a;
@@ -453,7 +449,7 @@ fz_allocation_free (FzAllocation *a)
   g_hash_table_unref (a->by_peer);
   g_hash_table_unref (a->channels);
   g_hash_table_unref (a->permissions);
-  g_queue_clear_full (&a->transmits, (GDestroyNotify) transmit_free);
+  fz_transmit_queue_clear (&a->transmits);
   g_queue_clear_full (&a->events, (GDestroyNotify) event_free);
   g_free (a->username);
   /* sodium_memzero: a memset before free may be optimised away. */
@@ -991,15 +987,9 @@ fz_allocation_channel_for (FzAllocation *a, const FzSockAddr *peer)
 }
 
 gboolean
-fz_allocation_poll_transmit (FzAllocation *a, FzSockAddr *dst, GBytes **msg)
+fz_allocation_poll_transmit (FzAllocation *a, FzAllocationTransmit *out)
 {
-  Transmit *t = g_queue_pop_head (&a->transmits);
-  if (t == NULL)
-    return FALSE;
-  *dst = t->dst;
-  *msg = g_steal_pointer (&t->msg);
-  g_free (t);
-  return TRUE;
+  return fz_transmit_queue_pop (&a->transmits, out);
 }
 
 gboolean
@@ -1099,10 +1089,7 @@ fz_allocation_handle_timeout (FzAllocation *a, gint64 now)
       r->attempts++;
       r->rto = r->rto * 3 / 2;
       r->deadline = now + r->rto;
-      Transmit *t = g_new0 (Transmit, 1);
-      t->dst = a->server[r->server];
-      t->msg = g_bytes_ref (r->msg);
-      g_queue_push_tail (&a->transmits, t);
+      request_transmit (a, r);
       i++;
     }
 

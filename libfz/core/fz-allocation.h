@@ -124,7 +124,13 @@ gboolean fz_allocation_bind_channel (FzAllocation *a, const FzSockAddr *peer, gi
 gboolean fz_allocation_create_permission (FzAllocation *a, const FzSockAddr *peer,
                                           gint64 now);
 
-gboolean fz_allocation_poll_transmit (FzAllocation *a, FzSockAddr *dst, GBytes **msg);
+typedef struct
+{
+  FzSockAddr dst;   /* one of the relay's addresses */
+  FzPacketBuf *buf; /* the STUN message, with headroom: the caller's to send and free */
+} FzAllocationTransmit;
+
+gboolean fz_allocation_poll_transmit (FzAllocation *a, FzAllocationTransmit *out);
 gboolean fz_allocation_poll_event (FzAllocation *a, FzAllocationEvent *out);
 gint64 fz_allocation_poll_timeout (FzAllocation *a);
 void fz_allocation_handle_timeout (FzAllocation *a, gint64 now);

@@ -1,5 +1,7 @@
 #include "fz-ice-agent.h"
 
+#include "fz-transmit-queue.h"
+
 #include <sodium.h>
 
 #include <string.h>
@@ -110,8 +112,8 @@ struct _FzIceAgent
   gint64 next_check; /* pacing */
   gint64 nominate_at;
 
-  GQueue transmits; /* FzIceTransmit* */
-  GQueue events;    /* FzIceEvent* */
+  FzTransmitQueue transmits; /* FzIceTransmit */
+  GQueue events;             /* FzIceEvent* */
 };
 
 static void
@@ -135,6 +137,24 @@ static void
 push_event (FzIceAgent *a, const FzIceEvent *e)
 {
   g_queue_push_tail (&a->events, g_memdup2 (e, sizeof *e));
+}
+
+static void
+push_transmit (FzIceAgent *a, const FzSockAddr *src, const FzSockAddr *dst,
+               const void *msg, gsize len)
+{
+  FzIceTransmit t
+    = { .src = *src, .dst = *dst, .buf = fz_packet_buf_new_copy (msg, len) };
+  fz_transmit_queue_push (&a->transmits, &t);
+}
+
+/* A check's message again: its first send, or a retransmission. */
+static void
+send_check (FzIceAgent *a, Pair *p)
+{
+  gsize n;
+  const void *msg = g_bytes_get_data (p->tx_msg, &n);
+  push_transmit (a, &p->local.base, &p->remote.addr, msg, n);
 }
 
 static void
@@ -305,11 +325,7 @@ start_check (FzIceAgent *a, Pair *p, gboolean nominating, gint64 now)
   if (p->state == PAIR_WAITING || p->state == PAIR_FAILED)
     p->state = PAIR_IN_PROGRESS;
 
-  FzIceTransmit *t = g_new0 (FzIceTransmit, 1);
-  t->src = p->local.base;
-  t->dst = p->remote.addr;
-  t->msg = g_bytes_ref (p->tx_msg);
-  g_queue_push_tail (&a->transmits, t);
+  send_check (a, p);
 }
 
 static void
@@ -546,11 +562,7 @@ respond (FzIceAgent *a, const FzSockAddr *local, const FzSockAddr *from,
   gsize n = fz_stun_writer_finish (&w);
   if (n == 0)
     return;
-  FzIceTransmit *t = g_new0 (FzIceTransmit, 1);
-  t->src = *local;
-  t->dst = *from;
-  t->msg = g_bytes_new (buf, n);
-  g_queue_push_tail (&a->transmits, t);
+  push_transmit (a, local, from, buf, n);
 }
 
 gboolean
@@ -731,20 +743,13 @@ fz_ice_agent_new (gboolean controlling, const FzIceTimeouts *timeouts, FzRng *rn
   a->remotes = g_array_new (FALSE, FALSE, sizeof (FzIceCandidate));
   a->pairs = g_ptr_array_new_with_free_func ((GDestroyNotify) pair_free);
   g_queue_init (&a->triggered);
-  g_queue_init (&a->transmits);
+  fz_transmit_queue_init (&a->transmits, FzIceTransmit);
   g_queue_init (&a->events);
   a->state = FZ_ICE_CHECKING;
   a->no_candidate_deadline = now + FZ_ICE_NO_CANDIDATE_TIMEOUT;
   a->next_check = now;
   a->nominate_at = G_MAXINT64;
   return a;
-}
-
-static void
-transmit_free (FzIceTransmit *t)
-{
-  g_bytes_unref (t->msg);
-  g_free (t);
 }
 
 /* Passwords are wiped before their memory goes back. */
@@ -765,7 +770,7 @@ fz_ice_agent_free (FzIceAgent *a)
   g_ptr_array_unref (a->pairs);
   g_array_unref (a->locals);
   g_array_unref (a->remotes);
-  g_queue_clear_full (&a->transmits, (GDestroyNotify) transmit_free);
+  fz_transmit_queue_clear (&a->transmits);
   g_queue_clear_full (&a->events, g_free);
   g_free (a->remote_ufrag);
   free_secret (a->remote_pwd);
@@ -979,12 +984,7 @@ fz_ice_agent_remove_remote_candidate (FzIceAgent *a, const FzIceCandidate *c, gi
 gboolean
 fz_ice_agent_poll_transmit (FzIceAgent *a, FzIceTransmit *out)
 {
-  FzIceTransmit *t = g_queue_pop_head (&a->transmits);
-  if (t == NULL)
-    return FALSE;
-  *out = *t;
-  g_free (t);
-  return TRUE;
+  return fz_transmit_queue_pop (&a->transmits, out);
 }
 
 gboolean
@@ -1067,11 +1067,7 @@ fz_ice_agent_handle_timeout (FzIceAgent *a, gint64 now)
         {
           p->tx_sends++;
           p->tx_next = now + fz_ice_timeouts_wait (&p->tx_timeouts, p->tx_sends);
-          FzIceTransmit *t = g_new0 (FzIceTransmit, 1);
-          t->src = p->local.base;
-          t->dst = p->remote.addr;
-          t->msg = g_bytes_ref (p->tx_msg);
-          g_queue_push_tail (&a->transmits, t);
+          send_check (a, p);
           continue;
         }
       p->tx = FALSE;

@@ -161,14 +161,12 @@ main (int argc, char **argv)
 
   while (now < end)
     {
-      FzSockAddr dst;
-      GBytes *msg;
-      while (fz_allocation_poll_transmit (a, &dst, &msg))
+      FzAllocationTransmit t;
+      while (fz_allocation_poll_transmit (a, &t))
         {
-          gsize n;
-          const void *d = g_bytes_get_data (msg, &n);
-          send_to (client[dst.ip.family == 4 ? 0 : 1].fd, &dst, d, n);
-          g_bytes_unref (msg);
+          send_to (client[t.dst.ip.family == 4 ? 0 : 1].fd, &t.dst, t.buf->data,
+                   t.buf->len);
+          fz_packet_buf_free (t.buf);
         }
       FzAllocationEvent e;
       while (fz_allocation_poll_event (a, &e))

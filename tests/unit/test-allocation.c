@@ -59,12 +59,14 @@ fx_clear (Fx *f)
 static void
 expect_request (Fx *f, FzStunMethod method)
 {
-  GBytes *b = NULL;
-  g_assert_true (fz_allocation_poll_transmit (f->a, &f->req_dst, &b));
-  gsize n;
-  const guint8 *d = g_bytes_get_data (b, &n);
-  memcpy (f->req_buf, d, n);
-  g_bytes_unref (b);
+  FzAllocationTransmit t;
+  g_assert_true (fz_allocation_poll_transmit (f->a, &t));
+  /* Room in front for the caller's ChannelData header, without a copy. */
+  g_assert_cmpuint (fz_packet_buf_headroom (t.buf), ==, FZ_PACKET_BUF_HEADROOM);
+  f->req_dst = t.dst;
+  gsize n = t.buf->len;
+  memcpy (f->req_buf, t.buf->data, n);
+  fz_packet_buf_free (t.buf);
   g_autoptr (GError) error = NULL;
   g_assert_true (fz_stun_message_parse (&f->req, f->req_buf, n, &error));
   g_assert_cmpint (f->req.klass, ==, FZ_STUN_REQUEST);
@@ -75,23 +77,22 @@ expect_request (Fx *f, FzStunMethod method)
 static void
 drain (Fx *f)
 {
-  FzSockAddr dst;
-  GBytes *b;
-  while (fz_allocation_poll_transmit (f->a, &dst, &b))
-    g_bytes_unref (b);
+  FzAllocationTransmit t;
+  while (fz_allocation_poll_transmit (f->a, &t))
+    fz_packet_buf_free (t.buf);
 }
 
 /* Skips keepalives and retransmissions up to the next @method. */
 static void
 find_request (Fx *f, FzStunMethod method)
 {
-  GBytes *b = NULL;
-  while (fz_allocation_poll_transmit (f->a, &f->req_dst, &b))
+  FzAllocationTransmit t;
+  while (fz_allocation_poll_transmit (f->a, &t))
     {
-      gsize n;
-      const guint8 *d = g_bytes_get_data (b, &n);
-      memcpy (f->req_buf, d, n);
-      g_bytes_unref (b);
+      f->req_dst = t.dst;
+      gsize n = t.buf->len;
+      memcpy (f->req_buf, t.buf->data, n);
+      fz_packet_buf_free (t.buf);
       g_assert_true (fz_stun_message_parse (&f->req, f->req_buf, n, NULL));
       if (f->req.method == method)
         return;
@@ -102,9 +103,8 @@ find_request (Fx *f, FzStunMethod method)
 static void
 expect_nothing (Fx *f)
 {
-  FzSockAddr dst;
-  GBytes *b = NULL;
-  g_assert_false (fz_allocation_poll_transmit (f->a, &dst, &b));
+  FzAllocationTransmit t;
+  g_assert_false (fz_allocation_poll_transmit (f->a, &t));
 }
 
 static gboolean
@@ -849,16 +849,14 @@ test_channel_lifetimes (void)
           g_assert_true (fz_allocation_encapsulate (f.a, &used, buf, t, &to));
         }
       advance (&f, t);
-      FzSockAddr dst;
-      GBytes *b;
-      while (fz_allocation_poll_transmit (f.a, &dst, &b))
+      FzAllocationTransmit tx;
+      while (fz_allocation_poll_transmit (f.a, &tx))
         {
-          gsize n;
-          const guint8 *d = g_bytes_get_data (b, &n);
-          memcpy (f.req_buf, d, n);
-          g_bytes_unref (b);
+          gsize n = tx.buf->len;
+          memcpy (f.req_buf, tx.buf->data, n);
+          fz_packet_buf_free (tx.buf);
           g_assert_true (fz_stun_message_parse (&f.req, f.req_buf, n, NULL));
-          f.req_dst = dst;
+          f.req_dst = tx.dst;
           if (f.req.method == FZ_STUN_CHANNEL_BIND)
             {
               FzSockAddr p;
