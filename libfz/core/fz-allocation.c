@@ -757,7 +757,7 @@ on_error (FzAllocation *a, Request *r, const FzStunMessage *m, guint code,
 
 /* An answer to one of our requests. */
 static void
-handle_answer (FzAllocation *a, const FzSockAddr *from, const FzSockAddr *local,
+handle_answer (FzAllocation *a, const FzSockAddr *local, const FzSockAddr *from,
                const FzStunMessage *m, gint64 now)
 {
   Request *r = NULL;
@@ -856,8 +856,8 @@ data_indication (FzAllocation *a, const FzStunMessage *m, gint64 now, FzRelayedD
 }
 
 FzAllocationInput
-fz_allocation_handle_input (FzAllocation *a, const FzSockAddr *from,
-                            const FzSockAddr *local, const guint8 *data, gsize len,
+fz_allocation_handle_input (FzAllocation *a, const FzSockAddr *local,
+                            const FzSockAddr *from, const guint8 *data, gsize len,
                             gint64 now, FzRelayedData *out)
 {
   if (!fz_allocation_is_server (a, from))
@@ -877,7 +877,7 @@ fz_allocation_handle_input (FzAllocation *a, const FzSockAddr *from,
       return FZ_ALLOCATION_INPUT_HANDLED;
     }
   if (m.klass == FZ_STUN_SUCCESS || m.klass == FZ_STUN_ERROR)
-    handle_answer (a, from, local, &m, now);
+    handle_answer (a, local, from, &m, now);
   else if (m.klass == FZ_STUN_INDICATION && m.method == FZ_STUN_DATA && alloc_server
            && data_indication (a, &m, now, out))
     return FZ_ALLOCATION_INPUT_DATA;

@@ -102,13 +102,13 @@ typedef struct
   gsize offset, len;  /* the payload: data[offset, offset + len) */
 } FzRelayedData;
 
-/* Sorts a datagram from @from, parsing it once: the relay's answers are
- * handled here, and malformed, unauthenticated or unknown ones dropped
- * (HANDLED); ChannelData for a bound channel and Data indications from a
- * peer we have a permission for are DATA, with @out filled. @local is
- * where it arrived (IP_PKTINFO address and our port). */
-FzAllocationInput fz_allocation_handle_input (FzAllocation *a, const FzSockAddr *from,
-                                              const FzSockAddr *local, const guint8 *data,
+/* Sorts a datagram that arrived at @local (IP_PKTINFO address and our
+ * port) from @from, parsing it once: the relay's answers are handled
+ * here, and malformed, unauthenticated or unknown ones dropped (HANDLED);
+ * ChannelData for a bound channel and Data indications from a peer we
+ * have a permission for are DATA, with @out filled. */
+FzAllocationInput fz_allocation_handle_input (FzAllocation *a, const FzSockAddr *local,
+                                              const FzSockAddr *from, const guint8 *data,
                                               gsize len, gint64 now, FzRelayedData *out);
 
 /* Frames @buf for @peer as ChannelData in place (binding a channel if

@@ -744,7 +744,7 @@ decapsulate_one (FzNode *node, const FzSockAddr *local, const FzSockAddr *from,
   if (r != NULL)
     {
       FzRelayedData d;
-      if (fz_allocation_handle_input (r->alloc, from, local, buf->data, buf->len, now, &d)
+      if (fz_allocation_handle_input (r->alloc, local, from, buf->data, buf->len, now, &d)
           != FZ_ALLOCATION_INPUT_DATA)
         return FZ_NODE_RX_NOTHING;
       fz_packet_buf_pull (buf, d.offset);

@@ -104,7 +104,7 @@ read_udp (gpointer data)
           FzSockAddr from;
           guint16 seg;
           gssize n = fz_udp_socket_recv_gro (
-            r->udp, big->data, fz_packet_buf_tailroom (big), &from, NULL, &seg);
+            r->udp, big->data, fz_packet_buf_tailroom (big), NULL, &from, &seg);
           gsize step;
 
           if (n < 0)

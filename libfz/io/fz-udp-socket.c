@@ -173,8 +173,8 @@ fz_udp_socket_send (FzUdpSocket *s, const guint8 *buf, gsize len, const FzSockAd
 }
 
 gssize
-fz_udp_socket_recv_gro (FzUdpSocket *s, guint8 *buf, gsize cap, FzSockAddr *from,
-                        FzSockAddr *local, guint16 *segment)
+fz_udp_socket_recv_gro (FzUdpSocket *s, guint8 *buf, gsize cap, FzSockAddr *local,
+                        FzSockAddr *from, guint16 *segment)
 {
   struct sockaddr_storage ss;
   struct iovec iov = { .iov_base = buf, .iov_len = cap };

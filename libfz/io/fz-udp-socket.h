@@ -45,8 +45,8 @@ gssize fz_udp_socket_send (FzUdpSocket *s, const guint8 *buf, gsize len,
  * then *@segment is their size (the last may be shorter), else 0. @local
  * (may be NULL) gets the address it arrived on (IP_PKTINFO) and our port,
  * or family 0 if the kernel did not say. */
-gssize fz_udp_socket_recv_gro (FzUdpSocket *s, guint8 *buf, gsize cap, FzSockAddr *from,
-                               FzSockAddr *local, guint16 *segment);
+gssize fz_udp_socket_recv_gro (FzUdpSocket *s, guint8 *buf, gsize cap, FzSockAddr *local,
+                               FzSockAddr *from, guint16 *segment);
 /* Sends @n datagrams to @to, all but the last of one size. With GSO, one
  * syscall; if the kernel refuses it (EIO, EINVAL), GSO is turned off for
  * the socket and the batch resent one by one: nothing is dropped for it.

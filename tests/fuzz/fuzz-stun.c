@@ -173,7 +173,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
             fz_ice_agent_handle_stun (ice, &local, &peer, &m, now);
         }
       FzRelayedData d;
-      if (fz_allocation_handle_input (a, &srv, &local, chunk, n, now, &d)
+      if (fz_allocation_handle_input (a, &local, &srv, chunk, n, now, &d)
             == FZ_ALLOCATION_INPUT_DATA
           && (d.offset > n || d.len > n - d.offset))
         abort ();

@@ -153,7 +153,7 @@ on_udp (gint unused_fd, GIOCondition cond, gpointer data)
       if (alloc != NULL && fz_allocation_is_server (alloc, &from))
         {
           FzRelayedData d;
-          if (fz_allocation_handle_input (alloc, &from, &host, buf, n, now, &d)
+          if (fz_allocation_handle_input (alloc, &host, &from, buf, n, now, &d)
               != FZ_ALLOCATION_INPUT_DATA)
             continue;
           local = d.relayed;

@@ -275,7 +275,7 @@ main (int argc, char **argv)
               continue;
             }
           FzRelayedData d;
-          if (fz_allocation_handle_input (a, &from, &client[i].local, buf, n, now, &d)
+          if (fz_allocation_handle_input (a, &client[i].local, &from, buf, n, now, &d)
               == FZ_ALLOCATION_INPUT_DATA)
             {
               g_autofree char *text = g_strndup ((const char *) buf + d.offset, d.len);

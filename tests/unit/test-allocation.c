@@ -154,7 +154,7 @@ reply (Fx *f, const Reply *r, const FzSockAddr *local)
       &w, r->bad_integrity ? (const guint8 *) "0123456789abcdef" : f->key, 16);
   fz_stun_writer_add_fingerprint (&w);
   FzRelayedData d;
-  return fz_allocation_handle_input (f->a, &f->req_dst, local, buf,
+  return fz_allocation_handle_input (f->a, local, &f->req_dst, buf,
                                      fz_stun_writer_finish (&w), f->now, &d)
          == FZ_ALLOCATION_INPUT_HANDLED;
 }
@@ -685,17 +685,17 @@ test_channels (void)
   /* Inbound: ChannelData for a bound channel from the relay only. */
   guint8 in[12] = { 0x40, 0x01, 0x00, 0x03, 'a', 'b', 'c', 0 };
   FzRelayedData d;
-  g_assert_cmpint (fz_allocation_handle_input (f.a, &f.srv4, &f.local4, in, 7, f.now, &d),
+  g_assert_cmpint (fz_allocation_handle_input (f.a, &f.local4, &f.srv4, in, 7, f.now, &d),
                    ==, FZ_ALLOCATION_INPUT_DATA);
   g_assert_true (fz_sock_addr_equal (&d.peer, &peer_b));
   g_assert_true (fz_sock_addr_equal (&d.relayed, &f.relay4));
   g_assert_cmpuint (d.offset, ==, 4);
   g_assert_cmpuint (d.len, ==, 3);
   g_assert_cmpint (
-    fz_allocation_handle_input (f.a, &f.peer4, &f.local4, in, 7, f.now, &d), ==,
+    fz_allocation_handle_input (f.a, &f.local4, &f.peer4, in, 7, f.now, &d), ==,
     FZ_ALLOCATION_INPUT_OTHER);
   in[1] = 0x09;
-  g_assert_cmpint (fz_allocation_handle_input (f.a, &f.srv4, &f.local4, in, 7, f.now, &d),
+  g_assert_cmpint (fz_allocation_handle_input (f.a, &f.local4, &f.srv4, in, 7, f.now, &d),
                    ==, FZ_ALLOCATION_INPUT_HANDLED);
 
   fx_clear (&f);
@@ -721,7 +721,7 @@ data_indication (guint8 *buf, gsize cap, const FzSockAddr *peer, const char *pay
 static FzAllocationInput
 feed (Fx *f, const FzSockAddr *from, const guint8 *data, gsize len, FzRelayedData *d)
 {
-  return fz_allocation_handle_input (f->a, from, &f->local4, data, len, f->now, d);
+  return fz_allocation_handle_input (f->a, &f->local4, from, data, len, f->now, d);
 }
 
 /* Data indications (a relay's way before a channel is bound, or when it

@@ -12,14 +12,14 @@
 #include <unistd.h>
 
 static gssize
-recv_wait (FzUdpSocket *s, guint8 *buf, gsize cap, FzSockAddr *from, FzSockAddr *local,
+recv_wait (FzUdpSocket *s, guint8 *buf, gsize cap, FzSockAddr *local, FzSockAddr *from,
            guint16 *seg)
 {
   struct pollfd p = { .fd = s->fd, .events = POLLIN };
 
   if (poll (&p, 1, 2000) != 1)
     return -1;
-  return fz_udp_socket_recv_gro (s, buf, cap, from, local, seg);
+  return fz_udp_socket_recv_gro (s, buf, cap, local, from, seg);
 }
 
 /* A missing prerequisite skips on a developer's machine but fails under
@@ -93,7 +93,7 @@ test_pktinfo_and_batches (gconstpointer data)
   while (received < 4300)
     {
       guint16 seg;
-      gssize n = recv_wait (rx, in, sizeof in, &from, &local, &seg);
+      gssize n = recv_wait (rx, in, sizeof in, &local, &from, &seg);
       g_assert_cmpint (n, >, 0);
       g_assert_cmpuint (from.port, ==, tx->port);
       g_assert_cmpuint (local.ip.family, ==, family);
@@ -147,7 +147,7 @@ test_gso_refused (void)
   while (got < 1500)
     {
       guint16 seg;
-      gssize n = recv_wait (rx, in, sizeof in, &from, NULL, &seg);
+      gssize n = recv_wait (rx, in, sizeof in, NULL, &from, &seg);
       g_assert_cmpint (n, >, 0);
       got += (gsize) n;
     }
