@@ -648,6 +648,126 @@ remove_channel (FzAllocation *a, guint16 number)
   g_hash_table_remove (a->channels, GUINT_TO_POINTER (number));
 }
 
+/* @r once more with a new transaction: now with credentials. */
+static void
+request_again (FzAllocation *a, const Request *r, gint64 now)
+{
+  Request *again = request_new (a, r->method, r->server);
+  again->lifetime = r->lifetime;
+  again->dual = r->dual;
+  again->realloc = r->realloc;
+  again->channel = r->channel;
+  again->peer = r->peer;
+  again->retried_auth = TRUE;
+  request_send (a, again, now);
+}
+
+/* 401 or 438: take the nonce (and realm) and send the request again,
+ * or fail when the credentials are wrong. */
+static void
+on_auth_error (FzAllocation *a, Request *r, const FzStunMessage *m, guint code,
+               const char *reason, const char *srv, gint64 now)
+{
+  g_autofree char *nonce = fz_stun_message_dup_string (m, FZ_STUN_ATTR_NONCE);
+  g_autofree char *realm = fz_stun_message_dup_string (m, FZ_STUN_ATTR_REALM);
+  /* 401 although we sent the current nonce: the credentials are wrong.
+   * Also give up after one retry, so a confused server cannot make us
+   * loop. */
+  gboolean ours = code == FZ_STUN_ERR_UNAUTHORIZED && r->nonce != NULL
+                  && (nonce == NULL || g_strcmp0 (nonce, r->nonce) == 0);
+  if (ours || nonce == NULL || r->retried_auth)
+    {
+      fail (a, g_error_new (FZ_ALLOCATION_ERROR, FZ_ALLOCATION_ERROR_CREDENTIALS,
+                            "TURN server %s rejected the username or password (%u %s)",
+                            srv, code, reason));
+      return;
+    }
+  g_free (a->nonce);
+  a->nonce = g_steal_pointer (&nonce);
+  if (realm != NULL && g_strcmp0 (realm, a->realm) != 0)
+    {
+      g_free (a->realm);
+      a->realm = g_steal_pointer (&realm);
+    }
+  fz_stun_long_term_key (a->username, a->realm, a->password, a->key);
+  request_again (a, r, now);
+}
+
+static gboolean
+dual_stack (FzAllocation *a)
+{
+  return a->has_server[0] && a->has_server[1];
+}
+
+/* 437 on a live allocation: the relay no longer knows it. */
+static void
+reallocate (FzAllocation *a, gint64 now)
+{
+  forget_allocation (a);
+  send_allocate (a, dual_stack (a), now);
+}
+
+static void
+on_allocate_error (FzAllocation *a, Request *r, guint code, const char *reason,
+                   const char *srv, gint64 now)
+{
+  if (code == FZ_STUN_ERR_ALLOCATION_MISMATCH && a->mismatches++ == 0)
+    {
+      /* An old allocation holds our 5-tuple: delete it, then allocate. */
+      send_refresh (a, 0, TRUE, now);
+      return;
+    }
+  if (code == FZ_STUN_ERR_ADDRESS_FAMILY && r->dual)
+    {
+      send_allocate (a, FALSE, now);
+      return;
+    }
+  /* Quota, capacity or a confused server: unlike bad credentials, that
+   * may pass, so try again later. */
+  lost (a,
+        g_error_new (FZ_ALLOCATION_ERROR, FZ_ALLOCATION_ERROR_REFUSED,
+                     "TURN server %s refused the allocation (%u %s)", srv, code, reason),
+        now);
+}
+
+static void
+on_refresh_error (FzAllocation *a, Request *r, guint code, const char *reason,
+                  const char *srv, gint64 now)
+{
+  if (r->realloc)
+    {
+      /* The old allocation could not be deleted: try once more anyway. */
+      send_allocate (a, dual_stack (a), now);
+      return;
+    }
+  if (a->state != STATE_ALLOCATED)
+    return;
+  if (code == FZ_STUN_ERR_ALLOCATION_MISMATCH)
+    {
+      reallocate (a, now);
+      return;
+    }
+  lost (a,
+        g_error_new (FZ_ALLOCATION_ERROR, FZ_ALLOCATION_ERROR_REFUSED,
+                     "TURN server %s refused to refresh (%u %s)", srv, code, reason),
+        now);
+}
+
+static void
+on_channel_bind_error (FzAllocation *a, Request *r, guint code, const char *reason,
+                       const char *srv, gint64 now)
+{
+  if (code == FZ_STUN_ERR_ALLOCATION_MISMATCH && a->state == STATE_ALLOCATED)
+    {
+      reallocate (a, now);
+      return;
+    }
+  g_debug ("TURN server %s refused channel 0x%04x (%u %s)", srv, r->channel, code,
+           reason);
+  remove_channel (a, r->channel);
+}
+
+/* An error answer to @r (or a success we could not understand). */
 static void
 on_error (FzAllocation *a, Request *r, const FzStunMessage *m, guint code,
           const char *reason, gint64 now)
@@ -657,101 +777,23 @@ on_error (FzAllocation *a, Request *r, const FzStunMessage *m, guint code,
 
   if (code == FZ_STUN_ERR_UNAUTHORIZED || code == FZ_STUN_ERR_STALE_NONCE)
     {
-      g_autofree char *nonce = fz_stun_message_dup_string (m, FZ_STUN_ATTR_NONCE);
-      g_autofree char *realm = fz_stun_message_dup_string (m, FZ_STUN_ATTR_REALM);
-      /* 401 although we sent the current nonce: the credentials are wrong.
-       * Also give up after one retry, so a confused server cannot make us
-       * loop. */
-      gboolean ours = code == FZ_STUN_ERR_UNAUTHORIZED && r->nonce != NULL
-                      && (nonce == NULL || g_strcmp0 (nonce, r->nonce) == 0);
-      if (ours || nonce == NULL || r->retried_auth)
-        {
-          fail (a,
-                g_error_new (FZ_ALLOCATION_ERROR, FZ_ALLOCATION_ERROR_CREDENTIALS,
-                             "TURN server %s rejected the username or password (%u %s)",
-                             srv, code, reason));
-          return;
-        }
-      g_free (a->nonce);
-      a->nonce = g_steal_pointer (&nonce);
-      if (realm != NULL && g_strcmp0 (realm, a->realm) != 0)
-        {
-          g_free (a->realm);
-          a->realm = g_steal_pointer (&realm);
-        }
-      fz_stun_long_term_key (a->username, a->realm, a->password, a->key);
-      /* Same request, new transaction, now with credentials. */
-      Request *again = request_new (a, r->method, r->server);
-      again->lifetime = r->lifetime;
-      again->dual = r->dual;
-      again->realloc = r->realloc;
-      again->channel = r->channel;
-      again->peer = r->peer;
-      again->retried_auth = TRUE;
-      request_send (a, again, now);
+      on_auth_error (a, r, m, code, reason, srv, now);
       return;
     }
-
   switch (r->method)
     {
-    case FZ_STUN_ALLOCATE:
-      if (code == FZ_STUN_ERR_ALLOCATION_MISMATCH && a->mismatches++ == 0)
-        {
-          /* An old allocation holds our 5-tuple: delete it, then allocate. */
-          send_refresh (a, 0, TRUE, now);
-          return;
-        }
-      if (code == FZ_STUN_ERR_ADDRESS_FAMILY && r->dual)
-        {
-          send_allocate (a, FALSE, now);
-          return;
-        }
-      /* Quota, capacity or a confused server: unlike bad credentials,
-       * that may pass, so try again later. */
-      lost (a,
-            g_error_new (FZ_ALLOCATION_ERROR, FZ_ALLOCATION_ERROR_REFUSED,
-                         "TURN server %s refused the allocation (%u %s)", srv, code,
-                         reason),
-            now);
-      return;
-    case FZ_STUN_REFRESH:
-      if (r->realloc)
-        {
-          /* The old allocation could not be deleted: try once more anyway. */
-          send_allocate (a, a->has_server[0] && a->has_server[1], now);
-          return;
-        }
-      if (code == FZ_STUN_ERR_ALLOCATION_MISMATCH && a->state == STATE_ALLOCATED)
-        {
-          forget_allocation (a);
-          send_allocate (a, a->has_server[0] && a->has_server[1], now);
-          return;
-        }
-      if (a->state == STATE_ALLOCATED)
-        lost (a,
-              g_error_new (FZ_ALLOCATION_ERROR, FZ_ALLOCATION_ERROR_REFUSED,
-                           "TURN server %s refused to refresh (%u %s)", srv, code,
-                           reason),
-              now);
-      return;
+    case FZ_STUN_ALLOCATE: on_allocate_error (a, r, code, reason, srv, now); break;
+    case FZ_STUN_REFRESH: on_refresh_error (a, r, code, reason, srv, now); break;
     case FZ_STUN_CHANNEL_BIND:
-      if (code == FZ_STUN_ERR_ALLOCATION_MISMATCH && a->state == STATE_ALLOCATED)
-        {
-          forget_allocation (a);
-          send_allocate (a, a->has_server[0] && a->has_server[1], now);
-          return;
-        }
-      g_debug ("TURN server %s refused channel 0x%04x (%u %s)", srv, r->channel, code,
-               reason);
-      remove_channel (a, r->channel);
-      return;
+      on_channel_bind_error (a, r, code, reason, srv, now);
+      break;
     case FZ_STUN_CREATE_PERMISSION:
       g_debug ("TURN server %s refused a permission (%u %s)", srv, code, reason);
       g_hash_table_remove (a->permissions, &r->peer.ip);
-      return;
+      break;
     default:
       g_debug ("TURN server %s answered a binding with %u %s", srv, code, reason);
-      return;
+      break;
     }
 }
 

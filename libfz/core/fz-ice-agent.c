@@ -599,6 +599,123 @@ find_local_base (FzIceAgent *a, const FzSockAddr *base)
   return NULL;
 }
 
+/* What a request must have before anything else is looked at (RFC 8445
+ * 7.3, RFC 8489 6.3.1): the error it gets, or 0 with its PRIORITY. */
+static guint
+check_request (FzIceAgent *a, const FzStunMessage *msg, guint32 *priority)
+{
+  if (msg->integrity < 0)
+    return FZ_STUN_ERR_BAD_REQUEST;
+  if (!fz_stun_message_check_integrity (msg, (const guint8 *) a->local_pwd,
+                                        strlen (a->local_pwd)))
+    return FZ_STUN_ERR_UNAUTHORIZED;
+  if (msg->n_unknown > 0)
+    return FZ_STUN_ERR_UNKNOWN_ATTRIBUTE;
+  if (!fz_stun_message_get_u32 (msg, FZ_STUN_ATTR_PRIORITY, priority) || *priority == 0)
+    return FZ_STUN_ERR_BAD_REQUEST;
+  return 0;
+}
+
+/* RFC 8445 7.3.1.1: the peer claims our role. The larger tiebreaker
+ * keeps it: TRUE if that is us and the request gets a 487; otherwise we
+ * switch and the request goes on. */
+static gboolean
+role_conflict (FzIceAgent *a, const FzStunMessage *msg)
+{
+  guint64 theirs;
+  if (a->controlling
+      && fz_stun_message_get_u64 (msg, FZ_STUN_ATTR_ICE_CONTROLLING, &theirs))
+    {
+      if (a->tiebreaker >= theirs)
+        return TRUE;
+      switch_role (a, FALSE);
+    }
+  else if (!a->controlling
+           && fz_stun_message_get_u64 (msg, FZ_STUN_ATTR_ICE_CONTROLLED, &theirs))
+    {
+      if (a->tiebreaker < theirs)
+        return TRUE;
+      switch_role (a, TRUE);
+    }
+  return FALSE;
+}
+
+/* The remote candidate a request came from. A source we did not know is
+ * a peer-reflexive candidate with the request's PRIORITY (RFC 8445
+ * 7.3.1.3); NULL if there is no room for it. */
+static const FzIceCandidate *
+learn_remote (FzIceAgent *a, const FzSockAddr *from, guint32 priority)
+{
+  const FzIceCandidate *remote = find_remote (a, from);
+  if (remote != NULL)
+    return remote;
+  if (a->remotes->len >= FZ_ICE_MAX_REMOTE)
+    return NULL;
+  FzIceCandidate prflx = { 0 };
+  prflx.type = FZ_ICE_PRFLX;
+  prflx.addr = prflx.base = *from;
+  prflx.priority = priority;
+  prflx.component = 1;
+  g_strlcpy (prflx.foundation, "prflx", sizeof prflx.foundation);
+  g_array_append_val (a->remotes, prflx);
+  a->no_candidate_deadline = G_MAXINT64;
+  return &g_array_index (a->remotes, FzIceCandidate, a->remotes->len - 1);
+}
+
+/* The pair a request arrived on: from @remote to our candidate whose
+ * base is @local. NULL if we have none there, or no room. */
+static Pair *
+pair_for_request (FzIceAgent *a, const FzSockAddr *local, const FzIceCandidate *remote)
+{
+  const FzIceCandidate *base = find_local_base (a, local);
+  if (base == NULL || !pairable (base, remote))
+    return NULL;
+  return add_pair (a, base, remote);
+}
+
+/* Whether the request nominates its pair: USE-CANDIDATE, and with
+ * renomination only a NOMINATION not older than the last one, so that a
+ * retransmitted old one that arrives late changes nothing. */
+static gboolean
+peer_nominates (FzIceAgent *a, const FzStunMessage *msg)
+{
+  if (!fz_stun_message_has (msg, FZ_STUN_ATTR_USE_CANDIDATE))
+    return FALSE;
+  guint32 nomination;
+  if (!fz_stun_message_get_u32 (msg, FZ_STUN_ATTR_NOMINATION, &nomination))
+    return TRUE;
+  nomination &= 0xffffff;
+  if (nomination < a->peer_nomination)
+    return FALSE;
+  a->peer_nomination = nomination;
+  return TRUE;
+}
+
+/* RFC 8445 7.3.1.4-5: a valid pair the peer nominated is selected now
+ * (by the controlled side); any other pair gets a triggered check, and
+ * is selected when it succeeds if it was nominated. */
+static void
+on_peer_check (FzIceAgent *a, Pair *p, gboolean use, gint64 now)
+{
+  gboolean nominated = use && !a->controlling;
+  if (p->state == PAIR_SUCCEEDED)
+    {
+      if (nominated)
+        {
+          nominated_by_peer (a, p);
+          p->nominated = TRUE;
+          select_pair (a, p, now);
+        }
+      return;
+    }
+  if (nominated)
+    {
+      nominated_by_peer (a, p);
+      p->nominate_on_success = TRUE;
+    }
+  queue_triggered (a, p, nominated);
+}
+
 static gboolean
 handle_request (FzIceAgent *a, const FzSockAddr *local, const FzSockAddr *from,
                 const FzStunMessage *msg, gint64 now)
@@ -607,108 +724,21 @@ handle_request (FzIceAgent *a, const FzSockAddr *local, const FzSockAddr *from,
     return FALSE;
   if (a->state == FZ_ICE_FAILED)
     return TRUE;
-  if (msg->integrity < 0)
-    {
-      respond (a, local, from, msg, 400, NULL, 0);
-      return TRUE;
-    }
-  if (!fz_stun_message_check_integrity (msg, (const guint8 *) a->local_pwd,
-                                        strlen (a->local_pwd)))
-    {
-      respond (a, local, from, msg, 401, NULL, 0);
-      return TRUE;
-    }
-  if (msg->n_unknown > 0)
-    {
-      respond (a, local, from, msg, 420, msg->unknown, msg->n_unknown);
-      return TRUE;
-    }
-  guint32 priority;
-  if (!fz_stun_message_get_u32 (msg, FZ_STUN_ATTR_PRIORITY, &priority) || priority == 0)
-    {
-      respond (a, local, from, msg, 400, NULL, 0);
-      return TRUE;
-    }
-
-  /* Role conflicts, RFC 8445 7.3.1.1. */
-  guint64 theirs;
-  if (a->controlling
-      && fz_stun_message_get_u64 (msg, FZ_STUN_ATTR_ICE_CONTROLLING, &theirs))
-    {
-      if (a->tiebreaker >= theirs)
-        {
-          respond (a, local, from, msg, 487, NULL, 0);
-          return TRUE;
-        }
-      switch_role (a, FALSE);
-    }
-  else if (!a->controlling
-           && fz_stun_message_get_u64 (msg, FZ_STUN_ATTR_ICE_CONTROLLED, &theirs))
-    {
-      if (a->tiebreaker >= theirs)
-        switch_role (a, TRUE);
-      else
-        {
-          respond (a, local, from, msg, 487, NULL, 0);
-          return TRUE;
-        }
-    }
-
-  respond (a, local, from, msg, 0, NULL, 0);
-
-  /* A source we did not know is a peer-reflexive candidate. */
-  const FzIceCandidate *remote = find_remote (a, from);
-  if (remote == NULL)
-    {
-      if (a->remotes->len >= FZ_ICE_MAX_REMOTE)
-        return TRUE;
-      FzIceCandidate prflx = { 0 };
-      prflx.type = FZ_ICE_PRFLX;
-      prflx.addr = prflx.base = *from;
-      prflx.priority = priority;
-      prflx.component = 1;
-      g_strlcpy (prflx.foundation, "prflx", sizeof prflx.foundation);
-      g_array_append_val (a->remotes, prflx);
-      remote = &g_array_index (a->remotes, FzIceCandidate, a->remotes->len - 1);
-      a->no_candidate_deadline = G_MAXINT64;
-    }
-  const FzIceCandidate *base = find_local_base (a, local);
-  if (base == NULL || !pairable (base, remote))
-    return TRUE;
-  Pair *p = add_pair (a, base, remote);
-  if (p == NULL)
-    return TRUE;
-
-  gboolean use = fz_stun_message_has (msg, FZ_STUN_ATTR_USE_CANDIDATE);
-  guint32 nomination;
-  if (use && fz_stun_message_get_u32 (msg, FZ_STUN_ATTR_NOMINATION, &nomination))
-    {
-      /* Renomination: only a newer nomination counts, so a retransmitted
-       * old one that arrives late changes nothing. */
-      nomination &= 0xffffff;
-      if (nomination < a->peer_nomination)
-        use = FALSE;
-      else
-        a->peer_nomination = nomination;
-    }
-  if (p->state == PAIR_SUCCEEDED)
-    {
-      if (use && !a->controlling)
-        {
-          nominated_by_peer (a, p);
-          p->nominated = TRUE;
-          select_pair (a, p, now);
-        }
-    }
+  guint32 priority = 0;
+  guint error = check_request (a, msg, &priority);
+  if (error == 0 && role_conflict (a, msg))
+    error = FZ_STUN_ERR_ROLE_CONFLICT;
+  if (error == FZ_STUN_ERR_UNKNOWN_ATTRIBUTE)
+    respond (a, local, from, msg, error, msg->unknown, msg->n_unknown);
   else
-    {
-      if (use && !a->controlling)
-        {
-          nominated_by_peer (a, p);
-          p->nominate_on_success = TRUE;
-        }
-      queue_triggered (a, p, use && !a->controlling);
-    }
+    respond (a, local, from, msg, error, NULL, 0);
+  if (error != 0)
+    return TRUE;
+
+  const FzIceCandidate *remote = learn_remote (a, from, priority);
+  Pair *p = remote != NULL ? pair_for_request (a, local, remote) : NULL;
+  if (p != NULL)
+    on_peer_check (a, p, peer_nominates (a, msg), now);
   return TRUE;
 }
 
