@@ -122,6 +122,13 @@ family_index (guint8 family)
   return family == 6 ? 1 : 0;
 }
 
+/* The relay has both families: ALLOCATE asks for both. */
+static gboolean
+dual_stack (FzAllocation *a)
+{
+  return a->has_server[0] && a->has_server[1];
+}
+
 static void
 request_free (Request *r)
 {
@@ -548,7 +555,7 @@ on_binding_success (FzAllocation *a, Request *r, const FzStunMessage *m,
       /* Allocate on the family that answered first; ask for the other
        * family too when the relay has both. */
       a->alloc_server = r->server;
-      send_allocate (a, a->has_server[0] && a->has_server[1], now);
+      send_allocate (a, dual_stack (a), now);
     }
   else if (r->keepalive && r->attempts > 1 && a->state == STATE_ALLOCATED)
     {
@@ -619,7 +626,7 @@ on_success (FzAllocation *a, Request *r, const FzStunMessage *m, const FzSockAdd
     case FZ_STUN_ALLOCATE: on_allocate_success (a, m, local, now); break;
     case FZ_STUN_REFRESH:
       if (r->realloc)
-        send_allocate (a, a->has_server[0] && a->has_server[1], now);
+        send_allocate (a, dual_stack (a), now);
       else if (a->state == STATE_ALLOCATED)
         set_lifetime (a, m, r->lifetime, now);
       break;
@@ -691,12 +698,6 @@ on_auth_error (FzAllocation *a, Request *r, const FzStunMessage *m, guint code,
     }
   fz_stun_long_term_key (a->username, a->realm, a->password, a->key);
   request_again (a, r, now);
-}
-
-static gboolean
-dual_stack (FzAllocation *a)
-{
-  return a->has_server[0] && a->has_server[1];
 }
 
 /* 437 on a live allocation: the relay no longer knows it. */

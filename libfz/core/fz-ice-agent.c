@@ -616,9 +616,9 @@ check_request (FzIceAgent *a, const FzStunMessage *msg, guint32 *priority)
   return 0;
 }
 
-/* RFC 8445 7.3.1.1: the peer claims our role. The larger tiebreaker
- * keeps it: TRUE if that is us and the request gets a 487; otherwise we
- * switch and the request goes on. */
+/* RFC 8445 7.3.1.1: the peer claims our role, and the larger tiebreaker
+ * is to be controlling. TRUE if the peer must switch (the request gets a
+ * 487); otherwise we have switched, if need be, and the request goes on. */
 static gboolean
 role_conflict (FzIceAgent *a, const FzStunMessage *msg)
 {
