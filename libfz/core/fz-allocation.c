@@ -1,6 +1,7 @@
 #include "fz-allocation.h"
 
 #include "fz-stun-message.h"
+#include "fz-transmit-queue.h"
 
 #include <sodium.h>
 #include <string.h>
@@ -86,15 +87,9 @@ struct _FzAllocation
   GHashTable *permissions;
   guint16 next_channel;
 
-  GQueue transmits; /* Transmit* */
-  GQueue events;    /* FzAllocationEvent* */
+  FzTransmitQueue transmits; /* FzAllocationTransmit */
+  GQueue events;             /* FzAllocationEvent* */
 };
-
-typedef struct
-{
-  FzSockAddr dst;
-  GBytes *msg;
-} Transmit;
 
 static guint
 sock_addr_hash (gconstpointer p)
@@ -127,19 +122,19 @@ family_index (guint8 family)
   return family == 6 ? 1 : 0;
 }
 
+/* The relay has both families: ALLOCATE asks for both. */
+static gboolean
+dual_stack (FzAllocation *a)
+{
+  return a->has_server[0] && a->has_server[1];
+}
+
 static void
 request_free (Request *r)
 {
   g_bytes_unref (r->msg);
   g_free (r->nonce);
   g_free (r);
-}
-
-static void
-transmit_free (Transmit *t)
-{
-  g_bytes_unref (t->msg);
-  g_free (t);
 }
 
 static void
@@ -153,6 +148,17 @@ static const char *
 server_str (FzAllocation *a, guint i, char buf[FZ_SOCK_ADDR_STRLEN])
 {
   return fz_sock_addr_to_string (&a->server[i], buf);
+}
+
+/* @r's message again: its first send, or a retransmission. */
+static void
+request_transmit (FzAllocation *a, Request *r)
+{
+  gsize n;
+  const void *msg = g_bytes_get_data (r->msg, &n);
+  FzAllocationTransmit t
+    = { .dst = a->server[r->server], .buf = fz_packet_buf_new_copy (msg, n) };
+  fz_transmit_queue_push (&a->transmits, &t);
 }
 
 static void
@@ -241,10 +247,7 @@ request_send (FzAllocation *a, Request *r, gint64 now)
   r->deadline = now + r->rto;
   r->attempts = 1;
 
-  Transmit *t = g_new0 (Transmit, 1);
-  t->dst = a->server[r->server];
-  t->msg = g_bytes_ref (r->msg);
-  g_queue_push_tail (&a->transmits, t);
+  request_transmit (a, r);
 }
 
 static Request *
@@ -438,7 +441,7 @@ fz_allocation_new (const FzSockAddr *server_v4, const FzSockAddr *server_v6,
   a->by_peer = g_hash_table_new (sock_addr_hash, sock_addr_eq);
   a->permissions = g_hash_table_new_full (ip_addr_hash, ip_addr_eq, g_free, g_free);
   a->next_channel = FZ_CHANNEL_MIN;
-  g_queue_init (&a->transmits);
+  fz_transmit_queue_init (&a->transmits, FzAllocationTransmit);
   g_queue_init (&a->events);
   start (a, now);
   return a;
@@ -453,7 +456,7 @@ fz_allocation_free (FzAllocation *a)
   g_hash_table_unref (a->by_peer);
   g_hash_table_unref (a->channels);
   g_hash_table_unref (a->permissions);
-  g_queue_clear_full (&a->transmits, (GDestroyNotify) transmit_free);
+  fz_transmit_queue_clear (&a->transmits);
   g_queue_clear_full (&a->events, (GDestroyNotify) event_free);
   g_free (a->username);
   /* sodium_memzero: a memset before free may be optimised away. */
@@ -552,7 +555,7 @@ on_binding_success (FzAllocation *a, Request *r, const FzStunMessage *m,
       /* Allocate on the family that answered first; ask for the other
        * family too when the relay has both. */
       a->alloc_server = r->server;
-      send_allocate (a, a->has_server[0] && a->has_server[1], now);
+      send_allocate (a, dual_stack (a), now);
     }
   else if (r->keepalive && r->attempts > 1 && a->state == STATE_ALLOCATED)
     {
@@ -623,7 +626,7 @@ on_success (FzAllocation *a, Request *r, const FzStunMessage *m, const FzSockAdd
     case FZ_STUN_ALLOCATE: on_allocate_success (a, m, local, now); break;
     case FZ_STUN_REFRESH:
       if (r->realloc)
-        send_allocate (a, a->has_server[0] && a->has_server[1], now);
+        send_allocate (a, dual_stack (a), now);
       else if (a->state == STATE_ALLOCATED)
         set_lifetime (a, m, r->lifetime, now);
       break;
@@ -652,6 +655,120 @@ remove_channel (FzAllocation *a, guint16 number)
   g_hash_table_remove (a->channels, GUINT_TO_POINTER (number));
 }
 
+/* @r once more with a new transaction: now with credentials. */
+static void
+request_again (FzAllocation *a, const Request *r, gint64 now)
+{
+  Request *again = request_new (a, r->method, r->server);
+  again->lifetime = r->lifetime;
+  again->dual = r->dual;
+  again->realloc = r->realloc;
+  again->channel = r->channel;
+  again->peer = r->peer;
+  again->retried_auth = TRUE;
+  request_send (a, again, now);
+}
+
+/* 401 or 438: take the nonce (and realm) and send the request again,
+ * or fail when the credentials are wrong. */
+static void
+on_auth_error (FzAllocation *a, Request *r, const FzStunMessage *m, guint code,
+               const char *reason, const char *srv, gint64 now)
+{
+  g_autofree char *nonce = fz_stun_message_dup_string (m, FZ_STUN_ATTR_NONCE);
+  g_autofree char *realm = fz_stun_message_dup_string (m, FZ_STUN_ATTR_REALM);
+  /* 401 although we sent the current nonce: the credentials are wrong.
+   * Also give up after one retry, so a confused server cannot make us
+   * loop. */
+  gboolean ours = code == FZ_STUN_ERR_UNAUTHORIZED && r->nonce != NULL
+                  && (nonce == NULL || g_strcmp0 (nonce, r->nonce) == 0);
+  if (ours || nonce == NULL || r->retried_auth)
+    {
+      fail (a, g_error_new (FZ_ALLOCATION_ERROR, FZ_ALLOCATION_ERROR_CREDENTIALS,
+                            "TURN server %s rejected the username or password (%u %s)",
+                            srv, code, reason));
+      return;
+    }
+  g_free (a->nonce);
+  a->nonce = g_steal_pointer (&nonce);
+  if (realm != NULL && g_strcmp0 (realm, a->realm) != 0)
+    {
+      g_free (a->realm);
+      a->realm = g_steal_pointer (&realm);
+    }
+  fz_stun_long_term_key (a->username, a->realm, a->password, a->key);
+  request_again (a, r, now);
+}
+
+/* 437 on a live allocation: the relay no longer knows it. */
+static void
+reallocate (FzAllocation *a, gint64 now)
+{
+  forget_allocation (a);
+  send_allocate (a, dual_stack (a), now);
+}
+
+static void
+on_allocate_error (FzAllocation *a, Request *r, guint code, const char *reason,
+                   const char *srv, gint64 now)
+{
+  if (code == FZ_STUN_ERR_ALLOCATION_MISMATCH && a->mismatches++ == 0)
+    {
+      /* An old allocation holds our 5-tuple: delete it, then allocate. */
+      send_refresh (a, 0, TRUE, now);
+      return;
+    }
+  if (code == FZ_STUN_ERR_ADDRESS_FAMILY && r->dual)
+    {
+      send_allocate (a, FALSE, now);
+      return;
+    }
+  /* Quota, capacity or a confused server: unlike bad credentials, that
+   * may pass, so try again later. */
+  lost (a,
+        g_error_new (FZ_ALLOCATION_ERROR, FZ_ALLOCATION_ERROR_REFUSED,
+                     "TURN server %s refused the allocation (%u %s)", srv, code, reason),
+        now);
+}
+
+static void
+on_refresh_error (FzAllocation *a, Request *r, guint code, const char *reason,
+                  const char *srv, gint64 now)
+{
+  if (r->realloc)
+    {
+      /* The old allocation could not be deleted: try once more anyway. */
+      send_allocate (a, dual_stack (a), now);
+      return;
+    }
+  if (a->state != STATE_ALLOCATED)
+    return;
+  if (code == FZ_STUN_ERR_ALLOCATION_MISMATCH)
+    {
+      reallocate (a, now);
+      return;
+    }
+  lost (a,
+        g_error_new (FZ_ALLOCATION_ERROR, FZ_ALLOCATION_ERROR_REFUSED,
+                     "TURN server %s refused to refresh (%u %s)", srv, code, reason),
+        now);
+}
+
+static void
+on_channel_bind_error (FzAllocation *a, Request *r, guint code, const char *reason,
+                       const char *srv, gint64 now)
+{
+  if (code == FZ_STUN_ERR_ALLOCATION_MISMATCH && a->state == STATE_ALLOCATED)
+    {
+      reallocate (a, now);
+      return;
+    }
+  g_debug ("TURN server %s refused channel 0x%04x (%u %s)", srv, r->channel, code,
+           reason);
+  remove_channel (a, r->channel);
+}
+
+/* An error answer to @r (or a success we could not understand). */
 static void
 on_error (FzAllocation *a, Request *r, const FzStunMessage *m, guint code,
           const char *reason, gint64 now)
@@ -661,107 +778,29 @@ on_error (FzAllocation *a, Request *r, const FzStunMessage *m, guint code,
 
   if (code == FZ_STUN_ERR_UNAUTHORIZED || code == FZ_STUN_ERR_STALE_NONCE)
     {
-      g_autofree char *nonce = fz_stun_message_dup_string (m, FZ_STUN_ATTR_NONCE);
-      g_autofree char *realm = fz_stun_message_dup_string (m, FZ_STUN_ATTR_REALM);
-      /* 401 although we sent the current nonce: the credentials are wrong.
-       * Also give up after one retry, so a confused server cannot make us
-       * loop. */
-      gboolean ours = code == FZ_STUN_ERR_UNAUTHORIZED && r->nonce != NULL
-                      && (nonce == NULL || g_strcmp0 (nonce, r->nonce) == 0);
-      if (ours || nonce == NULL || r->retried_auth)
-        {
-          fail (a,
-                g_error_new (FZ_ALLOCATION_ERROR, FZ_ALLOCATION_ERROR_CREDENTIALS,
-                             "TURN server %s rejected the username or password (%u %s)",
-                             srv, code, reason));
-          return;
-        }
-      g_free (a->nonce);
-      a->nonce = g_steal_pointer (&nonce);
-      if (realm != NULL && g_strcmp0 (realm, a->realm) != 0)
-        {
-          g_free (a->realm);
-          a->realm = g_steal_pointer (&realm);
-        }
-      fz_stun_long_term_key (a->username, a->realm, a->password, a->key);
-      /* Same request, new transaction, now with credentials. */
-      Request *again = request_new (a, r->method, r->server);
-      again->lifetime = r->lifetime;
-      again->dual = r->dual;
-      again->realloc = r->realloc;
-      again->channel = r->channel;
-      again->peer = r->peer;
-      again->retried_auth = TRUE;
-      request_send (a, again, now);
+      on_auth_error (a, r, m, code, reason, srv, now);
       return;
     }
-
   switch (r->method)
     {
-    case FZ_STUN_ALLOCATE:
-      if (code == FZ_STUN_ERR_ALLOCATION_MISMATCH && a->mismatches++ == 0)
-        {
-          /* An old allocation holds our 5-tuple: delete it, then allocate. */
-          send_refresh (a, 0, TRUE, now);
-          return;
-        }
-      if (code == FZ_STUN_ERR_ADDRESS_FAMILY && r->dual)
-        {
-          send_allocate (a, FALSE, now);
-          return;
-        }
-      /* Quota, capacity or a confused server: unlike bad credentials,
-       * that may pass, so try again later. */
-      lost (a,
-            g_error_new (FZ_ALLOCATION_ERROR, FZ_ALLOCATION_ERROR_REFUSED,
-                         "TURN server %s refused the allocation (%u %s)", srv, code,
-                         reason),
-            now);
-      return;
-    case FZ_STUN_REFRESH:
-      if (r->realloc)
-        {
-          /* The old allocation could not be deleted: try once more anyway. */
-          send_allocate (a, a->has_server[0] && a->has_server[1], now);
-          return;
-        }
-      if (code == FZ_STUN_ERR_ALLOCATION_MISMATCH && a->state == STATE_ALLOCATED)
-        {
-          forget_allocation (a);
-          send_allocate (a, a->has_server[0] && a->has_server[1], now);
-          return;
-        }
-      if (a->state == STATE_ALLOCATED)
-        lost (a,
-              g_error_new (FZ_ALLOCATION_ERROR, FZ_ALLOCATION_ERROR_REFUSED,
-                           "TURN server %s refused to refresh (%u %s)", srv, code,
-                           reason),
-              now);
-      return;
+    case FZ_STUN_ALLOCATE: on_allocate_error (a, r, code, reason, srv, now); break;
+    case FZ_STUN_REFRESH: on_refresh_error (a, r, code, reason, srv, now); break;
     case FZ_STUN_CHANNEL_BIND:
-      if (code == FZ_STUN_ERR_ALLOCATION_MISMATCH && a->state == STATE_ALLOCATED)
-        {
-          forget_allocation (a);
-          send_allocate (a, a->has_server[0] && a->has_server[1], now);
-          return;
-        }
-      g_debug ("TURN server %s refused channel 0x%04x (%u %s)", srv, r->channel, code,
-               reason);
-      remove_channel (a, r->channel);
-      return;
+      on_channel_bind_error (a, r, code, reason, srv, now);
+      break;
     case FZ_STUN_CREATE_PERMISSION:
       g_debug ("TURN server %s refused a permission (%u %s)", srv, code, reason);
       g_hash_table_remove (a->permissions, &r->peer.ip);
-      return;
+      break;
     default:
       g_debug ("TURN server %s answered a binding with %u %s", srv, code, reason);
-      return;
+      break;
     }
 }
 
 /* An answer to one of our requests. */
 static void
-handle_answer (FzAllocation *a, const FzSockAddr *from, const FzSockAddr *local,
+handle_answer (FzAllocation *a, const FzSockAddr *local, const FzSockAddr *from,
                const FzStunMessage *m, gint64 now)
 {
   Request *r = NULL;
@@ -860,8 +899,8 @@ data_indication (FzAllocation *a, const FzStunMessage *m, gint64 now, FzRelayedD
 }
 
 FzAllocationInput
-fz_allocation_handle_input (FzAllocation *a, const FzSockAddr *from,
-                            const FzSockAddr *local, const guint8 *data, gsize len,
+fz_allocation_handle_input (FzAllocation *a, const FzSockAddr *local,
+                            const FzSockAddr *from, const guint8 *data, gsize len,
                             gint64 now, FzRelayedData *out)
 {
   if (!fz_allocation_is_server (a, from))
@@ -881,7 +920,7 @@ fz_allocation_handle_input (FzAllocation *a, const FzSockAddr *from,
       return FZ_ALLOCATION_INPUT_HANDLED;
     }
   if (m.klass == FZ_STUN_SUCCESS || m.klass == FZ_STUN_ERROR)
-    handle_answer (a, from, local, &m, now);
+    handle_answer (a, local, from, &m, now);
   else if (m.klass == FZ_STUN_INDICATION && m.method == FZ_STUN_DATA && alloc_server
            && data_indication (a, &m, now, out))
     return FZ_ALLOCATION_INPUT_DATA;
@@ -991,15 +1030,9 @@ fz_allocation_channel_for (FzAllocation *a, const FzSockAddr *peer)
 }
 
 gboolean
-fz_allocation_poll_transmit (FzAllocation *a, FzSockAddr *dst, GBytes **msg)
+fz_allocation_poll_transmit (FzAllocation *a, FzAllocationTransmit *out)
 {
-  Transmit *t = g_queue_pop_head (&a->transmits);
-  if (t == NULL)
-    return FALSE;
-  *dst = t->dst;
-  *msg = g_steal_pointer (&t->msg);
-  g_free (t);
-  return TRUE;
+  return fz_transmit_queue_pop (&a->transmits, out);
 }
 
 gboolean
@@ -1099,10 +1132,7 @@ fz_allocation_handle_timeout (FzAllocation *a, gint64 now)
       r->attempts++;
       r->rto = r->rto * 3 / 2;
       r->deadline = now + r->rto;
-      Transmit *t = g_new0 (Transmit, 1);
-      t->dst = a->server[r->server];
-      t->msg = g_bytes_ref (r->msg);
-      g_queue_push_tail (&a->transmits, t);
+      request_transmit (a, r);
       i++;
     }
 

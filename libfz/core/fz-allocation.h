@@ -102,13 +102,13 @@ typedef struct
   gsize offset, len;  /* the payload: data[offset, offset + len) */
 } FzRelayedData;
 
-/* Sorts a datagram from @from, parsing it once: the relay's answers are
- * handled here, and malformed, unauthenticated or unknown ones dropped
- * (HANDLED); ChannelData for a bound channel and Data indications from a
- * peer we have a permission for are DATA, with @out filled. @local is
- * where it arrived (IP_PKTINFO address and our port). */
-FzAllocationInput fz_allocation_handle_input (FzAllocation *a, const FzSockAddr *from,
-                                              const FzSockAddr *local, const guint8 *data,
+/* Sorts a datagram that arrived at @local (IP_PKTINFO address and our
+ * port) from @from, parsing it once: the relay's answers are handled
+ * here, and malformed, unauthenticated or unknown ones dropped (HANDLED);
+ * ChannelData for a bound channel and Data indications from a peer we
+ * have a permission for are DATA, with @out filled. */
+FzAllocationInput fz_allocation_handle_input (FzAllocation *a, const FzSockAddr *local,
+                                              const FzSockAddr *from, const guint8 *data,
                                               gsize len, gint64 now, FzRelayedData *out);
 
 /* Frames @buf for @peer as ChannelData in place (binding a channel if
@@ -124,7 +124,13 @@ gboolean fz_allocation_bind_channel (FzAllocation *a, const FzSockAddr *peer, gi
 gboolean fz_allocation_create_permission (FzAllocation *a, const FzSockAddr *peer,
                                           gint64 now);
 
-gboolean fz_allocation_poll_transmit (FzAllocation *a, FzSockAddr *dst, GBytes **msg);
+typedef struct
+{
+  FzSockAddr dst;   /* one of the relay's addresses */
+  FzPacketBuf *buf; /* the STUN message, with headroom: the caller's to send and free */
+} FzAllocationTransmit;
+
+gboolean fz_allocation_poll_transmit (FzAllocation *a, FzAllocationTransmit *out);
 gboolean fz_allocation_poll_event (FzAllocation *a, FzAllocationEvent *out);
 gint64 fz_allocation_poll_timeout (FzAllocation *a);
 void fz_allocation_handle_timeout (FzAllocation *a, gint64 now);

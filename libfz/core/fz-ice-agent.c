@@ -1,5 +1,7 @@
 #include "fz-ice-agent.h"
 
+#include "fz-transmit-queue.h"
+
 #include <sodium.h>
 
 #include <string.h>
@@ -110,8 +112,8 @@ struct _FzIceAgent
   gint64 next_check; /* pacing */
   gint64 nominate_at;
 
-  GQueue transmits; /* FzIceTransmit* */
-  GQueue events;    /* FzIceEvent* */
+  FzTransmitQueue transmits; /* FzIceTransmit */
+  GQueue events;             /* FzIceEvent* */
 };
 
 static void
@@ -135,6 +137,24 @@ static void
 push_event (FzIceAgent *a, const FzIceEvent *e)
 {
   g_queue_push_tail (&a->events, g_memdup2 (e, sizeof *e));
+}
+
+static void
+push_transmit (FzIceAgent *a, const FzSockAddr *src, const FzSockAddr *dst,
+               const void *msg, gsize len)
+{
+  FzIceTransmit t
+    = { .src = *src, .dst = *dst, .buf = fz_packet_buf_new_copy (msg, len) };
+  fz_transmit_queue_push (&a->transmits, &t);
+}
+
+/* A check's message again: its first send, or a retransmission. */
+static void
+send_check (FzIceAgent *a, Pair *p)
+{
+  gsize n;
+  const void *msg = g_bytes_get_data (p->tx_msg, &n);
+  push_transmit (a, &p->local.base, &p->remote.addr, msg, n);
 }
 
 static void
@@ -305,11 +325,7 @@ start_check (FzIceAgent *a, Pair *p, gboolean nominating, gint64 now)
   if (p->state == PAIR_WAITING || p->state == PAIR_FAILED)
     p->state = PAIR_IN_PROGRESS;
 
-  FzIceTransmit *t = g_new0 (FzIceTransmit, 1);
-  t->src = p->local.base;
-  t->dst = p->remote.addr;
-  t->msg = g_bytes_ref (p->tx_msg);
-  g_queue_push_tail (&a->transmits, t);
+  send_check (a, p);
 }
 
 static void
@@ -546,11 +562,7 @@ respond (FzIceAgent *a, const FzSockAddr *local, const FzSockAddr *from,
   gsize n = fz_stun_writer_finish (&w);
   if (n == 0)
     return;
-  FzIceTransmit *t = g_new0 (FzIceTransmit, 1);
-  t->src = *local;
-  t->dst = *from;
-  t->msg = g_bytes_new (buf, n);
-  g_queue_push_tail (&a->transmits, t);
+  push_transmit (a, local, from, buf, n);
 }
 
 gboolean
@@ -587,6 +599,123 @@ find_local_base (FzIceAgent *a, const FzSockAddr *base)
   return NULL;
 }
 
+/* What a request must have before anything else is looked at (RFC 8445
+ * 7.3, RFC 8489 6.3.1): the error it gets, or 0 with its PRIORITY. */
+static guint
+check_request (FzIceAgent *a, const FzStunMessage *msg, guint32 *priority)
+{
+  if (msg->integrity < 0)
+    return FZ_STUN_ERR_BAD_REQUEST;
+  if (!fz_stun_message_check_integrity (msg, (const guint8 *) a->local_pwd,
+                                        strlen (a->local_pwd)))
+    return FZ_STUN_ERR_UNAUTHORIZED;
+  if (msg->n_unknown > 0)
+    return FZ_STUN_ERR_UNKNOWN_ATTRIBUTE;
+  if (!fz_stun_message_get_u32 (msg, FZ_STUN_ATTR_PRIORITY, priority) || *priority == 0)
+    return FZ_STUN_ERR_BAD_REQUEST;
+  return 0;
+}
+
+/* RFC 8445 7.3.1.1: the peer claims our role, and the larger tiebreaker
+ * is to be controlling. TRUE if the peer must switch (the request gets a
+ * 487); otherwise we have switched, if need be, and the request goes on. */
+static gboolean
+role_conflict (FzIceAgent *a, const FzStunMessage *msg)
+{
+  guint64 theirs;
+  if (a->controlling
+      && fz_stun_message_get_u64 (msg, FZ_STUN_ATTR_ICE_CONTROLLING, &theirs))
+    {
+      if (a->tiebreaker >= theirs)
+        return TRUE;
+      switch_role (a, FALSE);
+    }
+  else if (!a->controlling
+           && fz_stun_message_get_u64 (msg, FZ_STUN_ATTR_ICE_CONTROLLED, &theirs))
+    {
+      if (a->tiebreaker < theirs)
+        return TRUE;
+      switch_role (a, TRUE);
+    }
+  return FALSE;
+}
+
+/* The remote candidate a request came from. A source we did not know is
+ * a peer-reflexive candidate with the request's PRIORITY (RFC 8445
+ * 7.3.1.3); NULL if there is no room for it. */
+static const FzIceCandidate *
+learn_remote (FzIceAgent *a, const FzSockAddr *from, guint32 priority)
+{
+  const FzIceCandidate *remote = find_remote (a, from);
+  if (remote != NULL)
+    return remote;
+  if (a->remotes->len >= FZ_ICE_MAX_REMOTE)
+    return NULL;
+  FzIceCandidate prflx = { 0 };
+  prflx.type = FZ_ICE_PRFLX;
+  prflx.addr = prflx.base = *from;
+  prflx.priority = priority;
+  prflx.component = 1;
+  g_strlcpy (prflx.foundation, "prflx", sizeof prflx.foundation);
+  g_array_append_val (a->remotes, prflx);
+  a->no_candidate_deadline = G_MAXINT64;
+  return &g_array_index (a->remotes, FzIceCandidate, a->remotes->len - 1);
+}
+
+/* The pair a request arrived on: from @remote to our candidate whose
+ * base is @local. NULL if we have none there, or no room. */
+static Pair *
+pair_for_request (FzIceAgent *a, const FzSockAddr *local, const FzIceCandidate *remote)
+{
+  const FzIceCandidate *base = find_local_base (a, local);
+  if (base == NULL || !pairable (base, remote))
+    return NULL;
+  return add_pair (a, base, remote);
+}
+
+/* Whether the request nominates its pair: USE-CANDIDATE, and with
+ * renomination only a NOMINATION not older than the last one, so that a
+ * retransmitted old one that arrives late changes nothing. */
+static gboolean
+peer_nominates (FzIceAgent *a, const FzStunMessage *msg)
+{
+  if (!fz_stun_message_has (msg, FZ_STUN_ATTR_USE_CANDIDATE))
+    return FALSE;
+  guint32 nomination;
+  if (!fz_stun_message_get_u32 (msg, FZ_STUN_ATTR_NOMINATION, &nomination))
+    return TRUE;
+  nomination &= 0xffffff;
+  if (nomination < a->peer_nomination)
+    return FALSE;
+  a->peer_nomination = nomination;
+  return TRUE;
+}
+
+/* RFC 8445 7.3.1.4-5: a valid pair the peer nominated is selected now
+ * (by the controlled side); any other pair gets a triggered check, and
+ * is selected when it succeeds if it was nominated. */
+static void
+on_peer_check (FzIceAgent *a, Pair *p, gboolean use, gint64 now)
+{
+  gboolean nominated = use && !a->controlling;
+  if (p->state == PAIR_SUCCEEDED)
+    {
+      if (nominated)
+        {
+          nominated_by_peer (a, p);
+          p->nominated = TRUE;
+          select_pair (a, p, now);
+        }
+      return;
+    }
+  if (nominated)
+    {
+      nominated_by_peer (a, p);
+      p->nominate_on_success = TRUE;
+    }
+  queue_triggered (a, p, nominated);
+}
+
 static gboolean
 handle_request (FzIceAgent *a, const FzSockAddr *local, const FzSockAddr *from,
                 const FzStunMessage *msg, gint64 now)
@@ -595,108 +724,21 @@ handle_request (FzIceAgent *a, const FzSockAddr *local, const FzSockAddr *from,
     return FALSE;
   if (a->state == FZ_ICE_FAILED)
     return TRUE;
-  if (msg->integrity < 0)
-    {
-      respond (a, local, from, msg, 400, NULL, 0);
-      return TRUE;
-    }
-  if (!fz_stun_message_check_integrity (msg, (const guint8 *) a->local_pwd,
-                                        strlen (a->local_pwd)))
-    {
-      respond (a, local, from, msg, 401, NULL, 0);
-      return TRUE;
-    }
-  if (msg->n_unknown > 0)
-    {
-      respond (a, local, from, msg, 420, msg->unknown, msg->n_unknown);
-      return TRUE;
-    }
-  guint32 priority;
-  if (!fz_stun_message_get_u32 (msg, FZ_STUN_ATTR_PRIORITY, &priority) || priority == 0)
-    {
-      respond (a, local, from, msg, 400, NULL, 0);
-      return TRUE;
-    }
-
-  /* Role conflicts, RFC 8445 7.3.1.1. */
-  guint64 theirs;
-  if (a->controlling
-      && fz_stun_message_get_u64 (msg, FZ_STUN_ATTR_ICE_CONTROLLING, &theirs))
-    {
-      if (a->tiebreaker >= theirs)
-        {
-          respond (a, local, from, msg, 487, NULL, 0);
-          return TRUE;
-        }
-      switch_role (a, FALSE);
-    }
-  else if (!a->controlling
-           && fz_stun_message_get_u64 (msg, FZ_STUN_ATTR_ICE_CONTROLLED, &theirs))
-    {
-      if (a->tiebreaker >= theirs)
-        switch_role (a, TRUE);
-      else
-        {
-          respond (a, local, from, msg, 487, NULL, 0);
-          return TRUE;
-        }
-    }
-
-  respond (a, local, from, msg, 0, NULL, 0);
-
-  /* A source we did not know is a peer-reflexive candidate. */
-  const FzIceCandidate *remote = find_remote (a, from);
-  if (remote == NULL)
-    {
-      if (a->remotes->len >= FZ_ICE_MAX_REMOTE)
-        return TRUE;
-      FzIceCandidate prflx = { 0 };
-      prflx.type = FZ_ICE_PRFLX;
-      prflx.addr = prflx.base = *from;
-      prflx.priority = priority;
-      prflx.component = 1;
-      g_strlcpy (prflx.foundation, "prflx", sizeof prflx.foundation);
-      g_array_append_val (a->remotes, prflx);
-      remote = &g_array_index (a->remotes, FzIceCandidate, a->remotes->len - 1);
-      a->no_candidate_deadline = G_MAXINT64;
-    }
-  const FzIceCandidate *base = find_local_base (a, local);
-  if (base == NULL || !pairable (base, remote))
-    return TRUE;
-  Pair *p = add_pair (a, base, remote);
-  if (p == NULL)
-    return TRUE;
-
-  gboolean use = fz_stun_message_has (msg, FZ_STUN_ATTR_USE_CANDIDATE);
-  guint32 nomination;
-  if (use && fz_stun_message_get_u32 (msg, FZ_STUN_ATTR_NOMINATION, &nomination))
-    {
-      /* Renomination: only a newer nomination counts, so a retransmitted
-       * old one that arrives late changes nothing. */
-      nomination &= 0xffffff;
-      if (nomination < a->peer_nomination)
-        use = FALSE;
-      else
-        a->peer_nomination = nomination;
-    }
-  if (p->state == PAIR_SUCCEEDED)
-    {
-      if (use && !a->controlling)
-        {
-          nominated_by_peer (a, p);
-          p->nominated = TRUE;
-          select_pair (a, p, now);
-        }
-    }
+  guint32 priority = 0;
+  guint error = check_request (a, msg, &priority);
+  if (error == 0 && role_conflict (a, msg))
+    error = FZ_STUN_ERR_ROLE_CONFLICT;
+  if (error == FZ_STUN_ERR_UNKNOWN_ATTRIBUTE)
+    respond (a, local, from, msg, error, msg->unknown, msg->n_unknown);
   else
-    {
-      if (use && !a->controlling)
-        {
-          nominated_by_peer (a, p);
-          p->nominate_on_success = TRUE;
-        }
-      queue_triggered (a, p, use && !a->controlling);
-    }
+    respond (a, local, from, msg, error, NULL, 0);
+  if (error != 0)
+    return TRUE;
+
+  const FzIceCandidate *remote = learn_remote (a, from, priority);
+  Pair *p = remote != NULL ? pair_for_request (a, local, remote) : NULL;
+  if (p != NULL)
+    on_peer_check (a, p, peer_nominates (a, msg), now);
   return TRUE;
 }
 
@@ -731,20 +773,13 @@ fz_ice_agent_new (gboolean controlling, const FzIceTimeouts *timeouts, FzRng *rn
   a->remotes = g_array_new (FALSE, FALSE, sizeof (FzIceCandidate));
   a->pairs = g_ptr_array_new_with_free_func ((GDestroyNotify) pair_free);
   g_queue_init (&a->triggered);
-  g_queue_init (&a->transmits);
+  fz_transmit_queue_init (&a->transmits, FzIceTransmit);
   g_queue_init (&a->events);
   a->state = FZ_ICE_CHECKING;
   a->no_candidate_deadline = now + FZ_ICE_NO_CANDIDATE_TIMEOUT;
   a->next_check = now;
   a->nominate_at = G_MAXINT64;
   return a;
-}
-
-static void
-transmit_free (FzIceTransmit *t)
-{
-  g_bytes_unref (t->msg);
-  g_free (t);
 }
 
 /* Passwords are wiped before their memory goes back. */
@@ -765,7 +800,7 @@ fz_ice_agent_free (FzIceAgent *a)
   g_ptr_array_unref (a->pairs);
   g_array_unref (a->locals);
   g_array_unref (a->remotes);
-  g_queue_clear_full (&a->transmits, (GDestroyNotify) transmit_free);
+  fz_transmit_queue_clear (&a->transmits);
   g_queue_clear_full (&a->events, g_free);
   g_free (a->remote_ufrag);
   free_secret (a->remote_pwd);
@@ -979,12 +1014,7 @@ fz_ice_agent_remove_remote_candidate (FzIceAgent *a, const FzIceCandidate *c, gi
 gboolean
 fz_ice_agent_poll_transmit (FzIceAgent *a, FzIceTransmit *out)
 {
-  FzIceTransmit *t = g_queue_pop_head (&a->transmits);
-  if (t == NULL)
-    return FALSE;
-  *out = *t;
-  g_free (t);
-  return TRUE;
+  return fz_transmit_queue_pop (&a->transmits, out);
 }
 
 gboolean
@@ -1067,11 +1097,7 @@ fz_ice_agent_handle_timeout (FzIceAgent *a, gint64 now)
         {
           p->tx_sends++;
           p->tx_next = now + fz_ice_timeouts_wait (&p->tx_timeouts, p->tx_sends);
-          FzIceTransmit *t = g_new0 (FzIceTransmit, 1);
-          t->src = p->local.base;
-          t->dst = p->remote.addr;
-          t->msg = g_bytes_ref (p->tx_msg);
-          g_queue_push_tail (&a->transmits, t);
+          send_check (a, p);
           continue;
         }
       p->tx = FALSE;

@@ -17,6 +17,7 @@
 #pragma once
 
 #include "fz-ice-candidate.h"
+#include "fz-packet-buf.h"
 #include "fz-rng.h"
 #include "fz-stun-message.h"
 
@@ -74,7 +75,7 @@ typedef struct
 {
   FzSockAddr src; /* a host address, or a relayed address */
   FzSockAddr dst;
-  GBytes *msg;
+  FzPacketBuf *buf; /* the STUN message, with headroom: the caller's to send and free */
 } FzIceTransmit;
 
 typedef struct _FzIceAgent FzIceAgent;

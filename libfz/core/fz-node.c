@@ -4,6 +4,7 @@
 #include "fz-ip-packet-build.h"
 #include "fz-ip-packet.h"
 #include "fz-stun-message.h"
+#include "fz-transmit-queue.h"
 #include "fz-wg-device.h"
 
 #include <sodium.h>
@@ -68,8 +69,8 @@ struct _FzNode
   GSequence *timers;    /* Connection*, earliest deadline first */
   guint32 next_tag;
   gboolean no_relays_reported;
-  GQueue transmits; /* FzNodeTransmit* */
-  GQueue events;    /* QueuedEvent* */
+  FzTransmitQueue transmits; /* FzNodeTransmit */
+  GQueue events;             /* QueuedEvent* */
   gsize mtu;
 };
 
@@ -106,12 +107,8 @@ static void
 push_transmit (FzNode *node, const FzSockAddr *src, const FzSockAddr *dst,
                FzPacketBuf *buf, guint8 ecn)
 {
-  FzNodeTransmit *t = g_new0 (FzNodeTransmit, 1);
-  t->src = *src;
-  t->dst = *dst;
-  t->buf = buf;
-  t->ecn = ecn;
-  g_queue_push_tail (&node->transmits, t);
+  FzNodeTransmit t = { .src = *src, .dst = *dst, .buf = buf, .ecn = ecn };
+  fz_transmit_queue_push (&node->transmits, &t);
 }
 
 static void
@@ -147,20 +144,6 @@ update_deadline (FzNode *node, Connection *c)
     g_sequence_remove (c->timer);
   c->deadline = d;
   c->timer = g_sequence_insert_sorted (node->timers, c, timer_cmp, NULL);
-}
-
-static FzPacketBuf *
-buf_from_bytes (FzNode *node, GBytes *bytes)
-{
-  gsize n;
-  const void *d = g_bytes_get_data (bytes, &n);
-  FzPacketBuf *buf = fz_buf_pool_alloc (node->pool);
-  if (!fz_packet_buf_set (buf, d, n))
-    {
-      fz_packet_buf_free (buf);
-      return NULL;
-    }
-  return buf;
 }
 
 /* Our host address of that family (for the socket to send from). */
@@ -375,7 +358,7 @@ fz_node_new (gboolean controlling, const guint8 priv[FZ_WG_KEY_LEN], FzRng *rng,
   node->dirty = g_ptr_array_new ();
   node->timers = g_sequence_new (NULL);
   node->next_tag = fz_rng_u32 (rng) | 1;
-  g_queue_init (&node->transmits);
+  fz_transmit_queue_init (&node->transmits, FzNodeTransmit);
   g_queue_init (&node->events);
   return node;
 }
@@ -386,13 +369,6 @@ relay_free (Relay *r)
   fz_allocation_free (r->alloc);
   g_free (r->id);
   g_free (r);
-}
-
-static void
-transmit_free (FzNodeTransmit *t)
-{
-  fz_packet_buf_free (t->buf);
-  g_free (t);
 }
 
 static void
@@ -428,7 +404,7 @@ fz_node_free (FzNode *node)
     relay_free (v);
   g_hash_table_unref (node->relays);
   g_array_unref (node->locals);
-  g_queue_clear_full (&node->transmits, (GDestroyNotify) transmit_free);
+  fz_transmit_queue_clear (&node->transmits);
   g_queue_clear_full (&node->events, (GDestroyNotify) event_free);
   fz_wg_device_free (node->wg);
   g_free (node);
@@ -956,7 +932,7 @@ unwrap_relayed (Relay *r, const FzSockAddr *local, const FzSockAddr *from,
                 FzPacketBuf *buf, gint64 now, FzSockAddr *peer, FzSockAddr *at)
 {
   FzRelayedData d;
-  if (fz_allocation_handle_input (r->alloc, from, local, buf->data, buf->len, now, &d)
+  if (fz_allocation_handle_input (r->alloc, local, from, buf->data, buf->len, now, &d)
       != FZ_ALLOCATION_INPUT_DATA)
     return FALSE;
   fz_packet_buf_pull (buf, d.offset);
@@ -1164,17 +1140,11 @@ drain_relay_events (FzNode *node, Relay *r, gint64 now)
 static void
 drain_relay_transmits (FzNode *node, Relay *r)
 {
-  FzSockAddr dst;
-  GBytes *msg;
-  while (fz_allocation_poll_transmit (r->alloc, &dst, &msg))
+  FzAllocationTransmit at;
+  while (fz_allocation_poll_transmit (r->alloc, &at))
     {
-      FzPacketBuf *buf = buf_from_bytes (node, msg);
-      g_bytes_unref (msg);
-      if (buf != NULL)
-        {
-          FzSockAddr src = host_of_family (node, dst.ip.family);
-          push_transmit (node, &src, &dst, buf, 0);
-        }
+      FzSockAddr src = host_of_family (node, at.dst.ip.family);
+      push_transmit (node, &src, &at.dst, at.buf, 0);
     }
 }
 
@@ -1215,12 +1185,7 @@ drain_ice_transmits (FzNode *node, Connection *c, gint64 now)
 {
   FzIceTransmit t;
   while (fz_ice_agent_poll_transmit (c->agent, &t))
-    {
-      FzPacketBuf *buf = buf_from_bytes (node, t.msg);
-      g_bytes_unref (t.msg);
-      if (buf != NULL)
-        route (node, buf, &t.src, TRUE, &t.dst, now);
-    }
+    route (node, t.buf, &t.src, TRUE, &t.dst, now);
 }
 
 /* TRUE if ICE failed. */
@@ -1339,12 +1304,7 @@ drain (FzNode *node, gint64 now)
 gboolean
 fz_node_poll_transmit (FzNode *node, FzNodeTransmit *out)
 {
-  FzNodeTransmit *t = g_queue_pop_head (&node->transmits);
-  if (t == NULL)
-    return FALSE;
-  *out = *t;
-  g_free (t);
-  return TRUE;
+  return fz_transmit_queue_pop (&node->transmits, out);
 }
 
 gboolean

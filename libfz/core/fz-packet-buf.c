@@ -25,6 +25,16 @@ fz_packet_buf_new (gsize headroom, gsize capacity)
   return buf;
 }
 
+FzPacketBuf *
+fz_packet_buf_new_copy (const void *data, gsize len)
+{
+  FzPacketBuf *buf
+    = fz_packet_buf_new (FZ_PACKET_BUF_HEADROOM, len + FZ_PACKET_BUF_TAILROOM);
+  memcpy (buf->data, data, len);
+  buf->len = len;
+  return buf;
+}
+
 void
 fz_packet_buf_free (FzPacketBuf *buf)
 {

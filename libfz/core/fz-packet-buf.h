@@ -33,6 +33,9 @@ struct _FzPacketBuf
 };
 
 FzPacketBuf *fz_packet_buf_new (gsize headroom, gsize capacity);
+/* A buffer of its own (not pooled) holding a copy of @len bytes at @data,
+ * with FZ_PACKET_BUF_HEADROOM and FZ_PACKET_BUF_TAILROOM around them. */
+FzPacketBuf *fz_packet_buf_new_copy (const void *data, gsize len);
 void fz_packet_buf_free (FzPacketBuf *buf);
 void fz_packet_buf_reset (FzPacketBuf *buf);
 

@@ -60,7 +60,7 @@ fz_wg_device_new (const guint8 priv[FZ_WG_KEY_LEN], FzRng *rng, FzBufPool *pool)
   dev->by_pub = g_hash_table_new (key_hash, key_equal);
   dev->by_index = g_hash_table_new (g_direct_hash, g_direct_equal);
   fz_wg_index_init (&dev->index, rng);
-  g_queue_init (&dev->transmits);
+  fz_transmit_queue_init (&dev->transmits, FzWgTransmit);
   g_queue_init (&dev->events);
   fz_wg_identity_init (&dev->id, priv);
   return dev;
@@ -69,15 +69,9 @@ fz_wg_device_new (const guint8 priv[FZ_WG_KEY_LEN], FzRng *rng, FzBufPool *pool)
 void
 fz_wg_device_free (FzWgDevice *dev)
 {
-  FzWgTransmit *tx;
-
   if (dev == NULL)
     return;
-  while ((tx = g_queue_pop_head (&dev->transmits)) != NULL)
-    {
-      fz_packet_buf_free (tx->buf);
-      g_free (tx);
-    }
+  fz_transmit_queue_clear (&dev->transmits);
   g_queue_clear_full (&dev->events, g_free);
   for (guint i = 0; i < dev->peers->len; i++)
     fz_wg_peer_free (dev->peers->pdata[i]);
@@ -171,12 +165,6 @@ fz_wg_device_lookup_peer (FzWgDevice *dev, const guint8 pub[FZ_WG_KEY_LEN])
   return g_hash_table_lookup (dev->by_pub, pub);
 }
 
-static gboolean
-is_for_peer (gpointer data, gpointer peer)
-{
-  return ((FzWgTransmit *) data)->peer == peer;
-}
-
 void
 fz_wg_device_remove_peer (FzWgDevice *dev, FzWgPeer *peer)
 {
@@ -186,9 +174,12 @@ fz_wg_device_remove_peer (FzWgDevice *dev, FzWgPeer *peer)
   g_hash_table_remove (dev->by_index, GUINT_TO_POINTER (peer->index));
   g_ptr_array_remove_fast (dev->peers, peer);
   /* Pending transmits may still go out; they no longer name the peer. */
-  for (GList *t = dev->transmits.head; t != NULL; t = t->next)
-    if (is_for_peer (t->data, peer))
-      ((FzWgTransmit *) t->data)->peer = NULL;
+  for (guint i = 0; i < fz_transmit_queue_length (&dev->transmits); i++)
+    {
+      FzWgTransmit *tx = fz_transmit_queue_peek_nth (&dev->transmits, i);
+      if (tx->peer == peer)
+        tx->peer = NULL;
+    }
   while (l != NULL)
     {
       GList *next = l->next;
@@ -212,24 +203,15 @@ void
 fz_wg_device_queue_transmit (FzWgDevice *dev, FzWgPeer *peer, const FzSockAddr *dst,
                              FzPacketBuf *buf)
 {
-  FzWgTransmit *tx = g_new (FzWgTransmit, 1);
+  FzWgTransmit tx = { .peer = peer, .dst = *dst, .buf = buf };
 
-  tx->peer = peer;
-  tx->dst = *dst;
-  tx->buf = buf;
-  g_queue_push_tail (&dev->transmits, tx);
+  fz_transmit_queue_push (&dev->transmits, &tx);
 }
 
 gboolean
 fz_wg_device_poll_transmit (FzWgDevice *dev, FzWgTransmit *out)
 {
-  FzWgTransmit *tx = g_queue_pop_head (&dev->transmits);
-
-  if (tx == NULL)
-    return FALSE;
-  *out = *tx;
-  g_free (tx);
-  return TRUE;
+  return fz_transmit_queue_pop (&dev->transmits, out);
 }
 
 void

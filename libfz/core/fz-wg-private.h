@@ -5,6 +5,7 @@
 #include "fz-wg-handshake.h"
 #include "fz-wg-index.h"
 #include "fz-wg-session.h"
+#include "fz-transmit-queue.h"
 
 #define FZ_WG_SESSIONS 8 /* live sessions per peer; slot = counter % 8 */
 
@@ -50,8 +51,8 @@ struct _FzWgDevice
   GHashTable *by_index; /* 24-bit index -> peer */
   FzWgIndex index;
 
-  GQueue transmits; /* FzWgTransmit * */
-  GQueue events;    /* FzWgEvent * */
+  FzTransmitQueue transmits; /* FzWgTransmit */
+  GQueue events;             /* FzWgEvent * */
 
   guint under_load_threshold;
   guint handshakes_this_second;

@@ -115,7 +115,7 @@ read_udp (gpointer data)
           guint room = FZ_BATCH_MAX - b->n, got;
 
           fz_buf_pool_alloc_batch (r->pool, bufs, room);
-          got = fz_udp_socket_recv_many (r->udp, bufs, b->from + b->n, b->local + b->n,
+          got = fz_udp_socket_recv_many (r->udp, bufs, b->local + b->n, b->from + b->n,
                                          b->ecn + b->n, room);
           for (guint i = 0; i < got; i++)
             b->bufs[b->n++] = bufs[i];
@@ -131,7 +131,7 @@ read_udp (gpointer data)
           guint8 ecn;
           guint16 seg;
           gssize n = fz_udp_socket_recv_gro (
-            r->udp, big->data, fz_packet_buf_tailroom (big), &from, &local, &ecn, &seg);
+            r->udp, big->data, fz_packet_buf_tailroom (big), &local, &from, &ecn, &seg);
           gsize step;
 
           if (n < 0)

@@ -332,8 +332,8 @@ fz_udp_socket_send (FzUdpSocket *s, const guint8 *buf, gsize len, const FzSockAd
 }
 
 gssize
-fz_udp_socket_recv_gro (FzUdpSocket *s, guint8 *buf, gsize cap, FzSockAddr *from,
-                        FzSockAddr *local, guint8 *ecn, guint16 *segment)
+fz_udp_socket_recv_gro (FzUdpSocket *s, guint8 *buf, gsize cap, FzSockAddr *local,
+                        FzSockAddr *from, guint8 *ecn, guint16 *segment)
 {
   struct sockaddr_storage ss;
   struct iovec iov = { .iov_base = buf, .iov_len = cap };
@@ -483,8 +483,8 @@ fz_udp_socket_send_many (FzUdpSocket *s, const FzUdpTransmit *tx, guint n)
 }
 
 guint
-fz_udp_socket_recv_many (FzUdpSocket *s, FzPacketBuf **bufs, FzSockAddr *from,
-                         FzSockAddr *local, guint8 *ecn, guint n)
+fz_udp_socket_recv_many (FzUdpSocket *s, FzPacketBuf **bufs, FzSockAddr *local,
+                         FzSockAddr *from, guint8 *ecn, guint n)
 {
   struct mmsghdr msgs[FZ_UDP_GSO_MAX_SEGMENTS];
   struct iovec iov[FZ_UDP_GSO_MAX_SEGMENTS];

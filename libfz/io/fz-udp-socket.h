@@ -60,8 +60,8 @@ gssize fz_udp_socket_send (FzUdpSocket *s, const guint8 *buf, gsize len,
  * and our port, or family 0 if the kernel did not say; @ecn (may be NULL)
  * the ECN bits it arrived with (IP_RECVTOS, IPV6_RECVTCLASS). With GRO,
  * both hold for every coalesced segment. */
-gssize fz_udp_socket_recv_gro (FzUdpSocket *s, guint8 *buf, gsize cap, FzSockAddr *from,
-                               FzSockAddr *local, guint8 *ecn, guint16 *segment);
+gssize fz_udp_socket_recv_gro (FzUdpSocket *s, guint8 *buf, gsize cap, FzSockAddr *local,
+                               FzSockAddr *from, guint8 *ecn, guint16 *segment);
 /* Sends @n datagrams from @src to @to with @ecn (as fz_udp_socket_send),
  * all but the last of one size: with GSO one segment batch shares one
  * source, destination and ECN, so callers group datagrams by the three.
@@ -92,8 +92,8 @@ gboolean fz_udp_socket_send_many (FzUdpSocket *s, const FzUdpTransmit *tx, guint
  * own buffer (len set) with its source, and (arrays that may be NULL) the
  * local address and ECN bits as fz_udp_socket_recv_gro gives them.
  * Returns how many; 0 when none. */
-guint fz_udp_socket_recv_many (FzUdpSocket *s, FzPacketBuf **bufs, FzSockAddr *from,
-                               FzSockAddr *local, guint8 *ecn, guint n);
+guint fz_udp_socket_recv_many (FzUdpSocket *s, FzPacketBuf **bufs, FzSockAddr *local,
+                               FzSockAddr *from, guint8 *ecn, guint n);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FzUdpSocket, fz_udp_socket_close)
 

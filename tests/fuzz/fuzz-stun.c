@@ -147,23 +147,19 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         touch (chunk, n);
       first = FALSE;
 
-      FzSockAddr dst;
-      GBytes *out;
-      while (fz_allocation_poll_transmit (a, &dst, &out))
+      FzAllocationTransmit at;
+      while (fz_allocation_poll_transmit (a, &at))
         {
-          gsize olen;
-          const guint8 *o = g_bytes_get_data (out, &olen);
-          memcpy (tid, o + 8, FZ_STUN_TID_LEN);
-          g_bytes_unref (out);
+          memcpy (tid, at.buf->data + 8, FZ_STUN_TID_LEN);
+          fz_packet_buf_free (at.buf);
         }
       FzIceTransmit it;
       while (fz_ice_agent_poll_transmit (ice, &it))
         {
-          gsize olen;
-          const guint8 *o = g_bytes_get_data (it.msg, &olen);
+          const guint8 *o = it.buf->data;
           if ((o[0] & 0x01) == 0 && (o[1] & 0x10) == 0) /* our requests */
             memcpy (ice_tid, o + 8, FZ_STUN_TID_LEN);
-          g_bytes_unref (it.msg);
+          fz_packet_buf_free (it.buf);
         }
       if (n >= FZ_STUN_HEADER_LEN && fz_stun_is_stun (chunk, n))
         {
@@ -177,12 +173,13 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
             fz_ice_agent_handle_stun (ice, &local, &peer, &m, now);
         }
       FzRelayedData d;
-      if (fz_allocation_handle_input (a, &srv, &local, chunk, n, now, &d)
+      if (fz_allocation_handle_input (a, &local, &srv, chunk, n, now, &d)
             == FZ_ALLOCATION_INPUT_DATA
           && (d.offset > n || d.len > n - d.offset))
         abort ();
       g_autoptr (FzPacketBuf) buf = fz_packet_buf_new (FZ_PACKET_BUF_HEADROOM, 64);
       fz_packet_buf_set (buf, "x", 1);
+      FzSockAddr dst;
       fz_allocation_encapsulate (a, &peer, buf, now, &dst);
       /* Now and then a permission without a channel, to answer too. */
       if ((n & 7) == 1)

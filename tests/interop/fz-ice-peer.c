@@ -90,21 +90,16 @@ flush (void)
   FzIceTransmit t;
   while (fz_ice_agent_poll_transmit (agent, &t))
     {
-      gsize n;
-      const void *d = g_bytes_get_data (t.msg, &n);
-      send_from (&t.src, &t.dst, d, n);
-      g_bytes_unref (t.msg);
+      send_from (&t.src, &t.dst, t.buf->data, t.buf->len);
+      fz_packet_buf_free (t.buf);
     }
   if (alloc != NULL)
     {
-      FzSockAddr dst;
-      GBytes *msg;
-      while (fz_allocation_poll_transmit (alloc, &dst, &msg))
+      FzAllocationTransmit at;
+      while (fz_allocation_poll_transmit (alloc, &at))
         {
-          gsize n;
-          const void *d = g_bytes_get_data (msg, &n);
-          send_to (&dst, d, n);
-          g_bytes_unref (msg);
+          send_to (&at.dst, at.buf->data, at.buf->len);
+          fz_packet_buf_free (at.buf);
         }
     }
 
@@ -158,7 +153,7 @@ on_udp (gint unused_fd, GIOCondition cond, gpointer data)
       if (alloc != NULL && fz_allocation_is_server (alloc, &from))
         {
           FzRelayedData d;
-          if (fz_allocation_handle_input (alloc, &from, &host, buf, n, now, &d)
+          if (fz_allocation_handle_input (alloc, &host, &from, buf, n, now, &d)
               != FZ_ALLOCATION_INPUT_DATA)
             continue;
           local = d.relayed;

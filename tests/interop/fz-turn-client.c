@@ -161,14 +161,12 @@ main (int argc, char **argv)
 
   while (now < end)
     {
-      FzSockAddr dst;
-      GBytes *msg;
-      while (fz_allocation_poll_transmit (a, &dst, &msg))
+      FzAllocationTransmit t;
+      while (fz_allocation_poll_transmit (a, &t))
         {
-          gsize n;
-          const void *d = g_bytes_get_data (msg, &n);
-          send_to (client[dst.ip.family == 4 ? 0 : 1].fd, &dst, d, n);
-          g_bytes_unref (msg);
+          send_to (client[t.dst.ip.family == 4 ? 0 : 1].fd, &t.dst, t.buf->data,
+                   t.buf->len);
+          fz_packet_buf_free (t.buf);
         }
       FzAllocationEvent e;
       while (fz_allocation_poll_event (a, &e))
@@ -277,7 +275,7 @@ main (int argc, char **argv)
               continue;
             }
           FzRelayedData d;
-          if (fz_allocation_handle_input (a, &from, &client[i].local, buf, n, now, &d)
+          if (fz_allocation_handle_input (a, &client[i].local, &from, buf, n, now, &d)
               == FZ_ALLOCATION_INPUT_DATA)
             {
               g_autofree char *text = g_strndup ((const char *) buf + d.offset, d.len);

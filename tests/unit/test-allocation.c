@@ -59,12 +59,14 @@ fx_clear (Fx *f)
 static void
 expect_request (Fx *f, FzStunMethod method)
 {
-  GBytes *b = NULL;
-  g_assert_true (fz_allocation_poll_transmit (f->a, &f->req_dst, &b));
-  gsize n;
-  const guint8 *d = g_bytes_get_data (b, &n);
-  memcpy (f->req_buf, d, n);
-  g_bytes_unref (b);
+  FzAllocationTransmit t;
+  g_assert_true (fz_allocation_poll_transmit (f->a, &t));
+  /* Room in front for the caller's ChannelData header, without a copy. */
+  g_assert_cmpuint (fz_packet_buf_headroom (t.buf), ==, FZ_PACKET_BUF_HEADROOM);
+  f->req_dst = t.dst;
+  gsize n = t.buf->len;
+  memcpy (f->req_buf, t.buf->data, n);
+  fz_packet_buf_free (t.buf);
   g_autoptr (GError) error = NULL;
   g_assert_true (fz_stun_message_parse (&f->req, f->req_buf, n, &error));
   g_assert_cmpint (f->req.klass, ==, FZ_STUN_REQUEST);
@@ -75,23 +77,22 @@ expect_request (Fx *f, FzStunMethod method)
 static void
 drain (Fx *f)
 {
-  FzSockAddr dst;
-  GBytes *b;
-  while (fz_allocation_poll_transmit (f->a, &dst, &b))
-    g_bytes_unref (b);
+  FzAllocationTransmit t;
+  while (fz_allocation_poll_transmit (f->a, &t))
+    fz_packet_buf_free (t.buf);
 }
 
 /* Skips keepalives and retransmissions up to the next @method. */
 static void
 find_request (Fx *f, FzStunMethod method)
 {
-  GBytes *b = NULL;
-  while (fz_allocation_poll_transmit (f->a, &f->req_dst, &b))
+  FzAllocationTransmit t;
+  while (fz_allocation_poll_transmit (f->a, &t))
     {
-      gsize n;
-      const guint8 *d = g_bytes_get_data (b, &n);
-      memcpy (f->req_buf, d, n);
-      g_bytes_unref (b);
+      f->req_dst = t.dst;
+      gsize n = t.buf->len;
+      memcpy (f->req_buf, t.buf->data, n);
+      fz_packet_buf_free (t.buf);
       g_assert_true (fz_stun_message_parse (&f->req, f->req_buf, n, NULL));
       if (f->req.method == method)
         return;
@@ -102,9 +103,8 @@ find_request (Fx *f, FzStunMethod method)
 static void
 expect_nothing (Fx *f)
 {
-  FzSockAddr dst;
-  GBytes *b = NULL;
-  g_assert_false (fz_allocation_poll_transmit (f->a, &dst, &b));
+  FzAllocationTransmit t;
+  g_assert_false (fz_allocation_poll_transmit (f->a, &t));
 }
 
 static gboolean
@@ -154,7 +154,7 @@ reply (Fx *f, const Reply *r, const FzSockAddr *local)
       &w, r->bad_integrity ? (const guint8 *) "0123456789abcdef" : f->key, 16);
   fz_stun_writer_add_fingerprint (&w);
   FzRelayedData d;
-  return fz_allocation_handle_input (f->a, &f->req_dst, local, buf,
+  return fz_allocation_handle_input (f->a, local, &f->req_dst, buf,
                                      fz_stun_writer_finish (&w), f->now, &d)
          == FZ_ALLOCATION_INPUT_HANDLED;
 }
@@ -685,17 +685,17 @@ test_channels (void)
   /* Inbound: ChannelData for a bound channel from the relay only. */
   guint8 in[12] = { 0x40, 0x01, 0x00, 0x03, 'a', 'b', 'c', 0 };
   FzRelayedData d;
-  g_assert_cmpint (fz_allocation_handle_input (f.a, &f.srv4, &f.local4, in, 7, f.now, &d),
+  g_assert_cmpint (fz_allocation_handle_input (f.a, &f.local4, &f.srv4, in, 7, f.now, &d),
                    ==, FZ_ALLOCATION_INPUT_DATA);
   g_assert_true (fz_sock_addr_equal (&d.peer, &peer_b));
   g_assert_true (fz_sock_addr_equal (&d.relayed, &f.relay4));
   g_assert_cmpuint (d.offset, ==, 4);
   g_assert_cmpuint (d.len, ==, 3);
   g_assert_cmpint (
-    fz_allocation_handle_input (f.a, &f.peer4, &f.local4, in, 7, f.now, &d), ==,
+    fz_allocation_handle_input (f.a, &f.local4, &f.peer4, in, 7, f.now, &d), ==,
     FZ_ALLOCATION_INPUT_OTHER);
   in[1] = 0x09;
-  g_assert_cmpint (fz_allocation_handle_input (f.a, &f.srv4, &f.local4, in, 7, f.now, &d),
+  g_assert_cmpint (fz_allocation_handle_input (f.a, &f.local4, &f.srv4, in, 7, f.now, &d),
                    ==, FZ_ALLOCATION_INPUT_HANDLED);
 
   fx_clear (&f);
@@ -721,7 +721,7 @@ data_indication (guint8 *buf, gsize cap, const FzSockAddr *peer, const char *pay
 static FzAllocationInput
 feed (Fx *f, const FzSockAddr *from, const guint8 *data, gsize len, FzRelayedData *d)
 {
-  return fz_allocation_handle_input (f->a, from, &f->local4, data, len, f->now, d);
+  return fz_allocation_handle_input (f->a, &f->local4, from, data, len, f->now, d);
 }
 
 /* Data indications (a relay's way before a channel is bound, or when it
@@ -849,16 +849,14 @@ test_channel_lifetimes (void)
           g_assert_true (fz_allocation_encapsulate (f.a, &used, buf, t, &to));
         }
       advance (&f, t);
-      FzSockAddr dst;
-      GBytes *b;
-      while (fz_allocation_poll_transmit (f.a, &dst, &b))
+      FzAllocationTransmit tx;
+      while (fz_allocation_poll_transmit (f.a, &tx))
         {
-          gsize n;
-          const guint8 *d = g_bytes_get_data (b, &n);
-          memcpy (f.req_buf, d, n);
-          g_bytes_unref (b);
+          gsize n = tx.buf->len;
+          memcpy (f.req_buf, tx.buf->data, n);
+          fz_packet_buf_free (tx.buf);
           g_assert_true (fz_stun_message_parse (&f.req, f.req_buf, n, NULL));
-          f.req_dst = dst;
+          f.req_dst = tx.dst;
           if (f.req.method == FZ_STUN_CHANNEL_BIND)
             {
               FzSockAddr p;

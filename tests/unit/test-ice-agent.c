@@ -10,7 +10,7 @@
 typedef struct
 {
   FzSockAddr src, dst;
-  GBytes *msg;
+  FzPacketBuf *buf;
   gint64 arrive;
 } Packet;
 
@@ -66,7 +66,7 @@ net_init (Net *n, gboolean a_controlling, gboolean b_controlling, const FzIceTim
 static void
 packet_free (Packet *p)
 {
-  g_bytes_unref (p->msg);
+  fz_packet_buf_free (p->buf);
   g_free (p);
 }
 
@@ -118,13 +118,13 @@ net_run (Net *n, gint64 until)
             {
               if (n->drop != NULL && n->drop (&t.src, &t.dst))
                 {
-                  g_bytes_unref (t.msg);
+                  fz_packet_buf_free (t.buf);
                   continue;
                 }
               Packet *p = g_new0 (Packet, 1);
               p->src = t.src;
               p->dst = t.dst;
-              p->msg = t.msg;
+              p->buf = t.buf;
               p->arrive = n->now + n->latency;
               g_queue_push_tail (&n->wire, p);
             }
@@ -146,8 +146,8 @@ net_run (Net *n, gint64 until)
           int to = owner (n, &head->dst);
           if (to >= 0)
             {
-              gsize len;
-              const guint8 *d = g_bytes_get_data (head->msg, &len);
+              gsize len = head->buf->len;
+              const guint8 *d = head->buf->data;
               FzStunMessage m;
               g_assert_true (fz_stun_message_parse (&m, d, len, NULL));
               fz_ice_agent_handle_stun (n->ag[to], &head->dst, &head->src, &m, n->now);
@@ -454,7 +454,7 @@ test_optimistic (void)
         {
           char s[FZ_SOCK_ADDR_STRLEN];
           g_hash_table_add (seen, g_strdup (fz_sock_addr_to_string (&tx.dst, s)));
-          g_bytes_unref (tx.msg);
+          fz_packet_buf_free (tx.buf);
         }
     }
   g_assert_true (g_hash_table_contains (seen, "203.0.113.5:52625"));
@@ -522,10 +522,12 @@ ask (Net *n, const char *username, const char *pwd, gboolean priority, guint16 e
   FzIceTransmit t;
   g_assert_true (fz_ice_agent_poll_transmit (n->ag[0], &t));
   g_assert_true (fz_sock_addr_equal (&t.dst, &from));
-  gsize len;
-  const guint8 *d = g_bytes_get_data (t.msg, &len);
+  /* Room in front for a ChannelData header when it goes via a relay. */
+  g_assert_cmpuint (fz_packet_buf_headroom (t.buf), ==, FZ_PACKET_BUF_HEADROOM);
+  gsize len = t.buf->len;
+  const guint8 *d = t.buf->data;
   memcpy (buf, d, len);
-  g_bytes_unref (t.msg);
+  fz_packet_buf_free (t.buf);
   g_assert_true (fz_stun_message_parse (answer, buf, len, NULL));
   return TRUE;
 }
@@ -581,10 +583,10 @@ test_requests (void)
   FzIceTransmit t;
   g_assert_true (fz_ice_agent_poll_transmit (n.ag[0], &t));
   g_assert_true (fz_sock_addr_equal (&t.dst, &mapped));
-  gsize len;
-  const guint8 *d = g_bytes_get_data (t.msg, &len);
+  gsize len = t.buf->len;
+  const guint8 *d = t.buf->data;
   memcpy (buf, d, len);
-  g_bytes_unref (t.msg);
+  fz_packet_buf_free (t.buf);
   g_assert_true (fz_stun_message_parse (&m, buf, len, NULL));
   g_autofree char *un = fz_stun_message_dup_string (&m, FZ_STUN_ATTR_USERNAME);
   g_autofree char *expect = g_strdup_printf ("%s:%s", fz_ice_agent_local_ufrag (n.ag[1]),
@@ -643,7 +645,7 @@ test_role_conflict_rules (void)
   /* A 487 to our check: take the other role and check again with it. */
   FzIceTransmit t;
   while (fz_ice_agent_poll_transmit (n.ag[0], &t))
-    g_bytes_unref (t.msg);
+    fz_packet_buf_free (t.buf);
   FzIceCandidate r = cand (FZ_ICE_HOST, "192.0.2.50", 9, "192.0.2.50", 9);
   g_assert_true (fz_ice_agent_add_remote_candidate (n.ag[0], &r, n.now));
   for (int round = 0; round < 2; round++)
@@ -657,15 +659,15 @@ test_role_conflict_rules (void)
           fz_ice_agent_handle_timeout (n.ag[0], n.now);
           while (fz_ice_agent_poll_transmit (n.ag[0], &t))
             {
-              gsize len;
-              const guint8 *d = g_bytes_get_data (t.msg, &len);
+              gsize len = t.buf->len;
+              const guint8 *d = t.buf->data;
               if (!found && fz_sock_addr_equal (&t.dst, &r.addr))
                 {
                   memcpy (rbuf, d, len);
                   g_assert_true (fz_stun_message_parse (&req, rbuf, len, NULL));
                   found = TRUE;
                 }
-              g_bytes_unref (t.msg);
+              fz_packet_buf_free (t.buf);
             }
         }
       g_assert_true (found);
@@ -726,8 +728,8 @@ test_check_priority (void)
       FzIceTransmit t;
       while (fz_ice_agent_poll_transmit (n.ag[0], &t))
         {
-          gsize len;
-          const guint8 *d = g_bytes_get_data (t.msg, &len);
+          gsize len = t.buf->len;
+          const guint8 *d = t.buf->data;
           FzStunMessage m;
           g_assert_true (fz_stun_message_parse (&m, d, len, NULL));
           guint32 prio = 0;
@@ -743,7 +745,7 @@ test_check_priority (void)
                                 t.src.ip.family == 6 ? 1862270975u : 1862270719u);
               seen[k]++;
             }
-          g_bytes_unref (t.msg);
+          fz_packet_buf_free (t.buf);
         }
     }
   for (guint k = 0; k < G_N_ELEMENTS (seen); k++)

@@ -16,14 +16,14 @@
 #include <unistd.h>
 
 static gssize
-recv_wait (FzUdpSocket *s, guint8 *buf, gsize cap, FzSockAddr *from, FzSockAddr *local,
+recv_wait (FzUdpSocket *s, guint8 *buf, gsize cap, FzSockAddr *local, FzSockAddr *from,
            guint8 *ecn, guint16 *seg)
 {
   struct pollfd p = { .fd = s->fd, .events = POLLIN };
 
   if (poll (&p, 1, 2000) != 1)
     return -1;
-  return fz_udp_socket_recv_gro (s, buf, cap, from, local, ecn, seg);
+  return fz_udp_socket_recv_gro (s, buf, cap, local, from, ecn, seg);
 }
 
 /* A missing prerequisite skips on a developer's machine but fails under
@@ -97,7 +97,7 @@ test_pktinfo_and_batches (gconstpointer data)
   while (received < 4300)
     {
       guint16 seg;
-      gssize n = recv_wait (rx, in, sizeof in, &from, &local, NULL, &seg);
+      gssize n = recv_wait (rx, in, sizeof in, &local, &from, NULL, &seg);
       g_assert_cmpint (n, >, 0);
       g_assert_cmpuint (from.port, ==, tx->port);
       g_assert_cmpuint (local.ip.family, ==, family);
@@ -151,7 +151,7 @@ test_gso_refused (void)
   while (got < 1500)
     {
       guint16 seg;
-      gssize n = recv_wait (rx, in, sizeof in, &from, NULL, NULL, &seg);
+      gssize n = recv_wait (rx, in, sizeof in, NULL, &from, NULL, &seg);
       g_assert_cmpint (n, >, 0);
       got += (gsize) n;
     }
@@ -188,7 +188,7 @@ test_recv_many (void)
   fz_buf_pool_alloc_batch (pool, bufs, 8);
   for (guint tries = 0; got < 5 && tries < 200; tries++)
     {
-      guint n = fz_udp_socket_recv_many (rx, bufs + got, from + got, NULL, NULL, 8 - got);
+      guint n = fz_udp_socket_recv_many (rx, bufs + got, NULL, from + got, NULL, 8 - got);
       for (guint i = got; i < got + n; i++)
         {
           char want[16];
@@ -306,7 +306,7 @@ expect_gro (FzUdpSocket *rx, gsize bytes, const char *ip, guint16 port, guint8 e
       FzSockAddr from, local;
       guint8 e = 0xff;
       guint16 seg;
-      gssize n = recv_wait (rx, in, sizeof in, &from, &local, &e, &seg);
+      gssize n = recv_wait (rx, in, sizeof in, &local, &from, &e, &seg);
 
       g_assert_cmpint (n, >, 0);
       assert_ip (&from.ip, ip);
@@ -326,7 +326,7 @@ recv_many_wait (FzUdpSocket *rx, FzPacketBuf **bufs, FzSockAddr *from, FzSockAdd
 
   for (guint tries = 0; got < n && tries < 200; tries++)
     {
-      guint k = fz_udp_socket_recv_many (rx, bufs + got, from + got, local + got,
+      guint k = fz_udp_socket_recv_many (rx, bufs + got, local + got, from + got,
                                          ecn + got, n - got);
       got += k;
       if (k == 0)
@@ -378,7 +378,7 @@ test_local_address (gconstpointer data)
         {
           FzSockAddr src, dst;
           guint16 seg;
-          gssize n = recv_wait (rx, in, sizeof in, &src, &dst, NULL, &seg);
+          gssize n = recv_wait (rx, in, sizeof in, &dst, &src, NULL, &seg);
 
           /* loopback hands a GSO batch to a GRO socket whole: one receive
            * for the three */
@@ -646,7 +646,7 @@ test_send_many (void)
       fz_packet_buf_free (out[i].buf);
       if (plan[i].received == 0)
         continue;
-      n = recv_wait (rx, in, sizeof in, &from, &local, &ecn, &seg);
+      n = recv_wait (rx, in, sizeof in, &local, &from, &ecn, &seg);
       g_assert_cmpint (n, ==, plan[i].received);
       g_assert_cmpuint (in[0], ==, i);
       assert_ip (&from.ip, plan[i].src != NULL ? plan[i].src : plan[i].dst);
