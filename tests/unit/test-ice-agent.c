@@ -1,5 +1,5 @@
 /* Two ICE agents over an in-memory network on injected time. */
-#include "fz.h"
+#include "fz-private.h"
 
 #include <string.h>
 
@@ -748,6 +748,7 @@ test_check_priority (void)
     }
   for (guint k = 0; k < G_N_ELEMENTS (seen); k++)
     g_assert_cmpuint (seen[k], >, 0);
+  net_clear (&n);
 }
 
 /* The controlling side waits a grace time (twice the valid pair's round
