@@ -1,4 +1,4 @@
-#include "fz-ice-agent.h"
+#include "fz-ice-agent-private.h"
 
 #include <sodium.h>
 

@@ -1,6 +1,6 @@
 /* Any bytes as a portal frame: parsing fails with a message or gives a
  * frame whose text form parses back to the same frame. */
-#include "fz.h"
+#include "fz-private.h"
 
 #include <stdint.h>
 #include <stdlib.h>

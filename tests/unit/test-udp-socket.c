@@ -1,7 +1,7 @@
 /* UDP sockets on loopback: receive with the local address (IP_PKTINFO),
  * GSO batches arriving as separate datagrams, GRO handing them back
  * coalesced or not, over IPv4 and IPv6. Loopback only, no root needed. */
-#include "fz.h"
+#include "fz-private.h"
 
 #include <errno.h>
 #include <poll.h>

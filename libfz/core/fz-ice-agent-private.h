@@ -18,7 +18,7 @@
 
 #include "fz-ice-candidate.h"
 #include "fz-rng.h"
-#include "fz-stun-message.h"
+#include "fz-stun-message-private.h"
 
 G_BEGIN_DECLS
 
