@@ -80,6 +80,7 @@ for h in "$inc"/*.h; do echo "#include <fz/${h##*/}>"; done > "$tmp/all.c"
 # shellcheck disable=SC2046
 "${cc[@]}" -E $(pkg-config --cflags libfz) "$tmp/all.c" |
   python3 "$exports" --preprocessed "$inc/" > "$tmp/declared"
+[ -s "$tmp/declared" ] || { echo "found no declarations in $inc" >&2; exit 1; }
 lib=$(pkg-config --variable=libdir libfz)/libfz.so
 nm -D --defined-only "$lib" | awk '$2 != "A" { sub(/@.*/, "", $3); print $3 }' |
   sort -u > "$tmp/exported"
