@@ -1,6 +1,6 @@
-#include "fz-allocation.h"
+#include "fz-allocation-private.h"
 
-#include "fz-stun-message.h"
+#include "fz-stun-message-private.h"
 #include "fz-transmit-queue.h"
 
 #include <sodium.h>

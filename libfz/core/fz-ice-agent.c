@@ -1,4 +1,4 @@
-#include "fz-ice-agent.h"
+#include "fz-ice-agent-private.h"
 
 #include "fz-transmit-queue.h"
 

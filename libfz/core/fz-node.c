@@ -1,11 +1,12 @@
 #include "fz-node.h"
 
-#include "fz-allocation.h"
+#include "fz-allocation-private.h"
+#include "fz-ice-agent-private.h"
 #include "fz-ip-packet-build.h"
 #include "fz-ip-packet.h"
-#include "fz-stun-message.h"
+#include "fz-stun-message-private.h"
 #include "fz-transmit-queue.h"
-#include "fz-wg-device.h"
+#include "fz-wg-device-private.h"
 
 #include <sodium.h>
 #include <string.h>

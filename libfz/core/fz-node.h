@@ -21,7 +21,6 @@
 #pragma once
 
 #include "fz-buf-pool.h"
-#include "fz-ice-agent.h"
 #include "fz-ice-candidate.h"
 #include "fz-rng.h"
 #include "fz-wg-crypto.h"

@@ -1,4 +1,4 @@
-#include "fz-stun-message.h"
+#include "fz-stun-message-private.h"
 
 #include <sodium.h>
 #include <string.h>

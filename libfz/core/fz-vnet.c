@@ -1,4 +1,4 @@
-#include "fz-vnet.h"
+#include "fz-vnet-private.h"
 
 #include "fz-checksum.h"
 #include "fz-ip-packet.h"

@@ -1,4 +1,4 @@
-#include "fz-wg-crypto.h"
+#include "fz-wg-crypto-private.h"
 
 #include <blake2.h>
 #include <sodium.h>

@@ -1,4 +1,4 @@
-#include "fz-wg-handshake.h"
+#include "fz-wg-handshake-private.h"
 
 #include <string.h>
 

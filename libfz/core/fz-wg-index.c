@@ -1,4 +1,4 @@
-#include "fz-wg-index.h"
+#include "fz-wg-index-private.h"
 
 /* x^24 + x^23 + x^21 + x^20 + 1: maximal length, period 2^24 - 1. */
 #define POLY 0xd80000u

@@ -1,10 +1,10 @@
 /* Internals shared by FzWgDevice and FzWgPeer; not installed. */
 #pragma once
 
-#include "fz-wg-device.h"
-#include "fz-wg-handshake.h"
-#include "fz-wg-index.h"
-#include "fz-wg-session.h"
+#include "fz-wg-device-private.h"
+#include "fz-wg-handshake-private.h"
+#include "fz-wg-index-private.h"
+#include "fz-wg-session-private.h"
 #include "fz-transmit-queue.h"
 
 #define FZ_WG_SESSIONS 8 /* live sessions per peer; slot = counter % 8 */

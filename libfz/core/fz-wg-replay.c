@@ -1,4 +1,4 @@
-#include "fz-wg-replay.h"
+#include "fz-wg-replay-private.h"
 
 #include <string.h>
 

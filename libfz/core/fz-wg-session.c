@@ -1,4 +1,4 @@
-#include "fz-wg-session.h"
+#include "fz-wg-session-private.h"
 
 #include <string.h>
 

@@ -1,4 +1,6 @@
 #include "fz-io-reader.h"
+#include "fz-tun-private.h"
+#include "fz-udp-socket-private.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -1,6 +1,6 @@
-#include "fz-tun.h"
+#include "fz-tun-private.h"
 
-#include "fz-vnet.h"
+#include "fz-vnet-private.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -100,6 +100,24 @@ fz_tun_close (FzTun *tun)
   if (tun->ctl >= 0)
     close (tun->ctl);
   g_free (tun);
+}
+
+const char *
+fz_tun_get_name (FzTun *tun)
+{
+  return tun->name;
+}
+
+guint
+fz_tun_get_n_queues (FzTun *tun)
+{
+  return tun->n_queues;
+}
+
+gboolean
+fz_tun_get_offload (FzTun *tun)
+{
+  return tun->tso;
 }
 
 static int

@@ -10,16 +10,7 @@ G_BEGIN_DECLS
 
 #define FZ_TUN_MAX_QUEUES 8
 
-typedef struct
-{
-  int fd; /* queue 0: all writes go here */
-  int queues[FZ_TUN_MAX_QUEUES];
-  guint n_queues;
-  char name[16];
-  int ctl;       /* a socket for interface ioctls (MTU, queue length) */
-  gboolean vnet; /* packets carry a virtio-net header */
-  gboolean tso;  /* the kernel hands over TCP super-packets */
-} FzTun;
+typedef struct _FzTun FzTun;
 
 /* Creates (or attaches to) @name; a name ending in %d gets a number. With
  * @offload, asks for checksum and TCP segmentation offload (plain packets
@@ -29,6 +20,11 @@ typedef struct
 FzTun *fz_tun_open_multi (const char *name, gboolean offload, guint n_queues,
                           GError **error);
 void fz_tun_close (FzTun *tun);
+const char *fz_tun_get_name (FzTun *tun);
+/* Descriptors to read, each with fz_tun_read_queue() (IFF_MULTI_QUEUE). */
+guint fz_tun_get_n_queues (FzTun *tun);
+/* The kernel hands over TCP super-packets (offload was granted). */
+gboolean fz_tun_get_offload (FzTun *tun);
 /* The interface's MTU as the kernel has it now. */
 int fz_tun_get_mtu (FzTun *tun);
 gboolean fz_tun_set_txqueuelen (FzTun *tun, int len, GError **error);

@@ -1,5 +1,5 @@
 #define _GNU_SOURCE /* struct in6_pktinfo */
-#include "fz-udp-socket.h"
+#include "fz-udp-socket-private.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -155,6 +155,18 @@ fz_udp_socket_close (FzUdpSocket *s)
     return;
   close (s->fd);
   g_free (s);
+}
+
+guint16
+fz_udp_socket_get_port (FzUdpSocket *s)
+{
+  return s->port;
+}
+
+int
+fz_udp_socket_get_family (FzUdpSocket *s)
+{
+  return s->family;
 }
 
 gboolean

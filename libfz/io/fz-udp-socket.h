@@ -12,14 +12,7 @@ G_BEGIN_DECLS
 
 #define FZ_UDP_GSO_MAX_SEGMENTS 64
 
-typedef struct
-{
-  int fd;
-  int family; /* 4 or 6 */
-  guint16 port;
-  gboolean gso; /* UDP_SEGMENT works; cleared after the kernel refuses it */
-  gboolean gro; /* UDP_GRO is on */
-} FzUdpSocket;
+typedef struct _FzUdpSocket FzUdpSocket;
 
 #define FZ_UDP_SEND_BUFFER (2 * 1024 * 1024) /* sized for 10 Gbit/s */
 #define FZ_UDP_RECV_BUFFER (16 * 1024 * 1024)
@@ -31,6 +24,9 @@ gboolean fz_udp_raise_buffer_limits (GError **error);
 
 /* Port 0 picks one. The socket asks for the buffer sizes above. */
 FzUdpSocket *fz_udp_socket_open (int family, guint16 port, GError **error);
+/* The port it is bound to, and its family (4 or 6). */
+guint16 fz_udp_socket_get_port (FzUdpSocket *s);
+int fz_udp_socket_get_family (FzUdpSocket *s);
 
 /* FzSockAddr to and from the kernel's form; returns the length to pass. */
 socklen_t fz_sock_addr_to_native (const FzSockAddr *sa, struct sockaddr_storage *ss);

@@ -6,7 +6,7 @@
  *
  * Meaningful only from an optimised build without sanitizers
  * (tools/bench); the test suites run it briefly to keep it working. */
-#include "fz.h"
+#include "fz-private.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
  *
  *   bench-portal FZ_PORTAL [CLIENTS] */
 #include "child-setup.h"
-#include "fz.h"
+#include "fz-private.h"
 
 #include <signal.h>
 #include <sodium.h>

@@ -3,7 +3,7 @@
  * (four X25519 per side, as in every WireGuard handshake).
  *
  *   bench-wg-handshake [HANDSHAKES] */
-#include "fz.h"
+#include "fz-private.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* Any text as an SDP candidate: a parse either fails with an error or
  * yields a candidate whose text form parses back to the same candidate. */
-#include "fz.h"
+#include "fz-private.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* Any bytes: parse never reads out of bounds, a parsed packet's accessors
  * stay inside it, and every rejection has an explanation. */
-#include "fz.h"
+#include "fz-private.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * checksums still verify and equal a full recompute.
  *
  * Input: 16 bytes of program (op, value, value) then the packet. */
-#include "fz.h"
+#include "fz-private.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * frame whose text form parses back to the same frame. (json-glib 1.6
  * writes some doubles as "1e+30.0", which is not JSON: with a double in
  * the payload the text form is only made, not parsed back.) */
-#include "fz.h"
+#include "fz-private.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* Any bytes as a portal frame, decoded as a client and a gateway would,
  * and as the portal reads what they send: a message or one error, never
  * a crash; a decoded message always prints, without the PSK. */
-#include "fz.h"
+#include "fz-private.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -10,7 +10,7 @@
  * and to the ICE agent as the peer's message (transaction ids are
  * patched in and integrity recomputed with the right key, so that the
  * messages get past the checks a forger could not). */
-#include "fz.h"
+#include "fz-private.h"
 
 #include <stdint.h>
 #include <stdlib.h>

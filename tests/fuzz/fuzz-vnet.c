@@ -4,7 +4,7 @@
  * packets that were merged.
  *
  * Input: packets, each as a 2-byte big-endian length then its bytes. */
-#include "fz.h"
+#include "fz-private.h"
 
 #include <stdint.h>
 #include <stdlib.h>

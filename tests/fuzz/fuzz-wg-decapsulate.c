@@ -16,7 +16,7 @@
  * where the kind says how the bytes become a datagram (see send_record)
  * and the mode places the counter: as given, just past the highest
  * accepted, just behind it (around the window's edge) or near the limit. */
-#include "fz.h"
+#include "fz-private.h"
 
 #include <stdint.h>
 #include <stdlib.h>

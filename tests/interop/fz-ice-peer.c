@@ -6,7 +6,7 @@
  *
  * Usage: fz-ice-peer --bind IP [--controlling] [--relay IP:PORT --user U
  *          --password P [--relay-only]] --result FILE [--seconds N] */
-#include "fz.h"
+#include "fz-private.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -9,7 +9,7 @@
  * also sends UDP from a socket with IPv6 hop-by-hop and destination options,
  * so the kernel builds extension headers. On SIGTERM or after 60 s it writes the pcap and
  * exits. */
-#include "fz.h"
+#include "fz-private.h"
 #include "pcap-file.h"
 
 #include <errno.h>

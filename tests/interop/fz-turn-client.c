@@ -17,7 +17,7 @@
  * (CREATE-PERMISSION) and pings as Send indications, so the relay
  * returns the echoes as Data indications ("echo ... indication"); with
  * one server only. */
-#include "fz.h"
+#include "fz-private.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

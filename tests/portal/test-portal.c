@@ -5,7 +5,7 @@
  * Each test writes a config into a fresh directory, starts fz-portal on
  * port 0 and reads the port it prints. */
 #include "child-setup.h"
-#include "fz.h"
+#include "fz-private.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

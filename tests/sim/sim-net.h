@@ -4,7 +4,7 @@
  * generator, so a run repeats exactly from its seed. */
 #pragma once
 
-#include "fz.h"
+#include "fz-private.h"
 
 G_BEGIN_DECLS
 

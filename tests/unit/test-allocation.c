@@ -1,5 +1,5 @@
 /* The TURN client against a scripted relay, on injected time. */
-#include "fz.h"
+#include "fz-private.h"
 
 #include <string.h>
 

@@ -1,7 +1,7 @@
 /* The bounded queue between I/O threads and the core thread: order kept,
  * producers held back when it is full, close releases them, nothing lost
  * or leaked. */
-#include "fz.h"
+#include "fz-private.h"
 
 #include <poll.h>
 #include <string.h>

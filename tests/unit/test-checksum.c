@@ -1,6 +1,6 @@
 /* Internet checksum: the fast sum against the independent naive one, and
  * RFC 1624 incremental updates against full recomputation. */
-#include "fz.h"
+#include "fz-private.h"
 #include "naive-checksum.h"
 
 #include <string.h>

@@ -1,6 +1,6 @@
 /* Every error domain is named fz-THING-error-quark, as g_quark_to_string()
  * shows it in logs and in GError dumps. */
-#include "fz.h"
+#include "fz-private.h"
 
 static void
 test_names (void)

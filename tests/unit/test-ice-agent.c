@@ -1,5 +1,5 @@
 /* Two ICE agents over an in-memory network on injected time. */
-#include "fz.h"
+#include "fz-private.h"
 
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* SDP candidate strings: what peers (Firezone, browsers, libnice) send. */
-#include "fz.h"
+#include "fz-private.h"
 
 #include <string.h>
 

@@ -1,4 +1,4 @@
-#include "fz.h"
+#include "fz-private.h"
 
 static void
 test_parse_format (void)

@@ -3,7 +3,7 @@
  * Reads tests/data/kernel-tun.pcap (see tests/data/README.md for where it
  * came from), or the capture named by $FZ_KERNEL_CAPTURE, which the interop
  * suite makes afresh in a network namespace. */
-#include "fz.h"
+#include "fz-private.h"
 #include "naive-checksum.h"
 #include "pcap-file.h"
 

@@ -1,6 +1,6 @@
 /* Builders: what they write parses back, checksums verify independently,
  * and ICMP errors follow the rules of the data-plane spec. */
-#include "fz.h"
+#include "fz-private.h"
 #include "naive-checksum.h"
 
 #include <string.h>

@@ -1,5 +1,5 @@
 /* The strict parser's rules, one by one, and the accessors and setters. */
-#include "fz.h"
+#include "fz-private.h"
 #include "naive-checksum.h"
 
 #include <string.h>

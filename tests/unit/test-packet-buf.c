@@ -1,4 +1,4 @@
-#include "fz.h"
+#include "fz-private.h"
 
 #include <string.h>
 

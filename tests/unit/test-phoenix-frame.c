@@ -1,5 +1,5 @@
 /* Phoenix V1 frames as the portal sends them, and everything else. */
-#include "fz.h"
+#include "fz-private.h"
 
 #include <string.h>
 

@@ -1,6 +1,6 @@
 /* What clients and gateways send survives encoding and the portal's
  * decoding; what the portal pushes keeps its fields. */
-#include "fz.h"
+#include "fz-private.h"
 
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* The portal URL, the user agent and the reconnect policy. */
-#include "fz.h"
+#include "fz-private.h"
 
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* The STUN codec against the RFC 5769 test vectors, and its strictness. */
-#include "fz.h"
+#include "fz-private.h"
 
 #include <string.h>
 #include <zlib.h>

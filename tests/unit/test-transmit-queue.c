@@ -1,4 +1,4 @@
-#include "fz.h"
+#include "fz-private.h"
 #include "fz-transmit-queue.h"
 
 /* An entry like the layers' own: the buffer not first. */

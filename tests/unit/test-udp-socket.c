@@ -4,7 +4,7 @@
  * coalesced or not, over IPv4 and IPv6. Loopback only; no root needed but
  * for a second IPv6 address (a network namespace of the test's own). */
 #define _GNU_SOURCE /* unshare */
-#include "fz.h"
+#include "fz-private.h"
 
 #include <errno.h>
 #include <poll.h>

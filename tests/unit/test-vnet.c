@@ -1,6 +1,6 @@
 /* Super-packets from a TUN with offloads: TCP segmentation and checksum
  * completion, checked with the independent checksum. */
-#include "fz.h"
+#include "fz-private.h"
 #include "naive-checksum.h"
 
 #include <string.h>

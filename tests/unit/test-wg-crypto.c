@@ -7,7 +7,7 @@
  * Vectors not taken from a document were computed once by
  * tests/tools/wg-kat.py (hashlib, python3-cryptography, python3-nacl:
  * nothing of libfz); the suite does not run it. */
-#include "fz.h"
+#include "fz-private.h"
 
 #include <sodium.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* FzWgDevice end to end in memory: devices hand datagrams to each other
  * under injected time, so the timers of the whitepaper run in
  * microseconds of real time. */
-#include "fz.h"
+#include "fz-private.h"
 #include "fz-wg-private.h" /* the device's handshake scratch */
 
 #include <string.h>

@@ -1,5 +1,5 @@
 /* Peer indices: all 2^24 - 1 of them distinct, then none. */
-#include "fz.h"
+#include "fz-private.h"
 
 static void
 test_period (void)

@@ -1,6 +1,6 @@
 /* The replay window against the sequence of the Linux WireGuard
  * self-test (drivers/net/wireguard/selftest/counter.c), with our window. */
-#include "fz.h"
+#include "fz-private.h"
 
 static FzWgReplay r;
 static guint step;

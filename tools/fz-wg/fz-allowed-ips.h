@@ -3,7 +3,7 @@
  * a time; adding it for another moves it, as wg(8) expects. */
 #pragma once
 
-#include "fz.h"
+#include "fz-private.h"
 
 typedef struct
 {

@@ -4,7 +4,7 @@
 #pragma once
 
 #include "fz-allowed-ips.h"
-#include "fz.h"
+#include "fz-private.h"
 
 typedef struct
 {

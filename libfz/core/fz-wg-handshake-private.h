@@ -8,7 +8,7 @@
 #pragma once
 
 #include "fz-rng.h"
-#include "fz-wg-crypto.h"
+#include "fz-wg-crypto-private.h"
 
 G_BEGIN_DECLS
 

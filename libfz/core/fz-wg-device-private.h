@@ -12,7 +12,7 @@
 #include "fz-buf-pool.h"
 #include "fz-ip-addr.h"
 #include "fz-rng.h"
-#include "fz-wg-crypto.h"
+#include "fz-wg-crypto-private.h"
 
 G_BEGIN_DECLS
 

@@ -6,8 +6,8 @@
 #pragma once
 
 #include "fz-packet-buf.h"
-#include "fz-wg-handshake.h"
-#include "fz-wg-replay.h"
+#include "fz-wg-handshake-private.h"
+#include "fz-wg-replay-private.h"
 
 G_BEGIN_DECLS
 

@@ -19,7 +19,7 @@
 #include "fz-ice-candidate.h"
 #include "fz-packet-buf.h"
 #include "fz-rng.h"
-#include "fz-stun-message.h"
+#include "fz-stun-message-private.h"
 
 G_BEGIN_DECLS
 
