@@ -28,7 +28,7 @@ struct _FzPortalServer
   GHashTable *offsets;        /* device id -> pool offset (GUINT_TO_POINTER) */
   GHashTable *taken;          /* pool offset -> device id (borrowed) */
   GHashTable *connects;       /* address prefix -> GArray of gint64 times */
-  guint tick;
+  GSource *tick;
 };
 
 struct _Peer
@@ -58,7 +58,7 @@ typedef struct
   char *ref, *client_id, *resource_id, *gateway_id;
   GPtrArray *tried;     /* gateway ids */
   GPtrArray *preferred; /* from the request */
-  guint timer;
+  GSource *timer;
 } Pending;
 
 typedef struct
@@ -95,11 +95,29 @@ peer_free (Peer *p)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Peer, peer_free)
 
+/* Timers run on the thread-default context the server was made on, never
+ * implicitly on the global default. */
+static GSource *
+start_timer (GSource *src, GSourceFunc cb, gpointer data)
+{
+  g_source_set_callback (src, cb, data, NULL);
+  g_source_attach (src, g_main_context_get_thread_default ());
+  return src;
+}
+
+static void
+stop_timer (GSource **src)
+{
+  if (*src == NULL)
+    return;
+  g_source_destroy (*src);
+  g_clear_pointer (src, g_source_unref);
+}
+
 static void
 pending_free (Pending *p)
 {
-  if (p->timer != 0)
-    g_source_remove (p->timer);
+  stop_timer (&p->timer);
   g_free (p->ref);
   g_free (p->client_id);
   g_free (p->resource_id);
@@ -564,7 +582,7 @@ static gboolean
 pending_timeout_cb (gpointer data)
 {
   Pending *pd = data;
-  pd->timer = 0;
+  g_clear_pointer (&pd->timer, g_source_unref);
   fail_pending (pd->server, pd, "offline");
   return G_SOURCE_REMOVE;
 }
@@ -658,10 +676,10 @@ dispatch_pending (FzPortalServer *self, Pending *pd)
   g_message ("asking gateway %s to authorize client %s for %s", gw->name, client->name,
              r->name);
   push (gw, "create_authorization", object_node (b));
-  if (pd->timer != 0)
-    g_source_remove (pd->timer);
-  pd->timer = g_timeout_add ((guint) self->config->authorization_timeout * 1000,
-                             pending_timeout_cb, pd);
+  stop_timer (&pd->timer);
+  pd->timer = start_timer (
+    g_timeout_source_new ((guint) self->config->authorization_timeout * 1000),
+    pending_timeout_cb, pd);
 }
 
 static Pending *
@@ -1546,7 +1564,7 @@ fz_portal_server_new (FzPortalConfig *config, GError **error)
   soup_server_add_handler (self->http, "/gateway/v2/websocket", socket_cb, self, NULL);
   soup_server_add_handler (self->http, "/healthz", healthz_cb, self, NULL);
   fz_portal_signin_register (self, self->http);
-  self->tick = g_timeout_add_seconds (1, tick_cb, self);
+  self->tick = start_timer (g_timeout_source_new_seconds (1), tick_cb, self);
   return g_steal_pointer (&self);
 }
 
@@ -1590,11 +1608,7 @@ static void
 fz_portal_server_dispose (GObject *object)
 {
   FzPortalServer *self = FZ_PORTAL_SERVER (object);
-  if (self->tick != 0)
-    {
-      g_source_remove (self->tick);
-      self->tick = 0;
-    }
+  stop_timer (&self->tick);
   if (self->pending != NULL)
     g_hash_table_remove_all (self->pending);
   if (self->clients != NULL)
