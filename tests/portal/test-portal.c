@@ -75,16 +75,23 @@ portal_write (Portal *p, const char *portal_extra, const char *extra)
   g_assert_no_error (error);
 }
 
+/* Starts fz-portal on @p's config, with extra launcher @flags, a child
+ * @setup and, unless -1, @stderr_fd as its stderr; @p->url and @p->port
+ * from the line it prints (port 0 the first time: it picks one). */
 static void
-portal_start (Portal *p)
+portal_spawn (Portal *p, GSubprocessFlags flags, GSpawnChildSetupFunc setup,
+              int stderr_fd)
 {
   g_autoptr (GSubprocessLauncher) l
-    = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+    = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | flags);
+  if (stderr_fd >= 0)
+    g_subprocess_launcher_take_stderr_fd (l, stderr_fd);
   /* Its own warnings (a refused reload) are expected; criticals are not. */
   g_subprocess_launcher_setenv (l, "G_DEBUG", "fatal-criticals", TRUE);
-  g_subprocess_launcher_set_child_setup (l, fz_test_die_with_parent, NULL, NULL);
-  g_autofree char *listen
-    = g_strdup_printf ("127.0.0.1:%u", p->port); /* 0 the first time */
+  /* GLib 2.74's slices hide leaks from LeakSanitizer. */
+  g_subprocess_launcher_setenv (l, "G_SLICE", "always-malloc", TRUE);
+  g_subprocess_launcher_set_child_setup (l, setup, NULL, NULL);
+  g_autofree char *listen = g_strdup_printf ("127.0.0.1:%u", p->port);
   g_autoptr (GError) error = NULL;
   p->proc = g_subprocess_launcher_spawn (l, &error, portal_bin, "--config", p->conf,
                                          "--listen", listen, NULL);
@@ -100,6 +107,12 @@ portal_start (Portal *p)
   p->url = g_strdup (at + strlen ("listening on "));
   const char *colon = strrchr (p->url, ':');
   p->port = (guint16) atoi (colon + 1);
+}
+
+static void
+portal_start (Portal *p)
+{
+  portal_spawn (p, 0, fz_test_die_with_parent, -1);
 }
 
 /* Stops it with SIGTERM and checks it exited cleanly (no leaks). */
@@ -1009,25 +1022,7 @@ portal_restart_with (Portal *p, GSubprocessFlags flags, GSpawnChildSetupFunc set
                      int stderr_fd)
 {
   portal_stop (p);
-  g_autoptr (GSubprocessLauncher) l
-    = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | flags);
-  if (stderr_fd >= 0)
-    g_subprocess_launcher_take_stderr_fd (l, stderr_fd);
-  g_subprocess_launcher_setenv (l, "G_DEBUG", "fatal-criticals", TRUE);
-  /* GLib 2.74's slices hide leaks from LeakSanitizer. */
-  g_subprocess_launcher_setenv (l, "G_SLICE", "always-malloc", TRUE);
-  g_subprocess_launcher_set_child_setup (l, setup, NULL, NULL);
-  g_autofree char *listen = g_strdup_printf ("127.0.0.1:%u", p->port);
-  g_autoptr (GError) error = NULL;
-  p->proc = g_subprocess_launcher_spawn (l, &error, portal_bin, "--config", p->conf,
-                                         "--listen", listen, NULL);
-  g_assert_no_error (error);
-  g_autoptr (GDataInputStream) in
-    = g_data_input_stream_new (g_subprocess_get_stdout_pipe (p->proc));
-  g_autofree char *line = g_data_input_stream_read_line (in, NULL, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (line);
-  g_assert_nonnull (strstr (line, "listening on "));
+  portal_spawn (p, flags, setup, stderr_fd);
 }
 
 /* Stops @p and returns what it wrote to its stderr pipe. */
