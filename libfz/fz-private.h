@@ -7,6 +7,7 @@
 #include "fz-allocation-private.h"
 #include "fz-ice-agent-private.h"
 #include "fz-stun-message-private.h"
+#include "fz-timer-heap-private.h"
 #include "fz-tun-private.h"
 #include "fz-udp-socket-private.h"
 #include "fz-vnet-private.h"
