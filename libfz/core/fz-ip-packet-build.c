@@ -92,6 +92,52 @@ fz_ip_build_udp (FzPacketBuf *buf, FzIpPacket *out, const FzIpAddr *src,
   return finish (buf, out);
 }
 
+static inline void
+put_be32 (guint8 *p, guint32 v)
+{
+  put_be16 (p, v >> 16);
+  put_be16 (p + 2, v & 0xffff);
+}
+
+gboolean
+fz_ip_build_tcp (FzPacketBuf *buf, FzIpPacket *out, const FzIpAddr *src,
+                 const FzIpAddr *dst, const FzTcpSegment *seg, const void *payload,
+                 gsize len, GError **error)
+{
+  gsize hdr = seg->mss > 0 ? 24 : 20;
+  guint8 *l4;
+
+  g_return_val_if_fail (src->family == dst->family, FALSE);
+  g_return_val_if_fail (payload != NULL || len == 0, FALSE);
+  if (len > 65535 - 60)
+    {
+      g_set_error (error, FZ_IP_ERROR, FZ_IP_ERR_NO_ROOM,
+                   "TCP payload of %" G_GSIZE_FORMAT " bytes is too long", len);
+      return FALSE;
+    }
+  l4 = begin (buf, src->family, FZ_IP_PROTO_TCP, FZ_IP_DEFAULT_TTL, src->bytes,
+              dst->bytes, hdr + len, error);
+  if (l4 == NULL)
+    return FALSE;
+  memset (l4, 0, hdr);
+  put_be16 (l4, seg->sport);
+  put_be16 (l4 + 2, seg->dport);
+  put_be32 (l4 + 4, seg->seq);
+  put_be32 (l4 + 8, seg->ack);
+  l4[12] = (guint8) ((hdr / 4) << 4);
+  l4[13] = seg->flags;
+  put_be16 (l4 + 14, seg->window);
+  if (seg->mss > 0)
+    {
+      l4[20] = 2; /* kind MSS */
+      l4[21] = 4;
+      put_be16 (l4 + 22, seg->mss);
+    }
+  if (len > 0)
+    memcpy (l4 + hdr, payload, len);
+  return finish (buf, out);
+}
+
 gboolean
 fz_ip_build_icmp_echo (FzPacketBuf *buf, FzIpPacket *out, const FzIpAddr *src,
                        const FzIpAddr *dst, gboolean reply, guint16 id, guint16 seq,

@@ -31,6 +31,20 @@ gboolean fz_ip_build_udp (FzPacketBuf *buf, FzIpPacket *out, const FzIpAddr *src
                           const FzIpAddr *dst, guint16 sport, guint16 dport,
                           const void *payload, gsize len, GError **error);
 
+/* A TCP segment's header fields; @mss > 0 adds the MSS option (SYNs). */
+typedef struct
+{
+  guint16 sport, dport;
+  guint32 seq, ack;
+  guint8 flags; /* FZ_TCP_* */
+  guint16 window;
+  guint16 mss;
+} FzTcpSegment;
+
+gboolean fz_ip_build_tcp (FzPacketBuf *buf, FzIpPacket *out, const FzIpAddr *src,
+                          const FzIpAddr *dst, const FzTcpSegment *seg,
+                          const void *payload, gsize len, GError **error);
+
 gboolean fz_ip_build_icmp_echo (FzPacketBuf *buf, FzIpPacket *out, const FzIpAddr *src,
                                 const FzIpAddr *dst, gboolean reply, guint16 id,
                                 guint16 seq, const void *payload, gsize len,

@@ -70,6 +70,59 @@ test_udp (void)
       }
 }
 
+static guint32
+be32_at (const guint8 *p)
+{
+  return (guint32) p[0] << 24 | (guint32) p[1] << 16 | (guint32) p[2] << 8 | p[3];
+}
+
+static void
+test_tcp (void)
+{
+  g_autoptr (FzPacketBuf) buf = fz_packet_buf_new (FZ_PACKET_BUF_HEADROOM, 2048);
+  const char *pairs[][2]
+    = { { "100.100.111.1", "100.64.0.3" },
+        { "fd00:2021:1111:8000:100:100:111:0", "fd00:2021:1111::3" } };
+  const guint8 payload[] = "\x00\x05hello";
+
+  for (guint i = 0; i < G_N_ELEMENTS (pairs); i++)
+    for (guint with_mss = 0; with_mss < 2; with_mss++)
+      {
+        FzIpAddr src = addr (pairs[i][0]), dst = addr (pairs[i][1]);
+        FzTcpSegment seg = { .sport = 53,
+                             .dport = 41000,
+                             .seq = 0xfffffff0u,
+                             .ack = 0x01020304,
+                             .flags = FZ_TCP_SYN | FZ_TCP_ACK,
+                             .window = 8192,
+                             .mss = with_mss ? 1240 : 0 };
+        FzIpPacket pkt, again;
+        guint32 plen;
+
+        g_assert_true (fz_ip_build_tcp (buf, &pkt, &src, &dst, &seg, payload,
+                                        sizeof payload - 1, NULL));
+        reparse (buf, &again);
+        g_assert_cmpuint (again.proto, ==, FZ_IP_PROTO_TCP);
+        guint8 *l4 = fz_ip_packet_l4 (&again);
+        g_assert_cmpuint (fz_ip_packet_src_port (&again), ==, 53);
+        g_assert_cmpuint (fz_ip_packet_dst_port (&again), ==, 41000);
+        g_assert_cmphex (be32_at (l4 + 4), ==, 0xfffffff0u);
+        g_assert_cmphex (be32_at (l4 + 8), ==, 0x01020304);
+        g_assert_cmphex (fz_ip_packet_tcp_flags (&again), ==, FZ_TCP_SYN | FZ_TCP_ACK);
+        g_assert_cmpuint (l4[14] << 8 | l4[15], ==, 8192);
+        g_assert_cmpuint (l4[12] >> 4, ==, with_mss ? 6 : 5);
+        if (with_mss)
+          {
+            g_assert_cmpuint (l4[20], ==, 2);
+            g_assert_cmpuint (l4[21], ==, 4);
+            g_assert_cmpuint (l4[22] << 8 | l4[23], ==, 1240);
+          }
+        g_assert_cmpmem (fz_ip_packet_payload (&again, &plen), plen, payload,
+                         sizeof payload - 1);
+        assert_checksums_naive (&again);
+      }
+}
+
 static void
 test_icmp_echo (void)
 {
@@ -229,6 +282,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/ip/build/udp", test_udp);
+  g_test_add_func ("/ip/build/tcp", test_tcp);
   g_test_add_func ("/ip/build/icmp-echo", test_icmp_echo);
   g_test_add_func ("/ip/build/icmp-unreachable", test_icmp_unreachable);
   g_test_add_func ("/ip/build/icmp-no-error-about-error", test_icmp_no_error_about_error);
