@@ -5,6 +5,7 @@
 #include "fz.h"
 
 #include "fz-allocation-private.h"
+#include "fz-dns-tcp-private.h"
 #include "fz-ice-agent-private.h"
 #include "fz-stun-message-private.h"
 #include "fz-timer-heap-private.h"
