@@ -7,6 +7,8 @@
 #include "fz-allocation-private.h"
 #include "fz-dns-tcp-private.h"
 #include "fz-ice-agent-private.h"
+#include "fz-ip-prefix-private.h"
+#include "fz-ip-table-private.h"
 #include "fz-stun-message-private.h"
 #include "fz-timer-heap-private.h"
 #include "fz-tun-private.h"
