@@ -1,0 +1,165 @@
+#include "fz-gateway-client-private.h"
+
+static void
+proxy_free (gpointer p)
+{
+  FzGatewayProxy *m = p;
+  g_free (m->domain);
+  g_free (m->resource_id);
+  g_free (m);
+}
+
+static void
+domain_free (gpointer p)
+{
+  FzGatewayDomain *d = p;
+  g_free (d->resource_id);
+  g_free (d->domain);
+  g_free (d);
+}
+
+static guint
+addr_hash (gconstpointer p)
+{
+  return fz_ip_addr_hash (p);
+}
+
+static gboolean
+addr_equal (gconstpointer a, gconstpointer b)
+{
+  return fz_ip_addr_equal (a, b);
+}
+
+FzGatewayClient *
+fz_gateway_client_new (const char *id)
+{
+  FzGatewayClient *c = g_new0 (FzGatewayClient, 1);
+
+  c->id = g_strdup (id);
+  c->accesses = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  c->cidr = fz_ip_table_new ((GDestroyNotify) fz_filter_set_free);
+  c->proxies = g_hash_table_new_full (addr_hash, addr_equal, NULL, proxy_free);
+  c->domains = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, domain_free);
+  return c;
+}
+
+void
+fz_gateway_client_free (FzGatewayClient *c)
+{
+  if (c == NULL)
+    return;
+  g_hash_table_unref (c->accesses);
+  fz_ip_table_free (c->cidr);
+  fz_filter_set_free (c->internet);
+  g_hash_table_unref (c->proxies);
+  g_hash_table_unref (c->domains);
+  g_free (c->id);
+  g_free (c);
+}
+
+void
+fz_gateway_client_foreach_timer (FzGatewayClient *c, void (*fn) (FzTimer *, gpointer),
+                                 gpointer user_data)
+{
+  GHashTableIter it;
+  gpointer v;
+
+  g_hash_table_iter_init (&it, c->accesses);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    fn (&((FzGatewayAccess *) v)->timed.timer, user_data);
+  g_hash_table_iter_init (&it, c->domains);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    fn (&((FzGatewayDomain *) v)->timed.timer, user_data);
+}
+
+/* @set joined with @more (either may be NULL). */
+static FzFilterSet *
+unite (FzFilterSet *set, const FzFilterSet *more)
+{
+  if (set == NULL)
+    return fz_filter_set_union (more, more);
+  FzFilterSet *u = fz_filter_set_union (set, more);
+  fz_filter_set_free (set);
+  return u;
+}
+
+void
+fz_gateway_client_recompute (FzGatewayClient *c)
+{
+  g_autoptr (GPtrArray) cidrs = g_ptr_array_new ();
+  GHashTableIter it;
+  gpointer v;
+
+  fz_ip_table_clear (c->cidr);
+  g_clear_pointer (&c->internet, fz_filter_set_free);
+  g_hash_table_iter_init (&it, c->accesses);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    {
+      FzGatewayResource *r = ((FzGatewayAccess *) v)->resource;
+      if (r->type == FZ_RESOURCE_CIDR)
+        g_ptr_array_add (cidrs, r);
+      else if (r->type == FZ_RESOURCE_INTERNET)
+        c->internet = unite (c->internet, r->filters);
+    }
+  /* Each prefix gets what every resource containing it allows: the
+   * longest match then answers for all of them. Few resources per
+   * client, so the square is cheap; it runs only on changes. */
+  for (guint i = 0; i < cidrs->len; i++)
+    {
+      const FzGatewayResource *r = cidrs->pdata[i];
+      FzFilterSet *set = NULL;
+      for (guint j = 0; j < cidrs->len; j++)
+        {
+          const FzGatewayResource *o = cidrs->pdata[j];
+          if (o->prefix.len <= r->prefix.len && o->prefix.addr.family == r->prefix.addr.family
+              && fz_ip_prefix_contains (&o->prefix, &r->prefix.addr))
+            set = unite (set, o->filters);
+        }
+      fz_ip_table_insert (c->cidr, &r->prefix, set);
+    }
+}
+
+static FzGatewayVerdict
+verdict (const FzFilterSet *set, const FzIpPacket *pkt)
+{
+  return fz_filter_set_allows_packet (set, pkt) ? FZ_GATEWAY_ALLOW
+                                                : FZ_GATEWAY_DENY_FILTER;
+}
+
+FzGatewayVerdict
+fz_gateway_client_check (FzGatewayClient *c, const FzIpPacket *pkt, const FzIpAddr *dst)
+{
+  const FzFilterSet *set = fz_ip_table_lookup (c->cidr, dst, NULL);
+
+  if (set != NULL)
+    {
+      /* A CIDR resource that refuses it still leaves the Internet
+       * resource, as for any other destination. */
+      if (fz_filter_set_allows_packet (set, pkt))
+        return FZ_GATEWAY_ALLOW;
+      return c->internet != NULL ? verdict (c->internet, pkt) : FZ_GATEWAY_DENY_FILTER;
+    }
+  if (c->internet != NULL)
+    return verdict (c->internet, pkt);
+  return FZ_GATEWAY_DENY_RESOURCE;
+}
+
+FzGatewayVerdict
+fz_gateway_client_check_proxy (FzGatewayClient *c, const FzIpPacket *pkt,
+                               const FzIpAddr *dst, FzGatewayProxy **proxy)
+{
+  FzGatewayProxy *m = g_hash_table_lookup (c->proxies, dst);
+  FzGatewayAccess *a;
+
+  *proxy = m;
+  if (m == NULL || (a = g_hash_table_lookup (c->accesses, m->resource_id)) == NULL)
+    return FZ_GATEWAY_DENY_RESOURCE;
+  return verdict (a->resource->filters, pkt);
+}
+
+void
+fz_gateway_client_clear_dns (FzGatewayClient *c)
+{
+  g_hash_table_remove_all (c->proxies);
+  g_hash_table_remove_all (c->domains);
+}
