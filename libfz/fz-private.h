@@ -5,6 +5,8 @@
 #include "fz.h"
 
 #include "fz-allocation-private.h"
+#include "fz-dns-pattern-private.h"
+#include "fz-dns-resource-set-private.h"
 #include "fz-dns-tcp-private.h"
 #include "fz-ice-agent-private.h"
 #include "fz-ip-prefix-private.h"

@@ -19,6 +19,7 @@ test_names (void)
     { fz_phoenix_error_quark, "fz-phoenix-error-quark" },
     { fz_portal_error_quark, "fz-portal-error-quark" },
     { fz_portal_channel_error_quark, "fz-portal-channel-error-quark" },
+    { fz_dns_pattern_error_quark, "fz-dns-pattern-error-quark" },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (domains); i++)
