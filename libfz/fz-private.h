@@ -11,6 +11,7 @@
 #include "fz-ice-agent-private.h"
 #include "fz-ip-prefix-private.h"
 #include "fz-ip-table-private.h"
+#include "fz-nat-table-private.h"
 #include "fz-proxy-ips-private.h"
 #include "fz-stun-message-private.h"
 #include "fz-timer-heap-private.h"
