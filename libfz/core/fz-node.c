@@ -945,21 +945,20 @@ unwrap_relayed (Relay *r, const FzSockAddr *local, const FzSockAddr *from,
 
 /* Only an IPv6 header with next header 255 can be a control packet: the
  * data path does not parse packets it will hand on anyway. TRUE if @buf
- * was one (and handled: a goodbye removes @c). */
+ * was a goodbye (which removes @c); the other control messages are the
+ * policy's (assigned_ips, domain_status) and go up like data. */
 static gboolean
 handle_control (FzNode *node, Connection *c, FzPacketBuf *buf)
 {
   FzIpPacket pkt;
   if (buf->len < 40 || (buf->data[0] >> 4) != 6 || buf->data[6] != FZ_IP_PROTO_CONTROL
       || fz_ip_packet_parse (&pkt, buf->data, buf->len, FZ_IP_MTU_TUNNEL) != FZ_IP_OK
-      || !fz_ip_packet_is_control (&pkt))
+      || !fz_ip_packet_is_control (&pkt)
+      || fz_ip_packet_control_type (&pkt) != FZ_CONTROL_GOODBYE)
     return FALSE;
-  if (fz_ip_packet_control_type (&pkt) == FZ_CONTROL_GOODBYE)
-    {
-      g_debug ("node: %s said goodbye", c->id);
-      remove_connection (node, c);
-      push_event (node, FZ_NODE_EVENT_CLOSED, c, NULL);
-    }
+  g_debug ("node: %s said goodbye", c->id);
+  remove_connection (node, c);
+  push_event (node, FZ_NODE_EVENT_CLOSED, c, NULL);
   return TRUE;
 }
 

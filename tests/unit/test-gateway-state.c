@@ -1,0 +1,448 @@
+/* FzGatewayState against a real client node over an in-memory link: the
+ * portal's messages as JSON, packets from the client through WireGuard,
+ * what comes out on the TUN and what goes back to the client. */
+#include "fz-private.h"
+
+#include <string.h>
+
+#define S      (G_USEC_PER_SEC)
+#define WALL0  (G_GINT64_CONSTANT (1800000000) * S) /* the wall clock at now = T0 */
+#define T0     (1000 * S)
+#define CLIENT "c-1"
+
+typedef struct
+{
+  FzRng rng;
+  FzBufPool *pool;
+  FzGatewayState *gw;
+  FzNode *client;
+  FzNodeConn *conn; /* the client's connection to the gateway */
+  FzSockAddr gw_addr, cl_addr;
+  gint64 now;
+  GQueue to_app;     /* FzPacketBuf*: what the client node decrypted */
+  GQueue to_tun;     /* FzPacketBuf*: what the gateway wrote to its TUN */
+  GQueue events;     /* FzGatewayEvent* */
+  GQueue portal;     /* FzPortalMessage* the gateway sent, candidates excepted */
+  gboolean closed;   /* the client got a goodbye */
+  guint8 psk[32];
+} Fx;
+
+static FzIpAddr
+ip (const char *s)
+{
+  FzIpAddr a;
+  g_assert_true (fz_ip_addr_parse (&a, s));
+  return a;
+}
+
+static void
+portal_push (Fx *f, const char *event, const char *json)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonNode) payload = json_from_string (json, &error);
+  g_assert_no_error (error);
+  g_autoptr (FzPortalMessage) m
+    = fz_portal_message_decode (FZ_PORTAL_ROLE_GATEWAY, event, payload, &error);
+  g_assert_no_error (error);
+  fz_gateway_state_handle_portal (f->gw, m, f->now);
+}
+
+static void
+collect (Fx *f)
+{
+  FzPortalMessage *m;
+  FzGatewayEvent e;
+  FzNodeEvent ne;
+  FzPacketBuf *b;
+
+  while ((m = fz_gateway_state_poll_portal (f->gw)) != NULL)
+    {
+      if (m->event == FZ_PORTAL_BROADCAST_ICE_CANDIDATES)
+        {
+          for (guint i = 0; i < m->candidates->len; i++)
+            fz_node_add_remote_candidate (
+              f->client, "gw", &g_array_index (m->candidates, FzIceCandidate, i), f->now);
+          fz_portal_message_free (m);
+        }
+      else
+        g_queue_push_tail (&f->portal, m);
+    }
+  while (fz_gateway_state_poll_event (f->gw, &e))
+    g_queue_push_tail (&f->events, g_memdup2 (&e, sizeof e));
+  while ((b = fz_gateway_state_poll_tun (f->gw)) != NULL)
+    g_queue_push_tail (&f->to_tun, b);
+  while (fz_node_poll_event (f->client, &ne))
+    {
+      if (ne.type == FZ_NODE_EVENT_NEW_CANDIDATE)
+        {
+          g_autoptr (FzPortalMessage) m2 = fz_portal_message_new (FZ_PORTAL_ICE_CANDIDATES);
+          m2->peer_id = g_strdup (CLIENT);
+          g_array_append_val (m2->candidates, ne.candidate);
+          fz_gateway_state_handle_portal (f->gw, m2, f->now);
+        }
+      else if (ne.type == FZ_NODE_EVENT_CLOSED)
+        f->closed = TRUE;
+      g_free (ne.id);
+    }
+}
+
+/* Moves every datagram both ways once; TRUE if any moved. */
+static gboolean
+exchange (Fx *f)
+{
+  FzNodeTransmit tx;
+  gboolean moved = FALSE;
+
+  while (fz_gateway_state_poll_transmit (f->gw, &tx))
+    {
+      FzNodeConn *conn = NULL;
+      moved = TRUE;
+      if (fz_node_decapsulate (f->client, &f->cl_addr, &f->gw_addr, tx.buf, f->now, &conn)
+          == FZ_NODE_RX_PACKET)
+        g_queue_push_tail (&f->to_app, tx.buf);
+      else
+        fz_packet_buf_free (tx.buf);
+    }
+  while (fz_node_poll_transmit (f->client, &tx))
+    {
+      moved = TRUE;
+      fz_gateway_state_handle_datagram (f->gw, &f->gw_addr, &f->cl_addr, tx.buf, f->now);
+    }
+  collect (f);
+  return moved;
+}
+
+/* Runs the link and both clocks for @span. */
+static void
+pump (Fx *f, gint64 span)
+{
+  gint64 end = f->now + span;
+
+  for (guint guard = 0; guard < 100000; guard++)
+    {
+      while (exchange (f))
+        ;
+      gint64 next = MIN (fz_gateway_state_poll_timeout (f->gw), fz_node_poll_timeout (f->client));
+      if (next > end)
+        break;
+      f->now = MAX (f->now, next);
+      if (fz_gateway_state_poll_timeout (f->gw) <= f->now)
+        fz_gateway_state_handle_timeout (f->gw, f->now);
+      if (fz_node_poll_timeout (f->client) <= f->now)
+        fz_node_handle_timeout (f->client, f->now);
+      collect (f);
+    }
+  f->now = end;
+}
+
+static void
+setup (Fx *f, gconstpointer data)
+{
+  guint8 kg[32], kc[32];
+
+  (void) data;
+  memset (f, 0, sizeof *f);
+  fz_rng_init_seeded (&f->rng, 11);
+  f->pool = fz_buf_pool_new (2048, 64);
+  f->now = T0;
+  fz_rng_fill (&f->rng, kg, sizeof kg);
+  fz_rng_fill (&f->rng, kc, sizeof kc);
+  fz_rng_fill (&f->rng, f->psk, sizeof f->psk);
+  f->gw = fz_gateway_state_new (kg, &f->rng, f->pool, f->now);
+  fz_gateway_state_set_wall_clock (f->gw, WALL0, f->now);
+  f->client = fz_node_new (TRUE, kc, &f->rng, f->pool, f->now);
+  g_assert_true (fz_sock_addr_parse (&f->gw_addr, "10.0.0.1:52625"));
+  g_assert_true (fz_sock_addr_parse (&f->cl_addr, "10.0.0.2:40000"));
+  fz_node_add_host_address (fz_gateway_state_get_node (f->gw), &f->gw_addr, f->now);
+  fz_node_add_host_address (f->client, &f->cl_addr, f->now);
+  portal_push (f, "init",
+               "{\"interface\":{\"ipv4\":\"100.64.0.1\",\"ipv6\":\"fd00:2021:1111::1\"},"
+               "\"config\":{\"ipv4_masquerade_enabled\":true,\"ipv6_masquerade_enabled\":false},"
+               "\"relays\":[],\"account_slug\":\"acme\",\"authorizations\":[]}");
+  collect (f);
+}
+
+static void
+free_queue (GQueue *q, GDestroyNotify fn)
+{
+  gpointer p;
+  while ((p = g_queue_pop_head (q)) != NULL)
+    fn (p);
+}
+
+static void
+event_free (gpointer p)
+{
+  fz_gateway_event_clear (p);
+  g_free (p);
+}
+
+static void
+teardown (Fx *f, gconstpointer data)
+{
+  (void) data;
+  free_queue (&f->to_app, (GDestroyNotify) fz_packet_buf_free);
+  free_queue (&f->to_tun, (GDestroyNotify) fz_packet_buf_free);
+  free_queue (&f->events, event_free);
+  free_queue (&f->portal, (GDestroyNotify) fz_portal_message_free);
+  fz_gateway_state_free (f->gw);
+  fz_node_free (f->client);
+  fz_buf_pool_free (f->pool);
+}
+
+static char *
+b64 (const guint8 *k)
+{
+  return g_base64_encode (k, 32);
+}
+
+/* The portal authorizes the client for @resource_json until @expires_in
+ * seconds from now (0: no expiry), and the client connects. */
+static void
+authorize (Fx *f, const char *resource_json, gint64 expires_in)
+{
+  g_autofree char *ck = b64 (fz_node_public_key (f->client));
+  g_autofree char *psk = b64 (f->psk);
+  gint64 exp = expires_in ? (WALL0 + (f->now - T0)) / S + expires_in : 0;
+  g_autofree char *json = g_strdup_printf (
+    "{\"ref\":\"ref-1\",\"resource\":%s,\"client\":{\"id\":\"" CLIENT "\","
+    "\"public_key\":\"%s\",\"preshared_key\":\"%s\",\"ipv4\":\"100.64.0.2\","
+    "\"ipv6\":\"fd00:2021:1111::2\",\"version\":\"1.4.0\"},"
+    "\"client_ice_credentials\":{\"username\":\"cuuu\",\"password\":\"cp0123456789012345678901\"},"
+    "\"gateway_ice_credentials\":{\"username\":\"guuu\",\"password\":\"gp0123456789012345678901\"}"
+    "%s%" G_GINT64_FORMAT "}",
+    resource_json, ck, psk, exp ? ",\"expires_at\":" : ",\"x\":", exp);
+  portal_push (f, "create_authorization", json);
+  collect (f);
+
+  FzPortalMessage *reply = g_queue_pop_tail (&f->portal);
+  g_assert_nonnull (reply);
+  g_assert_cmpint (reply->event, ==, FZ_PORTAL_AUTHORIZATION_CREATED_REF);
+  g_assert_cmpstr (reply->ref, ==, "ref-1");
+  fz_portal_message_free (reply);
+
+  if (fz_node_lookup (f->client, "gw") == NULL)
+    {
+      FzNodeConnectionParams p = { .local_ufrag = "cuuu",
+                                   .local_pwd = "cp0123456789012345678901",
+                                   .remote_ufrag = "guuu",
+                                   .remote_pwd = "gp0123456789012345678901" };
+      memcpy (p.remote_key, fz_node_public_key (fz_gateway_state_get_node (f->gw)), 32);
+      memcpy (p.psk, f->psk, 32);
+      g_assert_true (fz_node_upsert_connection (f->client, "gw", &p, f->now, NULL));
+      collect (f);
+      pump (f, 3 * S);
+      g_assert_true (fz_node_is_established (f->client, "gw"));
+    }
+  f->conn = fz_node_lookup (f->client, "gw");
+}
+
+/* The application sends @buf (built by the caller) through the client. */
+static void
+app_send (Fx *f, FzPacketBuf *buf)
+{
+  FzNodeTransmit tx;
+
+  g_assert_cmpint (fz_node_encapsulate_conn (f->client, f->conn, buf, f->now, &tx), ==,
+                   FZ_NODE_SEND);
+  fz_gateway_state_handle_datagram (f->gw, &f->gw_addr, &f->cl_addr, tx.buf, f->now);
+  collect (f);
+  while (exchange (f))
+    ;
+}
+
+static void
+send_udp (Fx *f, const char *src, const char *dst, guint16 sport, guint16 dport)
+{
+  FzPacketBuf *buf = fz_buf_pool_alloc (f->pool);
+  FzIpPacket pkt;
+  FzIpAddr s = ip (src), d = ip (dst);
+  g_assert_true (fz_ip_build_udp (buf, &pkt, &s, &d, sport, dport, "hello", 5, NULL));
+  app_send (f, buf);
+}
+
+static void
+send_tcp (Fx *f, const char *src, const char *dst, guint16 dport, guint8 flags)
+{
+  FzPacketBuf *buf = fz_buf_pool_alloc (f->pool);
+  FzIpPacket pkt;
+  FzIpAddr s = ip (src), d = ip (dst);
+  FzTcpSegment seg = { .sport = 40001, .dport = dport, .seq = 1, .flags = flags,
+                       .window = 1000 };
+  g_assert_true (fz_ip_build_tcp (buf, &pkt, &s, &d, &seg, NULL, 0, NULL));
+  app_send (f, buf);
+}
+
+/* The next packet the gateway wrote to its TUN: to @dst. */
+static void
+expect_tun (Fx *f, const char *dst, guint16 dport)
+{
+  g_autoptr (FzPacketBuf) b = g_queue_pop_head (&f->to_tun);
+  FzIpPacket pkt;
+  FzIpAddr d;
+
+  g_assert_nonnull (b);
+  g_assert_cmpint (fz_ip_packet_parse (&pkt, b->data, b->len, 65535), ==, FZ_IP_OK);
+  fz_ip_packet_dst (&pkt, &d);
+  FzIpAddr want = ip (dst);
+  g_assert_true (fz_ip_addr_equal (&d, &want));
+  g_assert_cmpuint (fz_ip_packet_dst_port (&pkt), ==, dport);
+  g_assert_true (fz_ip_packet_verify_l4_checksum (&pkt));
+}
+
+/* The next packet back at the application: ICMP type/code. */
+static void
+expect_icmp (Fx *f, guint8 type, guint8 code)
+{
+  g_autoptr (FzPacketBuf) b = g_queue_pop_head (&f->to_app);
+  FzIpPacket pkt;
+
+  g_assert_nonnull (b);
+  g_assert_cmpint (fz_ip_packet_parse (&pkt, b->data, b->len, 65535), ==, FZ_IP_OK);
+  g_assert_true (fz_ip_packet_is_icmp_error (&pkt));
+  g_assert_cmpuint (fz_ip_packet_icmp_type (&pkt), ==, type);
+  g_assert_cmpuint (fz_ip_packet_icmp_code (&pkt), ==, code);
+  g_assert_cmpuint (fz_ip_packet_ttl (&pkt), ==, FZ_ICMP_ERROR_TTL);
+}
+
+static void
+expect_nothing (Fx *f)
+{
+  g_assert_true (g_queue_is_empty (&f->to_tun));
+  g_assert_true (g_queue_is_empty (&f->to_app));
+}
+
+#define CIDR_WEB                                                                         \
+  "{\"id\":\"r-web\",\"type\":\"cidr\",\"address\":\"10.1.0.0/16\",\"name\":\"web\","   \
+  "\"filters\":[{\"protocol\":\"tcp\",\"port_range_start\":80,\"port_range_end\":80}]}"
+#define CIDR_TEN                                                                         \
+  "{\"id\":\"r-ten\",\"type\":\"cidr\",\"address\":\"10.0.0.0/8\",\"name\":\"ten\","     \
+  "\"filters\":[{\"protocol\":\"udp\"}]}"
+
+static void
+test_interface (Fx *f, gconstpointer data)
+{
+  (void) data;
+  FzGatewayEvent *e = g_queue_pop_head (&f->events);
+  g_assert_nonnull (e);
+  g_assert_cmpint (e->type, ==, FZ_GATEWAY_EVENT_INTERFACE);
+  FzIpAddr want = ip ("100.64.0.1");
+  g_assert_true (fz_ip_addr_equal (&e->ipv4, &want));
+  event_free (e);
+  e = g_queue_pop_head (&f->events);
+  g_assert_cmpint (e->type, ==, FZ_GATEWAY_EVENT_MASQUERADE);
+  g_assert_true (e->masquerade_v4);
+  g_assert_false (e->masquerade_v6);
+  event_free (e);
+  /* No relays: the portal hears so with the authorization. */
+  authorize (f, CIDR_WEB, 0);
+  FzPortalMessage *m = g_queue_pop_head (&f->portal);
+  g_assert_cmpint (m->event, ==, FZ_PORTAL_NO_RELAYS);
+  fz_portal_message_free (m);
+}
+
+static void
+test_cidr_filters (Fx *f, gconstpointer data)
+{
+  (void) data;
+  authorize (f, CIDR_WEB, 0);
+  send_tcp (f, "100.64.0.2", "10.1.2.3", 80, FZ_TCP_SYN);
+  expect_tun (f, "10.1.2.3", 80);
+  send_tcp (f, "100.64.0.2", "10.1.2.3", 443, FZ_TCP_SYN);
+  expect_icmp (f, 3, 13); /* prohibited by the filter */
+  send_udp (f, "100.64.0.2", "10.9.9.9", 1000, 53);
+  expect_icmp (f, 3, 0); /* no resource there */
+  send_udp (f, "100.64.0.7", "10.1.2.3", 1000, 80);
+  expect_nothing (f); /* not the client's address: dropped silently */
+
+  /* A second resource containing the first: the union applies inside. */
+  authorize (f, CIDR_TEN, 0);
+  send_udp (f, "100.64.0.2", "10.1.2.3", 1000, 53);
+  expect_tun (f, "10.1.2.3", 53);
+  send_tcp (f, "100.64.0.2", "10.2.0.1", 80, FZ_TCP_SYN);
+  expect_icmp (f, 3, 13);
+
+  /* The portal narrows the filters: at once. */
+  portal_push (f, "resource_updated",
+               "{\"id\":\"r-ten\",\"type\":\"cidr\",\"address\":\"10.0.0.0/8\","
+               "\"name\":\"ten\",\"filters\":[{\"protocol\":\"icmp\"}]}");
+  send_udp (f, "100.64.0.2", "10.2.0.1", 1000, 53);
+  expect_icmp (f, 3, 13);
+
+  /* The reply comes back to the client as it is. */
+  FzPacketBuf *buf = fz_buf_pool_alloc (f->pool);
+  FzIpPacket pkt;
+  FzIpAddr s = ip ("10.1.2.3"), d = ip ("100.64.0.2");
+  g_assert_true (fz_ip_build_udp (buf, &pkt, &s, &d, 53, 1000, "x", 1, NULL));
+  fz_gateway_state_handle_tun (f->gw, buf, f->now);
+  while (exchange (f))
+    ;
+  g_autoptr (FzPacketBuf) back = g_queue_pop_head (&f->to_app);
+  g_assert_nonnull (back);
+  g_assert_cmpint (fz_ip_packet_parse (&pkt, back->data, back->len, 65535), ==, FZ_IP_OK);
+  g_assert_cmpuint (fz_ip_packet_src_port (&pkt), ==, 53);
+}
+
+static void
+test_expiry (Fx *f, gconstpointer data)
+{
+  (void) data;
+  authorize (f, CIDR_WEB, 60);
+  authorize (f, CIDR_TEN, 120);
+  pump (f, 61 * S);
+  g_assert_cmpuint (fz_gateway_state_n_clients (f->gw), ==, 1);
+  send_tcp (f, "100.64.0.2", "10.1.2.3", 80, FZ_TCP_SYN);
+  expect_icmp (f, 3, 13); /* only r-ten (udp) is left */
+  g_assert_false (f->closed);
+  pump (f, 60 * S);
+  g_assert_cmpuint (fz_gateway_state_n_clients (f->gw), ==, 0);
+  g_assert_true (f->closed); /* the last access went: goodbye */
+}
+
+static void
+test_init_and_reject (Fx *f, gconstpointer data)
+{
+  (void) data;
+  authorize (f, CIDR_WEB, 0);
+  authorize (f, CIDR_TEN, 0);
+  /* init lists only r-ten: r-web goes. */
+  portal_push (f, "init",
+               "{\"interface\":{\"ipv4\":\"100.64.0.1\",\"ipv6\":\"fd00:2021:1111::1\"},"
+               "\"relays\":[],\"authorizations\":[{\"client_id\":\"" CLIENT "\","
+               "\"resource_id\":\"r-ten\",\"expires_at\":1900000000}]}");
+  send_tcp (f, "100.64.0.2", "10.1.2.3", 80, FZ_TCP_SYN);
+  expect_icmp (f, 3, 13);
+  send_udp (f, "100.64.0.2", "10.1.2.3", 1, 2);
+  expect_tun (f, "10.1.2.3", 2);
+  g_assert_false (f->closed);
+  portal_push (f, "reject_access", "{\"client_id\":\"" CLIENT "\",\"resource_id\":\"r-ten\"}");
+  while (exchange (f))
+    ;
+  g_assert_true (f->closed);
+  g_assert_cmpuint (fz_gateway_state_n_clients (f->gw), ==, 0);
+}
+
+static void
+test_shutdown (Fx *f, gconstpointer data)
+{
+  (void) data;
+  authorize (f, CIDR_WEB, 0);
+  fz_gateway_state_shutdown (f->gw, f->now);
+  while (exchange (f))
+    ;
+  g_assert_true (f->closed);
+  g_assert_cmpuint (fz_gateway_state_n_clients (f->gw), ==, 0);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+#define ADD(path, fn) g_test_add ("/gateway-state/" path, Fx, NULL, setup, fn, teardown)
+  ADD ("interface", test_interface);
+  ADD ("cidr-filters", test_cidr_filters);
+  ADD ("expiry", test_expiry);
+  ADD ("init-and-reject", test_init_and_reject);
+  ADD ("shutdown", test_shutdown);
+  return g_test_run ();
+}
