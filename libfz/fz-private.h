@@ -6,6 +6,7 @@
 
 #include "fz-allocation-private.h"
 #include "fz-ice-agent-private.h"
+#include "fz-p2p-control-private.h"
 #include "fz-stun-message-private.h"
 #include "fz-timer-heap-private.h"
 #include "fz-tun-private.h"
