@@ -5,6 +5,7 @@
 #include "fz.h"
 
 #include "fz-allocation-private.h"
+#include "fz-filter-set-private.h"
 #include "fz-ice-agent-private.h"
 #include "fz-p2p-control-private.h"
 #include "fz-stun-message-private.h"
