@@ -7,6 +7,7 @@
 #include "fz-allocation-private.h"
 #include "fz-dns-pattern-private.h"
 #include "fz-dns-resource-set-private.h"
+#include "fz-dns-stub-private.h"
 #include "fz-dns-tcp-private.h"
 #include "fz-filter-set-private.h"
 #include "fz-ice-agent-private.h"

@@ -57,7 +57,7 @@ typedef struct
  * it could match no pattern anyway). */
 gboolean fz_dns_name_parse (FzDnsName *name, const char *text);
 /* Uncompressed wire form (length-prefixed labels ending in a zero
- * length), with the same rules. */
+ * length), with the same rules. Both leave the root name on failure. */
 gboolean fz_dns_name_parse_wire (FzDnsName *name, const guint8 *wire, gsize len);
 
 typedef struct _FzDnsPattern FzDnsPattern;

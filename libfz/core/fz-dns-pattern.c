@@ -69,8 +69,8 @@ name_append (FzDnsName *name, const char *label, gsize len)
   return TRUE;
 }
 
-gboolean
-fz_dns_name_parse (FzDnsName *name, const char *text)
+static gboolean
+name_parse_text (FzDnsName *name, const char *text)
 {
   gsize len = strlen (text);
 
@@ -93,8 +93,8 @@ fz_dns_name_parse (FzDnsName *name, const char *text)
   return TRUE;
 }
 
-gboolean
-fz_dns_name_parse_wire (FzDnsName *name, const guint8 *wire, gsize len)
+static gboolean
+name_parse_wire (FzDnsName *name, const guint8 *wire, gsize len)
 {
   gsize pos = 0;
 
@@ -112,6 +112,25 @@ fz_dns_name_parse_wire (FzDnsName *name, const guint8 *wire, gsize len)
         return FALSE;
       pos += l;
     }
+  return FALSE;
+}
+
+/* A name that fails to parse is left as the root, never half-filled. */
+gboolean
+fz_dns_name_parse (FzDnsName *name, const char *text)
+{
+  if (name_parse_text (name, text))
+    return TRUE;
+  name_reset (name);
+  return FALSE;
+}
+
+gboolean
+fz_dns_name_parse_wire (FzDnsName *name, const guint8 *wire, gsize len)
+{
+  if (name_parse_wire (name, wire, len))
+    return TRUE;
+  name_reset (name);
   return FALSE;
 }
 

@@ -195,6 +195,14 @@ test_name_wire (void)
   g_assert_false (fz_dns_name_parse_wire (&n, trailing, sizeof trailing));
   g_assert_false (fz_dns_name_parse_wire (&n, dot_inside, sizeof dot_inside));
   g_assert_false (fz_dns_name_parse_wire (&n, good, 0));
+
+  /* A failure never leaves half a name behind. */
+  g_assert_false (fz_dns_name_parse_wire (&n, dot_inside, sizeof dot_inside));
+  g_assert_cmpuint (n.n_labels, ==, 0);
+  g_assert_cmpstr (n.text, ==, "");
+  g_assert_false (fz_dns_name_parse (&n, "www.example..com"));
+  g_assert_cmpuint (n.n_labels, ==, 0);
+  g_assert_cmpstr (n.text, ==, "");
 }
 
 /* Firezone's own ordering test, most specific first. */
