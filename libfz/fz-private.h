@@ -10,6 +10,8 @@
 #include "fz-dns-stub-private.h"
 #include "fz-dns-tcp-private.h"
 #include "fz-filter-set-private.h"
+#include "fz-gateway-client-private.h"
+#include "fz-gateway-state-private.h"
 #include "fz-ice-agent-private.h"
 #include "fz-ip-prefix-private.h"
 #include "fz-ip-table-private.h"

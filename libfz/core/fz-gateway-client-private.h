@@ -93,7 +93,8 @@ struct _FzGatewayClient
 FzGatewayClient *fz_gateway_client_new (const char *id);
 /* The caller cancels the timers first (fz_gateway_client_foreach_timer). */
 void fz_gateway_client_free (FzGatewayClient *c);
-void fz_gateway_client_foreach_timer (FzGatewayClient *c, void (*fn) (FzTimer *, gpointer),
+void fz_gateway_client_foreach_timer (FzGatewayClient *c,
+                                      void (*fn) (FzTimer *, gpointer),
                                       gpointer user_data);
 
 /* Compiles the filters of the accesses again (after any change to them

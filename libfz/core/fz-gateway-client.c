@@ -111,7 +111,8 @@ fz_gateway_client_recompute (FzGatewayClient *c)
       for (guint j = 0; j < cidrs->len; j++)
         {
           const FzGatewayResource *o = cidrs->pdata[j];
-          if (o->prefix.len <= r->prefix.len && o->prefix.addr.family == r->prefix.addr.family
+          if (o->prefix.len <= r->prefix.len
+              && o->prefix.addr.family == r->prefix.addr.family
               && fz_ip_prefix_contains (&o->prefix, &r->prefix.addr))
             set = unite (set, o->filters);
         }

@@ -31,12 +31,12 @@ struct _FzGatewayState
   gboolean have_interface, shut_down;
   gint64 wall_offset; /* wall clock (us since the epoch) - monotonic */
 
-  GHashTable *clients;    /* id → FzGatewayClient* (owned) */
-  GHashTable *by_ip;      /* FzIpAddr* (the client's) → FzGatewayClient* */
-  GHashTable *resources;  /* id → FzGatewayResource* (owned) */
-  GHashTable *relays;     /* relay ids we gave the node */
-  GHashTable *requests;   /* guint64* → FzGatewayDomain* (resolutions) */
-  GHashTable *queries;    /* guint64* → Query* (owned) */
+  GHashTable *clients;   /* id → FzGatewayClient* (owned) */
+  GHashTable *by_ip;     /* FzIpAddr* (the client's) → FzGatewayClient* */
+  GHashTable *resources; /* id → FzGatewayResource* (owned) */
+  GHashTable *relays;    /* relay ids we gave the node */
+  GHashTable *requests;  /* guint64* → FzGatewayDomain* (resolutions) */
+  GHashTable *queries;   /* guint64* → Query* (owned) */
   guint64 next_request;
   FzNatTable *nat;
   FzTimerHeap *timers;
@@ -229,9 +229,11 @@ send_control (FzGatewayState *gw, FzGatewayClient *c, FzControlType type, GBytes
 }
 
 static void
-send_domain_status (FzGatewayState *gw, FzGatewayDomain *d, FzNatStatus status, gint64 now)
+send_domain_status (FzGatewayState *gw, FzGatewayDomain *d, FzNatStatus status,
+                    gint64 now)
 {
-  FzDomainStatus msg = { .resource = d->resource_id, .domain = d->domain, .status = status };
+  FzDomainStatus msg
+    = { .resource = d->resource_id, .domain = d->domain, .status = status };
   g_autoptr (GBytes) payload = fz_domain_status_encode (&msg);
 
   send_control (gw, d->client, FZ_CONTROL_DOMAIN_STATUS, payload, now);
@@ -370,7 +372,8 @@ upsert_resource (FzGatewayState *gw, const FzResource *src)
   fz_dns_pattern_free (r->pattern);
   r->pattern = g_steal_pointer (&pattern);
   fz_filter_set_free (r->filters);
-  r->filters = fz_filter_set_new ((const FzFilter *) src->filters->data, src->filters->len);
+  r->filters
+    = fz_filter_set_new ((const FzFilter *) src->filters->data, src->filters->len);
   return r;
 }
 
@@ -606,7 +609,8 @@ static void
 reject_access (FzGatewayState *gw, const FzPortalMessage *m, gint64 now)
 {
   FzGatewayClient *c = g_hash_table_lookup (gw->clients, m->peer_id);
-  FzGatewayAccess *a = c != NULL ? g_hash_table_lookup (c->accesses, m->resource_id) : NULL;
+  FzGatewayAccess *a
+    = c != NULL ? g_hash_table_lookup (c->accesses, m->resource_id) : NULL;
 
   if (a != NULL)
     remove_access (gw, a, now);
@@ -636,7 +640,9 @@ fz_gateway_state_handle_portal (FzGatewayState *gw, const FzPortalMessage *m, gi
     case FZ_PORTAL_CREATE_AUTHORIZATION: create_authorization (gw, m, now); break;
     case FZ_PORTAL_ICE_CANDIDATES: candidates (gw, m, TRUE, now); break;
     case FZ_PORTAL_INVALIDATE_ICE_CANDIDATES: candidates (gw, m, FALSE, now); break;
-    case FZ_PORTAL_RELAYS_PRESENCE: update_relays (gw, m->relays, m->disconnected, now); break;
+    case FZ_PORTAL_RELAYS_PRESENCE:
+      update_relays (gw, m->relays, m->disconnected, now);
+      break;
     case FZ_PORTAL_RESOURCE_UPDATED: resource_updated (gw, m); break;
     case FZ_PORTAL_REJECT_ACCESS: reject_access (gw, m, now); break;
     case FZ_PORTAL_DISCONNECT:
@@ -771,8 +777,10 @@ same_reals (FzGatewayClient *c, FzGatewayDomain *d, const FzIpAddr *v4, guint n4
     {
       FzGatewayProxy *p = g_hash_table_lookup (c->proxies, &d->proxies[i]);
       gboolean four = d->proxies[i].family == 4;
-      const FzIpAddr *want = four ? (n4 ? &v4[i4++ % n4] : NULL) : (n6 ? &v6[i6++ % n6] : NULL);
-      if (p == NULL || (want == NULL ? p->real.family != 0 : !fz_ip_addr_equal (&p->real, want)))
+      const FzIpAddr *want
+        = four ? (n4 ? &v4[i4++ % n4] : NULL) : (n6 ? &v6[i6++ % n6] : NULL);
+      if (p == NULL
+          || (want == NULL ? p->real.family != 0 : !fz_ip_addr_equal (&p->real, want)))
         return FALSE;
     }
   return TRUE;
@@ -939,7 +947,8 @@ deny (FzGatewayState *gw, FzGatewayClient *c, FzPacketBuf *buf, const FzIpPacket
       FzGatewayVerdict v, gint64 now)
 {
   send_icmp (gw, c, pkt,
-             v == FZ_GATEWAY_DENY_FILTER ? FZ_ICMP_PROHIBITED : FZ_ICMP_NET_UNREACHABLE, now);
+             v == FZ_GATEWAY_DENY_FILTER ? FZ_ICMP_PROHIBITED : FZ_ICMP_NET_UNREACHABLE,
+             now);
   fz_packet_buf_free (buf);
 }
 
@@ -963,7 +972,8 @@ client_packet (FzGatewayState *gw, FzGatewayClient *c, FzPacketBuf *buf, gint64 
     goto drop;
   if (is_ours (gw, &dst))
     {
-      if (pkt.proto == FZ_IP_PROTO_UDP && fz_ip_packet_dst_port (&pkt) == FZ_GATEWAY_DNS_PORT)
+      if (pkt.proto == FZ_IP_PROTO_UDP
+          && fz_ip_packet_dst_port (&pkt) == FZ_GATEWAY_DNS_PORT)
         dns_query (gw, c, &pkt, now);
       goto drop;
     }
@@ -1100,7 +1110,8 @@ process_node_events (FzGatewayState *gw, gint64 now)
 gboolean
 fz_gateway_state_poll_transmit (FzGatewayState *gw, FzNodeTransmit *out)
 {
-  return fz_transmit_queue_pop (&gw->transmits, out) || fz_node_poll_transmit (gw->node, out);
+  return fz_transmit_queue_pop (&gw->transmits, out)
+         || fz_node_poll_transmit (gw->node, out);
 }
 
 FzPacketBuf *
@@ -1142,7 +1153,9 @@ fz_gateway_state_handle_timeout (FzGatewayState *gw, gint64 now)
       FzGatewayTimed *timed = (FzGatewayTimed *) t;
       switch (timed->kind)
         {
-        case FZ_GATEWAY_TIMER_ACCESS: remove_access (gw, (FzGatewayAccess *) timed, now); break;
+        case FZ_GATEWAY_TIMER_ACCESS:
+          remove_access (gw, (FzGatewayAccess *) timed, now);
+          break;
         case FZ_GATEWAY_TIMER_RESOLVE:
           resolve_timed_out (gw, (FzGatewayDomain *) timed, now);
           break;

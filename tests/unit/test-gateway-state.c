@@ -19,11 +19,11 @@ typedef struct
   FzNodeConn *conn; /* the client's connection to the gateway */
   FzSockAddr gw_addr, cl_addr;
   gint64 now;
-  GQueue to_app;     /* FzPacketBuf*: what the client node decrypted */
-  GQueue to_tun;     /* FzPacketBuf*: what the gateway wrote to its TUN */
-  GQueue events;     /* FzGatewayEvent* */
-  GQueue portal;     /* FzPortalMessage* the gateway sent, candidates excepted */
-  gboolean closed;   /* the client got a goodbye */
+  GQueue to_app;   /* FzPacketBuf*: what the client node decrypted */
+  GQueue to_tun;   /* FzPacketBuf*: what the gateway wrote to its TUN */
+  GQueue events;   /* FzGatewayEvent* */
+  GQueue portal;   /* FzPortalMessage* the gateway sent, candidates excepted */
+  gboolean closed; /* the client got a goodbye */
   guint8 psk[32];
 } Fx;
 
@@ -75,7 +75,8 @@ collect (Fx *f)
     {
       if (ne.type == FZ_NODE_EVENT_NEW_CANDIDATE)
         {
-          g_autoptr (FzPortalMessage) m2 = fz_portal_message_new (FZ_PORTAL_ICE_CANDIDATES);
+          g_autoptr (FzPortalMessage) m2
+            = fz_portal_message_new (FZ_PORTAL_ICE_CANDIDATES);
           m2->peer_id = g_strdup (CLIENT);
           g_array_append_val (m2->candidates, ne.candidate);
           fz_gateway_state_handle_portal (f->gw, m2, f->now);
@@ -122,7 +123,8 @@ pump (Fx *f, gint64 span)
     {
       while (exchange (f))
         ;
-      gint64 next = MIN (fz_gateway_state_poll_timeout (f->gw), fz_node_poll_timeout (f->client));
+      gint64 next
+        = MIN (fz_gateway_state_poll_timeout (f->gw), fz_node_poll_timeout (f->client));
       if (next > end)
         break;
       f->now = MAX (f->now, next);
@@ -155,10 +157,11 @@ setup (Fx *f, gconstpointer data)
   g_assert_true (fz_sock_addr_parse (&f->cl_addr, "10.0.0.2:40000"));
   fz_node_add_host_address (fz_gateway_state_get_node (f->gw), &f->gw_addr, f->now);
   fz_node_add_host_address (f->client, &f->cl_addr, f->now);
-  portal_push (f, "init",
-               "{\"interface\":{\"ipv4\":\"100.64.0.1\",\"ipv6\":\"fd00:2021:1111::1\"},"
-               "\"config\":{\"ipv4_masquerade_enabled\":true,\"ipv6_masquerade_enabled\":false},"
-               "\"relays\":[],\"account_slug\":\"acme\",\"authorizations\":[]}");
+  portal_push (
+    f, "init",
+    "{\"interface\":{\"ipv4\":\"100.64.0.1\",\"ipv6\":\"fd00:2021:1111::1\"},"
+    "\"config\":{\"ipv4_masquerade_enabled\":true,\"ipv6_masquerade_enabled\":false},"
+    "\"relays\":[],\"account_slug\":\"acme\",\"authorizations\":[]}");
   collect (f);
 }
 
@@ -208,8 +211,10 @@ authorize (Fx *f, const char *resource_json, gint64 expires_in)
     "{\"ref\":\"ref-1\",\"resource\":%s,\"client\":{\"id\":\"" CLIENT "\","
     "\"public_key\":\"%s\",\"preshared_key\":\"%s\",\"ipv4\":\"100.64.0.2\","
     "\"ipv6\":\"fd00:2021:1111::2\",\"version\":\"1.4.0\"},"
-    "\"client_ice_credentials\":{\"username\":\"cuuu\",\"password\":\"cp0123456789012345678901\"},"
-    "\"gateway_ice_credentials\":{\"username\":\"guuu\",\"password\":\"gp0123456789012345678901\"}"
+    "\"client_ice_credentials\":{\"username\":\"cuuu\",\"password\":"
+    "\"cp0123456789012345678901\"},"
+    "\"gateway_ice_credentials\":{\"username\":\"guuu\",\"password\":"
+    "\"gp0123456789012345678901\"}"
     "%s%" G_GINT64_FORMAT "}",
     resource_json, ck, psk, exp ? ",\"expires_at\":" : ",\"x\":", exp);
   portal_push (f, "create_authorization", json);
@@ -252,13 +257,20 @@ app_send (Fx *f, FzPacketBuf *buf)
 }
 
 static void
-send_udp (Fx *f, const char *src, const char *dst, guint16 sport, guint16 dport)
+send_udp_data (Fx *f, const char *src, const char *dst, guint16 sport, guint16 dport,
+               const char *data, gsize len)
 {
   FzPacketBuf *buf = fz_buf_pool_alloc (f->pool);
   FzIpPacket pkt;
   FzIpAddr s = ip (src), d = ip (dst);
-  g_assert_true (fz_ip_build_udp (buf, &pkt, &s, &d, sport, dport, "hello", 5, NULL));
+  g_assert_true (fz_ip_build_udp (buf, &pkt, &s, &d, sport, dport, data, len, NULL));
   app_send (f, buf);
+}
+
+static void
+send_udp (Fx *f, const char *src, const char *dst, guint16 sport, guint16 dport)
+{
+  send_udp_data (f, src, dst, sport, dport, "hello", 5);
 }
 
 static void
@@ -267,8 +279,8 @@ send_tcp (Fx *f, const char *src, const char *dst, guint16 dport, guint8 flags)
   FzPacketBuf *buf = fz_buf_pool_alloc (f->pool);
   FzIpPacket pkt;
   FzIpAddr s = ip (src), d = ip (dst);
-  FzTcpSegment seg = { .sport = 40001, .dport = dport, .seq = 1, .flags = flags,
-                       .window = 1000 };
+  FzTcpSegment seg
+    = { .sport = 40001, .dport = dport, .seq = 1, .flags = flags, .window = 1000 };
   g_assert_true (fz_ip_build_tcp (buf, &pkt, &s, &d, &seg, NULL, 0, NULL));
   app_send (f, buf);
 }
@@ -313,7 +325,7 @@ expect_nothing (Fx *f)
 }
 
 #define CIDR_WEB                                                                         \
-  "{\"id\":\"r-web\",\"type\":\"cidr\",\"address\":\"10.1.0.0/16\",\"name\":\"web\","   \
+  "{\"id\":\"r-web\",\"type\":\"cidr\",\"address\":\"10.1.0.0/16\",\"name\":\"web\","    \
   "\"filters\":[{\"protocol\":\"tcp\",\"port_range_start\":80,\"port_range_end\":80}]}"
 #define CIDR_TEN                                                                         \
   "{\"id\":\"r-ten\",\"type\":\"cidr\",\"address\":\"10.0.0.0/8\",\"name\":\"ten\","     \
@@ -415,7 +427,8 @@ test_init_and_reject (Fx *f, gconstpointer data)
   send_udp (f, "100.64.0.2", "10.1.2.3", 1, 2);
   expect_tun (f, "10.1.2.3", 2);
   g_assert_false (f->closed);
-  portal_push (f, "reject_access", "{\"client_id\":\"" CLIENT "\",\"resource_id\":\"r-ten\"}");
+  portal_push (f, "reject_access",
+               "{\"client_id\":\"" CLIENT "\",\"resource_id\":\"r-ten\"}");
   while (exchange (f))
     ;
   g_assert_true (f->closed);
@@ -434,6 +447,199 @@ test_shutdown (Fx *f, gconstpointer data)
   g_assert_cmpuint (fz_gateway_state_n_clients (f->gw), ==, 0);
 }
 
+#define DNS_APP                                                                          \
+  "{\"id\":\"r-app\",\"type\":\"dns\",\"address\":\"*.app.example\",\"name\":\"app\","   \
+  "\"filters\":[]}"
+
+static void
+send_assigned (Fx *f, const char *domain, guint first)
+{
+  FzAssignedIps msg = { .resource = (char *) "r-app", .domain = (char *) domain };
+  char text[64];
+
+  for (guint i = 0; i < 4; i++)
+    {
+      g_snprintf (text, sizeof text, "100.96.0.%u", first + i);
+      msg.proxy_ips[i] = ip (text);
+      g_snprintf (text, sizeof text, "fd00:2021:1111:8000::%u", first + i);
+      msg.proxy_ips[4 + i] = ip (text);
+    }
+  msg.n_proxy_ips = 8;
+  g_autoptr (GBytes) payload = fz_assigned_ips_encode (&msg);
+  FzPacketBuf *buf = fz_buf_pool_alloc (f->pool);
+  FzIpPacket pkt;
+  g_assert_true (fz_ip_build_control (buf, &pkt, FZ_CONTROL_ASSIGNED_IPS,
+                                      g_bytes_get_data (payload, NULL),
+                                      g_bytes_get_size (payload), NULL));
+  app_send (f, buf);
+}
+
+static guint64
+expect_resolve (Fx *f, const char *domain)
+{
+  FzGatewayEvent *e;
+  while ((e = g_queue_pop_head (&f->events)) != NULL
+         && e->type != FZ_GATEWAY_EVENT_RESOLVE)
+    event_free (e);
+  g_assert_nonnull (e);
+  g_assert_cmpstr (e->domain, ==, domain);
+  guint64 r = e->request;
+  event_free (e);
+  return r;
+}
+
+static void
+expect_status (Fx *f, const char *domain, FzNatStatus status)
+{
+  g_autoptr (FzPacketBuf) b = g_queue_pop_head (&f->to_app);
+  FzIpPacket pkt;
+  FzControlType type;
+  const guint8 *payload;
+  gsize len;
+  FzDomainStatus st = { 0 };
+
+  g_assert_nonnull (b);
+  g_assert_cmpint (fz_ip_packet_parse (&pkt, b->data, b->len, 65535), ==, FZ_IP_OK);
+  g_assert_true (fz_p2p_control_payload (&pkt, &type, &payload, &len));
+  g_assert_cmpint (type, ==, FZ_CONTROL_DOMAIN_STATUS);
+  g_assert_true (fz_domain_status_decode (payload, len, &st, NULL));
+  g_assert_cmpstr (st.domain, ==, domain);
+  g_assert_cmpstr (st.resource, ==, "r-app");
+  g_assert_cmpint (st.status, ==, status);
+  fz_domain_status_clear (&st);
+}
+
+/* A reply from @src (a real IP) to the client's port 1000 reaches the
+ * client from @want (the proxy IP). */
+static void
+reply_from (Fx *f, const char *src, guint16 sport, const char *want)
+{
+  FzPacketBuf *buf = fz_buf_pool_alloc (f->pool);
+  FzIpPacket pkt;
+  FzIpAddr s = ip (src), d = ip (strchr (src, ':') ? "fd00:2021:1111::2" : "100.64.0.2"),
+           got;
+
+  g_assert_true (fz_ip_build_udp (buf, &pkt, &s, &d, sport, 1000, "y", 1, NULL));
+  fz_gateway_state_handle_tun (f->gw, buf, f->now);
+  while (exchange (f))
+    ;
+  g_autoptr (FzPacketBuf) back = g_queue_pop_head (&f->to_app);
+  g_assert_nonnull (back);
+  g_assert_cmpint (fz_ip_packet_parse (&pkt, back->data, back->len, 65535), ==, FZ_IP_OK);
+  fz_ip_packet_src (&pkt, &got);
+  FzIpAddr w = ip (want);
+  g_assert_true (fz_ip_addr_equal (&got, &w));
+  g_assert_true (fz_ip_packet_verify_l4_checksum (&pkt));
+}
+
+static void
+test_dns_resource (Fx *f, gconstpointer data)
+{
+  (void) data;
+  authorize (f, DNS_APP, 0);
+  /* Before any assigned_ips a proxy IP leads nowhere. */
+  send_udp (f, "100.64.0.2", "100.96.0.1", 1000, 53);
+  expect_icmp (f, 3, 0);
+
+  send_assigned (f, "db.app.example", 1);
+  guint64 req = expect_resolve (f, "db.app.example");
+  FzIpAddr reals[3] = { ip ("10.5.0.1"), ip ("10.5.0.2"), ip ("2001:db8::5") };
+  fz_gateway_state_resolved (f->gw, req, reals, 3, f->now);
+  while (exchange (f))
+    ;
+  expect_status (f, "db.app.example", FZ_NAT_ACTIVE);
+
+  /* Round-robin per family: .1 → 10.5.0.1, .2 → 10.5.0.2, .3 → 10.5.0.1. */
+  send_udp (f, "100.64.0.2", "100.96.0.1", 1000, 53);
+  expect_tun (f, "10.5.0.1", 53);
+  send_udp (f, "100.64.0.2", "100.96.0.2", 1000, 53);
+  expect_tun (f, "10.5.0.2", 53);
+  send_udp (f, "fd00:2021:1111::2", "fd00:2021:1111:8000::4", 1000, 53);
+  expect_tun (f, "2001:db8::5", 53);
+  reply_from (f, "10.5.0.2", 53, "100.96.0.2");
+  reply_from (f, "2001:db8::5", 53, "fd00:2021:1111:8000::4");
+
+  /* A domain outside the pattern gets nothing, not even a resolution. */
+  send_assigned (f, "db.other.example", 9);
+  for (GList *l = f->events.head; l != NULL; l = l->next)
+    g_assert_cmpint (((FzGatewayEvent *) l->data)->type, !=, FZ_GATEWAY_EVENT_RESOLVE);
+
+  /* A re-resolution with new addresses: the running session keeps its
+   * real IP, new ones use the new mapping. */
+  send_assigned (f, "db.app.example", 1);
+  req = expect_resolve (f, "db.app.example");
+  FzIpAddr moved[1] = { ip ("10.6.0.1") };
+  fz_gateway_state_resolved (f->gw, req, moved, 1, f->now);
+  while (exchange (f))
+    ;
+  expect_status (f, "db.app.example", FZ_NAT_ACTIVE);
+  send_udp (f, "100.64.0.2", "100.96.0.1", 1000, 53);
+  expect_tun (f, "10.5.0.1", 53);
+  send_udp (f, "100.64.0.2", "100.96.0.1", 1001, 53);
+  expect_tun (f, "10.6.0.1", 53);
+
+  /* The client renumbered: the same proxy IPs for another name reset it
+   * all, sessions included. */
+  send_assigned (f, "web.app.example", 1);
+  req = expect_resolve (f, "web.app.example");
+  FzIpAddr web[1] = { ip ("10.7.0.1") };
+  fz_gateway_state_resolved (f->gw, req, web, 1, f->now);
+  while (exchange (f))
+    ;
+  expect_status (f, "web.app.example", FZ_NAT_ACTIVE);
+  send_udp (f, "100.64.0.2", "100.96.0.1", 1000, 53);
+  expect_tun (f, "10.7.0.1", 53);
+
+  /* A resolution that fails, or never answers, is Inactive. */
+  send_assigned (f, "slow.app.example", 20);
+  expect_resolve (f, "slow.app.example");
+  pump (f, FZ_GATEWAY_RESOLVE_TIMEOUT + S);
+  expect_status (f, "slow.app.example", FZ_NAT_INACTIVE);
+  send_udp (f, "100.64.0.2", "100.96.0.20", 1000, 53);
+  expect_icmp (f, 3, 0);
+}
+
+static void
+test_dns_queries (Fx *f, gconstpointer data)
+{
+  (void) data;
+  authorize (f, DNS_APP, 0);
+  /* A DNS header and nothing else is short of a query, but long enough. */
+  send_udp_data (f, "100.64.0.2", "100.64.0.1", 1234, FZ_GATEWAY_DNS_PORT,
+                 "\x12\x34\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00", 12);
+  FzGatewayEvent *e;
+  while ((e = g_queue_pop_head (&f->events)) != NULL
+         && e->type != FZ_GATEWAY_EVENT_DNS_QUERY)
+    event_free (e);
+  g_assert_nonnull (e);
+  g_assert_cmpuint (g_bytes_get_size (e->query), ==, 12);
+  fz_gateway_state_dns_answer (f->gw, e->request, (const guint8 *) "answer", 6, f->now);
+  event_free (e);
+  while (exchange (f))
+    ;
+  g_autoptr (FzPacketBuf) back = g_queue_pop_head (&f->to_app);
+  FzIpPacket pkt;
+  guint32 len;
+  g_assert_nonnull (back);
+  g_assert_cmpint (fz_ip_packet_parse (&pkt, back->data, back->len, 65535), ==, FZ_IP_OK);
+  g_assert_cmpuint (fz_ip_packet_src_port (&pkt), ==, FZ_GATEWAY_DNS_PORT);
+  g_assert_cmpuint (fz_ip_packet_dst_port (&pkt), ==, 1234);
+  g_assert_cmpmem (fz_ip_packet_payload (&pkt, &len), len, "answer", 6);
+
+  /* Unanswered: SERVFAIL after the timeout, with the query's id. */
+  send_udp_data (f, "100.64.0.2", "100.64.0.1", 1235, FZ_GATEWAY_DNS_PORT,
+                 "\xab\xcd\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00", 12);
+  pump (f, 11 * S);
+  g_autoptr (FzPacketBuf) fail = g_queue_pop_head (&f->to_app);
+  g_assert_nonnull (fail);
+  g_assert_cmpint (fz_ip_packet_parse (&pkt, fail->data, fail->len, 65535), ==, FZ_IP_OK);
+  const guint8 *m = fz_ip_packet_payload (&pkt, &len);
+  g_assert_cmpuint (len, >=, 12);
+  g_assert_cmphex (m[0] << 8 | m[1], ==, 0xabcd);
+  g_assert_cmphex (m[2] & 0x80, ==, 0x80); /* QR */
+  g_assert_cmphex (m[3] & 0x0f, ==, 2);    /* SERVFAIL */
+}
+
 int
 main (int argc, char **argv)
 {
@@ -444,5 +650,7 @@ main (int argc, char **argv)
   ADD ("expiry", test_expiry);
   ADD ("init-and-reject", test_init_and_reject);
   ADD ("shutdown", test_shutdown);
+  ADD ("dns-resource", test_dns_resource);
+  ADD ("dns-queries", test_dns_queries);
   return g_test_run ();
 }
