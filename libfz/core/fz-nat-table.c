@@ -819,7 +819,7 @@ translate_icmp_error (FzNatTable *t, FzIpPacket *pkt)
                                        fz_checksum_diff (before, q.data, region)));
   }
   /* The client knows the resource by its proxy IP only, whichever router
-   * sent the error. */
+   * sent the error. An error does not refresh the session. */
   key_addr (&s->out, key_b (&s->out), &proxy);
   fz_ip_packet_set_src (pkt, &proxy);
   return FZ_NAT_TRANSLATED;
