@@ -11,7 +11,8 @@
 /* One direction's exact key. Outbound: a = client IP / source port,
  * b = proxy IP / destination port. Inbound: a = real IP / its port,
  * b = client IP / translated port. ICMP echo: the id is the client side's
- * port, the resource side's is 0. Zero-filled, so equal keys are equal
+ * port, the resource side's is 0. The addresses sit back to back, so an
+ * IPv4 key is 16 bytes to hash; zero-filled, so equal keys are equal
  * bytes. */
 typedef struct
 {
@@ -20,8 +21,7 @@ typedef struct
   guint16 port_a;
   guint16 port_b;
   guint16 zero;
-  guint8 addr_a[16];
-  guint8 addr_b[16];
+  guint8 addrs[32];
 } NatKey;
 
 G_STATIC_ASSERT (sizeof (NatKey) == 40);
@@ -41,7 +41,8 @@ struct _NatSession
 {
   NatKey out, in;
   NatSession *next_out, *next_in; /* hash chains */
-  GList link;                     /* in the client's queue */
+  guint32 hash_out, hash_in;
+  GList link; /* in the client's queue */
   NatClient *client;
   FzTimer timer;
   gint64 last_out, last_in;
@@ -59,8 +60,7 @@ typedef struct
 {
   NatSession **buckets;
   guint mask;
-  gsize next_off;
-  gsize key_off;
+  gsize next_off, key_off, hash_off;
 } NatIndex;
 
 struct _FzNatTable
@@ -108,6 +108,41 @@ fz_nat_is_proxy_ip (const FzIpAddr *addr)
 
 /* --- the two indices ----------------------------------------------------- */
 
+static inline gsize
+key_alen (const NatKey *k)
+{
+  return k->family == 4 ? 4 : 16;
+}
+
+static inline guint8 *
+key_a (NatKey *k)
+{
+  return k->addrs;
+}
+
+static inline guint8 *
+key_b (NatKey *k)
+{
+  return k->addrs + key_alen (k);
+}
+
+static inline gsize
+key_len (const NatKey *k)
+{
+  return G_STRUCT_OFFSET (NatKey, addrs) + 2 * key_alen (k);
+}
+
+static inline guint32
+key_hash (const FzNatTable *t, const NatKey *k)
+{
+  guint8 out[crypto_shorthash_BYTES];
+  guint32 h;
+
+  crypto_shorthash (out, (const guint8 *) k, key_len (k), t->hash_key);
+  memcpy (&h, out, sizeof h);
+  return h;
+}
+
 static inline NatSession **
 chain_next (const NatIndex *idx, NatSession *s)
 {
@@ -120,50 +155,46 @@ session_key (const NatIndex *idx, const NatSession *s)
   return (const NatKey *) (const void *) ((const guint8 *) s + idx->key_off);
 }
 
-static inline guint64
-key_hash (const FzNatTable *t, const NatKey *k)
+static inline guint32 *
+session_hash (const NatIndex *idx, NatSession *s)
 {
-  guint8 out[crypto_shorthash_BYTES];
-  guint64 h;
-
-  crypto_shorthash (out, (const guint8 *) k, sizeof *k, t->hash_key);
-  memcpy (&h, out, sizeof h);
-  return h;
+  return (guint32 *) (void *) ((guint8 *) s + idx->hash_off);
 }
 
 static void
-index_init (NatIndex *idx, gsize next_off, gsize key_off)
+index_init (NatIndex *idx, gsize next_off, gsize key_off, gsize hash_off)
 {
   idx->mask = 63;
   idx->buckets = g_new0 (NatSession *, idx->mask + 1);
   idx->next_off = next_off;
   idx->key_off = key_off;
+  idx->hash_off = hash_off;
 }
 
 static NatSession *
-index_lookup (const FzNatTable *t, const NatIndex *idx, const NatKey *k)
+index_lookup (const NatIndex *idx, const NatKey *k, guint32 h)
 {
-  NatSession *s = idx->buckets[key_hash (t, k) & idx->mask];
+  NatSession *s = idx->buckets[h & idx->mask];
 
   for (; s != NULL; s = *chain_next (idx, s))
-    if (memcmp (session_key (idx, s), k, sizeof *k) == 0)
+    if (*session_hash (idx, s) == h && memcmp (session_key (idx, s), k, sizeof *k) == 0)
       return s;
   return NULL;
 }
 
 static void
-index_link (const FzNatTable *t, NatIndex *idx, NatSession *s)
+index_link (NatIndex *idx, NatSession *s)
 {
-  NatSession **head = &idx->buckets[key_hash (t, session_key (idx, s)) & idx->mask];
+  NatSession **head = &idx->buckets[*session_hash (idx, s) & idx->mask];
 
   *chain_next (idx, s) = *head;
   *head = s;
 }
 
 static void
-index_unlink (const FzNatTable *t, NatIndex *idx, NatSession *s)
+index_unlink (NatIndex *idx, NatSession *s)
 {
-  NatSession **p = &idx->buckets[key_hash (t, session_key (idx, s)) & idx->mask];
+  NatSession **p = &idx->buckets[*session_hash (idx, s) & idx->mask];
 
   while (*p != s)
     p = chain_next (idx, *p);
@@ -185,7 +216,7 @@ index_grow (FzNatTable *t, NatIndex *idx)
     for (NatSession *s = old[i], *next; s != NULL; s = next)
       {
         next = *chain_next (idx, s);
-        index_link (t, idx, s);
+        index_link (idx, s);
       }
   g_free (old);
 }
@@ -200,9 +231,9 @@ fz_nat_table_new (FzRng *rng, guint max_sessions, guint max_per_client)
   t->rng = rng;
   fz_rng_fill (rng, t->hash_key, sizeof t->hash_key);
   index_init (&t->out, G_STRUCT_OFFSET (NatSession, next_out),
-              G_STRUCT_OFFSET (NatSession, out));
+              G_STRUCT_OFFSET (NatSession, out), G_STRUCT_OFFSET (NatSession, hash_out));
   index_init (&t->in, G_STRUCT_OFFSET (NatSession, next_in),
-              G_STRUCT_OFFSET (NatSession, in));
+              G_STRUCT_OFFSET (NatSession, in), G_STRUCT_OFFSET (NatSession, hash_in));
   t->clients = g_hash_table_new_full ((GHashFunc) fz_ip_addr_hash,
                                       (GEqualFunc) fz_ip_addr_equal, NULL, g_free);
   t->timers = fz_timer_heap_new ();
@@ -217,8 +248,8 @@ session_remove (FzNatTable *t, NatSession *s)
   NatClient *c = s->client;
 
   fz_timer_heap_cancel (t->timers, &s->timer);
-  index_unlink (t, &t->out, s);
-  index_unlink (t, &t->in, s);
+  index_unlink (&t->out, s);
+  index_unlink (&t->in, s);
   g_queue_unlink (&c->sessions, &s->link);
   if (c->sessions.length == 0)
     g_hash_table_remove (t->clients, &c->ip);
@@ -335,7 +366,7 @@ fz_nat_table_handle_timeout (FzNatTable *t, gint64 now)
 
 /* --- removal ------------------------------------------------------------- */
 
-typedef gboolean (*SessionFilter) (const NatSession *s, gconstpointer data, guint n);
+typedef gboolean (*SessionFilter) (NatSession *s, gconstpointer data, guint n);
 
 static guint
 remove_matching (FzNatTable *t, const FzIpAddr *client, SessionFilter filter,
@@ -361,13 +392,13 @@ remove_matching (FzNatTable *t, const FzIpAddr *client, SessionFilter filter,
 }
 
 static gboolean
-to_any_proxy (const NatSession *s, gconstpointer data, guint n)
+to_any_proxy (NatSession *s, gconstpointer data, guint n)
 {
   const FzIpAddr *proxies = data;
 
   for (guint i = 0; i < n; i++)
     if (proxies[i].family == s->out.family
-        && memcmp (proxies[i].bytes, s->out.addr_b, sizeof s->out.addr_b) == 0)
+        && memcmp (proxies[i].bytes, key_b (&s->out), key_alen (&s->out)) == 0)
       return TRUE;
   return FALSE;
 }
@@ -427,20 +458,17 @@ is_echo_reply (const FzIpPacket *pkt)
          && fz_ip_packet_is_icmp_echo (pkt);
 }
 
-/* The key's addresses are zero-padded: an IPv4 address fills 4 bytes. */
 static void
 key_set (NatKey *k, const FzIpPacket *pkt, const guint8 *a, guint16 port_a,
          const guint8 *b, guint16 port_b)
 {
-  gsize n = pkt->version == 4 ? 4 : 16;
-
   memset (k, 0, sizeof *k);
   k->proto = pkt->proto;
   k->family = pkt->version;
   k->port_a = port_a;
   k->port_b = port_b;
-  memcpy (k->addr_a, a, n);
-  memcpy (k->addr_b, b, n);
+  memcpy (key_a (k), a, key_alen (k));
+  memcpy (key_b (k), b, key_alen (k));
 }
 
 static void
@@ -452,27 +480,30 @@ key_addr (const NatKey *k, const guint8 *bytes, FzIpAddr *out)
     fz_ip_addr_set_v6 (out, bytes);
 }
 
+/* Keeps the client's port if free, else tries random ones; sets @hash. */
 static gboolean
-pick_port (FzNatTable *t, NatKey *in)
+pick_port (FzNatTable *t, NatKey *in, guint32 *hash)
 {
-  if (index_lookup (t, &t->in, in) == NULL)
+  *hash = key_hash (t, in);
+  if (index_lookup (&t->in, in, *hash) == NULL)
     return TRUE;
   for (guint i = 0; i < FZ_NAT_PORT_TRIES; i++)
     {
       in->port_b = (guint16) (PORT_MIN + fz_rng_below (t->rng, 65536 - PORT_MIN));
-      if (index_lookup (t, &t->in, in) == NULL)
+      *hash = key_hash (t, in);
+      if (index_lookup (&t->in, in, *hash) == NULL)
         return TRUE;
     }
   return FALSE;
 }
 
 static NatClient *
-client_get (FzNatTable *t, const NatKey *out)
+client_get (FzNatTable *t, NatKey *out)
 {
   FzIpAddr ip;
   NatClient *c;
 
-  key_addr (out, out->addr_a, &ip);
+  key_addr (out, key_a (out), &ip);
   c = g_hash_table_lookup (t->clients, &ip);
   if (c == NULL)
     {
@@ -485,37 +516,40 @@ client_get (FzNatTable *t, const NatKey *out)
 }
 
 static FzNatResult
-session_new (FzNatTable *t, const NatKey *out, const FzIpAddr *real, gint64 now,
-             NatSession **result)
+session_new (FzNatTable *t, NatKey *out, guint32 out_hash, const FzIpAddr *real,
+             gint64 now, NatSession **result)
 {
   FzIpAddr client;
   NatKey in;
   NatSession *s;
+  guint32 in_hash;
 
-  key_addr (out, out->addr_a, &client);
+  key_addr (out, key_a (out), &client);
   if (t->size >= t->max_sessions)
     return FZ_NAT_TABLE_FULL;
   if (fz_nat_table_client_size (t, &client) >= t->max_per_client)
     return FZ_NAT_CLIENT_FULL;
   in = *out;
-  memcpy (in.addr_a, real->bytes, sizeof in.addr_a);
+  memcpy (key_a (&in), real->bytes, key_alen (&in));
   in.port_a = out->port_b;
-  memcpy (in.addr_b, out->addr_a, sizeof in.addr_b);
+  memcpy (key_b (&in), key_a (out), key_alen (&in));
   in.port_b = out->port_a;
-  if (!pick_port (t, &in))
+  if (!pick_port (t, &in, &in_hash))
     return FZ_NAT_PORTS_EXHAUSTED;
 
   s = g_new0 (NatSession, 1);
   s->out = *out;
   s->in = in;
+  s->hash_out = out_hash;
+  s->hash_in = in_hash;
   s->last_out = now;
   s->client = client_get (t, out);
   s->link.data = s;
   g_queue_push_tail_link (&s->client->sessions, &s->link);
   index_grow (t, &t->out);
   index_grow (t, &t->in);
-  index_link (t, &t->out, s);
-  index_link (t, &t->in, s);
+  index_link (&t->out, s);
+  index_link (&t->in, s);
   t->size++;
   fz_timer_heap_schedule (t->timers, &s->timer, session_deadline (s));
   *result = s;
@@ -532,6 +566,7 @@ fz_nat_table_translate_out (FzNatTable *t, FzIpPacket *pkt, const FzIpAddr *real
   gboolean echo = is_echo_request (pkt);
   FzIpAddr proxy, real_ip;
   NatSession *s;
+  guint32 hash;
   NatKey k;
 
   if (!fz_ip_packet_has_ports (pkt) && !echo)
@@ -544,7 +579,8 @@ fz_nat_table_translate_out (FzNatTable *t, FzIpPacket *pkt, const FzIpAddr *real
   else
     key_set (&k, pkt, src, fz_ip_packet_src_port (pkt), dst, fz_ip_packet_dst_port (pkt));
 
-  s = index_lookup (t, &t->out, &k);
+  hash = key_hash (t, &k);
+  s = index_lookup (&t->out, &k, hash);
   if (s == NULL)
     {
       FzNatResult r;
@@ -552,12 +588,12 @@ fz_nat_table_translate_out (FzNatTable *t, FzIpPacket *pkt, const FzIpAddr *real
       if (real == NULL)
         return FZ_NAT_NO_SESSION;
       g_return_val_if_fail (real->family == pkt->version, FZ_NAT_NO_SESSION);
-      r = session_new (t, &k, real, now, &s);
+      r = session_new (t, &k, hash, real, now, &s);
       if (r != FZ_NAT_TRANSLATED)
         return r;
     }
 
-  key_addr (&s->in, s->in.addr_a, &real_ip);
+  key_addr (&s->in, key_a (&s->in), &real_ip);
   fz_ip_packet_set_dst (pkt, &real_ip);
   if (s->in.port_b != s->out.port_a)
     {
@@ -605,10 +641,10 @@ fz_nat_table_translate_in (FzNatTable *t, FzIpPacket *pkt, gint64 now)
   else
     key_set (&k, pkt, src, fz_ip_packet_src_port (pkt), dst, fz_ip_packet_dst_port (pkt));
 
-  s = index_lookup (t, &t->in, &k);
+  s = index_lookup (&t->in, &k, key_hash (t, &k));
   if (s == NULL)
     return FZ_NAT_NO_SESSION;
-  key_addr (&s->out, s->out.addr_b, &proxy);
+  key_addr (&s->out, key_b (&s->out), &proxy);
   fz_ip_packet_set_src (pkt, &proxy);
   if (s->in.port_b != s->out.port_a)
     {
@@ -761,7 +797,7 @@ translate_icmp_error (FzNatTable *t, FzIpPacket *pkt)
     return FZ_NAT_UNSUPPORTED;
   k.proto = q.proto;
 
-  s = index_lookup (t, &t->in, &k);
+  s = index_lookup (&t->in, &k, key_hash (t, &k));
   if (s == NULL)
     return FZ_NAT_NO_SESSION;
 
@@ -770,7 +806,7 @@ translate_icmp_error (FzNatTable *t, FzIpPacket *pkt)
    * starts 8 bytes into the ICMP message: its words are the message's. */
   region = MIN (q.len, q.hlen + 18) & ~1u;
   memcpy (before, q.data, region);
-  memcpy (proxy_bytes, s->out.addr_b, sizeof proxy_bytes);
+  memcpy (proxy_bytes, key_b (&s->out), q.alen);
   addr_diff = fz_checksum_diff (q.dst, proxy_bytes, q.alen);
   memcpy (q.dst, proxy_bytes, q.alen);
   new_port = GUINT16_TO_BE (s->out.port_a);
@@ -783,8 +819,8 @@ translate_icmp_error (FzNatTable *t, FzIpPacket *pkt)
                                        fz_checksum_diff (before, q.data, region)));
   }
   /* The client knows the resource by its proxy IP only, whichever router
-   * sent the error. */
-  key_addr (&s->out, s->out.addr_b, &proxy);
+   * sent the error. An error does not refresh the session. */
+  key_addr (&s->out, key_b (&s->out), &proxy);
   fz_ip_packet_set_src (pkt, &proxy);
   return FZ_NAT_TRANSLATED;
 }

@@ -668,6 +668,31 @@ test_full (void)
   g_assert_cmpuint (fz_nat_table_size (nat), ==, 1);
 }
 
+/* One client's flood of source ports stops at its own bound, within the
+ * default bounds; another client still gets sessions. */
+static void
+test_flood (Fixture *f, gconstpointer d)
+{
+  guint translated = 0, full = 0;
+
+  for (guint p = 1; p <= FZ_NAT_MAX_SESSIONS_PER_CLIENT + 1000; p++)
+    {
+      FzNatResult r = out (f, FZ_IP_PROTO_TCP, &f->client4, p, &f->proxy4, 80, &f->real4,
+                           FZ_TCP_SYN, 0);
+      translated += r == FZ_NAT_TRANSLATED;
+      full += r == FZ_NAT_CLIENT_FULL;
+    }
+  g_assert_cmpuint (translated, ==, FZ_NAT_MAX_SESSIONS_PER_CLIENT);
+  g_assert_cmpuint (full, ==, 1000);
+  g_assert_cmpuint (fz_nat_table_size (f->nat), ==, FZ_NAT_MAX_SESSIONS_PER_CLIENT);
+  g_assert_cmpint (
+    out (f, FZ_IP_PROTO_TCP, &f->client6, 1, &f->proxy6, 80, &f->real6, FZ_TCP_SYN, 0),
+    ==, FZ_NAT_TRANSLATED);
+  /* Unanswered, they all go after 60 s. */
+  g_assert_cmpuint (fz_nat_table_handle_timeout (f->nat, FZ_NAT_UNCONFIRMED_TTL), ==,
+                    FZ_NAT_MAX_SESSIONS_PER_CLIENT + 1);
+}
+
 static void
 fill_zero (FzRng *rng, void *out, gsize len)
 {
@@ -956,6 +981,7 @@ main (int argc, char **argv)
   ADD ("remove", test_remove);
   ADD ("reresolve", test_reresolve);
   g_test_add_func ("/nat-table/full", test_full);
+  ADD ("flood", test_flood);
   g_test_add_func ("/nat-table/ports-exhausted", test_ports_exhausted);
   g_test_add_func ("/nat-table/random", test_random);
   return g_test_run ();
