@@ -19,7 +19,8 @@ typedef void (*FzIpTableFunc) (const FzIpPrefix *prefix, gpointer value,
                                gpointer user_data);
 
 /* @value_free (may be NULL) is called on a value when it is replaced,
- * removed, cleared or freed with the table. */
+ * removed, cleared or freed with the table: once per prefix, so a value
+ * shared by several prefixes needs a reference per insert. */
 FzIpTable *fz_ip_table_new (GDestroyNotify value_free);
 void fz_ip_table_free (FzIpTable *table);
 /* Maps @prefix to @value (not NULL); host bits of @prefix past its
