@@ -854,6 +854,24 @@ send_assigned_ips (FzClientState *cl, Nat *n, gint64 now)
                             now + FZ_CLIENT_ASSIGNED_IPS_RESEND);
 }
 
+/* Full: one that waits for nothing goes (its next packet makes it
+ * again); FALSE when all are pending. */
+static gboolean
+evict_nat (FzClientState *cl)
+{
+  GHashTableIter it;
+  gpointer v;
+
+  g_hash_table_iter_init (&it, cl->nats);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    if (((Nat *) v)->state != NAT_PENDING)
+      {
+        g_hash_table_iter_remove (&it);
+        return TRUE;
+      }
+  return FALSE;
+}
+
 static char *
 nat_key (Gateway *g, const char *resource_id, const char *domain)
 {
@@ -868,7 +886,7 @@ get_nat (FzClientState *cl, Gateway *g, Resource *r, const char *domain, gint64 
   g_autofree char *key = nat_key (g, r->src->id, domain);
   Nat *n = g_hash_table_lookup (cl->nats, key);
 
-  if (n != NULL || g_hash_table_size (cl->nats) >= MAX_NATS)
+  if (n != NULL || (g_hash_table_size (cl->nats) >= MAX_NATS && !evict_nat (cl)))
     return n;
   n = g_new0 (Nat, 1);
   n->timed.kind = TIMER_NAT;

@@ -35,7 +35,8 @@ typedef struct
   GQueue to_tun;            /* FzPacketBuf*: the gateway's TUN output */
   GQueue upstream;          /* FzClientEvent*: UPSTREAM_DNS */
   GQueue unreachable;       /* FzClientEvent*: RESOURCE_UNREACHABLE */
-  guint n_interface, n_resources, n_mappings, n_fatal, n_snownet;
+  guint n_interface, n_resources, n_mappings, n_fatal, n_snownet, n_no_relays;
+  gboolean drop_to_client;  /* the link loses what the gateway sends */
   GHashTable *gw_resources; /* id → the resource's JSON */
   FzIpAddr resolved;        /* what the gateway's resolver answers */
   guint n_assigned;         /* RESOLVE events the gateway made */
@@ -145,6 +146,7 @@ client_portal (Fx *f)
             break;
           }
         case FZ_PORTAL_SET_SNOWNET_CAPABILITIES: f->n_snownet++; break;
+        case FZ_PORTAL_NO_RELAYS: f->n_no_relays++; break;
         default: break;
         }
       fz_portal_message_free (m);
@@ -241,6 +243,11 @@ exchange (Fx *f)
   while (fz_gateway_state_poll_transmit (f->gw, &tx))
     {
       moved = TRUE;
+      if (f->drop_to_client)
+        {
+          fz_packet_buf_free (tx.buf);
+          continue;
+        }
       fz_client_state_handle_datagram (f->cl, &f->cl_addr, &f->gw_addr, tx.buf, f->now);
     }
   client_side (f);
@@ -707,6 +714,77 @@ test_dns_resource (Fx *f, gconstpointer data)
   g_assert_cmpuint (f->n_assigned, >, before);
 }
 
+/* While the NAT is pending, packets wait and assigned_ips goes again
+ * every 2 s; the gateway's Active replays them. */
+static void
+test_dns_resource_resend (Fx *f, gconstpointer data)
+{
+  (void) data;
+  app_dns (f, SENT4, "a.corp.example.", LDNS_RR_TYPE_A, 1);
+  ldns_pkt_free (expect_dns (f, SENT4));
+  app_tcp (f, ME4, "100.96.0.1", 40001, 443, FZ_TCP_SYN);
+  pump (f, 3 * S);
+  expect_tun (f, "10.9.9.9", 443);
+
+  f->drop_to_client = TRUE; /* domain_status gets lost */
+  app_dns (f, SENT4, "b.corp.example.", LDNS_RR_TYPE_A, 2);
+  ldns_pkt_free (expect_dns (f, SENT4));
+  guint first = f->n_assigned;
+  app_tcp (f, ME4, "100.96.0.5", 40002, 443, FZ_TCP_SYN);
+  app_tcp (f, ME4, "100.96.0.5", 40002, 443, FZ_TCP_SYN); /* retransmitted */
+  g_assert_true (g_queue_is_empty (&f->to_tun));
+  pump (f, FZ_CLIENT_ASSIGNED_IPS_RESEND + S / 2);
+  g_assert_cmpuint (f->n_assigned, ==, first + 1);
+  g_assert_true (g_queue_is_empty (&f->to_tun));
+  f->drop_to_client = FALSE;
+  pump (f, FZ_CLIENT_ASSIGNED_IPS_RESEND + S / 2);
+  expect_tun (f, "10.9.9.9", 443);
+  g_assert_true (g_queue_is_empty (&f->to_tun));
+  /* Active: no more re-sends. */
+  guint active = f->n_assigned;
+  pump (f, 3 * FZ_CLIENT_ASSIGNED_IPS_RESEND);
+  g_assert_cmpuint (f->n_assigned, ==, active);
+}
+
+/* ip_stack: an IPv4-only resource has no AAAA answer. */
+static void
+test_dns_ip_stack (Fx *f, gconstpointer data)
+{
+  (void) data;
+  to_client (
+    f, "resource_created_or_updated",
+    "{\"id\":\"r-v4\",\"type\":\"dns\",\"address\":\"v4.example\",\"name\":\"v4\","
+    "\"sites\":[{\"id\":\"site-1\",\"name\":\"HQ\"}],\"filters\":[],"
+    "\"ip_stack\":\"ipv4_only\"}");
+  app_dns (f, SENT4, "v4.example.", LDNS_RR_TYPE_AAAA, 1);
+  ldns_pkt *a = expect_dns (f, SENT4);
+  g_assert_cmpint (ldns_pkt_get_rcode (a), ==, LDNS_RCODE_NOERROR);
+  g_assert_cmpuint (ldns_pkt_ancount (a), ==, 0);
+  ldns_pkt_free (a);
+  app_dns (f, SENT4, "v4.example.", LDNS_RR_TYPE_A, 2);
+  a = expect_dns (f, SENT4);
+  g_assert_cmpuint (ldns_pkt_ancount (a), ==, 4);
+  ldns_pkt_free (a);
+}
+
+/* No relay usable: no_relays to the portal, again after one went. */
+static void
+test_relays (Fx *f, gconstpointer data)
+{
+  (void) data;
+  g_assert_cmpuint (f->n_no_relays, ==, 1);
+  to_client (f, "relays_presence",
+             "{\"disconnected_ids\":[],\"connected\":[{\"id\":\"relay-1\","
+             "\"type\":\"turn\",\"addr\":\"192.0.2.9:3478\",\"username\":\"u\","
+             "\"password\":\"p\",\"expires_at\":1900000000}]}");
+  client_side (f);
+  g_assert_cmpuint (f->n_no_relays, ==, 1);
+  to_client (f, "relays_presence",
+             "{\"disconnected_ids\":[\"relay-1\"],\"connected\":[]}");
+  client_side (f);
+  g_assert_cmpuint (f->n_no_relays, ==, 2);
+}
+
 /* The gateway cannot resolve: Inactive, the waiting packet gets ICMP. */
 static void
 test_dns_resource_inactive (Fx *f, gconstpointer data)
@@ -1102,6 +1180,9 @@ main (int argc, char **argv)
   ADD ("authorization-failed", test_authorization_failed);
   ADD ("dns-resource", test_dns_resource);
   ADD ("dns-resource-inactive", test_dns_resource_inactive);
+  ADD ("dns-resource-resend", test_dns_resource_resend);
+  ADD ("dns-ip-stack", test_dns_ip_stack);
+  ADD ("relays", test_relays);
   ADD ("dns-upstream", test_dns_upstream);
   ADD ("dns-upstream-bounded", test_dns_upstream_bounded);
   ADD ("dns-local", test_dns_local);
