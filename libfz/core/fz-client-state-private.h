@@ -9,7 +9,14 @@
  * service, the simulator) feeds it portal messages, datagrams from the
  * network, packets from the TUN, answers from upstream DNS servers, and
  * time; it polls datagrams to send, packets for the TUN, messages for
- * the portal, and events. Internal to libfz. */
+ * the portal, and events. Internal to libfz.
+ *
+ * Deterministic: randomness only from the FzRng given (the node's, and
+ * the source ports of SRV/TXT queries to gateways), time only from `now`.
+ * After each input the node's events are handled, so a poll of every
+ * queue then sees all the consequences. Unknown destinations are dropped
+ * without an answer (as connlib); a resource's filters are applied here
+ * too (ICMP prohibited to the application). */
 #pragma once
 
 #include "fz-node.h"
@@ -44,7 +51,9 @@ typedef enum
   /* Proxy-IP mappings changed: save fz_client_state_save_mappings(). */
   FZ_CLIENT_EVENT_MAPPINGS,
   /* .request, .query, .server, .tcp: send the query to that upstream
-   * resolver, answer with fz_client_state_upstream_answer(). */
+   * resolver (over TCP when .tcp), answer with
+   * fz_client_state_upstream_answer(). The same .request comes again with
+   * .tcp set when the UDP answer was truncated. */
   FZ_CLIENT_EVENT_UPSTREAM_DNS,
   /* .resource_id, .reason ("offline", "version_mismatch", "forbidden",
    * "not_found"): a one-off error to show. */
@@ -68,7 +77,9 @@ void fz_client_event_clear (FzClientEvent *event);
 typedef struct
 {
   FzIpAddr ipv4, ipv6;
-  GArray *dns_sentinels; /* FzIpAddr, one per upstream (or one per family) */
+  GArray *dns_sentinels; /* FzIpAddr: the IPv4 then the IPv6 sentinel of
+                          * upstream 0, then of upstream 1...; one pair
+                          * at least */
   char *search_domain;   /* or NULL */
   GArray *routes;        /* FzIpPrefix: tunnel ranges, CIDR resources, proxy
                           * ranges, sentinels, and ::/0 + 0.0.0.0/0 when the
@@ -89,7 +100,8 @@ void fz_client_state_free (FzClientState *cl);
 /* For host addresses, the wall clock, MTU and statistics. */
 FzNode *fz_client_state_get_node (FzClientState *cl);
 
-/* The system's resolvers, used when the portal gives no do53 servers. */
+/* The system's resolvers, used when the portal gives no do53 servers
+ * (never a sentinel: the host filters its own). */
 void fz_client_state_set_system_dns (FzClientState *cl, const FzIpAddr *servers, guint n);
 /* Off by default. Off: the default routes go and its traffic is dropped. */
 void fz_client_state_set_internet_resource_enabled (FzClientState *cl, gboolean on,
@@ -105,7 +117,9 @@ void fz_client_state_handle_tun (FzClientState *cl, FzPacketBuf *buf, gint64 now
 void fz_client_state_handle_datagram (FzClientState *cl, const FzSockAddr *local,
                                       const FzSockAddr *from, FzPacketBuf *buf,
                                       gint64 now);
-/* The answer to an UPSTREAM_DNS event (NULL: failed, SERVFAIL). */
+/* The answer to an UPSTREAM_DNS event (NULL: failed, SERVFAIL; one that
+ * does not match the query counts as failed). Unanswered after
+ * FZ_CLIENT_DNS_TIMEOUT, the application gets SERVFAIL anyway. */
 void fz_client_state_upstream_answer (FzClientState *cl, guint64 request,
                                       const guint8 *msg, gsize len, gint64 now);
 
@@ -120,9 +134,12 @@ const FzClientInterface *fz_client_state_get_interface (FzClientState *cl);
 GArray *fz_client_state_get_resources (FzClientState *cl);
 char *fz_client_state_save_mappings (FzClientState *cl);
 
-/* The network changed: connections start over, resources stay. */
+/* The network changed: connections start over (the node's reset: add the
+ * host addresses again), resources and mappings stay; each resource is
+ * authorized again on its next packet. */
 void fz_client_state_reset (FzClientState *cl, gint64 now);
-/* Sign-out: a goodbye to every gateway, then everything cleared. */
+/* Sign-out: a goodbye to every gateway (poll the transmits to send them),
+ * then everything cleared; later inputs are ignored. */
 void fz_client_state_shutdown (FzClientState *cl, gint64 now);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FzClientState, fz_client_state_free)
