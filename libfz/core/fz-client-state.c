@@ -872,10 +872,15 @@ evict_nat (FzClientState *cl)
   return FALSE;
 }
 
-static char *
-nat_key (Gateway *g, const char *resource_id, const char *domain)
+/* "gateway\nresource\ndomain", on the caller's stack: the packet path
+ * looks its NAT up without allocating. */
+#define NAT_KEY_MAX (2 * FZ_PORTAL_MAX_ID + FZ_PROXY_IPS_NAME_MAX + 3)
+
+static gboolean
+nat_key (char key[NAT_KEY_MAX], Gateway *g, const char *resource_id, const char *domain)
 {
-  return g_strconcat (g->id, "\n", resource_id, "\n", domain, NULL);
+  return (gsize) g_snprintf (key, NAT_KEY_MAX, "%s\n%s\n%s", g->id, resource_id, domain)
+         < NAT_KEY_MAX;
 }
 
 /* The NAT of (gateway, domain, resource); made pending (assigned_ips
@@ -883,14 +888,17 @@ nat_key (Gateway *g, const char *resource_id, const char *domain)
 static Nat *
 get_nat (FzClientState *cl, Gateway *g, Resource *r, const char *domain, gint64 now)
 {
-  g_autofree char *key = nat_key (g, r->src->id, domain);
-  Nat *n = g_hash_table_lookup (cl->nats, key);
+  char key[NAT_KEY_MAX];
+  Nat *n;
 
+  if (!nat_key (key, g, r->src->id, domain))
+    return NULL;
+  n = g_hash_table_lookup (cl->nats, key);
   if (n != NULL || (g_hash_table_size (cl->nats) >= MAX_NATS && !evict_nat (cl)))
     return n;
   n = g_new0 (Nat, 1);
   n->timed.kind = TIMER_NAT;
-  n->key = g_steal_pointer (&key);
+  n->key = g_strdup (key);
   n->gateway = g;
   n->resource_id = g_strdup (r->src->id);
   n->domain = g_strdup (domain);
@@ -904,12 +912,11 @@ get_nat (FzClientState *cl, Gateway *g, Resource *r, const char *domain, gint64 
 static void
 nat_requery (FzClientState *cl, Resource *r, const char *domain, gint64 now)
 {
-  g_autofree char *key = NULL;
+  char key[NAT_KEY_MAX];
   Nat *n;
 
-  if (r->gateway == NULL)
+  if (r->gateway == NULL || !nat_key (key, r->gateway, r->src->id, domain))
     return;
-  key = nat_key (r->gateway, r->src->id, domain);
   n = g_hash_table_lookup (cl->nats, key);
   if (n == NULL)
     {
@@ -933,8 +940,10 @@ domain_status (FzClientState *cl, Gateway *g, const guint8 *payload, gsize len,
       g_debug ("client: domain_status from gid=%s: %s", g->id, error->message);
       return;
     }
-  g_autofree char *key = nat_key (g, msg.resource, msg.domain);
-  Nat *n = g_hash_table_lookup (cl->nats, key);
+  char key[NAT_KEY_MAX];
+  Nat *n = nat_key (key, g, msg.resource, msg.domain)
+             ? g_hash_table_lookup (cl->nats, key)
+             : NULL;
   if (n != NULL)
     {
       fz_timer_heap_cancel (cl->timers, &n->timed.timer);
