@@ -572,6 +572,46 @@ test_cidr_round_trip (Fx *f, gconstpointer data)
   expect_tun (f, "10.1.2.3", 9999);
 }
 
+#define CIDR_SIX                                                                         \
+  "{\"id\":\"r-six\",\"type\":\"cidr\",\"address\":\"2001:db8:1::/48\","                 \
+  "\"name\":\"six\",\"sites\":[{\"id\":\"site-1\",\"name\":\"HQ\"}],\"filters\":[]}"
+
+/* IPv6 all the way: a query to the IPv6 sentinel, a packet to an IPv6
+ * CIDR resource and its reply. */
+static void
+test_ipv6 (Fx *f, gconstpointer data)
+{
+  (void) data;
+  g_hash_table_insert (f->gw_resources, "r-six", CIDR_SIX);
+  to_client (f, "resource_created_or_updated", CIDR_SIX);
+  app_udp (f, ME6, "2001:db8:1::5", 4000, 7, "x", 1);
+  g_assert_cmpstr (f->requested->pdata[0], ==, "r-six");
+  pump (f, 3 * S);
+  expect_tun (f, "2001:db8:1::5", 7);
+
+  FzPacketBuf *buf = fz_buf_pool_alloc (f->pool);
+  FzIpPacket pkt;
+  FzIpAddr s = ip ("2001:db8:1::5"), d = ip (ME6), seen;
+  g_assert_true (fz_ip_build_udp (buf, &pkt, &s, &d, 7, 4000, "y", 1, NULL));
+  fz_gateway_state_handle_tun (f->gw, buf, f->now);
+  while (exchange (f))
+    ;
+  g_autoptr (FzPacketBuf) b = g_queue_pop_head (&f->to_app);
+  g_assert_nonnull (b);
+  g_assert_cmpint (fz_ip_packet_parse (&pkt, b->data, b->len, 65535), ==, FZ_IP_OK);
+  fz_ip_packet_src (&pkt, &seen);
+  g_assert_true (fz_ip_addr_equal (&seen, &s));
+
+  g_autoptr (GBytes) q = dns_query ("x.corp.example.", LDNS_RR_TYPE_AAAA, 3);
+  gsize len;
+  const guint8 *qd = g_bytes_get_data (q, &len);
+  app_udp (f, ME6, "fd00:2021:1111:8000:100:100:111:0", 5353, 53, qd, len);
+  ldns_pkt *a = expect_dns (f, "fd00:2021:1111:8000:100:100:111:0");
+  g_autofree char *first = answer_addr (a, 0);
+  g_assert_cmpstr (first, ==, "fd00:2021:1111:8000::1");
+  ldns_pkt_free (a);
+}
+
 /* Longest prefix wins: 10.1.2.3/32 (no filter) inside 10.1.0.0/16 (TCP 80). */
 static void
 test_cidr_longest_prefix (Fx *f, gconstpointer data)
@@ -1173,6 +1213,7 @@ main (int argc, char **argv)
 #define ADD(name, fn) g_test_add ("/client-state/" name, Fx, NULL, setup, fn, teardown)
   ADD ("cidr-round-trip", test_cidr_round_trip);
   ADD ("cidr-longest-prefix", test_cidr_longest_prefix);
+  ADD ("ipv6", test_ipv6);
   ADD ("filter-denied", test_filter_denied);
   ADD ("dropped", test_dropped);
   ADD ("buffer-and-debounce", test_buffer_and_debounce);
