@@ -899,6 +899,42 @@ test_dns_upstream (Fx *f, gconstpointer data)
   event_free (e);
 }
 
+/* A long upstream answer reaches a UDP application as TC, so it asks
+ * again over TCP. */
+static void
+test_dns_upstream_capped (Fx *f, gconstpointer data)
+{
+  (void) data;
+  app_dns (f, SENT4, "big.example.", LDNS_RR_TYPE_A, 80);
+  FzClientEvent *e = g_queue_pop_head (&f->upstream);
+  gsize qlen;
+  ldns_pkt *p = NULL;
+  g_assert_cmpint (ldns_wire2pkt (&p, g_bytes_get_data (e->query, &qlen), qlen), ==,
+                   LDNS_STATUS_OK);
+  ldns_pkt_set_qr (p, true);
+  for (guint i = 0; i < 120; i++)
+    {
+      ldns_rr *rr = NULL;
+      g_autofree char *text = g_strdup_printf ("big.example. 60 IN A 192.0.2.%u", i);
+      g_assert_cmpint (ldns_rr_new_frm_str (&rr, text, 0, NULL, NULL), ==,
+                       LDNS_STATUS_OK);
+      ldns_pkt_push_rr (p, LDNS_SECTION_ANSWER, rr);
+    }
+  guint8 *wire = NULL;
+  size_t len = 0;
+  g_assert_cmpint (ldns_pkt2wire (&wire, p, &len), ==, LDNS_STATUS_OK);
+  g_assert_cmpuint (len, >, FZ_CLIENT_DNS_UDP_MAX);
+  fz_client_state_upstream_answer (f->cl, e->request, wire, len, f->now);
+  client_side (f);
+  ldns_pkt *a = expect_dns (f, SENT4); /* asserts the length */
+  g_assert_true (ldns_pkt_tc (a));
+  g_assert_cmpuint (ldns_pkt_ancount (a), ==, 0);
+  ldns_pkt_free (a);
+  ldns_pkt_free (p);
+  free (wire);
+  event_free (e);
+}
+
 static void
 test_dns_upstream_bounded (Fx *f, gconstpointer data)
 {
@@ -1225,6 +1261,7 @@ main (int argc, char **argv)
   ADD ("dns-ip-stack", test_dns_ip_stack);
   ADD ("relays", test_relays);
   ADD ("dns-upstream", test_dns_upstream);
+  ADD ("dns-upstream-capped", test_dns_upstream_capped);
   ADD ("dns-upstream-bounded", test_dns_upstream_bounded);
   ADD ("dns-local", test_dns_local);
   ADD ("dns-srv-via-gateway", test_dns_srv_via_gateway);
