@@ -86,6 +86,7 @@ struct _FzGatewayClient
   GHashTable *accesses; /* resource id → FzGatewayAccess* (owned) */
   FzIpTable *cidr;      /* prefix → FzFilterSet* (owned) */
   FzFilterSet *internet;
+  gboolean dirty;      /* accesses changed since the filters were compiled */
   GHashTable *proxies; /* FzIpAddr* → FzGatewayProxy* (owned) */
   GHashTable *domains; /* "resource\ndomain" → FzGatewayDomain* (owned) */
 };
@@ -97,8 +98,9 @@ void fz_gateway_client_foreach_timer (FzGatewayClient *c,
                                       void (*fn) (FzTimer *, gpointer),
                                       gpointer user_data);
 
-/* Compiles the filters of the accesses again (after any change to them
- * or to one of their resources). */
+/* Compiles the filters of the accesses again; after a change to them or
+ * to one of their resources, set ->dirty instead and the next check does
+ * it (a burst of authorizations compiles once). */
 void fz_gateway_client_recompute (FzGatewayClient *c);
 
 typedef enum

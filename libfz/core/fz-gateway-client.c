@@ -83,6 +83,14 @@ unite (FzFilterSet *set, const FzFilterSet *more)
   return u;
 }
 
+static int
+by_prefix_len (gconstpointer a, gconstpointer b)
+{
+  const FzGatewayResource *x = *(FzGatewayResource *const *) a;
+  const FzGatewayResource *y = *(FzGatewayResource *const *) b;
+  return (int) x->prefix.len - (int) y->prefix.len;
+}
+
 void
 fz_gateway_client_recompute (FzGatewayClient *c)
 {
@@ -101,23 +109,21 @@ fz_gateway_client_recompute (FzGatewayClient *c)
       else if (r->type == FZ_RESOURCE_INTERNET)
         c->internet = unite (c->internet, r->filters);
     }
-  /* Each prefix gets what every resource containing it allows: the
-   * longest match then answers for all of them. Few resources per
-   * client, so the square is cheap; it runs only on changes. */
+  /* Each prefix gets what every resource containing it allows, so that
+   * the longest match answers for all of them. Shortest first: when a
+   * prefix goes in, the longest match of its address among those already
+   * in is its nearest container (or the same prefix of another resource),
+   * which holds the union of everything above it. */
+  g_ptr_array_sort (cidrs, by_prefix_len);
   for (guint i = 0; i < cidrs->len; i++)
     {
       const FzGatewayResource *r = cidrs->pdata[i];
-      FzFilterSet *set = NULL;
-      for (guint j = 0; j < cidrs->len; j++)
-        {
-          const FzGatewayResource *o = cidrs->pdata[j];
-          if (o->prefix.len <= r->prefix.len
-              && o->prefix.addr.family == r->prefix.addr.family
-              && fz_ip_prefix_contains (&o->prefix, &r->prefix.addr))
-            set = unite (set, o->filters);
-        }
+      FzIpPrefix at;
+      const FzFilterSet *above = fz_ip_table_lookup (c->cidr, &r->prefix.addr, &at);
+      FzFilterSet *set = fz_filter_set_union (r->filters, above ? above : r->filters);
       fz_ip_table_insert (c->cidr, &r->prefix, set);
     }
+  c->dirty = FALSE;
 }
 
 static FzGatewayVerdict
@@ -130,6 +136,8 @@ verdict (const FzFilterSet *set, const FzIpPacket *pkt)
 FzGatewayVerdict
 fz_gateway_client_check (FzGatewayClient *c, const FzIpPacket *pkt, const FzIpAddr *dst)
 {
+  if (c->dirty)
+    fz_gateway_client_recompute (c);
   const FzFilterSet *set = fz_ip_table_lookup (c->cidr, dst, NULL);
 
   if (set != NULL)

@@ -320,7 +320,7 @@ remove_access (FzGatewayState *gw, FzGatewayAccess *a, gint64 now)
       remove_client (gw, c, TRUE, now);
       return;
     }
-  fz_gateway_client_recompute (c);
+  c->dirty = TRUE;
 }
 
 /* expires_at is wall-clock seconds; deadlines are monotonic. */
@@ -437,7 +437,7 @@ grant_access (FzGatewayState *gw, FzGatewayClient *c, FzGatewayResource *r,
     }
   a->expires_at = expires_at;
   schedule_access (gw, a);
-  fz_gateway_client_recompute (c);
+  c->dirty = TRUE;
 }
 
 static void
@@ -602,7 +602,7 @@ resource_updated (FzGatewayState *gw, const FzPortalMessage *m)
   g_hash_table_iter_init (&it, gw->clients);
   while (g_hash_table_iter_next (&it, NULL, &c))
     if (g_hash_table_contains (((FzGatewayClient *) c)->accesses, src->id))
-      fz_gateway_client_recompute (c);
+      ((FzGatewayClient *) c)->dirty = TRUE;
 }
 
 static void
@@ -1030,6 +1030,19 @@ fz_gateway_state_handle_datagram (FzGatewayState *gw, const FzSockAddr *local,
     }
   else
     fz_packet_buf_free (buf);
+  process_node_events (gw, now);
+}
+
+void
+fz_gateway_state_handle_client_packet (FzGatewayState *gw, const char *client_id,
+                                       FzPacketBuf *buf, gint64 now)
+{
+  FzGatewayClient *c = g_hash_table_lookup (gw->clients, client_id);
+
+  if (c == NULL || gw->shut_down)
+    fz_packet_buf_free (buf);
+  else
+    client_packet (gw, c, buf, now);
   process_node_events (gw, now);
 }
 
