@@ -173,7 +173,8 @@ FzNodeSend fz_node_encapsulate (FzNode *node, const char *id, FzPacketBuf *buf,
 typedef enum
 {
   FZ_NODE_RX_NOTHING, /* handled (STUN, handshake, keepalive, goodbye) or dropped */
-  FZ_NODE_RX_PACKET,  /* @buf now holds an IP packet from connection *conn */
+  FZ_NODE_RX_PACKET,  /* @buf now holds an IP packet from connection *conn (p2p
+                       * control packets other than goodbye included) */
 } FzNodeRx;
 
 /* @local: where it arrived (IP_PKTINFO address and our port). */

@@ -57,6 +57,8 @@ fz_wg_device_new (const guint8 priv[FZ_WG_KEY_LEN], FzRng *rng, FzBufPool *pool)
   dev->rekey_attempt_time = FZ_WG_REKEY_ATTEMPT_TIME;
   dev->under_load_threshold = FZ_WG_UNDER_LOAD_DEFAULT;
   dev->peers = g_ptr_array_new ();
+  dev->timers = fz_timer_heap_new ();
+  dev->due = g_ptr_array_new ();
   dev->by_pub = g_hash_table_new (key_hash, key_equal);
   dev->by_index = g_hash_table_new (g_direct_hash, g_direct_equal);
   fz_wg_index_init (&dev->index, rng);
@@ -76,6 +78,8 @@ fz_wg_device_free (FzWgDevice *dev)
   for (guint i = 0; i < dev->peers->len; i++)
     fz_wg_peer_free (dev->peers->pdata[i]);
   g_ptr_array_unref (dev->peers);
+  g_ptr_array_unref (dev->due);
+  fz_timer_heap_free (dev->timers);
   g_hash_table_unref (dev->by_pub);
   g_hash_table_unref (dev->by_index);
   fz_wg_wipe (dev, sizeof *dev);
@@ -239,22 +243,22 @@ fz_wg_device_poll_event (FzWgDevice *dev, FzWgEvent *out)
 gint64
 fz_wg_device_poll_timeout (FzWgDevice *dev)
 {
-  gint64 t = G_MAXINT64;
-
-  for (guint i = 0; i < dev->peers->len; i++)
-    {
-      gint64 p = fz_wg_peer_next_timer (dev->peers->pdata[i]);
-      if (p != 0)
-        t = MIN (t, p);
-    }
-  return t;
+  return fz_timer_heap_next (dev->timers);
 }
 
+/* Runs only the peers that are due, each once (as a scan would): they are
+ * all taken out first, so one that rescheduled itself at or before @now
+ * is not run again in this call. */
 void
 fz_wg_device_handle_timeout (FzWgDevice *dev, gint64 now)
 {
-  for (guint i = 0; i < dev->peers->len; i++)
-    fz_wg_peer_run_timers (dev->peers->pdata[i], now);
+  FzTimer *t;
+
+  while ((t = fz_timer_heap_pop_due (dev->timers, now)) != NULL)
+    g_ptr_array_add (dev->due, FZ_TIMER_OWNER (t, FzWgPeer, timer));
+  for (guint i = 0; i < dev->due->len; i++)
+    fz_wg_peer_run_timers (dev->due->pdata[i], now);
+  g_ptr_array_set_size (dev->due, 0);
 }
 
 static FzWgPeer *

@@ -44,6 +44,7 @@ wipe_keys (FzWgPeer *peer)
 void
 fz_wg_peer_free (FzWgPeer *peer)
 {
+  fz_timer_heap_cancel (peer->dev->timers, &peer->timer);
   drop_staged (peer);
   wipe_keys (peer);
   fz_wg_handshake_wipe (&peer->hs);
@@ -83,6 +84,7 @@ fz_wg_peer_set_persistent_keepalive (FzWgPeer *peer, guint seconds, gint64 now)
 {
   peer->keepalive_interval = seconds;
   peer->persistent_at = seconds > 0 ? now + seconds * G_USEC_PER_SEC : 0;
+  fz_wg_peer_reschedule (peer);
 }
 
 guint
@@ -132,6 +134,7 @@ send_initiation (FzWgPeer *peer, gint64 now, gboolean retry)
   peer->last_initiation_sent = now;
   peer->retransmit_at
     = now + FZ_WG_REKEY_TIMEOUT + fz_rng_below (dev->rng, JITTER_MS) * (gint64) 1000;
+  fz_wg_peer_reschedule (peer);
   fz_wg_device_queue_transmit (dev, peer, &peer->endpoint, buf);
 }
 
@@ -170,6 +173,7 @@ encrypt_now (FzWgPeer *peer, FzPacketBuf *buf, gint64 now)
       && (s->send_counter > FZ_WG_REKEY_AFTER_MESSAGES
           || now - s->created > FZ_WG_REKEY_AFTER_TIME))
     send_initiation (peer, now, FALSE);
+  fz_wg_peer_reschedule (peer);
   return TRUE;
 }
 
@@ -227,6 +231,7 @@ handshake_complete (FzWgPeer *peer, gint64 now)
   peer->attempt_started = 0;
   peer->sent_lastminute = FALSE;
   peer->last_handshake_wall = now + peer->dev->wall_offset;
+  fz_wg_peer_reschedule (peer);
   fz_wg_device_queue_event (peer->dev, FZ_WG_EVENT_HANDSHAKE_DONE, peer);
 }
 
@@ -239,6 +244,7 @@ fz_wg_peer_add_session (FzWgPeer *peer, const FzWgKeypair *keys, gint64 now)
     peer->current = -1;
   fz_wg_session_start (&peer->sessions[slot], keys, now);
   peer->zero_keys_at = now + ZERO_KEYS_AFTER;
+  fz_wg_peer_reschedule (peer);
   if (!keys->initiator)
     return; /* the responder waits for the initiator's first data */
   peer->current = slot;
@@ -285,6 +291,7 @@ fz_wg_peer_authenticated_rx (FzWgPeer *peer, const FzSockAddr *from, gsize len,
       peer->sent_lastminute = TRUE;
       send_initiation (peer, now, FALSE);
     }
+  fz_wg_peer_reschedule (peer);
 }
 
 static gint64
@@ -305,6 +312,14 @@ fz_wg_peer_next_timer (FzWgPeer *peer)
   t = earliest (t, peer->zero_keys_at);
   t = earliest (t, peer->persistent_at);
   return t;
+}
+
+void
+fz_wg_peer_reschedule (FzWgPeer *peer)
+{
+  gint64 t = fz_wg_peer_next_timer (peer);
+
+  fz_timer_heap_schedule (peer->dev->timers, &peer->timer, t != 0 ? t : G_MAXINT64);
 }
 
 static gboolean
@@ -347,4 +362,5 @@ fz_wg_peer_run_timers (FzWgPeer *peer, gint64 now)
       if (peer->persistent_at == 0 && peer->keepalive_interval > 0)
         peer->persistent_at = now + peer->keepalive_interval * G_USEC_PER_SEC;
     }
+  fz_wg_peer_reschedule (peer);
 }

@@ -5,6 +5,7 @@
 #include "fz-wg-handshake-private.h"
 #include "fz-wg-index-private.h"
 #include "fz-wg-session-private.h"
+#include "fz-timer-heap-private.h"
 #include "fz-transmit-queue.h"
 
 #define FZ_WG_SESSIONS 8 /* live sessions per peer; slot = counter % 8 */
@@ -28,6 +29,7 @@ struct _FzWgPeer
   gint64 new_handshake_at; /* we sent data and heard nothing back */
   gint64 zero_keys_at;     /* wipe all keys when nothing renewed them */
   gint64 persistent_at;    /* persistent keepalive */
+  FzTimer timer;           /* the earliest of the five, in dev->timers */
 
   gint64 last_initiation_sent;
   gint64 attempt_started; /* first initiation of the current attempt */
@@ -47,6 +49,8 @@ struct _FzWgDevice
   gsize mtu; /* padding stops here; 0 = no limit */
 
   GPtrArray *peers;
+  FzTimerHeap *timers;  /* each peer's earliest deadline */
+  GPtrArray *due;       /* scratch for handle_timeout */
   GHashTable *by_pub;   /* remote static key -> peer */
   GHashTable *by_index; /* 24-bit index -> peer */
   FzWgIndex index;
@@ -82,5 +86,9 @@ void fz_wg_peer_add_session (FzWgPeer *peer, const FzWgKeypair *keys, gint64 now
 void fz_wg_peer_session_confirmed (FzWgPeer *peer, int slot, gint64 now);
 void fz_wg_peer_authenticated_rx (FzWgPeer *peer, const FzSockAddr *from, gsize len,
                                   gboolean data, gint64 now);
+/* The earliest armed timer (0 = none), computed from the five; the heap
+ * holds it. Every function of the peer that arms or disarms a timer
+ * calls fz_wg_peer_reschedule() before it returns. */
 gint64 fz_wg_peer_next_timer (FzWgPeer *peer);
+void fz_wg_peer_reschedule (FzWgPeer *peer);
 void fz_wg_peer_run_timers (FzWgPeer *peer, gint64 now);

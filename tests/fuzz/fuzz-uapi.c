@@ -54,7 +54,7 @@ reset (void)
   if (iface.dev != NULL)
     {
       fz_wg_device_free (iface.dev);
-      fz_allowed_ips_clear (&iface.allowed);
+      fz_ip_table_free (iface.allowed);
       g_hash_table_unref (iface.psks);
     }
   else
@@ -63,7 +63,7 @@ reset (void)
       iface.pool = fz_buf_pool_new (2048, 16);
     }
   iface.dev = fz_wg_device_new (none, &rng, iface.pool);
-  fz_allowed_ips_init (&iface.allowed);
+  iface.allowed = fz_ip_table_new (NULL);
   iface.psks = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
   iface.has_key = FALSE;
 }

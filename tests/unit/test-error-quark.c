@@ -15,9 +15,11 @@ test_names (void)
     { fz_stun_parse_error_quark, "fz-stun-parse-error-quark" },
     { fz_ice_candidate_error_quark, "fz-ice-candidate-error-quark" },
     { fz_allocation_error_quark, "fz-allocation-error-quark" },
+    { fz_proxy_ips_error_quark, "fz-proxy-ips-error-quark" },
     { fz_phoenix_error_quark, "fz-phoenix-error-quark" },
     { fz_portal_error_quark, "fz-portal-error-quark" },
     { fz_portal_channel_error_quark, "fz-portal-channel-error-quark" },
+    { fz_dns_pattern_error_quark, "fz-dns-pattern-error-quark" },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (domains); i++)

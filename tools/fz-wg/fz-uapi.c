@@ -173,6 +173,17 @@ free_string (gpointer s)
   g_string_free (s, TRUE);
 }
 
+/* Adds "allowed_ip=PREFIX" to the text of @peer, if it is in @by_peer. */
+static void
+append_allowed_ip (const FzIpPrefix *prefix, gpointer peer, gpointer by_peer)
+{
+  GString *s = g_hash_table_lookup (by_peer, peer);
+  char text[FZ_IP_PREFIX_STRLEN];
+
+  if (s != NULL)
+    g_string_append_printf (s, "allowed_ip=%s\n", fz_ip_prefix_to_string (prefix, text));
+}
+
 static gboolean
 get_next (FzUapiRequest *get, FzWgIface *iface, GString *r, guint max)
 {
@@ -192,15 +203,8 @@ get_next (FzUapiRequest *get, FzWgIface *iface, GString *r, guint max)
         }
     }
   /* One pass over the routing table per chunk, not one per peer. */
-  for (guint j = 0; j < iface->allowed.entries->len && peers->len > 0; j++)
-    {
-      FzAllowedIp *e = &g_array_index (iface->allowed.entries, FzAllowedIp, j);
-      GString *s = g_hash_table_lookup (allowed, e->peer);
-      char ip[FZ_IP_ADDR_STRLEN];
-      if (s != NULL)
-        g_string_append_printf (s, "allowed_ip=%s/%u\n",
-                                fz_ip_addr_to_string (&e->net, ip), e->cidr);
-    }
+  if (peers->len > 0)
+    fz_ip_table_foreach (iface->allowed, append_allowed_ip, allowed);
   for (guint i = 0; i < peers->len; i++)
     append_peer (iface, peers->pdata[i], g_hash_table_lookup (allowed, peers->pdata[i]),
                  r);
@@ -214,7 +218,7 @@ get_next (FzUapiRequest *get, FzWgIface *iface, GString *r, guint max)
 static void
 remove_peer (FzWgIface *iface, FzWgPeer *peer)
 {
-  fz_allowed_ips_remove_peer (&iface->allowed, peer);
+  fz_ip_table_remove_value (iface->allowed, peer);
   g_hash_table_remove (iface->psks, peer);
   fz_wg_device_remove_peer (iface->dev, peer);
 }
@@ -352,16 +356,17 @@ set_peer_line (SetState *st, const char *key, const char *value)
       if (!g_str_equal (value, "true"))
         return FALSE;
       if (peer != NULL)
-        fz_allowed_ips_remove_peer (&iface->allowed, peer);
+        fz_ip_table_remove_value (iface->allowed, peer);
     }
   else if (g_str_equal (key, "allowed_ip"))
     {
-      FzIpAddr net;
-      guint8 cidr;
-      if (!fz_allowed_ips_parse (value, &net, &cidr))
+      FzIpPrefix prefix;
+      /* The length is required, as in wireguard-go; a prefix belongs to
+       * one peer at a time: adding it for another moves it. */
+      if (strchr (value, '/') == NULL || !fz_ip_prefix_parse (&prefix, value))
         return FALSE;
       if (peer != NULL)
-        fz_allowed_ips_add (&iface->allowed, &net, cidr, peer);
+        fz_ip_table_insert (iface->allowed, &prefix, peer);
     }
   else if (g_str_equal (key, "protocol_version"))
     return g_str_equal (value, "1");

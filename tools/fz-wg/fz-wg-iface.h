@@ -3,7 +3,6 @@
  * fz-wg.c runs its packet loop. */
 #pragma once
 
-#include "fz-allowed-ips.h"
 #include "fz-private.h"
 
 typedef struct
@@ -19,8 +18,8 @@ typedef struct
   guint32 fwmark;
   gboolean has_key;
   guint8 private_key[FZ_WG_KEY_LEN]; /* for get=1; the device keeps its own */
-  FzAllowedIps allowed;
-  GHashTable *psks; /* FzWgPeer * -> guint8[32]: for get=1 */
+  FzIpTable *allowed; /* cryptokey routing: prefix -> FzWgPeer * (not owned) */
+  GHashTable *psks;   /* FzWgPeer * -> guint8[32]: for get=1 */
 } FzWgIface;
 
 /* Binds both sockets to @port (0: any free port, the same for both). */

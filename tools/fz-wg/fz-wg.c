@@ -196,7 +196,7 @@ route_out (FzWgIface *iface, FzPacketBuf *buf, gint64 now)
       return;
     }
   fz_ip_packet_dst (&pkt, &dst);
-  peer = fz_allowed_ips_lookup (&iface->allowed, &dst);
+  peer = fz_ip_table_lookup (iface->allowed, &dst, NULL);
   if (peer == NULL)
     {
       fz_packet_buf_free (buf);
@@ -299,7 +299,7 @@ deliver_batch (FzWgIface *iface, FzBatch *b, gint64 now)
       if (res[k].rx == FZ_WG_RX_PACKET
           && fz_ip_packet_parse (&pkt, buf->data, buf->len, FZ_IP_MAX_OFFLOAD) == FZ_IP_OK
           && (fz_ip_packet_src (&pkt, &src),
-              fz_allowed_ips_lookup (&iface->allowed, &src) == res[k].peer))
+              fz_ip_table_lookup (iface->allowed, &src, NULL) == res[k].peer))
         {
           if (n_inbound == G_N_ELEMENTS (inbound))
             flush_inbound (iface);
@@ -730,7 +730,7 @@ main (int argc, char **argv)
     iface->dev = fz_wg_device_new (none, fz_rng_system (), iface->pool);
     fz_wg_device_set_wall_offset (iface->dev,
                                   g_get_real_time () - g_get_monotonic_time ());
-    fz_allowed_ips_init (&iface->allowed);
+    iface->allowed = fz_ip_table_new (NULL);
     iface->psks = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
   }
 
@@ -803,7 +803,7 @@ main (int argc, char **argv)
       fz_io_reader_free (app.tun_reader[q]);
     }
   fz_tun_close (iface->tun);
-  fz_allowed_ips_clear (&iface->allowed);
+  g_clear_pointer (&iface->allowed, fz_ip_table_free);
   g_hash_table_unref (iface->psks);
   fz_wg_device_free (iface->dev);
   fz_wg_wipe (iface->private_key, sizeof iface->private_key);

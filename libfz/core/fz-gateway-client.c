@@ -1,0 +1,236 @@
+#include "fz-gateway-client-private.h"
+
+#include <string.h>
+
+static void
+proxy_free (gpointer p)
+{
+  FzGatewayProxy *m = p;
+  g_free (m->domain);
+  g_free (m->resource_id);
+  g_free (m);
+}
+
+static void
+domain_free (gpointer p)
+{
+  FzGatewayDomain *d = p;
+  g_free (d->resource_id);
+  g_free (d->domain);
+  g_free (d);
+}
+
+static guint
+addr_hash (gconstpointer p)
+{
+  return fz_ip_addr_hash (p);
+}
+
+static gboolean
+addr_equal (gconstpointer a, gconstpointer b)
+{
+  return fz_ip_addr_equal (a, b);
+}
+
+FzGatewayClient *
+fz_gateway_client_new (const char *id)
+{
+  FzGatewayClient *c = g_new0 (FzGatewayClient, 1);
+
+  c->id = g_strdup (id);
+  c->accesses = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  c->cidr = fz_ip_table_new ((GDestroyNotify) fz_filter_set_free);
+  c->proxies = g_hash_table_new_full (addr_hash, addr_equal, NULL, proxy_free);
+  c->domains = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, domain_free);
+  return c;
+}
+
+void
+fz_gateway_client_free (FzGatewayClient *c)
+{
+  if (c == NULL)
+    return;
+  g_hash_table_unref (c->accesses);
+  fz_ip_table_free (c->cidr);
+  fz_filter_set_free (c->internet);
+  g_hash_table_unref (c->proxies);
+  g_hash_table_unref (c->domains);
+  g_free (c->id);
+  g_free (c);
+}
+
+void
+fz_gateway_client_foreach_timer (FzGatewayClient *c, void (*fn) (FzTimer *, gpointer),
+                                 gpointer user_data)
+{
+  GHashTableIter it;
+  gpointer v;
+
+  g_hash_table_iter_init (&it, c->accesses);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    fn (&((FzGatewayAccess *) v)->timed.timer, user_data);
+  g_hash_table_iter_init (&it, c->domains);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    fn (&((FzGatewayDomain *) v)->timed.timer, user_data);
+}
+
+/* @set joined with @more (either may be NULL). */
+static FzFilterSet *
+unite (FzFilterSet *set, const FzFilterSet *more)
+{
+  if (set == NULL)
+    return fz_filter_set_union (more, more);
+  FzFilterSet *u = fz_filter_set_union (set, more);
+  fz_filter_set_free (set);
+  return u;
+}
+
+static int
+by_prefix_len (gconstpointer a, gconstpointer b)
+{
+  const FzGatewayResource *x = *(FzGatewayResource *const *) a;
+  const FzGatewayResource *y = *(FzGatewayResource *const *) b;
+  return (int) x->prefix.len - (int) y->prefix.len;
+}
+
+void
+fz_gateway_client_recompute (FzGatewayClient *c)
+{
+  g_autoptr (GPtrArray) cidrs = g_ptr_array_new ();
+  GHashTableIter it;
+  gpointer v;
+
+  fz_ip_table_clear (c->cidr);
+  g_clear_pointer (&c->internet, fz_filter_set_free);
+  g_hash_table_iter_init (&it, c->accesses);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    {
+      FzGatewayResource *r = ((FzGatewayAccess *) v)->resource;
+      if (r->type == FZ_RESOURCE_CIDR)
+        g_ptr_array_add (cidrs, r);
+      else if (r->type == FZ_RESOURCE_INTERNET)
+        c->internet = unite (c->internet, r->filters);
+    }
+  /* Each prefix gets what every resource containing it allows, so that
+   * the longest match answers for all of them. Shortest first: when a
+   * prefix goes in, the longest match of its address among those already
+   * in is its nearest container (or the same prefix of another resource),
+   * which holds the union of everything above it. */
+  g_ptr_array_sort (cidrs, by_prefix_len);
+  for (guint i = 0; i < cidrs->len; i++)
+    {
+      const FzGatewayResource *r = cidrs->pdata[i];
+      FzIpPrefix at;
+      const FzFilterSet *above = fz_ip_table_lookup (c->cidr, &r->prefix.addr, &at);
+      FzFilterSet *set = fz_filter_set_union (r->filters, above ? above : r->filters);
+      fz_ip_table_insert (c->cidr, &r->prefix, set);
+    }
+  c->dirty = FALSE;
+}
+
+/* Never through the Internet resource: this host's and its networks'
+ * private, loopback, link-local, shared (CGNAT, where the tunnel lives),
+ * multicast and reserved addresses, as Firezone's gateway refuses them.
+ * A CIDR resource may still name them. */
+static gboolean
+internet_rejects (const FzIpAddr *dst)
+{
+  static const char *const nets[]
+    = { "0.0.0.0/8",      "10.0.0.0/8",    "100.64.0.0/10",  "127.0.0.0/8",
+        "169.254.0.0/16", "172.16.0.0/12", "192.168.0.0/16", "224.0.0.0/3",
+        "::/127",         "fc00::/7",      "fe80::/10",      "ff00::/8" };
+  static FzIpPrefix parsed[G_N_ELEMENTS (nets)];
+  static gsize once;
+
+  if (g_once_init_enter (&once))
+    {
+      for (guint i = 0; i < G_N_ELEMENTS (nets); i++)
+        g_assert (fz_ip_prefix_parse (&parsed[i], nets[i]));
+      g_once_init_leave (&once, 1);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (parsed); i++)
+    if (parsed[i].addr.family == dst->family && fz_ip_prefix_contains (&parsed[i], dst))
+      return TRUE;
+  return FALSE;
+}
+
+gboolean
+fz_gateway_in_tunnel_range (const FzIpAddr *addr)
+{
+  static const guint8 v6[13] = { 0xfd, 0x00, 0x20, 0x21, 0x11, 0x11 };
+  if (addr->family == 4)
+    return addr->bytes[0] == 100 && (addr->bytes[1] & 0xe0) == 64;
+  /* fd00:2021:1111::/107: 13 whole bytes, then the top 3 bits. */
+  return addr->family == 6 && memcmp (addr->bytes, v6, 13) == 0
+         && (addr->bytes[13] & 0xe0) == 0;
+}
+
+static FzGatewayVerdict
+verdict (const FzFilterSet *set, const FzIpPacket *pkt)
+{
+  return fz_filter_set_allows_packet (set, pkt) ? FZ_GATEWAY_ALLOW
+                                                : FZ_GATEWAY_DENY_FILTER;
+}
+
+FzGatewayVerdict
+fz_gateway_client_check (FzGatewayClient *c, const FzIpPacket *pkt, const FzIpAddr *dst)
+{
+  if (c->dirty)
+    fz_gateway_client_recompute (c);
+  const FzFilterSet *set = fz_ip_table_lookup (c->cidr, dst, NULL);
+
+  if (set != NULL)
+    {
+      /* A CIDR resource that refuses it still leaves the Internet
+       * resource, as for any other destination. */
+      if (fz_filter_set_allows_packet (set, pkt))
+        return FZ_GATEWAY_ALLOW;
+      return c->internet != NULL ? verdict (c->internet, pkt) : FZ_GATEWAY_DENY_FILTER;
+    }
+  if (c->internet != NULL && !internet_rejects (dst))
+    return verdict (c->internet, pkt);
+  return FZ_GATEWAY_DENY_RESOURCE;
+}
+
+/* Errors about what the client sent pass; anything else as the filter
+ * allows it from the resource's side (its port is the source port). */
+static gboolean
+allows_from (const FzFilterSet *set, const FzIpPacket *pkt)
+{
+  return fz_ip_packet_is_icmp_error (pkt)
+         || fz_filter_set_allows (set, pkt->proto, fz_ip_packet_src_port (pkt));
+}
+
+gboolean
+fz_gateway_client_allows_inbound (FzGatewayClient *c, const FzIpPacket *pkt,
+                                  const FzIpAddr *src)
+{
+  const FzFilterSet *set;
+
+  if (c->dirty)
+    fz_gateway_client_recompute (c);
+  set = fz_ip_table_lookup (c->cidr, src, NULL);
+  if (set != NULL && allows_from (set, pkt))
+    return TRUE;
+  return c->internet != NULL && !internet_rejects (src) && allows_from (c->internet, pkt);
+}
+
+FzGatewayVerdict
+fz_gateway_client_check_proxy (FzGatewayClient *c, const FzIpPacket *pkt,
+                               const FzIpAddr *dst, FzGatewayProxy **proxy)
+{
+  FzGatewayProxy *m = g_hash_table_lookup (c->proxies, dst);
+  FzGatewayAccess *a;
+
+  *proxy = m;
+  if (m == NULL || (a = g_hash_table_lookup (c->accesses, m->resource_id)) == NULL)
+    return FZ_GATEWAY_DENY_RESOURCE;
+  return verdict (a->resource->filters, pkt);
+}
+
+void
+fz_gateway_client_clear_dns (FzGatewayClient *c)
+{
+  g_hash_table_remove_all (c->proxies);
+  g_hash_table_remove_all (c->domains);
+}
