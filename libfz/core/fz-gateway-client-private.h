@@ -30,6 +30,7 @@ typedef struct
 {
   char *id;
   FzResourceType type;
+  char *address;         /* as the portal gave it; NULL for internet */
   FzIpPrefix prefix;     /* CIDR */
   FzDnsPattern *pattern; /* DNS */
   FzFilterSet *filters;
@@ -86,6 +87,8 @@ struct _FzGatewayClient
   GHashTable *accesses; /* resource id → FzGatewayAccess* (owned) */
   FzIpTable *cidr;      /* prefix → FzFilterSet* (owned) */
   FzFilterSet *internet;
+  gboolean dirty;      /* accesses changed since the filters were compiled */
+  guint n_queries;     /* SRV/TXT queries waiting for the host's resolver */
   GHashTable *proxies; /* FzIpAddr* → FzGatewayProxy* (owned) */
   GHashTable *domains; /* "resource\ndomain" → FzGatewayDomain* (owned) */
 };
@@ -97,8 +100,9 @@ void fz_gateway_client_foreach_timer (FzGatewayClient *c,
                                       void (*fn) (FzTimer *, gpointer),
                                       gpointer user_data);
 
-/* Compiles the filters of the accesses again (after any change to them
- * or to one of their resources). */
+/* Compiles the filters of the accesses again; after a change to them or
+ * to one of their resources, set ->dirty instead and the next check does
+ * it (a burst of authorizations compiles once). */
 void fz_gateway_client_recompute (FzGatewayClient *c);
 
 typedef enum
@@ -111,6 +115,14 @@ typedef enum
 /* For a packet to a real (not proxy) address. */
 FzGatewayVerdict fz_gateway_client_check (FzGatewayClient *c, const FzIpPacket *pkt,
                                           const FzIpAddr *dst);
+/* For a packet from a resource at @src to the client (not a NAT reply):
+ * @src must be covered by one of its resources, whose filters allow the
+ * packet's protocol and source port (ICMP errors always). */
+gboolean fz_gateway_client_allows_inbound (FzGatewayClient *c, const FzIpPacket *pkt,
+                                           const FzIpAddr *src);
+/* 100.64.0.0/11 or fd00:2021:1111::/107: clients and gateways. */
+gboolean fz_gateway_in_tunnel_range (const FzIpAddr *addr);
+
 /* For a packet to a proxy IP: the mapping's resource must still be
  * accessible and allow it; *@proxy is the mapping or NULL. */
 FzGatewayVerdict fz_gateway_client_check_proxy (FzGatewayClient *c, const FzIpPacket *pkt,

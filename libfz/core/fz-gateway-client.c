@@ -1,5 +1,7 @@
 #include "fz-gateway-client-private.h"
 
+#include <string.h>
+
 static void
 proxy_free (gpointer p)
 {
@@ -83,6 +85,14 @@ unite (FzFilterSet *set, const FzFilterSet *more)
   return u;
 }
 
+static int
+by_prefix_len (gconstpointer a, gconstpointer b)
+{
+  const FzGatewayResource *x = *(FzGatewayResource *const *) a;
+  const FzGatewayResource *y = *(FzGatewayResource *const *) b;
+  return (int) x->prefix.len - (int) y->prefix.len;
+}
+
 void
 fz_gateway_client_recompute (FzGatewayClient *c)
 {
@@ -101,23 +111,58 @@ fz_gateway_client_recompute (FzGatewayClient *c)
       else if (r->type == FZ_RESOURCE_INTERNET)
         c->internet = unite (c->internet, r->filters);
     }
-  /* Each prefix gets what every resource containing it allows: the
-   * longest match then answers for all of them. Few resources per
-   * client, so the square is cheap; it runs only on changes. */
+  /* Each prefix gets what every resource containing it allows, so that
+   * the longest match answers for all of them. Shortest first: when a
+   * prefix goes in, the longest match of its address among those already
+   * in is its nearest container (or the same prefix of another resource),
+   * which holds the union of everything above it. */
+  g_ptr_array_sort (cidrs, by_prefix_len);
   for (guint i = 0; i < cidrs->len; i++)
     {
       const FzGatewayResource *r = cidrs->pdata[i];
-      FzFilterSet *set = NULL;
-      for (guint j = 0; j < cidrs->len; j++)
-        {
-          const FzGatewayResource *o = cidrs->pdata[j];
-          if (o->prefix.len <= r->prefix.len
-              && o->prefix.addr.family == r->prefix.addr.family
-              && fz_ip_prefix_contains (&o->prefix, &r->prefix.addr))
-            set = unite (set, o->filters);
-        }
+      FzIpPrefix at;
+      const FzFilterSet *above = fz_ip_table_lookup (c->cidr, &r->prefix.addr, &at);
+      FzFilterSet *set = fz_filter_set_union (r->filters, above ? above : r->filters);
       fz_ip_table_insert (c->cidr, &r->prefix, set);
     }
+  c->dirty = FALSE;
+}
+
+/* Never through the Internet resource: this host's and its networks'
+ * private, loopback, link-local, shared (CGNAT, where the tunnel lives),
+ * multicast and reserved addresses, as Firezone's gateway refuses them.
+ * A CIDR resource may still name them. */
+static gboolean
+internet_rejects (const FzIpAddr *dst)
+{
+  static const char *const nets[]
+    = { "0.0.0.0/8",      "10.0.0.0/8",    "100.64.0.0/10",  "127.0.0.0/8",
+        "169.254.0.0/16", "172.16.0.0/12", "192.168.0.0/16", "224.0.0.0/3",
+        "::/127",         "fc00::/7",      "fe80::/10",      "ff00::/8" };
+  static FzIpPrefix parsed[G_N_ELEMENTS (nets)];
+  static gsize once;
+
+  if (g_once_init_enter (&once))
+    {
+      for (guint i = 0; i < G_N_ELEMENTS (nets); i++)
+        g_assert (fz_ip_prefix_parse (&parsed[i], nets[i]));
+      g_once_init_leave (&once, 1);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (parsed); i++)
+    if (parsed[i].addr.family == dst->family && fz_ip_prefix_contains (&parsed[i], dst))
+      return TRUE;
+  return FALSE;
+}
+
+gboolean
+fz_gateway_in_tunnel_range (const FzIpAddr *addr)
+{
+  static const guint8 v6[13] = { 0xfd, 0x00, 0x20, 0x21, 0x11, 0x11 };
+  if (addr->family == 4)
+    return addr->bytes[0] == 100 && (addr->bytes[1] & 0xe0) == 64;
+  /* fd00:2021:1111::/107: 13 whole bytes, then the top 3 bits. */
+  return addr->family == 6 && memcmp (addr->bytes, v6, 13) == 0
+         && (addr->bytes[13] & 0xe0) == 0;
 }
 
 static FzGatewayVerdict
@@ -130,6 +175,8 @@ verdict (const FzFilterSet *set, const FzIpPacket *pkt)
 FzGatewayVerdict
 fz_gateway_client_check (FzGatewayClient *c, const FzIpPacket *pkt, const FzIpAddr *dst)
 {
+  if (c->dirty)
+    fz_gateway_client_recompute (c);
   const FzFilterSet *set = fz_ip_table_lookup (c->cidr, dst, NULL);
 
   if (set != NULL)
@@ -140,9 +187,32 @@ fz_gateway_client_check (FzGatewayClient *c, const FzIpPacket *pkt, const FzIpAd
         return FZ_GATEWAY_ALLOW;
       return c->internet != NULL ? verdict (c->internet, pkt) : FZ_GATEWAY_DENY_FILTER;
     }
-  if (c->internet != NULL)
+  if (c->internet != NULL && !internet_rejects (dst))
     return verdict (c->internet, pkt);
   return FZ_GATEWAY_DENY_RESOURCE;
+}
+
+/* Errors about what the client sent pass; anything else as the filter
+ * allows it from the resource's side (its port is the source port). */
+static gboolean
+allows_from (const FzFilterSet *set, const FzIpPacket *pkt)
+{
+  return fz_ip_packet_is_icmp_error (pkt)
+         || fz_filter_set_allows (set, pkt->proto, fz_ip_packet_src_port (pkt));
+}
+
+gboolean
+fz_gateway_client_allows_inbound (FzGatewayClient *c, const FzIpPacket *pkt,
+                                  const FzIpAddr *src)
+{
+  const FzFilterSet *set;
+
+  if (c->dirty)
+    fz_gateway_client_recompute (c);
+  set = fz_ip_table_lookup (c->cidr, src, NULL);
+  if (set != NULL && allows_from (set, pkt))
+    return TRUE;
+  return c->internet != NULL && !internet_rejects (src) && allows_from (c->internet, pkt);
 }
 
 FzGatewayVerdict

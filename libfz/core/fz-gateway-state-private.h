@@ -68,6 +68,10 @@ FzPortalMessage *fz_gateway_state_poll_portal (FzGatewayState *gw);
 void fz_gateway_state_handle_datagram (FzGatewayState *gw, const FzSockAddr *local,
                                        const FzSockAddr *from, FzPacketBuf *buf,
                                        gint64 now);
+/* Takes @buf: a packet as the node decrypted it from client @client_id
+ * (the path after WireGuard: for fuzzing and benchmarks). */
+void fz_gateway_state_handle_client_packet (FzGatewayState *gw, const char *client_id,
+                                            FzPacketBuf *buf, gint64 now);
 /* Takes @buf: a packet read from the TUN, for a client. */
 void fz_gateway_state_handle_tun (FzGatewayState *gw, FzPacketBuf *buf, gint64 now);
 

@@ -6,11 +6,13 @@
 #include "fz-transmit-queue.h"
 
 #include <ldns/ldns.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* SRV/TXT queries of clients waiting for the host's resolver. */
-#define MAX_QUERIES   1024
-#define QUERY_TIMEOUT (10 * G_USEC_PER_SEC)
+#define MAX_QUERIES            1024
+#define MAX_QUERIES_PER_CLIENT 64
+#define QUERY_TIMEOUT          (10 * G_USEC_PER_SEC)
 
 typedef struct
 {
@@ -30,6 +32,7 @@ struct _FzGatewayState
   FzIpAddr ipv4, ipv6;
   gboolean have_interface, shut_down;
   gint64 wall_offset; /* wall clock (us since the epoch) - monotonic */
+  gboolean wall_known;
 
   GHashTable *clients;   /* id → FzGatewayClient* (owned) */
   GHashTable *by_ip;     /* FzIpAddr* (the client's) → FzGatewayClient* */
@@ -66,6 +69,7 @@ resource_free (gpointer p)
 {
   FzGatewayResource *r = p;
   g_free (r->id);
+  g_free (r->address);
   fz_dns_pattern_free (r->pattern);
   fz_filter_set_free (r->filters);
   g_free (r);
@@ -320,14 +324,16 @@ remove_access (FzGatewayState *gw, FzGatewayAccess *a, gint64 now)
       remove_client (gw, c, TRUE, now);
       return;
     }
-  fz_gateway_client_recompute (c);
+  c->dirty = TRUE;
 }
 
 /* expires_at is wall-clock seconds; deadlines are monotonic. */
 static void
 schedule_access (FzGatewayState *gw, FzGatewayAccess *a)
 {
-  if (a->expires_at <= 0)
+  /* Without a wall clock no expiry can be placed; set_wall_clock places
+   * them all. */
+  if (a->expires_at <= 0 || !gw->wall_known)
     {
       fz_timer_heap_cancel (gw->timers, &a->timed.timer);
       return;
@@ -338,7 +344,25 @@ schedule_access (FzGatewayState *gw, FzGatewayAccess *a)
   fz_timer_heap_schedule (gw->timers, &a->timed.timer, at);
 }
 
-/* A resource from the portal, new or changed; NULL when unusable. */
+static void
+mark_holders_dirty (FzGatewayState *gw, const char *resource_id)
+{
+  GHashTableIter it;
+  gpointer v;
+
+  g_hash_table_iter_init (&it, gw->clients);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    {
+      FzGatewayClient *c = v;
+      if (g_hash_table_contains (c->accesses, resource_id))
+        c->dirty = TRUE;
+    }
+}
+
+/* A resource from the portal, new or changed; NULL when unusable. As in
+ * Firezone, a resource never changes its type or address: only its
+ * filters are taken from an update (the proxy mappings and NAT sessions
+ * made for the old address would outlive it otherwise). */
 static FzGatewayResource *
 upsert_resource (FzGatewayState *gw, const FzResource *src)
 {
@@ -346,7 +370,16 @@ upsert_resource (FzGatewayState *gw, const FzResource *src)
   g_autoptr (FzDnsPattern) pattern = NULL;
   FzIpPrefix prefix = { 0 };
 
-  if (src->type == FZ_RESOURCE_DNS)
+  if (r != NULL)
+    {
+      if (r->type != src->type
+          || g_strcmp0 (r->address,
+                        src->type == FZ_RESOURCE_INTERNET ? NULL : src->address)
+               != 0)
+        g_warning ("gateway: resource rid=%s changed its type or address: ignored",
+                   src->id);
+    }
+  else if (src->type == FZ_RESOURCE_DNS)
     {
       g_autoptr (GError) error = NULL;
       pattern = fz_dns_pattern_new (src->address, &error);
@@ -365,15 +398,16 @@ upsert_resource (FzGatewayState *gw, const FzResource *src)
     {
       r = g_new0 (FzGatewayResource, 1);
       r->id = g_strdup (src->id);
+      r->type = src->type;
+      r->address = src->type == FZ_RESOURCE_INTERNET ? NULL : g_strdup (src->address);
+      r->prefix = prefix;
+      r->pattern = g_steal_pointer (&pattern);
       g_hash_table_insert (gw->resources, r->id, r);
     }
-  r->type = src->type;
-  r->prefix = prefix;
-  fz_dns_pattern_free (r->pattern);
-  r->pattern = g_steal_pointer (&pattern);
   fz_filter_set_free (r->filters);
   r->filters
     = fz_filter_set_new ((const FzFilter *) src->filters->data, src->filters->len);
+  mark_holders_dirty (gw, r->id);
   return r;
 }
 
@@ -384,6 +418,7 @@ fz_gateway_state_set_wall_clock (FzGatewayState *gw, gint64 wall_us, gint64 now)
   gpointer c, a;
 
   gw->wall_offset = wall_us - now;
+  gw->wall_known = TRUE;
   fz_node_set_wall_clock (gw->node, wall_us, now);
   g_hash_table_iter_init (&it, gw->clients);
   while (g_hash_table_iter_next (&it, NULL, &c))
@@ -394,9 +429,28 @@ fz_gateway_state_set_wall_clock (FzGatewayState *gw, gint64 wall_us, gint64 now)
     }
 }
 
+/* A tunnel address belongs to one client: one that held it before lost
+ * it (the portal gave it to someone else) and is forgotten. */
+static void
+claim_address (FzGatewayState *gw, FzGatewayClient *c, FzIpAddr *addr, gint64 now)
+{
+  FzGatewayClient *other;
+
+  if (addr->family == 0)
+    return;
+  other = g_hash_table_lookup (gw->by_ip, addr);
+  if (other != NULL && other != c)
+    {
+      g_warning ("gateway: client cid=%s now has the address of cid=%s", c->id,
+                 other->id);
+      remove_client (gw, other, TRUE, now);
+    }
+  g_hash_table_replace (gw->by_ip, addr, c);
+}
+
 static void
 set_client_addresses (FzGatewayState *gw, FzGatewayClient *c, const FzIpAddr *v4,
-                      const FzIpAddr *v6)
+                      const FzIpAddr *v6, gint64 now)
 {
   if (fz_ip_addr_equal (&c->ipv4, v4) && fz_ip_addr_equal (&c->ipv6, v6))
     return;
@@ -408,10 +462,8 @@ set_client_addresses (FzGatewayState *gw, FzGatewayClient *c, const FzIpAddr *v4
   unindex_client (gw, c);
   c->ipv4 = *v4;
   c->ipv6 = *v6;
-  if (v4->family != 0)
-    g_hash_table_insert (gw->by_ip, &c->ipv4, c);
-  if (v6->family != 0)
-    g_hash_table_insert (gw->by_ip, &c->ipv6, c);
+  claim_address (gw, c, &c->ipv4, now);
+  claim_address (gw, c, &c->ipv6, now);
   /* Access timers were cancelled with the rest: set them again. */
   GHashTableIter it;
   gpointer a;
@@ -437,7 +489,7 @@ grant_access (FzGatewayState *gw, FzGatewayClient *c, FzGatewayResource *r,
     }
   a->expires_at = expires_at;
   schedule_access (gw, a);
-  fz_gateway_client_recompute (c);
+  c->dirty = TRUE;
 }
 
 static void
@@ -448,6 +500,13 @@ create_authorization (FzGatewayState *gw, const FzPortalMessage *m, gint64 now)
 
   if (m->resources->len != 1 || !m->has_peer_key || !m->has_psk)
     return;
+  /* Without a relay we may not be reachable: the portal hears so instead
+   * of an authorization, and sends relays (as Firezone's gateway does). */
+  if (g_hash_table_size (gw->relays) == 0)
+    {
+      push_portal (gw, FZ_PORTAL_NO_RELAYS);
+      return;
+    }
   FzGatewayResource *r = upsert_resource (gw, m->resources->pdata[0]);
   if (r == NULL)
     return;
@@ -461,7 +520,11 @@ create_authorization (FzGatewayState *gw, const FzPortalMessage *m, gint64 now)
   p.remote_pwd = m->client_ice.password;
   if (!fz_node_upsert_connection (gw->node, m->peer_id, &p, now, &error))
     {
+      FzGatewayClient *old = g_hash_table_lookup (gw->clients, m->peer_id);
       g_warning ("gateway: client cid=%s: %s", m->peer_id, error->message);
+      /* The node dropped the connection with its handle. */
+      if (old != NULL)
+        old->conn = NULL;
       release_resource (gw, r);
       return;
     }
@@ -473,13 +536,10 @@ create_authorization (FzGatewayState *gw, const FzPortalMessage *m, gint64 now)
       g_hash_table_insert (gw->clients, c->id, c);
     }
   c->conn = fz_node_lookup (gw->node, m->peer_id);
-  set_client_addresses (gw, c, &m->peer_ipv4, &m->peer_ipv6);
+  set_client_addresses (gw, c, &m->peer_ipv4, &m->peer_ipv6, now);
   grant_access (gw, c, r, m->expires_at);
   release_resource (gw, r);
   g_debug ("gateway: access cid=%s rid=%s granted", c->id, r->id);
-
-  if (g_hash_table_size (gw->relays) == 0)
-    push_portal (gw, FZ_PORTAL_NO_RELAYS);
   FzPortalMessage *reply = push_portal (gw, FZ_PORTAL_AUTHORIZATION_CREATED_REF);
   reply->ref = g_strdup (m->ref);
 }
@@ -592,17 +652,10 @@ static void
 resource_updated (FzGatewayState *gw, const FzPortalMessage *m)
 {
   const FzResource *src = m->resources->len == 1 ? m->resources->pdata[0] : NULL;
-  GHashTableIter it;
-  gpointer c;
 
   /* Only resources someone has access to are kept. */
-  if (src == NULL || g_hash_table_lookup (gw->resources, src->id) == NULL
-      || upsert_resource (gw, src) == NULL)
-    return;
-  g_hash_table_iter_init (&it, gw->clients);
-  while (g_hash_table_iter_next (&it, NULL, &c))
-    if (g_hash_table_contains (((FzGatewayClient *) c)->accesses, src->id))
-      fz_gateway_client_recompute (c);
+  if (src != NULL && g_hash_table_lookup (gw->resources, src->id) != NULL)
+    upsert_resource (gw, src);
 }
 
 static void
@@ -708,9 +761,23 @@ proxies_consistent (FzGatewayClient *c, const FzAssignedIps *msg)
   return TRUE;
 }
 
+/* The domain's proxy IPs become @msg's: ones it no longer lists are
+ * unmapped (with their NAT sessions), so a client cannot pile them up. */
 static void
-map_proxies (FzGatewayClient *c, FzGatewayDomain *d, const FzAssignedIps *msg)
+map_proxies (FzGatewayState *gw, FzGatewayClient *c, FzGatewayDomain *d,
+             const FzAssignedIps *msg)
 {
+  for (guint i = 0; i < d->n_proxies; i++)
+    {
+      gboolean kept = FALSE;
+      for (guint j = 0; !kept && j < msg->n_proxy_ips; j++)
+        kept = fz_ip_addr_equal (&d->proxies[i], &msg->proxy_ips[j]);
+      if (kept)
+        continue;
+      const FzIpAddr *client = d->proxies[i].family == 4 ? &c->ipv4 : &c->ipv6;
+      fz_nat_table_remove_proxy (gw->nat, client, &d->proxies[i]);
+      g_hash_table_remove (c->proxies, &d->proxies[i]);
+    }
   for (guint i = 0; i < msg->n_proxy_ips; i++)
     {
       if (g_hash_table_contains (c->proxies, &msg->proxy_ips[i]))
@@ -757,13 +824,25 @@ assigned_ips (FzGatewayState *gw, FzGatewayClient *c, const guint8 *payload, gsi
       fz_assigned_ips_clear (&msg);
       return;
     }
+  /* Names compare without case; keys and mappings hold them lowercased. */
+  char *lower = g_ascii_strdown (msg.domain, -1);
+  g_free (msg.domain);
+  msg.domain = lower;
   if (!proxies_consistent (c, &msg))
     reset_client_dns (gw, c);
   FzGatewayDomain *d = get_domain (c, &msg);
   if (d != NULL)
     {
-      map_proxies (c, d, &msg);
+      map_proxies (gw, c, d, &msg);
       start_resolution (gw, d, now);
+    }
+  else
+    {
+      /* Too many names: the client hears it rather than retrying forever. */
+      FzDomainStatus st
+        = { .resource = msg.resource, .domain = msg.domain, .status = FZ_NAT_INACTIVE };
+      g_autoptr (GBytes) inactive = fz_domain_status_encode (&st);
+      send_control (gw, c, FZ_CONTROL_DOMAIN_STATUS, inactive, now);
     }
   fz_assigned_ips_clear (&msg);
 }
@@ -835,44 +914,20 @@ resolve_timed_out (FzGatewayState *gw, FzGatewayDomain *d, gint64 now)
 
 /* ---- SRV/TXT queries to our port 53535 ---- */
 
-static void
-dns_query (FzGatewayState *gw, FzGatewayClient *c, const FzIpPacket *pkt, gint64 now)
-{
-  guint32 len;
-  const guint8 *payload = fz_ip_packet_payload (pkt, &len);
-
-  if (len < 12 || g_hash_table_size (gw->queries) >= MAX_QUERIES)
-    return;
-  Query *q = g_new0 (Query, 1);
-  q->timed.kind = FZ_GATEWAY_TIMER_QUERY;
-  q->request = gw->next_request++;
-  q->client_id = g_strdup (c->id);
-  fz_ip_packet_src (pkt, &q->client_ip);
-  fz_ip_packet_dst (pkt, &q->our_ip);
-  q->client_port = fz_ip_packet_src_port (pkt);
-  q->query = g_bytes_new (payload, len);
-  g_hash_table_insert (gw->queries, &q->request, q);
-  fz_timer_heap_schedule (gw->timers, &q->timed.timer, now + QUERY_TIMEOUT);
-  FzGatewayEvent *e = push_event (gw, FZ_GATEWAY_EVENT_DNS_QUERY);
-  e->request = q->request;
-  e->query = g_bytes_ref (q->query);
-}
-
-/* SERVFAIL for a query: its header and question, nothing else. */
+/* An answer with no records and @rcode for @query (header and question
+ * kept), or NULL when @query does not parse. */
 static guint8 *
-servfail (GBytes *query, gsize *len)
+error_answer (const guint8 *query, gsize qlen, ldns_pkt_rcode rcode, gsize *len)
 {
-  gsize qlen;
-  const guint8 *q = g_bytes_get_data (query, &qlen);
   ldns_pkt *pkt = NULL;
   guint8 *wire = NULL;
   size_t wlen = 0;
 
-  if (ldns_wire2pkt (&pkt, q, qlen) != LDNS_STATUS_OK)
+  if (ldns_wire2pkt (&pkt, query, qlen) != LDNS_STATUS_OK)
     return NULL;
   ldns_pkt_set_qr (pkt, true);
   ldns_pkt_set_ra (pkt, true);
-  ldns_pkt_set_rcode (pkt, LDNS_RCODE_SERVFAIL);
+  ldns_pkt_set_rcode (pkt, rcode);
   ldns_rr_list_deep_free (ldns_pkt_answer (pkt));
   ldns_rr_list_deep_free (ldns_pkt_authority (pkt));
   ldns_rr_list_deep_free (ldns_pkt_additional (pkt));
@@ -882,11 +937,95 @@ servfail (GBytes *query, gsize *len)
   ldns_pkt_set_ancount (pkt, 0);
   ldns_pkt_set_nscount (pkt, 0);
   ldns_pkt_set_arcount (pkt, 0);
+  ldns_pkt_set_edns_udp_size (pkt, 0);
   if (ldns_pkt2wire (&wire, pkt, &wlen) != LDNS_STATUS_OK)
     wire = NULL;
   ldns_pkt_free (pkt);
   *len = wlen;
   return wire;
+}
+
+static void
+udp_to_client (FzGatewayState *gw, FzGatewayClient *c, const FzIpAddr *from,
+               const FzIpAddr *to, guint16 port, const guint8 *msg, gsize len, gint64 now)
+{
+  FzPacketBuf *buf = fz_buf_pool_alloc (gw->pool);
+  FzIpPacket out;
+
+  if (fz_ip_build_udp (buf, &out, from, to, FZ_GATEWAY_DNS_PORT, port, msg, len, NULL))
+    to_client (gw, c, buf, now);
+  else
+    fz_packet_buf_free (buf);
+}
+
+/* Only what the spec sends here: one SRV or TXT question for a name of a
+ * DNS resource the client may reach. The host's resolver answers nothing
+ * else (it would tell internal names to anyone with a tunnel). */
+static gboolean
+query_allowed (FzGatewayClient *c, const guint8 *q, gsize len)
+{
+  ldns_pkt *pkt = NULL;
+  gboolean ok = FALSE;
+
+  if (ldns_wire2pkt (&pkt, q, len) != LDNS_STATUS_OK)
+    return FALSE;
+  ldns_rr_list *qs = ldns_pkt_question (pkt);
+  if (ldns_pkt_get_opcode (pkt) == LDNS_PACKET_QUERY && !ldns_pkt_qr (pkt)
+      && ldns_rr_list_rr_count (qs) == 1)
+    {
+      ldns_rr *rr = ldns_rr_list_rr (qs, 0);
+      ldns_rr_type t = ldns_rr_get_type (rr);
+      char *name = ldns_rdf2str (ldns_rr_owner (rr));
+      GHashTableIter it;
+      gpointer v;
+      g_hash_table_iter_init (&it, c->accesses);
+      while (!ok && (t == LDNS_RR_TYPE_SRV || t == LDNS_RR_TYPE_TXT) && name != NULL
+             && g_hash_table_iter_next (&it, NULL, &v))
+        {
+          const FzGatewayResource *r = ((FzGatewayAccess *) v)->resource;
+          ok = r->type == FZ_RESOURCE_DNS && fz_dns_pattern_matches (r->pattern, name);
+        }
+      free (name);
+    }
+  ldns_pkt_free (pkt);
+  return ok;
+}
+
+static void
+dns_query (FzGatewayState *gw, FzGatewayClient *c, const FzIpPacket *pkt, gint64 now)
+{
+  guint32 len;
+  const guint8 *payload = fz_ip_packet_payload (pkt, &len);
+  FzIpAddr src, dst;
+
+  fz_ip_packet_src (pkt, &src);
+  fz_ip_packet_dst (pkt, &dst);
+  /* A client may not hold more than its share of the resolver. */
+  if (len < 12 || c->n_queries >= MAX_QUERIES_PER_CLIENT
+      || g_hash_table_size (gw->queries) >= MAX_QUERIES)
+    return;
+  if (!query_allowed (c, payload, len))
+    {
+      gsize n;
+      g_autofree guint8 *refused = error_answer (payload, len, LDNS_RCODE_REFUSED, &n);
+      if (refused != NULL)
+        udp_to_client (gw, c, &dst, &src, fz_ip_packet_src_port (pkt), refused, n, now);
+      return;
+    }
+  Query *q = g_new0 (Query, 1);
+  q->timed.kind = FZ_GATEWAY_TIMER_QUERY;
+  q->request = gw->next_request++;
+  q->client_id = g_strdup (c->id);
+  q->client_ip = src;
+  q->our_ip = dst;
+  q->client_port = fz_ip_packet_src_port (pkt);
+  q->query = g_bytes_new (payload, len);
+  g_hash_table_insert (gw->queries, &q->request, q);
+  c->n_queries++;
+  fz_timer_heap_schedule (gw->timers, &q->timed.timer, now + QUERY_TIMEOUT);
+  FzGatewayEvent *e = push_event (gw, FZ_GATEWAY_EVENT_DNS_QUERY);
+  e->request = q->request;
+  e->query = g_bytes_ref (q->query);
 }
 
 void
@@ -900,18 +1039,18 @@ fz_gateway_state_dns_answer (FzGatewayState *gw, guint64 request, const guint8 *
     return;
   fz_timer_heap_cancel (gw->timers, &q->timed.timer);
   FzGatewayClient *c = g_hash_table_lookup (gw->clients, q->client_id);
+  if (c != NULL && c->n_queries > 0)
+    c->n_queries--;
   if (msg == NULL)
-    msg = failed = servfail (q->query, &len);
-  if (c != NULL && msg != NULL)
     {
-      FzPacketBuf *buf = fz_buf_pool_alloc (gw->pool);
-      FzIpPacket out;
-      if (fz_ip_build_udp (buf, &out, &q->our_ip, &q->client_ip, FZ_GATEWAY_DNS_PORT,
-                           q->client_port, msg, len, NULL))
-        to_client (gw, c, buf, now);
-      else
-        fz_packet_buf_free (buf);
+      gsize qlen;
+      const guint8 *query = g_bytes_get_data (q->query, &qlen);
+      msg = failed = error_answer (query, qlen, LDNS_RCODE_SERVFAIL, &len);
     }
+  /* Only to the address that asked, if the client still has it. */
+  if (c != NULL && msg != NULL
+      && fz_ip_addr_equal (&q->client_ip, q->client_ip.family == 4 ? &c->ipv4 : &c->ipv6))
+    udp_to_client (gw, c, &q->our_ip, &q->client_ip, q->client_port, msg, len, now);
   g_hash_table_remove (gw->queries, &request);
   process_node_events (gw, now);
 }
@@ -977,6 +1116,12 @@ client_packet (FzGatewayState *gw, FzGatewayClient *c, FzPacketBuf *buf, gint64 
         dns_query (gw, c, &pkt, now);
       goto drop;
     }
+  /* Other clients and gateways are no resource, whatever a CIDR says. */
+  if (fz_gateway_in_tunnel_range (&dst))
+    {
+      deny (gw, c, buf, &pkt, FZ_GATEWAY_DENY_RESOURCE, now);
+      return;
+    }
   if (fz_nat_is_proxy_ip (&dst))
     {
       FzGatewayProxy *p;
@@ -1034,6 +1179,19 @@ fz_gateway_state_handle_datagram (FzGatewayState *gw, const FzSockAddr *local,
 }
 
 void
+fz_gateway_state_handle_client_packet (FzGatewayState *gw, const char *client_id,
+                                       FzPacketBuf *buf, gint64 now)
+{
+  FzGatewayClient *c = g_hash_table_lookup (gw->clients, client_id);
+
+  if (c == NULL || gw->shut_down)
+    fz_packet_buf_free (buf);
+  else
+    client_packet (gw, c, buf, now);
+  process_node_events (gw, now);
+}
+
+void
 fz_gateway_state_handle_tun (FzGatewayState *gw, FzPacketBuf *buf, gint64 now)
 {
   FzIpPacket pkt;
@@ -1054,8 +1212,19 @@ fz_gateway_state_handle_tun (FzGatewayState *gw, FzPacketBuf *buf, gint64 now)
       return;
     }
   /* Replies of DNS-resource sessions get their proxy IP back; anything
-   * else (CIDR and Internet resources) goes as it is. */
-  fz_nat_table_translate_in (gw->nat, &pkt, now);
+   * else must come from a resource of the client that its filters allow,
+   * never from another client (the kernel routes those back to us). */
+  if (fz_nat_table_translate_in (gw->nat, &pkt, now) != FZ_NAT_TRANSLATED)
+    {
+      FzIpAddr src;
+      fz_ip_packet_src (&pkt, &src);
+      if ((fz_gateway_in_tunnel_range (&src) && !is_ours (gw, &src))
+          || (!is_ours (gw, &src) && !fz_gateway_client_allows_inbound (c, &pkt, &src)))
+        {
+          fz_packet_buf_free (buf);
+          return;
+        }
+    }
   to_client (gw, c, buf, now);
   process_node_events (gw, now);
 }

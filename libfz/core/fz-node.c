@@ -5,6 +5,7 @@
 #include "fz-ip-packet-build.h"
 #include "fz-ip-packet.h"
 #include "fz-stun-message-private.h"
+#include "fz-timer-heap-private.h"
 #include "fz-transmit-queue.h"
 #include "fz-wg-device-private.h"
 
@@ -38,10 +39,9 @@ struct _FzNodeConn
   gint64 last_rekey;
   /* With 10 000 connections nothing may cost O(connections) per packet:
    * only connections marked dirty are drained, and timers come from a
-   * sequence sorted by each connection's deadline. */
+   * heap of each connection's deadline. */
   gboolean dirty;
-  gint64 deadline;
-  GSequenceIter *timer;
+  FzTimer timer;
   /* Removed: only the id is left, kept until the event that says so is
    * polled, so that handles handed out before stay safe to pass back. */
   gboolean removed;
@@ -67,7 +67,7 @@ struct _FzNode
   GHashTable *relays;   /* id -> Relay* (owns) */
   GArray *locals;       /* FzIceCandidate: host and srflx, for every connection */
   GPtrArray *dirty;     /* Connection*: touched since the last drain */
-  GSequence *timers;    /* Connection*, earliest deadline first */
+  FzTimerHeap *timers;  /* Connection.timer */
   guint32 next_tag;
   gboolean no_relays_reported;
   FzTransmitQueue transmits; /* FzNodeTransmit */
@@ -121,15 +121,6 @@ mark_dirty (FzNode *node, Connection *c)
   g_ptr_array_add (node->dirty, c);
 }
 
-static gint
-timer_cmp (gconstpointer a, gconstpointer b, gpointer unused)
-{
-  const Connection *x = a, *y = b;
-  if (x->deadline != y->deadline)
-    return x->deadline < y->deadline ? -1 : 1;
-  return x->tag < y->tag ? -1 : x->tag > y->tag;
-}
-
 /* The earliest time the connection needs handle_timeout. The idle
  * deadline may be early (traffic since moved it), never late: handling
  * it then just finds the connection busy and computes it again. */
@@ -139,12 +130,7 @@ update_deadline (FzNode *node, Connection *c)
   gint64 d = fz_ice_agent_poll_timeout (c->agent);
   if (!c->idle)
     d = MIN (d, c->last_traffic + FZ_NODE_IDLE_AFTER);
-  if (c->timer != NULL && d == c->deadline)
-    return;
-  if (c->timer != NULL)
-    g_sequence_remove (c->timer);
-  c->deadline = d;
-  c->timer = g_sequence_insert_sorted (node->timers, c, timer_cmp, NULL);
+  fz_timer_heap_schedule (node->timers, &c->timer, d);
 }
 
 /* Our host address of that family (for the socket to send from). */
@@ -299,8 +285,7 @@ connection_clear (FzNode *node, Connection *c)
   g_hash_table_remove (node->by_ufrag, fz_ice_agent_local_ufrag (c->agent));
   g_hash_table_remove (node->by_tag, GUINT_TO_POINTER (c->tag));
   g_hash_table_remove (node->by_peer, c->peer);
-  if (c->timer != NULL)
-    g_sequence_remove (c->timer);
+  fz_timer_heap_cancel (node->timers, &c->timer);
   if (c->dirty)
     g_ptr_array_remove_fast (node->dirty, c);
   fz_wg_device_remove_peer (node->wg, c->peer);
@@ -357,7 +342,7 @@ fz_node_new (gboolean controlling, const guint8 priv[FZ_WG_KEY_LEN], FzRng *rng,
   node->relays = g_hash_table_new (g_str_hash, g_str_equal);
   node->locals = g_array_new (FALSE, FALSE, sizeof (FzIceCandidate));
   node->dirty = g_ptr_array_new ();
-  node->timers = g_sequence_new (NULL);
+  node->timers = fz_timer_heap_new ();
   node->next_tag = fz_rng_u32 (rng) | 1;
   fz_transmit_queue_init (&node->transmits, FzNodeTransmit);
   g_queue_init (&node->events);
@@ -396,7 +381,7 @@ fz_node_free (FzNode *node)
     }
   g_hash_table_unref (node->conns);
   g_ptr_array_unref (node->dirty);
-  g_sequence_free (node->timers);
+  fz_timer_heap_free (node->timers);
   g_hash_table_unref (node->by_ufrag);
   g_hash_table_unref (node->by_tag);
   g_hash_table_unref (node->by_peer);
@@ -1330,10 +1315,7 @@ fz_node_poll_timeout (FzNode *node)
   g_hash_table_iter_init (&it, node->relays);
   while (g_hash_table_iter_next (&it, NULL, &v))
     t = MIN (t, fz_allocation_poll_timeout (((Relay *) v)->alloc));
-  GSequenceIter *first = g_sequence_get_begin_iter (node->timers);
-  if (!g_sequence_iter_is_end (first))
-    t = MIN (t, ((Connection *) g_sequence_get (first))->deadline);
-  return t;
+  return MIN (t, fz_timer_heap_next (node->timers));
 }
 
 void
@@ -1347,14 +1329,10 @@ fz_node_handle_timeout (FzNode *node, gint64 now)
       fz_allocation_handle_timeout (((Relay *) v)->alloc, now);
 
   /* The connections due, earliest first; drain() sorts them again. */
-  GSequenceIter *first;
-  while (!g_sequence_iter_is_end (first = g_sequence_get_begin_iter (node->timers)))
+  FzTimer *t;
+  while ((t = fz_timer_heap_pop_due (node->timers, now)) != NULL)
     {
-      Connection *c = g_sequence_get (first);
-      if (c->deadline > now)
-        break;
-      g_sequence_remove (first);
-      c->timer = NULL;
+      Connection *c = FZ_TIMER_OWNER (t, Connection, timer);
       mark_dirty (node, c);
       if (!c->idle && now >= c->last_traffic + FZ_NODE_IDLE_AFTER)
         {

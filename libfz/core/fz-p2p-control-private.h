@@ -60,6 +60,12 @@ gboolean fz_domain_status_decode (const void *data, gsize len, FzDomainStatus *o
                                   GError **error);
 void fz_domain_status_clear (FzDomainStatus *msg);
 
+/* The whole control packet for @msg, into @buf (as fz_ip_build_control()). */
+gboolean fz_p2p_control_build_assigned_ips (FzPacketBuf *buf, FzIpPacket *out,
+                                            const FzAssignedIps *msg, GError **error);
+gboolean fz_p2p_control_build_domain_status (FzPacketBuf *buf, FzIpPacket *out,
+                                             const FzDomainStatus *msg, GError **error);
+
 /* The type and JSON payload of a parsed control packet (pointing into
  * it); FALSE when @pkt is no control packet. */
 gboolean fz_p2p_control_payload (const FzIpPacket *pkt, FzControlType *type,

@@ -299,6 +299,30 @@ fz_domain_status_clear (FzDomainStatus *msg)
   g_clear_pointer (&msg->domain, g_free);
 }
 
+static gboolean
+build (FzPacketBuf *buf, FzIpPacket *out, FzControlType type, GBytes *json,
+       GError **error)
+{
+  gboolean ok = fz_ip_build_control (buf, out, type, g_bytes_get_data (json, NULL),
+                                     g_bytes_get_size (json), error);
+  g_bytes_unref (json);
+  return ok;
+}
+
+gboolean
+fz_p2p_control_build_assigned_ips (FzPacketBuf *buf, FzIpPacket *out,
+                                   const FzAssignedIps *msg, GError **error)
+{
+  return build (buf, out, FZ_CONTROL_ASSIGNED_IPS, fz_assigned_ips_encode (msg), error);
+}
+
+gboolean
+fz_p2p_control_build_domain_status (FzPacketBuf *buf, FzIpPacket *out,
+                                    const FzDomainStatus *msg, GError **error)
+{
+  return build (buf, out, FZ_CONTROL_DOMAIN_STATUS, fz_domain_status_encode (msg), error);
+}
+
 gboolean
 fz_p2p_control_payload (const FzIpPacket *pkt, FzControlType *type,
                         const guint8 **payload, gsize *len)

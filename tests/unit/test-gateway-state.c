@@ -3,12 +3,18 @@
  * what comes out on the TUN and what goes back to the client. */
 #include "fz-private.h"
 
+#include <ldns/ldns.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define S      (G_USEC_PER_SEC)
 #define WALL0  (G_GINT64_CONSTANT (1800000000) * S) /* the wall clock at now = T0 */
 #define T0     (1000 * S)
 #define CLIENT "c-1"
+/* A relay that never answers: the gateway needs one to take clients. */
+#define RELAYS                                                                           \
+  "\"relays\":[{\"id\":\"relay-1\",\"type\":\"turn\",\"addr\":\"10.0.0.9:3478\","        \
+  "\"username\":\"u\",\"password\":\"p\",\"expires_at\":2145916800}]"
 
 typedef struct
 {
@@ -98,8 +104,12 @@ exchange (Fx *f)
     {
       FzNodeConn *conn = NULL;
       moved = TRUE;
-      if (fz_node_decapsulate (f->client, &f->cl_addr, &f->gw_addr, tx.buf, f->now, &conn)
-          == FZ_NODE_RX_PACKET)
+      /* The relay of init is nowhere: only the client gets anything. */
+      if (!fz_sock_addr_equal (&tx.dst, &f->cl_addr))
+        fz_packet_buf_free (tx.buf);
+      else if (fz_node_decapsulate (f->client, &f->cl_addr, &f->gw_addr, tx.buf, f->now,
+                                    &conn)
+               == FZ_NODE_RX_PACKET)
         g_queue_push_tail (&f->to_app, tx.buf);
       else
         fz_packet_buf_free (tx.buf);
@@ -107,6 +117,11 @@ exchange (Fx *f)
   while (fz_node_poll_transmit (f->client, &tx))
     {
       moved = TRUE;
+      if (!fz_sock_addr_equal (&tx.dst, &f->gw_addr))
+        {
+          fz_packet_buf_free (tx.buf);
+          continue;
+        }
       fz_gateway_state_handle_datagram (f->gw, &f->gw_addr, &f->cl_addr, tx.buf, f->now);
     }
   collect (f);
@@ -157,11 +172,10 @@ setup (Fx *f, gconstpointer data)
   g_assert_true (fz_sock_addr_parse (&f->cl_addr, "10.0.0.2:40000"));
   fz_node_add_host_address (fz_gateway_state_get_node (f->gw), &f->gw_addr, f->now);
   fz_node_add_host_address (f->client, &f->cl_addr, f->now);
-  portal_push (
-    f, "init",
-    "{\"interface\":{\"ipv4\":\"100.64.0.1\",\"ipv6\":\"fd00:2021:1111::1\"},"
-    "\"config\":{\"ipv4_masquerade_enabled\":true,\"ipv6_masquerade_enabled\":false},"
-    "\"relays\":[],\"account_slug\":\"acme\",\"authorizations\":[]}");
+  portal_push (f, "init",
+               "{\"interface\":{\"ipv4\":\"100.64.0.1\",\"ipv6\":\"fd00:2021:1111::1\"},"
+               "\"config\":{\"ipv4_masquerade_enabled\":true,\"ipv6_masquerade_enabled\":"
+               "false}," RELAYS ",\"account_slug\":\"acme\",\"authorizations\":[]}");
   collect (f);
 }
 
@@ -199,27 +213,35 @@ b64 (const guint8 *k)
   return g_base64_encode (k, 32);
 }
 
-/* The portal authorizes the client for @resource_json until @expires_in
- * seconds from now (0: no expiry), and the client connects. */
+/* The portal's create_authorization for a client. */
 static void
-authorize (Fx *f, const char *resource_json, gint64 expires_in)
+push_authorization (Fx *f, const char *client_id, const guint8 *key, const char *v4,
+                    const char *v6, const char *resource_json, gint64 expires_in)
 {
-  g_autofree char *ck = b64 (fz_node_public_key (f->client));
+  g_autofree char *ck = b64 (key);
   g_autofree char *psk = b64 (f->psk);
   gint64 exp = expires_in ? (WALL0 + (f->now - T0)) / S + expires_in : 0;
   g_autofree char *json = g_strdup_printf (
-    "{\"ref\":\"ref-1\",\"resource\":%s,\"client\":{\"id\":\"" CLIENT "\","
-    "\"public_key\":\"%s\",\"preshared_key\":\"%s\",\"ipv4\":\"100.64.0.2\","
-    "\"ipv6\":\"fd00:2021:1111::2\",\"version\":\"1.4.0\"},"
+    "{\"ref\":\"ref-1\",\"resource\":%s,\"client\":{\"id\":\"%s\","
+    "\"public_key\":\"%s\",\"preshared_key\":\"%s\",\"ipv4\":\"%s\","
+    "\"ipv6\":\"%s\",\"version\":\"1.4.0\"},"
     "\"client_ice_credentials\":{\"username\":\"cuuu\",\"password\":"
     "\"cp0123456789012345678901\"},"
     "\"gateway_ice_credentials\":{\"username\":\"guuu\",\"password\":"
     "\"gp0123456789012345678901\"}"
     "%s%" G_GINT64_FORMAT "}",
-    resource_json, ck, psk, exp ? ",\"expires_at\":" : ",\"x\":", exp);
+    resource_json, client_id, ck, psk, v4, v6, exp ? ",\"expires_at\":" : ",\"x\":", exp);
   portal_push (f, "create_authorization", json);
   collect (f);
+}
 
+/* The portal authorizes the client for @resource_json until @expires_in
+ * seconds from now (0: no expiry), and the client connects. */
+static void
+authorize (Fx *f, const char *resource_json, gint64 expires_in)
+{
+  push_authorization (f, CLIENT, fz_node_public_key (f->client), "100.64.0.2",
+                      "fd00:2021:1111::2", resource_json, expires_in);
   FzPortalMessage *reply = g_queue_pop_tail (&f->portal);
   g_assert_nonnull (reply);
   g_assert_cmpint (reply->event, ==, FZ_PORTAL_AUTHORIZATION_CREATED_REF);
@@ -317,6 +339,42 @@ expect_icmp (Fx *f, guint8 type, guint8 code)
   g_assert_cmpuint (fz_ip_packet_ttl (&pkt), ==, FZ_ICMP_ERROR_TTL);
 }
 
+/* A packet from the resource side arrives at the gateway's TUN. */
+static void
+tun_in (Fx *f, guint8 proto, const char *src, guint16 sport, const char *dst,
+        guint16 dport)
+{
+  FzPacketBuf *buf = fz_buf_pool_alloc (f->pool);
+  FzIpPacket pkt;
+  FzIpAddr s = ip (src), d = ip (dst);
+
+  if (proto == FZ_IP_PROTO_UDP)
+    g_assert_true (fz_ip_build_udp (buf, &pkt, &s, &d, sport, dport, "x", 1, NULL));
+  else
+    {
+      FzTcpSegment seg = { .sport = sport, .dport = dport, .flags = FZ_TCP_ACK };
+      g_assert_true (fz_ip_build_tcp (buf, &pkt, &s, &d, &seg, NULL, 0, NULL));
+    }
+  fz_gateway_state_handle_tun (f->gw, buf, f->now);
+  while (exchange (f))
+    ;
+}
+
+/* The next packet at the application: from @src port @sport. */
+static void
+expect_app (Fx *f, const char *src, guint16 sport)
+{
+  g_autoptr (FzPacketBuf) b = g_queue_pop_head (&f->to_app);
+  FzIpPacket pkt;
+  FzIpAddr got, want = ip (src);
+
+  g_assert_nonnull (b);
+  g_assert_cmpint (fz_ip_packet_parse (&pkt, b->data, b->len, 65535), ==, FZ_IP_OK);
+  fz_ip_packet_src (&pkt, &got);
+  g_assert_true (fz_ip_addr_equal (&got, &want));
+  g_assert_cmpuint (fz_ip_packet_src_port (&pkt), ==, sport);
+}
+
 static void
 expect_nothing (Fx *f)
 {
@@ -346,11 +404,28 @@ test_interface (Fx *f, gconstpointer data)
   g_assert_true (e->masquerade_v4);
   g_assert_false (e->masquerade_v6);
   event_free (e);
-  /* No relays: the portal hears so with the authorization. */
+  /* Without relays no client is taken: the portal hears no_relays
+   * instead of an authorization. */
+  portal_push (f, "relays_presence",
+               "{\"disconnected_ids\":[\"relay-1\"],\"connected\":[]}");
+  push_authorization (f, CLIENT, fz_node_public_key (f->client), "100.64.0.2",
+                      "fd00:2021:1111::2", CIDR_WEB, 0);
+  /* (The node says so too, once its last relay went.) */
+  g_assert_false (g_queue_is_empty (&f->portal));
+  FzPortalMessage *m;
+  while ((m = g_queue_pop_head (&f->portal)) != NULL)
+    {
+      g_assert_cmpint (m->event, ==, FZ_PORTAL_NO_RELAYS);
+      fz_portal_message_free (m);
+    }
+  g_assert_cmpuint (fz_gateway_state_n_clients (f->gw), ==, 0);
+  /* With one again, it is. */
+  portal_push (f, "relays_presence",
+               "{\"disconnected_ids\":[],\"connected\":[{\"id\":\"relay-2\","
+               "\"type\":\"turn\",\"addr\":\"10.0.0.8:3478\",\"username\":\"u\","
+               "\"password\":\"p\",\"expires_at\":2145916800}]}");
   authorize (f, CIDR_WEB, 0);
-  FzPortalMessage *m = g_queue_pop_head (&f->portal);
-  g_assert_cmpint (m->event, ==, FZ_PORTAL_NO_RELAYS);
-  fz_portal_message_free (m);
+  g_assert_cmpuint (fz_gateway_state_n_clients (f->gw), ==, 1);
 }
 
 static void
@@ -381,18 +456,14 @@ test_cidr_filters (Fx *f, gconstpointer data)
   send_udp (f, "100.64.0.2", "10.2.0.1", 1000, 53);
   expect_icmp (f, 3, 13);
 
-  /* The reply comes back to the client as it is. */
-  FzPacketBuf *buf = fz_buf_pool_alloc (f->pool);
-  FzIpPacket pkt;
-  FzIpAddr s = ip ("10.1.2.3"), d = ip ("100.64.0.2");
-  g_assert_true (fz_ip_build_udp (buf, &pkt, &s, &d, 53, 1000, "x", 1, NULL));
-  fz_gateway_state_handle_tun (f->gw, buf, f->now);
-  while (exchange (f))
-    ;
-  g_autoptr (FzPacketBuf) back = g_queue_pop_head (&f->to_app);
-  g_assert_nonnull (back);
-  g_assert_cmpint (fz_ip_packet_parse (&pkt, back->data, back->len, 65535), ==, FZ_IP_OK);
-  g_assert_cmpuint (fz_ip_packet_src_port (&pkt), ==, 53);
+  /* The web server's reply comes back to the client as it is; what the
+   * filters would not let the client send to does not. */
+  tun_in (f, FZ_IP_PROTO_TCP, "10.1.2.3", 80, "100.64.0.2", 40001);
+  expect_app (f, "10.1.2.3", 80);
+  tun_in (f, FZ_IP_PROTO_UDP, "10.1.2.3", 53, "100.64.0.2", 1000);
+  tun_in (f, FZ_IP_PROTO_TCP, "10.99.0.1", 80, "100.64.0.2", 40001);
+  tun_in (f, FZ_IP_PROTO_UDP, "100.64.0.3", 53, "100.64.0.2", 1000);
+  expect_nothing (f);
 }
 
 static void
@@ -418,10 +489,11 @@ test_init_and_reject (Fx *f, gconstpointer data)
   authorize (f, CIDR_WEB, 0);
   authorize (f, CIDR_TEN, 0);
   /* init lists only r-ten: r-web goes. */
-  portal_push (f, "init",
-               "{\"interface\":{\"ipv4\":\"100.64.0.1\",\"ipv6\":\"fd00:2021:1111::1\"},"
-               "\"relays\":[],\"authorizations\":[{\"client_id\":\"" CLIENT "\","
-               "\"resource_id\":\"r-ten\",\"expires_at\":1900000000}]}");
+  portal_push (
+    f, "init",
+    "{\"interface\":{\"ipv4\":\"100.64.0.1\",\"ipv6\":\"fd00:2021:1111::1\"}," RELAYS
+    ",\"authorizations\":[{\"client_id\":\"" CLIENT "\","
+    "\"resource_id\":\"r-ten\",\"expires_at\":1900000000}]}");
   send_tcp (f, "100.64.0.2", "10.1.2.3", 80, FZ_TCP_SYN);
   expect_icmp (f, 3, 13);
   send_udp (f, "100.64.0.2", "10.1.2.3", 1, 2);
@@ -599,45 +671,238 @@ test_dns_resource (Fx *f, gconstpointer data)
   expect_icmp (f, 3, 0);
 }
 
+/* A query built by ldns, as wire bytes. */
+static GBytes *
+dns_query_wire (const char *name, ldns_rr_type type, guint16 id)
+{
+  ldns_pkt *q = NULL;
+  guint8 *wire = NULL;
+  size_t len = 0;
+
+  g_assert_cmpint (ldns_pkt_query_new_frm_str (&q, name, type, LDNS_RR_CLASS_IN, LDNS_RD),
+                   ==, LDNS_STATUS_OK);
+  ldns_pkt_set_id (q, id);
+  g_assert_cmpint (ldns_pkt2wire (&wire, q, &len), ==, LDNS_STATUS_OK);
+  ldns_pkt_free (q);
+  GBytes *b = g_bytes_new (wire, len);
+  free (wire);
+  return b;
+}
+
+static void
+ask (Fx *f, const char *name, ldns_rr_type type, guint16 id, guint16 port)
+{
+  g_autoptr (GBytes) q = dns_query_wire (name, type, id);
+  send_udp_data (f, "100.64.0.2", "100.64.0.1", port, FZ_GATEWAY_DNS_PORT,
+                 g_bytes_get_data (q, NULL), g_bytes_get_size (q));
+}
+
+/* The next packet at the application is a DNS answer from our port 53535
+ * to @port: its id and rcode, and its payload in *@out if wanted. */
+static void
+expect_dns (Fx *f, guint16 port, guint16 id, guint rcode)
+{
+  g_autoptr (FzPacketBuf) back = g_queue_pop_head (&f->to_app);
+  FzIpPacket pkt;
+  guint32 len;
+
+  g_assert_nonnull (back);
+  g_assert_cmpint (fz_ip_packet_parse (&pkt, back->data, back->len, 65535), ==, FZ_IP_OK);
+  g_assert_cmpuint (fz_ip_packet_src_port (&pkt), ==, FZ_GATEWAY_DNS_PORT);
+  g_assert_cmpuint (fz_ip_packet_dst_port (&pkt), ==, port);
+  const guint8 *m = fz_ip_packet_payload (&pkt, &len);
+  g_assert_cmpuint (len, >=, 12);
+  g_assert_cmphex (m[0] << 8 | m[1], ==, id);
+  g_assert_cmphex (m[2] & 0x80, ==, 0x80); /* QR */
+  g_assert_cmpuint (m[3] & 0x0f, ==, rcode);
+}
+
+static FzGatewayEvent *
+next_query_event (Fx *f)
+{
+  FzGatewayEvent *e;
+  while ((e = g_queue_pop_head (&f->events)) != NULL
+         && e->type != FZ_GATEWAY_EVENT_DNS_QUERY)
+    event_free (e);
+  return e;
+}
+
 static void
 test_dns_queries (Fx *f, gconstpointer data)
 {
   (void) data;
   authorize (f, DNS_APP, 0);
-  /* A DNS header and nothing else is short of a query, but long enough. */
-  send_udp_data (f, "100.64.0.2", "100.64.0.1", 1234, FZ_GATEWAY_DNS_PORT,
-                 "\x12\x34\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00", 12);
-  FzGatewayEvent *e;
-  while ((e = g_queue_pop_head (&f->events)) != NULL
-         && e->type != FZ_GATEWAY_EVENT_DNS_QUERY)
-    event_free (e);
+  /* SRV and TXT of a resource's name go to the host's resolver. */
+  ask (f, "_ldap.app.example.", LDNS_RR_TYPE_SRV, 0x1234, 1234);
+  FzGatewayEvent *e = next_query_event (f);
   g_assert_nonnull (e);
-  g_assert_cmpuint (g_bytes_get_size (e->query), ==, 12);
-  fz_gateway_state_dns_answer (f->gw, e->request, (const guint8 *) "answer", 6, f->now);
+  guint8 answer[12] = { 0x12, 0x34, 0x81, 0x80 };
+  fz_gateway_state_dns_answer (f->gw, e->request, answer, sizeof answer, f->now);
   event_free (e);
   while (exchange (f))
     ;
-  g_autoptr (FzPacketBuf) back = g_queue_pop_head (&f->to_app);
-  FzIpPacket pkt;
-  guint32 len;
-  g_assert_nonnull (back);
-  g_assert_cmpint (fz_ip_packet_parse (&pkt, back->data, back->len, 65535), ==, FZ_IP_OK);
-  g_assert_cmpuint (fz_ip_packet_src_port (&pkt), ==, FZ_GATEWAY_DNS_PORT);
-  g_assert_cmpuint (fz_ip_packet_dst_port (&pkt), ==, 1234);
-  g_assert_cmpmem (fz_ip_packet_payload (&pkt, &len), len, "answer", 6);
+  expect_dns (f, 1234, 0x1234, 0);
+
+  /* Anything else is refused here, never asked. */
+  ask (f, "db.app.example.", LDNS_RR_TYPE_A, 0x2222, 1235);
+  expect_dns (f, 1235, 0x2222, LDNS_RCODE_REFUSED);
+  ask (f, "intranet.corp.", LDNS_RR_TYPE_TXT, 0x3333, 1236);
+  expect_dns (f, 1236, 0x3333, LDNS_RCODE_REFUSED);
+  g_assert_null (next_query_event (f));
 
   /* Unanswered: SERVFAIL after the timeout, with the query's id. */
-  send_udp_data (f, "100.64.0.2", "100.64.0.1", 1235, FZ_GATEWAY_DNS_PORT,
-                 "\xab\xcd\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00", 12);
+  ask (f, "web.app.example.", LDNS_RR_TYPE_TXT, 0xabcd, 1237);
   pump (f, 11 * S);
-  g_autoptr (FzPacketBuf) fail = g_queue_pop_head (&f->to_app);
-  g_assert_nonnull (fail);
-  g_assert_cmpint (fz_ip_packet_parse (&pkt, fail->data, fail->len, 65535), ==, FZ_IP_OK);
-  const guint8 *m = fz_ip_packet_payload (&pkt, &len);
-  g_assert_cmpuint (len, >=, 12);
-  g_assert_cmphex (m[0] << 8 | m[1], ==, 0xabcd);
-  g_assert_cmphex (m[2] & 0x80, ==, 0x80); /* QR */
-  g_assert_cmphex (m[3] & 0x0f, ==, 2);    /* SERVFAIL */
+  expect_dns (f, 1237, 0xabcd, LDNS_RCODE_SERVFAIL);
+}
+
+#define INTERNET "{\"id\":\"r-inet\",\"type\":\"internet\"}"
+
+/* The Internet resource is the Internet: not other clients, not the
+ * gateway's networks, not multicast. */
+static void
+test_internet (Fx *f, gconstpointer data)
+{
+  (void) data;
+  authorize (f, INTERNET, 0);
+  send_udp (f, "100.64.0.2", "8.8.8.8", 1000, 53);
+  expect_tun (f, "8.8.8.8", 53);
+  send_udp (f, "fd00:2021:1111::2", "2001:4860:4860::8888", 1000, 53);
+  expect_tun (f, "2001:4860:4860::8888", 53);
+  const char *refused[] = { "192.168.1.1", "10.0.0.1",   "127.0.0.1",  "169.254.1.1",
+                            "224.0.0.251", "100.64.0.3", "100.100.0.1" };
+  for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      send_udp (f, "100.64.0.2", refused[i], 1000, 53);
+      expect_icmp (f, 3, 0);
+    }
+  send_udp (f, "fd00:2021:1111::2", "fd00:2021:1111::3", 1000, 53);
+  expect_icmp (f, 1, 3);
+  send_udp (f, "fd00:2021:1111::2", "fe80::1", 1000, 53);
+  expect_icmp (f, 1, 3);
+  expect_nothing (f);
+  /* A CIDR resource may name a private network; the tunnel stays out. */
+  portal_push (f, "relays_presence", "{\"disconnected_ids\":[],\"connected\":[]}");
+  authorize (f,
+             "{\"id\":\"r-lan\",\"type\":\"cidr\",\"address\":\"192.168.0.0/16\","
+             "\"name\":\"lan\",\"filters\":[]}",
+             0);
+  send_udp (f, "100.64.0.2", "192.168.1.1", 1000, 53);
+  expect_tun (f, "192.168.1.1", 53);
+  authorize (f,
+             "{\"id\":\"r-cg\",\"type\":\"cidr\",\"address\":\"100.64.0.0/10\","
+             "\"name\":\"cg\",\"filters\":[]}",
+             0);
+  send_udp (f, "100.64.0.2", "100.64.0.3", 1000, 53);
+  expect_icmp (f, 3, 0);
+  /* Replies from the Internet come in; from other clients they do not. */
+  tun_in (f, FZ_IP_PROTO_UDP, "8.8.8.8", 53, "100.64.0.2", 1000);
+  expect_app (f, "8.8.8.8", 53);
+  tun_in (f, FZ_IP_PROTO_UDP, "100.64.0.3", 53, "100.64.0.2", 1000);
+  expect_nothing (f);
+}
+
+/* Two clients: a tunnel address moves to the newer one; a failed upsert
+ * leaves no dangling connection. */
+static void
+test_two_clients (Fx *f, gconstpointer data)
+{
+  guint8 k2[32];
+
+  (void) data;
+  authorize (f, CIDR_TEN, 0);
+  fz_rng_fill (&f->rng, k2, sizeof k2);
+  push_authorization (f, "c-2", k2, "100.64.0.3", "fd00:2021:1111::3", CIDR_WEB, 0);
+  g_assert_cmpuint (fz_gateway_state_n_clients (f->gw), ==, 2);
+  /* c-1 cannot reach c-2, and c-2's address is no way in to c-1. */
+  send_udp (f, "100.64.0.2", "100.64.0.3", 1000, 53);
+  expect_icmp (f, 3, 0);
+  tun_in (f, FZ_IP_PROTO_UDP, "100.64.0.3", 53, "100.64.0.2", 1000);
+  expect_nothing (f);
+
+  /* c-1 again, with c-2's key: the node refuses it and drops c-1's
+   * connection; packets for c-1 go nowhere (and touch nothing freed). */
+  g_test_expect_message ("fz", G_LOG_LEVEL_WARNING, "*cid=c-1: peer already exists*");
+  push_authorization (f, CLIENT, k2, "100.64.0.2", "fd00:2021:1111::2", CIDR_TEN, 0);
+  g_test_assert_expected_messages ();
+  tun_in (f, FZ_IP_PROTO_UDP, "10.1.2.3", 53, "100.64.0.2", 1000);
+  expect_nothing (f);
+
+  /* c-3 gets c-2's address from the portal: c-2 is gone. */
+  guint8 k3[32];
+  fz_rng_fill (&f->rng, k3, sizeof k3);
+  g_test_expect_message ("fz", G_LOG_LEVEL_WARNING,
+                         "*cid=c-3 now has the address of cid=c-2*");
+  push_authorization (f, "c-3", k3, "100.64.0.3", "fd00:2021:1111::3", CIDR_WEB, 0);
+  g_test_assert_expected_messages ();
+  g_assert_cmpuint (fz_gateway_state_n_clients (f->gw), ==, 2);
+  push_authorization (f, "c-2", k2, "100.64.0.9", "fd00:2021:1111::9", CIDR_WEB, 0);
+  g_assert_cmpuint (fz_gateway_state_n_clients (f->gw), ==, 3);
+}
+
+static void
+test_resource_keeps_address (Fx *f, gconstpointer data)
+{
+  (void) data;
+  authorize (f, CIDR_WEB, 0);
+  g_test_expect_message ("fz", G_LOG_LEVEL_WARNING,
+                         "*rid=r-web changed its type or address*");
+  portal_push (f, "resource_updated",
+               "{\"id\":\"r-web\",\"type\":\"cidr\",\"address\":\"10.7.0.0/16\","
+               "\"name\":\"web\",\"filters\":[]}");
+  /* The address stays, the filters change. */
+  send_udp (f, "100.64.0.2", "10.7.0.1", 1000, 53);
+  expect_icmp (f, 3, 0);
+  send_udp (f, "100.64.0.2", "10.1.0.1", 1000, 53);
+  expect_tun (f, "10.1.0.1", 53);
+}
+
+static void
+test_remapped_proxies (Fx *f, gconstpointer data)
+{
+  (void) data;
+  authorize (f, DNS_APP, 0);
+  send_assigned (f, "DB.app.example", 1);
+  guint64 req = expect_resolve (f, "db.app.example");
+  FzIpAddr reals[1] = { ip ("10.5.0.1") };
+  fz_gateway_state_resolved (f->gw, req, reals, 1, f->now);
+  while (exchange (f))
+    ;
+  expect_status (f, "db.app.example", FZ_NAT_ACTIVE);
+  /* The same name with other proxy IPs: the old ones are unmapped. */
+  send_assigned (f, "db.app.example", 5);
+  req = expect_resolve (f, "db.app.example");
+  fz_gateway_state_resolved (f->gw, req, reals, 1, f->now);
+  while (exchange (f))
+    ;
+  expect_status (f, "db.app.example", FZ_NAT_ACTIVE);
+  send_udp (f, "100.64.0.2", "100.96.0.5", 1000, 53);
+  expect_tun (f, "10.5.0.1", 53);
+  send_udp (f, "100.64.0.2", "100.96.0.1", 1000, 53);
+  expect_icmp (f, 3, 0);
+}
+
+static void
+test_after_shutdown (Fx *f, gconstpointer data)
+{
+  (void) data;
+  authorize (f, DNS_APP, 0);
+  send_assigned (f, "db.app.example", 1);
+  guint64 req = expect_resolve (f, "db.app.example");
+  fz_gateway_state_shutdown (f->gw, f->now);
+  while (exchange (f))
+    ;
+  g_assert_true (f->closed);
+  FzIpAddr reals[1] = { ip ("10.5.0.1") };
+  fz_gateway_state_resolved (f->gw, req, reals, 1, f->now);
+  fz_gateway_state_dns_answer (f->gw, 77, (const guint8 *) "x", 1, f->now);
+  push_authorization (f, CLIENT, fz_node_public_key (f->client), "100.64.0.2",
+                      "fd00:2021:1111::2", CIDR_WEB, 0);
+  g_assert_true (g_queue_is_empty (&f->portal));
+  tun_in (f, FZ_IP_PROTO_UDP, "10.1.2.3", 53, "100.64.0.2", 1000);
+  pump (f, 200 * S);
+  expect_nothing (f);
+  g_assert_cmpuint (fz_gateway_state_n_clients (f->gw), ==, 0);
 }
 
 int
@@ -652,5 +917,10 @@ main (int argc, char **argv)
   ADD ("shutdown", test_shutdown);
   ADD ("dns-resource", test_dns_resource);
   ADD ("dns-queries", test_dns_queries);
+  ADD ("internet", test_internet);
+  ADD ("two-clients", test_two_clients);
+  ADD ("resource-keeps-address", test_resource_keeps_address);
+  ADD ("remapped-proxies", test_remapped_proxies);
+  ADD ("after-shutdown", test_after_shutdown);
   return g_test_run ();
 }
