@@ -100,8 +100,8 @@ void fz_client_state_free (FzClientState *cl);
 /* For host addresses, the wall clock, MTU and statistics. */
 FzNode *fz_client_state_get_node (FzClientState *cl);
 
-/* The system's resolvers, used when the portal gives no do53 servers
- * (never a sentinel: the host filters its own). */
+/* The system's resolvers, used when the portal gives no do53 servers;
+ * sentinels among them are left out (ours, read back from the system). */
 void fz_client_state_set_system_dns (FzClientState *cl, const FzIpAddr *servers, guint n);
 /* Off by default. Off: the default routes go and its traffic is dropped. */
 void fz_client_state_set_internet_resource_enabled (FzClientState *cl, gboolean on,

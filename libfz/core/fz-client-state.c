@@ -375,8 +375,11 @@ static void
 set_servers (GArray *to, const FzIpAddr *servers, guint n)
 {
   g_array_set_size (to, 0);
+  /* Never a sentinel: the system's list read back after we set the
+   * TUN's DNS would send queries to ourselves. */
   for (guint i = 0; i < n; i++)
-    if (servers[i].family == 4 || servers[i].family == 6)
+    if ((servers[i].family == 4 || servers[i].family == 6)
+        && !fz_dns_is_sentinel_ip (&servers[i]))
       g_array_append_val (to, servers[i]);
 }
 
