@@ -238,12 +238,17 @@ exchange (Fx *f)
   while (fz_client_state_poll_transmit (f->cl, &tx))
     {
       moved = TRUE;
+      if (!fz_sock_addr_equal (&tx.dst, &f->gw_addr))
+        {
+          fz_packet_buf_free (tx.buf);
+          continue;
+        }
       fz_gateway_state_handle_datagram (f->gw, &f->gw_addr, &f->cl_addr, tx.buf, f->now);
     }
   while (fz_gateway_state_poll_transmit (f->gw, &tx))
     {
       moved = TRUE;
-      if (f->drop_to_client)
+      if (f->drop_to_client || !fz_sock_addr_equal (&tx.dst, &f->cl_addr))
         {
           fz_packet_buf_free (tx.buf);
           continue;
@@ -328,11 +333,16 @@ setup (Fx *f, gconstpointer data)
   g_assert_true (fz_sock_addr_parse (&f->cl_addr, "10.0.0.2:40000"));
   fz_node_add_host_address (fz_gateway_state_get_node (f->gw), &f->gw_addr, f->now);
   fz_node_add_host_address (fz_client_state_get_node (f->cl), &f->cl_addr, f->now);
-  to_gateway (f, "init",
-              "{\"interface\":{\"ipv4\":\"" GW4 "\",\"ipv6\":\"fd00:2021:1111::1\"},"
-              "\"config\":{\"ipv4_masquerade_enabled\":true,"
-              "\"ipv6_masquerade_enabled\":true},"
-              "\"relays\":[],\"account_slug\":\"acme\",\"authorizations\":[]}");
+  to_gateway (
+    f, "init",
+    "{\"interface\":{\"ipv4\":\"" GW4 "\",\"ipv6\":\"fd00:2021:1111::1\"},"
+    "\"config\":{\"ipv4_masquerade_enabled\":true,"
+    "\"ipv6_masquerade_enabled\":true},"
+    /* A gateway takes no client without a relay; this one never
+     * answers (the link below carries only the two peers). */
+    "\"relays\":[{\"id\":\"relay-1\",\"type\":\"turn\",\"addr\":\"10.0.0.9:3478\","
+    "\"username\":\"u\",\"password\":\"p\",\"expires_at\":2145916800}],"
+    "\"account_slug\":\"acme\",\"authorizations\":[]}");
   to_client (f, "init",
              "{\"interface\":{\"ipv4\":\"" ME4 "\",\"ipv6\":\"" ME6 "\","
              "\"search_domain\":null,\"upstream_do53\":[{\"ip\":\"1.1.1.1\"},"
