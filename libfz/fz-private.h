@@ -5,6 +5,7 @@
 #include "fz.h"
 
 #include "fz-allocation-private.h"
+#include "fz-client-state-private.h"
 #include "fz-dns-pattern-private.h"
 #include "fz-dns-resource-set-private.h"
 #include "fz-dns-stub-private.h"
