@@ -123,6 +123,8 @@ struct _FzClientState
 
 static void process_node_events (FzClientState *cl, gint64 now);
 static void route_packet (FzClientState *cl, FzPacketBuf *buf, gint64 now);
+static void finish_query (FzClientState *cl, Query *q, const guint8 *msg, gsize len,
+                          gint64 now);
 
 static guint
 addr_hash (gconstpointer p)
@@ -653,19 +655,21 @@ buffer_packet (GQueue *q, guint max, FzPacketBuf *buf, const FzIpPacket *pkt)
 
 /* ---- gateways and authorizations ---- */
 
+/* Queries in flight to a gateway that goes get SERVFAIL now rather than
+ * silence until the application's own timeout. */
 static void
-cancel_queries_of (FzClientState *cl, Gateway *g)
+fail_queries_of (FzClientState *cl, Gateway *g, gint64 now)
 {
+  g_autoptr (GPtrArray) doomed = g_ptr_array_new ();
   GHashTableIter it;
   gpointer v;
 
   g_hash_table_iter_init (&it, cl->queries);
   while (g_hash_table_iter_next (&it, NULL, &v))
     if (((Query *) v)->gateway == g)
-      {
-        fz_timer_heap_cancel (cl->timers, &((Query *) v)->timed.timer);
-        g_hash_table_iter_remove (&it);
-      }
+      g_ptr_array_add (doomed, v);
+  for (guint i = 0; i < doomed->len; i++)
+    finish_query (cl, doomed->pdata[i], NULL, 0, now);
 }
 
 static void
@@ -675,6 +679,29 @@ unindex_gateway (FzClientState *cl, Gateway *g)
     g_hash_table_remove (cl->gw_by_ip, &g->ipv4);
   if (g->ipv6.family != 0 && g_hash_table_lookup (cl->gw_by_ip, &g->ipv6) == g)
     g_hash_table_remove (cl->gw_by_ip, &g->ipv6);
+}
+
+/* A tunnel address has one gateway: one that had it before (the portal
+ * gave it to another) keeps no claim on it. The table's key is the new
+ * owner's own copy, so nothing points into a gateway freed later. */
+static gboolean
+claim_address (FzClientState *cl, Gateway *g, FzIpAddr *addr)
+{
+  Gateway *other;
+  gboolean taken = FALSE;
+
+  if (addr->family == 0)
+    return FALSE;
+  other = g_hash_table_lookup (cl->gw_by_ip, addr);
+  /* The key (inside the old owner) is replaced before that owner's copy
+   * of the address is cleared: the table must find it to replace it. */
+  g_hash_table_replace (cl->gw_by_ip, addr, g);
+  if (other != NULL && other != g)
+    {
+      memset (addr->family == 4 ? &other->ipv4 : &other->ipv6, 0, sizeof (FzIpAddr));
+      taken = TRUE;
+    }
+  return taken;
 }
 
 /* Resources it served are authorized again on their next packet. */
@@ -695,7 +722,7 @@ remove_gateway (FzClientState *cl, Gateway *g, gboolean goodbye, gint64 now)
         ((Resource *) v)->last_request = G_MININT64;
       }
   drop_nats_of (cl, NULL, g);
-  cancel_queries_of (cl, g);
+  fail_queries_of (cl, g, now);
   unindex_gateway (cl, g);
   g_hash_table_remove (cl->gateways, g->id);
 }
@@ -757,10 +784,9 @@ upsert_gateway (FzClientState *cl, const FzPortalMessage *m, gint64 now)
   unindex_gateway (cl, g);
   g->ipv4 = m->peer_ipv4;
   g->ipv6 = m->peer_ipv6;
-  if (g->ipv4.family == 4)
-    g_hash_table_insert (cl->gw_by_ip, &g->ipv4, g);
-  if (g->ipv6.family == 6)
-    g_hash_table_insert (cl->gw_by_ip, &g->ipv6, g);
+  gboolean took = claim_address (cl, g, &g->ipv4);
+  if (claim_address (cl, g, &g->ipv6) || took)
+    g_warning ("client: gateway gid=%s now has the tunnel address of another", g->id);
   return g;
 }
 
@@ -1498,15 +1524,49 @@ drop:
 
 /* May @g send us a packet from @src? Only from what it serves us, and
  * ICMP errors from anywhere on the way. */
+/* The addresses of the packet an ICMP error quotes; FALSE when the quote
+ * is too short or of the other family. */
+static gboolean
+icmp_quote_addresses (const FzIpPacket *pkt, FzIpAddr *src, FzIpAddr *dst)
+{
+  guint32 len;
+  const guint8 *q = fz_ip_packet_payload (pkt, &len);
+
+  if (pkt->version == 4 && len >= 20 && (q[0] >> 4) == 4)
+    {
+      fz_ip_addr_set_v4 (src, q + 12);
+      fz_ip_addr_set_v4 (dst, q + 16);
+      return TRUE;
+    }
+  if (pkt->version == 6 && len >= 40 && (q[0] >> 4) == 6)
+    {
+      fz_ip_addr_set_v6 (src, q + 8);
+      fz_ip_addr_set_v6 (dst, q + 24);
+      return TRUE;
+    }
+  return FALSE;
+}
+
 static gboolean
 gateway_may_send (FzClientState *cl, Gateway *g, const FzIpPacket *pkt,
                   const FzIpAddr *src)
 {
   const char *domain;
+  FzIpAddr inner_src, inner_dst;
   Resource *r;
 
-  if (fz_ip_packet_is_icmp_error (pkt))
+  /* Its own address (a ping to the gateway) is fine. */
+  if (fz_ip_addr_equal (src, src->family == 4 ? &g->ipv4 : &g->ipv6))
     return TRUE;
+  /* An error, from whichever router, must be about a packet we sent to
+   * a resource this gateway serves: no other flow can be torn down. */
+  if (fz_ip_packet_is_icmp_error (pkt))
+    {
+      if (!icmp_quote_addresses (pkt, &inner_src, &inner_dst)
+          || !is_our_address (cl, &inner_src))
+        return FALSE;
+      src = &inner_dst;
+    }
   r = resource_for (cl, src, &domain);
   return r != NULL && r->gateway == g;
 }
@@ -1740,7 +1800,7 @@ void
 fz_client_state_set_internet_resource_enabled (FzClientState *cl, gboolean on, gint64 now)
 {
   (void) now;
-  if (cl->internet_enabled == on)
+  if (cl->internet_enabled == on || cl->shut_down)
     return;
   cl->internet_enabled = on;
   if (!on && cl->internet != NULL)
@@ -1840,6 +1900,8 @@ fz_client_state_handle_timeout (FzClientState *cl, gint64 now)
 {
   FzTimer *t;
 
+  if (cl->shut_down)
+    return;
   if (fz_node_poll_timeout (cl->node) <= now)
     fz_node_handle_timeout (cl->node, now);
   if (fz_dns_tcp_poll_timeout (cl->dns_tcp) <= now)
@@ -1883,10 +1945,9 @@ cancel_all_timers (FzClientState *cl)
 void
 fz_client_state_shutdown (FzClientState *cl, gint64 now)
 {
-  GList *all = g_hash_table_get_values (cl->gateways);
-
   if (cl->shut_down)
     return;
+  GList *all = g_hash_table_get_values (cl->gateways);
   for (GList *l = all; l != NULL; l = l->next)
     remove_gateway (cl, l->data, TRUE, now);
   g_list_free (all);

@@ -1252,6 +1252,81 @@ test_disconnect (Fx *f, gconstpointer data)
   g_assert_cmpuint (f->n_fatal, ==, 1);
 }
 
+/* Two gateways given one tunnel address, then the first goes: the
+ * address index must not keep a key inside the freed gateway (ASan saw a
+ * use after free here), and the address belongs to the second. */
+static void
+test_gateway_address_moves (Fx *f, gconstpointer data)
+{
+  (void) data;
+  app_tcp (f, ME4, "10.1.7.7", 40001, 80, FZ_TCP_SYN); /* gw-1 at GW4 */
+  pump (f, 3 * S);
+  expect_tun (f, "10.1.7.7", 80);
+  guint8 k2[32];
+  fz_rng_fill (&f->rng, k2, sizeof k2);
+  g_autofree char *k2s = b64 (k2);
+  g_autofree char *psk = b64 (f->psk);
+  const char *fmt
+    = "{\"resource_id\":\"%s\",\"gateway_id\":\"%s\",\"gateway_public_key\":\"%s\","
+      "\"gateway_ipv4\":\"" GW4 "\",\"gateway_ipv6\":\"fd00:2021:1111::1\","
+      "\"site_id\":\"site-1\",\"preshared_key\":\"%s\",\"client_ice_credentials\":"
+      "{\"username\":\"cuuu\",\"password\":\"cp0123456789012345678901\"},"
+      "\"gateway_ice_credentials\":{\"username\":\"guuu\","
+      "\"password\":\"gp0123456789012345678901\"}}";
+  g_autofree char *a2 = g_strdup_printf (fmt, "r-host", "gw-2", k2s, psk);
+  g_test_expect_message ("fz", G_LOG_LEVEL_WARNING,
+                         "*gid=gw-2 now has the tunnel address of another*");
+  to_client (f, "authorization_created", a2);
+  g_test_assert_expected_messages ();
+  /* gw-1 again with gw-2's key: the node refuses it and gw-1 goes. */
+  g_autofree char *a1 = g_strdup_printf (fmt, "r-web", "gw-1", k2s, psk);
+  g_test_expect_message ("fz", G_LOG_LEVEL_WARNING, "*peer already exists*");
+  to_client (f, "authorization_created", a1);
+  g_test_assert_expected_messages ();
+  client_side (f);
+  /* A packet to the address looks the index up: nothing freed is read. */
+  app_udp (f, ME4, GW4, 4000, 7, "x", 1);
+  pump (f, S);
+}
+
+/* A gateway may send errors only about flows to resources it serves: an
+ * "unreachable" about our SSH to a LAN host is not written to the TUN,
+ * one about its own resource is. */
+static void
+test_gateway_icmp_errors (Fx *f, gconstpointer data)
+{
+  (void) data;
+  app_udp (f, ME4, "10.1.2.3", 4000, 7, "x", 1);
+  pump (f, 3 * S);
+  expect_tun (f, "10.1.2.3", 7);
+  const char *about[] = { "192.168.1.10", "10.1.2.3" };
+  for (guint i = 0; i < G_N_ELEMENTS (about); i++)
+    {
+      FzPacketBuf *orig = fz_buf_pool_alloc (f->pool);
+      FzIpPacket o, out;
+      FzIpAddr s = ip (ME4), d = ip (about[i]);
+      FzTcpSegment seg = { .sport = 50000, .dport = 22, .seq = 1, .flags = FZ_TCP_SYN };
+      g_assert_true (fz_ip_build_tcp (orig, &o, &s, &d, &seg, NULL, 0, NULL));
+      FzPacketBuf *icmp = fz_buf_pool_alloc (f->pool);
+      g_assert_true (
+        fz_ip_build_icmp_unreachable (icmp, &out, &o, FZ_ICMP_NET_UNREACHABLE, NULL));
+      fz_packet_buf_free (orig);
+      FzNodeTransmit tx;
+      g_assert_cmpint (
+        fz_node_encapsulate (fz_gateway_state_get_node (f->gw), "c-1", icmp, f->now, &tx),
+        ==, FZ_NODE_SEND);
+      fz_client_state_handle_datagram (f->cl, &f->cl_addr, &f->gw_addr, tx.buf, f->now);
+      client_side (f);
+      g_assert_cmpuint (g_queue_get_length (&f->to_app), ==, i);
+    }
+  expect_icmp (f, 3, 0);
+  /* And shutting down twice is harmless; later input is ignored. */
+  fz_client_state_shutdown (f->cl, f->now);
+  fz_client_state_shutdown (f->cl, f->now);
+  fz_client_state_handle_timeout (f->cl, f->now + 100 * S);
+  fz_client_state_set_internet_resource_enabled (f->cl, TRUE, f->now);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1280,6 +1355,8 @@ main (int argc, char **argv)
   ADD ("internet-resource", test_internet_resource);
   ADD ("mappings", test_mappings);
   ADD ("reset", test_reset);
+  ADD ("gateway-address-moves", test_gateway_address_moves);
+  ADD ("gateway-icmp-errors", test_gateway_icmp_errors);
   ADD ("shutdown", test_shutdown);
   ADD ("disconnect", test_disconnect);
   return g_test_run ();
