@@ -1435,6 +1435,12 @@ fz_client_state_upstream_answer (FzClientState *cl, guint64 request, const guint
       g_debug ("client: an upstream answer that does not match its query");
       msg = NULL;
     }
+  g_autofree guint8 *cleaned = NULL;
+  if (msg != NULL && (cleaned = fz_dns_answer_without_internal (msg, len, &len)) != NULL)
+    {
+      g_debug ("client: an upstream answer pointed into the tunnel's ranges");
+      msg = cleaned;
+    }
   if (msg != NULL && !q->tcp && fz_dns_answer_is_truncated (msg, len))
     {
       q->tcp = TRUE; /* ask again over TCP */

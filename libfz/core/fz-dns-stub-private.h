@@ -108,6 +108,12 @@ gboolean fz_dns_answer_matches_query (const guint8 *query, gsize query_len,
  * set and no records, so the application retries over TCP. Returns the
  * new length; 0 when it was too long and did not parse (drop it). */
 gsize fz_dns_answer_cap_udp (guint8 *answer, gsize len);
+/* An upstream answer with every A/AAAA record that points into the
+ * tunnel's own ranges (proxy IPs, sentinels, tunnel addresses) removed:
+ * a public name must not resolve to what stands for a resource here (DNS
+ * rebinding). A new message (g_free) and its length, or NULL when there
+ * is nothing to remove (or it does not parse): then use it as it is. */
+guint8 *fz_dns_answer_without_internal (const guint8 *answer, gsize len, gsize *out_len);
 /* The TC bit: the caller asked over UDP and must ask again over TCP. */
 gboolean fz_dns_answer_is_truncated (const guint8 *answer, gsize len);
 

@@ -459,6 +459,75 @@ fz_dns_answer_cap_udp (guint8 *answer, gsize len)
   return out;
 }
 
+static gboolean
+internal_address (const ldns_rr *rr)
+{
+  const ldns_rdf *rd = ldns_rr_rdf (rr, 0);
+  FzIpAddr a = { 0 };
+
+  if (rd == NULL)
+    return FALSE;
+  if (ldns_rr_get_type (rr) == LDNS_RR_TYPE_A && ldns_rdf_size (rd) == 4)
+    fz_ip_addr_set_v4 (&a, ldns_rdf_data (rd));
+  else if (ldns_rr_get_type (rr) == LDNS_RR_TYPE_AAAA && ldns_rdf_size (rd) == 16)
+    fz_ip_addr_set_v6 (&a, ldns_rdf_data (rd));
+  else
+    return FALSE;
+  static const guint8 tun6[13] = { 0xfd, 0x00, 0x20, 0x21, 0x11, 0x11 };
+  gboolean tunnel = a.family == 4
+                      ? a.bytes[0] == 100 && (a.bytes[1] & 0xe0) == 64
+                      : memcmp (a.bytes, tun6, 13) == 0 && (a.bytes[13] & 0xe0) == 0;
+  return tunnel || fz_dns_is_proxy_ip (&a) || fz_dns_is_sentinel_ip (&a);
+}
+
+/* Removes the internal A/AAAA records of @list; TRUE if any went. */
+static gboolean
+strip_internal (ldns_rr_list *list)
+{
+  ldns_rr_list *keep = ldns_rr_list_new ();
+  gboolean removed = FALSE;
+
+  for (size_t i = 0; i < ldns_rr_list_rr_count (list); i++)
+    {
+      ldns_rr *rr = ldns_rr_list_rr (list, i);
+      if (internal_address (rr))
+        {
+          ldns_rr_free (rr);
+          removed = TRUE;
+        }
+      else
+        ldns_rr_list_push_rr (keep, rr);
+    }
+  ldns_rr_list_set_rr_count (list, 0);
+  ldns_rr_list_cat (list, keep);
+  ldns_rr_list_free (keep);
+  return removed;
+}
+
+guint8 *
+fz_dns_answer_without_internal (const guint8 *answer, gsize len, gsize *out_len)
+{
+  ldns_pkt *a = NULL;
+  guint8 *wire = NULL, *out = NULL;
+  size_t wire_len = 0;
+
+  if (len > FZ_DNS_MESSAGE_MAX || ldns_wire2pkt (&a, answer, len) != LDNS_STATUS_OK)
+    return NULL;
+  gboolean an = strip_internal (ldns_pkt_answer (a));
+  gboolean ar = strip_internal (ldns_pkt_additional (a));
+  /* The header's counts are ldns's own fields, not the lists'. */
+  ldns_pkt_set_ancount (a, ldns_rr_list_rr_count (ldns_pkt_answer (a)));
+  ldns_pkt_set_arcount (a, ldns_rr_list_rr_count (ldns_pkt_additional (a)));
+  if ((an || ar) && ldns_pkt2wire (&wire, a, &wire_len) == LDNS_STATUS_OK)
+    {
+      out = g_memdup2 (wire, wire_len);
+      *out_len = wire_len;
+    }
+  free (wire);
+  ldns_pkt_free (a);
+  return out;
+}
+
 gboolean
 fz_dns_answer_is_truncated (const guint8 *answer, gsize len)
 {

@@ -113,6 +113,17 @@ as_answer (const uint8_t *data, size_t size)
   if (capped != size && capped != 0 && !fz_dns_answer_is_truncated (copy, capped))
     abort ();
   g_free (copy);
+
+  /* Stripping internal records: once is enough, a second finds none. */
+  gsize clean_len = 0, again_len = 0;
+  guint8 *clean = fz_dns_answer_without_internal (data, size, &clean_len);
+  if (clean != NULL)
+    {
+      guint8 *again = fz_dns_answer_without_internal (clean, clean_len, &again_len);
+      if (again != NULL)
+        abort ();
+      g_free (clean);
+    }
 }
 
 int

@@ -701,6 +701,52 @@ test_sentinels (void)
     }
 }
 
+/* An upstream answer for a public name: its records in the tunnel's own
+ * ranges go (DNS rebinding onto a proxy IP), the others stay. */
+static void
+test_answer_rebinding (void)
+{
+  ldns_pkt *a = NULL;
+  guint8 *wire = NULL;
+  size_t len = 0;
+  const char *rrs[] = { "evil.example. 60 IN A 100.96.0.1",
+                        "evil.example. 60 IN A 192.0.2.7",
+                        "evil.example. 60 IN AAAA fd00:2021:1111:8000::1",
+                        "evil.example. 60 IN A 100.100.111.1",
+                        "evil.example. 60 IN A 100.64.0.3",
+                        "evil.example. 60 IN TXT \"100.96.0.1\"" };
+
+  g_assert_cmpint (ldns_pkt_query_new_frm_str (&a, "evil.example.", LDNS_RR_TYPE_A,
+                                               LDNS_RR_CLASS_IN, LDNS_RD),
+                   ==, LDNS_STATUS_OK);
+  ldns_pkt_set_qr (a, true);
+  for (guint i = 0; i < G_N_ELEMENTS (rrs); i++)
+    {
+      ldns_rr *rr = NULL;
+      g_assert_cmpint (ldns_rr_new_frm_str (&rr, rrs[i], 0, NULL, NULL), ==,
+                       LDNS_STATUS_OK);
+      ldns_pkt_push_rr (a, LDNS_SECTION_ANSWER, rr);
+    }
+  g_assert_cmpint (ldns_pkt2wire (&wire, a, &len), ==, LDNS_STATUS_OK);
+  ldns_pkt_free (a);
+
+  gsize out_len = 0;
+  g_autofree guint8 *out = fz_dns_answer_without_internal (wire, len, &out_len);
+  g_assert_nonnull (out);
+  ldns_pkt *b = NULL;
+  g_assert_cmpint (ldns_wire2pkt (&b, out, out_len), ==, LDNS_STATUS_OK);
+  g_assert_cmpuint (ldns_pkt_ancount (b), ==, 2);
+  ldns_rr_list *an = ldns_pkt_answer (b);
+  g_assert_cmpint (ldns_rr_get_type (ldns_rr_list_rr (an, 0)), ==, LDNS_RR_TYPE_A);
+  g_assert_cmpint (ldns_rr_get_type (ldns_rr_list_rr (an, 1)), ==, LDNS_RR_TYPE_TXT);
+  g_assert_cmpuint (ldns_rdf_data (ldns_rr_rdf (ldns_rr_list_rr (an, 0), 0))[3], ==, 7);
+  ldns_pkt_free (b);
+  /* Nothing internal: nothing to do. */
+  gsize n2;
+  g_assert_null (fz_dns_answer_without_internal (out, out_len, &n2));
+  free (wire);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -720,6 +766,7 @@ main (int argc, char **argv)
   g_test_add_func ("/dns-stub/answer-matches", test_answer_matches);
   g_test_add_func ("/dns-stub/answer-cap", test_answer_cap);
   g_test_add_func ("/dns-stub/truncated", test_truncated);
+  g_test_add_func ("/dns-stub/answer-rebinding", test_answer_rebinding);
   g_test_add_func ("/dns-stub/proxy-ranges", test_proxy_ranges);
   g_test_add_func ("/dns-stub/sentinels", test_sentinels);
   return g_test_run ();
