@@ -29,6 +29,7 @@ G_BEGIN_DECLS
 #define FZ_CLIENT_DNS_UDP_MAX         1212
 #define FZ_CLIENT_NAT_BUFFERED        32 /* per DNS-resource domain while pending */
 #define FZ_CLIENT_ASSIGNED_IPS_RESEND (2 * G_USEC_PER_SEC)
+#define FZ_CLIENT_ASSIGNED_IPS_TRIES  5   /* then the NAT fails */
 #define FZ_CLIENT_DNS_MAX_QUERIES     256 /* upstream and gateway queries in flight */
 #define FZ_CLIENT_DNS_TIMEOUT         (5 * G_USEC_PER_SEC) /* then SERVFAIL */
 

@@ -65,6 +65,7 @@ typedef struct
   Gateway *gateway;
   char *resource_id, *domain;
   NatState state;
+  guint attempts;  /* assigned_ips sent while pending */
   GQueue buffered; /* FzPacketBuf* while pending */
 } Nat;
 
@@ -868,8 +869,17 @@ send_assigned_ips (FzClientState *cl, Nat *n, gint64 now)
   Resource *r = g_hash_table_lookup (cl->resources, n->resource_id);
   FzAssignedIps msg = { .resource = n->resource_id, .domain = n->domain };
 
-  if (map == NULL || r == NULL)
-    return;
+  /* A gateway that never answers (or a name or resource gone meanwhile)
+   * fails the NAT after a few tries: its packets get an error instead of
+   * waiting, and the slot can be taken again. */
+  if (map == NULL || r == NULL
+      || (n->state == NAT_PENDING && ++n->attempts > FZ_CLIENT_ASSIGNED_IPS_TRIES))
+    {
+      n->state = NAT_FAILED;
+      fz_timer_heap_cancel (cl->timers, &n->timed.timer);
+      fail_buffered (cl, &n->buffered, FZ_ICMP_NET_UNREACHABLE);
+      return;
+    }
   if (r->src->ip_stack != FZ_IP_STACK_IPV6_ONLY)
     for (guint i = 0; i < FZ_PROXY_IPS_PER_FAMILY; i++)
       msg.proxy_ips[msg.n_proxy_ips++] = map->ipv4[i];
@@ -953,7 +963,10 @@ nat_requery (FzClientState *cl, Resource *r, const char *domain, gint64 now)
       return;
     }
   if (n->state == NAT_FAILED)
-    n->state = NAT_PENDING;
+    {
+      n->state = NAT_PENDING;
+      n->attempts = 0;
+    }
   send_assigned_ips (cl, n, now);
 }
 

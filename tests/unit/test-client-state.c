@@ -796,6 +796,33 @@ test_dns_resource_resend (Fx *f, gconstpointer data)
   g_assert_cmpuint (f->n_assigned, ==, active);
 }
 
+/* A gateway whose domain_status never arrives: after a few tries the
+ * NAT fails, the waiting packet gets net unreachable, the tries stop. */
+static void
+test_dns_resource_gives_up (Fx *f, gconstpointer data)
+{
+  (void) data;
+  app_dns (f, SENT4, "a.corp.example.", LDNS_RR_TYPE_A, 1);
+  ldns_pkt_free (expect_dns (f, SENT4));
+  app_tcp (f, ME4, "100.96.0.1", 40001, 443, FZ_TCP_SYN);
+  pump (f, 3 * S);
+  expect_tun (f, "10.9.9.9", 443);
+
+  f->drop_to_client = TRUE;
+  app_dns (f, SENT4, "b.corp.example.", LDNS_RR_TYPE_A, 2);
+  ldns_pkt_free (expect_dns (f, SENT4));
+  app_tcp (f, ME4, "100.96.0.5", 40002, 443, FZ_TCP_SYN);
+  guint first = f->n_assigned;
+  pump (f, (FZ_CLIENT_ASSIGNED_IPS_TRIES + 1) * FZ_CLIENT_ASSIGNED_IPS_RESEND);
+  expect_icmp (f, 3, 0);
+  guint tries = f->n_assigned - first;
+  g_assert_cmpuint (tries, >=, FZ_CLIENT_ASSIGNED_IPS_TRIES - 1);
+  g_assert_cmpuint (tries, <=, FZ_CLIENT_ASSIGNED_IPS_TRIES);
+  pump (f, 5 * FZ_CLIENT_ASSIGNED_IPS_RESEND);
+  g_assert_cmpuint (f->n_assigned - first, ==, tries);
+  g_assert_true (g_queue_is_empty (&f->to_tun));
+}
+
 /* ip_stack: an IPv4-only resource has no AAAA answer. */
 static void
 test_dns_ip_stack (Fx *f, gconstpointer data)
@@ -1343,6 +1370,7 @@ main (int argc, char **argv)
   ADD ("dns-resource", test_dns_resource);
   ADD ("dns-resource-inactive", test_dns_resource_inactive);
   ADD ("dns-resource-resend", test_dns_resource_resend);
+  ADD ("dns-resource-gives-up", test_dns_resource_gives_up);
   ADD ("dns-ip-stack", test_dns_ip_stack);
   ADD ("relays", test_relays);
   ADD ("dns-upstream", test_dns_upstream);
