@@ -509,6 +509,43 @@ unindex_resource (FzClientState *cl, Resource *r)
     }
 }
 
+/* Two CIDR resources may name one prefix; the table holds one of them.
+ * When that one goes, another of the same prefix takes its place. */
+static void
+reindex_same_prefix (FzClientState *cl, const FzIpPrefix *prefix)
+{
+  GHashTableIter it;
+  gpointer v;
+
+  if (prefix->addr.family == 0 || fz_ip_table_lookup_exact (cl->cidr, prefix) != NULL)
+    return;
+  g_hash_table_iter_init (&it, cl->resources);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    {
+      Resource *o = v;
+      if (o->src->type == FZ_RESOURCE_CIDR && fz_ip_prefix_equal (&o->prefix, prefix))
+        {
+          fz_ip_table_insert (cl->cidr, &o->prefix, o);
+          return;
+        }
+    }
+}
+
+/* Whether two versions of a resource route differently: then, as
+ * Firezone does, it is authorized afresh (another site may serve it now). */
+static gboolean
+routing_changed (const FzResource *a, const FzResource *b)
+{
+  if (a->type != b->type || g_strcmp0 (a->address, b->address) != 0
+      || a->ip_stack != b->ip_stack || a->sites->len != b->sites->len)
+    return TRUE;
+  for (guint i = 0; i < a->sites->len; i++)
+    if (!g_str_equal (g_array_index (a->sites, FzSite, i).id,
+                      g_array_index (b->sites, FzSite, i).id))
+      return TRUE;
+  return FALSE;
+}
+
 static void
 remove_resource (FzClientState *cl, const char *id)
 {
@@ -516,9 +553,12 @@ remove_resource (FzClientState *cl, const char *id)
 
   if (r == NULL)
     return;
+  FzIpPrefix prefix_of_removed
+    = r->src->type == FZ_RESOURCE_CIDR ? r->prefix : (FzIpPrefix){ 0 };
   unindex_resource (cl, r);
   drop_nats_of (cl, id, NULL);
   g_hash_table_remove (cl->resources, id);
+  reindex_same_prefix (cl, &prefix_of_removed);
 }
 
 /* A resource from the portal, new or changed. */
@@ -528,7 +568,7 @@ upsert_resource (FzClientState *cl, const FzResource *src)
   Resource *r = g_hash_table_lookup (cl->resources, src->id);
   g_autoptr (FzResource) copy = copy_resource (src);
   g_autoptr (FzDnsPattern) pattern = NULL;
-  FzIpPrefix prefix = { 0 };
+  FzIpPrefix prefix = { 0 }, old_prefix = { 0 };
 
   if (src->type == FZ_RESOURCE_DNS)
     pattern = fz_dns_pattern_new (src->address, NULL);
@@ -543,9 +583,15 @@ upsert_resource (FzClientState *cl, const FzResource *src)
     {
       /* Its key is the id of the copy about to go. */
       g_hash_table_steal (cl->resources, src->id);
+      if (r->src->type == FZ_RESOURCE_CIDR)
+        old_prefix = r->prefix;
       unindex_resource (cl, r);
-      if (r->src->type != src->type || g_strcmp0 (r->src->address, src->address) != 0)
-        drop_nats_of (cl, src->id, NULL);
+      if (routing_changed (r->src, src))
+        {
+          drop_nats_of (cl, src->id, NULL);
+          r->gateway = NULL;
+          r->last_request = G_MININT64;
+        }
       fz_resource_free (r->src);
       fz_filter_set_free (r->filters);
     }
@@ -567,6 +613,7 @@ upsert_resource (FzClientState *cl, const FzResource *src)
       break;
     case FZ_RESOURCE_INTERNET: cl->internet = r; break;
     }
+  reindex_same_prefix (cl, &old_prefix);
 }
 
 /* ---- sending ---- */

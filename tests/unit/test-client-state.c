@@ -823,6 +823,54 @@ test_dns_resource_gives_up (Fx *f, gconstpointer data)
   g_assert_true (g_queue_is_empty (&f->to_tun));
 }
 
+/* A resource moved to another site is authorized afresh on its next
+ * packet (the old gateway may not serve it any more). */
+static void
+test_resource_changes_site (Fx *f, gconstpointer data)
+{
+  (void) data;
+  app_udp (f, ME4, "10.1.2.3", 4000, 7, "x", 1);
+  pump (f, 3 * S);
+  expect_tun (f, "10.1.2.3", 7);
+  g_assert_cmpuint (f->n_requests, ==, 1);
+  to_client (f, "resource_created_or_updated",
+             "{\"id\":\"r-host\",\"type\":\"cidr\",\"address\":\"10.1.2.3/32\","
+             "\"name\":\"host\",\"sites\":[{\"id\":\"site-2\",\"name\":\"DC\"}],"
+             "\"filters\":[]}");
+  client_side (f);
+  app_udp (f, ME4, "10.1.2.3", 4000, 7, "x", 1);
+  pump (f, 3 * S);
+  g_assert_cmpuint (f->n_requests, ==, 2);
+  expect_tun (f, "10.1.2.3", 7);
+  /* Only the name changes: no new authorization. */
+  to_client (f, "resource_created_or_updated",
+             "{\"id\":\"r-host\",\"type\":\"cidr\",\"address\":\"10.1.2.3/32\","
+             "\"name\":\"renamed\",\"sites\":[{\"id\":\"site-2\",\"name\":\"DC\"}],"
+             "\"filters\":[]}");
+  client_side (f);
+  app_udp (f, ME4, "10.1.2.3", 4000, 7, "x", 1);
+  pump (f, 3 * S);
+  g_assert_cmpuint (f->n_requests, ==, 2);
+  expect_tun (f, "10.1.2.3", 7);
+}
+
+/* Two resources of one prefix: when one goes, the other still routes. */
+static void
+test_same_prefix (Fx *f, gconstpointer data)
+{
+  (void) data;
+  to_client (f, "resource_created_or_updated",
+             "{\"id\":\"r-dns\",\"type\":\"cidr\",\"address\":\"10.1.0.0/16\","
+             "\"name\":\"dns\",\"sites\":[{\"id\":\"site-1\",\"name\":\"HQ\"}],"
+             "\"filters\":[{\"protocol\":\"udp\",\"port_range_start\":53,"
+             "\"port_range_end\":53}]}");
+  to_client (f, "resource_deleted", "\"r-dns\"");
+  client_side (f);
+  app_tcp (f, ME4, "10.1.7.7", 40002, 80, FZ_TCP_SYN); /* r-web's */
+  pump (f, 3 * S);
+  expect_tun (f, "10.1.7.7", 80);
+}
+
 /* ip_stack: an IPv4-only resource has no AAAA answer. */
 static void
 test_dns_ip_stack (Fx *f, gconstpointer data)
@@ -1371,6 +1419,8 @@ main (int argc, char **argv)
   ADD ("dns-resource-inactive", test_dns_resource_inactive);
   ADD ("dns-resource-resend", test_dns_resource_resend);
   ADD ("dns-resource-gives-up", test_dns_resource_gives_up);
+  ADD ("resource-changes-site", test_resource_changes_site);
+  ADD ("same-prefix", test_same_prefix);
   ADD ("dns-ip-stack", test_dns_ip_stack);
   ADD ("relays", test_relays);
   ADD ("dns-upstream", test_dns_upstream);
