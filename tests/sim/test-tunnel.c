@@ -1,0 +1,1257 @@
+/* A seeded simulation of the whole sans-IO tunnel: one FzClientState and
+ * a few FzGatewayStates on sim-net hosts behind random NATs, a portal
+ * model that wires them as the real portal does, a resource network
+ * behind the gateways, and applications behind the client. Each seed
+ * builds a random world and drives it with random actions; a plain
+ * reference model (its own longest-prefix loop and filter check, nothing
+ * shared with libfz) says what must happen to each packet, and the run
+ * checks that exactly that happened.
+ *
+ *   test-tunnel [--seeds N] [--first S] [--verbose]
+ *   FZ_SIM_SEEDS=N wins over --seeds, as in test-sim. */
+#include "sim-net.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define MS             1000
+#define S              G_USEC_PER_SEC
+#define WALL0          (G_GINT64_CONSTANT (1800000000) * S)
+#define STEP           (3 * S) /* after each action: more than the client's debounce */
+#define CLIENT_ID      "c-1"
+#define ME4            "100.64.0.2"
+#define ME6            "fd00:2021:1111::2"
+#define MAX_GW         6
+#define MAX_RES        12
+#define TAG_FIRST      1024
+#define PORTAL_LATENCY (20 * MS)
+
+static gboolean verbose;
+
+/* ---- the reference model ---- */
+
+typedef struct
+{
+  FzIpAddr base;
+  guint len;
+} Prefix;
+
+typedef struct
+{
+  guint8 proto; /* 6, 17, or 1 for "icmp" (either family) */
+  guint16 lo, hi;
+} Filter;
+
+typedef enum
+{
+  RES_CIDR,
+  RES_INTERNET,
+} ResKind;
+
+typedef struct
+{
+  char id[16];
+  ResKind kind;
+  Prefix prefix;
+  guint site;
+  Filter filters[3];
+  guint n_filters;
+  gboolean allowed; /* by policy; the portal refuses the others */
+  gboolean authorized;
+  gint64 last_request; /* the client asks again 2 s after this at the earliest */
+} Res;
+
+typedef enum
+{
+  V_DROP,       /* nothing at all: no route */
+  V_PROHIBITED, /* an ICMP "prohibited" from the client: a filter */
+  V_FORBIDDEN,  /* an ICMP "net unreachable": the portal refused */
+  V_DELIVER,    /* once to a gateway of .site, the reply back */
+  V_HELD,       /* buffered: a request was refused < 2 s ago; at most the ICMP */
+  V_REFUSED,    /* the Internet resource's gateway refuses private addresses */
+} Verdict;
+
+static const char *const verdict_names[]
+  = { "drop", "prohibited", "forbidden", "deliver", "held", "refused" };
+
+static gboolean
+prefix_contains (const Prefix *p, const FzIpAddr *a)
+{
+  if (p->base.family != a->family)
+    return FALSE;
+  for (guint bit = 0; bit < p->len; bit++)
+    {
+      guint8 m = 0x80 >> (bit % 8);
+      if ((p->base.bytes[bit / 8] & m) != (a->bytes[bit / 8] & m))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+filters_allow (const Res *r, guint8 proto, guint16 port)
+{
+  if (r->n_filters == 0)
+    return TRUE;
+  for (guint i = 0; i < r->n_filters; i++)
+    {
+      const Filter *f = &r->filters[i];
+      if (proto == FZ_IP_PROTO_ICMP || proto == FZ_IP_PROTO_ICMPV6)
+        {
+          if (f->proto == 1)
+            return TRUE;
+        }
+      else if (f->proto == proto && port >= f->lo && port <= f->hi)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static gboolean
+in_any (const Prefix *ranges, guint n, const FzIpAddr *a)
+{
+  for (guint i = 0; i < n; i++)
+    if (prefix_contains (&ranges[i], a))
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean
+in_tunnel_ranges (const FzIpAddr *a)
+{
+  static const Prefix ranges[] = {
+    { { 4, { 100, 64 } }, 11 },
+    { { 6, { 0xfd, 0x00, 0x20, 0x21, 0x11, 0x11 } }, 107 },
+  };
+  return in_any (ranges, G_N_ELEMENTS (ranges), a);
+}
+
+/* Where the Internet resource never goes (private, shared, reserved). */
+static gboolean
+internet_refuses (const FzIpAddr *a)
+{
+  static const Prefix ranges[] = {
+    { { 4, { 0 } }, 8 },           { { 4, { 10 } }, 8 },
+    { { 4, { 100, 64 } }, 10 },    { { 4, { 127 } }, 8 },
+    { { 4, { 169, 254 } }, 16 },   { { 4, { 172, 16 } }, 12 },
+    { { 4, { 192, 168 } }, 16 },   { { 4, { 224 } }, 3 },
+    { { 6, { 0 } }, 127 },         { { 6, { 0xfc } }, 7 },
+    { { 6, { 0xfe, 0x80 } }, 10 }, { { 6, { 0xff } }, 8 },
+  };
+  return in_any (ranges, G_N_ELEMENTS (ranges), a);
+}
+
+/* What must happen to a packet from an application: the resource it goes
+ * to (or NULL) and the verdict. */
+static Verdict
+model_verdict (Res *res, guint n_res, gboolean internet_on, const FzIpAddr *dst,
+               guint8 proto, guint16 dport, gint64 now, Res **out)
+{
+  Res *best = NULL;
+  for (guint i = 0; i < n_res; i++)
+    if (res[i].kind == RES_CIDR && prefix_contains (&res[i].prefix, dst)
+        && (best == NULL || res[i].prefix.len > best->prefix.len))
+      best = &res[i];
+  if (best == NULL && internet_on && !in_tunnel_ranges (dst))
+    for (guint i = 0; i < n_res; i++)
+      if (res[i].kind == RES_INTERNET)
+        best = &res[i];
+  *out = best;
+  if (best == NULL)
+    return V_DROP;
+  if (!filters_allow (best, proto, dport))
+    return V_PROHIBITED;
+  if (!best->authorized)
+    {
+      if (best->last_request != 0 && now - best->last_request < 2 * S)
+        return V_HELD;
+      best->last_request = now;
+      best->authorized = best->allowed;
+    }
+  if (!best->allowed)
+    return V_FORBIDDEN;
+  if (best->kind == RES_INTERNET && internet_refuses (dst))
+    return V_REFUSED;
+  return V_DELIVER;
+}
+
+/* ---- the world ---- */
+
+typedef struct _World World;
+
+typedef struct
+{
+  World *w;
+  guint idx, site;
+  char id[16];
+  SimHost *host;
+  FzGatewayState *gs;
+  guint8 psk[32]; /* of its connection with the client */
+  SimNatKind nat;
+  FzIpAddr ip4, ip6;
+} Gw;
+
+/* A packet an application sent, and what became of it. */
+typedef struct
+{
+  guint tag;
+  FzIpAddr dst;
+  guint8 proto;
+  guint16 dport;
+  Verdict want;
+  Res *res;
+  guint delivered, replies, icmp, wrong;
+  guint8 icmp_type, icmp_code;
+  int gw; /* the gateway that delivered it */
+} Sent;
+
+struct _World
+{
+  guint64 seed;
+  SimNet *net;
+  FzRng rng, srng; /* the world's choices; the states' */
+  FzBufPool *pool;
+  const FzSockAddr *relay;
+  SimHost *chost;
+  SimNatKind client_nat;
+  FzClientState *cl;
+  Gw gw[MAX_GW];
+  guint n_gw, n_sites;
+  Res res[MAX_RES];
+  guint n_res;
+  gboolean internet_on;
+  GHashTable *sent; /* tag → Sent* */
+  GQueue portal_q;  /* Pending* */
+  GHashTable *refs; /* create_authorization's ref → authorization_created */
+  guint next_tag, next_ref;
+  GString *why;
+  gboolean failed;
+  /* totals for the summary */
+  guint n_delivered, n_prohibited, n_forbidden, n_dropped, n_held, n_refused;
+};
+
+static struct
+{
+  guint delivered, prohibited, forbidden, dropped, held, refused, actions;
+} totals;
+
+#define FAIL(w, ...)                                                                     \
+  G_STMT_START                                                                           \
+  {                                                                                      \
+    if (!(w)->failed)                                                                    \
+      g_string_append_printf ((w)->why, __VA_ARGS__);                                    \
+    (w)->failed = TRUE;                                                                  \
+  }                                                                                      \
+  G_STMT_END
+
+#define TRACE(w, ...)                                                                    \
+  G_STMT_START                                                                           \
+  {                                                                                      \
+    if (verbose)                                                                         \
+      {                                                                                  \
+        g_printerr ("%8.3f ", (sim_net_now ((w)->net) - 1000 * S) / 1e6);                \
+        g_printerr (__VA_ARGS__);                                                        \
+        g_printerr ("\n");                                                               \
+      }                                                                                  \
+  }                                                                                      \
+  G_STMT_END
+
+static const char *
+addr_str (const FzIpAddr *a, char buf[FZ_IP_ADDR_STRLEN])
+{
+  return fz_ip_addr_to_string (a, buf);
+}
+
+static gint64
+now_of (World *w)
+{
+  return sim_net_now (w->net);
+}
+
+/* ---- the portal model ---- */
+
+static FzPortalMessage *
+decode (FzPortalRole role, const char *event, const char *json)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonNode) payload = json_from_string (json, &error);
+  g_assert_no_error (error);
+  FzPortalMessage *m = fz_portal_message_decode (role, event, payload, &error);
+  if (m == NULL)
+    g_error ("%s %s: %s", event, json, error->message);
+  return m;
+}
+
+static void client_flush (World *w);
+static void gw_flush (Gw *g);
+
+/* The portal's messages go out in order, PORTAL_LATENCY after they were
+ * sent (the gateway's candidates after its authorization_created, as one
+ * channel carries them). */
+typedef struct
+{
+  gint64 at;
+  int to; /* -1: the client, else a gateway's index */
+  FzPortalMessage *m;
+} Pending;
+
+static void
+portal_send (World *w, int to, FzPortalMessage *m)
+{
+  Pending *p = g_new0 (Pending, 1);
+  p->at = now_of (w) + PORTAL_LATENCY;
+  p->to = to;
+  p->m = m;
+  g_queue_push_tail (&w->portal_q, p);
+}
+
+static void
+portal_deliver (World *w, gint64 now)
+{
+  while (!g_queue_is_empty (&w->portal_q)
+         && ((Pending *) g_queue_peek_head (&w->portal_q))->at <= now)
+    {
+      Pending *p = g_queue_pop_head (&w->portal_q);
+      if (p->to < 0)
+        {
+          TRACE (w, "portal → client: %s", fz_portal_event_name (p->m->event));
+          fz_client_state_handle_portal (w->cl, p->m, now);
+          client_flush (w);
+        }
+      else
+        {
+          Gw *g = &w->gw[p->to];
+          TRACE (w, "portal → %s: %s", g->id, fz_portal_event_name (p->m->event));
+          fz_gateway_state_handle_portal (g->gs, p->m, now);
+          gw_flush (g);
+        }
+      fz_portal_message_free (p->m);
+      g_free (p);
+    }
+}
+
+static void
+to_client (World *w, const char *event, const char *json)
+{
+  portal_send (w, -1, decode (FZ_PORTAL_ROLE_CLIENT, event, json));
+}
+
+static void
+to_gateway (Gw *g, const char *event, const char *json)
+{
+  portal_send (g->w, (int) g->idx, decode (FZ_PORTAL_ROLE_GATEWAY, event, json));
+}
+
+static char *
+relays_json (World *w)
+{
+  char a[FZ_SOCK_ADDR_STRLEN];
+  return g_strdup_printf ("[{\"id\":\"relay-1\",\"type\":\"turn\",\"addr\":\"%s\","
+                          "\"username\":\"sim\",\"password\":\"secret\","
+                          "\"expires_at\":2145916800}]",
+                          fz_sock_addr_to_string (w->relay, a));
+}
+
+static void
+filters_json (GString *s, const Res *r)
+{
+  static const char *const names[] = { [1] = "icmp", [6] = "tcp", [17] = "udp" };
+  g_string_append (s, "\"filters\":[");
+  for (guint i = 0; i < r->n_filters; i++)
+    {
+      const Filter *f = &r->filters[i];
+      g_string_append_printf (s, "%s{\"protocol\":\"%s\"", i ? "," : "", names[f->proto]);
+      if (f->proto != 1)
+        g_string_append_printf (s, ",\"port_range_start\":%u,\"port_range_end\":%u",
+                                f->lo, f->hi);
+      g_string_append (s, "}");
+    }
+  g_string_append (s, "]");
+}
+
+static void
+res_json (GString *s, const Res *r)
+{
+  char a[FZ_IP_ADDR_STRLEN];
+  if (r->kind == RES_INTERNET)
+    {
+      g_string_append_printf (s,
+                              "{\"id\":\"%s\",\"type\":\"internet\",\"can_be_disabled\":"
+                              "true,\"sites\":[{\"id\":\"site-%u\",\"name\":\"S%u\"}]}",
+                              r->id, r->site, r->site);
+      return;
+    }
+  g_string_append_printf (s,
+                          "{\"id\":\"%s\",\"type\":\"cidr\",\"address\":\"%s/%u\","
+                          "\"name\":\"%s\",\"sites\":[{\"id\":\"site-%u\",\"name\":"
+                          "\"S%u\"}],",
+                          r->id, addr_str (&r->prefix.base, a), r->prefix.len, r->id,
+                          r->site, r->site);
+  filters_json (s, r);
+  g_string_append (s, "}");
+}
+
+static Res *
+res_by_id (World *w, const char *id)
+{
+  for (guint i = 0; i < w->n_res; i++)
+    if (g_str_equal (w->res[i].id, id))
+      return &w->res[i];
+  return NULL;
+}
+
+static Gw *
+gw_by_id (World *w, const char *id)
+{
+  for (guint i = 0; i < w->n_gw; i++)
+    if (g_str_equal (w->gw[i].id, id))
+      return &w->gw[i];
+  return NULL;
+}
+
+static void
+client_init (World *w)
+{
+  g_autoptr (GString) s = g_string_new (NULL);
+  g_autofree char *relays = relays_json (w);
+  g_string_append (s, "{\"interface\":{\"ipv4\":\"" ME4 "\",\"ipv6\":\"" ME6 "\","
+                      "\"search_domain\":null,\"upstream_do53\":[{\"ip\":\"1.1.1.1\"}],"
+                      "\"upstream_doh\":[]},\"resources\":[");
+  for (guint i = 0; i < w->n_res; i++)
+    {
+      if (i > 0)
+        g_string_append_c (s, ',');
+      res_json (s, &w->res[i]);
+    }
+  g_string_append_printf (s, "],\"relays\":%s,\"authorizations\":[]}", relays);
+  to_client (w, "init", s->str);
+}
+
+static void
+gateway_init (Gw *g)
+{
+  char a4[FZ_IP_ADDR_STRLEN], a6[FZ_IP_ADDR_STRLEN];
+  g_autofree char *relays = relays_json (g->w);
+  g_autofree char *json = g_strdup_printf (
+    "{\"interface\":{\"ipv4\":\"%s\",\"ipv6\":\"%s\"},\"config\":{"
+    "\"ipv4_masquerade_enabled\":true,\"ipv6_masquerade_enabled\":true},"
+    "\"relays\":%s,\"account_slug\":\"acme\",\"authorizations\":[]}",
+    addr_str (&g->ip4, a4), addr_str (&g->ip6, a6), relays);
+  to_gateway (g, "init", json);
+}
+
+static char *
+b64 (const guint8 *k)
+{
+  return g_base64_encode (k, 32);
+}
+
+/* The gateway the portal picks for @r: a connected one of its site if
+ * the client named one, else one of the site at random. */
+static Gw *
+pick_gateway (World *w, const Res *r, GPtrArray *connected)
+{
+  Gw *of_site[MAX_GW];
+  guint n = 0;
+  for (guint i = 0; i < connected->len; i++)
+    {
+      Gw *g = gw_by_id (w, connected->pdata[i]);
+      if (g != NULL && g->site == r->site)
+        return g;
+    }
+  for (guint i = 0; i < w->n_gw; i++)
+    if (w->gw[i].site == r->site)
+      of_site[n++] = &w->gw[i];
+  return n == 0 ? NULL : of_site[fz_rng_below (&w->rng, n)];
+}
+
+static void
+authorize (World *w, const char *rid, GPtrArray *connected)
+{
+  Res *r = res_by_id (w, rid);
+  Gw *g = r != NULL ? pick_gateway (w, r, connected) : NULL;
+  const char *fail = r == NULL     ? "not_found"
+                     : !r->allowed ? "forbidden"
+                     : g == NULL   ? "offline"
+                                   : NULL;
+  if (fail != NULL)
+    {
+      g_autofree char *json
+        = g_strdup_printf ("{\"resource_id\":\"%s\",\"reason\":\"%s\"}", rid, fail);
+      to_client (w, "authorization_creation_failed", json);
+      return;
+    }
+  g_autoptr (GString) res = g_string_new (NULL);
+  res_json (res, r);
+  g_autofree char *ck = b64 (fz_node_public_key (fz_client_state_get_node (w->cl)));
+  g_autofree char *gk = b64 (fz_node_public_key (fz_gateway_state_get_node (g->gs)));
+  g_autofree char *psk = b64 (g->psk);
+  char a4[FZ_IP_ADDR_STRLEN], a6[FZ_IP_ADDR_STRLEN];
+  /* ICE credentials per (client, gateway) pair, as the portal derives them. */
+  g_autofree char *ice = g_strdup_printf (
+    "\"client_ice_credentials\":{\"username\":\"cuuu%u\",\"password\":"
+    "\"cp%022u\"},\"gateway_ice_credentials\":{\"username\":\"guuu%u\","
+    "\"password\":\"gp%022u\"}",
+    g->idx, g->idx, g->idx, g->idx);
+  g_autofree char *create = g_strdup_printf (
+    "{\"ref\":\"ref-%u\",\"resource\":%s,\"client\":{\"id\":\"" CLIENT_ID "\","
+    "\"public_key\":\"%s\",\"preshared_key\":\"%s\",\"ipv4\":\"" ME4 "\","
+    "\"ipv6\":\"" ME6 "\",\"version\":\"1.4.0\"},%s}",
+    w->next_ref++, res->str, ck, psk, ice);
+  g_autofree char *ref = g_strdup_printf ("ref-%u", w->next_ref - 1);
+  g_autofree char *created = g_strdup_printf (
+    "{\"resource_id\":\"%s\",\"gateway_id\":\"%s\",\"gateway_public_key\":\"%s\","
+    "\"gateway_ipv4\":\"%s\",\"gateway_ipv6\":\"%s\",\"site_id\":\"site-%u\","
+    "\"preshared_key\":\"%s\",%s}",
+    rid, g->id, gk, addr_str (&g->ip4, a4), addr_str (&g->ip6, a6), g->site, psk, ice);
+  /* Sent to the client when the gateway answers with the ref. */
+  g_hash_table_insert (w->refs, g_steal_pointer (&ref), g_steal_pointer (&created));
+  to_gateway (g, "create_authorization", create);
+}
+
+/* ---- the client and its applications ---- */
+
+static guint
+tag_of_l4 (guint8 proto, const guint8 *l4, gsize len, gboolean *ok)
+{
+  *ok = len >= 8;
+  if (!*ok)
+    return 0;
+  if (proto == FZ_IP_PROTO_ICMP || proto == FZ_IP_PROTO_ICMPV6)
+    return (l4[4] << 8) | l4[5]; /* the echo id */
+  return (l4[0] << 8) | l4[1];   /* the source port */
+}
+
+/* An ICMP error to the application: the tag of the packet it is about. */
+static void
+app_icmp_error (World *w, const FzIpPacket *pkt)
+{
+  const guint8 *in = fz_ip_packet_l4 (pkt) + 8;
+  gsize len = fz_ip_packet_l4_len (pkt) >= 8 ? fz_ip_packet_l4_len (pkt) - 8 : 0;
+  guint8 proto;
+  gsize hlen;
+  gboolean ok;
+
+  if (len < 20)
+    {
+      FAIL (w, "a short ICMP error to the application");
+      return;
+    }
+  if ((in[0] >> 4) == 4)
+    proto = in[9], hlen = (in[0] & 15) * 4;
+  else
+    proto = in[6], hlen = 40;
+  guint tag = len > hlen ? tag_of_l4 (proto, in + hlen, len - hlen, &ok) : 0;
+  Sent *s = g_hash_table_lookup (w->sent, GUINT_TO_POINTER (tag));
+  if (s == NULL)
+    {
+      FAIL (w, "an ICMP error about no packet sent (tag %u)", tag);
+      return;
+    }
+  s->icmp++;
+  s->icmp_type = fz_ip_packet_icmp_type (pkt);
+  s->icmp_code = fz_ip_packet_icmp_code (pkt);
+}
+
+/* A reply from a resource: from the address and port the packet went to. */
+static void
+app_reply (World *w, const FzIpPacket *pkt)
+{
+  FzIpAddr src;
+  gboolean ok;
+  guint8 proto = pkt->proto;
+  const guint8 *l4 = fz_ip_packet_l4 (pkt);
+  guint16 tag = proto == FZ_IP_PROTO_UDP
+                  ? fz_ip_packet_dst_port (pkt)
+                  : tag_of_l4 (proto, l4, fz_ip_packet_l4_len (pkt), &ok);
+  Sent *s = g_hash_table_lookup (w->sent, GUINT_TO_POINTER ((guint) tag));
+  fz_ip_packet_src (pkt, &src);
+  if (s == NULL)
+    {
+      FAIL (w, "a packet for the application that answers nothing sent");
+      return;
+    }
+  if (!fz_ip_addr_equal (&src, &s->dst)
+      || (proto == FZ_IP_PROTO_UDP && fz_ip_packet_src_port (pkt) != s->dport)
+      || !fz_ip_packet_verify_l4_checksum (pkt))
+    {
+      s->wrong++;
+      return;
+    }
+  s->replies++;
+}
+
+static void
+client_to_app (World *w, FzPacketBuf *b)
+{
+  FzIpPacket pkt;
+  if (fz_ip_packet_parse (&pkt, b->data, b->len, 65535) != FZ_IP_OK)
+    FAIL (w, "a malformed packet to the application");
+  else if (fz_ip_packet_is_icmp_error (&pkt))
+    app_icmp_error (w, &pkt);
+  else
+    app_reply (w, &pkt);
+  fz_packet_buf_free (b);
+}
+
+static void
+client_flush (World *w)
+{
+  FzPortalMessage *m;
+  FzClientEvent e;
+  FzPacketBuf *b;
+  FzNodeTransmit tx;
+  g_autoptr (GPtrArray) auth = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) conn = g_ptr_array_new_with_free_func (g_free);
+
+  while ((m = fz_client_state_poll_portal (w->cl)) != NULL)
+    {
+      if (m->event == FZ_PORTAL_REQUEST_AUTHORIZATION)
+        {
+          TRACE (w, "client → portal: request_authorization %s", m->resource_id);
+          g_ptr_array_add (auth, g_strdup (m->resource_id));
+          g_ptr_array_set_size (conn, 0);
+          for (guint i = 0; i < m->peer_ids->len; i++)
+            g_ptr_array_add (conn, g_strdup (m->peer_ids->pdata[i]));
+        }
+      else if (m->event == FZ_PORTAL_NEW_GATEWAY_ICE_CANDIDATES
+               || m->event == FZ_PORTAL_INVALIDATE_GATEWAY_ICE_CANDIDATES)
+        {
+          Gw *g = m->peer_id != NULL ? gw_by_id (w, m->peer_id) : NULL;
+          if (g != NULL)
+            {
+              g_autoptr (FzPortalMessage) c
+                = fz_portal_message_new (m->event == FZ_PORTAL_NEW_GATEWAY_ICE_CANDIDATES
+                                           ? FZ_PORTAL_ICE_CANDIDATES
+                                           : FZ_PORTAL_INVALIDATE_ICE_CANDIDATES);
+              c->peer_id = g_strdup (CLIENT_ID);
+              TRACE (w, "client → %s: %u candidates", g->id, m->candidates->len);
+              g_array_append_vals (c->candidates, m->candidates->data,
+                                   m->candidates->len);
+              portal_send (w, (int) g->idx, g_steal_pointer (&c));
+            }
+        }
+      fz_portal_message_free (m);
+    }
+  while (fz_client_state_poll_event (w->cl, &e))
+    fz_client_event_clear (&e);
+  while ((b = fz_client_state_poll_tun (w->cl)) != NULL)
+    client_to_app (w, b);
+  while (fz_client_state_poll_transmit (w->cl, &tx))
+    {
+      sim_host_send (w->chost, &tx.dst, tx.buf->data, tx.buf->len);
+      fz_packet_buf_free (tx.buf);
+    }
+  for (guint i = 0; i < auth->len; i++)
+    authorize (w, auth->pdata[i], conn);
+}
+
+/* ---- the gateways and the resource network ---- */
+
+/* A packet a gateway wrote to its TUN: record it, answer UDP and echo. */
+static void
+resource_network (Gw *g, FzPacketBuf *b)
+{
+  World *w = g->w;
+  FzIpPacket pkt;
+  FzIpAddr src, dst;
+  gboolean ok;
+
+  if (fz_ip_packet_parse (&pkt, b->data, b->len, 65535) != FZ_IP_OK)
+    {
+      FAIL (w, "%s wrote a malformed packet to its TUN", g->id);
+      fz_packet_buf_free (b);
+      return;
+    }
+  fz_ip_packet_src (&pkt, &src);
+  fz_ip_packet_dst (&pkt, &dst);
+  guint tag
+    = tag_of_l4 (pkt.proto, fz_ip_packet_l4 (&pkt), fz_ip_packet_l4_len (&pkt), &ok);
+  Sent *s = g_hash_table_lookup (w->sent, GUINT_TO_POINTER (tag));
+  char a[FZ_IP_ADDR_STRLEN];
+  TRACE (w, "%s → resource %s tag %u", g->id, addr_str (&dst, a), tag);
+  if (s == NULL)
+    {
+      FAIL (w, "%s delivered a packet nobody sent (to %s)", g->id, a);
+      fz_packet_buf_free (b);
+      return;
+    }
+  s->delivered++;
+  s->gw = (int) g->idx;
+  if (!fz_ip_addr_equal (&dst, &s->dst) || pkt.proto != s->proto
+      || (fz_ip_packet_has_ports (&pkt) && fz_ip_packet_dst_port (&pkt) != s->dport))
+    s->wrong++;
+  /* The answer, from the resource back into that gateway's TUN. */
+  if (pkt.proto == FZ_IP_PROTO_UDP || fz_ip_packet_is_icmp_echo (&pkt))
+    {
+      FzPacketBuf *r = fz_buf_pool_alloc (w->pool);
+      FzIpPacket out;
+      guint32 plen;
+      const guint8 *payload = fz_ip_packet_payload (&pkt, &plen);
+      gboolean built
+        = pkt.proto == FZ_IP_PROTO_UDP
+            ? fz_ip_build_udp (r, &out, &dst, &src, fz_ip_packet_dst_port (&pkt),
+                               fz_ip_packet_src_port (&pkt), payload, plen, NULL)
+            : fz_ip_build_icmp_echo (
+              r, &out, &dst, &src, TRUE, fz_ip_packet_icmp_echo_id (&pkt),
+              fz_ip_packet_icmp_echo_seq (&pkt), payload, plen, NULL);
+      g_assert_true (built);
+      fz_gateway_state_handle_tun (g->gs, r, now_of (w));
+    }
+  fz_packet_buf_free (b);
+}
+
+static void
+gw_flush (Gw *g)
+{
+  World *w = g->w;
+  FzPortalMessage *m;
+  FzGatewayEvent e;
+  FzPacketBuf *b;
+  FzNodeTransmit tx;
+
+  for (gboolean again = TRUE; again;)
+    {
+      again = FALSE;
+      while ((m = fz_gateway_state_poll_portal (g->gs)) != NULL)
+        {
+          gboolean to_us = FALSE;
+          for (guint i = 0; i < m->peer_ids->len; i++)
+            to_us |= g_str_equal (m->peer_ids->pdata[i], CLIENT_ID);
+          if (to_us
+              && (m->event == FZ_PORTAL_BROADCAST_ICE_CANDIDATES
+                  || m->event == FZ_PORTAL_BROADCAST_INVALIDATED_ICE_CANDIDATES))
+            {
+              FzPortalMessage *c
+                = fz_portal_message_new (m->event == FZ_PORTAL_BROADCAST_ICE_CANDIDATES
+                                           ? FZ_PORTAL_ICE_CANDIDATES
+                                           : FZ_PORTAL_INVALIDATE_ICE_CANDIDATES);
+              c->peer_id = g_strdup (g->id);
+              TRACE (w, "%s → client: %u candidates", g->id, m->candidates->len);
+              g_array_append_vals (c->candidates, m->candidates->data,
+                                   m->candidates->len);
+              portal_send (w, -1, c);
+            }
+          else if (m->event == FZ_PORTAL_AUTHORIZATION_CREATED_REF)
+            {
+              char *created = g_hash_table_lookup (w->refs, m->ref);
+              if (created == NULL)
+                FAIL (w, "%s answered an unknown ref %s", g->id, m->ref);
+              else
+                to_client (w, "authorization_created", created);
+              g_hash_table_remove (w->refs, m->ref);
+            }
+          fz_portal_message_free (m);
+        }
+      while (fz_gateway_state_poll_event (g->gs, &e))
+        fz_gateway_event_clear (&e);
+      while ((b = fz_gateway_state_poll_tun (g->gs)) != NULL)
+        {
+          resource_network (g, b);
+          again = TRUE;
+        }
+      while (fz_gateway_state_poll_transmit (g->gs, &tx))
+        {
+          sim_host_send (g->host, &tx.dst, tx.buf->data, tx.buf->len);
+          fz_packet_buf_free (tx.buf);
+        }
+    }
+}
+
+/* ---- the network's callbacks ---- */
+
+static FzPacketBuf *
+buf_of (World *w, const guint8 *data, gsize len)
+{
+  FzPacketBuf *buf = fz_buf_pool_alloc (w->pool);
+  if (!fz_packet_buf_set (buf, data, len))
+    {
+      fz_packet_buf_free (buf);
+      return NULL;
+    }
+  return buf;
+}
+
+static void
+client_recv (SimHost *host, const FzSockAddr *local, const FzSockAddr *from,
+             const guint8 *data, gsize len, gpointer user_data)
+{
+  World *w = user_data;
+  FzPacketBuf *buf = buf_of (w, data, len);
+  (void) host;
+  if (buf == NULL)
+    return;
+  fz_client_state_handle_datagram (w->cl, local, from, buf, now_of (w));
+  client_flush (w);
+}
+
+static void
+gw_recv (SimHost *host, const FzSockAddr *local, const FzSockAddr *from,
+         const guint8 *data, gsize len, gpointer user_data)
+{
+  Gw *g = user_data;
+  FzPacketBuf *buf = buf_of (g->w, data, len);
+  (void) host;
+  if (buf == NULL)
+    return;
+  fz_gateway_state_handle_datagram (g->gs, local, from, buf, now_of (g->w));
+  gw_flush (g);
+}
+
+static gint64
+timers (gpointer user_data, gint64 now)
+{
+  World *w = user_data;
+  portal_deliver (w, now);
+  if (fz_client_state_poll_timeout (w->cl) <= now)
+    {
+      fz_client_state_handle_timeout (w->cl, now);
+      client_flush (w);
+    }
+  gint64 next = fz_client_state_poll_timeout (w->cl);
+  for (guint i = 0; i < w->n_gw; i++)
+    {
+      Gw *g = &w->gw[i];
+      if (fz_gateway_state_poll_timeout (g->gs) <= now)
+        {
+          fz_gateway_state_handle_timeout (g->gs, now);
+          gw_flush (g);
+        }
+      next = MIN (next, fz_gateway_state_poll_timeout (g->gs));
+    }
+  if (!g_queue_is_empty (&w->portal_q))
+    next = MIN (next, ((Pending *) g_queue_peek_head (&w->portal_q))->at);
+  return next;
+}
+
+static void
+run_for (World *w, gint64 span)
+{
+  sim_net_run (w->net, now_of (w) + span, timers, w);
+}
+
+/* ---- building a world ---- */
+
+static void
+random_prefix (World *w, Prefix *p)
+{
+  static const guint lens4[] = { 8, 16, 24, 28, 32 };
+  static const guint lens6[] = { 32, 64, 112, 128 };
+  memset (p, 0, sizeof *p);
+  if (fz_rng_below (&w->rng, 3) > 0)
+    {
+      /* Inside 10.0-1.0-1.x: small, so that resources overlap. */
+      guint8 b[4] = { 10, fz_rng_below (&w->rng, 2), fz_rng_below (&w->rng, 2),
+                      fz_rng_below (&w->rng, 256) };
+      fz_ip_addr_set_v4 (&p->base, b);
+      p->len = lens4[fz_rng_below (&w->rng, G_N_ELEMENTS (lens4))];
+    }
+  else
+    {
+      guint8 b[16] = { 0xfd, 0xaa, 0, 0, 0, 0, 0, fz_rng_below (&w->rng, 2) };
+      b[15] = fz_rng_below (&w->rng, 256);
+      fz_ip_addr_set_v6 (&p->base, b);
+      p->len = lens6[fz_rng_below (&w->rng, G_N_ELEMENTS (lens6))];
+    }
+  /* Clear the host bits, as the portal would. */
+  for (guint bit = p->len; bit < 128; bit++)
+    p->base.bytes[bit / 8] &= ~(0x80 >> (bit % 8));
+}
+
+static const guint16 ports[] = { 53, 80, 443, 1000, 1001, 5000 };
+
+static void
+random_filters (World *w, Res *r)
+{
+  r->n_filters = fz_rng_below (&w->rng, 2) == 0 ? 0 : 1 + fz_rng_below (&w->rng, 3);
+  for (guint i = 0; i < r->n_filters; i++)
+    {
+      Filter *f = &r->filters[i];
+      static const guint8 protos[] = { 1, 6, 17 };
+      f->proto = protos[fz_rng_below (&w->rng, 3)];
+      f->lo = ports[fz_rng_below (&w->rng, G_N_ELEMENTS (ports))];
+      f->hi = f->lo + fz_rng_below (&w->rng, 2) * 1000;
+    }
+}
+
+static void
+add_resources (World *w)
+{
+  guint n_cidr = 2 + fz_rng_below (&w->rng, 6);
+  for (guint i = 0; i < n_cidr; i++)
+    {
+      Res *r = &w->res[w->n_res];
+      r->kind = RES_CIDR;
+      g_snprintf (r->id, sizeof r->id, "r-%u", w->n_res);
+      /* Two resources with one prefix: which one wins is not defined. */
+      for (gboolean dup = TRUE; dup;)
+        {
+          random_prefix (w, &r->prefix);
+          dup = FALSE;
+          for (guint j = 0; j < w->n_res; j++)
+            dup |= w->res[j].prefix.len == r->prefix.len
+                   && fz_ip_addr_equal (&w->res[j].prefix.base, &r->prefix.base);
+        }
+      r->site = fz_rng_below (&w->rng, w->n_sites);
+      random_filters (w, r);
+      r->allowed = fz_rng_below (&w->rng, 4) > 0;
+      w->n_res++;
+    }
+  if (fz_rng_below (&w->rng, 2) == 0)
+    {
+      Res *r = &w->res[w->n_res++];
+      r->kind = RES_INTERNET;
+      g_snprintf (r->id, sizeof r->id, "r-inet");
+      r->site = fz_rng_below (&w->rng, w->n_sites);
+      r->allowed = fz_rng_below (&w->rng, 4) > 0;
+    }
+}
+
+static void
+describe (World *w)
+{
+  char a[FZ_IP_ADDR_STRLEN];
+  if (!verbose)
+    return;
+  g_printerr ("seed %" G_GUINT64_FORMAT ": %u sites, %u gateways; client %s\n", w->seed,
+              w->n_sites, w->n_gw, sim_nat_kind_name (w->client_nat));
+  for (guint i = 0; i < w->n_gw; i++)
+    g_printerr ("  %s site-%u %s\n", w->gw[i].id, w->gw[i].site,
+                sim_nat_kind_name (w->gw[i].nat));
+  for (guint i = 0; i < w->n_res; i++)
+    {
+      Res *r = &w->res[i];
+      g_printerr ("  %s site-%u %s/%u %s, %u filters:", r->id, r->site,
+                  r->kind == RES_CIDR ? addr_str (&r->prefix.base, a) : "internet",
+                  r->prefix.len, r->allowed ? "allowed" : "forbidden", r->n_filters);
+      for (guint j = 0; j < r->n_filters; j++)
+        g_printerr (" %u:%u-%u", r->filters[j].proto, r->filters[j].lo, r->filters[j].hi);
+      g_printerr ("\n");
+    }
+}
+
+static SimNatKind
+random_nat (World *w)
+{
+  return (SimNatKind) fz_rng_below (&w->rng, 4);
+}
+
+static void
+world_setup (World *w, guint64 seed)
+{
+  guint8 key[32];
+  g_autoptr (GError) error = NULL;
+
+  memset (w, 0, sizeof *w);
+  w->seed = seed;
+  w->why = g_string_new (NULL);
+  w->sent = g_hash_table_new_full (NULL, NULL, NULL, g_free);
+  w->refs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  w->next_tag = TAG_FIRST;
+  fz_rng_init_seeded (&w->rng, seed * 2654435761u + 1);
+  fz_rng_init_seeded (&w->srng, seed);
+  w->net = sim_net_new (seed);
+  sim_net_set_latency (w->net, 10 * MS, 5 * MS);
+  w->pool = fz_buf_pool_new (2048, 64);
+  w->relay = sim_net_add_relay (w->net);
+  w->n_sites = 1 + fz_rng_below (&w->rng, 3);
+  for (guint s = 0; s < w->n_sites; s++)
+    for (guint k = 1 + fz_rng_below (&w->rng, 2); k > 0; k--)
+      {
+        Gw *g = &w->gw[w->n_gw];
+        g->w = w;
+        g->idx = w->n_gw;
+        g->site = s;
+        g_snprintf (g->id, sizeof g->id, "gw-%u", g->idx);
+        guint8 b4[4] = { 100, 64, 1, g->idx + 1 };
+        guint8 b6[16] = { 0xfd, 0, 0x20, 0x21, 0x11, 0x11, [13] = 1, [15] = g->idx + 1 };
+        fz_ip_addr_set_v4 (&g->ip4, b4);
+        fz_ip_addr_set_v6 (&g->ip6, b6);
+        fz_rng_fill (&w->rng, key, sizeof key);
+        fz_rng_fill (&w->rng, g->psk, sizeof g->psk);
+        g->nat = random_nat (w);
+        g->host = sim_net_add_host (w->net, g->nat, fz_rng_below (&w->rng, 2), FALSE,
+                                    gw_recv, g);
+        g->gs = fz_gateway_state_new (key, &w->srng, w->pool, now_of (w));
+        fz_gateway_state_set_wall_clock (g->gs, WALL0, now_of (w));
+        fz_node_add_host_address (fz_gateway_state_get_node (g->gs),
+                                  sim_host_address (g->host), now_of (w));
+        w->n_gw++;
+      }
+  add_resources (w);
+  fz_rng_fill (&w->rng, key, sizeof key);
+  w->client_nat = random_nat (w);
+  w->chost = sim_net_add_host (w->net, w->client_nat, fz_rng_below (&w->rng, 2), FALSE,
+                               client_recv, w);
+  w->cl = fz_client_state_new (key, &w->srng, w->pool, NULL, now_of (w), &error);
+  g_assert_no_error (error);
+  fz_node_set_wall_clock (fz_client_state_get_node (w->cl), WALL0, now_of (w));
+  fz_node_add_host_address (fz_client_state_get_node (w->cl), sim_host_address (w->chost),
+                            now_of (w));
+  describe (w);
+  for (guint i = 0; i < w->n_gw; i++)
+    gateway_init (&w->gw[i]);
+  client_init (w);
+  run_for (w, 200 * MS);
+}
+
+static void
+world_clear (World *w)
+{
+  fz_client_state_free (w->cl);
+  for (guint i = 0; i < w->n_gw; i++)
+    fz_gateway_state_free (w->gw[i].gs);
+  sim_net_free (w->net);
+  g_hash_table_unref (w->sent);
+  g_hash_table_unref (w->refs);
+  Pending *p;
+  while ((p = g_queue_pop_head (&w->portal_q)) != NULL)
+    {
+      fz_portal_message_free (p->m);
+      g_free (p);
+    }
+  if (fz_buf_pool_outstanding (w->pool) != 0)
+    FAIL (w, "%u packet buffers leaked", fz_buf_pool_outstanding (w->pool));
+  fz_buf_pool_free (w->pool);
+}
+
+/* ---- actions ---- */
+
+/* A destination: inside a resource, near one, on the Internet. */
+static void
+random_destination (World *w, FzIpAddr *dst)
+{
+  guint pick = fz_rng_below (&w->rng, 10);
+  Res *r = &w->res[fz_rng_below (&w->rng, w->n_res)];
+  if (pick < 7 && r->kind == RES_CIDR)
+    {
+      *dst = r->prefix.base;
+      gsize n = dst->family == 4 ? 4 : 16;
+      /* Random host bits. */
+      for (guint bit = r->prefix.len; bit < n * 8; bit++)
+        if (fz_rng_below (&w->rng, 2))
+          dst->bytes[bit / 8] |= 0x80 >> (bit % 8);
+      return;
+    }
+  if (pick < 9)
+    {
+      guint8 b4[4] = { 10, fz_rng_below (&w->rng, 3), fz_rng_below (&w->rng, 2),
+                       fz_rng_below (&w->rng, 256) };
+      fz_ip_addr_set_v4 (dst, b4);
+      return;
+    }
+  guint8 b4[4] = { 8, 8, 4, fz_rng_below (&w->rng, 256) };
+  guint8 b6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = fz_rng_below (&w->rng, 256) };
+  if (fz_rng_below (&w->rng, 2))
+    fz_ip_addr_set_v4 (dst, b4);
+  else
+    fz_ip_addr_set_v6 (dst, b6);
+}
+
+static void
+send_packet (World *w)
+{
+  Sent *s = g_new0 (Sent, 1);
+  FzIpAddr src;
+  FzIpPacket pkt;
+  static const guint8 protos[] = { FZ_IP_PROTO_UDP, FZ_IP_PROTO_TCP, FZ_IP_PROTO_ICMP };
+  char a[FZ_IP_ADDR_STRLEN];
+
+  s->tag = w->next_tag++;
+  s->gw = -1;
+  random_destination (w, &s->dst);
+  s->proto = protos[fz_rng_below (&w->rng, 3)];
+  if (s->proto == FZ_IP_PROTO_ICMP && s->dst.family == 6)
+    s->proto = FZ_IP_PROTO_ICMPV6;
+  s->dport
+    = s->proto == FZ_IP_PROTO_UDP || s->proto == FZ_IP_PROTO_TCP
+        ? ports[fz_rng_below (&w->rng, G_N_ELEMENTS (ports))] + fz_rng_below (&w->rng, 2)
+        : 0;
+  s->want = model_verdict (w->res, w->n_res, w->internet_on, &s->dst, s->proto, s->dport,
+                           now_of (w), &s->res);
+  g_hash_table_insert (w->sent, GUINT_TO_POINTER (s->tag), s);
+  g_assert_true (fz_ip_addr_parse (&src, s->dst.family == 4 ? ME4 : ME6));
+  guint32 payload = GUINT32_TO_BE (s->tag);
+  FzPacketBuf *buf = fz_buf_pool_alloc (w->pool);
+  gboolean built;
+  if (s->proto == FZ_IP_PROTO_UDP)
+    built = fz_ip_build_udp (buf, &pkt, &src, &s->dst, s->tag, s->dport, &payload,
+                             sizeof payload, NULL);
+  else if (s->proto == FZ_IP_PROTO_TCP)
+    {
+      FzTcpSegment seg = {
+        .sport = s->tag, .dport = s->dport, .seq = 1, .flags = FZ_TCP_SYN, .window = 1000
+      };
+      built = fz_ip_build_tcp (buf, &pkt, &src, &s->dst, &seg, &payload, sizeof payload,
+                               NULL);
+    }
+  else
+    built = fz_ip_build_icmp_echo (buf, &pkt, &src, &s->dst, FALSE, s->tag, 1, &payload,
+                                   sizeof payload, NULL);
+  g_assert_true (built);
+  TRACE (w, "app: proto %u to %s port %u, tag %u: the model says %s%s%s", s->proto,
+         addr_str (&s->dst, a), s->dport, s->tag, verdict_names[s->want],
+         s->res ? " via " : "", s->res ? s->res->id : "");
+  fz_client_state_handle_tun (w->cl, buf, now_of (w));
+  client_flush (w);
+}
+
+/* What became of a packet, against the model's verdict. */
+static void
+check_sent (World *w, Sent *s)
+{
+  char a[FZ_IP_ADDR_STRLEN];
+  const char *what = NULL;
+  gboolean v4 = s->dst.family == 4;
+  gboolean want_reply = s->proto != FZ_IP_PROTO_TCP;
+
+  if (s->wrong > 0)
+    what = "went to the wrong place or came back from one";
+  else if (s->want != V_DELIVER && s->delivered > 0)
+    what = "reached a resource";
+  else if (s->want == V_DELIVER && s->delivered != 1)
+    what = "was not delivered exactly once";
+  else if (s->want == V_DELIVER && w->gw[s->gw].site != s->res->site)
+    what = "reached a gateway of another site";
+  else if (s->want == V_DELIVER && want_reply && s->replies != 1)
+    what = "got no reply (or several)";
+  else if (s->want == V_DELIVER && s->icmp > 0)
+    what = "got an ICMP error";
+  else if (s->want == V_DROP && s->icmp > 0)
+    what = "got an ICMP error instead of nothing";
+  else if (s->want == V_PROHIBITED
+           && (s->icmp != 1 || s->icmp_type != (v4 ? 3 : 1)
+               || s->icmp_code != (v4 ? 13 : 1)))
+    what = "did not get one ICMP prohibited";
+  else if (s->want == V_HELD && s->icmp > 0
+           && (s->icmp != 1 || s->icmp_type != (v4 ? 3 : 1)
+               || s->icmp_code != (v4 ? 0 : 3)))
+    what = "got an ICMP error other than one net unreachable";
+  else if ((s->want == V_FORBIDDEN || s->want == V_REFUSED)
+           && (s->icmp != 1 || s->icmp_type != (v4 ? 3 : 1)
+               || s->icmp_code != (v4 ? 0 : 3)))
+    what = "did not get one ICMP net unreachable";
+  if (what != NULL)
+    FAIL (w,
+          "seed %" G_GUINT64_FORMAT
+          ": tag %u (proto %u to %s port %u, model: %s%s%s) %s: "
+          "delivered %u (gw %d), replies %u, icmp %u (%u/%u), wrong %u",
+          w->seed, s->tag, s->proto, addr_str (&s->dst, a), s->dport,
+          verdict_names[s->want], s->res ? " via " : "", s->res ? s->res->id : "", what,
+          s->delivered, s->gw, s->replies, s->icmp, s->icmp_type, s->icmp_code, s->wrong);
+  switch (s->want)
+    {
+    case V_DELIVER: w->n_delivered++; break;
+    case V_PROHIBITED: w->n_prohibited++; break;
+    case V_FORBIDDEN: w->n_forbidden++; break;
+    case V_DROP: w->n_dropped++; break;
+    case V_HELD: w->n_held++; break;
+    case V_REFUSED: w->n_refused++; break;
+    }
+}
+
+static void
+toggle_internet (World *w)
+{
+  w->internet_on = !w->internet_on;
+  TRACE (w, "app: Internet resource %s", w->internet_on ? "on" : "off");
+  fz_client_state_set_internet_resource_enabled (w->cl, w->internet_on, now_of (w));
+  client_flush (w);
+}
+
+static gboolean
+run_seed (guint64 seed, GString *why)
+{
+  World w;
+  world_setup (&w, seed);
+  guint n_actions = 6 + fz_rng_below (&w.rng, 10);
+  for (guint i = 0; i < n_actions && !w.failed; i++)
+    {
+      guint first = w.next_tag;
+      guint pick = fz_rng_below (&w.rng, 10);
+      if (pick == 0)
+        toggle_internet (&w);
+      else
+        for (guint k = 1 + fz_rng_below (&w.rng, 3); k > 0; k--)
+          send_packet (&w);
+      run_for (&w, STEP);
+      for (guint t = first; t < w.next_tag; t++)
+        check_sent (&w, g_hash_table_lookup (w.sent, GUINT_TO_POINTER (t)));
+      totals.actions++;
+    }
+  totals.delivered += w.n_delivered;
+  totals.prohibited += w.n_prohibited;
+  totals.forbidden += w.n_forbidden;
+  totals.dropped += w.n_dropped;
+  totals.held += w.n_held;
+  totals.refused += w.n_refused;
+  world_clear (&w);
+  g_string_append (why, w.why->str);
+  g_string_free (w.why, TRUE);
+  return !w.failed;
+}
+
+/* Seeds that found a defect, run every time besides the range. */
+static const guint64 regression_seeds[] = { 0 };
+
+static gboolean
+seed_passes (gint64 s)
+{
+  g_autoptr (GString) why = g_string_new (NULL);
+  if (run_seed ((guint64) s, why))
+    return TRUE;
+  printf ("FAIL %s\n  repeat: test-tunnel --first %" G_GINT64_FORMAT " --seeds 1 -v\n",
+          why->str, s);
+  return FALSE;
+}
+
+int
+main (int argc, char **argv)
+{
+  gint seeds = 1000;
+  gint64 first = 1;
+  GOptionEntry entries[] = {
+    { "seeds", 0, 0, G_OPTION_ARG_INT, &seeds, "how many seeds", "N" },
+    { "first", 0, 0, G_OPTION_ARG_INT64, &first, "first seed", "S" },
+    { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "trace each world", NULL },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new (NULL);
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  if (!g_option_context_parse (ctx, &argc, &argv, NULL))
+    return 2;
+  const char *env = g_getenv ("FZ_SIM_SEEDS");
+  guint64 n;
+  if (env != NULL && !g_ascii_string_to_unsigned (env, 10, 1, G_MAXINT, &n, NULL))
+    {
+      printf ("FZ_SIM_SEEDS=%s is not a number of seeds\n", env);
+      return 2;
+    }
+  if (env != NULL)
+    seeds = (gint) n;
+  if (!verbose)
+    g_log_set_writer_func (g_log_writer_default, NULL, NULL);
+
+  guint failed = 0;
+  gint64 t0 = g_get_monotonic_time ();
+  for (guint i = 0; i < G_N_ELEMENTS (regression_seeds); i++)
+    if (regression_seeds[i] != 0 && !seed_passes ((gint64) regression_seeds[i]))
+      failed++;
+  for (gint64 s = first; s < first + seeds; s++)
+    if (!seed_passes (s))
+      failed++;
+  printf (
+    "%d seeds, %u failed, %.1f s; %u actions; packets the model said: %u delivered, "
+    "%u prohibited, %u forbidden, %u dropped, %u held, %u refused\n",
+    seeds, failed, (g_get_monotonic_time () - t0) / 1e6, totals.actions, totals.delivered,
+    totals.prohibited, totals.forbidden, totals.dropped, totals.held, totals.refused);
+  /* Every verdict must have been exercised, or the worlds are too tame. */
+  if (seeds >= 100
+      && (totals.delivered == 0 || totals.prohibited == 0 || totals.forbidden == 0
+          || totals.dropped == 0))
+    {
+      printf ("FAIL a verdict was never exercised\n");
+      failed++;
+    }
+  return failed == 0 ? 0 : 1;
+}
