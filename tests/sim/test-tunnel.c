@@ -11,6 +11,7 @@
  *   FZ_SIM_SEEDS=N wins over --seeds, as in test-sim. */
 #include "sim-net.h"
 
+#include <ldns/ldns.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -46,6 +47,7 @@ typedef enum
 {
   RES_CIDR,
   RES_INTERNET,
+  RES_DNS,
 } ResKind;
 
 typedef struct
@@ -53,6 +55,7 @@ typedef struct
   char id[16];
   ResKind kind;
   Prefix prefix;
+  char pattern[40]; /* RES_DNS */
   guint site;
   Filter filters[3];
   guint n_filters;
@@ -69,10 +72,11 @@ typedef enum
   V_DELIVER,    /* once to a gateway of .site, the reply back */
   V_HELD,       /* buffered: a request was refused < 2 s ago; at most the ICMP */
   V_REFUSED,    /* the Internet resource's gateway refuses private addresses */
+  V_DNS,        /* a query to the stub: the answer the model expects */
 } Verdict;
 
 static const char *const verdict_names[]
-  = { "drop", "prohibited", "forbidden", "deliver", "held", "refused" };
+  = { "drop", "prohibited", "forbidden", "deliver", "held", "refused", "dns" };
 
 static gboolean
 prefix_contains (const Prefix *p, const FzIpAddr *a)
@@ -116,12 +120,13 @@ in_any (const Prefix *ranges, guint n, const FzIpAddr *a)
   return FALSE;
 }
 
+/* Where the client never sends through the Internet resource. */
 static gboolean
 in_tunnel_ranges (const FzIpAddr *a)
 {
   static const Prefix ranges[] = {
-    { { 4, { 100, 64 } }, 11 },
-    { { 6, { 0xfd, 0x00, 0x20, 0x21, 0x11, 0x11 } }, 107 },
+    { { 4, { 100, 64 } }, 10 },
+    { { 6, { 0xfd, 0x00, 0x20, 0x21, 0x11, 0x11 } }, 48 },
   };
   return in_any (ranges, G_N_ELEMENTS (ranges), a);
 }
@@ -141,19 +146,192 @@ internet_refuses (const FzIpAddr *a)
   return in_any (ranges, G_N_ELEMENTS (ranges), a);
 }
 
-/* What must happen to a packet from an application: the resource it goes
- * to (or NULL) and the verdict. */
-static Verdict
-model_verdict (Res *res, guint n_res, gboolean internet_on, const FzIpAddr *dst,
-               guint8 proto, guint16 dport, gint64 now, Res **out)
+/* DNS patterns, by labels: `?` one character, `*` any run inside a label
+ * (a whole `*` label: exactly one label), `**` any number of labels; a
+ * leading `*.` also matches the rest itself. */
+static gboolean
+label_match (const char *p, const char *n)
+{
+  if (*p == '\0')
+    return *n == '\0';
+  if (*p == '*')
+    return label_match (p + 1, n) || (*n != '\0' && label_match (p, n + 1));
+  if (*n == '\0')
+    return FALSE;
+  return (*p == '?' || *p == *n) && label_match (p + 1, n + 1);
+}
+
+static gboolean
+labels_match (char **p, char **n)
+{
+  if (p[0] == NULL)
+    return n[0] == NULL;
+  if (g_str_equal (p[0], "**"))
+    return labels_match (p + 1, n) || (n[0] != NULL && labels_match (p, n + 1));
+  return n[0] != NULL && label_match (p[0], n[0]) && labels_match (p + 1, n + 1);
+}
+
+static gboolean
+pattern_matches (const char *pattern, const char *name)
+{
+  g_auto (GStrv) p = g_strsplit (pattern, ".", -1);
+  g_auto (GStrv) n = g_strsplit (name, ".", -1);
+  if (g_str_has_prefix (pattern, "*.") && labels_match (p + 1, n))
+    return TRUE;
+  return labels_match (p, n);
+}
+
+static gboolean
+has_wildcard (const char *p)
+{
+  return strpbrk (p, "*?") != NULL;
+}
+
+/* Characters after the last wildcard, and the kind of that wildcard:
+ * 1 `?`, 2 `*`, 3 `**`. */
+static guint
+literal_tail (const char *p, guint *rank)
+{
+  gsize len = strlen (p), i = len;
+  while (i > 0 && p[i - 1] != '*' && p[i - 1] != '?')
+    i--;
+  *rank = i == 0 ? 0 : p[i - 1] == '?' ? 1 : (i >= 2 && p[i - 2] == '*') ? 3 : 2;
+  return (guint) (len - i);
+}
+
+/* The exact name first, then the longest literal tail, then `?` before
+ * `*` before `**`. */
+static gboolean
+more_specific (const char *a, const char *b)
+{
+  guint ra, rb;
+  if (has_wildcard (a) != has_wildcard (b))
+    return !has_wildcard (a);
+  guint ta = literal_tail (a, &ra), tb = literal_tail (b, &rb);
+  if (ta != tb)
+    return ta > tb;
+  return ra < rb;
+}
+
+static Res *
+dns_resource_for (Res *res, guint n_res, const char *name)
 {
   Res *best = NULL;
   for (guint i = 0; i < n_res; i++)
+    if (res[i].kind == RES_DNS && pattern_matches (res[i].pattern, name)
+        && (best == NULL || more_specific (res[i].pattern, best->pattern)))
+      best = &res[i];
+  return best;
+}
+
+/* Proxy IP @i of family @family for the @k-th name given one: counted
+ * from 100.96.0.1 and fd00:2021:1111:8000::1, four a name. */
+static void
+proxy_ip (guint k, guint family, guint i, FzIpAddr *out)
+{
+  guint32 n = 1 + 4 * k + i;
+  guint8 v4[4] = { 100, 96 + (n >> 16), (n >> 8) & 255, n & 255 };
+  guint8 v6[16] = { 0xfd, 0x00, 0x20, 0x21, 0x11, 0x11, 0x80, 0x00 };
+  v6[12] = n >> 24, v6[13] = (n >> 16) & 255, v6[14] = (n >> 8) & 255, v6[15] = n & 255;
+  if (family == 4)
+    fz_ip_addr_set_v4 (out, v4);
+  else
+    fz_ip_addr_set_v6 (out, v6);
+}
+
+static gboolean
+in_proxy_ranges (const FzIpAddr *a)
+{
+  static const Prefix ranges[] = {
+    { { 4, { 100, 96 } }, 11 },
+    { { 6, { 0xfd, 0x00, 0x20, 0x21, 0x11, 0x11, 0x80 } }, 107 },
+  };
+  return in_any (ranges, G_N_ELEMENTS (ranges), a);
+}
+
+/* The world's DNS records: what gateways resolve. */
+#define MAX_NAMES 10
+typedef struct
+{
+  const char *name;
+  FzIpAddr v4[3], v6[3];
+  guint n4, n6;
+} Rec;
+
+typedef struct
+{
+  Res res[MAX_RES];
+  guint n_res;
+  gboolean internet_on;
+  GPtrArray *names; /* the names given proxy IPs, in order */
+  Rec recs[MAX_NAMES];
+  guint n_recs;
+} Model;
+
+static const Rec *
+record_of (const Model *m, const char *name)
+{
+  for (guint i = 0; i < m->n_recs; i++)
+    if (g_str_equal (m->recs[i].name, name))
+      return &m->recs[i];
+  return NULL;
+}
+
+/* The name a proxy IP was given to, and its index in its family. */
+static const char *
+name_of_proxy (const Model *m, const FzIpAddr *a, guint *index)
+{
+  FzIpAddr p;
+  for (guint k = 0; k < m->names->len; k++)
+    for (guint i = 0; i < 4; i++)
+      {
+        proxy_ip (k, a->family, i, &p);
+        if (fz_ip_addr_equal (&p, a))
+          {
+            *index = i;
+            return m->names->pdata[k];
+          }
+      }
+  return NULL;
+}
+
+/* The proxy IPs' owner: the name's index, given one now if new. */
+static guint
+assign_name (Model *m, const char *name)
+{
+  for (guint k = 0; k < m->names->len; k++)
+    if (g_str_equal (m->names->pdata[k], name))
+      return k;
+  g_ptr_array_add (m->names, g_strdup (name));
+  return m->names->len - 1;
+}
+
+/* What must happen to a packet from an application: the resource it goes
+ * to (or NULL) and the verdict. */
+static Verdict
+model_verdict (Model *m, const FzIpAddr *dst, guint8 proto, guint16 dport, gint64 now,
+               Res **out, FzIpAddr *real)
+{
+  Res *best = NULL, *res = m->res;
+  const char *name = NULL;
+  guint index = 0;
+
+  *real = *dst;
+  for (guint i = 0; i < m->n_res; i++)
     if (res[i].kind == RES_CIDR && prefix_contains (&res[i].prefix, dst)
         && (best == NULL || res[i].prefix.len > best->prefix.len))
       best = &res[i];
-  if (best == NULL && internet_on && !in_tunnel_ranges (dst))
-    for (guint i = 0; i < n_res; i++)
+  if (best == NULL && in_proxy_ranges (dst)
+      && (name = name_of_proxy (m, dst, &index)) != NULL)
+    {
+      /* Proxy i of a family reaches resolved address i mod n. */
+      best = dns_resource_for (m->res, m->n_res, name);
+      const Rec *r = record_of (m, name);
+      g_assert (r != NULL && r->n4 > 0 && r->n6 > 0);
+      *real = dst->family == 4 ? r->v4[index % r->n4] : r->v6[index % r->n6];
+    }
+  else if (best == NULL && m->internet_on && !in_tunnel_ranges (dst))
+    for (guint i = 0; i < m->n_res; i++)
       if (res[i].kind == RES_INTERNET)
         best = &res[i];
   *out = best;
@@ -200,6 +378,13 @@ typedef struct
   guint16 dport;
   Verdict want;
   Res *res;
+  FzIpAddr real; /* where it must arrive */
+  /* V_DNS: the answer the model expects */
+  guint16 qid, qtype;
+  guint8 rcode;
+  FzIpAddr answers[4];
+  guint n_answers;
+  guint32 ttl;
   guint delivered, replies, icmp, wrong;
   guint8 icmp_type, icmp_code;
   int gw; /* the gateway that delivered it */
@@ -217,9 +402,7 @@ struct _World
   FzClientState *cl;
   Gw gw[MAX_GW];
   guint n_gw, n_sites;
-  Res res[MAX_RES];
-  guint n_res;
-  gboolean internet_on;
+  Model m;
   GHashTable *sent; /* tag → Sent* */
   GQueue portal_q;  /* Pending* */
   GHashTable *refs; /* create_authorization's ref → authorization_created */
@@ -227,12 +410,13 @@ struct _World
   GString *why;
   gboolean failed;
   /* totals for the summary */
-  guint n_delivered, n_prohibited, n_forbidden, n_dropped, n_held, n_refused;
+  guint n_delivered, n_prohibited, n_forbidden, n_dropped, n_held, n_refused, n_dns,
+    n_proxied;
 };
 
 static struct
 {
-  guint delivered, prohibited, forbidden, dropped, held, refused, actions;
+  guint delivered, prohibited, forbidden, dropped, held, refused, dns, proxied, actions;
 } totals;
 
 #define FAIL(w, ...)                                                                     \
@@ -381,12 +565,19 @@ res_json (GString *s, const Res *r)
                               r->id, r->site, r->site);
       return;
     }
-  g_string_append_printf (s,
-                          "{\"id\":\"%s\",\"type\":\"cidr\",\"address\":\"%s/%u\","
-                          "\"name\":\"%s\",\"sites\":[{\"id\":\"site-%u\",\"name\":"
-                          "\"S%u\"}],",
-                          r->id, addr_str (&r->prefix.base, a), r->prefix.len, r->id,
-                          r->site, r->site);
+  if (r->kind == RES_DNS)
+    g_string_append_printf (s,
+                            "{\"id\":\"%s\",\"type\":\"dns\",\"address\":\"%s\","
+                            "\"name\":\"%s\",\"ip_stack\":\"dual\",\"sites\":[{\"id\":"
+                            "\"site-%u\",\"name\":\"S%u\"}],",
+                            r->id, r->pattern, r->id, r->site, r->site);
+  else
+    g_string_append_printf (s,
+                            "{\"id\":\"%s\",\"type\":\"cidr\",\"address\":\"%s/%u\","
+                            "\"name\":\"%s\",\"sites\":[{\"id\":\"site-%u\",\"name\":"
+                            "\"S%u\"}],",
+                            r->id, addr_str (&r->prefix.base, a), r->prefix.len, r->id,
+                            r->site, r->site);
   filters_json (s, r);
   g_string_append (s, "}");
 }
@@ -394,9 +585,9 @@ res_json (GString *s, const Res *r)
 static Res *
 res_by_id (World *w, const char *id)
 {
-  for (guint i = 0; i < w->n_res; i++)
-    if (g_str_equal (w->res[i].id, id))
-      return &w->res[i];
+  for (guint i = 0; i < w->m.n_res; i++)
+    if (g_str_equal (w->m.res[i].id, id))
+      return &w->m.res[i];
   return NULL;
 }
 
@@ -417,11 +608,11 @@ client_init (World *w)
   g_string_append (s, "{\"interface\":{\"ipv4\":\"" ME4 "\",\"ipv6\":\"" ME6 "\","
                       "\"search_domain\":null,\"upstream_do53\":[{\"ip\":\"1.1.1.1\"}],"
                       "\"upstream_doh\":[]},\"resources\":[");
-  for (guint i = 0; i < w->n_res; i++)
+  for (guint i = 0; i < w->m.n_res; i++)
     {
       if (i > 0)
         g_string_append_c (s, ',');
-      res_json (s, &w->res[i]);
+      res_json (s, &w->m.res[i]);
     }
   g_string_append_printf (s, "],\"relays\":%s,\"authorizations\":[]}", relays);
   to_client (w, "init", s->str);
@@ -553,6 +744,46 @@ app_icmp_error (World *w, const FzIpPacket *pkt)
   s->icmp_code = fz_ip_packet_icmp_code (pkt);
 }
 
+/* The stub's answer against the model's. */
+static gboolean
+dns_answer_ok (World *w, Sent *s, const FzIpPacket *pkt)
+{
+  guint32 len;
+  const guint8 *payload = fz_ip_packet_payload (pkt, &len);
+  ldns_pkt *a = NULL;
+  gboolean ok = FALSE;
+
+  if (ldns_wire2pkt (&a, payload, len) != LDNS_STATUS_OK)
+    return FALSE;
+  ldns_rr_list *rrs = ldns_pkt_answer (a);
+  guint n = 0;
+  for (guint i = 0; i < ldns_rr_list_rr_count (rrs); i++)
+    {
+      ldns_rr *rr = ldns_rr_list_rr (rrs, i);
+      ldns_rdf *rd = ldns_rr_rdf (rr, 0);
+      FzIpAddr got;
+      if (ldns_rr_get_type (rr) != s->qtype || n >= s->n_answers
+          || ldns_rr_ttl (rr) != s->ttl)
+        goto out;
+      if (s->qtype == LDNS_RR_TYPE_A && ldns_rdf_size (rd) == 4)
+        fz_ip_addr_set_v4 (&got, ldns_rdf_data (rd));
+      else if (s->qtype == LDNS_RR_TYPE_AAAA && ldns_rdf_size (rd) == 16)
+        fz_ip_addr_set_v6 (&got, ldns_rdf_data (rd));
+      else
+        goto out;
+      if (!fz_ip_addr_equal (&got, &s->answers[n++]))
+        goto out;
+    }
+  ok = n == s->n_answers && ldns_pkt_id (a) == s->qid
+       && ldns_pkt_get_rcode (a) == s->rcode && ldns_pkt_qr (a);
+out:
+  if (!ok)
+    TRACE (w, "tag %u: DNS answer rcode %u, %zu answers, id %u", s->tag,
+           ldns_pkt_get_rcode (a), ldns_rr_list_rr_count (rrs), ldns_pkt_id (a));
+  ldns_pkt_free (a);
+  return ok;
+}
+
 /* A reply from a resource: from the address and port the packet went to. */
 static void
 app_reply (World *w, const FzIpPacket *pkt)
@@ -578,6 +809,8 @@ app_reply (World *w, const FzIpPacket *pkt)
       s->wrong++;
       return;
     }
+  if (s->want == V_DNS && !dns_answer_ok (w, s, pkt))
+    s->wrong++;
   s->replies++;
 }
 
@@ -592,6 +825,72 @@ client_to_app (World *w, FzPacketBuf *b)
   else
     app_reply (w, &pkt);
   fz_packet_buf_free (b);
+}
+
+/* The upstream resolver's answer for a name: one public address. */
+static void
+upstream_addr (const char *name, guint16 qtype, FzIpAddr *out)
+{
+  guint8 v4[4] = { 198, 51, 100, strlen (name) };
+  guint8 v6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = strlen (name) };
+  if (qtype == LDNS_RR_TYPE_A)
+    fz_ip_addr_set_v4 (out, v4);
+  else
+    fz_ip_addr_set_v6 (out, v6);
+}
+
+/* An answer built from @query: @rcode and @n addresses, TTL @ttl. */
+static guint8 *
+dns_answer (ldns_pkt *query, guint8 rcode, const FzIpAddr *addrs, guint n, guint32 ttl,
+            gsize *len)
+{
+  ldns_pkt *a = ldns_pkt_clone (query);
+  ldns_rr *q = ldns_rr_list_rr (ldns_pkt_question (query), 0);
+  guint8 *wire = NULL;
+  size_t wlen = 0;
+
+  ldns_pkt_set_qr (a, true);
+  ldns_pkt_set_ra (a, true);
+  ldns_pkt_set_rcode (a, rcode);
+  for (guint i = 0; i < n; i++)
+    {
+      ldns_rr *rr = ldns_rr_new ();
+      ldns_rr_set_owner (rr, ldns_rdf_clone (ldns_rr_owner (q)));
+      ldns_rr_set_type (rr, addrs[i].family == 4 ? LDNS_RR_TYPE_A : LDNS_RR_TYPE_AAAA);
+      ldns_rr_set_class (rr, LDNS_RR_CLASS_IN);
+      ldns_rr_set_ttl (rr, ttl);
+      ldns_rr_push_rdf (rr, ldns_rdf_new_frm_data (
+                              addrs[i].family == 4 ? LDNS_RDF_TYPE_A : LDNS_RDF_TYPE_AAAA,
+                              fz_ip_addr_len (&addrs[i]), addrs[i].bytes));
+      ldns_pkt_push_rr (a, LDNS_SECTION_ANSWER, rr);
+    }
+  g_assert_cmpint (ldns_pkt2wire (&wire, a, &wlen), ==, LDNS_STATUS_OK);
+  ldns_pkt_free (a);
+  *len = wlen;
+  return wire;
+}
+
+static void
+upstream_answer (World *w, const FzClientEvent *e)
+{
+  gsize qlen, len;
+  const guint8 *qw = g_bytes_get_data (e->query, &qlen);
+  ldns_pkt *q = NULL;
+  if (ldns_wire2pkt (&q, qw, qlen) != LDNS_STATUS_OK)
+    {
+      FAIL (w, "the client sent upstream a query that does not parse");
+      return;
+    }
+  ldns_rr *rr = ldns_rr_list_rr (ldns_pkt_question (q), 0);
+  g_autofree char *owner = ldns_rdf2str (ldns_rr_owner (rr));
+  owner[strlen (owner) - 1] = '\0';
+  FzIpAddr addr;
+  upstream_addr (owner, ldns_rr_get_type (rr), &addr);
+  TRACE (w, "upstream: %s", owner);
+  guint8 *wire = dns_answer (q, LDNS_RCODE_NOERROR, &addr, 1, 300, &len);
+  fz_client_state_upstream_answer (w->cl, e->request, wire, len, now_of (w));
+  free (wire);
+  ldns_pkt_free (q);
 }
 
 static void
@@ -634,7 +933,11 @@ client_flush (World *w)
       fz_portal_message_free (m);
     }
   while (fz_client_state_poll_event (w->cl, &e))
-    fz_client_event_clear (&e);
+    {
+      if (e.type == FZ_CLIENT_EVENT_UPSTREAM_DNS)
+        upstream_answer (w, &e);
+      fz_client_event_clear (&e);
+    }
   while ((b = fz_client_state_poll_tun (w->cl)) != NULL)
     client_to_app (w, b);
   while (fz_client_state_poll_transmit (w->cl, &tx))
@@ -655,7 +958,6 @@ resource_network (Gw *g, FzPacketBuf *b)
   World *w = g->w;
   FzIpPacket pkt;
   FzIpAddr src, dst;
-  gboolean ok;
 
   if (fz_ip_packet_parse (&pkt, b->data, b->len, 65535) != FZ_IP_OK)
     {
@@ -665,8 +967,10 @@ resource_network (Gw *g, FzPacketBuf *b)
     }
   fz_ip_packet_src (&pkt, &src);
   fz_ip_packet_dst (&pkt, &dst);
-  guint tag
-    = tag_of_l4 (pkt.proto, fz_ip_packet_l4 (&pkt), fz_ip_packet_l4_len (&pkt), &ok);
+  /* By the tag in the payload: DNS-resource NAT may change the ports. */
+  guint32 plen0;
+  const guint8 *p0 = fz_ip_packet_payload (&pkt, &plen0);
+  guint tag = plen0 == 4 ? (p0[0] << 24) | (p0[1] << 16) | (p0[2] << 8) | p0[3] : 0;
   Sent *s = g_hash_table_lookup (w->sent, GUINT_TO_POINTER (tag));
   char a[FZ_IP_ADDR_STRLEN];
   TRACE (w, "%s → resource %s tag %u", g->id, addr_str (&dst, a), tag);
@@ -678,7 +982,7 @@ resource_network (Gw *g, FzPacketBuf *b)
     }
   s->delivered++;
   s->gw = (int) g->idx;
-  if (!fz_ip_addr_equal (&dst, &s->dst) || pkt.proto != s->proto
+  if (!fz_ip_addr_equal (&dst, &s->real) || pkt.proto != s->proto
       || (fz_ip_packet_has_ports (&pkt) && fz_ip_packet_dst_port (&pkt) != s->dport))
     s->wrong++;
   /* The answer, from the resource back into that gateway's TUN. */
@@ -699,6 +1003,24 @@ resource_network (Gw *g, FzPacketBuf *b)
       fz_gateway_state_handle_tun (g->gs, r, now_of (w));
     }
   fz_packet_buf_free (b);
+}
+
+/* The DNS server behind the gateway: the world's records, IPv4 first. */
+static void
+resolve (Gw *g, const FzGatewayEvent *e)
+{
+  FzIpAddr addrs[6];
+  guint n = 0;
+  const Rec *r = record_of (&g->w->m, e->domain);
+  TRACE (g->w, "%s resolves %s", g->id, e->domain);
+  if (r != NULL)
+    {
+      for (guint i = 0; i < r->n4; i++)
+        addrs[n++] = r->v4[i];
+      for (guint i = 0; i < r->n6; i++)
+        addrs[n++] = r->v6[i];
+    }
+  fz_gateway_state_resolved (g->gs, e->request, addrs, n, now_of (g->w));
 }
 
 static void
@@ -744,7 +1066,14 @@ gw_flush (Gw *g)
           fz_portal_message_free (m);
         }
       while (fz_gateway_state_poll_event (g->gs, &e))
-        fz_gateway_event_clear (&e);
+        {
+          if (e.type == FZ_GATEWAY_EVENT_RESOLVE)
+            resolve (g, &e);
+          else if (e.type == FZ_GATEWAY_EVENT_DNS_QUERY)
+            fz_gateway_state_dns_answer (g->gs, e.request, NULL, 0, now_of (w));
+          fz_gateway_event_clear (&e);
+          again = TRUE;
+        }
       while ((b = fz_gateway_state_poll_tun (g->gs)) != NULL)
         {
           resource_network (g, b);
@@ -874,37 +1203,90 @@ random_filters (World *w, Res *r)
     }
 }
 
+/* Names the applications ask for; the first ones have records. */
+static const char *const names[]
+  = { "a.test",   "x.a.test",   "y.a.test", "zz.a.test", "p.q.a.test",
+      "b.a.test", "x.b.a.test", "c.test",   "x.c.test",  "use-application-dns.net",
+      "d.example" };
+#define N_RECORDED 9
+
+static void
+add_dns_resources (World *w)
+{
+  static const char *const bases[] = { "a.test", "b.a.test", "c.test" };
+  static const char *const forms[] = { "%s", "x.%s", "?.%s", "*.%s", "**.%s" };
+  guint n = fz_rng_below (&w->rng, 5);
+
+  for (guint i = 0; i < N_RECORDED; i++)
+    {
+      Rec *r = &w->m.recs[w->m.n_recs++];
+      r->name = names[i];
+      r->n4 = 1 + fz_rng_below (&w->rng, 3);
+      r->n6 = 1 + fz_rng_below (&w->rng, 3);
+      for (guint j = 0; j < 3; j++)
+        {
+          guint8 b4[4] = { 172, 16, i, 1 + fz_rng_below (&w->rng, 250) };
+          guint8 b6[16]
+            = { 0xfd, 0xbb, [13] = i, [15] = 1 + fz_rng_below (&w->rng, 250) };
+          fz_ip_addr_set_v4 (&r->v4[j], b4);
+          fz_ip_addr_set_v6 (&r->v6[j], b6);
+        }
+    }
+  for (guint i = 0; i < n && w->m.n_res < MAX_RES; i++)
+    {
+      Res *r = &w->m.res[w->m.n_res];
+      r->kind = RES_DNS;
+      g_snprintf (r->id, sizeof r->id, "r-%u", w->m.n_res);
+      G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+      g_snprintf (r->pattern, sizeof r->pattern,
+                  forms[fz_rng_below (&w->rng, G_N_ELEMENTS (forms))],
+                  bases[fz_rng_below (&w->rng, G_N_ELEMENTS (bases))]);
+      G_GNUC_END_IGNORE_DEPRECATIONS
+      gboolean dup = FALSE;
+      for (guint j = 0; j < w->m.n_res; j++)
+        dup
+          |= w->m.res[j].kind == RES_DNS && g_str_equal (w->m.res[j].pattern, r->pattern);
+      if (dup)
+        continue;
+      r->site = fz_rng_below (&w->rng, w->n_sites);
+      random_filters (w, r);
+      r->allowed = fz_rng_below (&w->rng, 4) > 0;
+      w->m.n_res++;
+    }
+}
+
 static void
 add_resources (World *w)
 {
   guint n_cidr = 2 + fz_rng_below (&w->rng, 6);
   for (guint i = 0; i < n_cidr; i++)
     {
-      Res *r = &w->res[w->n_res];
+      Res *r = &w->m.res[w->m.n_res];
       r->kind = RES_CIDR;
-      g_snprintf (r->id, sizeof r->id, "r-%u", w->n_res);
+      g_snprintf (r->id, sizeof r->id, "r-%u", w->m.n_res);
       /* Two resources with one prefix: which one wins is not defined. */
       for (gboolean dup = TRUE; dup;)
         {
           random_prefix (w, &r->prefix);
           dup = FALSE;
-          for (guint j = 0; j < w->n_res; j++)
-            dup |= w->res[j].prefix.len == r->prefix.len
-                   && fz_ip_addr_equal (&w->res[j].prefix.base, &r->prefix.base);
+          for (guint j = 0; j < w->m.n_res; j++)
+            dup |= w->m.res[j].prefix.len == r->prefix.len
+                   && fz_ip_addr_equal (&w->m.res[j].prefix.base, &r->prefix.base);
         }
       r->site = fz_rng_below (&w->rng, w->n_sites);
       random_filters (w, r);
       r->allowed = fz_rng_below (&w->rng, 4) > 0;
-      w->n_res++;
+      w->m.n_res++;
     }
   if (fz_rng_below (&w->rng, 2) == 0)
     {
-      Res *r = &w->res[w->n_res++];
+      Res *r = &w->m.res[w->m.n_res++];
       r->kind = RES_INTERNET;
       g_snprintf (r->id, sizeof r->id, "r-inet");
       r->site = fz_rng_below (&w->rng, w->n_sites);
       r->allowed = fz_rng_below (&w->rng, 4) > 0;
     }
+  add_dns_resources (w);
 }
 
 static void
@@ -918,11 +1300,13 @@ describe (World *w)
   for (guint i = 0; i < w->n_gw; i++)
     g_printerr ("  %s site-%u %s\n", w->gw[i].id, w->gw[i].site,
                 sim_nat_kind_name (w->gw[i].nat));
-  for (guint i = 0; i < w->n_res; i++)
+  for (guint i = 0; i < w->m.n_res; i++)
     {
-      Res *r = &w->res[i];
+      Res *r = &w->m.res[i];
       g_printerr ("  %s site-%u %s/%u %s, %u filters:", r->id, r->site,
-                  r->kind == RES_CIDR ? addr_str (&r->prefix.base, a) : "internet",
+                  r->kind == RES_CIDR  ? addr_str (&r->prefix.base, a)
+                  : r->kind == RES_DNS ? r->pattern
+                                       : "internet",
                   r->prefix.len, r->allowed ? "allowed" : "forbidden", r->n_filters);
       for (guint j = 0; j < r->n_filters; j++)
         g_printerr (" %u:%u-%u", r->filters[j].proto, r->filters[j].lo, r->filters[j].hi);
@@ -948,6 +1332,7 @@ world_setup (World *w, guint64 seed)
   w->sent = g_hash_table_new_full (NULL, NULL, NULL, g_free);
   w->refs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   w->next_tag = TAG_FIRST;
+  w->m.names = g_ptr_array_new_with_free_func (g_free);
   fz_rng_init_seeded (&w->rng, seed * 2654435761u + 1);
   fz_rng_init_seeded (&w->srng, seed);
   w->net = sim_net_new (seed);
@@ -1004,6 +1389,7 @@ world_clear (World *w)
   sim_net_free (w->net);
   g_hash_table_unref (w->sent);
   g_hash_table_unref (w->refs);
+  g_ptr_array_unref (w->m.names);
   Pending *p;
   while ((p = g_queue_pop_head (&w->portal_q)) != NULL)
     {
@@ -1022,7 +1408,15 @@ static void
 random_destination (World *w, FzIpAddr *dst)
 {
   guint pick = fz_rng_below (&w->rng, 10);
-  Res *r = &w->res[fz_rng_below (&w->rng, w->n_res)];
+  Res *r = &w->m.res[fz_rng_below (&w->rng, w->m.n_res)];
+  if (w->m.names->len > 0 && fz_rng_below (&w->rng, 2) == 0)
+    {
+      /* A proxy IP from an answer, or one never handed out. */
+      guint k = fz_rng_below (&w->rng, w->m.names->len + 1);
+      proxy_ip (k == w->m.names->len ? k + 7 : k, fz_rng_below (&w->rng, 2) ? 4 : 6,
+                fz_rng_below (&w->rng, 4), dst);
+      return;
+    }
   if (pick < 7 && r->kind == RES_CIDR)
     {
       *dst = r->prefix.base;
@@ -1067,8 +1461,8 @@ send_packet (World *w)
     = s->proto == FZ_IP_PROTO_UDP || s->proto == FZ_IP_PROTO_TCP
         ? ports[fz_rng_below (&w->rng, G_N_ELEMENTS (ports))] + fz_rng_below (&w->rng, 2)
         : 0;
-  s->want = model_verdict (w->res, w->n_res, w->internet_on, &s->dst, s->proto, s->dport,
-                           now_of (w), &s->res);
+  s->want
+    = model_verdict (&w->m, &s->dst, s->proto, s->dport, now_of (w), &s->res, &s->real);
   g_hash_table_insert (w->sent, GUINT_TO_POINTER (s->tag), s);
   g_assert_true (fz_ip_addr_parse (&src, s->dst.family == 4 ? ME4 : ME6));
   guint32 payload = GUINT32_TO_BE (s->tag);
@@ -1096,6 +1490,74 @@ send_packet (World *w)
   client_flush (w);
 }
 
+/* A query to the stub: what the model expects it to answer. */
+static void
+model_query (World *w, Sent *s, const char *name)
+{
+  Res *r = dns_resource_for (w->m.res, w->m.n_res, name);
+  guint family = s->qtype == LDNS_RR_TYPE_A ? 4 : 6;
+
+  s->rcode = LDNS_RCODE_NOERROR;
+  if (g_str_equal (name, "use-application-dns.net"))
+    {
+      s->rcode = LDNS_RCODE_NXDOMAIN; /* the DoH canary: no DoH, please */
+      return;
+    }
+  if (r != NULL)
+    {
+      guint k = assign_name (&w->m, name);
+      for (guint i = 0; i < 4; i++)
+        proxy_ip (k, family, i, &s->answers[i]);
+      s->n_answers = 4;
+      s->ttl = 1;
+      s->res = r;
+      return;
+    }
+  upstream_addr (name, s->qtype, &s->answers[0]);
+  s->n_answers = 1;
+  s->ttl = 300;
+}
+
+static void
+send_query (World *w)
+{
+  Sent *s = g_new0 (Sent, 1);
+  const char *name = names[fz_rng_below (&w->rng, G_N_ELEMENTS (names))];
+  const FzClientInterface *iface = fz_client_state_get_interface (w->cl);
+  FzIpAddr src;
+  FzIpPacket pkt;
+  ldns_pkt *q = NULL;
+  guint8 *wire = NULL;
+  size_t len = 0;
+
+  s->tag = w->next_tag++;
+  s->gw = -1;
+  s->want = V_DNS;
+  s->proto = FZ_IP_PROTO_UDP;
+  s->dport = 53;
+  s->dst = g_array_index (iface->dns_sentinels, FzIpAddr, fz_rng_below (&w->rng, 2));
+  s->real = s->dst;
+  s->qtype = fz_rng_below (&w->rng, 2) ? LDNS_RR_TYPE_A : LDNS_RR_TYPE_AAAA;
+  s->qid = fz_rng_below (&w->rng, 65536);
+  model_query (w, s, name);
+  g_hash_table_insert (w->sent, GUINT_TO_POINTER (s->tag), s);
+  g_assert_cmpint (
+    ldns_pkt_query_new_frm_str (&q, name, s->qtype, LDNS_RR_CLASS_IN, LDNS_RD), ==,
+    LDNS_STATUS_OK);
+  ldns_pkt_set_id (q, s->qid);
+  g_assert_cmpint (ldns_pkt2wire (&wire, q, &len), ==, LDNS_STATUS_OK);
+  ldns_pkt_free (q);
+  g_assert_true (fz_ip_addr_parse (&src, s->dst.family == 4 ? ME4 : ME6));
+  FzPacketBuf *buf = fz_buf_pool_alloc (w->pool);
+  g_assert_true (fz_ip_build_udp (buf, &pkt, &src, &s->dst, s->tag, 53, wire, len, NULL));
+  free (wire);
+  TRACE (w, "app: DNS %s %s, tag %u: the model says %s%u answers", name,
+         s->qtype == LDNS_RR_TYPE_A ? "A" : "AAAA", s->tag, s->rcode ? "NXDOMAIN, " : "",
+         s->n_answers);
+  fz_client_state_handle_tun (w->cl, buf, now_of (w));
+  client_flush (w);
+}
+
 /* What became of a packet, against the model's verdict. */
 static void
 check_sent (World *w, Sent *s)
@@ -1104,9 +1566,12 @@ check_sent (World *w, Sent *s)
   const char *what = NULL;
   gboolean v4 = s->dst.family == 4;
   gboolean want_reply = s->proto != FZ_IP_PROTO_TCP;
+  char r[FZ_IP_ADDR_STRLEN];
 
   if (s->wrong > 0)
     what = "went to the wrong place or came back from one";
+  else if (s->want == V_DNS && (s->replies != 1 || s->icmp > 0))
+    what = "got no DNS answer (or several)";
   else if (s->want != V_DELIVER && s->delivered > 0)
     what = "reached a resource";
   else if (s->want == V_DELIVER && s->delivered != 1)
@@ -1134,28 +1599,33 @@ check_sent (World *w, Sent *s)
   if (what != NULL)
     FAIL (w,
           "seed %" G_GUINT64_FORMAT
-          ": tag %u (proto %u to %s port %u, model: %s%s%s) %s: "
+          ": tag %u (proto %u to %s port %u, model: %s%s%s, real %s) %s: "
           "delivered %u (gw %d), replies %u, icmp %u (%u/%u), wrong %u",
           w->seed, s->tag, s->proto, addr_str (&s->dst, a), s->dport,
-          verdict_names[s->want], s->res ? " via " : "", s->res ? s->res->id : "", what,
-          s->delivered, s->gw, s->replies, s->icmp, s->icmp_type, s->icmp_code, s->wrong);
+          verdict_names[s->want], s->res ? " via " : "", s->res ? s->res->id : "",
+          addr_str (&s->real, r), what, s->delivered, s->gw, s->replies, s->icmp,
+          s->icmp_type, s->icmp_code, s->wrong);
   switch (s->want)
     {
-    case V_DELIVER: w->n_delivered++; break;
+    case V_DELIVER:
+      w->n_delivered++;
+      w->n_proxied += s->res->kind == RES_DNS;
+      break;
     case V_PROHIBITED: w->n_prohibited++; break;
     case V_FORBIDDEN: w->n_forbidden++; break;
     case V_DROP: w->n_dropped++; break;
     case V_HELD: w->n_held++; break;
     case V_REFUSED: w->n_refused++; break;
+    case V_DNS: w->n_dns++; break;
     }
 }
 
 static void
 toggle_internet (World *w)
 {
-  w->internet_on = !w->internet_on;
-  TRACE (w, "app: Internet resource %s", w->internet_on ? "on" : "off");
-  fz_client_state_set_internet_resource_enabled (w->cl, w->internet_on, now_of (w));
+  w->m.internet_on = !w->m.internet_on;
+  TRACE (w, "app: Internet resource %s", w->m.internet_on ? "on" : "off");
+  fz_client_state_set_internet_resource_enabled (w->cl, w->m.internet_on, now_of (w));
   client_flush (w);
 }
 
@@ -1171,6 +1641,9 @@ run_seed (guint64 seed, GString *why)
       guint pick = fz_rng_below (&w.rng, 10);
       if (pick == 0)
         toggle_internet (&w);
+      else if (pick <= 3)
+        for (guint k = 1 + fz_rng_below (&w.rng, 2); k > 0; k--)
+          send_query (&w);
       else
         for (guint k = 1 + fz_rng_below (&w.rng, 3); k > 0; k--)
           send_packet (&w);
@@ -1185,6 +1658,8 @@ run_seed (guint64 seed, GString *why)
   totals.dropped += w.n_dropped;
   totals.held += w.n_held;
   totals.refused += w.n_refused;
+  totals.dns += w.n_dns;
+  totals.proxied += w.n_proxied;
   world_clear (&w);
   g_string_append (why, w.why->str);
   g_string_free (w.why, TRUE);
@@ -1241,14 +1716,16 @@ main (int argc, char **argv)
     if (!seed_passes (s))
       failed++;
   printf (
-    "%d seeds, %u failed, %.1f s; %u actions; packets the model said: %u delivered, "
-    "%u prohibited, %u forbidden, %u dropped, %u held, %u refused\n",
+    "%d seeds, %u failed, %.1f s; %u actions; packets the model said: %u delivered (%u "
+    "to DNS resources), "
+    "%u prohibited, %u forbidden, %u dropped, %u held, %u refused; %u DNS queries\n",
     seeds, failed, (g_get_monotonic_time () - t0) / 1e6, totals.actions, totals.delivered,
-    totals.prohibited, totals.forbidden, totals.dropped, totals.held, totals.refused);
+    totals.proxied, totals.prohibited, totals.forbidden, totals.dropped, totals.held,
+    totals.refused, totals.dns);
   /* Every verdict must have been exercised, or the worlds are too tame. */
   if (seeds >= 100
-      && (totals.delivered == 0 || totals.prohibited == 0 || totals.forbidden == 0
-          || totals.dropped == 0))
+      && (totals.proxied == 0 || totals.dns == 0 || totals.prohibited == 0
+          || totals.forbidden == 0 || totals.dropped == 0))
     {
       printf ("FAIL a verdict was never exercised\n");
       failed++;
