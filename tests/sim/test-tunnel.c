@@ -15,15 +15,18 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MS             1000
-#define S              G_USEC_PER_SEC
-#define WALL0          (G_GINT64_CONSTANT (1800000000) * S)
-#define STEP           (3 * S) /* after each action: more than the client's debounce */
+#define MS    1000
+#define S     G_USEC_PER_SEC
+#define WALL0 (G_GINT64_CONSTANT (1800000000) * S)
+/* After each action: more than the client's 2 s debounce of requests, and
+ * more than WireGuard's 5 s retry when two handshakes cross (a restarted
+ * client's first one and the gateway's own after unanswered data). */
+#define STEP           (7 * S)
 #define CLIENT_ID      "c-1"
 #define ME4            "100.64.0.2"
 #define ME6            "fd00:2021:1111::2"
 #define MAX_GW         6
-#define MAX_RES        12
+#define MAX_RES        24
 #define TAG_FIRST      1024
 #define PORTAL_LATENCY (20 * MS)
 
@@ -61,6 +64,8 @@ typedef struct
   guint n_filters;
   gboolean allowed; /* by policy; the portal refuses the others */
   gboolean authorized;
+  gboolean gone;       /* deleted */
+  guint access;        /* gateways (bits) the portal gave access to it */
   gint64 last_request; /* the client asks again 2 s after this at the earliest */
 } Res;
 
@@ -218,7 +223,7 @@ dns_resource_for (Res *res, guint n_res, const char *name)
 {
   Res *best = NULL;
   for (guint i = 0; i < n_res; i++)
-    if (res[i].kind == RES_DNS && pattern_matches (res[i].pattern, name)
+    if (res[i].kind == RES_DNS && !res[i].gone && pattern_matches (res[i].pattern, name)
         && (best == NULL || more_specific (res[i].pattern, best->pattern)))
       best = &res[i];
   return best;
@@ -264,6 +269,7 @@ typedef struct
   guint n_res;
   gboolean internet_on;
   GPtrArray *names; /* the names given proxy IPs, in order */
+  guint sites_up;   /* bits: sites with a gateway online */
   Rec recs[MAX_NAMES];
   guint n_recs;
 } Model;
@@ -318,7 +324,7 @@ model_verdict (Model *m, const FzIpAddr *dst, guint8 proto, guint16 dport, gint6
 
   *real = *dst;
   for (guint i = 0; i < m->n_res; i++)
-    if (res[i].kind == RES_CIDR && prefix_contains (&res[i].prefix, dst)
+    if (res[i].kind == RES_CIDR && !res[i].gone && prefix_contains (&res[i].prefix, dst)
         && (best == NULL || res[i].prefix.len > best->prefix.len))
       best = &res[i];
   if (best == NULL && in_proxy_ranges (dst)
@@ -332,7 +338,7 @@ model_verdict (Model *m, const FzIpAddr *dst, guint8 proto, guint16 dport, gint6
     }
   else if (best == NULL && m->internet_on && !in_tunnel_ranges (dst))
     for (guint i = 0; i < m->n_res; i++)
-      if (res[i].kind == RES_INTERNET)
+      if (res[i].kind == RES_INTERNET && !res[i].gone)
         best = &res[i];
   *out = best;
   if (best == NULL)
@@ -344,10 +350,10 @@ model_verdict (Model *m, const FzIpAddr *dst, guint8 proto, guint16 dport, gint6
       if (best->last_request != 0 && now - best->last_request < 2 * S)
         return V_HELD;
       best->last_request = now;
-      best->authorized = best->allowed;
+      best->authorized = best->allowed && (m->sites_up & (1u << best->site));
     }
-  if (!best->allowed)
-    return V_FORBIDDEN;
+  if (!best->allowed || !best->authorized)
+    return V_FORBIDDEN; /* forbidden, or offline: the same ICMP */
   if (best->kind == RES_INTERNET && internet_refuses (dst))
     return V_REFUSED;
   return V_DELIVER;
@@ -367,6 +373,9 @@ typedef struct
   guint8 psk[32]; /* of its connection with the client */
   SimNatKind nat;
   FzIpAddr ip4, ip6;
+  gboolean gone;    /* shut down */
+  GArray *cands;    /* FzIceCandidate: what it broadcast */
+  guint cand_epoch; /* the client's epoch its candidates reached */
 } Gw;
 
 /* A packet an application sent, and what became of it. */
@@ -407,6 +416,8 @@ struct _World
   GQueue portal_q;  /* Pending* */
   GHashTable *refs; /* create_authorization's ref → authorization_created */
   guint next_tag, next_ref;
+  guint client_epoch; /* +1 at each reset or restart of the client */
+  guint8 client_key[32];
   GString *why;
   gboolean failed;
   /* totals for the summary */
@@ -417,6 +428,7 @@ struct _World
 static struct
 {
   guint delivered, prohibited, forbidden, dropped, held, refused, dns, proxied, actions;
+  guint churn[8];
 } totals;
 
 #define FAIL(w, ...)                                                                     \
@@ -450,6 +462,14 @@ static gint64
 now_of (World *w)
 {
   return sim_net_now (w->net);
+}
+
+/* The wall clock runs with simulated time (a restarted client's
+ * handshakes must be newer than its last ones). */
+static gint64
+wall_of (World *w)
+{
+  return WALL0 + now_of (w) - 1000 * S;
 }
 
 /* ---- the portal model ---- */
@@ -586,7 +606,7 @@ static Res *
 res_by_id (World *w, const char *id)
 {
   for (guint i = 0; i < w->m.n_res; i++)
-    if (g_str_equal (w->m.res[i].id, id))
+    if (g_str_equal (w->m.res[i].id, id) && !w->m.res[i].gone)
       return &w->m.res[i];
   return NULL;
 }
@@ -608,12 +628,15 @@ client_init (World *w)
   g_string_append (s, "{\"interface\":{\"ipv4\":\"" ME4 "\",\"ipv6\":\"" ME6 "\","
                       "\"search_domain\":null,\"upstream_do53\":[{\"ip\":\"1.1.1.1\"}],"
                       "\"upstream_doh\":[]},\"resources\":[");
+  gboolean first = TRUE;
   for (guint i = 0; i < w->m.n_res; i++)
-    {
-      if (i > 0)
-        g_string_append_c (s, ',');
-      res_json (s, &w->m.res[i]);
-    }
+    if (!w->m.res[i].gone)
+      {
+        if (!first)
+          g_string_append_c (s, ',');
+        first = FALSE;
+        res_json (s, &w->m.res[i]);
+      }
   g_string_append_printf (s, "],\"relays\":%s,\"authorizations\":[]}", relays);
   to_client (w, "init", s->str);
 }
@@ -647,11 +670,11 @@ pick_gateway (World *w, const Res *r, GPtrArray *connected)
   for (guint i = 0; i < connected->len; i++)
     {
       Gw *g = gw_by_id (w, connected->pdata[i]);
-      if (g != NULL && g->site == r->site)
+      if (g != NULL && !g->gone && g->site == r->site)
         return g;
     }
   for (guint i = 0; i < w->n_gw; i++)
-    if (w->gw[i].site == r->site)
+    if (w->gw[i].site == r->site && !w->gw[i].gone)
       of_site[n++] = &w->gw[i];
   return n == 0 ? NULL : of_site[fz_rng_below (&w->rng, n)];
 }
@@ -695,6 +718,7 @@ authorize (World *w, const char *rid, GPtrArray *connected)
     "\"gateway_ipv4\":\"%s\",\"gateway_ipv6\":\"%s\",\"site_id\":\"site-%u\","
     "\"preshared_key\":\"%s\",%s}",
     rid, g->id, gk, addr_str (&g->ip4, a4), addr_str (&g->ip6, a6), g->site, psk, ice);
+  r->access |= 1u << g->idx;
   /* Sent to the client when the gateway answers with the ref. */
   g_hash_table_insert (w->refs, g_steal_pointer (&ref), g_steal_pointer (&created));
   to_gateway (g, "create_authorization", create);
@@ -1024,6 +1048,38 @@ resolve (Gw *g, const FzGatewayEvent *e)
 }
 
 static void
+remember_candidates (Gw *g, const FzPortalMessage *m)
+{
+  for (guint i = 0; i < m->candidates->len; i++)
+    {
+      const FzIceCandidate *c = &g_array_index (m->candidates, FzIceCandidate, i);
+      for (guint j = 0; j < g->cands->len; j++)
+        if (fz_ice_candidate_equal (c, &g_array_index (g->cands, FzIceCandidate, j)))
+          g_array_remove_index (g->cands, j--);
+      if (m->event == FZ_PORTAL_BROADCAST_ICE_CANDIDATES)
+        g_array_append_val (g->cands, *c);
+    }
+  g->cand_epoch = g->w->client_epoch;
+}
+
+/* The gateway keeps its side of the connection when the client resets or
+ * restarts, and gathers nothing new: the portal gives the client the
+ * candidates it knows of that gateway again. */
+static void
+resend_candidates (Gw *g)
+{
+  World *w = g->w;
+  if (g->cand_epoch == w->client_epoch || g->cands->len == 0)
+    return;
+  g->cand_epoch = w->client_epoch;
+  FzPortalMessage *c = fz_portal_message_new (FZ_PORTAL_ICE_CANDIDATES);
+  c->peer_id = g_strdup (g->id);
+  g_array_append_vals (c->candidates, g->cands->data, g->cands->len);
+  TRACE (w, "portal: %s's %u candidates again", g->id, g->cands->len);
+  portal_send (w, -1, c);
+}
+
+static void
 gw_flush (Gw *g)
 {
   World *w = g->w;
@@ -1050,6 +1106,7 @@ gw_flush (Gw *g)
                                            : FZ_PORTAL_INVALIDATE_ICE_CANDIDATES);
               c->peer_id = g_strdup (g->id);
               TRACE (w, "%s → client: %u candidates", g->id, m->candidates->len);
+              remember_candidates (g, m);
               g_array_append_vals (c->candidates, m->candidates->data,
                                    m->candidates->len);
               portal_send (w, -1, c);
@@ -1060,7 +1117,10 @@ gw_flush (Gw *g)
               if (created == NULL)
                 FAIL (w, "%s answered an unknown ref %s", g->id, m->ref);
               else
-                to_client (w, "authorization_created", created);
+                {
+                  to_client (w, "authorization_created", created);
+                  resend_candidates (g);
+                }
               g_hash_table_remove (w->refs, m->ref);
             }
           fz_portal_message_free (m);
@@ -1211,12 +1271,8 @@ static const char *const names[]
 #define N_RECORDED 9
 
 static void
-add_dns_resources (World *w)
+add_records (World *w)
 {
-  static const char *const bases[] = { "a.test", "b.a.test", "c.test" };
-  static const char *const forms[] = { "%s", "x.%s", "?.%s", "*.%s", "**.%s" };
-  guint n = fz_rng_below (&w->rng, 5);
-
   for (guint i = 0; i < N_RECORDED; i++)
     {
       Rec *r = &w->m.recs[w->m.n_recs++];
@@ -1232,6 +1288,15 @@ add_dns_resources (World *w)
           fz_ip_addr_set_v6 (&r->v6[j], b6);
         }
     }
+}
+
+static void
+add_dns_resources (World *w)
+{
+  static const char *const bases[] = { "a.test", "b.a.test", "c.test" };
+  static const char *const forms[] = { "%s", "x.%s", "?.%s", "*.%s", "**.%s" };
+  guint n = fz_rng_below (&w->rng, 5);
+
   for (guint i = 0; i < n && w->m.n_res < MAX_RES; i++)
     {
       Res *r = &w->m.res[w->m.n_res];
@@ -1256,28 +1321,31 @@ add_dns_resources (World *w)
 }
 
 static void
+add_cidr_resource (World *w)
+{
+  Res *r = &w->m.res[w->m.n_res];
+  r->kind = RES_CIDR;
+  g_snprintf (r->id, sizeof r->id, "r-%u", w->m.n_res);
+  /* Two resources with one prefix: which one wins is not defined. */
+  for (gboolean dup = TRUE; dup;)
+    {
+      random_prefix (w, &r->prefix);
+      dup = FALSE;
+      for (guint j = 0; j < w->m.n_res; j++)
+        dup |= w->m.res[j].prefix.len == r->prefix.len
+               && fz_ip_addr_equal (&w->m.res[j].prefix.base, &r->prefix.base);
+    }
+  r->site = fz_rng_below (&w->rng, w->n_sites);
+  random_filters (w, r);
+  r->allowed = fz_rng_below (&w->rng, 4) > 0;
+  w->m.n_res++;
+}
+
+static void
 add_resources (World *w)
 {
-  guint n_cidr = 2 + fz_rng_below (&w->rng, 6);
-  for (guint i = 0; i < n_cidr; i++)
-    {
-      Res *r = &w->m.res[w->m.n_res];
-      r->kind = RES_CIDR;
-      g_snprintf (r->id, sizeof r->id, "r-%u", w->m.n_res);
-      /* Two resources with one prefix: which one wins is not defined. */
-      for (gboolean dup = TRUE; dup;)
-        {
-          random_prefix (w, &r->prefix);
-          dup = FALSE;
-          for (guint j = 0; j < w->m.n_res; j++)
-            dup |= w->m.res[j].prefix.len == r->prefix.len
-                   && fz_ip_addr_equal (&w->m.res[j].prefix.base, &r->prefix.base);
-        }
-      r->site = fz_rng_below (&w->rng, w->n_sites);
-      random_filters (w, r);
-      r->allowed = fz_rng_below (&w->rng, 4) > 0;
-      w->m.n_res++;
-    }
+  for (guint n = 2 + fz_rng_below (&w->rng, 6); n > 0; n--)
+    add_cidr_resource (w);
   if (fz_rng_below (&w->rng, 2) == 0)
     {
       Res *r = &w->m.res[w->m.n_res++];
@@ -1286,6 +1354,7 @@ add_resources (World *w)
       r->site = fz_rng_below (&w->rng, w->n_sites);
       r->allowed = fz_rng_below (&w->rng, 4) > 0;
     }
+  add_records (w);
   add_dns_resources (w);
 }
 
@@ -1314,6 +1383,17 @@ describe (World *w)
     }
 }
 
+/* -vv: every datagram. */
+static void
+tap (const FzSockAddr *src, const FzSockAddr *dst, const guint8 *data, gsize len,
+     gpointer user_data)
+{
+  World *w = user_data;
+  char a[FZ_SOCK_ADDR_STRLEN], b[FZ_SOCK_ADDR_STRLEN];
+  TRACE (w, "  net %s → %s: %zu bytes, first %u", fz_sock_addr_to_string (src, a),
+         fz_sock_addr_to_string (dst, b), len, len ? data[0] : 0);
+}
+
 static SimNatKind
 random_nat (World *w)
 {
@@ -1339,6 +1419,8 @@ world_setup (World *w, guint64 seed)
   sim_net_set_latency (w->net, 10 * MS, 5 * MS);
   w->pool = fz_buf_pool_new (2048, 64);
   w->relay = sim_net_add_relay (w->net);
+  if (g_getenv ("FZ_SIM_TAP") != NULL)
+    sim_net_set_tap (w->net, tap, w);
   w->n_sites = 1 + fz_rng_below (&w->rng, 3);
   for (guint s = 0; s < w->n_sites; s++)
     for (guint k = 1 + fz_rng_below (&w->rng, 2); k > 0; k--)
@@ -1358,19 +1440,22 @@ world_setup (World *w, guint64 seed)
         g->host = sim_net_add_host (w->net, g->nat, fz_rng_below (&w->rng, 2), FALSE,
                                     gw_recv, g);
         g->gs = fz_gateway_state_new (key, &w->srng, w->pool, now_of (w));
-        fz_gateway_state_set_wall_clock (g->gs, WALL0, now_of (w));
+        fz_gateway_state_set_wall_clock (g->gs, wall_of (w), now_of (w));
         fz_node_add_host_address (fz_gateway_state_get_node (g->gs),
                                   sim_host_address (g->host), now_of (w));
+        g->cands = g_array_new (FALSE, FALSE, sizeof (FzIceCandidate));
+        w->m.sites_up |= 1u << s;
         w->n_gw++;
       }
   add_resources (w);
-  fz_rng_fill (&w->rng, key, sizeof key);
+  fz_rng_fill (&w->rng, w->client_key, sizeof w->client_key);
+  memcpy (key, w->client_key, sizeof key);
   w->client_nat = random_nat (w);
   w->chost = sim_net_add_host (w->net, w->client_nat, fz_rng_below (&w->rng, 2), FALSE,
                                client_recv, w);
   w->cl = fz_client_state_new (key, &w->srng, w->pool, NULL, now_of (w), &error);
   g_assert_no_error (error);
-  fz_node_set_wall_clock (fz_client_state_get_node (w->cl), WALL0, now_of (w));
+  fz_node_set_wall_clock (fz_client_state_get_node (w->cl), wall_of (w), now_of (w));
   fz_node_add_host_address (fz_client_state_get_node (w->cl), sim_host_address (w->chost),
                             now_of (w));
   describe (w);
@@ -1385,7 +1470,10 @@ world_clear (World *w)
 {
   fz_client_state_free (w->cl);
   for (guint i = 0; i < w->n_gw; i++)
-    fz_gateway_state_free (w->gw[i].gs);
+    {
+      fz_gateway_state_free (w->gw[i].gs);
+      g_array_unref (w->gw[i].cands);
+    }
   sim_net_free (w->net);
   g_hash_table_unref (w->sent);
   g_hash_table_unref (w->refs);
@@ -1629,6 +1717,175 @@ toggle_internet (World *w)
   client_flush (w);
 }
 
+/* ---- churn ---- */
+
+/* The portal's connections dropped and came back: init again to all. */
+static void
+portal_reconnect (World *w)
+{
+  TRACE (w, "portal: reconnected, init again");
+  for (guint i = 0; i < w->n_gw; i++)
+    if (!w->gw[i].gone)
+      gateway_init (&w->gw[i]);
+  client_init (w);
+}
+
+static Res *
+random_live_resource (World *w, gboolean internet_too)
+{
+  Res *live[MAX_RES];
+  guint n = 0;
+  for (guint i = 0; i < w->m.n_res; i++)
+    if (!w->m.res[i].gone && (internet_too || w->m.res[i].kind != RES_INTERNET))
+      live[n++] = &w->m.res[i];
+  return n == 0 ? NULL : live[fz_rng_below (&w->rng, n)];
+}
+
+/* A resource deleted (or the policy giving it gone): the client forgets
+ * it, the gateways that gave access lose it. */
+static void
+remove_resource (World *w)
+{
+  Res *r = random_live_resource (w, TRUE);
+  if (r == NULL)
+    return;
+  TRACE (w, "portal: %s deleted", r->id);
+  r->gone = TRUE;
+  g_autofree char *id = g_strdup_printf ("\"%s\"", r->id);
+  to_client (w, "resource_deleted", id);
+  for (guint i = 0; i < w->n_gw; i++)
+    if ((r->access & (1u << i)) && !w->gw[i].gone)
+      {
+        g_autofree char *json = g_strdup_printf (
+          "{\"client_id\":\"" CLIENT_ID "\",\"resource_id\":\"%s\"}", r->id);
+        to_gateway (&w->gw[i], "reject_access", json);
+      }
+}
+
+/* New filters: to the client, and to every gateway (those without access
+ * ignore it). */
+static void
+change_filters (World *w)
+{
+  Res *r = random_live_resource (w, FALSE);
+  if (r == NULL)
+    return;
+  random_filters (w, r);
+  TRACE (w, "portal: %s now has %u filters", r->id, r->n_filters);
+  g_autoptr (GString) json = g_string_new (NULL);
+  res_json (json, r);
+  to_client (w, "resource_created_or_updated", json->str);
+  for (guint i = 0; i < w->n_gw; i++)
+    if (!w->gw[i].gone)
+      to_gateway (&w->gw[i], "resource_updated", json->str);
+}
+
+static void
+add_resource (World *w)
+{
+  if (w->m.n_res + 1 >= MAX_RES)
+    return;
+  guint before = w->m.n_res;
+  if (fz_rng_below (&w->rng, 2))
+    add_dns_resources (w);
+  else
+    add_cidr_resource (w);
+  for (guint i = before; i < w->m.n_res; i++)
+    {
+      g_autoptr (GString) json = g_string_new (NULL);
+      res_json (json, &w->m.res[i]);
+      TRACE (w, "portal: %s created", w->m.res[i].id);
+      to_client (w, "resource_created_or_updated", json->str);
+    }
+}
+
+/* A gateway shuts down: its goodbye to the client; the portal takes it
+ * off its site. */
+static void
+gateway_leaves (World *w)
+{
+  Gw *g = &w->gw[fz_rng_below (&w->rng, w->n_gw)];
+  if (g->gone)
+    return;
+  TRACE (w, "%s shuts down", g->id);
+  fz_gateway_state_shutdown (g->gs, now_of (w));
+  gw_flush (g);
+  g->gone = TRUE;
+  w->m.sites_up = 0;
+  for (guint i = 0; i < w->n_gw; i++)
+    if (!w->gw[i].gone)
+      w->m.sites_up |= 1u << w->gw[i].site;
+  for (guint i = 0; i < w->m.n_res; i++)
+    if (w->m.res[i].access & (1u << g->idx))
+      {
+        w->m.res[i].access &= ~(1u << g->idx);
+        w->m.res[i].authorized = FALSE;
+      }
+}
+
+static void
+forget_authorizations (World *w, gboolean restart)
+{
+  for (guint i = 0; i < w->m.n_res; i++)
+    {
+      w->m.res[i].authorized = FALSE;
+      if (restart)
+        w->m.res[i].last_request = 0;
+    }
+  w->client_epoch++;
+}
+
+/* The network changed under the client. */
+static void
+client_reset (World *w)
+{
+  TRACE (w, "client: reset");
+  fz_client_state_reset (w->cl, now_of (w));
+  fz_node_add_host_address (fz_client_state_get_node (w->cl), sim_host_address (w->chost),
+                            now_of (w));
+  forget_authorizations (w, FALSE);
+  client_flush (w);
+}
+
+/* The client restarts with the mappings it saved: the same names must
+ * get the same proxy IPs. */
+static void
+client_restart (World *w)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *mappings = fz_client_state_save_mappings (w->cl);
+  TRACE (w, "client: restart");
+  fz_client_state_free (w->cl);
+  w->cl = fz_client_state_new (w->client_key, &w->srng, w->pool, mappings, now_of (w),
+                               &error);
+  if (w->cl == NULL)
+    g_error ("the saved mappings do not load: %s", error->message);
+  fz_node_set_wall_clock (fz_client_state_get_node (w->cl), wall_of (w), now_of (w));
+  fz_node_add_host_address (fz_client_state_get_node (w->cl), sim_host_address (w->chost),
+                            now_of (w));
+  w->m.internet_on = FALSE;
+  forget_authorizations (w, TRUE);
+  client_init (w);
+}
+
+static void
+churn (World *w)
+{
+  guint pick = fz_rng_below (&w->rng, 8);
+  totals.churn[pick]++;
+  switch (pick)
+    {
+    case 0: toggle_internet (w); break;
+    case 1: portal_reconnect (w); break;
+    case 2: remove_resource (w); break;
+    case 3: change_filters (w); break;
+    case 4: add_resource (w); break;
+    case 5: gateway_leaves (w); break;
+    case 6: client_reset (w); break;
+    case 7: client_restart (w); break;
+    }
+}
+
 static gboolean
 run_seed (guint64 seed, GString *why)
 {
@@ -1639,8 +1896,8 @@ run_seed (guint64 seed, GString *why)
     {
       guint first = w.next_tag;
       guint pick = fz_rng_below (&w.rng, 10);
-      if (pick == 0)
-        toggle_internet (&w);
+      if (pick <= 1)
+        churn (&w);
       else if (pick <= 3)
         for (guint k = 1 + fz_rng_below (&w.rng, 2); k > 0; k--)
           send_query (&w);
@@ -1722,6 +1979,10 @@ main (int argc, char **argv)
     seeds, failed, (g_get_monotonic_time () - t0) / 1e6, totals.actions, totals.delivered,
     totals.proxied, totals.prohibited, totals.forbidden, totals.dropped, totals.held,
     totals.refused, totals.dns);
+  printf ("churn: %u Internet toggles, %u portal reconnects, %u resources deleted, %u "
+          "changed, %u added, %u gateways left, %u client resets, %u restarts\n",
+          totals.churn[0], totals.churn[1], totals.churn[2], totals.churn[3],
+          totals.churn[4], totals.churn[5], totals.churn[6], totals.churn[7]);
   /* Every verdict must have been exercised, or the worlds are too tame. */
   if (seeds >= 100
       && (totals.proxied == 0 || totals.dns == 0 || totals.prohibited == 0
