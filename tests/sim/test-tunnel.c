@@ -417,6 +417,7 @@ struct _World
   GHashTable *refs; /* create_authorization's ref → authorization_created */
   guint next_tag, next_ref;
   guint client_epoch; /* +1 at each reset or restart of the client */
+  gboolean lossy;
   guint8 client_key[32];
   GString *why;
   gboolean failed;
@@ -429,6 +430,7 @@ static struct
 {
   guint delivered, prohibited, forbidden, dropped, held, refused, dns, proxied, actions;
   guint churn[8];
+  guint lossy, lost; /* worlds with loss; packets delivered 0 times there */
 } totals;
 
 #define FAIL(w, ...)                                                                     \
@@ -1417,6 +1419,15 @@ world_setup (World *w, guint64 seed)
   fz_rng_init_seeded (&w->srng, seed);
   w->net = sim_net_new (seed);
   sim_net_set_latency (w->net, 10 * MS, 5 * MS);
+  /* A quarter of the worlds lose, duplicate and reorder datagrams. */
+  w->lossy = fz_rng_below (&w->rng, 4) == 0;
+  if (w->lossy)
+    {
+      sim_net_set_loss (w->net, 0.05);
+      sim_net_set_duplication (w->net, 0.05, 50 * MS);
+      sim_net_set_reordering (w->net, 0.05, 30 * MS);
+      totals.lossy++;
+    }
   w->pool = fz_buf_pool_new (2048, 64);
   w->relay = sim_net_add_relay (w->net);
   if (g_getenv ("FZ_SIM_TAP") != NULL)
@@ -1654,6 +1665,7 @@ check_sent (World *w, Sent *s)
   const char *what = NULL;
   gboolean v4 = s->dst.family == 4;
   gboolean want_reply = s->proto != FZ_IP_PROTO_TCP;
+  gboolean lossy = w->lossy; /* then at most once, never elsewhere */
   char r[FZ_IP_ADDR_STRLEN];
 
   if (s->wrong > 0)
@@ -1662,11 +1674,14 @@ check_sent (World *w, Sent *s)
     what = "got no DNS answer (or several)";
   else if (s->want != V_DELIVER && s->delivered > 0)
     what = "reached a resource";
-  else if (s->want == V_DELIVER && s->delivered != 1)
-    what = "was not delivered exactly once";
-  else if (s->want == V_DELIVER && w->gw[s->gw].site != s->res->site)
+  else if (s->want == V_DELIVER && (lossy ? s->delivered > 1 : s->delivered != 1))
+    what = lossy ? "was delivered more than once" : "was not delivered exactly once";
+  else if (s->want == V_DELIVER && s->delivered == 1 && w->gw[s->gw].site != s->res->site)
     what = "reached a gateway of another site";
-  else if (s->want == V_DELIVER && want_reply && s->replies != 1)
+  else if (s->replies > s->delivered && s->want != V_DNS)
+    what = "got a reply it was never delivered for";
+  else if (s->want == V_DELIVER && want_reply
+           && (lossy ? s->replies > 1 : s->replies != 1))
     what = "got no reply (or several)";
   else if (s->want == V_DELIVER && s->icmp > 0)
     what = "got an ICMP error";
@@ -1680,7 +1695,7 @@ check_sent (World *w, Sent *s)
            && (s->icmp != 1 || s->icmp_type != (v4 ? 3 : 1)
                || s->icmp_code != (v4 ? 0 : 3)))
     what = "got an ICMP error other than one net unreachable";
-  else if ((s->want == V_FORBIDDEN || s->want == V_REFUSED)
+  else if ((s->want == V_FORBIDDEN || (s->want == V_REFUSED && !(lossy && s->icmp == 0)))
            && (s->icmp != 1 || s->icmp_type != (v4 ? 3 : 1)
                || s->icmp_code != (v4 ? 0 : 3)))
     what = "did not get one ICMP net unreachable";
@@ -1693,6 +1708,8 @@ check_sent (World *w, Sent *s)
           verdict_names[s->want], s->res ? " via " : "", s->res ? s->res->id : "",
           addr_str (&s->real, r), what, s->delivered, s->gw, s->replies, s->icmp,
           s->icmp_type, s->icmp_code, s->wrong);
+  if (s->want == V_DELIVER && s->delivered == 0)
+    totals.lost++;
   switch (s->want)
     {
     case V_DELIVER:
@@ -1979,6 +1996,8 @@ main (int argc, char **argv)
     seeds, failed, (g_get_monotonic_time () - t0) / 1e6, totals.actions, totals.delivered,
     totals.proxied, totals.prohibited, totals.forbidden, totals.dropped, totals.held,
     totals.refused, totals.dns);
+  printf ("%u worlds with loss, duplication and reordering (%u packets lost there)\n",
+          totals.lossy, totals.lost);
   printf ("churn: %u Internet toggles, %u portal reconnects, %u resources deleted, %u "
           "changed, %u added, %u gateways left, %u client resets, %u restarts\n",
           totals.churn[0], totals.churn[1], totals.churn[2], totals.churn[3],
