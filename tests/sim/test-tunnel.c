@@ -78,10 +78,12 @@ typedef enum
   V_HELD,       /* buffered: a request was refused < 2 s ago; at most the ICMP */
   V_REFUSED,    /* the Internet resource's gateway refuses private addresses */
   V_DNS,        /* a query to the stub: the answer the model expects */
+  V_OFFLINE,    /* no gateway in the site: as forbidden (but a lost goodbye
+                 * leaves the client sending into the void for a while) */
 } Verdict;
 
 static const char *const verdict_names[]
-  = { "drop", "prohibited", "forbidden", "deliver", "held", "refused", "dns" };
+  = { "drop", "prohibited", "forbidden", "deliver", "held", "refused", "dns", "offline" };
 
 static gboolean
 prefix_contains (const Prefix *p, const FzIpAddr *a)
@@ -352,8 +354,10 @@ model_verdict (Model *m, const FzIpAddr *dst, guint8 proto, guint16 dport, gint6
       best->last_request = now;
       best->authorized = best->allowed && (m->sites_up & (1u << best->site));
     }
-  if (!best->allowed || !best->authorized)
-    return V_FORBIDDEN; /* forbidden, or offline: the same ICMP */
+  if (!best->allowed)
+    return V_FORBIDDEN;
+  if (!best->authorized)
+    return V_OFFLINE;
   if (best->kind == RES_INTERNET && internet_refuses (dst))
     return V_REFUSED;
   return V_DELIVER;
@@ -390,6 +394,7 @@ typedef struct
   FzIpAddr real; /* where it must arrive */
   /* V_DNS: the answer the model expects */
   guint16 qid, qtype;
+  gboolean may_servfail;
   guint8 rcode;
   FzIpAddr answers[4];
   guint n_answers;
@@ -648,11 +653,22 @@ gateway_init (Gw *g)
 {
   char a4[FZ_IP_ADDR_STRLEN], a6[FZ_IP_ADDR_STRLEN];
   g_autofree char *relays = relays_json (g->w);
+  g_autoptr (GString) auth = g_string_new (NULL);
+  /* The accesses it gave that still hold (none at the first). */
+  for (guint i = 0; i < g->w->m.n_res; i++)
+    {
+      const Res *r = &g->w->m.res[i];
+      if (!r->gone && (r->access & (1u << g->idx)))
+        g_string_append_printf (auth,
+                                "%s{\"client_id\":\"" CLIENT_ID "\",\"resource_id\":"
+                                "\"%s\",\"expires_at\":2145916800}",
+                                auth->len ? "," : "", r->id);
+    }
   g_autofree char *json = g_strdup_printf (
     "{\"interface\":{\"ipv4\":\"%s\",\"ipv6\":\"%s\"},\"config\":{"
     "\"ipv4_masquerade_enabled\":true,\"ipv6_masquerade_enabled\":true},"
-    "\"relays\":%s,\"account_slug\":\"acme\",\"authorizations\":[]}",
-    addr_str (&g->ip4, a4), addr_str (&g->ip6, a6), relays);
+    "\"relays\":%s,\"account_slug\":\"acme\",\"authorizations\":[%s]}",
+    addr_str (&g->ip4, a4), addr_str (&g->ip6, a6), relays, auth->str);
   to_gateway (g, "init", json);
 }
 
@@ -801,7 +817,9 @@ dns_answer_ok (World *w, Sent *s, const FzIpPacket *pkt)
         goto out;
     }
   ok = n == s->n_answers && ldns_pkt_id (a) == s->qid
-       && ldns_pkt_get_rcode (a) == s->rcode && ldns_pkt_qr (a);
+       && (ldns_pkt_get_rcode (a) == s->rcode
+           || (s->may_servfail && ldns_pkt_get_rcode (a) == LDNS_RCODE_SERVFAIL))
+       && ldns_pkt_qr (a);
 out:
   if (!ok)
     TRACE (w, "tag %u: DNS answer rcode %u, %zu answers, id %u", s->tag,
@@ -859,9 +877,10 @@ upstream_addr (const char *name, guint16 qtype, FzIpAddr *out)
 {
   guint8 v4[4] = { 198, 51, 100, strlen (name) };
   guint8 v6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = strlen (name) };
+  memset (out, 0, sizeof *out);
   if (qtype == LDNS_RR_TYPE_A)
     fz_ip_addr_set_v4 (out, v4);
-  else
+  else if (qtype == LDNS_RR_TYPE_AAAA)
     fz_ip_addr_set_v6 (out, v6);
 }
 
@@ -913,7 +932,8 @@ upstream_answer (World *w, const FzClientEvent *e)
   FzIpAddr addr;
   upstream_addr (owner, ldns_rr_get_type (rr), &addr);
   TRACE (w, "upstream: %s", owner);
-  guint8 *wire = dns_answer (q, LDNS_RCODE_NOERROR, &addr, 1, 300, &len);
+  guint n = addr.family != 0 ? 1 : 0; /* SRV, TXT: nothing */
+  guint8 *wire = dns_answer (q, LDNS_RCODE_NOERROR, &addr, n, 300, &len);
   fz_client_state_upstream_answer (w->cl, e->request, wire, len, now_of (w));
   free (wire);
   ldns_pkt_free (q);
@@ -1049,6 +1069,32 @@ resolve (Gw *g, const FzGatewayEvent *e)
   fz_gateway_state_resolved (g->gs, e->request, addrs, n, now_of (g->w));
 }
 
+/* The resolver behind a gateway, for clients' SRV/TXT queries: NOERROR
+ * (nothing) for the names it has records of, NXDOMAIN for others. */
+static void
+gateway_resolver (Gw *g, const FzGatewayEvent *e)
+{
+  gsize qlen, len;
+  const guint8 *qw = g_bytes_get_data (e->query, &qlen);
+  ldns_pkt *q = NULL;
+  if (ldns_wire2pkt (&q, qw, qlen) != LDNS_STATUS_OK)
+    {
+      FAIL (g->w, "%s passed on a query that does not parse", g->id);
+      fz_gateway_state_dns_answer (g->gs, e->request, NULL, 0, now_of (g->w));
+      return;
+    }
+  ldns_rr *rr = ldns_rr_list_rr (ldns_pkt_question (q), 0);
+  g_autofree char *owner = ldns_rdf2str (ldns_rr_owner (rr));
+  owner[strlen (owner) - 1] = '\0';
+  TRACE (g->w, "%s's resolver: %s", g->id, owner);
+  guint8 rcode
+    = record_of (&g->w->m, owner) != NULL ? LDNS_RCODE_NOERROR : LDNS_RCODE_NXDOMAIN;
+  guint8 *wire = dns_answer (q, rcode, NULL, 0, 0, &len);
+  fz_gateway_state_dns_answer (g->gs, e->request, wire, len, now_of (g->w));
+  free (wire);
+  ldns_pkt_free (q);
+}
+
 static void
 remember_candidates (Gw *g, const FzPortalMessage *m)
 {
@@ -1132,7 +1178,7 @@ gw_flush (Gw *g)
           if (e.type == FZ_GATEWAY_EVENT_RESOLVE)
             resolve (g, &e);
           else if (e.type == FZ_GATEWAY_EVENT_DNS_QUERY)
-            fz_gateway_state_dns_answer (g->gs, e.request, NULL, 0, now_of (w));
+            gateway_resolver (g, &e);
           fz_gateway_event_clear (&e);
           again = TRUE;
         }
@@ -1590,6 +1636,30 @@ send_packet (World *w)
 }
 
 /* A query to the stub: what the model expects it to answer. */
+/* SRV and TXT: a DNS resource's go to its gateway once authorized (which
+ * answers from the world's records); before, the client asks for the
+ * authorization and answers SERVFAIL. Others go upstream. */
+static void
+model_gateway_query (World *w, Sent *s, Res *r, const char *name)
+{
+  s->res = r;
+  if (r == NULL)
+    return;                                            /* upstream: NOERROR, nothing */
+  if (!r->authorized || r->last_request == now_of (w)) /* or on its way */
+    {
+      if (!r->authorized
+          && (r->last_request == 0 || now_of (w) - r->last_request >= 2 * S))
+        {
+          r->last_request = now_of (w);
+          r->authorized = r->allowed && (w->m.sites_up & (1u << r->site));
+        }
+      s->rcode = LDNS_RCODE_SERVFAIL;
+      return;
+    }
+  s->rcode = record_of (&w->m, name) != NULL ? LDNS_RCODE_NOERROR : LDNS_RCODE_NXDOMAIN;
+  s->may_servfail = w->lossy; /* the query or its answer lost: SERVFAIL after 5 s */
+}
+
 static void
 model_query (World *w, Sent *s, const char *name)
 {
@@ -1600,6 +1670,11 @@ model_query (World *w, Sent *s, const char *name)
   if (g_str_equal (name, "use-application-dns.net"))
     {
       s->rcode = LDNS_RCODE_NXDOMAIN; /* the DoH canary: no DoH, please */
+      return;
+    }
+  if (s->qtype != LDNS_RR_TYPE_A && s->qtype != LDNS_RR_TYPE_AAAA)
+    {
+      model_gateway_query (w, s, r, name);
       return;
     }
   if (r != NULL)
@@ -1636,7 +1711,10 @@ send_query (World *w)
   s->dport = 53;
   s->dst = g_array_index (iface->dns_sentinels, FzIpAddr, fz_rng_below (&w->rng, 2));
   s->real = s->dst;
-  s->qtype = fz_rng_below (&w->rng, 2) ? LDNS_RR_TYPE_A : LDNS_RR_TYPE_AAAA;
+  static const guint16 qtypes[]
+    = { LDNS_RR_TYPE_A,    LDNS_RR_TYPE_AAAA, LDNS_RR_TYPE_A,
+        LDNS_RR_TYPE_AAAA, LDNS_RR_TYPE_SRV,  LDNS_RR_TYPE_TXT };
+  s->qtype = qtypes[fz_rng_below (&w->rng, G_N_ELEMENTS (qtypes))];
   s->qid = fz_rng_below (&w->rng, 65536);
   model_query (w, s, name);
   g_hash_table_insert (w->sent, GUINT_TO_POINTER (s->tag), s);
@@ -1695,7 +1773,9 @@ check_sent (World *w, Sent *s)
            && (s->icmp != 1 || s->icmp_type != (v4 ? 3 : 1)
                || s->icmp_code != (v4 ? 0 : 3)))
     what = "got an ICMP error other than one net unreachable";
-  else if ((s->want == V_FORBIDDEN || (s->want == V_REFUSED && !(lossy && s->icmp == 0)))
+  else if ((s->want == V_FORBIDDEN
+            || ((s->want == V_REFUSED || s->want == V_OFFLINE)
+                && !(lossy && s->icmp == 0)))
            && (s->icmp != 1 || s->icmp_type != (v4 ? 3 : 1)
                || s->icmp_code != (v4 ? 0 : 3)))
     what = "did not get one ICMP net unreachable";
@@ -1722,6 +1802,7 @@ check_sent (World *w, Sent *s)
     case V_HELD: w->n_held++; break;
     case V_REFUSED: w->n_refused++; break;
     case V_DNS: w->n_dns++; break;
+    case V_OFFLINE: w->n_forbidden++; break;
     }
 }
 
