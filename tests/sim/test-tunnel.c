@@ -27,6 +27,7 @@
 #define ME6            "fd00:2021:1111::2"
 #define MAX_GW         6
 #define MAX_RES        24
+#define MAX_GW_BITS    8
 #define TAG_FIRST      1024
 #define PORTAL_LATENCY (20 * MS)
 
@@ -64,8 +65,11 @@ typedef struct
   guint n_filters;
   gboolean allowed; /* by policy; the portal refuses the others */
   gboolean authorized;
-  gboolean gone;       /* deleted */
-  guint access;        /* gateways (bits) the portal gave access to it */
+  gboolean gone;               /* deleted */
+  guint access;                /* gateways (bits) the portal gave access to it */
+  gint64 expires[MAX_GW_BITS]; /* unix s of each gateway's access, or 0 */
+  gint64 uncertain_after;      /* an access expires: the model knows less */
+  gboolean uncertain;
   gint64 last_request; /* the client asks again 2 s after this at the earliest */
 } Res;
 
@@ -78,12 +82,14 @@ typedef enum
   V_HELD,       /* buffered: a request was refused < 2 s ago; at most the ICMP */
   V_REFUSED,    /* the Internet resource's gateway refuses private addresses */
   V_DNS,        /* a query to the stub: the answer the model expects */
+  V_UNCERTAIN,  /* an access expired: at most once, right place, any ICMP */
   V_OFFLINE,    /* no gateway in the site: as forbidden (but a lost goodbye
                  * leaves the client sending into the void for a while) */
 } Verdict;
 
 static const char *const verdict_names[]
-  = { "drop", "prohibited", "forbidden", "deliver", "held", "refused", "dns", "offline" };
+  = { "drop",    "prohibited", "forbidden", "deliver", "held",
+      "refused", "dns",        "uncertain", "offline" };
 
 static gboolean
 prefix_contains (const Prefix *p, const FzIpAddr *a)
@@ -347,6 +353,10 @@ model_verdict (Model *m, const FzIpAddr *dst, guint8 proto, guint16 dport, gint6
     return V_DROP;
   if (!filters_allow (best, proto, dport))
     return V_PROHIBITED;
+  if (best->uncertain_after != 0 && now >= best->uncertain_after)
+    best->uncertain = TRUE;
+  if (best->uncertain && best->allowed)
+    return V_UNCERTAIN;
   if (!best->authorized)
     {
       if (best->last_request != 0 && now - best->last_request < 2 * S)
@@ -393,8 +403,9 @@ typedef struct
   Res *res;
   FzIpAddr real; /* where it must arrive */
   /* V_DNS: the answer the model expects */
+  gint64 at; /* when it was sent */
   guint16 qid, qtype;
-  gboolean may_servfail;
+  gboolean may_servfail, may_refuse;
   guint8 rcode;
   FzIpAddr answers[4];
   guint n_answers;
@@ -423,6 +434,7 @@ struct _World
   guint next_tag, next_ref;
   guint client_epoch; /* +1 at each reset or restart of the client */
   gboolean lossy;
+  guint expiries; /* accesses given with an expiry */
   guint8 client_key[32];
   GString *why;
   gboolean failed;
@@ -436,6 +448,7 @@ static struct
   guint delivered, prohibited, forbidden, dropped, held, refused, dns, proxied, actions;
   guint churn[8];
   guint lossy, lost; /* worlds with loss; packets delivered 0 times there */
+  guint expiries, uncertain;
 } totals;
 
 #define FAIL(w, ...)                                                                     \
@@ -658,11 +671,12 @@ gateway_init (Gw *g)
   for (guint i = 0; i < g->w->m.n_res; i++)
     {
       const Res *r = &g->w->m.res[i];
-      if (!r->gone && (r->access & (1u << g->idx)))
+      gint64 exp = r->expires[g->idx] ? r->expires[g->idx] : 2145916800;
+      if (!r->gone && (r->access & (1u << g->idx)) && exp > wall_of (g->w) / S)
         g_string_append_printf (auth,
                                 "%s{\"client_id\":\"" CLIENT_ID "\",\"resource_id\":"
-                                "\"%s\",\"expires_at\":2145916800}",
-                                auth->len ? "," : "", r->id);
+                                "\"%s\",\"expires_at\":%" G_GINT64_FORMAT "}",
+                                auth->len ? "," : "", r->id, exp);
     }
   g_autofree char *json = g_strdup_printf (
     "{\"interface\":{\"ipv4\":\"%s\",\"ipv6\":\"%s\"},\"config\":{"
@@ -715,6 +729,22 @@ authorize (World *w, const char *rid, GPtrArray *connected)
     }
   g_autoptr (GString) res = g_string_new (NULL);
   res_json (res, r);
+  /* A quarter of the accesses expire in 5 to 20 s. */
+  gint64 expires_at = 0;
+  g_autofree char *expiry = g_strdup ("");
+  if (r->kind != RES_INTERNET && fz_rng_below (&w->rng, 4) == 0)
+    {
+      gint64 in = 5 + fz_rng_below (&w->rng, 16);
+      expires_at = wall_of (w) / S + in;
+      g_free (expiry);
+      expiry = g_strdup_printf (",\"expires_at\":%" G_GINT64_FORMAT, expires_at);
+      gint64 from = now_of (w) + (in - 1) * S;
+      if (r->uncertain_after == 0 || from < r->uncertain_after)
+        r->uncertain_after = from;
+      w->expiries++;
+      TRACE (w, "portal: %s's access at %s expires in %" G_GINT64_FORMAT " s", r->id,
+             g->id, in);
+    }
   g_autofree char *ck = b64 (fz_node_public_key (fz_client_state_get_node (w->cl)));
   g_autofree char *gk = b64 (fz_node_public_key (fz_gateway_state_get_node (g->gs)));
   g_autofree char *psk = b64 (g->psk);
@@ -728,8 +758,8 @@ authorize (World *w, const char *rid, GPtrArray *connected)
   g_autofree char *create = g_strdup_printf (
     "{\"ref\":\"ref-%u\",\"resource\":%s,\"client\":{\"id\":\"" CLIENT_ID "\","
     "\"public_key\":\"%s\",\"preshared_key\":\"%s\",\"ipv4\":\"" ME4 "\","
-    "\"ipv6\":\"" ME6 "\",\"version\":\"1.4.0\"},%s}",
-    w->next_ref++, res->str, ck, psk, ice);
+    "\"ipv6\":\"" ME6 "\",\"version\":\"1.4.0\"},%s%s}",
+    w->next_ref++, res->str, ck, psk, ice, expiry);
   g_autofree char *ref = g_strdup_printf ("ref-%u", w->next_ref - 1);
   g_autofree char *created = g_strdup_printf (
     "{\"resource_id\":\"%s\",\"gateway_id\":\"%s\",\"gateway_public_key\":\"%s\","
@@ -737,6 +767,7 @@ authorize (World *w, const char *rid, GPtrArray *connected)
     "\"preshared_key\":\"%s\",%s}",
     rid, g->id, gk, addr_str (&g->ip4, a4), addr_str (&g->ip6, a6), g->site, psk, ice);
   r->access |= 1u << g->idx;
+  r->expires[g->idx] = expires_at;
   /* Sent to the client when the gateway answers with the ref. */
   g_hash_table_insert (w->refs, g_steal_pointer (&ref), g_steal_pointer (&created));
   to_gateway (g, "create_authorization", create);
@@ -818,7 +849,8 @@ dns_answer_ok (World *w, Sent *s, const FzIpPacket *pkt)
     }
   ok = n == s->n_answers && ldns_pkt_id (a) == s->qid
        && (ldns_pkt_get_rcode (a) == s->rcode
-           || (s->may_servfail && ldns_pkt_get_rcode (a) == LDNS_RCODE_SERVFAIL))
+           || (s->may_servfail && ldns_pkt_get_rcode (a) == LDNS_RCODE_SERVFAIL)
+           || (s->may_refuse && ldns_pkt_get_rcode (a) == LDNS_RCODE_REFUSED))
        && ldns_pkt_qr (a);
 out:
   if (!ok)
@@ -1598,6 +1630,7 @@ send_packet (World *w)
 
   s->tag = w->next_tag++;
   s->gw = -1;
+  s->at = now_of (w);
   random_destination (w, &s->dst);
   s->proto = protos[fz_rng_below (&w->rng, 3)];
   if (s->proto == FZ_IP_PROTO_ICMP && s->dst.family == 6)
@@ -1657,7 +1690,11 @@ model_gateway_query (World *w, Sent *s, Res *r, const char *name)
       return;
     }
   s->rcode = record_of (&w->m, name) != NULL ? LDNS_RCODE_NOERROR : LDNS_RCODE_NXDOMAIN;
-  s->may_servfail = w->lossy; /* the query or its answer lost: SERVFAIL after 5 s */
+  /* The query or its answer lost, or an access expired (and the gateway's
+   * goodbye made the client forget): SERVFAIL. */
+  s->may_servfail = w->lossy || w->expiries > 0;
+  /* The access expired but the client still asks that gateway. */
+  s->may_refuse = r->uncertain_after != 0 && now_of (w) + STEP > r->uncertain_after;
 }
 
 static void
@@ -1746,11 +1783,22 @@ check_sent (World *w, Sent *s)
   gboolean lossy = w->lossy; /* then at most once, never elsewhere */
   char r[FZ_IP_ADDR_STRLEN];
 
+  /* An access that expires before the packet got there (the connection
+   * may take seconds under loss). */
+  if (s->want == V_DELIVER && s->res->uncertain_after != 0
+      && s->res->uncertain_after < s->at + STEP)
+    s->want = V_UNCERTAIN;
+
   if (s->wrong > 0)
     what = "went to the wrong place or came back from one";
   else if (s->want == V_DNS && (s->replies != 1 || s->icmp > 0))
     what = "got no DNS answer (or several)";
-  else if (s->want != V_DELIVER && s->delivered > 0)
+  else if (s->want == V_UNCERTAIN && s->delivered > 1)
+    what = "was delivered more than once";
+  else if (s->want == V_UNCERTAIN && s->delivered == 1
+           && w->gw[s->gw].site != s->res->site)
+    what = "reached a gateway of another site";
+  else if (s->want != V_DELIVER && s->want != V_UNCERTAIN && s->delivered > 0)
     what = "reached a resource";
   else if (s->want == V_DELIVER && (lossy ? s->delivered > 1 : s->delivered != 1))
     what = lossy ? "was delivered more than once" : "was not delivered exactly once";
@@ -1803,6 +1851,7 @@ check_sent (World *w, Sent *s)
     case V_REFUSED: w->n_refused++; break;
     case V_DNS: w->n_dns++; break;
     case V_OFFLINE: w->n_forbidden++; break;
+    case V_UNCERTAIN: totals.uncertain++; break;
     }
 }
 
@@ -2014,6 +2063,7 @@ run_seed (guint64 seed, GString *why)
   totals.held += w.n_held;
   totals.refused += w.n_refused;
   totals.dns += w.n_dns;
+  totals.expiries += w.expiries;
   totals.proxied += w.n_proxied;
   world_clear (&w);
   g_string_append (why, w.why->str);
@@ -2077,6 +2127,9 @@ main (int argc, char **argv)
     seeds, failed, (g_get_monotonic_time () - t0) / 1e6, totals.actions, totals.delivered,
     totals.proxied, totals.prohibited, totals.forbidden, totals.dropped, totals.held,
     totals.refused, totals.dns);
+  printf (
+    "%u accesses expired; then %u packets only at most once and to the right place\n",
+    totals.expiries, totals.uncertain);
   printf ("%u worlds with loss, duplication and reordering (%u packets lost there)\n",
           totals.lossy, totals.lost);
   printf ("churn: %u Internet toggles, %u portal reconnects, %u resources deleted, %u "
