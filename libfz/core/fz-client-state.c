@@ -653,19 +653,24 @@ buffer_packet (GQueue *q, guint max, FzPacketBuf *buf, const FzIpPacket *pkt)
 
 /* ---- gateways and authorizations ---- */
 
+static void finish_query (FzClientState *cl, Query *q, const guint8 *msg, gsize len,
+                          gint64 now);
+
+/* Queries waiting for @g's resolver: SERVFAIL now, as after the timeout
+ * (no answer can come any more). */
 static void
-cancel_queries_of (FzClientState *cl, Gateway *g)
+fail_queries_of (FzClientState *cl, Gateway *g, gint64 now)
 {
+  g_autoptr (GPtrArray) of_g = g_ptr_array_new ();
   GHashTableIter it;
   gpointer v;
 
   g_hash_table_iter_init (&it, cl->queries);
   while (g_hash_table_iter_next (&it, NULL, &v))
     if (((Query *) v)->gateway == g)
-      {
-        fz_timer_heap_cancel (cl->timers, &((Query *) v)->timed.timer);
-        g_hash_table_iter_remove (&it);
-      }
+      g_ptr_array_add (of_g, v);
+  for (guint i = 0; i < of_g->len; i++)
+    finish_query (cl, of_g->pdata[i], NULL, 0, now);
 }
 
 static void
@@ -695,7 +700,7 @@ remove_gateway (FzClientState *cl, Gateway *g, gboolean goodbye, gint64 now)
         ((Resource *) v)->last_request = G_MININT64;
       }
   drop_nats_of (cl, NULL, g);
-  cancel_queries_of (cl, g);
+  fail_queries_of (cl, g, now);
   unindex_gateway (cl, g);
   g_hash_table_remove (cl->gateways, g->id);
 }
