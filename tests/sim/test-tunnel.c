@@ -355,15 +355,20 @@ model_verdict (Model *m, const FzIpAddr *dst, guint8 proto, guint16 dport, gint6
     return V_PROHIBITED;
   if (best->uncertain_after != 0 && now >= best->uncertain_after)
     best->uncertain = TRUE;
-  if (best->uncertain && best->allowed)
-    return V_UNCERTAIN;
+  gboolean held = FALSE;
   if (!best->authorized)
     {
-      if (best->last_request != 0 && now - best->last_request < 2 * S)
-        return V_HELD;
-      best->last_request = now;
-      best->authorized = best->allowed && (m->sites_up & (1u << best->site));
+      held = best->last_request != 0 && now - best->last_request < 2 * S;
+      if (!held)
+        {
+          best->last_request = now;
+          best->authorized = best->allowed && (m->sites_up & (1u << best->site));
+        }
     }
+  if (best->uncertain && best->allowed)
+    return V_UNCERTAIN;
+  if (held)
+    return V_HELD;
   if (!best->allowed)
     return V_FORBIDDEN;
   if (!best->authorized)
@@ -406,6 +411,7 @@ typedef struct
   gint64 at; /* when it was sent */
   guint16 qid, qtype;
   gboolean may_servfail, may_refuse;
+  char ptr_name[64]; /* PTR: the name the proxy IP was given to */
   guint8 rcode;
   FzIpAddr answers[4];
   guint n_answers;
@@ -838,6 +844,15 @@ dns_answer_ok (World *w, Sent *s, const FzIpPacket *pkt)
       if (ldns_rr_get_type (rr) != s->qtype || n >= s->n_answers
           || ldns_rr_ttl (rr) != s->ttl)
         goto out;
+      if (s->qtype == LDNS_RR_TYPE_PTR)
+        {
+          g_autofree char *target = ldns_rdf2str (rd);
+          g_autofree char *want = g_strconcat (s->ptr_name, ".", NULL);
+          if (g_strcmp0 (target, want) != 0)
+            goto out;
+          n++;
+          continue;
+        }
       if (s->qtype == LDNS_RR_TYPE_A && ldns_rdf_size (rd) == 4)
         fz_ip_addr_set_v4 (&got, ldns_rdf_data (rd));
       else if (s->qtype == LDNS_RR_TYPE_AAAA && ldns_rdf_size (rd) == 16)
@@ -1677,24 +1692,29 @@ model_gateway_query (World *w, Sent *s, Res *r, const char *name)
 {
   s->res = r;
   if (r == NULL)
-    return;                                            /* upstream: NOERROR, nothing */
-  if (!r->authorized || r->last_request == now_of (w)) /* or on its way */
+    return; /* upstream: NOERROR, nothing */
+  /* Authorized before (not on its way since now)? */
+  gboolean ready = r->authorized && r->last_request != now_of (w);
+  if (!r->authorized && (r->last_request == 0 || now_of (w) - r->last_request >= 2 * S))
     {
-      if (!r->authorized
-          && (r->last_request == 0 || now_of (w) - r->last_request >= 2 * S))
-        {
-          r->last_request = now_of (w);
-          r->authorized = r->allowed && (w->m.sites_up & (1u << r->site));
-        }
+      r->last_request = now_of (w);
+      r->authorized = r->allowed && (w->m.sites_up & (1u << r->site));
+    }
+  s->rcode = record_of (&w->m, name) != NULL ? LDNS_RCODE_NOERROR : LDNS_RCODE_NXDOMAIN;
+  if (r->uncertain_after != 0 && now_of (w) + STEP > r->uncertain_after)
+    {
+      /* An access expired: the answer, SERVFAIL or REFUSED. */
+      s->may_servfail = s->may_refuse = TRUE;
+      return;
+    }
+  if (!ready)
+    {
       s->rcode = LDNS_RCODE_SERVFAIL;
       return;
     }
-  s->rcode = record_of (&w->m, name) != NULL ? LDNS_RCODE_NOERROR : LDNS_RCODE_NXDOMAIN;
   /* The query or its answer lost, or an access expired (and the gateway's
    * goodbye made the client forget): SERVFAIL. */
   s->may_servfail = w->lossy || w->expiries > 0;
-  /* The access expired but the client still asks that gateway. */
-  s->may_refuse = r->uncertain_after != 0 && now_of (w) + STEP > r->uncertain_after;
 }
 
 static void
@@ -1709,6 +1729,8 @@ model_query (World *w, Sent *s, const char *name)
       s->rcode = LDNS_RCODE_NXDOMAIN; /* the DoH canary: no DoH, please */
       return;
     }
+  if (s->qtype == LDNS_RR_TYPE_HTTPS)
+    return; /* NOERROR, nothing: no HTTPS records, use A and AAAA */
   if (s->qtype != LDNS_RR_TYPE_A && s->qtype != LDNS_RR_TYPE_AAAA)
     {
       model_gateway_query (w, s, r, name);
@@ -1727,6 +1749,38 @@ model_query (World *w, Sent *s, const char *name)
   upstream_addr (name, s->qtype, &s->answers[0]);
   s->n_answers = 1;
   s->ttl = 300;
+}
+
+/* PTR of a proxy IP (one handed out or not): the name it was given to,
+ * else the upstream's answer (nothing). Returns the reverse name. */
+static const char *
+model_ptr_query (World *w, Sent *s, char reverse[80])
+{
+  FzIpAddr a;
+  guint k = fz_rng_below (&w->rng, w->m.names->len + 1), index;
+  proxy_ip (k == w->m.names->len ? k + 7 : k, fz_rng_below (&w->rng, 2) ? 4 : 6,
+            fz_rng_below (&w->rng, 4), &a);
+  GString *r = g_string_new (NULL);
+  if (a.family == 4)
+    g_string_printf (r, "%u.%u.%u.%u.in-addr.arpa", a.bytes[3], a.bytes[2], a.bytes[1],
+                     a.bytes[0]);
+  else
+    {
+      for (int i = 15; i >= 0; i--)
+        g_string_append_printf (r, "%x.%x.", a.bytes[i] & 15, a.bytes[i] >> 4);
+      g_string_append (r, "ip6.arpa");
+    }
+  g_strlcpy (reverse, r->str, 80);
+  g_string_free (r, TRUE);
+  s->rcode = LDNS_RCODE_NOERROR;
+  const char *name = name_of_proxy (&w->m, &a, &index);
+  if (name != NULL)
+    {
+      g_strlcpy (s->ptr_name, name, sizeof s->ptr_name);
+      s->n_answers = 1;
+      s->ttl = 1;
+    }
+  return reverse;
 }
 
 static void
@@ -1749,11 +1803,15 @@ send_query (World *w)
   s->dst = g_array_index (iface->dns_sentinels, FzIpAddr, fz_rng_below (&w->rng, 2));
   s->real = s->dst;
   static const guint16 qtypes[]
-    = { LDNS_RR_TYPE_A,    LDNS_RR_TYPE_AAAA, LDNS_RR_TYPE_A,
-        LDNS_RR_TYPE_AAAA, LDNS_RR_TYPE_SRV,  LDNS_RR_TYPE_TXT };
+    = { LDNS_RR_TYPE_A,   LDNS_RR_TYPE_AAAA, LDNS_RR_TYPE_A,     LDNS_RR_TYPE_AAAA,
+        LDNS_RR_TYPE_SRV, LDNS_RR_TYPE_TXT,  LDNS_RR_TYPE_HTTPS, LDNS_RR_TYPE_PTR };
   s->qtype = qtypes[fz_rng_below (&w->rng, G_N_ELEMENTS (qtypes))];
   s->qid = fz_rng_below (&w->rng, 65536);
-  model_query (w, s, name);
+  char reverse[80];
+  if (s->qtype == LDNS_RR_TYPE_PTR)
+    name = model_ptr_query (w, s, reverse);
+  else
+    model_query (w, s, name);
   g_hash_table_insert (w->sent, GUINT_TO_POINTER (s->tag), s);
   g_assert_cmpint (
     ldns_pkt_query_new_frm_str (&q, name, s->qtype, LDNS_RR_CLASS_IN, LDNS_RD), ==,
@@ -1765,9 +1823,9 @@ send_query (World *w)
   FzPacketBuf *buf = fz_buf_pool_alloc (w->pool);
   g_assert_true (fz_ip_build_udp (buf, &pkt, &src, &s->dst, s->tag, 53, wire, len, NULL));
   free (wire);
-  TRACE (w, "app: DNS %s %s, tag %u: the model says %s%u answers", name,
-         s->qtype == LDNS_RR_TYPE_A ? "A" : "AAAA", s->tag, s->rcode ? "NXDOMAIN, " : "",
-         s->n_answers);
+  g_autofree char *qtype_name = ldns_rr_type2str (s->qtype);
+  TRACE (w, "app: DNS %s %s, tag %u: the model says %s%u answers", name, qtype_name,
+         s->tag, s->rcode ? "NXDOMAIN, " : "", s->n_answers);
   fz_client_state_handle_tun (w->cl, buf, now_of (w));
   client_flush (w);
 }
