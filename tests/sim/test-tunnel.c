@@ -269,6 +269,9 @@ typedef struct
   const char *name;
   FzIpAddr v4[3], v6[3];
   guint n4, n6;
+  /* Earlier versions: a gateway may still use what it resolved before. */
+  FzIpAddr old4[4][3], old6[4][3];
+  guint old_n4[4], old_n6[4], n_old;
 } Rec;
 
 typedef struct
@@ -324,7 +327,7 @@ assign_name (Model *m, const char *name)
  * to (or NULL) and the verdict. */
 static Verdict
 model_verdict (Model *m, const FzIpAddr *dst, guint8 proto, guint16 dport, gint64 now,
-               Res **out, FzIpAddr *real)
+               Res **out, FzIpAddr *real, const char **name_out, guint *index_out)
 {
   Res *best = NULL, *res = m->res;
   const char *name = NULL;
@@ -343,6 +346,8 @@ model_verdict (Model *m, const FzIpAddr *dst, guint8 proto, guint16 dport, gint6
       const Rec *r = record_of (m, name);
       g_assert (r != NULL && r->n4 > 0 && r->n6 > 0);
       *real = dst->family == 4 ? r->v4[index % r->n4] : r->v6[index % r->n6];
+      *name_out = name;
+      *index_out = index;
     }
   else if (best == NULL && m->internet_on && !in_tunnel_ranges (dst))
     for (guint i = 0; i < m->n_res; i++)
@@ -408,7 +413,9 @@ typedef struct
   Res *res;
   FzIpAddr real; /* where it must arrive */
   /* V_DNS: the answer the model expects */
-  gint64 at; /* when it was sent */
+  gint64 at;        /* when it was sent */
+  const char *name; /* to a proxy IP: its name, and the proxy's index */
+  guint index;
   guint16 qid, qtype;
   gboolean may_servfail, may_refuse;
   char ptr_name[64]; /* PTR: the name the proxy IP was given to */
@@ -441,6 +448,7 @@ struct _World
   guint client_epoch; /* +1 at each reset or restart of the client */
   gboolean lossy;
   guint expiries; /* accesses given with an expiry */
+  guint n_stale;  /* delivered to an earlier version of a name's records */
   guint8 client_key[32];
   GString *why;
   gboolean failed;
@@ -452,7 +460,8 @@ struct _World
 static struct
 {
   guint delivered, prohibited, forbidden, dropped, held, refused, dns, proxied, actions;
-  guint churn[8];
+  guint churn[9];
+  guint stale;
   guint lossy, lost; /* worlds with loss; packets delivered 0 times there */
   guint expiries, uncertain;
 } totals;
@@ -1044,6 +1053,22 @@ client_flush (World *w)
 
 /* ---- the gateways and the resource network ---- */
 
+/* To a proxy IP, the real address of an earlier version of its name's
+ * records (the gateway resolves again only when asked). */
+static gboolean
+stale_record (World *w, const Sent *s, const FzIpAddr *dst)
+{
+  const Rec *r = s->name != NULL ? record_of (&w->m, s->name) : NULL;
+  for (guint v = 0; r != NULL && v < r->n_old; v++)
+    {
+      const FzIpAddr *a = dst->family == 4 ? &r->old4[v][s->index % r->old_n4[v]]
+                                           : &r->old6[v][s->index % r->old_n6[v]];
+      if (fz_ip_addr_equal (a, dst))
+        return TRUE;
+    }
+  return FALSE;
+}
+
 /* A packet a gateway wrote to its TUN: record it, answer UDP and echo. */
 static void
 resource_network (Gw *g, FzPacketBuf *b)
@@ -1075,8 +1100,10 @@ resource_network (Gw *g, FzPacketBuf *b)
     }
   s->delivered++;
   s->gw = (int) g->idx;
-  if (!fz_ip_addr_equal (&dst, &s->real) || pkt.proto != s->proto
-      || (fz_ip_packet_has_ports (&pkt) && fz_ip_packet_dst_port (&pkt) != s->dport))
+  if (!fz_ip_addr_equal (&dst, &s->real) && stale_record (w, s, &dst))
+    w->n_stale++;
+  else if (!fz_ip_addr_equal (&dst, &s->real) || pkt.proto != s->proto
+           || (fz_ip_packet_has_ports (&pkt) && fz_ip_packet_dst_port (&pkt) != s->dport))
     s->wrong++;
   /* The answer, from the resource back into that gateway's TUN. */
   if (pkt.proto == FZ_IP_PROTO_UDP || fz_ip_packet_is_icmp_echo (&pkt))
@@ -1366,23 +1393,45 @@ static const char *const names[]
 #define N_RECORDED 9
 
 static void
+new_addresses (World *w, Rec *r, guint i)
+{
+  r->n4 = 1 + fz_rng_below (&w->rng, 3);
+  r->n6 = 1 + fz_rng_below (&w->rng, 3);
+  for (guint j = 0; j < 3; j++)
+    {
+      guint8 b4[4] = { 172, 16, i, 1 + fz_rng_below (&w->rng, 250) };
+      guint8 b6[16] = { 0xfd, 0xbb, [13] = i, [15] = 1 + fz_rng_below (&w->rng, 250) };
+      fz_ip_addr_set_v4 (&r->v4[j], b4);
+      fz_ip_addr_set_v6 (&r->v6[j], b6);
+    }
+}
+
+static void
 add_records (World *w)
 {
   for (guint i = 0; i < N_RECORDED; i++)
     {
       Rec *r = &w->m.recs[w->m.n_recs++];
       r->name = names[i];
-      r->n4 = 1 + fz_rng_below (&w->rng, 3);
-      r->n6 = 1 + fz_rng_below (&w->rng, 3);
-      for (guint j = 0; j < 3; j++)
-        {
-          guint8 b4[4] = { 172, 16, i, 1 + fz_rng_below (&w->rng, 250) };
-          guint8 b6[16]
-            = { 0xfd, 0xbb, [13] = i, [15] = 1 + fz_rng_below (&w->rng, 250) };
-          fz_ip_addr_set_v4 (&r->v4[j], b4);
-          fz_ip_addr_set_v6 (&r->v6[j], b6);
-        }
+      new_addresses (w, r, i);
     }
+}
+
+/* A name's records change (up to 4 times: the old ones are kept). */
+static void
+change_records (World *w)
+{
+  guint i = fz_rng_below (&w->rng, w->m.n_recs);
+  Rec *r = &w->m.recs[i];
+  if (r->n_old == G_N_ELEMENTS (r->old4))
+    return;
+  memcpy (r->old4[r->n_old], r->v4, sizeof r->v4);
+  memcpy (r->old6[r->n_old], r->v6, sizeof r->v6);
+  r->old_n4[r->n_old] = r->n4;
+  r->old_n6[r->n_old] = r->n6;
+  r->n_old++;
+  new_addresses (w, r, i);
+  TRACE (w, "dns: %s has new records", r->name);
 }
 
 static void
@@ -1654,8 +1703,8 @@ send_packet (World *w)
     = s->proto == FZ_IP_PROTO_UDP || s->proto == FZ_IP_PROTO_TCP
         ? ports[fz_rng_below (&w->rng, G_N_ELEMENTS (ports))] + fz_rng_below (&w->rng, 2)
         : 0;
-  s->want
-    = model_verdict (&w->m, &s->dst, s->proto, s->dport, now_of (w), &s->res, &s->real);
+  s->want = model_verdict (&w->m, &s->dst, s->proto, s->dport, now_of (w), &s->res,
+                           &s->real, &s->name, &s->index);
   g_hash_table_insert (w->sent, GUINT_TO_POINTER (s->tag), s);
   g_assert_true (fz_ip_addr_parse (&src, s->dst.family == 4 ? ME4 : ME6));
   guint32 payload = GUINT32_TO_BE (s->tag);
@@ -2076,7 +2125,7 @@ client_restart (World *w)
 static void
 churn (World *w)
 {
-  guint pick = fz_rng_below (&w->rng, 8);
+  guint pick = fz_rng_below (&w->rng, 9);
   totals.churn[pick]++;
   switch (pick)
     {
@@ -2088,6 +2137,7 @@ churn (World *w)
     case 5: gateway_leaves (w); break;
     case 6: client_reset (w); break;
     case 7: client_restart (w); break;
+    case 8: change_records (w); break;
     }
 }
 
@@ -2122,6 +2172,7 @@ run_seed (guint64 seed, GString *why)
   totals.refused += w.n_refused;
   totals.dns += w.n_dns;
   totals.expiries += w.expiries;
+  totals.stale += w.n_stale;
   totals.proxied += w.n_proxied;
   world_clear (&w);
   g_string_append (why, w.why->str);
@@ -2191,9 +2242,11 @@ main (int argc, char **argv)
   printf ("%u worlds with loss, duplication and reordering (%u packets lost there)\n",
           totals.lossy, totals.lost);
   printf ("churn: %u Internet toggles, %u portal reconnects, %u resources deleted, %u "
-          "changed, %u added, %u gateways left, %u client resets, %u restarts\n",
+          "changed, %u added, %u gateways left, %u client resets, %u restarts, %u "
+          "records changed (%u packets to the earlier ones)\n",
           totals.churn[0], totals.churn[1], totals.churn[2], totals.churn[3],
-          totals.churn[4], totals.churn[5], totals.churn[6], totals.churn[7]);
+          totals.churn[4], totals.churn[5], totals.churn[6], totals.churn[7],
+          totals.churn[8], totals.stale);
   /* Every verdict must have been exercised, or the worlds are too tame. */
   if (seeds >= 100
       && (totals.proxied == 0 || totals.dns == 0 || totals.prohibited == 0
