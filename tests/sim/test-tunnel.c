@@ -2,13 +2,16 @@
  * a few FzGatewayStates on sim-net hosts behind random NATs, a portal
  * model that wires them as the real portal does, a resource network
  * behind the gateways, and applications behind the client. Each seed
- * builds a random world and drives it with random actions; a plain
- * reference model (its own longest-prefix loop and filter check, nothing
- * shared with libfz) says what must happen to each packet, and the run
- * checks that exactly that happened.
+ * builds a random world and drives it with random actions (packets, DNS
+ * queries, churn); a plain reference model (its own longest-prefix loop,
+ * filter check, glob matcher and proxy-IP counter, nothing shared with
+ * libfz) says what must happen to each packet and query, and the run
+ * checks that exactly that happened (docs/architecture.md, "The tunnel
+ * simulation").
  *
  *   test-tunnel [--seeds N] [--first S] [--verbose]
- *   FZ_SIM_SEEDS=N wins over --seeds, as in test-sim. */
+ *   FZ_SIM_SEEDS=N wins over --seeds, as in test-sim; FZ_SIM_TAP=1 with
+ *   -v traces every datagram. */
 #include "sim-net.h"
 
 #include <ldns/ldns.h>
