@@ -452,6 +452,7 @@ struct _World
   gboolean lossy;
   guint expiries; /* accesses given with an expiry */
   guint n_stale;  /* delivered to an earlier version of a name's records */
+  gint64 relays_gone_at;
   guint8 client_key[32];
   GString *why;
   gboolean failed;
@@ -463,7 +464,7 @@ struct _World
 static struct
 {
   guint delivered, prohibited, forbidden, dropped, held, refused, dns, proxied, actions;
-  guint churn[9];
+  guint churn[10];
   guint stale;
   guint lossy, lost; /* worlds with loss; packets delivered 0 times there */
   guint expiries, uncertain;
@@ -588,6 +589,8 @@ static char *
 relays_json (World *w)
 {
   char a[FZ_SOCK_ADDR_STRLEN];
+  if (w->relays_gone_at != 0)
+    return g_strdup ("[]");
   return g_strdup_printf ("[{\"id\":\"relay-1\",\"type\":\"turn\",\"addr\":\"%s\","
                           "\"username\":\"sim\",\"password\":\"secret\","
                           "\"expires_at\":2145916800}]",
@@ -1766,7 +1769,7 @@ model_gateway_query (World *w, Sent *s, Res *r, const char *name)
     }
   /* The query or its answer lost, or an access expired (and the gateway's
    * goodbye made the client forget): SERVFAIL. */
-  s->may_servfail = w->lossy || w->expiries > 0;
+  s->may_servfail = w->lossy || w->expiries > 0 || w->relays_gone_at != 0;
 }
 
 static void
@@ -1897,6 +1900,11 @@ check_sent (World *w, Sent *s)
    * may take seconds under loss). */
   if (s->want == V_DELIVER && s->res->uncertain_after != 0
       && s->res->uncertain_after < s->at + STEP)
+    s->want = V_UNCERTAIN;
+  /* Without relays, connections through them die and gateways take no
+   * new client. */
+  if ((s->want == V_DELIVER || s->want == V_REFUSED || s->want == V_OFFLINE)
+      && w->relays_gone_at != 0 && s->at + STEP > w->relays_gone_at)
     s->want = V_UNCERTAIN;
 
   if (s->wrong > 0)
@@ -2125,10 +2133,26 @@ client_restart (World *w)
   client_init (w);
 }
 
+/* The relay goes away, and the portal says so. */
+static void
+relays_go (World *w)
+{
+  if (w->relays_gone_at != 0)
+    return;
+  TRACE (w, "the relay goes away");
+  w->relays_gone_at = now_of (w);
+  sim_net_remove_relay (w->net, w->relay);
+  const char *json = "{\"disconnected_ids\":[\"relay-1\"],\"connected\":[]}";
+  to_client (w, "relays_presence", json);
+  for (guint i = 0; i < w->n_gw; i++)
+    if (!w->gw[i].gone)
+      to_gateway (&w->gw[i], "relays_presence", json);
+}
+
 static void
 churn (World *w)
 {
-  guint pick = fz_rng_below (&w->rng, 9);
+  guint pick = fz_rng_below (&w->rng, 10);
   totals.churn[pick]++;
   switch (pick)
     {
@@ -2141,6 +2165,7 @@ churn (World *w)
     case 6: client_reset (w); break;
     case 7: client_restart (w); break;
     case 8: change_records (w); break;
+    case 9: relays_go (w); break;
     }
 }
 
@@ -2246,10 +2271,10 @@ main (int argc, char **argv)
           totals.lossy, totals.lost);
   printf ("churn: %u Internet toggles, %u portal reconnects, %u resources deleted, %u "
           "changed, %u added, %u gateways left, %u client resets, %u restarts, %u "
-          "records changed (%u packets to the earlier ones)\n",
+          "records changed (%u packets to the earlier ones), %u relays gone\n",
           totals.churn[0], totals.churn[1], totals.churn[2], totals.churn[3],
           totals.churn[4], totals.churn[5], totals.churn[6], totals.churn[7],
-          totals.churn[8], totals.stale);
+          totals.churn[8], totals.stale, totals.churn[9]);
   /* Every verdict must have been exercised, or the worlds are too tame. */
   if (seeds >= 100
       && (totals.proxied == 0 || totals.dns == 0 || totals.prohibited == 0
