@@ -41,6 +41,7 @@ typedef struct
   FzIpAddr resolved;        /* what the gateway's resolver answers */
   guint n_assigned;         /* RESOLVE events the gateway made */
   GArray *gw_candidates;    /* FzIceCandidate: every one the gateway sent */
+  gboolean hold_queries;    /* the gateway's resolver does not answer */
 } Fx;
 
 static FzIpAddr
@@ -183,7 +184,7 @@ gateway_side (Fx *f)
           fz_gateway_state_resolved (f->gw, e.request, &f->resolved,
                                      f->resolved.family ? 1 : 0, f->now);
         }
-      else if (e.type == FZ_GATEWAY_EVENT_DNS_QUERY)
+      else if (e.type == FZ_GATEWAY_EVENT_DNS_QUERY && !f->hold_queries)
         {
           /* The gateway's resolver echoes the query as an answer. */
           gsize len;
@@ -1081,6 +1082,29 @@ test_dns_srv_via_gateway (Fx *f, gconstpointer data)
   g_assert_true (g_queue_is_empty (&f->upstream));
 }
 
+/* The gateway goes (its goodbye) while an SRV query waits for its
+ * resolver: the application gets SERVFAIL at once, not nothing. */
+static void
+test_dns_srv_gateway_gone (Fx *f, gconstpointer data)
+{
+  (void) data;
+  app_dns (f, SENT4, "srv.corp.example.", LDNS_RR_TYPE_SRV, 5);
+  ldns_pkt *a = expect_dns (f, SENT4);
+  ldns_pkt_free (a);
+  pump (f, 3 * S);
+  f->hold_queries = TRUE;
+  app_dns (f, SENT4, "srv.corp.example.", LDNS_RR_TYPE_SRV, 6);
+  pump (f, S);
+  g_assert_true (g_queue_is_empty (&f->to_app));
+  fz_gateway_state_shutdown (f->gw, f->now);
+  while (exchange (f))
+    ;
+  a = expect_dns (f, SENT4);
+  g_assert_cmpuint (ldns_pkt_id (a), ==, 6);
+  g_assert_cmpint (ldns_pkt_get_rcode (a), ==, LDNS_RCODE_SERVFAIL);
+  ldns_pkt_free (a);
+}
+
 /* DNS over TCP to a sentinel: handshake, one query, its answer. */
 static void
 test_dns_tcp (Fx *f, gconstpointer data)
@@ -1428,6 +1452,7 @@ main (int argc, char **argv)
   ADD ("dns-upstream-bounded", test_dns_upstream_bounded);
   ADD ("dns-local", test_dns_local);
   ADD ("dns-srv-via-gateway", test_dns_srv_via_gateway);
+  ADD ("dns-srv-gateway-gone", test_dns_srv_gateway_gone);
   ADD ("dns-tcp", test_dns_tcp);
   ADD ("interface", test_interface);
   ADD ("internet-resource", test_internet_resource);
