@@ -696,6 +696,16 @@ buffer_packet (GQueue *q, guint max, FzPacketBuf *buf, const FzIpPacket *pkt)
           g_queue_delete_link (q, l);
           break;
         }
+  /* A copy of a packet already waiting adds nothing (retransmits). */
+  for (GList *l = q->head; l != NULL; l = l->next)
+    {
+      FzPacketBuf *o = l->data;
+      if (o->len == buf->len && memcmp (o->data, buf->data, buf->len) == 0)
+        {
+          fz_packet_buf_free (buf);
+          return;
+        }
+    }
   while (g_queue_get_length (q) >= max)
     fz_packet_buf_free (g_queue_pop_head (q));
   g_queue_push_tail (q, buf);
@@ -1164,35 +1174,6 @@ typedef struct
   guint64 tcp_handle;
 } Origin;
 
-/* SERVFAIL for a query: its header and question, nothing else. */
-static guint8 *
-servfail (const guint8 *q, gsize qlen, gsize *len)
-{
-  ldns_pkt *pkt = NULL;
-  guint8 *wire = NULL;
-  size_t wlen = 0;
-
-  if (ldns_wire2pkt (&pkt, q, qlen) != LDNS_STATUS_OK)
-    return NULL;
-  ldns_pkt_set_qr (pkt, true);
-  ldns_pkt_set_ra (pkt, true);
-  ldns_pkt_set_rcode (pkt, LDNS_RCODE_SERVFAIL);
-  ldns_rr_list_deep_free (ldns_pkt_answer (pkt));
-  ldns_rr_list_deep_free (ldns_pkt_authority (pkt));
-  ldns_rr_list_deep_free (ldns_pkt_additional (pkt));
-  ldns_pkt_set_answer (pkt, ldns_rr_list_new ());
-  ldns_pkt_set_authority (pkt, ldns_rr_list_new ());
-  ldns_pkt_set_additional (pkt, ldns_rr_list_new ());
-  ldns_pkt_set_ancount (pkt, 0);
-  ldns_pkt_set_nscount (pkt, 0);
-  ldns_pkt_set_arcount (pkt, 0);
-  if (ldns_pkt2wire (&wire, pkt, &wlen) != LDNS_STATUS_OK)
-    wire = NULL;
-  ldns_pkt_free (pkt);
-  *len = wlen;
-  return wire;
-}
-
 /* Sends the answer @msg to the application, over the way it asked. */
 static void
 reply (FzClientState *cl, const Origin *o, const guint8 *msg, gsize len, gint64 now)
@@ -1217,16 +1198,23 @@ reply (FzClientState *cl, const Origin *o, const guint8 *msg, gsize len, gint64 
     fz_packet_buf_free (buf);
 }
 
+/* Whether a mapped name still belongs to a DNS resource. */
+static gboolean
+ptr_name_current (FzClientState *cl, const char *name)
+{
+  FzDnsName n;
+  return fz_dns_name_parse (&n, name) && fz_dns_resource_set_lookup (cl->dns, &n) != NULL;
+}
+
 static void
 reply_servfail (FzClientState *cl, const Origin *o, const guint8 *query, gsize qlen,
                 gint64 now)
 {
   gsize len = 0;
-  guint8 *msg = servfail (query, qlen, &len);
+  g_autofree guint8 *msg = fz_dns_error_answer (query, qlen, LDNS_RCODE_SERVFAIL, &len);
 
   if (msg != NULL)
     reply (cl, o, msg, len, now);
-  free (msg);
 }
 
 static Query *
@@ -1404,10 +1392,20 @@ dns_query (FzClientState *cl, const Origin *o, const guint8 *payload, gsize len,
     case FZ_DNS_STUB_RESOURCE: answer_resource (cl, &q, o, payload, len, now); break;
     case FZ_DNS_STUB_PTR:
       map = fz_proxy_ips_lookup_addr (cl->proxy_ips, &q.ptr_addr);
-      if (map != NULL && fz_dns_stub_answer_ptr (&q, map->name))
+      if (map == NULL)
+        ask_upstream (cl, o, payload, len, now);
+      else if (ptr_name_current (cl, map->name) && fz_dns_stub_answer_ptr (&q, map->name))
         reply (cl, o, q.answer, q.answer_len, now);
       else
-        ask_upstream (cl, o, payload, len, now);
+        {
+          /* A name from an earlier session that no resource has now:
+           * not told (it may be another account's). */
+          gsize n = 0;
+          g_autofree guint8 *nx
+            = fz_dns_error_answer (payload, len, LDNS_RCODE_NXDOMAIN, &n);
+          if (nx != NULL)
+            reply (cl, o, nx, n, now);
+        }
       break;
     case FZ_DNS_STUB_GATEWAY:
       {

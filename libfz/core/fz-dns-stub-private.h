@@ -114,6 +114,10 @@ gsize fz_dns_answer_cap_udp (guint8 *answer, gsize len);
  * rebinding). A new message (g_free) and its length, or NULL when there
  * is nothing to remove (or it does not parse): then use it as it is. */
 guint8 *fz_dns_answer_without_internal (const guint8 *answer, gsize len, gsize *out_len);
+/* An answer to @query with @rcode (an LDNS_RCODE_*, e.g. SERVFAIL,
+ * REFUSED, NXDOMAIN) and no records: its header and question only. A new
+ * message (g_free) and its length, or NULL when @query does not parse. */
+guint8 *fz_dns_error_answer (const guint8 *query, gsize len, guint rcode, gsize *out_len);
 /* The TC bit: the caller asked over UDP and must ask again over TCP. */
 gboolean fz_dns_answer_is_truncated (const guint8 *answer, gsize len);
 

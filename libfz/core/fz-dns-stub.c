@@ -528,6 +528,38 @@ fz_dns_answer_without_internal (const guint8 *answer, gsize len, gsize *out_len)
   return out;
 }
 
+guint8 *
+fz_dns_error_answer (const guint8 *query, gsize len, guint rcode, gsize *out_len)
+{
+  ldns_pkt *pkt = NULL;
+  guint8 *wire = NULL, *out = NULL;
+  size_t wlen = 0;
+
+  if (len > FZ_DNS_MESSAGE_MAX || ldns_wire2pkt (&pkt, query, len) != LDNS_STATUS_OK)
+    return NULL;
+  ldns_pkt_set_qr (pkt, true);
+  ldns_pkt_set_ra (pkt, true);
+  ldns_pkt_set_rcode (pkt, (guint8) rcode);
+  ldns_rr_list_deep_free (ldns_pkt_answer (pkt));
+  ldns_rr_list_deep_free (ldns_pkt_authority (pkt));
+  ldns_rr_list_deep_free (ldns_pkt_additional (pkt));
+  ldns_pkt_set_answer (pkt, ldns_rr_list_new ());
+  ldns_pkt_set_authority (pkt, ldns_rr_list_new ());
+  ldns_pkt_set_additional (pkt, ldns_rr_list_new ());
+  ldns_pkt_set_ancount (pkt, 0);
+  ldns_pkt_set_nscount (pkt, 0);
+  ldns_pkt_set_arcount (pkt, 0);
+  ldns_pkt_set_edns_udp_size (pkt, 0);
+  if (ldns_pkt2wire (&wire, pkt, &wlen) == LDNS_STATUS_OK)
+    {
+      out = g_memdup2 (wire, wlen);
+      *out_len = wlen;
+    }
+  free (wire);
+  ldns_pkt_free (pkt);
+  return out;
+}
+
 gboolean
 fz_dns_answer_is_truncated (const guint8 *answer, gsize len)
 {

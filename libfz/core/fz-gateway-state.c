@@ -2,6 +2,7 @@
 
 #include "fz-gateway-client-private.h"
 #include "fz-ip-packet-build.h"
+#include "fz-dns-stub-private.h"
 #include "fz-nat-table-private.h"
 #include "fz-transmit-queue.h"
 
@@ -914,37 +915,6 @@ resolve_timed_out (FzGatewayState *gw, FzGatewayDomain *d, gint64 now)
 
 /* ---- SRV/TXT queries to our port 53535 ---- */
 
-/* An answer with no records and @rcode for @query (header and question
- * kept), or NULL when @query does not parse. */
-static guint8 *
-error_answer (const guint8 *query, gsize qlen, ldns_pkt_rcode rcode, gsize *len)
-{
-  ldns_pkt *pkt = NULL;
-  guint8 *wire = NULL;
-  size_t wlen = 0;
-
-  if (ldns_wire2pkt (&pkt, query, qlen) != LDNS_STATUS_OK)
-    return NULL;
-  ldns_pkt_set_qr (pkt, true);
-  ldns_pkt_set_ra (pkt, true);
-  ldns_pkt_set_rcode (pkt, rcode);
-  ldns_rr_list_deep_free (ldns_pkt_answer (pkt));
-  ldns_rr_list_deep_free (ldns_pkt_authority (pkt));
-  ldns_rr_list_deep_free (ldns_pkt_additional (pkt));
-  ldns_pkt_set_answer (pkt, ldns_rr_list_new ());
-  ldns_pkt_set_authority (pkt, ldns_rr_list_new ());
-  ldns_pkt_set_additional (pkt, ldns_rr_list_new ());
-  ldns_pkt_set_ancount (pkt, 0);
-  ldns_pkt_set_nscount (pkt, 0);
-  ldns_pkt_set_arcount (pkt, 0);
-  ldns_pkt_set_edns_udp_size (pkt, 0);
-  if (ldns_pkt2wire (&wire, pkt, &wlen) != LDNS_STATUS_OK)
-    wire = NULL;
-  ldns_pkt_free (pkt);
-  *len = wlen;
-  return wire;
-}
-
 static void
 udp_to_client (FzGatewayState *gw, FzGatewayClient *c, const FzIpAddr *from,
                const FzIpAddr *to, guint16 port, const guint8 *msg, gsize len, gint64 now)
@@ -1007,7 +977,8 @@ dns_query (FzGatewayState *gw, FzGatewayClient *c, const FzIpPacket *pkt, gint64
   if (!query_allowed (c, payload, len))
     {
       gsize n;
-      g_autofree guint8 *refused = error_answer (payload, len, LDNS_RCODE_REFUSED, &n);
+      g_autofree guint8 *refused
+        = fz_dns_error_answer (payload, len, LDNS_RCODE_REFUSED, &n);
       if (refused != NULL)
         udp_to_client (gw, c, &dst, &src, fz_ip_packet_src_port (pkt), refused, n, now);
       return;
@@ -1045,7 +1016,7 @@ fz_gateway_state_dns_answer (FzGatewayState *gw, guint64 request, const guint8 *
     {
       gsize qlen;
       const guint8 *query = g_bytes_get_data (q->query, &qlen);
-      msg = failed = error_answer (query, qlen, LDNS_RCODE_SERVFAIL, &len);
+      msg = failed = fz_dns_error_answer (query, qlen, LDNS_RCODE_SERVFAIL, &len);
     }
   /* Only to the address that asked, if the client still has it. */
   if (c != NULL && msg != NULL

@@ -688,6 +688,21 @@ test_buffer_and_debounce (Fx *f, gconstpointer data)
   g_assert_true (g_queue_is_empty (&f->to_tun));
 }
 
+/* A datagram sent twice while authorizing waits once (as connlib's
+ * buffer of unique packets); a different one waits too. */
+static void
+test_buffer_identical (Fx *f, gconstpointer data)
+{
+  (void) data;
+  f->auto_authorize = FALSE;
+  app_udp (f, ME4, "10.1.2.3", 5000, 53, "same", 4);
+  app_udp (f, ME4, "10.1.2.3", 5000, 53, "same", 4);
+  app_udp (f, ME4, "10.1.2.3", 5000, 53, "other", 5);
+  authorize (f, "r-host");
+  pump (f, 3 * S);
+  g_assert_cmpuint (g_queue_get_length (&f->to_tun), ==, 2);
+}
+
 static void
 test_buffer_bounded (Fx *f, gconstpointer data)
 {
@@ -1055,6 +1070,16 @@ test_dns_local (Fx *f, gconstpointer data)
   g_assert_cmpuint (ldns_pkt_ancount (a), ==, 1);
   g_autofree char *name = answer_addr (a, 0);
   g_assert_cmpstr (name, ==, "x.corp.example.");
+  ldns_pkt_free (a);
+  g_assert_true (g_queue_is_empty (&f->upstream));
+
+  /* Once no resource has the name, its proxy IP's PTR tells nothing. */
+  to_client (f, "resource_deleted", "\"r-corp\"");
+  client_side (f);
+  app_dns (f, SENT4, "1.0.96.100.in-addr.arpa.", LDNS_RR_TYPE_PTR, 5);
+  a = expect_dns (f, SENT4);
+  g_assert_cmpint (ldns_pkt_get_rcode (a), ==, LDNS_RCODE_NXDOMAIN);
+  g_assert_cmpuint (ldns_pkt_ancount (a), ==, 0);
   ldns_pkt_free (a);
   g_assert_true (g_queue_is_empty (&f->upstream));
 }
@@ -1445,6 +1470,7 @@ main (int argc, char **argv)
   ADD ("dns-resource-gives-up", test_dns_resource_gives_up);
   ADD ("resource-changes-site", test_resource_changes_site);
   ADD ("same-prefix", test_same_prefix);
+  ADD ("buffer-identical", test_buffer_identical);
   ADD ("dns-ip-stack", test_dns_ip_stack);
   ADD ("relays", test_relays);
   ADD ("dns-upstream", test_dns_upstream);
