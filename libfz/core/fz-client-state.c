@@ -127,18 +127,6 @@ static void route_packet (FzClientState *cl, FzPacketBuf *buf, gint64 now);
 static void finish_query (FzClientState *cl, Query *q, const guint8 *msg, gsize len,
                           gint64 now);
 
-static guint
-addr_hash (gconstpointer p)
-{
-  return fz_ip_addr_hash (p);
-}
-
-static gboolean
-addr_equal (gconstpointer a, gconstpointer b)
-{
-  return fz_ip_addr_equal (a, b);
-}
-
 static void
 free_bufs (GQueue *q)
 {
@@ -216,7 +204,7 @@ fz_client_state_new (const guint8 priv[32], FzRng *rng, FzBufPool *pool,
   cl->system_dns = g_array_new (FALSE, FALSE, sizeof (FzIpAddr));
   cl->resources = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, resource_free);
   cl->gateways = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, gateway_free);
-  cl->gw_by_ip = g_hash_table_new (addr_hash, addr_equal);
+  cl->gw_by_ip = g_hash_table_new (fz_ip_addr_hash_func, fz_ip_addr_equal_func);
   cl->relays = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   cl->cidr = fz_ip_table_new (NULL);
   cl->dns = fz_dns_resource_set_new ();

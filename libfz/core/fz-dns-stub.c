@@ -1,4 +1,5 @@
 #include "fz-dns-stub-private.h"
+#include "fz-ip-prefix-private.h"
 
 #include <ldns/ldns.h>
 #include <stdlib.h>
@@ -221,16 +222,7 @@ fz_dns_is_sentinel_ip (const FzIpAddr *addr)
 gboolean
 fz_dns_is_proxy_ip (const FzIpAddr *addr)
 {
-  static const guint8 v6_prefix[13] = { 0xfd, 0x00, 0x20, 0x21, 0x11, 0x11, 0x80 };
-
-  if (fz_dns_is_sentinel_ip (addr))
-    return FALSE;
-  if (addr->family == 4)
-    return addr->bytes[0] == 100 && (addr->bytes[1] & 0xe0) == 96;
-  if (addr->family == 6)
-    return memcmp (addr->bytes, v6_prefix, sizeof v6_prefix) == 0
-           && (addr->bytes[13] & 0xe0) == 0;
-  return FALSE;
+  return fz_ip_in_proxy_range (addr) && !fz_dns_is_sentinel_ip (addr);
 }
 
 static const char *
@@ -473,11 +465,7 @@ internal_address (const ldns_rr *rr)
     fz_ip_addr_set_v6 (&a, ldns_rdf_data (rd));
   else
     return FALSE;
-  static const guint8 tun6[13] = { 0xfd, 0x00, 0x20, 0x21, 0x11, 0x11 };
-  gboolean tunnel = a.family == 4
-                      ? a.bytes[0] == 100 && (a.bytes[1] & 0xe0) == 64
-                      : memcmp (a.bytes, tun6, 13) == 0 && (a.bytes[13] & 0xe0) == 0;
-  return tunnel || fz_dns_is_proxy_ip (&a) || fz_dns_is_sentinel_ip (&a);
+  return fz_ip_in_tunnel_range (&a) || fz_ip_in_proxy_range (&a);
 }
 
 /* Removes the internal A/AAAA records of @list; TRUE if any went. */

@@ -20,18 +20,6 @@ domain_free (gpointer p)
   g_free (d);
 }
 
-static guint
-addr_hash (gconstpointer p)
-{
-  return fz_ip_addr_hash (p);
-}
-
-static gboolean
-addr_equal (gconstpointer a, gconstpointer b)
-{
-  return fz_ip_addr_equal (a, b);
-}
-
 FzGatewayClient *
 fz_gateway_client_new (const char *id)
 {
@@ -40,7 +28,8 @@ fz_gateway_client_new (const char *id)
   c->id = g_strdup (id);
   c->accesses = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
   c->cidr = fz_ip_table_new ((GDestroyNotify) fz_filter_set_free);
-  c->proxies = g_hash_table_new_full (addr_hash, addr_equal, NULL, proxy_free);
+  c->proxies = g_hash_table_new_full (fz_ip_addr_hash_func, fz_ip_addr_equal_func, NULL,
+                                      proxy_free);
   c->domains = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, domain_free);
   return c;
 }
@@ -157,12 +146,7 @@ internet_rejects (const FzIpAddr *dst)
 gboolean
 fz_gateway_in_tunnel_range (const FzIpAddr *addr)
 {
-  static const guint8 v6[13] = { 0xfd, 0x00, 0x20, 0x21, 0x11, 0x11 };
-  if (addr->family == 4)
-    return addr->bytes[0] == 100 && (addr->bytes[1] & 0xe0) == 64;
-  /* fd00:2021:1111::/107: 13 whole bytes, then the top 3 bits. */
-  return addr->family == 6 && memcmp (addr->bytes, v6, 13) == 0
-         && (addr->bytes[13] & 0xe0) == 0;
+  return fz_ip_in_tunnel_range (addr);
 }
 
 static FzGatewayVerdict

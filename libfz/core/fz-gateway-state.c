@@ -53,18 +53,6 @@ struct _FzGatewayState
 
 static void process_node_events (FzGatewayState *gw, gint64 now);
 
-static guint
-addr_hash (gconstpointer p)
-{
-  return fz_ip_addr_hash (p);
-}
-
-static gboolean
-addr_equal (gconstpointer a, gconstpointer b)
-{
-  return fz_ip_addr_equal (a, b);
-}
-
 static void
 resource_free (gpointer p)
 {
@@ -103,7 +91,7 @@ fz_gateway_state_new (const guint8 priv[32], FzRng *rng, FzBufPool *pool, gint64
   gw->pool = pool;
   gw->clients = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                        (GDestroyNotify) fz_gateway_client_free);
-  gw->by_ip = g_hash_table_new (addr_hash, addr_equal);
+  gw->by_ip = g_hash_table_new (fz_ip_addr_hash_func, fz_ip_addr_equal_func);
   gw->resources = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, resource_free);
   gw->relays = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   gw->requests = g_hash_table_new (g_int64_hash, g_int64_equal);

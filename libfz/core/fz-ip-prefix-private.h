@@ -29,6 +29,14 @@ void fz_ip_prefix_init (FzIpPrefix *prefix, const FzIpAddr *addr, guint len);
 gboolean fz_ip_prefix_parse (FzIpPrefix *prefix, const char *text);
 char *fz_ip_prefix_to_string (const FzIpPrefix *prefix, char buf[FZ_IP_PREFIX_STRLEN]);
 gboolean fz_ip_prefix_equal (const FzIpPrefix *a, const FzIpPrefix *b);
+/* The data-plane spec's ranges: tunnel addresses 100.64.0.0/11 and
+ * fd00:2021:1111::/107; DNS-resource proxy IPs 100.96.0.0/11 and
+ * fd00:2021:1111:8000::/107 (the IPv4 one holds the sentinels' /24). */
+gboolean fz_ip_in_tunnel_range (const FzIpAddr *addr);
+gboolean fz_ip_in_proxy_range (const FzIpAddr *addr);
+/* fz_ip_addr_hash / fz_ip_addr_equal as GHashFunc / GEqualFunc. */
+guint fz_ip_addr_hash_func (gconstpointer addr);
+gboolean fz_ip_addr_equal_func (gconstpointer a, gconstpointer b);
 /* Whether @addr (same family) lies inside @prefix. */
 gboolean fz_ip_prefix_contains (const FzIpPrefix *prefix, const FzIpAddr *addr);
 

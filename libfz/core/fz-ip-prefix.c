@@ -101,3 +101,40 @@ fz_ip_prefix_contains (const FzIpPrefix *prefix, const FzIpAddr *addr)
   fz_ip_prefix_init (&p, addr, prefix->len);
   return fz_ip_addr_equal (&p.addr, &prefix->addr);
 }
+
+/* /11 in IPv4: the second byte's top 3 bits; /107 in IPv6: 13 bytes and
+ * the top 3 bits of the 14th. */
+static gboolean
+in_range (const FzIpAddr *addr, guint8 v4_second, guint8 v6_seventh)
+{
+  const guint8 v6[13] = { 0xfd, 0x00, 0x20, 0x21, 0x11, 0x11, v6_seventh };
+
+  if (addr->family == 4)
+    return addr->bytes[0] == 100 && (addr->bytes[1] & 0xe0) == v4_second;
+  return addr->family == 6 && memcmp (addr->bytes, v6, sizeof v6) == 0
+         && (addr->bytes[13] & 0xe0) == 0;
+}
+
+gboolean
+fz_ip_in_tunnel_range (const FzIpAddr *addr)
+{
+  return in_range (addr, 64, 0x00);
+}
+
+gboolean
+fz_ip_in_proxy_range (const FzIpAddr *addr)
+{
+  return in_range (addr, 96, 0x80);
+}
+
+guint
+fz_ip_addr_hash_func (gconstpointer addr)
+{
+  return fz_ip_addr_hash (addr);
+}
+
+gboolean
+fz_ip_addr_equal_func (gconstpointer a, gconstpointer b)
+{
+  return fz_ip_addr_equal (a, b);
+}

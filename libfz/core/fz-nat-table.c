@@ -1,4 +1,5 @@
 #include "fz-nat-table-private.h"
+#include "fz-ip-prefix-private.h"
 
 #include "fz-checksum.h"
 #include "fz-timer-heap-private.h"
@@ -97,13 +98,7 @@ fz_nat_result_to_string (FzNatResult result)
 gboolean
 fz_nat_is_proxy_ip (const FzIpAddr *addr)
 {
-  static const guint8 v6[13] = { 0xfd, 0x00, 0x20, 0x21, 0x11, 0x11, 0x80 };
-
-  if (addr->family == 4)
-    return addr->bytes[0] == 100 && (addr->bytes[1] & 0xe0) == 0x60;
-  if (addr->family == 6)
-    return memcmp (addr->bytes, v6, sizeof v6) == 0 && (addr->bytes[13] & 0xe0) == 0;
-  return FALSE;
+  return fz_ip_in_proxy_range (addr);
 }
 
 /* --- the two indices ----------------------------------------------------- */

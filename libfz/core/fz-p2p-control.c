@@ -1,4 +1,5 @@
 #include "fz-p2p-control-private.h"
+#include "fz-ip-prefix-private.h"
 
 #include "fz-portal-types.h" /* FZ_PORTAL_MAX_ID */
 
@@ -24,14 +25,7 @@ static gboolean G_GNUC_PRINTF (2, 3) fail (GError **error, const char *fmt, ...)
 gboolean
 fz_p2p_control_is_proxy_ip (const FzIpAddr *addr)
 {
-  static const guint8 v6[13]
-    = { 0xfd, 0x00, 0x20, 0x21, 0x11, 0x11, 0x80, 0, 0, 0, 0, 0, 0 };
-
-  if (addr->family == 4) /* 100.96.0.0/11 */
-    return addr->bytes[0] == 100 && (addr->bytes[1] & 0xe0) == 96;
-  if (addr->family == 6) /* /107: 13 bytes and the top 3 bits of the 14th */
-    return memcmp (addr->bytes, v6, sizeof v6) == 0 && (addr->bytes[13] & 0xe0) == 0;
-  return FALSE;
+  return fz_ip_in_proxy_range (addr);
 }
 
 gboolean
