@@ -1,5 +1,7 @@
 #include "fz-proxy-ips-private.h"
 
+#include "fz-phoenix-frame.h" /* fz_phoenix_json_parse */
+
 #include <json-glib/json-glib.h>
 #include <string.h>
 
@@ -514,17 +516,17 @@ FzProxyIps *
 fz_proxy_ips_parse (const char *text, gsize len, GError **error)
 {
   g_autoptr (FzProxyIps) ips = fz_proxy_ips_new ();
-  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
   g_autoptr (GError) e = NULL;
 
   if (!check_text (text, len, error))
     return NULL;
-  if (!json_parser_load_from_data (parser, text, (gssize) len, &e))
+  g_autoptr (JsonNode) root = fz_phoenix_json_parse (text, len, &e);
+  if (root == NULL)
     {
-      invalid (error, "is not JSON: %s", e->message);
+      invalid (error, "%s", e->message);
       return NULL;
     }
-  if (!parse_root (ips, json_parser_get_root (parser), error))
+  if (!parse_root (ips, root, error))
     return NULL;
   return g_steal_pointer (&ips);
 }

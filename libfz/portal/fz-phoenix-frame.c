@@ -62,44 +62,120 @@ name_member (JsonObject *o, const char *key, GError **error)
   return s;
 }
 
-/* json-glib 1.6 reads an integer beyond gint64 as -1, silently: a
- * number without fraction or exponent has at most 18 digits. */
-static gboolean
-integer_fits (const char *t, gsize len)
+static gsize
+digits (const char *t, gsize i, gsize len)
+{
+  gsize start = i;
+  while (i < len && g_ascii_isdigit (t[i]))
+    i++;
+  return i - start;
+}
+
+/* The length of the number at @t as RFC 8259 writes it, or 0: json-glib
+ * also reads 0x10, 01, 1. and .5. An integer has at most 18 digits:
+ * json-glib 1.6 reads one beyond gint64 as -1, silently (*@too_long). */
+static gsize
+number_len (const char *t, gsize len, gboolean *too_long)
 {
   gsize i = t[0] == '-' ? 1 : 0;
-  gsize digits = 0;
-  while (i < len && g_ascii_isdigit (t[i]))
-    i++, digits++;
-  gboolean integer = i == len || (t[i] != '.' && t[i] != 'e' && t[i] != 'E');
-  return !integer || digits <= 18;
+  gsize n = digits (t, i, len);
+  if (n == 0 || (n > 1 && t[i] == '0'))
+    return 0;
+  i += n;
+  gboolean integer = TRUE;
+  if (i < len && t[i] == '.')
+    {
+      gsize f = digits (t, i + 1, len);
+      if (f == 0)
+        return 0;
+      i += 1 + f, integer = FALSE;
+    }
+  if (i < len && (t[i] == 'e' || t[i] == 'E'))
+    {
+      i++;
+      if (i < len && (t[i] == '+' || t[i] == '-'))
+        i++;
+      gsize e = digits (t, i, len);
+      if (e == 0)
+        return 0;
+      i += e, integer = FALSE;
+    }
+  if (i < len && (g_ascii_isalnum (t[i]) || t[i] == '.' || t[i] == '_'))
+    return 0;
+  *too_long = integer && n > 18;
+  return i;
+}
+
+/* One \uXXXX escape at @t (the backslash), or -1. */
+static gint32
+hex4 (const char *t, gsize avail)
+{
+  if (avail < 6 || t[1] != 'u')
+    return -1;
+  gint32 v = 0;
+  for (int k = 2; k < 6; k++)
+    {
+      int d = g_ascii_xdigit_value (t[k]);
+      if (d < 0)
+        return -1;
+      v = v * 16 + d;
+    }
+  return v;
+}
+
+/* The length of the escape at @t (the backslash) as RFC 8259 allows it,
+ * or 0. json-glib's scanner also takes octal (\7), \x41, any other
+ * character and lone surrogates, and writes back something else: the
+ * text would not mean what it says. \u0000 is refused too: json-glib
+ * keeps strings as C strings, so "ab\u0000cd" would reach us as "ab". */
+static gsize
+escape_len (const char *t, gsize avail)
+{
+  if (avail >= 2 && strchr ("\"\\/bfnrt", t[1]) != NULL && t[1] != '\0')
+    return 2;
+  gint32 u = hex4 (t, avail);
+  if (u <= 0 || (u >= 0xdc00 && u <= 0xdfff))
+    return 0;
+  if (u < 0xd800 || u > 0xdbff)
+    return 6;
+  gint32 low = hex4 (t + 6, avail - 6);
+  return low >= 0xdc00 && low <= 0xdfff ? 12 : 0;
 }
 
 /* Counts the nesting of [ and { outside strings. Outside strings it
  * refuses '/' and '\'', which strict JSON never has there but json-glib
  * reads as comments and strings: the count and the parser must agree
- * on where strings are. Inside strings it refuses \u0000: json-glib
- * keeps strings as C strings, so "ab\u0000cd" would reach us as "ab". */
+ * on where strings are. Strings and numbers are only what RFC 8259
+ * allows; json-glib takes more and reads it its own way. */
 static gboolean
 check_text (const char *text, gsize len, GError **error)
 {
   guint depth = 0;
-  gboolean in_string = FALSE;
+  gboolean in_string = FALSE, ended = FALSE;
   for (gsize i = 0; i < len; i++)
     {
       char c = text[i];
+      if (c == '\0')
+        {
+          g_set_error_literal (error, FZ_PHOENIX_ERROR, FZ_PHOENIX_ERROR_INVALID,
+                               "contains a NUL byte");
+          return FALSE;
+        }
       if (in_string)
         {
-          if (c == '\\' && len - i > 5 && memcmp (text + i + 1, "u0000", 5) == 0)
+          gsize esc = c == '\\' ? escape_len (text + i, len - i) : 1;
+          if (esc == 0 || (guchar) c < 0x20)
             {
+              gboolean nul = hex4 (text + i, len - i) == 0;
               g_set_error_literal (error, FZ_PHOENIX_ERROR, FZ_PHOENIX_ERROR_INVALID,
-                                   "has a string with an escaped NUL (\\u0000)");
+                                   nul ? "has a string with an escaped NUL (\\u0000)"
+                                       : "has a string with a control character or an "
+                                         "escape JSON does not have");
               return FALSE;
             }
-          if (c == '\\')
-            i++; /* an escaped character never ends the string */
-          else if (c == '"')
+          if (c == '"')
             in_string = FALSE;
+          i += esc - 1; /* an escaped character never ends the string */
         }
       else if (c == '"')
         in_string = TRUE;
@@ -112,24 +188,35 @@ check_text (const char *text, gsize len, GError **error)
               return FALSE;
             }
         }
-      else if ((c == ']' || c == '}') && depth > 0)
-        depth--;
-      else if (c == '/' || c == '\'')
+      else if (c == '/' || c == '\'' || c == '.' || c == '+')
         {
           g_set_error_literal (error, FZ_PHOENIX_ERROR, FZ_PHOENIX_ERROR_INVALID,
-                               "is not JSON: a comment or a single quote");
+                               c == '/' || c == '\''
+                                 ? "is not JSON: a comment or a single quote"
+                                 : "has a number JSON does not have");
           return FALSE;
         }
+      else if (ended && !g_ascii_isspace (c))
+        {
+          /* json-glib reads {}{} as {} and ignores the rest. */
+          g_set_error_literal (error, FZ_PHOENIX_ERROR, FZ_PHOENIX_ERROR_INVALID,
+                               "has text after its end");
+          return FALSE;
+        }
+      else if ((c == ']' || c == '}') && depth > 0)
+        ended = --depth == 0;
       else if (c == '-' || g_ascii_isdigit (c))
         {
-          if (!integer_fits (text + i, len - i))
+          gboolean too_long = FALSE;
+          gsize n = number_len (text + i, len - i, &too_long);
+          if (n == 0 || too_long)
             {
               g_set_error_literal (error, FZ_PHOENIX_ERROR, FZ_PHOENIX_ERROR_INVALID,
-                                   "has an integer out of range");
+                                   too_long ? "has an integer out of range"
+                                            : "has a number JSON does not have");
               return FALSE;
             }
-          while (i + 1 < len && strchr ("-+.eE0123456789", text[i + 1]) != NULL)
-            i++;
+          i += n - 1;
         }
     }
   return TRUE;

@@ -1,6 +1,6 @@
 /* Any bytes as a portal frame, decoded as a client and a gateway would,
  * and as the portal reads what they send: a message or one error, never
- * a crash; a decoded message always prints, without the PSK. */
+ * a crash; a decoded message always prints, and never the PSK. */
 #include "fz-private.h"
 
 #include <stdint.h>
@@ -30,12 +30,17 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       char *json = fz_portal_message_to_json (m);
       if (json == NULL)
         abort ();
+      /* The printed form must not depend on the PSK. (Searching it for
+       * the PSK's base64 was wrong: the portal may send a peer key equal
+       * to the PSK, and the key is printed; the fuzzer did that.) */
       if (m->has_psk)
         {
-          char *psk = g_base64_encode (m->psk, 32);
-          if (strstr (json, psk) != NULL)
+          for (guint i = 0; i < sizeof m->psk; i++)
+            m->psk[i] ^= 0xa5;
+          char *other = fz_portal_message_to_json (m);
+          if (other == NULL || strcmp (json, other) != 0)
             abort ();
-          g_free (psk);
+          g_free (other);
         }
       g_free (json);
       fz_portal_message_free (m);

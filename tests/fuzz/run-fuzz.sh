@@ -22,6 +22,11 @@ rc=0
   -artifact_prefix="$keep/$(basename "$bin")-" "$work/corpus" "$seeds" >"$work/log" 2>&1 || rc=$?
 if [ "$rc" != 0 ]; then
   cat "$work/log"
+  # CI keeps only the end of a long log: the reproducer itself goes last.
+  for f in $(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$work/log"); do
+    echo "reproducer $(basename "$f") as base64 (base64 -d > crash):"
+    base64 -w 76 "$f" | head -n 200
+  done
   echo "FAIL: $(basename "$bin") exited $rc; reproducer in $keep" >&2
   exit 1
 fi

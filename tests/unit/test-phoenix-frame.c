@@ -127,7 +127,8 @@ test_deep (void)
     = repeat ("{\"topic\":\"t\",\"event\":\"e\",\"payload\":", 1, arrays);
   R (in_frame, "nests deeper than 64 levels");
   /* Closed levels do not count; unmatched closers do not make room. */
-  g_autofree char *wide = repeat ("[[]]", 20000, "");
+  g_autofree char *items = repeat ("[[]],", 20000, "[]]");
+  g_autofree char *wide = g_strconcat ("[", items, NULL);
   R (wide, "not a JSON object");
   g_autofree char *closers = g_strconcat ("]]]]]]]]", arrays, NULL);
   R (closers, "nests deeper");
@@ -240,6 +241,65 @@ test_escaped_nul (void)
   g_assert_cmpstr (json_node_get_string (g->payload), ==, "\001");
 }
 
+/* json-glib's scanner reads escapes JSON does not have (octal \7, \x41,
+ * \q) and lone surrogates, and writes back a different string: the
+ * fuzzer found "\\\7777" in a member name. Only RFC 8259 strings pass. */
+static void
+test_strict_strings (void)
+{
+#define P(s) "{\"topic\":\"t\",\"event\":\"e\",\"payload\":" s "}"
+  static const char *const bad[] = {
+    P ("\"\\7\""),
+    P ("\"\\x41\""),
+    P ("\"\\q\""),
+    P ("\"\\ud800\""),
+    P ("\"\\udc00x\""),
+    P ("\"\\ud800\\u0041\""),
+    P ("\"\\u12\""),
+    P ("\"a\nb\""),
+    P ("\"a\tb\""),
+    P ("{\"k\\7\":1}"),
+    P ("\"\\\\\\7777\""),
+    P ("\"\\"),
+    P ("0x10"),
+    P ("01"),
+    P ("1."),
+    P (".5"),
+    P ("-"),
+    P ("+1"),
+    P ("1}{}"),
+    P ("1e"),
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (FzPhoenixFrame) f = parse (bad[i], &error);
+      if (f != NULL)
+        g_error ("accepted %s", bad[i]);
+      g_assert_error (error, FZ_PHOENIX_ERROR, FZ_PHOENIX_ERROR_INVALID);
+    }
+  static const struct
+  {
+    const char *text, *value;
+  } good[] = {
+    { P ("\"\\\"\\\\\\/\\b\\f\\n\\r\\t\""), "\"\\/\b\f\n\r\t" },
+    { P ("\"\\u00e9\\ud83d\\ude00\""), "\u00e9\U0001F600" },
+    { P ("\"\\\\7\""), "\\7" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (good); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (FzPhoenixFrame) f = parse (good[i].text, &error);
+      g_assert_no_error (error);
+      g_assert_cmpstr (json_node_get_string (f->payload), ==, good[i].value);
+      g_autofree char *text = fz_phoenix_frame_to_string (f);
+      g_autoptr (FzPhoenixFrame) back = parse (text, &error);
+      g_assert_no_error (error);
+      g_assert_cmpstr (json_node_get_string (back->payload), ==, good[i].value);
+    }
+#undef P
+}
+
 /* Numbers json-glib cannot hold are refused: one beyond a double would
  * be infinity (written back as "inf", which is not JSON; the fuzzer found
  * it), an integer beyond gint64 silently -1. */
@@ -249,6 +309,8 @@ test_out_of_range (void)
   R ("{\"topic\":\"t\",\"event\":\"e\",\"payload\":1e999}", "out of range");
   R ("{\"topic\":\"t\",\"event\":\"e\",\"payload\":[0,{\"a\":-1e400}]}", "out of range");
   R ("{\"topic\":\"phoenix\",\"event\":\"pply\",\"payload\":0777777777777778e777777777}",
+     "number JSON does not have");
+  R ("{\"topic\":\"phoenix\",\"event\":\"pply\",\"payload\":777777777777778e777777777}",
      "out of range");
   R ("{\"topic\":\"t\",\"event\":\"e\",\"payload\":123456789012345678901234}",
      "integer out of range");
@@ -276,6 +338,7 @@ main (int argc, char **argv)
   g_test_add_func ("/phoenix-frame/deep", test_deep);
   g_test_add_func ("/phoenix-frame/escaped-nul", test_escaped_nul);
   g_test_add_func ("/phoenix-frame/out-of-range", test_out_of_range);
+  g_test_add_func ("/phoenix-frame/strict-strings", test_strict_strings);
   g_test_add_func ("/phoenix-frame/limit", test_limit);
   return g_test_run ();
 }
