@@ -558,12 +558,18 @@ fz_node_upsert_connection (FzNode *node, const char *id, const FzNodeConnectionP
   Connection *c = g_hash_table_lookup (node->conns, id);
   if (c != NULL && same_params (c, p))
     {
-      /* Same peer, same everything: refresh the session, not the path. */
+      /* Same peer, same everything: refresh the session, not the path.
+       * The other side may have reset and forgotten our candidates (the
+       * portal hands out the same credentials again): signal them all. */
       if (c->selected && now - c->last_rekey >= FZ_NODE_REKEY_DEBOUNCE)
         {
           c->last_rekey = now;
           fz_wg_peer_initiate (c->peer, now);
         }
+      g_autoptr (GArray) locals = fz_ice_agent_local_candidates (c->agent);
+      for (guint i = 0; i < locals->len; i++)
+        push_event (node, FZ_NODE_EVENT_NEW_CANDIDATE, c,
+                    &g_array_index (locals, FzIceCandidate, i));
       drain (node, now);
       return TRUE;
     }

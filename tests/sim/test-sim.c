@@ -1257,6 +1257,44 @@ out:
   return ok;
 }
 
+/* A client that restarted knows nothing of the gateway's candidates; the
+ * portal asks the gateway again with the same credentials, and the
+ * gateway, whose connection is unchanged, signals all its candidates
+ * again (as snownet does), so nobody has to remember them for it. */
+static gboolean
+case_restart_resignal (void)
+{
+  const char *name = "restart-resignal";
+  gboolean ok = TRUE;
+  World w;
+  world_setup (&w, 17, 0, 20 * MS);
+  world_start (&w, SIM_NAT_NONE, SIM_NAT_NONE);
+  gint64 t0 = sim_net_now (w.net);
+  fz_node_set_wall_clock (w.c.node, WALL_AT_START, t0);
+  CASE_ASSERT (connect_and_wait (&w), "did not connect");
+  sim_net_run (w.net, sim_net_now (w.net) + 5 * S, timers, &w);
+
+  gint64 now = sim_net_now (w.net);
+  fz_node_free (w.c.node);
+  w.c.node = fz_node_new (TRUE, w.c.priv, sim_net_rng (w.net), w.pool, now);
+  fz_node_set_wall_clock (w.c.node, WALL_AT_START + (now - t0), now);
+  fz_node_add_host_address (w.c.node, sim_host_address (w.c.host), now);
+  w.c.established = FALSE;
+  CASE_ASSERT (fz_node_upsert_connection (w.g.node, "client", &w.last_g, now, NULL),
+               "gateway upsert failed");
+  peer_flush (&w.g);
+  CASE_ASSERT (fz_node_upsert_connection (w.c.node, "gateway", &w.last_c, now, NULL),
+               "client upsert failed");
+  peer_flush (&w.c);
+  gint64 end = now + 3 * S;
+  while (!w.c.established && sim_net_now (w.net) < end)
+    sim_net_run (w.net, sim_net_now (w.net) + 50 * MS, timers, &w);
+  CASE_ASSERT (w.c.established, "the restarted client did not connect within 3 s");
+out:
+  world_clear (&w);
+  return ok;
+}
+
 typedef struct
 {
   FzSockAddr gateway;
@@ -1469,6 +1507,7 @@ main (int argc, char **argv)
                                  case_stats_relayed,
                                  case_mtu,
                                  case_restart_wall_clock,
+                                 case_restart_resignal,
                                  case_under_load,
                                  case_handles,
                                  case_classify };

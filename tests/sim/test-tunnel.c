@@ -400,9 +400,7 @@ typedef struct
   guint8 psk[32]; /* of its connection with the client */
   SimNatKind nat;
   FzIpAddr ip4, ip6;
-  gboolean gone;    /* shut down */
-  GArray *cands;    /* FzIceCandidate: what it broadcast */
-  guint cand_epoch; /* the client's epoch its candidates reached */
+  gboolean gone; /* shut down */
 } Gw;
 
 /* A packet an application sent, and what became of it. */
@@ -448,7 +446,6 @@ struct _World
   GQueue portal_q;  /* Pending* */
   GHashTable *refs; /* create_authorization's ref → authorization_created */
   guint next_tag, next_ref;
-  guint client_epoch; /* +1 at each reset or restart of the client */
   gboolean lossy;
   guint expiries; /* accesses given with an expiry */
   guint n_stale;  /* delivered to an earlier version of a name's records */
@@ -1176,38 +1173,6 @@ gateway_resolver (Gw *g, const FzGatewayEvent *e)
 }
 
 static void
-remember_candidates (Gw *g, const FzPortalMessage *m)
-{
-  for (guint i = 0; i < m->candidates->len; i++)
-    {
-      const FzIceCandidate *c = &g_array_index (m->candidates, FzIceCandidate, i);
-      for (guint j = 0; j < g->cands->len; j++)
-        if (fz_ice_candidate_equal (c, &g_array_index (g->cands, FzIceCandidate, j)))
-          g_array_remove_index (g->cands, j--);
-      if (m->event == FZ_PORTAL_BROADCAST_ICE_CANDIDATES)
-        g_array_append_val (g->cands, *c);
-    }
-  g->cand_epoch = g->w->client_epoch;
-}
-
-/* The gateway keeps its side of the connection when the client resets or
- * restarts, and gathers nothing new: the portal gives the client the
- * candidates it knows of that gateway again. */
-static void
-resend_candidates (Gw *g)
-{
-  World *w = g->w;
-  if (g->cand_epoch == w->client_epoch || g->cands->len == 0)
-    return;
-  g->cand_epoch = w->client_epoch;
-  FzPortalMessage *c = fz_portal_message_new (FZ_PORTAL_ICE_CANDIDATES);
-  c->peer_id = g_strdup (g->id);
-  g_array_append_vals (c->candidates, g->cands->data, g->cands->len);
-  TRACE (w, "portal: %s's %u candidates again", g->id, g->cands->len);
-  portal_send (w, -1, c);
-}
-
-static void
 gw_flush (Gw *g)
 {
   World *w = g->w;
@@ -1234,7 +1199,6 @@ gw_flush (Gw *g)
                                            : FZ_PORTAL_INVALIDATE_ICE_CANDIDATES);
               c->peer_id = g_strdup (g->id);
               TRACE (w, "%s → client: %u candidates", g->id, m->candidates->len);
-              remember_candidates (g, m);
               g_array_append_vals (c->candidates, m->candidates->data,
                                    m->candidates->len);
               portal_send (w, -1, c);
@@ -1245,10 +1209,7 @@ gw_flush (Gw *g)
               if (created == NULL)
                 FAIL (w, "%s answered an unknown ref %s", g->id, m->ref);
               else
-                {
-                  to_client (w, "authorization_created", created);
-                  resend_candidates (g);
-                }
+                to_client (w, "authorization_created", created);
               g_hash_table_remove (w->refs, m->ref);
             }
           fz_portal_message_free (m);
@@ -1602,7 +1563,6 @@ world_setup (World *w, guint64 seed)
         fz_gateway_state_set_wall_clock (g->gs, wall_of (w), now_of (w));
         fz_node_add_host_address (fz_gateway_state_get_node (g->gs),
                                   sim_host_address (g->host), now_of (w));
-        g->cands = g_array_new (FALSE, FALSE, sizeof (FzIceCandidate));
         w->m.sites_up |= 1u << s;
         w->n_gw++;
       }
@@ -1631,7 +1591,6 @@ world_clear (World *w)
   for (guint i = 0; i < w->n_gw; i++)
     {
       fz_gateway_state_free (w->gw[i].gs);
-      g_array_unref (w->gw[i].cands);
     }
   sim_net_free (w->net);
   g_hash_table_unref (w->sent);
@@ -2097,7 +2056,6 @@ forget_authorizations (World *w, gboolean restart)
       if (restart)
         w->m.res[i].last_request = 0;
     }
-  w->client_epoch++;
 }
 
 /* The network changed under the client. */
