@@ -129,6 +129,12 @@ FzGatewayVerdict fz_gateway_client_check_proxy (FzGatewayClient *c, const FzIpPa
                                                 const FzIpAddr *dst,
                                                 FzGatewayProxy **proxy);
 
+/* For a NAT reply, translated back to @proxy: the mapping's resource must
+ * still be accessible and its filters allow the reply's source port (a
+ * narrowed filter or a lost access stops replies of older sessions too). */
+gboolean fz_gateway_client_allows_proxy_reply (FzGatewayClient *c, const FzIpPacket *pkt,
+                                               const FzIpAddr *proxy);
+
 /* Forgets every proxy mapping and domain (the caller cancels their
  * timers and drops the NAT sessions). */
 void fz_gateway_client_clear_dns (FzGatewayClient *c);

@@ -117,10 +117,9 @@ fz_gateway_client_recompute (FzGatewayClient *c)
   c->dirty = FALSE;
 }
 
-/* Never through the Internet resource: this host's and its networks'
+/* Never through the Internet resource, which is the public Internet:
  * private, loopback, link-local, shared (CGNAT, where the tunnel lives),
- * multicast and reserved addresses, as Firezone's gateway refuses them.
- * A CIDR resource may still name them. */
+ * multicast and reserved addresses. A CIDR resource may still name them. */
 static gboolean
 internet_rejects (const FzIpAddr *dst)
 {
@@ -166,10 +165,12 @@ fz_gateway_client_check (FzGatewayClient *c, const FzIpPacket *pkt, const FzIpAd
   if (set != NULL)
     {
       /* A CIDR resource that refuses it still leaves the Internet
-       * resource, as for any other destination. */
+       * resource, as for any other destination it may take: a restrictive
+       * resource over a private network must not open that network. */
       if (fz_filter_set_allows_packet (set, pkt))
         return FZ_GATEWAY_ALLOW;
-      return c->internet != NULL ? verdict (c->internet, pkt) : FZ_GATEWAY_DENY_FILTER;
+      return c->internet != NULL && !internet_rejects (dst) ? verdict (c->internet, pkt)
+                                                            : FZ_GATEWAY_DENY_FILTER;
     }
   if (c->internet != NULL && !internet_rejects (dst))
     return verdict (c->internet, pkt);
@@ -210,6 +211,18 @@ fz_gateway_client_check_proxy (FzGatewayClient *c, const FzIpPacket *pkt,
   if (m == NULL || (a = g_hash_table_lookup (c->accesses, m->resource_id)) == NULL)
     return FZ_GATEWAY_DENY_RESOURCE;
   return verdict (a->resource->filters, pkt);
+}
+
+gboolean
+fz_gateway_client_allows_proxy_reply (FzGatewayClient *c, const FzIpPacket *pkt,
+                                      const FzIpAddr *proxy)
+{
+  FzGatewayProxy *m = g_hash_table_lookup (c->proxies, proxy);
+  FzGatewayAccess *a;
+
+  if (m == NULL || (a = g_hash_table_lookup (c->accesses, m->resource_id)) == NULL)
+    return FALSE;
+  return allows_from (a->resource->filters, pkt);
 }
 
 void

@@ -277,6 +277,52 @@ drop_client_nat (FzGatewayState *gw, FzGatewayClient *c)
     fz_nat_table_remove_client (gw->nat, &c->ipv6);
 }
 
+/* Unmaps @proxies (of one family) and ends their NAT sessions, at once. */
+static void
+drop_proxies (FzGatewayState *gw, FzGatewayClient *c, GArray *proxies)
+{
+  if (proxies->len == 0)
+    return;
+  const FzIpAddr *first = &g_array_index (proxies, FzIpAddr, 0);
+  fz_nat_table_remove_proxies (gw->nat, first->family == 4 ? &c->ipv4 : &c->ipv6, first,
+                               proxies->len);
+  for (guint i = 0; i < proxies->len; i++)
+    g_hash_table_remove (c->proxies, &g_array_index (proxies, FzIpAddr, i));
+}
+
+/* The client lost resource @rid, or its address changed: the domains,
+ * proxy mappings and NAT sessions made for it go, so that nothing made
+ * under the old terms carries traffic any more. */
+static void
+drop_resource_dns (FzGatewayState *gw, FzGatewayClient *c, const char *rid)
+{
+  g_autoptr (GArray) v4 = g_array_new (FALSE, FALSE, sizeof (FzIpAddr));
+  g_autoptr (GArray) v6 = g_array_new (FALSE, FALSE, sizeof (FzIpAddr));
+  GHashTableIter it;
+  gpointer v;
+
+  g_hash_table_iter_init (&it, c->domains);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    {
+      FzGatewayDomain *d = v;
+      if (!g_str_equal (d->resource_id, rid))
+        continue;
+      fz_timer_heap_cancel (gw->timers, &d->timed.timer);
+      if (d->request != 0)
+        g_hash_table_remove (gw->requests, &d->request);
+      g_hash_table_iter_remove (&it);
+    }
+  g_hash_table_iter_init (&it, c->proxies);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    {
+      FzGatewayProxy *p = v;
+      if (g_str_equal (p->resource_id, rid))
+        g_array_append_val (p->proxy.family == 4 ? v4 : v6, p->proxy);
+    }
+  drop_proxies (gw, c, v4);
+  drop_proxies (gw, c, v6);
+}
+
 /* Everything of the client goes; with @goodbye, it is told so. */
 static void
 remove_client (FzGatewayState *gw, FzGatewayClient *c, gboolean goodbye, gint64 now)
@@ -307,12 +353,14 @@ remove_access (FzGatewayState *gw, FzGatewayAccess *a, gint64 now)
   g_debug ("gateway: access cid=%s rid=%s removed", c->id, r->id);
   fz_timer_heap_cancel (gw->timers, &a->timed.timer);
   g_hash_table_remove (c->accesses, r->id);
-  release_resource (gw, r);
   if (g_hash_table_size (c->accesses) == 0)
     {
+      release_resource (gw, r);
       remove_client (gw, c, TRUE, now);
       return;
     }
+  drop_resource_dns (gw, c, r->id);
+  release_resource (gw, r);
   c->dirty = TRUE;
 }
 
@@ -333,8 +381,10 @@ schedule_access (FzGatewayState *gw, FzGatewayAccess *a)
   fz_timer_heap_schedule (gw->timers, &a->timed.timer, at);
 }
 
+/* The clients holding @r compile their filters again; with @readdress,
+ * what they had made for its old address goes. */
 static void
-mark_holders_dirty (FzGatewayState *gw, const char *resource_id)
+update_holders (FzGatewayState *gw, FzGatewayResource *r, gboolean readdress)
 {
   GHashTableIter it;
   gpointer v;
@@ -343,60 +393,74 @@ mark_holders_dirty (FzGatewayState *gw, const char *resource_id)
   while (g_hash_table_iter_next (&it, NULL, &v))
     {
       FzGatewayClient *c = v;
-      if (g_hash_table_contains (c->accesses, resource_id))
-        c->dirty = TRUE;
+      if (!g_hash_table_contains (c->accesses, r->id))
+        continue;
+      c->dirty = TRUE;
+      if (readdress)
+        drop_resource_dns (gw, c, r->id);
     }
 }
 
-/* A resource from the portal, new or changed; NULL when unusable. As in
- * Firezone, a resource never changes its type or address: only its
- * filters are taken from an update (the proxy mappings and NAT sessions
- * made for the old address would outlive it otherwise). */
+/* The type and address of @src, parsed; FALSE (with a warning) when
+ * unusable. */
+static gboolean
+parse_address (const FzResource *src, FzIpPrefix *prefix, FzDnsPattern **pattern)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (src->type == FZ_RESOURCE_DNS
+      && (*pattern = fz_dns_pattern_new (src->address, &error)) == NULL)
+    {
+      g_warning ("gateway: resource rid=%s: %s", src->id, error->message);
+      return FALSE;
+    }
+  if (src->type == FZ_RESOURCE_CIDR && !fz_ip_prefix_parse (prefix, src->address))
+    {
+      g_warning ("gateway: resource rid=%s: bad address", src->id);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* A resource from the portal, new or changed; NULL when unusable. A new
+ * type or address (fz-portal sends one in resource_updated) replaces the
+ * old one for every holder, and what they made for the old one (proxy
+ * mappings, NAT sessions) goes; an unusable one leaves the resource as it
+ * was. */
 static FzGatewayResource *
 upsert_resource (FzGatewayState *gw, const FzResource *src)
 {
   FzGatewayResource *r = g_hash_table_lookup (gw->resources, src->id);
+  const char *address = src->type == FZ_RESOURCE_INTERNET ? NULL : src->address;
   g_autoptr (FzDnsPattern) pattern = NULL;
   FzIpPrefix prefix = { 0 };
+  gboolean fresh = r == NULL;
+  gboolean readdress
+    = !fresh && (r->type != src->type || g_strcmp0 (r->address, address) != 0);
 
-  if (r != NULL)
-    {
-      if (r->type != src->type
-          || g_strcmp0 (r->address,
-                        src->type == FZ_RESOURCE_INTERNET ? NULL : src->address)
-               != 0)
-        g_warning ("gateway: resource rid=%s changed its type or address: ignored",
-                   src->id);
-    }
-  else if (src->type == FZ_RESOURCE_DNS)
-    {
-      g_autoptr (GError) error = NULL;
-      pattern = fz_dns_pattern_new (src->address, &error);
-      if (pattern == NULL)
-        {
-          g_warning ("gateway: resource rid=%s: %s", src->id, error->message);
-          return NULL;
-        }
-    }
-  else if (src->type == FZ_RESOURCE_CIDR && !fz_ip_prefix_parse (&prefix, src->address))
-    {
-      g_warning ("gateway: resource rid=%s: bad address", src->id);
-      return NULL;
-    }
-  if (r == NULL)
+  if ((fresh || readdress) && !parse_address (src, &prefix, &pattern))
+    return r;
+  if (fresh)
     {
       r = g_new0 (FzGatewayResource, 1);
       r->id = g_strdup (src->id);
-      r->type = src->type;
-      r->address = src->type == FZ_RESOURCE_INTERNET ? NULL : g_strdup (src->address);
-      r->prefix = prefix;
-      r->pattern = g_steal_pointer (&pattern);
       g_hash_table_insert (gw->resources, r->id, r);
+    }
+  if (fresh || readdress)
+    {
+      if (readdress)
+        g_info ("gateway: resource rid=%s has a new address", r->id);
+      r->type = src->type;
+      g_free (r->address);
+      r->address = g_strdup (address);
+      r->prefix = prefix;
+      fz_dns_pattern_free (r->pattern);
+      r->pattern = g_steal_pointer (&pattern);
     }
   fz_filter_set_free (r->filters);
   r->filters
     = fz_filter_set_new ((const FzFilter *) src->filters->data, src->filters->len);
-  mark_holders_dirty (gw, r->id);
+  update_holders (gw, r, readdress);
   return r;
 }
 
@@ -756,17 +820,19 @@ static void
 map_proxies (FzGatewayState *gw, FzGatewayClient *c, FzGatewayDomain *d,
              const FzAssignedIps *msg)
 {
+  g_autoptr (GArray) v4 = g_array_new (FALSE, FALSE, sizeof (FzIpAddr));
+  g_autoptr (GArray) v6 = g_array_new (FALSE, FALSE, sizeof (FzIpAddr));
   for (guint i = 0; i < d->n_proxies; i++)
     {
       gboolean kept = FALSE;
       for (guint j = 0; !kept && j < msg->n_proxy_ips; j++)
         kept = fz_ip_addr_equal (&d->proxies[i], &msg->proxy_ips[j]);
-      if (kept)
-        continue;
-      const FzIpAddr *client = d->proxies[i].family == 4 ? &c->ipv4 : &c->ipv6;
-      fz_nat_table_remove_proxy (gw->nat, client, &d->proxies[i]);
-      g_hash_table_remove (c->proxies, &d->proxies[i]);
+      if (!kept)
+        g_array_append_val (d->proxies[i].family == 4 ? v4 : v6, d->proxies[i]);
     }
+  /* One pass over the client's sessions per family, not one per proxy. */
+  drop_proxies (gw, c, v4);
+  drop_proxies (gw, c, v6);
   for (guint i = 0; i < msg->n_proxy_ips; i++)
     {
       if (g_hash_table_contains (c->proxies, &msg->proxy_ips[i]))
@@ -1173,7 +1239,17 @@ fz_gateway_state_handle_tun (FzGatewayState *gw, FzPacketBuf *buf, gint64 now)
   /* Replies of DNS-resource sessions get their proxy IP back; anything
    * else must come from a resource of the client that its filters allow,
    * never from another client (the kernel routes those back to us). */
-  if (fz_nat_table_translate_in (gw->nat, &pkt, now) != FZ_NAT_TRANSLATED)
+  if (fz_nat_table_translate_in (gw->nat, &pkt, now) == FZ_NAT_TRANSLATED)
+    {
+      FzIpAddr proxy;
+      fz_ip_packet_src (&pkt, &proxy);
+      if (!fz_gateway_client_allows_proxy_reply (c, &pkt, &proxy))
+        {
+          fz_packet_buf_free (buf);
+          return;
+        }
+    }
+  else
     {
       FzIpAddr src;
       fz_ip_packet_src (&pkt, &src);

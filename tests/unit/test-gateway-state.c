@@ -840,21 +840,98 @@ test_two_clients (Fx *f, gconstpointer data)
   g_assert_cmpuint (fz_gateway_state_n_clients (f->gw), ==, 3);
 }
 
+/* A resolved DNS-resource session: 100.96.0.1 → 10.5.0.1, the client's
+ * UDP port 1000 to port 53, and the reply back. */
 static void
-test_resource_keeps_address (Fx *f, gconstpointer data)
+dns_session (Fx *f)
+{
+  send_assigned (f, "db.app.example", 1);
+  guint64 req = expect_resolve (f, "db.app.example");
+  FzIpAddr reals[1] = { ip ("10.5.0.1") };
+  fz_gateway_state_resolved (f->gw, req, reals, 1, f->now);
+  while (exchange (f))
+    ;
+  expect_status (f, "db.app.example", FZ_NAT_ACTIVE);
+  send_udp (f, "100.64.0.2", "100.96.0.1", 1000, 53);
+  expect_tun (f, "10.5.0.1", 53);
+  reply_from (f, "10.5.0.1", 53, "100.96.0.1");
+}
+
+/* A resource's new address (fz-portal sends one in resource_updated)
+ * replaces the old one for the clients that hold it; what they made for
+ * the old one goes. Before, the old address stayed until the access
+ * expired, and every client authorized later got it too. */
+static void
+test_resource_new_address (Fx *f, gconstpointer data)
 {
   (void) data;
   authorize (f, CIDR_WEB, 0);
-  g_test_expect_message ("fz", G_LOG_LEVEL_WARNING,
-                         "*rid=r-web changed its type or address*");
+  authorize (f, DNS_APP, 0);
+  dns_session (f);
   portal_push (f, "resource_updated",
                "{\"id\":\"r-web\",\"type\":\"cidr\",\"address\":\"10.7.0.0/16\","
                "\"name\":\"web\",\"filters\":[]}");
-  /* The address stays, the filters change. */
   send_udp (f, "100.64.0.2", "10.7.0.1", 1000, 53);
+  expect_tun (f, "10.7.0.1", 53);
+  send_tcp (f, "100.64.0.2", "10.1.0.1", 80, FZ_TCP_SYN);
   expect_icmp (f, 3, 0);
-  send_udp (f, "100.64.0.2", "10.1.0.1", 1000, 53);
-  expect_tun (f, "10.1.0.1", 53);
+  /* A DNS resource narrowed to other names: the mapping and its session
+   * are gone, replies of the session too. */
+  portal_push (f, "resource_updated",
+               "{\"id\":\"r-app\",\"type\":\"dns\",\"address\":\"*.other.example\","
+               "\"name\":\"app\",\"filters\":[]}");
+  tun_in (f, FZ_IP_PROTO_UDP, "10.5.0.1", 53, "100.64.0.2", 1000);
+  expect_nothing (f);
+  send_udp (f, "100.64.0.2", "100.96.0.1", 1000, 53);
+  expect_icmp (f, 3, 0);
+}
+
+/* NAT replies pass only while the access and its filters do: after
+ * reject_access, or a filter that no longer allows the resource's port,
+ * the server's packets stop at the gateway. Before, any packet of a live
+ * session was delivered, and each one kept the session alive. */
+static void
+test_nat_reply_needs_access (Fx *f, gconstpointer data)
+{
+  (void) data;
+  authorize (f, CIDR_WEB, 0); /* so that the client stays */
+  authorize (f, DNS_APP, 0);
+  dns_session (f);
+  portal_push (f, "resource_updated",
+               "{\"id\":\"r-app\",\"type\":\"dns\",\"address\":\"*.app.example\","
+               "\"name\":\"app\",\"filters\":[{\"protocol\":\"tcp\"}]}");
+  tun_in (f, FZ_IP_PROTO_UDP, "10.5.0.1", 53, "100.64.0.2", 1000);
+  expect_nothing (f);
+  portal_push (f, "resource_updated", DNS_APP);
+  reply_from (f, "10.5.0.1", 53, "100.96.0.1");
+  portal_push (f, "reject_access",
+               "{\"client_id\":\"" CLIENT "\",\"resource_id\":\"r-app\"}");
+  while (exchange (f))
+    ;
+  g_assert_false (f->closed);
+  tun_in (f, FZ_IP_PROTO_UDP, "10.5.0.1", 53, "100.64.0.2", 1000);
+  expect_nothing (f);
+}
+
+/* A CIDR resource's filters refuse a port: the Internet resource does not
+ * open it on a private address (it would have, so a restrictive resource
+ * granted more than none); on a public one it does. */
+static void
+test_cidr_then_internet (Fx *f, gconstpointer data)
+{
+  (void) data;
+  authorize (f, CIDR_TEN, 0);
+  authorize (f, INTERNET, 0);
+  send_tcp (f, "100.64.0.2", "10.0.0.5", 22, FZ_TCP_SYN);
+  expect_icmp (f, 3, 13);
+  send_udp (f, "100.64.0.2", "10.0.0.5", 1000, 53);
+  expect_tun (f, "10.0.0.5", 53);
+  authorize (f,
+             "{\"id\":\"r-pub\",\"type\":\"cidr\",\"address\":\"8.8.0.0/16\","
+             "\"name\":\"pub\",\"filters\":[{\"protocol\":\"udp\"}]}",
+             0);
+  send_tcp (f, "100.64.0.2", "8.8.8.8", 443, FZ_TCP_SYN);
+  expect_tun (f, "8.8.8.8", 443);
 }
 
 static void
@@ -919,7 +996,9 @@ main (int argc, char **argv)
   ADD ("dns-queries", test_dns_queries);
   ADD ("internet", test_internet);
   ADD ("two-clients", test_two_clients);
-  ADD ("resource-keeps-address", test_resource_keeps_address);
+  ADD ("resource-new-address", test_resource_new_address);
+  ADD ("nat-reply-needs-access", test_nat_reply_needs_access);
+  ADD ("cidr-then-internet", test_cidr_then_internet);
   ADD ("remapped-proxies", test_remapped_proxies);
   ADD ("after-shutdown", test_after_shutdown);
   return g_test_run ();
