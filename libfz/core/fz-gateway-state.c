@@ -860,6 +860,16 @@ start_resolution (FzGatewayState *gw, FzGatewayDomain *d, gint64 now)
 }
 
 static void
+send_inactive (FzGatewayState *gw, FzGatewayClient *c, const FzAssignedIps *msg,
+               gint64 now)
+{
+  FzDomainStatus st
+    = { .resource = msg->resource, .domain = msg->domain, .status = FZ_NAT_INACTIVE };
+  g_autoptr (GBytes) inactive = fz_domain_status_encode (&st);
+  send_control (gw, c, FZ_CONTROL_DOMAIN_STATUS, inactive, now);
+}
+
+static void
 assigned_ips (FzGatewayState *gw, FzGatewayClient *c, const guint8 *payload, gsize len,
               gint64 now)
 {
@@ -871,18 +881,24 @@ assigned_ips (FzGatewayState *gw, FzGatewayClient *c, const guint8 *payload, gsi
       g_debug ("gateway: assigned_ips from cid=%s: %s", c->id, error->message);
       return;
     }
+  /* Names compare without case or a final dot; keys and mappings hold
+   * them lowercased, without it ("a.x." and "a.x" are one name). */
+  gsize dlen = strlen (msg.domain);
+  char *lower = g_ascii_strdown (msg.domain, dlen > 1 && msg.domain[dlen - 1] == '.'
+                                               ? (gssize) dlen - 1
+                                               : (gssize) dlen);
+  g_free (msg.domain);
+  msg.domain = lower;
   FzGatewayAccess *a = g_hash_table_lookup (c->accesses, msg.resource);
   if (a == NULL || a->resource->type != FZ_RESOURCE_DNS
       || !fz_dns_pattern_matches (a->resource->pattern, msg.domain))
     {
+      /* Inactive, so that the client stops asking every 2 s. */
       g_debug ("gateway: assigned_ips from cid=%s for a domain it may not reach", c->id);
+      send_inactive (gw, c, &msg, now);
       fz_assigned_ips_clear (&msg);
       return;
     }
-  /* Names compare without case; keys and mappings hold them lowercased. */
-  char *lower = g_ascii_strdown (msg.domain, -1);
-  g_free (msg.domain);
-  msg.domain = lower;
   if (!proxies_consistent (c, &msg))
     reset_client_dns (gw, c);
   FzGatewayDomain *d = get_domain (c, &msg);
@@ -892,13 +908,7 @@ assigned_ips (FzGatewayState *gw, FzGatewayClient *c, const guint8 *payload, gsi
       start_resolution (gw, d, now);
     }
   else
-    {
-      /* Too many names: the client hears it rather than retrying forever. */
-      FzDomainStatus st
-        = { .resource = msg.resource, .domain = msg.domain, .status = FZ_NAT_INACTIVE };
-      g_autoptr (GBytes) inactive = fz_domain_status_encode (&st);
-      send_control (gw, c, FZ_CONTROL_DOMAIN_STATUS, inactive, now);
-    }
+    send_inactive (gw, c, &msg, now); /* too many names: rather than retries */
   fz_assigned_ips_clear (&msg);
 }
 
@@ -920,6 +930,34 @@ same_reals (FzGatewayClient *c, FzGatewayDomain *d, const FzIpAddr *v4, guint n4
   return TRUE;
 }
 
+/* Multicast, broadcast and unspecified destinations get no ICMP error
+ * (RFC 1122 3.2.2, RFC 4443 2.4): it would come from that address. */
+static gboolean
+group_address (const FzIpAddr *a)
+{
+  static const guint8 zero[16] = { 0 };
+  if (a->family == 4)
+    return (a->bytes[0] & 0xf0) == 0xe0 || a->bytes[0] == 0
+           || memcmp (a->bytes, "\xff\xff\xff\xff", 4) == 0;
+  return a->bytes[0] == 0xff || memcmp (a->bytes, zero, 16) == 0;
+}
+
+/* What a resolver may not make a NAT target of: this host (loopback),
+ * link-local (cloud metadata at 169.254.169.254), multicast, broadcast,
+ * unspecified, and the tunnel's own ranges. A name of a DNS resource
+ * pointing there would hand the client what no policy gave it. */
+static gboolean
+usable_real (const FzIpAddr *a)
+{
+  static const guint8 loop6[16] = { [15] = 1 };
+  if (group_address (a) || fz_ip_in_tunnel_range (a) || fz_ip_in_proxy_range (a))
+    return FALSE;
+  if (a->family == 4)
+    return a->bytes[0] != 127 && !(a->bytes[0] == 169 && a->bytes[1] == 254);
+  return memcmp (a->bytes, loop6, 16) != 0
+         && !(a->bytes[0] == 0xfe && (a->bytes[1] & 0xc0) == 0x80);
+}
+
 void
 fz_gateway_state_resolved (FzGatewayState *gw, guint64 request, const FzIpAddr *addrs,
                            guint n, gint64 now)
@@ -935,6 +973,8 @@ fz_gateway_state_resolved (FzGatewayState *gw, guint64 request, const FzIpAddr *
   fz_timer_heap_cancel (gw->timers, &d->timed.timer);
   for (guint i = 0; i < n; i++)
     {
+      if (!usable_real (&addrs[i]))
+        continue;
       if (addrs[i].family == 4)
         v4[n4++] = addrs[i];
       else if (addrs[i].family == 6)
@@ -1110,6 +1150,13 @@ static void
 deny (FzGatewayState *gw, FzGatewayClient *c, FzPacketBuf *buf, const FzIpPacket *pkt,
       FzGatewayVerdict v, gint64 now)
 {
+  FzIpAddr dst;
+  fz_ip_packet_dst (pkt, &dst);
+  if (group_address (&dst))
+    {
+      fz_packet_buf_free (buf);
+      return;
+    }
   send_icmp (gw, c, pkt,
              v == FZ_GATEWAY_DENY_FILTER ? FZ_ICMP_PROHIBITED : FZ_ICMP_NET_UNREACHABLE,
              now);

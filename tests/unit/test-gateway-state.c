@@ -631,10 +631,12 @@ test_dns_resource (Fx *f, gconstpointer data)
   reply_from (f, "10.5.0.2", 53, "100.96.0.2");
   reply_from (f, "2001:db8::5", 53, "fd00:2021:1111:8000::4");
 
-  /* A domain outside the pattern gets nothing, not even a resolution. */
+  /* A domain outside the pattern gets no resolution, and Inactive, so
+   * that the client stops asking (before, nothing: it asked every 2 s). */
   send_assigned (f, "db.other.example", 9);
   for (GList *l = f->events.head; l != NULL; l = l->next)
     g_assert_cmpint (((FzGatewayEvent *) l->data)->type, !=, FZ_GATEWAY_EVENT_RESOLVE);
+  expect_status (f, "db.other.example", FZ_NAT_INACTIVE);
 
   /* A re-resolution with new addresses: the running session keeps its
    * real IP, new ones use the new mapping. */
@@ -769,8 +771,8 @@ test_internet (Fx *f, gconstpointer data)
   expect_tun (f, "8.8.8.8", 53);
   send_udp (f, "fd00:2021:1111::2", "2001:4860:4860::8888", 1000, 53);
   expect_tun (f, "2001:4860:4860::8888", 53);
-  const char *refused[] = { "192.168.1.1", "10.0.0.1",   "127.0.0.1",  "169.254.1.1",
-                            "224.0.0.251", "100.64.0.3", "100.100.0.1" };
+  const char *refused[] = { "192.168.1.1", "10.0.0.1",   "127.0.0.1",
+                            "169.254.1.1", "100.64.0.3", "100.100.0.1" };
   for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
     {
       send_udp (f, "100.64.0.2", refused[i], 1000, 53);
@@ -780,6 +782,7 @@ test_internet (Fx *f, gconstpointer data)
   expect_icmp (f, 1, 3);
   send_udp (f, "fd00:2021:1111::2", "fe80::1", 1000, 53);
   expect_icmp (f, 1, 3);
+  send_udp (f, "100.64.0.2", "224.0.0.251", 1000, 53); /* no ICMP for multicast */
   expect_nothing (f);
   /* A CIDR resource may name a private network; the tunnel stays out. */
   portal_push (f, "relays_presence", "{\"disconnected_ids\":[],\"connected\":[]}");
@@ -934,6 +937,46 @@ test_cidr_then_internet (Fx *f, gconstpointer data)
   expect_tun (f, "8.8.8.8", 443);
 }
 
+/* A resolver's answer pointing at this host, link-local (cloud
+ * metadata), multicast or the tunnel's ranges maps to nothing: only the
+ * usable addresses are NAT targets. "DB.app.example." is the name
+ * "db.app.example". A packet to multicast gets no ICMP error. */
+static void
+test_resolved_screened (Fx *f, gconstpointer data)
+{
+  (void) data;
+  authorize (f, DNS_APP, 0);
+  send_assigned (f, "DB.app.example.", 1);
+  guint64 req = expect_resolve (f, "db.app.example");
+  FzIpAddr bad[] = { ip ("127.0.0.1"),  ip ("169.254.169.254"), ip ("224.0.0.1"),
+                     ip ("100.64.0.9"), ip ("100.96.0.7"),      ip ("::1"),
+                     ip ("fe80::1"),    ip ("ff02::1") };
+  fz_gateway_state_resolved (f->gw, req, bad, G_N_ELEMENTS (bad), f->now);
+  while (exchange (f))
+    ;
+  expect_status (f, "db.app.example", FZ_NAT_INACTIVE);
+  send_udp (f, "100.64.0.2", "100.96.0.1", 1000, 53);
+  expect_icmp (f, 3, 0);
+  send_assigned (f, "db.app.example", 1);
+  req = expect_resolve (f, "db.app.example");
+  FzIpAddr mixed[] = { ip ("127.0.0.1"), ip ("10.5.0.1") };
+  fz_gateway_state_resolved (f->gw, req, mixed, 2, f->now);
+  while (exchange (f))
+    ;
+  expect_status (f, "db.app.example", FZ_NAT_ACTIVE);
+  for (guint i = 0; i < 4; i++)
+    {
+      char proxy[32];
+      g_snprintf (proxy, sizeof proxy, "100.96.0.%u", 1 + i);
+      send_udp (f, "100.64.0.2", proxy, 1000, 53);
+      expect_tun (f, "10.5.0.1", 53);
+    }
+  send_udp (f, "100.64.0.2", "224.0.0.251", 5353, 5353);
+  send_udp (f, "fd00:2021:1111::2", "ff02::fb", 5353, 5353);
+  send_udp (f, "100.64.0.2", "255.255.255.255", 67, 68);
+  expect_nothing (f);
+}
+
 static void
 test_remapped_proxies (Fx *f, gconstpointer data)
 {
@@ -999,6 +1042,7 @@ main (int argc, char **argv)
   ADD ("resource-new-address", test_resource_new_address);
   ADD ("nat-reply-needs-access", test_nat_reply_needs_access);
   ADD ("cidr-then-internet", test_cidr_then_internet);
+  ADD ("resolved-screened", test_resolved_screened);
   ADD ("remapped-proxies", test_remapped_proxies);
   ADD ("after-shutdown", test_after_shutdown);
   return g_test_run ();
