@@ -48,14 +48,16 @@ typedef struct
 
 void fz_gateway_event_clear (FzGatewayEvent *event);
 
+/* @wall_us: the wall clock (us since the epoch) at monotonic @now, which
+ * accesses' expires_at needs from the start: without it they would never
+ * expire. */
 FzGatewayState *fz_gateway_state_new (const guint8 priv[32], FzRng *rng, FzBufPool *pool,
-                                      gint64 now);
+                                      gint64 wall_us, gint64 now);
 void fz_gateway_state_free (FzGatewayState *gw);
 /* For host addresses, MTU and statistics. */
 FzNode *fz_gateway_state_get_node (FzGatewayState *gw);
-/* The wall clock (us since the epoch) at monotonic @now: for the node's
- * handshakes and for the accesses' expires_at (unix seconds). Call again
- * when the wall clock jumps. */
+/* The wall clock again (us since the epoch) at monotonic @now, for the
+ * node's handshakes and the accesses' expires_at: when it jumps. */
 void fz_gateway_state_set_wall_clock (FzGatewayState *gw, gint64 wall_us, gint64 now);
 
 void fz_gateway_state_handle_portal (FzGatewayState *gw, const FzPortalMessage *msg,

@@ -33,7 +33,6 @@ struct _FzGatewayState
   FzIpAddr ipv4, ipv6;
   gboolean have_interface, shut_down;
   gint64 wall_offset; /* wall clock (us since the epoch) - monotonic */
-  gboolean wall_known;
 
   GHashTable *clients;   /* id → FzGatewayClient* (owned) */
   GHashTable *by_ip;     /* FzIpAddr* (the client's) → FzGatewayClient* */
@@ -82,7 +81,8 @@ fz_gateway_event_clear (FzGatewayEvent *event)
 }
 
 FzGatewayState *
-fz_gateway_state_new (const guint8 priv[32], FzRng *rng, FzBufPool *pool, gint64 now)
+fz_gateway_state_new (const guint8 priv[32], FzRng *rng, FzBufPool *pool, gint64 wall_us,
+                      gint64 now)
 {
   FzGatewayState *gw = g_new0 (FzGatewayState, 1);
 
@@ -100,6 +100,7 @@ fz_gateway_state_new (const guint8 priv[32], FzRng *rng, FzBufPool *pool, gint64
   gw->nat = fz_nat_table_new (rng, 0, 0);
   gw->timers = fz_timer_heap_new ();
   fz_transmit_queue_init (&gw->transmits, FzNodeTransmit);
+  fz_gateway_state_set_wall_clock (gw, wall_us, now);
   return gw;
 }
 
@@ -368,9 +369,7 @@ remove_access (FzGatewayState *gw, FzGatewayAccess *a, gint64 now)
 static void
 schedule_access (FzGatewayState *gw, FzGatewayAccess *a)
 {
-  /* Without a wall clock no expiry can be placed; set_wall_clock places
-   * them all. */
-  if (a->expires_at <= 0 || !gw->wall_known)
+  if (a->expires_at <= 0)
     {
       fz_timer_heap_cancel (gw->timers, &a->timed.timer);
       return;
@@ -471,7 +470,6 @@ fz_gateway_state_set_wall_clock (FzGatewayState *gw, gint64 wall_us, gint64 now)
   gpointer c, a;
 
   gw->wall_offset = wall_us - now;
-  gw->wall_known = TRUE;
   fz_node_set_wall_clock (gw->node, wall_us, now);
   g_hash_table_iter_init (&it, gw->clients);
   while (g_hash_table_iter_next (&it, NULL, &c))

@@ -189,7 +189,7 @@ main (int argc, char **argv)
   fz_rng_fill (&rng, w.psk, 32);
   g_autoptr (FzBufPool) pool = fz_buf_pool_new (2048, 256);
   w.cl = fz_client_state_new (kc, &rng, pool, NULL, w.now, NULL);
-  w.gw = fz_gateway_state_new (kg, &rng, pool, w.now);
+  w.gw = fz_gateway_state_new (kg, &rng, pool, g_get_real_time (), w.now);
   fz_sock_addr_parse (&w.gw_addr, "10.255.0.1:52625");
   fz_sock_addr_parse (&w.cl_addr, "10.255.0.2:40000");
   fz_node_add_host_address (fz_gateway_state_get_node (w.gw), &w.gw_addr, w.now);

@@ -80,7 +80,8 @@ main (int argc, char **argv)
   fz_rng_init_seeded (&rng, 1);
   fz_rng_fill (&rng, priv, sizeof priv);
   g_autoptr (FzBufPool) pool = fz_buf_pool_new (2048, 256);
-  g_autoptr (FzGatewayState) gw = fz_gateway_state_new (priv, &rng, pool, now);
+  g_autoptr (FzGatewayState) gw
+    = fz_gateway_state_new (priv, &rng, pool, g_get_real_time (), now);
   gwsetup_init (gw, now);
 
   gint64 t0 = g_get_monotonic_time ();

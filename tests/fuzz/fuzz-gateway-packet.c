@@ -49,9 +49,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   if (pool == NULL)
     pool = fz_buf_pool_new (65600, 64);
   fz_rng_init_seeded (&rng, 7);
-  g_autoptr (FzGatewayState) gw = fz_gateway_state_new (priv, &rng, pool, now);
-  fz_gateway_state_set_wall_clock (gw, G_GINT64_CONSTANT (1800000000) * G_USEC_PER_SEC,
-                                   now);
+  g_autoptr (FzGatewayState) gw = fz_gateway_state_new (
+    priv, &rng, pool, G_GINT64_CONSTANT (1800000000) * G_USEC_PER_SEC, now);
   gwsetup_init (gw, now);
   gwsetup_authorize (
     gw, 0,

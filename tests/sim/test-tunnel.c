@@ -1559,8 +1559,7 @@ world_setup (World *w, guint64 seed)
         g->nat = random_nat (w);
         g->host = sim_net_add_host (w->net, g->nat, fz_rng_below (&w->rng, 2), FALSE,
                                     gw_recv, g);
-        g->gs = fz_gateway_state_new (key, &w->srng, w->pool, now_of (w));
-        fz_gateway_state_set_wall_clock (g->gs, wall_of (w), now_of (w));
+        g->gs = fz_gateway_state_new (key, &w->srng, w->pool, wall_of (w), now_of (w));
         fz_node_add_host_address (fz_gateway_state_get_node (g->gs),
                                   sim_host_address (g->host), now_of (w));
         w->m.sites_up |= 1u << s;

@@ -325,8 +325,7 @@ setup (Fx *f, gconstpointer data)
   fz_rng_fill (&f->rng, kg, sizeof kg);
   fz_rng_fill (&f->rng, kc, sizeof kc);
   fz_rng_fill (&f->rng, f->psk, sizeof f->psk);
-  f->gw = fz_gateway_state_new (kg, &f->rng, f->pool, f->now);
-  fz_gateway_state_set_wall_clock (f->gw, WALL0, f->now);
+  f->gw = fz_gateway_state_new (kg, &f->rng, f->pool, WALL0, f->now);
   f->cl = fz_client_state_new (kc, &f->rng, f->pool, NULL, f->now, &error);
   g_assert_no_error (error);
   fz_node_set_wall_clock (fz_client_state_get_node (f->cl), WALL0, f->now);

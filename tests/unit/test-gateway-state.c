@@ -165,8 +165,7 @@ setup (Fx *f, gconstpointer data)
   fz_rng_fill (&f->rng, kg, sizeof kg);
   fz_rng_fill (&f->rng, kc, sizeof kc);
   fz_rng_fill (&f->rng, f->psk, sizeof f->psk);
-  f->gw = fz_gateway_state_new (kg, &f->rng, f->pool, f->now);
-  fz_gateway_state_set_wall_clock (f->gw, WALL0, f->now);
+  f->gw = fz_gateway_state_new (kg, &f->rng, f->pool, WALL0, f->now);
   f->client = fz_node_new (TRUE, kc, &f->rng, f->pool, f->now);
   g_assert_true (fz_sock_addr_parse (&f->gw_addr, "10.0.0.1:52625"));
   g_assert_true (fz_sock_addr_parse (&f->cl_addr, "10.0.0.2:40000"));
