@@ -643,9 +643,19 @@ static void
 keep_authorizations (FzGatewayState *gw, GArray *auths, gint64 now)
 {
   g_autoptr (GPtrArray) doomed = g_ptr_array_new ();
+  /* "client\nresource" → FzAuthorization*: one lookup per access, not a
+   * scan of the list (10 000 clients would make that quadratic). */
+  g_autoptr (GHashTable) by_key
+    = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   GHashTableIter it, ai;
   gpointer c, a;
 
+  for (guint i = 0; i < auths->len; i++)
+    {
+      FzAuthorization *x = &g_array_index (auths, FzAuthorization, i);
+      g_hash_table_insert (by_key, g_strconcat (x->client_id, "\n", x->resource_id, NULL),
+                           x);
+    }
   g_hash_table_iter_init (&it, gw->clients);
   while (g_hash_table_iter_next (&it, NULL, &c))
     {
@@ -653,14 +663,9 @@ keep_authorizations (FzGatewayState *gw, GArray *auths, gint64 now)
       while (g_hash_table_iter_next (&ai, NULL, &a))
         {
           FzGatewayAccess *access = a;
-          const FzAuthorization *listed = NULL;
-          for (guint i = 0; listed == NULL && i < auths->len; i++)
-            {
-              const FzAuthorization *x = &g_array_index (auths, FzAuthorization, i);
-              if (g_str_equal (x->client_id, access->client->id)
-                  && g_str_equal (x->resource_id, access->resource->id))
-                listed = x;
-            }
+          g_autofree char *key
+            = g_strconcat (access->client->id, "\n", access->resource->id, NULL);
+          const FzAuthorization *listed = g_hash_table_lookup (by_key, key);
           if (listed == NULL)
             g_ptr_array_add (doomed, access);
           else if (listed->expires_at != access->expires_at)
