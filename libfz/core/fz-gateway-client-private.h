@@ -24,6 +24,11 @@ G_BEGIN_DECLS
 /* Bounds per client: a client cannot make the gateway resolve or map
  * without limit. */
 #define FZ_GATEWAY_MAX_DOMAINS 4096
+/* Resolutions a client may start: a burst of this many, then one per
+ * FZ_GATEWAY_RESOLVE_EVERY. A reset forgets the requests in flight but
+ * the host still works on them, so in-flight counts do not bound it. */
+#define FZ_GATEWAY_RESOLVE_BURST 64
+#define FZ_GATEWAY_RESOLVE_EVERY (100 * 1000) /* us */
 
 /* A resource as the gateway knows it (shared by the clients with access). */
 typedef struct
@@ -87,10 +92,12 @@ struct _FzGatewayClient
   GHashTable *accesses; /* resource id → FzGatewayAccess* (owned) */
   FzIpTable *cidr;      /* prefix → FzFilterSet* (owned) */
   FzFilterSet *internet;
-  gboolean dirty;      /* accesses changed since the filters were compiled */
-  guint n_queries;     /* SRV/TXT queries waiting for the host's resolver */
-  GHashTable *proxies; /* FzIpAddr* → FzGatewayProxy* (owned) */
-  GHashTable *domains; /* "resource\ndomain" → FzGatewayDomain* (owned) */
+  gboolean dirty;       /* accesses changed since the filters were compiled */
+  guint n_queries;      /* SRV/TXT queries waiting for the host's resolver */
+  guint resolve_tokens; /* resolutions it may still start now */
+  gint64 tokens_at;     /* when the last token came */
+  GHashTable *proxies;  /* FzIpAddr* → FzGatewayProxy* (owned) */
+  GHashTable *domains;  /* "resource\ndomain" → FzGatewayDomain* (owned) */
 };
 
 FzGatewayClient *fz_gateway_client_new (const char *id);

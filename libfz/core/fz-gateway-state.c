@@ -850,16 +850,43 @@ map_proxies (FzGatewayState *gw, FzGatewayClient *c, FzGatewayDomain *d,
   d->n_proxies = msg->n_proxy_ips;
 }
 
-static void
+/* Takes a token for a new resolution, if the client has one left. */
+static gboolean
+take_token (FzGatewayClient *c, gint64 now)
+{
+  if (c->tokens_at == 0)
+    {
+      c->resolve_tokens = FZ_GATEWAY_RESOLVE_BURST;
+      c->tokens_at = now;
+    }
+  gint64 earned = (now - c->tokens_at) / FZ_GATEWAY_RESOLVE_EVERY;
+  if (earned > 0)
+    {
+      c->resolve_tokens
+        = (guint) MIN ((gint64) FZ_GATEWAY_RESOLVE_BURST, c->resolve_tokens + earned);
+      c->tokens_at += earned * FZ_GATEWAY_RESOLVE_EVERY;
+    }
+  if (c->resolve_tokens == 0)
+    return FALSE;
+  c->resolve_tokens--;
+  return TRUE;
+}
+
+/* FALSE when the client may not start one now. */
+static gboolean
 start_resolution (FzGatewayState *gw, FzGatewayDomain *d, gint64 now)
 {
   if (d->request != 0)
-    return; /* the one in flight answers this query too */
+    return TRUE; /* the one in flight answers this query too */
+  if (!take_token (d->client, now))
+    return FALSE;
   d->request = gw->next_request++;
   g_hash_table_insert (gw->requests, &d->request, d);
   fz_timer_heap_schedule (gw->timers, &d->timed.timer, now + FZ_GATEWAY_RESOLVE_TIMEOUT);
-  push_event (gw, FZ_GATEWAY_EVENT_RESOLVE)->domain = g_strdup (d->domain);
-  ((FzGatewayEvent *) g_queue_peek_tail (&gw->events))->request = d->request;
+  FzGatewayEvent *e = push_event (gw, FZ_GATEWAY_EVENT_RESOLVE);
+  e->domain = g_strdup (d->domain);
+  e->request = d->request;
+  return TRUE;
 }
 
 static void
@@ -906,12 +933,11 @@ assigned_ips (FzGatewayState *gw, FzGatewayClient *c, const guint8 *payload, gsi
     reset_client_dns (gw, c);
   FzGatewayDomain *d = get_domain (c, &msg);
   if (d != NULL)
-    {
-      map_proxies (gw, c, d, &msg);
-      start_resolution (gw, d, now);
-    }
-  else
-    send_inactive (gw, c, &msg, now); /* too many names: rather than retries */
+    map_proxies (gw, c, d, &msg);
+  /* Too many names, or resolutions: the client hears it, rather than
+   * retrying forever. */
+  if (d == NULL || !start_resolution (gw, d, now))
+    send_inactive (gw, c, &msg, now);
   fz_assigned_ips_clear (&msg);
 }
 

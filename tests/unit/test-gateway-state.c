@@ -976,6 +976,42 @@ test_resolved_screened (Fx *f, gconstpointer data)
   expect_nothing (f);
 }
 
+/* A client that renumbers its proxies on every message resets its DNS
+ * state each time, forgetting the resolution in flight while the host
+ * still works on it: its resolutions are rate-limited, so it cannot make
+ * the host resolve at line rate. Before, 200 messages made 200. */
+static void
+test_resolution_rate (Fx *f, gconstpointer data)
+{
+  (void) data;
+  authorize (f, DNS_APP, 0);
+  guint resolves = 0, inactive = 0;
+  for (guint round = 0; round < 2; round++)
+    {
+      for (guint i = 0; i < 200; i++)
+        send_assigned (f, i % 2 ? "a.app.example" : "b.app.example", 1);
+      FzGatewayEvent *e;
+      while ((e = g_queue_pop_head (&f->events)) != NULL)
+        {
+          resolves += e->type == FZ_GATEWAY_EVENT_RESOLVE;
+          event_free (e);
+        }
+      FzPacketBuf *b;
+      while ((b = g_queue_pop_head (&f->to_app)) != NULL)
+        {
+          inactive++;
+          fz_packet_buf_free (b);
+        }
+      if (round == 0)
+        {
+          g_assert_cmpuint (resolves, ==, FZ_GATEWAY_RESOLVE_BURST);
+          g_assert_cmpuint (inactive, ==, 200 - FZ_GATEWAY_RESOLVE_BURST);
+          f->now += G_USEC_PER_SEC; /* earns 10 */
+        }
+    }
+  g_assert_cmpuint (resolves, ==, FZ_GATEWAY_RESOLVE_BURST + 10);
+}
+
 static void
 test_remapped_proxies (Fx *f, gconstpointer data)
 {
@@ -1042,6 +1078,7 @@ main (int argc, char **argv)
   ADD ("nat-reply-needs-access", test_nat_reply_needs_access);
   ADD ("cidr-then-internet", test_cidr_then_internet);
   ADD ("resolved-screened", test_resolved_screened);
+  ADD ("resolution-rate", test_resolution_rate);
   ADD ("remapped-proxies", test_remapped_proxies);
   ADD ("after-shutdown", test_after_shutdown);
   return g_test_run ();
