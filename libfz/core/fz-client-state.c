@@ -123,6 +123,7 @@ struct _FzClientState
 };
 
 static void process_node_events (FzClientState *cl, gint64 now);
+static void deauthorize (FzClientState *cl, Resource *r, gint64 now);
 static void route_packet (FzClientState *cl, FzPacketBuf *buf, gint64 now);
 static void finish_query (FzClientState *cl, Query *q, const guint8 *msg, gsize len,
                           gint64 now);
@@ -534,8 +535,10 @@ routing_changed (const FzResource *a, const FzResource *b)
   return FALSE;
 }
 
+/* Its packets waiting for an authorization go with it, unanswered, as
+ * connlib drops its pending flows: the resource is gone, not refused. */
 static void
-remove_resource (FzClientState *cl, const char *id)
+remove_resource (FzClientState *cl, const char *id, gint64 now)
 {
   Resource *r = g_hash_table_lookup (cl->resources, id);
 
@@ -543,15 +546,15 @@ remove_resource (FzClientState *cl, const char *id)
     return;
   FzIpPrefix prefix_of_removed
     = r->src->type == FZ_RESOURCE_CIDR ? r->prefix : (FzIpPrefix){ 0 };
+  deauthorize (cl, r, now);
   unindex_resource (cl, r);
-  drop_nats_of (cl, id, NULL);
   g_hash_table_remove (cl->resources, id);
   reindex_same_prefix (cl, &prefix_of_removed);
 }
 
 /* A resource from the portal, new or changed. */
 static void
-upsert_resource (FzClientState *cl, const FzResource *src)
+upsert_resource (FzClientState *cl, const FzResource *src, gint64 now)
 {
   Resource *r = g_hash_table_lookup (cl->resources, src->id);
   g_autoptr (FzResource) copy = copy_resource (src);
@@ -575,11 +578,7 @@ upsert_resource (FzClientState *cl, const FzResource *src)
         old_prefix = r->prefix;
       unindex_resource (cl, r);
       if (routing_changed (r->src, src))
-        {
-          drop_nats_of (cl, src->id, NULL);
-          r->gateway = NULL;
-          r->last_request = G_MININT64;
-        }
+        deauthorize (cl, r, now);
       fz_resource_free (r->src);
       fz_filter_set_free (r->filters);
     }
@@ -773,6 +772,38 @@ remove_gateway (FzClientState *cl, Gateway *g, gboolean goodbye, gint64 now)
   g_hash_table_remove (cl->gateways, g->id);
 }
 
+/* A gateway that serves us no resource any more gets a goodbye and is
+ * forgotten, as connlib closes a peer left without allowed IPs. */
+static void
+release_gateway (FzClientState *cl, Gateway *g, gint64 now)
+{
+  GHashTableIter it;
+  gpointer v;
+
+  if (g == NULL)
+    return;
+  g_hash_table_iter_init (&it, cl->resources);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    if (((Resource *) v)->gateway == g)
+      return;
+  remove_gateway (cl, g, TRUE, now);
+  update_statuses (cl);
+}
+
+/* @r is no longer authorized (deleted, turned off, moved): its NATs go,
+ * its next packet asks the portal again, and its gateway goes if it
+ * served nothing else. */
+static void
+deauthorize (FzClientState *cl, Resource *r, gint64 now)
+{
+  Gateway *g = r->gateway;
+
+  drop_nats_of (cl, r->src->id, NULL);
+  r->gateway = NULL;
+  r->last_request = G_MININT64;
+  release_gateway (cl, g, now);
+}
+
 static void
 request_authorization (FzClientState *cl, Resource *r, gint64 now)
 {
@@ -859,7 +890,10 @@ authorization_created (FzClientState *cl, const FzPortalMessage *m, gint64 now)
   if (g == NULL)
     return;
   g_debug ("client: rid=%s authorized through gid=%s", r->src->id, g->id);
+  Gateway *before = r->gateway;
   r->gateway = g;
+  if (before != g)
+    release_gateway (cl, before, now);
   if (r->status == FZ_CLIENT_SITE_OFFLINE)
     {
       r->status = FZ_CLIENT_SITE_UNKNOWN;
@@ -1748,7 +1782,7 @@ set_interface (FzClientState *cl, const FzInterface *i)
 
 /* init lists every resource: the others go. */
 static void
-replace_resources (FzClientState *cl, GPtrArray *list)
+replace_resources (FzClientState *cl, GPtrArray *list, gint64 now)
 {
   g_autoptr (GPtrArray) gone = g_ptr_array_new_with_free_func (g_free);
   GHashTableIter it;
@@ -1764,9 +1798,9 @@ replace_resources (FzClientState *cl, GPtrArray *list)
         g_ptr_array_add (gone, g_strdup (id));
     }
   for (guint i = 0; i < gone->len; i++)
-    remove_resource (cl, gone->pdata[i]);
+    remove_resource (cl, gone->pdata[i], now);
   for (guint i = 0; list != NULL && i < list->len; i++)
-    upsert_resource (cl, list->pdata[i]);
+    upsert_resource (cl, list->pdata[i], now);
 }
 
 static void
@@ -1783,7 +1817,7 @@ handle_init (FzClientState *cl, const FzPortalMessage *m, gint64 now)
   /* init follows every join: say again that we do ICE. */
   push_portal (cl, FZ_PORTAL_SET_SNOWNET_CAPABILITIES)->iceless = FALSE;
   set_interface (cl, m->interface);
-  replace_resources (cl, m->resources);
+  replace_resources (cl, m->resources, now);
   replace_relays (cl, m->relays, now);
   resources_changed (cl);
 }
@@ -1817,12 +1851,12 @@ fz_client_state_handle_portal (FzClientState *cl, const FzPortalMessage *m, gint
       break;
     case FZ_PORTAL_RESOURCE_CREATED_OR_UPDATED:
       for (guint i = 0; m->resources != NULL && i < m->resources->len; i++)
-        upsert_resource (cl, m->resources->pdata[i]);
+        upsert_resource (cl, m->resources->pdata[i], now);
       resources_changed (cl);
       break;
     case FZ_PORTAL_RESOURCE_DELETED:
       if (m->resource_id != NULL)
-        remove_resource (cl, m->resource_id);
+        remove_resource (cl, m->resource_id, now);
       resources_changed (cl);
       break;
     case FZ_PORTAL_AUTHORIZATION_CREATED: authorization_created (cl, m, now); break;
@@ -1851,13 +1885,18 @@ fz_client_state_poll_portal (FzClientState *cl)
 void
 fz_client_state_set_internet_resource_enabled (FzClientState *cl, gboolean on, gint64 now)
 {
-  (void) now;
   if (cl->internet_enabled == on || cl->shut_down)
     return;
   cl->internet_enabled = on;
+  /* Off is a deletion but for the list: connlib disables it the same
+   * way. */
   if (!on && cl->internet != NULL)
-    free_bufs (&cl->internet->buffered);
+    {
+      free_bufs (&cl->internet->buffered);
+      deauthorize (cl, cl->internet, now);
+    }
   update_interface (cl);
+  process_node_events (cl, now);
 }
 
 char *

@@ -853,7 +853,10 @@ test_resource_changes_site (Fx *f, gconstpointer data)
              "{\"id\":\"r-host\",\"type\":\"cidr\",\"address\":\"10.1.2.3/32\","
              "\"name\":\"host\",\"sites\":[{\"id\":\"site-2\",\"name\":\"DC\"}],"
              "\"filters\":[]}");
-  client_side (f);
+  /* gw-1 served nothing else: it got a goodbye (delivered before the
+   * portal's next answer, which names gw-1 again). */
+  pump (f, 0);
+  g_assert_cmpuint (fz_gateway_state_n_clients (f->gw), ==, 0);
   app_udp (f, ME4, "10.1.2.3", 4000, 7, "x", 1);
   pump (f, 3 * S);
   g_assert_cmpuint (f->n_requests, ==, 2);
@@ -1451,6 +1454,160 @@ test_gateway_icmp_errors (Fx *f, gconstpointer data)
   fz_client_state_set_internet_resource_enabled (f->cl, TRUE, f->now);
 }
 
+/* Whether the client still has a connection to gw-1, and the gateway
+ * still has us (it forgets us on our goodbye). */
+static void
+assert_connected (Fx *f, gboolean yes)
+{
+  g_assert_cmpuint (fz_node_n_connections (fz_client_state_get_node (f->cl)), ==,
+                    yes ? 1 : 0);
+  g_assert_cmpuint (fz_gateway_state_n_clients (f->gw), ==, yes ? 1 : 0);
+}
+
+/* A resource deleted: its route goes, a later packet to it goes nowhere,
+ * and the gateway left serving nothing gets a goodbye and is forgotten
+ * (connlib's remove_resource). Back again, it is authorized again. */
+static void
+test_remove_resource_closes_gateway (Fx *f, gconstpointer data)
+{
+  (void) data;
+  app_tcp (f, ME4, "10.1.7.7", 40001, 80, FZ_TCP_SYN);
+  pump (f, 3 * S);
+  expect_tun (f, "10.1.7.7", 80);
+  assert_connected (f, TRUE);
+  g_assert_cmpint (status_of (f, "r-host"), ==, FZ_CLIENT_SITE_ONLINE);
+
+  to_client (f, "resource_deleted", "\"r-web\"");
+  pump (f, 0);
+  g_assert_false (has_route (f, "10.1.0.0/16"));
+  assert_connected (f, FALSE);
+  g_assert_cmpint (status_of (f, "r-host"), ==, FZ_CLIENT_SITE_UNKNOWN);
+  app_tcp (f, ME4, "10.1.7.7", 40001, 80, FZ_TCP_ACK);
+  app_udp (f, ME4, GW4, 4000, 7, "x", 1); /* the gateway's address: unknown now */
+  pump (f, 3 * S);
+  g_assert_cmpuint (f->n_requests, ==, 1);
+  g_assert_true (g_queue_is_empty (&f->to_tun));
+  g_assert_true (g_queue_is_empty (&f->to_app));
+
+  to_client (f, "resource_created_or_updated", CIDR_WEB);
+  f->auto_authorize = FALSE;
+  app_tcp (f, ME4, "10.1.7.7", 40001, 80, FZ_TCP_ACK);
+  g_assert_cmpuint (f->n_requests, ==, 2);
+  g_assert_true (g_queue_is_empty (&f->to_tun));
+  authorize (f, "r-web");
+  pump (f, 3 * S);
+  expect_tun (f, "10.1.7.7", 80);
+}
+
+/* A gateway serving two resources stays while one is left. */
+static void
+test_remove_resource_shared_gateway (Fx *f, gconstpointer data)
+{
+  (void) data;
+  app_tcp (f, ME4, "10.1.7.7", 40001, 80, FZ_TCP_SYN);
+  pump (f, 3 * S);
+  app_udp (f, ME4, "10.1.2.3", 4000, 7, "x", 1);
+  pump (f, S);
+  expect_tun (f, "10.1.7.7", 80);
+  expect_tun (f, "10.1.2.3", 7);
+  to_client (f, "resource_deleted", "\"r-host\"");
+  pump (f, 0);
+  assert_connected (f, TRUE);
+  app_tcp (f, ME4, "10.1.7.7", 40001, 80, FZ_TCP_ACK);
+  expect_tun (f, "10.1.7.7", 80);
+  g_assert_cmpuint (f->n_requests, ==, 2);
+  to_client (f, "resource_deleted", "\"r-web\"");
+  pump (f, 0);
+  assert_connected (f, FALSE);
+}
+
+/* Deleted while its packets wait for the authorization: they are
+ * dropped, unanswered (as connlib drops its pending flows: the resource
+ * is gone, not refused), and a late authorization delivers nothing. */
+static void
+test_remove_resource_buffered (Fx *f, gconstpointer data)
+{
+  (void) data;
+  f->auto_authorize = FALSE;
+  app_udp (f, ME4, "10.1.2.3", 4000, 7, "x", 1);
+  to_client (f, "resource_deleted", "\"r-host\"");
+  authorize (f, "r-host");
+  pump (f, 3 * S);
+  g_assert_true (g_queue_is_empty (&f->to_tun));
+  g_assert_true (g_queue_is_empty (&f->to_app));
+  g_assert_cmpuint (fz_node_n_connections (fz_client_state_get_node (f->cl)), ==, 0);
+}
+
+/* An init without a resource removes it the same way. */
+static void
+test_init_drops_resource (Fx *f, gconstpointer data)
+{
+  (void) data;
+  app_tcp (f, ME4, "10.1.7.7", 40001, 80, FZ_TCP_SYN);
+  pump (f, 3 * S);
+  expect_tun (f, "10.1.7.7", 80);
+  to_client (f, "init",
+             "{\"interface\":{\"ipv4\":\"" ME4 "\",\"ipv6\":\"" ME6 "\","
+             "\"upstream_do53\":[{\"ip\":\"1.1.1.1\"}]},\"resources\":[" CIDR_HOST
+             "," DNS_CORP "," INTERNET "],\"relays\":[]}");
+  pump (f, 0);
+  assert_connected (f, FALSE);
+  app_tcp (f, ME4, "10.1.7.7", 40001, 80, FZ_TCP_ACK);
+  pump (f, 3 * S);
+  g_assert_true (g_queue_is_empty (&f->to_tun));
+  g_assert_cmpuint (f->n_requests, ==, 1);
+}
+
+/* A DNS resource deleted: its NAT goes with the gateway, and its proxy
+ * IPs lead nowhere. */
+static void
+test_remove_dns_resource (Fx *f, gconstpointer data)
+{
+  (void) data;
+  app_dns (f, SENT4, "app.corp.example.", LDNS_RR_TYPE_A, 1);
+  ldns_pkt_free (expect_dns (f, SENT4));
+  app_tcp (f, ME4, "100.96.0.1", 40001, 443, FZ_TCP_SYN);
+  pump (f, 3 * S);
+  expect_tun (f, "10.9.9.9", 443);
+  to_client (f, "resource_deleted", "\"r-corp\"");
+  pump (f, 0);
+  assert_connected (f, FALSE);
+  guint assigned = f->n_assigned;
+  app_tcp (f, ME4, "100.96.0.1", 40001, 443, FZ_TCP_ACK);
+  pump (f, 3 * S);
+  g_assert_true (g_queue_is_empty (&f->to_tun));
+  g_assert_true (g_queue_is_empty (&f->to_app));
+  g_assert_cmpuint (f->n_requests, ==, 1);
+  g_assert_cmpuint (f->n_assigned, ==, assigned);
+}
+
+/* The Internet resource off drops its authorization like a deletion: its
+ * gateway, serving nothing else, is closed; on again, it is authorized
+ * again before anything goes. */
+static void
+test_internet_off_deauthorizes (Fx *f, gconstpointer data)
+{
+  (void) data;
+  fz_client_state_set_internet_resource_enabled (f->cl, TRUE, f->now);
+  app_udp (f, ME4, "192.0.2.1", 4000, 123, "x", 1);
+  pump (f, 3 * S);
+  expect_tun (f, "192.0.2.1", 123);
+  fz_client_state_set_internet_resource_enabled (f->cl, FALSE, f->now);
+  pump (f, 0);
+  g_assert_false (has_route (f, "0.0.0.0/0"));
+  assert_connected (f, FALSE);
+
+  f->auto_authorize = FALSE;
+  fz_client_state_set_internet_resource_enabled (f->cl, TRUE, f->now);
+  app_udp (f, ME4, "192.0.2.1", 4000, 123, "y", 1);
+  pump (f, S);
+  g_assert_cmpuint (f->n_requests, ==, 2);
+  g_assert_true (g_queue_is_empty (&f->to_tun));
+  authorize (f, "r-inet");
+  pump (f, 3 * S);
+  expect_tun (f, "192.0.2.1", 123);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1488,5 +1645,11 @@ main (int argc, char **argv)
   ADD ("gateway-icmp-errors", test_gateway_icmp_errors);
   ADD ("shutdown", test_shutdown);
   ADD ("disconnect", test_disconnect);
+  ADD ("remove-resource-closes-gateway", test_remove_resource_closes_gateway);
+  ADD ("remove-resource-shared-gateway", test_remove_resource_shared_gateway);
+  ADD ("remove-resource-buffered", test_remove_resource_buffered);
+  ADD ("init-drops-resource", test_init_drops_resource);
+  ADD ("remove-dns-resource", test_remove_dns_resource);
+  ADD ("internet-off-deauthorizes", test_internet_off_deauthorizes);
   return g_test_run ();
 }
