@@ -96,6 +96,8 @@ struct _FzClientState
   FzRng *rng;
   FzBufPool *pool;
   gboolean have_interface, shut_down, internet_enabled;
+  gboolean proxy_ips_full_told; /* its one event of the session went */
+  guint state_events;           /* bit per state event queued, not yet polled */
   FzClientInterface iface;
   GArray *upstreams;  /* FzIpAddr: the portal's do53 */
   GArray *system_dns; /* FzIpAddr */
@@ -236,6 +238,7 @@ clear_queues (FzClientState *cl)
     }
   free_bufs (&cl->tun_out);
   fz_transmit_queue_clear (&cl->transmits);
+  cl->state_events = 0;
 }
 
 void
@@ -278,6 +281,17 @@ push_event (FzClientState *cl, FzClientEventType type)
   e->type = type;
   g_queue_push_tail (&cl->events, e);
   return e;
+}
+
+/* INTERFACE, RESOURCES and MAPPINGS say "read it again": one queued
+ * until the host polls it stands for every change meanwhile. */
+static void
+push_state_event (FzClientState *cl, FzClientEventType type)
+{
+  if (cl->state_events & (1u << type))
+    return;
+  cl->state_events |= 1u << type;
+  push_event (cl, type);
 }
 
 static FzPortalMessage *
@@ -354,7 +368,7 @@ update_interface (FzClientState *cl)
       add_route (routes, "0.0.0.0/0");
       add_route (routes, "::/0");
     }
-  push_event (cl, FZ_CLIENT_EVENT_INTERFACE);
+  push_state_event (cl, FZ_CLIENT_EVENT_INTERFACE);
 }
 
 const FzClientInterface *
@@ -426,7 +440,7 @@ update_statuses (FzClientState *cl)
       r->status = s;
     }
   if (changed)
-    push_event (cl, FZ_CLIENT_EVENT_RESOURCES);
+    push_state_event (cl, FZ_CLIENT_EVENT_RESOURCES);
 }
 
 static int
@@ -897,7 +911,7 @@ authorization_created (FzClientState *cl, const FzPortalMessage *m, gint64 now)
   if (r->status == FZ_CLIENT_SITE_OFFLINE)
     {
       r->status = FZ_CLIENT_SITE_UNKNOWN;
-      push_event (cl, FZ_CLIENT_EVENT_RESOURCES);
+      push_state_event (cl, FZ_CLIENT_EVENT_RESOURCES);
     }
   replay (cl, &r->buffered, now);
 }
@@ -918,7 +932,7 @@ authorization_failed (FzClientState *cl, const FzPortalMessage *m)
   if (g_str_equal (reason, "offline") && r->status != FZ_CLIENT_SITE_OFFLINE)
     {
       r->status = FZ_CLIENT_SITE_OFFLINE;
-      push_event (cl, FZ_CLIENT_EVENT_RESOURCES);
+      push_state_event (cl, FZ_CLIENT_EVENT_RESOURCES);
     }
 }
 
@@ -1371,7 +1385,7 @@ check_mappings (FzClientState *cl)
   if (gen != cl->mappings_generation)
     {
       cl->mappings_generation = gen;
-      push_event (cl, FZ_CLIENT_EVENT_MAPPINGS);
+      push_state_event (cl, FZ_CLIENT_EVENT_MAPPINGS);
     }
 }
 
@@ -1387,6 +1401,17 @@ answer_resource (FzClientState *cl, FzDnsStubQuery *q, const Origin *o,
 
   if (r == NULL || map == NULL)
     {
+      if (map == NULL && !cl->proxy_ips_full_told
+          && !g_error_matches (error, FZ_PROXY_IPS_ERROR,
+                               FZ_PROXY_IPS_ERROR_INVALID_NAME))
+        {
+          /* Once: every later new name fails the same way. */
+          g_warning ("client: no proxy IPs for a new name: %s", error->message);
+          cl->proxy_ips_full_told = TRUE;
+          FzClientEvent *e = push_event (cl, FZ_CLIENT_EVENT_RESOURCE_UNREACHABLE);
+          e->resource_id = g_strdup (q->resource_id);
+          e->reason = g_strdup ("proxy_ips_exhausted");
+        }
       reply_servfail (cl, o, payload, len, now);
       return;
     }
@@ -1807,7 +1832,7 @@ static void
 resources_changed (FzClientState *cl)
 {
   update_interface (cl);
-  push_event (cl, FZ_CLIENT_EVENT_RESOURCES);
+  push_state_event (cl, FZ_CLIENT_EVENT_RESOURCES);
   update_statuses (cl);
 }
 
@@ -1974,6 +1999,7 @@ fz_client_state_poll_event (FzClientState *cl, FzClientEvent *out)
 
   if (e == NULL)
     return FALSE;
+  cl->state_events &= ~(1u << e->type);
   *out = *e;
   g_free (e);
   return TRUE;

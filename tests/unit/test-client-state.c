@@ -1608,6 +1608,130 @@ test_internet_off_deauthorizes (Fx *f, gconstpointer data)
   expect_tun (f, "192.0.2.1", 123);
 }
 
+/* A query straight into the client, its events left unpolled; the
+ * answer is read off the TUN and dropped. */
+static void
+dns_unpolled (Fx *f, const char *name)
+{
+  g_autoptr (GBytes) q = dns_query (name, LDNS_RR_TYPE_A, 1);
+  FzPacketBuf *buf = fz_buf_pool_alloc (f->pool);
+  FzIpPacket pkt;
+  FzIpAddr s = ip (ME4), d = ip (SENT4);
+  gsize len;
+  const guint8 *data = g_bytes_get_data (q, &len);
+
+  g_assert_true (fz_ip_build_udp (buf, &pkt, &s, &d, 5353, 53, data, len, NULL));
+  fz_client_state_handle_tun (f->cl, buf, f->now);
+  while ((buf = fz_client_state_poll_tun (f->cl)) != NULL)
+    fz_packet_buf_free (buf);
+}
+
+/* MAPPINGS means "save them again": one event for 100 new names asked
+ * before the host polls, not 100. */
+static void
+test_mappings_coalesced (Fx *f, gconstpointer data)
+{
+  (void) data;
+  for (guint i = 0; i < 100; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("m%u.corp.example.", i);
+      dns_unpolled (f, name);
+    }
+  client_side (f);
+  g_assert_cmpuint (f->n_mappings, ==, 1);
+  dns_unpolled (f, "m7.corp.example."); /* known: no change */
+  client_side (f);
+  g_assert_cmpuint (f->n_mappings, ==, 1);
+  dns_unpolled (f, "late.corp.example."); /* after the poll: a new event */
+  client_side (f);
+  g_assert_cmpuint (f->n_mappings, ==, 2);
+}
+
+/* With FZ_PROXY_IPS_MAX_NAMES names mapped, a new one gets SERVFAIL and
+ * the session one RESOURCE_UNREACHABLE (not one per query); known names
+ * keep answering. */
+static void
+test_proxy_ips_full (Fx *f, gconstpointer data)
+{
+  (void) data;
+  for (guint i = 0; i < FZ_PROXY_IPS_MAX_NAMES; i++)
+    {
+      char name[64];
+      g_snprintf (name, sizeof name, "n%u.corp.example.", i);
+      dns_unpolled (f, name);
+    }
+  client_side (f);
+  g_assert_cmpuint (f->n_mappings, ==, 1);
+  g_assert_true (g_queue_is_empty (&f->unreachable));
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("new%u.corp.example.", i);
+      /* One warning: another would be fatal. */
+      if (i == 0)
+        g_test_expect_message ("fz", G_LOG_LEVEL_WARNING,
+                               "*no proxy IPs for a new name*");
+      app_dns (f, SENT4, name, LDNS_RR_TYPE_A, 2);
+      g_test_assert_expected_messages ();
+      ldns_pkt *a = expect_dns (f, SENT4);
+      g_assert_cmpint (ldns_pkt_get_rcode (a), ==, LDNS_RCODE_SERVFAIL);
+      ldns_pkt_free (a);
+    }
+  g_assert_cmpuint (g_queue_get_length (&f->unreachable), ==, 1);
+  FzClientEvent *e = g_queue_pop_head (&f->unreachable);
+  g_assert_cmpstr (e->resource_id, ==, "r-corp");
+  g_assert_cmpstr (e->reason, ==, "proxy_ips_exhausted");
+  event_free (e);
+  g_assert_cmpuint (f->n_mappings, ==, 1);
+
+  app_dns (f, SENT4, "n7.corp.example.", LDNS_RR_TYPE_A, 3);
+  ldns_pkt *a = expect_dns (f, SENT4);
+  g_assert_cmpint (ldns_pkt_get_rcode (a), ==, LDNS_RCODE_NOERROR);
+  g_assert_cmpuint (ldns_pkt_ancount (a), ==, 4);
+  ldns_pkt_free (a);
+}
+
+#define CIDR_DC                                                                          \
+  "{\"id\":\"r-dc\",\"type\":\"cidr\",\"address\":\"10.3.0.0/16\",\"name\":\"dc\","      \
+  "\"sites\":[{\"id\":\"site-2\",\"name\":\"DC\"}],\"filters\":[]}"
+#define CIDR_LAB                                                                         \
+  "{\"id\":\"r-lab\",\"type\":\"cidr\",\"address\":\"10.4.0.0/16\",\"name\":\"lab\","    \
+  "\"sites\":[{\"id\":\"site-1\",\"name\":\"HQ\"}],\"filters\":[]}"
+
+/* RESOURCES only when the list or a site's status changed, and one for
+ * all that changed before the host polled. */
+static void
+test_resources_events (Fx *f, gconstpointer data)
+{
+  guint n = f->n_resources;
+
+  (void) data;
+  to_client (f, "resource_created_or_updated", CIDR_DC);
+  client_side (f);
+  g_assert_cmpuint (f->n_resources, ==, ++n);
+  /* site-1's gateway connects: all its resources online, one event. */
+  app_udp (f, ME4, "10.1.2.3", 4000, 7, "x", 1);
+  pump (f, 3 * S);
+  g_assert_cmpuint (f->n_resources, ==, ++n);
+  g_assert_cmpint (status_of (f, "r-web"), ==, FZ_CLIENT_SITE_ONLINE);
+  /* Another resource of the online site authorized: nothing changed. */
+  app_tcp (f, ME4, "10.1.7.7", 40001, 80, FZ_TCP_SYN);
+  pump (f, S);
+  g_assert_cmpuint (f->n_resources, ==, n);
+  /* A new resource of the online site: the list and its status, one. */
+  to_client (f, "resource_created_or_updated", CIDR_LAB);
+  client_side (f);
+  g_assert_cmpuint (f->n_resources, ==, ++n);
+  g_assert_cmpint (status_of (f, "r-lab"), ==, FZ_CLIENT_SITE_ONLINE);
+  /* site-2 offline, twice: two errors, one status change. */
+  f->fail_reason = "offline";
+  app_udp (f, ME4, "10.3.0.1", 4000, 7, "x", 1);
+  f->now += 3 * S;
+  app_udp (f, ME4, "10.3.0.1", 4000, 7, "x", 1);
+  g_assert_cmpuint (g_queue_get_length (&f->unreachable), ==, 2);
+  g_assert_cmpint (status_of (f, "r-dc"), ==, FZ_CLIENT_SITE_OFFLINE);
+  g_assert_cmpuint (f->n_resources, ==, ++n);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1651,5 +1775,8 @@ main (int argc, char **argv)
   ADD ("init-drops-resource", test_init_drops_resource);
   ADD ("remove-dns-resource", test_remove_dns_resource);
   ADD ("internet-off-deauthorizes", test_internet_off_deauthorizes);
+  ADD ("mappings-coalesced", test_mappings_coalesced);
+  ADD ("proxy-ips-full", test_proxy_ips_full);
+  ADD ("resources-events", test_resources_events);
   return g_test_run ();
 }
