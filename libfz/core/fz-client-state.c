@@ -126,7 +126,8 @@ struct _FzClientState
 
 static void process_node_events (FzClientState *cl, gint64 now);
 static void deauthorize (FzClientState *cl, Resource *r, gint64 now);
-static void route_packet (FzClientState *cl, FzPacketBuf *buf, gint64 now);
+static void route_packet (FzClientState *cl, FzPacketBuf *buf, const FzIpPacket *pkt,
+                          gint64 now);
 static void finish_query (FzClientState *cl, Query *q, const guint8 *msg, gsize len,
                           gint64 now);
 
@@ -890,7 +891,13 @@ replay (FzClientState *cl, GQueue *q, gint64 now)
 
   g_queue_init (q);
   while ((b = g_queue_pop_head (&pending)) != NULL)
-    route_packet (cl, b, now);
+    {
+      FzIpPacket pkt;
+      if (fz_ip_packet_parse (&pkt, b->data, b->len, FZ_IP_MAX_OFFLOAD) == FZ_IP_OK)
+        route_packet (cl, b, &pkt, now);
+      else
+        fz_packet_buf_free (b);
+    }
 }
 
 static void
@@ -1144,17 +1151,15 @@ resource_for (FzClientState *cl, const FzIpAddr *addr, const char **domain)
   return NULL;
 }
 
-/* A packet from the application, past the checks: to its resource. */
+/* A packet from the application, past the checks: to its resource.
+ * @pkt is @buf parsed (once, by the caller). */
 static void
-route_packet (FzClientState *cl, FzPacketBuf *buf, gint64 now)
+route_packet (FzClientState *cl, FzPacketBuf *buf, const FzIpPacket *pkt, gint64 now)
 {
-  FzIpPacket pkt;
   FzIpAddr dst;
   const char *domain;
 
-  if (fz_ip_packet_parse (&pkt, buf->data, buf->len, FZ_IP_MAX_OFFLOAD) != FZ_IP_OK)
-    goto drop;
-  fz_ip_packet_dst (&pkt, &dst);
+  fz_ip_packet_dst (pkt, &dst);
   Gateway *g = g_hash_table_lookup (cl->gw_by_ip, &dst);
   if (g != NULL)
     {
@@ -1165,14 +1170,14 @@ route_packet (FzClientState *cl, FzPacketBuf *buf, gint64 now)
   Resource *r = resource_for (cl, &dst, &domain);
   if (r == NULL)
     goto drop;
-  if (!fz_filter_set_allows_packet (r->filters, &pkt))
+  if (!fz_filter_set_allows_packet (r->filters, pkt))
     {
-      icmp_to_app (cl, &pkt, FZ_ICMP_PROHIBITED);
+      icmp_to_app (cl, pkt, FZ_ICMP_PROHIBITED);
       goto drop;
     }
   if (r->gateway == NULL)
     {
-      buffer_packet (&r->buffered, FZ_CLIENT_MAX_BUFFERED, buf, &pkt);
+      buffer_packet (&r->buffered, FZ_CLIENT_MAX_BUFFERED, buf, pkt);
       request_authorization (cl, r, now);
       return;
     }
@@ -1183,12 +1188,12 @@ route_packet (FzClientState *cl, FzPacketBuf *buf, gint64 now)
         goto drop;
       if (n->state == NAT_PENDING)
         {
-          buffer_packet (&n->buffered, FZ_CLIENT_NAT_BUFFERED, buf, &pkt);
+          buffer_packet (&n->buffered, FZ_CLIENT_NAT_BUFFERED, buf, pkt);
           return;
         }
       if (n->state == NAT_FAILED)
         {
-          icmp_to_app (cl, &pkt, FZ_ICMP_NET_UNREACHABLE);
+          icmp_to_app (cl, pkt, FZ_ICMP_NET_UNREACHABLE);
           goto drop;
         }
     }
@@ -1535,13 +1540,13 @@ fz_client_state_upstream_answer (FzClientState *cl, guint64 request, const guint
   if (q == NULL || q->kind != QUERY_UPSTREAM || cl->shut_down)
     return;
   const guint8 *query = g_bytes_get_data (q->query, &qlen);
-  if (msg != NULL && !fz_dns_answer_matches_query (query, qlen, msg, len))
+  g_autofree guint8 *cleaned = NULL;
+  if (msg != NULL && !fz_dns_answer_accept (query, qlen, msg, len, &cleaned, &len))
     {
       g_debug ("client: an upstream answer that does not match its query");
       msg = NULL;
     }
-  g_autofree guint8 *cleaned = NULL;
-  if (msg != NULL && (cleaned = fz_dns_answer_without_internal (msg, len, &len)) != NULL)
+  if (cleaned != NULL)
     {
       g_debug ("client: an upstream answer pointed into the tunnel's ranges");
       msg = cleaned;
@@ -1625,7 +1630,7 @@ fz_client_state_handle_tun (FzClientState *cl, FzPacketBuf *buf, gint64 now)
       process_node_events (cl, now);
       return;
     }
-  route_packet (cl, buf, now);
+  route_packet (cl, buf, &pkt, now);
   process_node_events (cl, now);
   return;
 

@@ -1039,6 +1039,54 @@ test_dns_upstream_capped (Fx *f, gconstpointer data)
   event_free (e);
 }
 
+/* An upstream answer pointing a public name at a proxy IP loses that
+ * record (DNS rebinding); one with another id is no answer: SERVFAIL. */
+static void
+test_dns_upstream_rebinding (Fx *f, gconstpointer data)
+{
+  (void) data;
+  for (guint round = 0; round < 2; round++)
+    {
+      app_dns (f, SENT4, "evil.example.", LDNS_RR_TYPE_A, 81);
+      FzClientEvent *e = g_queue_pop_head (&f->upstream);
+      gsize qlen;
+      ldns_pkt *p = NULL;
+      g_assert_cmpint (ldns_wire2pkt (&p, g_bytes_get_data (e->query, &qlen), qlen), ==,
+                       LDNS_STATUS_OK);
+      ldns_pkt_set_qr (p, true);
+      if (round == 1)
+        ldns_pkt_set_id (p, 82);
+      const char *rrs[]
+        = { "evil.example. 60 IN A 100.96.0.1", "evil.example. 60 IN A 192.0.2.7" };
+      for (guint i = 0; i < G_N_ELEMENTS (rrs); i++)
+        {
+          ldns_rr *rr = NULL;
+          g_assert_cmpint (ldns_rr_new_frm_str (&rr, rrs[i], 0, NULL, NULL), ==,
+                           LDNS_STATUS_OK);
+          ldns_pkt_push_rr (p, LDNS_SECTION_ANSWER, rr);
+        }
+      guint8 *wire = NULL;
+      size_t len = 0;
+      g_assert_cmpint (ldns_pkt2wire (&wire, p, &len), ==, LDNS_STATUS_OK);
+      fz_client_state_upstream_answer (f->cl, e->request, wire, len, f->now);
+      client_side (f);
+      ldns_pkt *a = expect_dns (f, SENT4);
+      g_assert_cmpuint (ldns_pkt_id (a), ==, 81);
+      if (round == 0)
+        {
+          g_assert_cmpuint (ldns_pkt_ancount (a), ==, 1);
+          g_autofree char *kept = answer_addr (a, 0);
+          g_assert_cmpstr (kept, ==, "192.0.2.7");
+        }
+      else
+        g_assert_cmpint (ldns_pkt_get_rcode (a), ==, LDNS_RCODE_SERVFAIL);
+      ldns_pkt_free (a);
+      ldns_pkt_free (p);
+      free (wire);
+      event_free (e);
+    }
+}
+
 static void
 test_dns_upstream_bounded (Fx *f, gconstpointer data)
 {
@@ -1757,6 +1805,7 @@ main (int argc, char **argv)
   ADD ("dns-upstream", test_dns_upstream);
   ADD ("dns-upstream-capped", test_dns_upstream_capped);
   ADD ("dns-upstream-bounded", test_dns_upstream_bounded);
+  ADD ("dns-upstream-rebinding", test_dns_upstream_rebinding);
   ADD ("dns-local", test_dns_local);
   ADD ("dns-srv-via-gateway", test_dns_srv_via_gateway);
   ADD ("dns-srv-gateway-gone", test_dns_srv_gateway_gone);
