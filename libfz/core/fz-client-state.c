@@ -552,23 +552,33 @@ routing_changed (const FzResource *a, const FzResource *b)
 
 /* Its packets waiting for an authorization go with it, unanswered, as
  * connlib drops its pending flows: the resource is gone, not refused. */
-static void
+static gboolean
 remove_resource (FzClientState *cl, const char *id, gint64 now)
 {
   Resource *r = g_hash_table_lookup (cl->resources, id);
 
   if (r == NULL)
-    return;
+    return FALSE;
   FzIpPrefix prefix_of_removed
     = r->src->type == FZ_RESOURCE_CIDR ? r->prefix : (FzIpPrefix){ 0 };
   deauthorize (cl, r, now);
   unindex_resource (cl, r);
   g_hash_table_remove (cl->resources, id);
   reindex_same_prefix (cl, &prefix_of_removed);
+  return TRUE;
 }
 
-/* A resource from the portal, new or changed. */
-static void
+static gboolean
+same_resource (const FzResource *a, const FzResource *b)
+{
+  g_autoptr (JsonNode) x = fz_resource_encode (a);
+  g_autoptr (JsonNode) y = fz_resource_encode (b);
+  return json_node_equal (x, y);
+}
+
+/* A resource from the portal, new or changed; FALSE when it changes
+ * nothing (the same again, or unusable). */
+static gboolean
 upsert_resource (FzClientState *cl, const FzResource *src, gint64 now)
 {
   Resource *r = g_hash_table_lookup (cl->resources, src->id);
@@ -583,8 +593,10 @@ upsert_resource (FzClientState *cl, const FzResource *src, gint64 now)
       || (src->type == FZ_RESOURCE_DNS && pattern == NULL))
     {
       g_warning ("client: resource rid=%s unusable", src->id);
-      return;
+      return FALSE;
     }
+  if (r != NULL && same_resource (r->src, copy))
+    return FALSE;
   if (r != NULL)
     {
       /* Its key is the id of the copy about to go. */
@@ -616,6 +628,7 @@ upsert_resource (FzClientState *cl, const FzResource *src, gint64 now)
     case FZ_RESOURCE_INTERNET: cl->internet = r; break;
     }
   reindex_same_prefix (cl, &old_prefix);
+  return TRUE;
 }
 
 /* ---- sending ---- */
@@ -1810,10 +1823,11 @@ set_interface (FzClientState *cl, const FzInterface *i)
                i->upstream_do53 != NULL ? i->upstream_do53->len : 0);
 }
 
-/* init lists every resource: the others go. */
-static void
+/* init lists every resource: the others go. TRUE if any changed. */
+static gboolean
 replace_resources (FzClientState *cl, GPtrArray *list, gint64 now)
 {
+  gboolean changed = FALSE;
   g_autoptr (GPtrArray) gone = g_ptr_array_new_with_free_func (g_free);
   GHashTableIter it;
   gpointer id;
@@ -1828,16 +1842,22 @@ replace_resources (FzClientState *cl, GPtrArray *list, gint64 now)
         g_ptr_array_add (gone, g_strdup (id));
     }
   for (guint i = 0; i < gone->len; i++)
-    remove_resource (cl, gone->pdata[i], now);
+    changed |= remove_resource (cl, gone->pdata[i], now);
   for (guint i = 0; list != NULL && i < list->len; i++)
-    upsert_resource (cl, list->pdata[i], now);
+    changed |= upsert_resource (cl, list->pdata[i], now);
+  return changed;
 }
 
+/* After resources came or went (@changed; init says so always, being
+ * the whole state again): routes, the list, statuses. */
 static void
-resources_changed (FzClientState *cl)
+resources_changed (FzClientState *cl, gboolean changed)
 {
-  update_interface (cl);
-  push_state_event (cl, FZ_CLIENT_EVENT_RESOURCES);
+  if (changed)
+    {
+      update_interface (cl);
+      push_state_event (cl, FZ_CLIENT_EVENT_RESOURCES);
+    }
   update_statuses (cl);
 }
 
@@ -1849,7 +1869,7 @@ handle_init (FzClientState *cl, const FzPortalMessage *m, gint64 now)
   set_interface (cl, m->interface);
   replace_resources (cl, m->resources, now);
   replace_relays (cl, m->relays, now);
-  resources_changed (cl);
+  resources_changed (cl, TRUE);
 }
 
 static void
@@ -1880,14 +1900,16 @@ fz_client_state_handle_portal (FzClientState *cl, const FzPortalMessage *m, gint
       update_interface (cl);
       break;
     case FZ_PORTAL_RESOURCE_CREATED_OR_UPDATED:
-      for (guint i = 0; m->resources != NULL && i < m->resources->len; i++)
-        upsert_resource (cl, m->resources->pdata[i], now);
-      resources_changed (cl);
-      break;
+      {
+        gboolean changed = FALSE;
+        for (guint i = 0; m->resources != NULL && i < m->resources->len; i++)
+          changed |= upsert_resource (cl, m->resources->pdata[i], now);
+        resources_changed (cl, changed);
+        break;
+      }
     case FZ_PORTAL_RESOURCE_DELETED:
-      if (m->resource_id != NULL)
-        remove_resource (cl, m->resource_id, now);
-      resources_changed (cl);
+      resources_changed (cl, m->resource_id != NULL
+                               && remove_resource (cl, m->resource_id, now));
       break;
     case FZ_PORTAL_AUTHORIZATION_CREATED: authorization_created (cl, m, now); break;
     case FZ_PORTAL_AUTHORIZATION_CREATION_FAILED: authorization_failed (cl, m); break;

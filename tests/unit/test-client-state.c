@@ -1770,6 +1770,11 @@ test_resources_events (Fx *f, gconstpointer data)
   client_side (f);
   g_assert_cmpuint (f->n_resources, ==, ++n);
   g_assert_cmpint (status_of (f, "r-lab"), ==, FZ_CLIENT_SITE_ONLINE);
+  /* The same again, or deleting what is not there: nothing changed. */
+  to_client (f, "resource_created_or_updated", CIDR_LAB);
+  to_client (f, "resource_deleted", "\"r-none\"");
+  client_side (f);
+  g_assert_cmpuint (f->n_resources, ==, n);
   /* site-2 offline, twice: two errors, one status change. */
   f->fail_reason = "offline";
   app_udp (f, ME4, "10.3.0.1", 4000, 7, "x", 1);
