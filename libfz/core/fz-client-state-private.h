@@ -42,6 +42,8 @@ typedef enum
   FZ_CLIENT_SITE_OFFLINE,
 } FzClientSiteStatus;
 
+/* INTERFACE, RESOURCES and MAPPINGS mean "read it again": each is queued
+ * at most once until polled, however many changes it stands for. */
 typedef enum
 {
   /* The TUN's configuration changed: fz_client_state_get_interface(). */
@@ -57,7 +59,10 @@ typedef enum
    * .tcp set when the UDP answer was truncated. */
   FZ_CLIENT_EVENT_UPSTREAM_DNS,
   /* .resource_id, .reason ("offline", "version_mismatch", "forbidden",
-   * "not_found"): a one-off error to show. */
+   * "not_found"): a one-off error to show. Also, once a session,
+   * "proxy_ips_exhausted": a new name of that DNS resource got SERVFAIL
+   * because FZ_PROXY_IPS_MAX_NAMES names have proxy IPs already (so do
+   * all new names after it; known names keep theirs). */
   FZ_CLIENT_EVENT_RESOURCE_UNREACHABLE,
   FZ_CLIENT_EVENT_FATAL, /* .reason: the token expired; sign in again */
 } FzClientEventType;

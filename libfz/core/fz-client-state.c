@@ -96,6 +96,8 @@ struct _FzClientState
   FzRng *rng;
   FzBufPool *pool;
   gboolean have_interface, shut_down, internet_enabled;
+  gboolean proxy_ips_full_told; /* its one event of the session went */
+  guint state_events;           /* bit per state event queued, not yet polled */
   FzClientInterface iface;
   GArray *upstreams;  /* FzIpAddr: the portal's do53 */
   GArray *system_dns; /* FzIpAddr */
@@ -123,7 +125,9 @@ struct _FzClientState
 };
 
 static void process_node_events (FzClientState *cl, gint64 now);
-static void route_packet (FzClientState *cl, FzPacketBuf *buf, gint64 now);
+static void deauthorize (FzClientState *cl, Resource *r, gint64 now);
+static void route_packet (FzClientState *cl, FzPacketBuf *buf, const FzIpPacket *pkt,
+                          gint64 now);
 static void finish_query (FzClientState *cl, Query *q, const guint8 *msg, gsize len,
                           gint64 now);
 
@@ -235,6 +239,7 @@ clear_queues (FzClientState *cl)
     }
   free_bufs (&cl->tun_out);
   fz_transmit_queue_clear (&cl->transmits);
+  cl->state_events = 0;
 }
 
 void
@@ -277,6 +282,17 @@ push_event (FzClientState *cl, FzClientEventType type)
   e->type = type;
   g_queue_push_tail (&cl->events, e);
   return e;
+}
+
+/* INTERFACE, RESOURCES and MAPPINGS say "read it again": one queued
+ * until the host polls it stands for every change meanwhile. */
+static void
+push_state_event (FzClientState *cl, FzClientEventType type)
+{
+  if (cl->state_events & (1u << type))
+    return;
+  cl->state_events |= 1u << type;
+  push_event (cl, type);
 }
 
 static FzPortalMessage *
@@ -353,7 +369,7 @@ update_interface (FzClientState *cl)
       add_route (routes, "0.0.0.0/0");
       add_route (routes, "::/0");
     }
-  push_event (cl, FZ_CLIENT_EVENT_INTERFACE);
+  push_state_event (cl, FZ_CLIENT_EVENT_INTERFACE);
 }
 
 const FzClientInterface *
@@ -425,7 +441,7 @@ update_statuses (FzClientState *cl)
       r->status = s;
     }
   if (changed)
-    push_event (cl, FZ_CLIENT_EVENT_RESOURCES);
+    push_state_event (cl, FZ_CLIENT_EVENT_RESOURCES);
 }
 
 static int
@@ -534,24 +550,36 @@ routing_changed (const FzResource *a, const FzResource *b)
   return FALSE;
 }
 
-static void
-remove_resource (FzClientState *cl, const char *id)
+/* Its packets waiting for an authorization go with it, unanswered, as
+ * connlib drops its pending flows: the resource is gone, not refused. */
+static gboolean
+remove_resource (FzClientState *cl, const char *id, gint64 now)
 {
   Resource *r = g_hash_table_lookup (cl->resources, id);
 
   if (r == NULL)
-    return;
+    return FALSE;
   FzIpPrefix prefix_of_removed
     = r->src->type == FZ_RESOURCE_CIDR ? r->prefix : (FzIpPrefix){ 0 };
+  deauthorize (cl, r, now);
   unindex_resource (cl, r);
-  drop_nats_of (cl, id, NULL);
   g_hash_table_remove (cl->resources, id);
   reindex_same_prefix (cl, &prefix_of_removed);
+  return TRUE;
 }
 
-/* A resource from the portal, new or changed. */
-static void
-upsert_resource (FzClientState *cl, const FzResource *src)
+static gboolean
+same_resource (const FzResource *a, const FzResource *b)
+{
+  g_autoptr (JsonNode) x = fz_resource_encode (a);
+  g_autoptr (JsonNode) y = fz_resource_encode (b);
+  return json_node_equal (x, y);
+}
+
+/* A resource from the portal, new or changed; FALSE when it changes
+ * nothing (the same again, or unusable). */
+static gboolean
+upsert_resource (FzClientState *cl, const FzResource *src, gint64 now)
 {
   Resource *r = g_hash_table_lookup (cl->resources, src->id);
   g_autoptr (FzResource) copy = copy_resource (src);
@@ -565,8 +593,10 @@ upsert_resource (FzClientState *cl, const FzResource *src)
       || (src->type == FZ_RESOURCE_DNS && pattern == NULL))
     {
       g_warning ("client: resource rid=%s unusable", src->id);
-      return;
+      return FALSE;
     }
+  if (r != NULL && same_resource (r->src, copy))
+    return FALSE;
   if (r != NULL)
     {
       /* Its key is the id of the copy about to go. */
@@ -575,11 +605,7 @@ upsert_resource (FzClientState *cl, const FzResource *src)
         old_prefix = r->prefix;
       unindex_resource (cl, r);
       if (routing_changed (r->src, src))
-        {
-          drop_nats_of (cl, src->id, NULL);
-          r->gateway = NULL;
-          r->last_request = G_MININT64;
-        }
+        deauthorize (cl, r, now);
       fz_resource_free (r->src);
       fz_filter_set_free (r->filters);
     }
@@ -602,6 +628,7 @@ upsert_resource (FzClientState *cl, const FzResource *src)
     case FZ_RESOURCE_INTERNET: cl->internet = r; break;
     }
   reindex_same_prefix (cl, &old_prefix);
+  return TRUE;
 }
 
 /* ---- sending ---- */
@@ -773,6 +800,38 @@ remove_gateway (FzClientState *cl, Gateway *g, gboolean goodbye, gint64 now)
   g_hash_table_remove (cl->gateways, g->id);
 }
 
+/* A gateway that serves us no resource any more gets a goodbye and is
+ * forgotten, as connlib closes a peer left without allowed IPs. */
+static void
+release_gateway (FzClientState *cl, Gateway *g, gint64 now)
+{
+  GHashTableIter it;
+  gpointer v;
+
+  if (g == NULL)
+    return;
+  g_hash_table_iter_init (&it, cl->resources);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    if (((Resource *) v)->gateway == g)
+      return;
+  remove_gateway (cl, g, TRUE, now);
+  update_statuses (cl);
+}
+
+/* @r is no longer authorized (deleted, turned off, moved): its NATs go,
+ * its next packet asks the portal again, and its gateway goes if it
+ * served nothing else. */
+static void
+deauthorize (FzClientState *cl, Resource *r, gint64 now)
+{
+  Gateway *g = r->gateway;
+
+  drop_nats_of (cl, r->src->id, NULL);
+  r->gateway = NULL;
+  r->last_request = G_MININT64;
+  release_gateway (cl, g, now);
+}
+
 static void
 request_authorization (FzClientState *cl, Resource *r, gint64 now)
 {
@@ -845,7 +904,13 @@ replay (FzClientState *cl, GQueue *q, gint64 now)
 
   g_queue_init (q);
   while ((b = g_queue_pop_head (&pending)) != NULL)
-    route_packet (cl, b, now);
+    {
+      FzIpPacket pkt;
+      if (fz_ip_packet_parse (&pkt, b->data, b->len, FZ_IP_MAX_OFFLOAD) == FZ_IP_OK)
+        route_packet (cl, b, &pkt, now);
+      else
+        fz_packet_buf_free (b);
+    }
 }
 
 static void
@@ -859,11 +924,14 @@ authorization_created (FzClientState *cl, const FzPortalMessage *m, gint64 now)
   if (g == NULL)
     return;
   g_debug ("client: rid=%s authorized through gid=%s", r->src->id, g->id);
+  Gateway *before = r->gateway;
   r->gateway = g;
+  if (before != g)
+    release_gateway (cl, before, now);
   if (r->status == FZ_CLIENT_SITE_OFFLINE)
     {
       r->status = FZ_CLIENT_SITE_UNKNOWN;
-      push_event (cl, FZ_CLIENT_EVENT_RESOURCES);
+      push_state_event (cl, FZ_CLIENT_EVENT_RESOURCES);
     }
   replay (cl, &r->buffered, now);
 }
@@ -884,7 +952,7 @@ authorization_failed (FzClientState *cl, const FzPortalMessage *m)
   if (g_str_equal (reason, "offline") && r->status != FZ_CLIENT_SITE_OFFLINE)
     {
       r->status = FZ_CLIENT_SITE_OFFLINE;
-      push_event (cl, FZ_CLIENT_EVENT_RESOURCES);
+      push_state_event (cl, FZ_CLIENT_EVENT_RESOURCES);
     }
 }
 
@@ -1096,17 +1164,15 @@ resource_for (FzClientState *cl, const FzIpAddr *addr, const char **domain)
   return NULL;
 }
 
-/* A packet from the application, past the checks: to its resource. */
+/* A packet from the application, past the checks: to its resource.
+ * @pkt is @buf parsed (once, by the caller). */
 static void
-route_packet (FzClientState *cl, FzPacketBuf *buf, gint64 now)
+route_packet (FzClientState *cl, FzPacketBuf *buf, const FzIpPacket *pkt, gint64 now)
 {
-  FzIpPacket pkt;
   FzIpAddr dst;
   const char *domain;
 
-  if (fz_ip_packet_parse (&pkt, buf->data, buf->len, FZ_IP_MAX_OFFLOAD) != FZ_IP_OK)
-    goto drop;
-  fz_ip_packet_dst (&pkt, &dst);
+  fz_ip_packet_dst (pkt, &dst);
   Gateway *g = g_hash_table_lookup (cl->gw_by_ip, &dst);
   if (g != NULL)
     {
@@ -1117,14 +1183,14 @@ route_packet (FzClientState *cl, FzPacketBuf *buf, gint64 now)
   Resource *r = resource_for (cl, &dst, &domain);
   if (r == NULL)
     goto drop;
-  if (!fz_filter_set_allows_packet (r->filters, &pkt))
+  if (!fz_filter_set_allows_packet (r->filters, pkt))
     {
-      icmp_to_app (cl, &pkt, FZ_ICMP_PROHIBITED);
+      icmp_to_app (cl, pkt, FZ_ICMP_PROHIBITED);
       goto drop;
     }
   if (r->gateway == NULL)
     {
-      buffer_packet (&r->buffered, FZ_CLIENT_MAX_BUFFERED, buf, &pkt);
+      buffer_packet (&r->buffered, FZ_CLIENT_MAX_BUFFERED, buf, pkt);
       request_authorization (cl, r, now);
       return;
     }
@@ -1135,12 +1201,12 @@ route_packet (FzClientState *cl, FzPacketBuf *buf, gint64 now)
         goto drop;
       if (n->state == NAT_PENDING)
         {
-          buffer_packet (&n->buffered, FZ_CLIENT_NAT_BUFFERED, buf, &pkt);
+          buffer_packet (&n->buffered, FZ_CLIENT_NAT_BUFFERED, buf, pkt);
           return;
         }
       if (n->state == NAT_FAILED)
         {
-          icmp_to_app (cl, &pkt, FZ_ICMP_NET_UNREACHABLE);
+          icmp_to_app (cl, pkt, FZ_ICMP_NET_UNREACHABLE);
           goto drop;
         }
     }
@@ -1337,7 +1403,7 @@ check_mappings (FzClientState *cl)
   if (gen != cl->mappings_generation)
     {
       cl->mappings_generation = gen;
-      push_event (cl, FZ_CLIENT_EVENT_MAPPINGS);
+      push_state_event (cl, FZ_CLIENT_EVENT_MAPPINGS);
     }
 }
 
@@ -1353,6 +1419,17 @@ answer_resource (FzClientState *cl, FzDnsStubQuery *q, const Origin *o,
 
   if (r == NULL || map == NULL)
     {
+      if (map == NULL && !cl->proxy_ips_full_told
+          && !g_error_matches (error, FZ_PROXY_IPS_ERROR,
+                               FZ_PROXY_IPS_ERROR_INVALID_NAME))
+        {
+          /* Once: every later new name fails the same way. */
+          g_warning ("client: no proxy IPs for a new name: %s", error->message);
+          cl->proxy_ips_full_told = TRUE;
+          FzClientEvent *e = push_event (cl, FZ_CLIENT_EVENT_RESOURCE_UNREACHABLE);
+          e->resource_id = g_strdup (q->resource_id);
+          e->reason = g_strdup ("proxy_ips_exhausted");
+        }
       reply_servfail (cl, o, payload, len, now);
       return;
     }
@@ -1476,13 +1553,13 @@ fz_client_state_upstream_answer (FzClientState *cl, guint64 request, const guint
   if (q == NULL || q->kind != QUERY_UPSTREAM || cl->shut_down)
     return;
   const guint8 *query = g_bytes_get_data (q->query, &qlen);
-  if (msg != NULL && !fz_dns_answer_matches_query (query, qlen, msg, len))
+  g_autofree guint8 *cleaned = NULL;
+  if (msg != NULL && !fz_dns_answer_accept (query, qlen, msg, len, &cleaned, &len))
     {
       g_debug ("client: an upstream answer that does not match its query");
       msg = NULL;
     }
-  g_autofree guint8 *cleaned = NULL;
-  if (msg != NULL && (cleaned = fz_dns_answer_without_internal (msg, len, &len)) != NULL)
+  if (cleaned != NULL)
     {
       g_debug ("client: an upstream answer pointed into the tunnel's ranges");
       msg = cleaned;
@@ -1566,7 +1643,7 @@ fz_client_state_handle_tun (FzClientState *cl, FzPacketBuf *buf, gint64 now)
       process_node_events (cl, now);
       return;
     }
-  route_packet (cl, buf, now);
+  route_packet (cl, buf, &pkt, now);
   process_node_events (cl, now);
   return;
 
@@ -1746,10 +1823,11 @@ set_interface (FzClientState *cl, const FzInterface *i)
                i->upstream_do53 != NULL ? i->upstream_do53->len : 0);
 }
 
-/* init lists every resource: the others go. */
-static void
-replace_resources (FzClientState *cl, GPtrArray *list)
+/* init lists every resource: the others go. TRUE if any changed. */
+static gboolean
+replace_resources (FzClientState *cl, GPtrArray *list, gint64 now)
 {
+  gboolean changed = FALSE;
   g_autoptr (GPtrArray) gone = g_ptr_array_new_with_free_func (g_free);
   GHashTableIter it;
   gpointer id;
@@ -1764,16 +1842,22 @@ replace_resources (FzClientState *cl, GPtrArray *list)
         g_ptr_array_add (gone, g_strdup (id));
     }
   for (guint i = 0; i < gone->len; i++)
-    remove_resource (cl, gone->pdata[i]);
+    changed |= remove_resource (cl, gone->pdata[i], now);
   for (guint i = 0; list != NULL && i < list->len; i++)
-    upsert_resource (cl, list->pdata[i]);
+    changed |= upsert_resource (cl, list->pdata[i], now);
+  return changed;
 }
 
+/* After resources came or went (@changed; init says so always, being
+ * the whole state again): routes, the list, statuses. */
 static void
-resources_changed (FzClientState *cl)
+resources_changed (FzClientState *cl, gboolean changed)
 {
-  update_interface (cl);
-  push_event (cl, FZ_CLIENT_EVENT_RESOURCES);
+  if (changed)
+    {
+      update_interface (cl);
+      push_state_event (cl, FZ_CLIENT_EVENT_RESOURCES);
+    }
   update_statuses (cl);
 }
 
@@ -1783,9 +1867,9 @@ handle_init (FzClientState *cl, const FzPortalMessage *m, gint64 now)
   /* init follows every join: say again that we do ICE. */
   push_portal (cl, FZ_PORTAL_SET_SNOWNET_CAPABILITIES)->iceless = FALSE;
   set_interface (cl, m->interface);
-  replace_resources (cl, m->resources);
+  replace_resources (cl, m->resources, now);
   replace_relays (cl, m->relays, now);
-  resources_changed (cl);
+  resources_changed (cl, TRUE);
 }
 
 static void
@@ -1816,14 +1900,16 @@ fz_client_state_handle_portal (FzClientState *cl, const FzPortalMessage *m, gint
       update_interface (cl);
       break;
     case FZ_PORTAL_RESOURCE_CREATED_OR_UPDATED:
-      for (guint i = 0; m->resources != NULL && i < m->resources->len; i++)
-        upsert_resource (cl, m->resources->pdata[i]);
-      resources_changed (cl);
-      break;
+      {
+        gboolean changed = FALSE;
+        for (guint i = 0; m->resources != NULL && i < m->resources->len; i++)
+          changed |= upsert_resource (cl, m->resources->pdata[i], now);
+        resources_changed (cl, changed);
+        break;
+      }
     case FZ_PORTAL_RESOURCE_DELETED:
-      if (m->resource_id != NULL)
-        remove_resource (cl, m->resource_id);
-      resources_changed (cl);
+      resources_changed (cl, m->resource_id != NULL
+                               && remove_resource (cl, m->resource_id, now));
       break;
     case FZ_PORTAL_AUTHORIZATION_CREATED: authorization_created (cl, m, now); break;
     case FZ_PORTAL_AUTHORIZATION_CREATION_FAILED: authorization_failed (cl, m); break;
@@ -1851,13 +1937,18 @@ fz_client_state_poll_portal (FzClientState *cl)
 void
 fz_client_state_set_internet_resource_enabled (FzClientState *cl, gboolean on, gint64 now)
 {
-  (void) now;
   if (cl->internet_enabled == on || cl->shut_down)
     return;
   cl->internet_enabled = on;
+  /* Off is a deletion but for the list: connlib disables it the same
+   * way. */
   if (!on && cl->internet != NULL)
-    free_bufs (&cl->internet->buffered);
+    {
+      free_bufs (&cl->internet->buffered);
+      deauthorize (cl, cl->internet, now);
+    }
   update_interface (cl);
+  process_node_events (cl, now);
 }
 
 char *
@@ -1935,6 +2026,7 @@ fz_client_state_poll_event (FzClientState *cl, FzClientEvent *out)
 
   if (e == NULL)
     return FALSE;
+  cl->state_events &= ~(1u << e->type);
   *out = *e;
   g_free (e);
   return TRUE;

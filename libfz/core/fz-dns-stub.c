@@ -390,18 +390,25 @@ packets_match (const ldns_pkt *query, const ldns_pkt *ans)
   return ldns_pkt_qdcount (ans) == 1 && questions_equal (query, ans);
 }
 
+/* Both parsed (the caller frees what is not NULL) and matching. */
+static gboolean
+parse_matching (const guint8 *query, gsize query_len, const guint8 *answer,
+                gsize answer_len, ldns_pkt **q, ldns_pkt **a)
+{
+  return query_len <= FZ_DNS_MESSAGE_MAX && answer_len <= FZ_DNS_MESSAGE_MAX
+         && query_len >= HEADER_LEN && answer_len >= HEADER_LEN
+         && ldns_wire2pkt (q, query, query_len) == LDNS_STATUS_OK
+         && ldns_wire2pkt (a, answer, answer_len) == LDNS_STATUS_OK
+         && packets_match (*q, *a);
+}
+
 gboolean
 fz_dns_answer_matches_query (const guint8 *query, gsize query_len, const guint8 *answer,
                              gsize answer_len)
 {
   ldns_pkt *q = NULL, *a = NULL;
-  gboolean ok = FALSE;
+  gboolean ok = parse_matching (query, query_len, answer, answer_len, &q, &a);
 
-  if (query_len <= FZ_DNS_MESSAGE_MAX && answer_len <= FZ_DNS_MESSAGE_MAX
-      && query_len >= HEADER_LEN && answer_len >= HEADER_LEN
-      && ldns_wire2pkt (&q, query, query_len) == LDNS_STATUS_OK
-      && ldns_wire2pkt (&a, answer, answer_len) == LDNS_STATUS_OK)
-    ok = packets_match (q, a);
   if (q != NULL)
     ldns_pkt_free (q);
   if (a != NULL)
@@ -492,15 +499,14 @@ strip_internal (ldns_rr_list *list)
   return removed;
 }
 
-guint8 *
-fz_dns_answer_without_internal (const guint8 *answer, gsize len, gsize *out_len)
+/* @a without its internal A/AAAA records, as a new message, or NULL
+ * when it has none. */
+static guint8 *
+strip_to_wire (ldns_pkt *a, gsize *out_len)
 {
-  ldns_pkt *a = NULL;
   guint8 *wire = NULL, *out = NULL;
   size_t wire_len = 0;
 
-  if (len > FZ_DNS_MESSAGE_MAX || ldns_wire2pkt (&a, answer, len) != LDNS_STATUS_OK)
-    return NULL;
   gboolean an = strip_internal (ldns_pkt_answer (a));
   gboolean ar = strip_internal (ldns_pkt_additional (a));
   /* The header's counts are ldns's own fields, not the lists'. */
@@ -512,8 +518,34 @@ fz_dns_answer_without_internal (const guint8 *answer, gsize len, gsize *out_len)
       *out_len = wire_len;
     }
   free (wire);
+  return out;
+}
+
+guint8 *
+fz_dns_answer_without_internal (const guint8 *answer, gsize len, gsize *out_len)
+{
+  ldns_pkt *a = NULL;
+
+  if (len > FZ_DNS_MESSAGE_MAX || ldns_wire2pkt (&a, answer, len) != LDNS_STATUS_OK)
+    return NULL;
+  guint8 *out = strip_to_wire (a, out_len);
   ldns_pkt_free (a);
   return out;
+}
+
+gboolean
+fz_dns_answer_accept (const guint8 *query, gsize query_len, const guint8 *answer,
+                      gsize answer_len, guint8 **cleaned, gsize *cleaned_len)
+{
+  ldns_pkt *q = NULL, *a = NULL;
+  gboolean ok = parse_matching (query, query_len, answer, answer_len, &q, &a);
+
+  *cleaned = ok ? strip_to_wire (a, cleaned_len) : NULL;
+  if (q != NULL)
+    ldns_pkt_free (q);
+  if (a != NULL)
+    ldns_pkt_free (a);
+  return ok;
 }
 
 guint8 *

@@ -23,7 +23,17 @@ G_BEGIN_DECLS
 #define FZ_PROXY_IPS_PER_FAMILY 4
 #define FZ_PROXY_IPS_NAME_MAX   253
 /* How many names the ranges hold (the IPv4 one, less the sentinels). */
-#define FZ_PROXY_IPS_MAX_NAMES (((1u << 21) - 1 - 256) / FZ_PROXY_IPS_PER_FAMILY)
+#define FZ_PROXY_IPS_RANGE_NAMES (((1u << 21) - 1 - 256) / FZ_PROXY_IPS_PER_FAMILY)
+/* How many names a session holds. Every name of a wildcard resource an
+ * application asks for gets a mapping that stays all session and is
+ * saved: without a bound, a program resolving random labels would grow
+ * the table, the saved file and each save after a MAPPINGS event until
+ * the ranges ran out (2^21 / 4 names). 65 536 is far more than a user
+ * resolves in a session, costs at most about 50 MB here (253-character
+ * names, their 8 addresses, both indexes) and 33 MB saved, and uses only
+ * an eighth of the ranges, so a session seeded with the saved mappings
+ * still has addresses to continue with. */
+#define FZ_PROXY_IPS_MAX_NAMES 65536
 
 #define FZ_PROXY_IPS_ERROR (fz_proxy_ips_error_quark ())
 GQuark fz_proxy_ips_error_quark (void);
@@ -33,6 +43,7 @@ typedef enum
   FZ_PROXY_IPS_ERROR_INVALID_NAME, /* not a DNS name, or too long */
   FZ_PROXY_IPS_ERROR_EXHAUSTED,    /* the range has no 4 unused addresses left */
   FZ_PROXY_IPS_ERROR_INVALID,      /* saved mappings that do not parse or do not fit */
+  FZ_PROXY_IPS_ERROR_FULL,         /* FZ_PROXY_IPS_MAX_NAMES names held already */
 } FzProxyIpsError;
 
 typedef struct
@@ -48,8 +59,9 @@ FzProxyIps *fz_proxy_ips_new (void);
 void fz_proxy_ips_free (FzProxyIps *ips);
 
 /* The mapping of @name, made now with the next unused addresses if it
- * has none. NULL with FZ_PROXY_IPS_ERROR_INVALID_NAME or _EXHAUSTED (then
- * nothing changes). The mapping stays valid until @name is forgotten or
+ * has none. NULL with FZ_PROXY_IPS_ERROR_INVALID_NAME, _FULL (a new name
+ * while FZ_PROXY_IPS_MAX_NAMES are held; known names still answer) or
+ * _EXHAUSTED (then nothing changes). The mapping stays valid until @name is forgotten or
  * @ips freed. */
 const FzProxyIpsMapping *fz_proxy_ips_assign (FzProxyIps *ips, const char *name,
                                               GError **error);

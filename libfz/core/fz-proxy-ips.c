@@ -244,6 +244,13 @@ fz_proxy_ips_assign (FzProxyIps *ips, const char *name, GError **error)
   found = g_hash_table_lookup (ips->by_name, key);
   if (found != NULL)
     return found;
+  if (g_hash_table_size (ips->by_name) >= FZ_PROXY_IPS_MAX_NAMES)
+    {
+      g_set_error (error, FZ_PROXY_IPS_ERROR, FZ_PROXY_IPS_ERROR_FULL,
+                   "%u names have proxy IPs already, the most a session holds",
+                   FZ_PROXY_IPS_MAX_NAMES);
+      return NULL;
+    }
   m = g_new0 (FzProxyIpsMapping, 1);
   if (!take (V4, &next[V4], m->ipv4) || !take (V6, &next[V6], m->ipv6))
     {
@@ -505,7 +512,8 @@ parse_root (FzProxyIps *ips, JsonNode *root, GError **error)
     return invalid (error, "has no list of mappings");
   a = json_node_get_array (list);
   if (json_array_get_length (a) > FZ_PROXY_IPS_MAX_NAMES)
-    return invalid (error, "has more than %u mappings", FZ_PROXY_IPS_MAX_NAMES);
+    return invalid (error, "has %u mappings, more than the %u names a session holds",
+                    json_array_get_length (a), FZ_PROXY_IPS_MAX_NAMES);
   for (guint i = 0; i < json_array_get_length (a); i++)
     if (!parse_mapping (ips, json_array_get_element (a, i), i, error))
       return FALSE;

@@ -175,6 +175,64 @@ run_for (World *w, gint64 span)
   w->now = end;
 }
 
+/* "example.com" A, id 0x1234, RD; the answer adds one A record. */
+static const guint8 dns_query_bytes[]
+  = { 0x12, 0x34, 0x01, 0x00, 0,   1, 0,   0,   0,   0, 0, 0, 7, 'e', 'x',
+      'a',  'm',  'p',  'l',  'e', 3, 'c', 'o', 'm', 0, 0, 1, 0, 1 };
+static const guint8 dns_record[]
+  = { 0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1 };
+
+/* ns per query through the stub to an upstream resolver and back: the
+ * application's query on the TUN, the UPSTREAM_DNS event, the answer,
+ * the answer to the TUN. */
+static double
+bench_upstream_dns (World *w, FzBufPool *pool, guint64 n)
+{
+  FzIpAddr app, sentinel, server;
+  FzIpPacket p;
+  guint8 answer[sizeof dns_query_bytes + sizeof dns_record];
+  g_autoptr (FzPacketBuf) query = fz_packet_buf_new (FZ_PACKET_BUF_HEADROOM, 256);
+
+  fz_ip_addr_parse (&app, "100.64.0.2");
+  fz_ip_addr_parse (&sentinel, "100.100.111.1");
+  fz_ip_addr_parse (&server, "192.0.2.53");
+  fz_client_state_set_system_dns (w->cl, &server, 1);
+  g_assert (fz_ip_build_udp (query, &p, &app, &sentinel, 40000, 53, dns_query_bytes,
+                             sizeof dns_query_bytes, NULL));
+  memcpy (answer, dns_query_bytes, sizeof dns_query_bytes);
+  memcpy (answer + sizeof dns_query_bytes, dns_record, sizeof dns_record);
+  answer[2] |= 0x80; /* QR */
+  answer[7] = 1;     /* one answer */
+  exchange (w);
+
+  guint64 answered = 0;
+  gint64 start = g_get_monotonic_time ();
+  for (guint64 k = 0; k < n; k++)
+    {
+      FzPacketBuf *b = fz_buf_pool_alloc (pool);
+      FzClientEvent e;
+      fz_packet_buf_set (b, query->data, query->len);
+      fz_client_state_handle_tun (w->cl, b, w->now);
+      while (fz_client_state_poll_event (w->cl, &e))
+        {
+          if (e.type == FZ_CLIENT_EVENT_UPSTREAM_DNS)
+            fz_client_state_upstream_answer (w->cl, e.request, answer, sizeof answer,
+                                             w->now);
+          fz_client_event_clear (&e);
+        }
+      while ((b = fz_client_state_poll_tun (w->cl)) != NULL)
+        {
+          answered++;
+          fz_packet_buf_free (b);
+        }
+    }
+  double ns = ns_per (start, n);
+  if (answered != n)
+    g_error ("%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " queries answered", answered,
+             n);
+  return ns;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -271,6 +329,8 @@ main (int argc, char **argv)
   if (sent != n)
     g_error ("%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " packets went out", sent, n);
 
+  double dns_ns = bench_upstream_dns (&w, pool, MAX (n / 20, 1));
+
   printf ("client policy, %u CIDR resources (%u authorized), %" G_GUINT64_FORMAT
           " packets of 44 bytes:\n",
           RESOURCES, AUTHORIZED, n);
@@ -278,6 +338,7 @@ main (int argc, char **argv)
   printf ("  TUN -> datagram (policy + WireGuard): %8.1f ns/packet\n", all_ns);
   printf ("  WireGuard alone (node encapsulate):   %8.1f ns/packet\n", enc_ns);
   printf ("  the client's policy:                  %8.1f ns/packet\n", all_ns - enc_ns);
+  printf ("  upstream DNS, query to answer:        %8.1f ns/query\n", dns_ns);
   for (guint i = 0; i < AUTHORIZED; i++)
     fz_packet_buf_free (pkts[i]);
   fz_client_state_free (w.cl);

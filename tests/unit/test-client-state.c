@@ -852,7 +852,10 @@ test_resource_changes_site (Fx *f, gconstpointer data)
              "{\"id\":\"r-host\",\"type\":\"cidr\",\"address\":\"10.1.2.3/32\","
              "\"name\":\"host\",\"sites\":[{\"id\":\"site-2\",\"name\":\"DC\"}],"
              "\"filters\":[]}");
-  client_side (f);
+  /* gw-1 served nothing else: it got a goodbye (delivered before the
+   * portal's next answer, which names gw-1 again). */
+  pump (f, 0);
+  g_assert_cmpuint (fz_gateway_state_n_clients (f->gw), ==, 0);
   app_udp (f, ME4, "10.1.2.3", 4000, 7, "x", 1);
   pump (f, 3 * S);
   g_assert_cmpuint (f->n_requests, ==, 2);
@@ -1033,6 +1036,54 @@ test_dns_upstream_capped (Fx *f, gconstpointer data)
   ldns_pkt_free (p);
   free (wire);
   event_free (e);
+}
+
+/* An upstream answer pointing a public name at a proxy IP loses that
+ * record (DNS rebinding); one with another id is no answer: SERVFAIL. */
+static void
+test_dns_upstream_rebinding (Fx *f, gconstpointer data)
+{
+  (void) data;
+  for (guint round = 0; round < 2; round++)
+    {
+      app_dns (f, SENT4, "evil.example.", LDNS_RR_TYPE_A, 81);
+      FzClientEvent *e = g_queue_pop_head (&f->upstream);
+      gsize qlen;
+      ldns_pkt *p = NULL;
+      g_assert_cmpint (ldns_wire2pkt (&p, g_bytes_get_data (e->query, &qlen), qlen), ==,
+                       LDNS_STATUS_OK);
+      ldns_pkt_set_qr (p, true);
+      if (round == 1)
+        ldns_pkt_set_id (p, 82);
+      const char *rrs[]
+        = { "evil.example. 60 IN A 100.96.0.1", "evil.example. 60 IN A 192.0.2.7" };
+      for (guint i = 0; i < G_N_ELEMENTS (rrs); i++)
+        {
+          ldns_rr *rr = NULL;
+          g_assert_cmpint (ldns_rr_new_frm_str (&rr, rrs[i], 0, NULL, NULL), ==,
+                           LDNS_STATUS_OK);
+          ldns_pkt_push_rr (p, LDNS_SECTION_ANSWER, rr);
+        }
+      guint8 *wire = NULL;
+      size_t len = 0;
+      g_assert_cmpint (ldns_pkt2wire (&wire, p, &len), ==, LDNS_STATUS_OK);
+      fz_client_state_upstream_answer (f->cl, e->request, wire, len, f->now);
+      client_side (f);
+      ldns_pkt *a = expect_dns (f, SENT4);
+      g_assert_cmpuint (ldns_pkt_id (a), ==, 81);
+      if (round == 0)
+        {
+          g_assert_cmpuint (ldns_pkt_ancount (a), ==, 1);
+          g_autofree char *kept = answer_addr (a, 0);
+          g_assert_cmpstr (kept, ==, "192.0.2.7");
+        }
+      else
+        g_assert_cmpint (ldns_pkt_get_rcode (a), ==, LDNS_RCODE_SERVFAIL);
+      ldns_pkt_free (a);
+      ldns_pkt_free (p);
+      free (wire);
+      event_free (e);
+    }
 }
 
 static void
@@ -1450,6 +1501,289 @@ test_gateway_icmp_errors (Fx *f, gconstpointer data)
   fz_client_state_set_internet_resource_enabled (f->cl, TRUE, f->now);
 }
 
+/* Whether the client still has a connection to gw-1, and the gateway
+ * still has us (it forgets us on our goodbye). */
+static void
+assert_connected (Fx *f, gboolean yes)
+{
+  g_assert_cmpuint (fz_node_n_connections (fz_client_state_get_node (f->cl)), ==,
+                    yes ? 1 : 0);
+  g_assert_cmpuint (fz_gateway_state_n_clients (f->gw), ==, yes ? 1 : 0);
+}
+
+/* A resource deleted: its route goes, a later packet to it goes nowhere,
+ * and the gateway left serving nothing gets a goodbye and is forgotten
+ * (connlib's remove_resource). Back again, it is authorized again. */
+static void
+test_remove_resource_closes_gateway (Fx *f, gconstpointer data)
+{
+  (void) data;
+  app_tcp (f, ME4, "10.1.7.7", 40001, 80, FZ_TCP_SYN);
+  pump (f, 3 * S);
+  expect_tun (f, "10.1.7.7", 80);
+  assert_connected (f, TRUE);
+  g_assert_cmpint (status_of (f, "r-host"), ==, FZ_CLIENT_SITE_ONLINE);
+
+  to_client (f, "resource_deleted", "\"r-web\"");
+  pump (f, 0);
+  g_assert_false (has_route (f, "10.1.0.0/16"));
+  assert_connected (f, FALSE);
+  g_assert_cmpint (status_of (f, "r-host"), ==, FZ_CLIENT_SITE_UNKNOWN);
+  app_tcp (f, ME4, "10.1.7.7", 40001, 80, FZ_TCP_ACK);
+  app_udp (f, ME4, GW4, 4000, 7, "x", 1); /* the gateway's address: unknown now */
+  pump (f, 3 * S);
+  g_assert_cmpuint (f->n_requests, ==, 1);
+  g_assert_true (g_queue_is_empty (&f->to_tun));
+  g_assert_true (g_queue_is_empty (&f->to_app));
+
+  to_client (f, "resource_created_or_updated", CIDR_WEB);
+  f->auto_authorize = FALSE;
+  app_tcp (f, ME4, "10.1.7.7", 40001, 80, FZ_TCP_ACK);
+  g_assert_cmpuint (f->n_requests, ==, 2);
+  g_assert_true (g_queue_is_empty (&f->to_tun));
+  authorize (f, "r-web");
+  pump (f, 3 * S);
+  expect_tun (f, "10.1.7.7", 80);
+}
+
+/* A gateway serving two resources stays while one is left. */
+static void
+test_remove_resource_shared_gateway (Fx *f, gconstpointer data)
+{
+  (void) data;
+  app_tcp (f, ME4, "10.1.7.7", 40001, 80, FZ_TCP_SYN);
+  pump (f, 3 * S);
+  app_udp (f, ME4, "10.1.2.3", 4000, 7, "x", 1);
+  pump (f, S);
+  expect_tun (f, "10.1.7.7", 80);
+  expect_tun (f, "10.1.2.3", 7);
+  to_client (f, "resource_deleted", "\"r-host\"");
+  pump (f, 0);
+  assert_connected (f, TRUE);
+  app_tcp (f, ME4, "10.1.7.7", 40001, 80, FZ_TCP_ACK);
+  expect_tun (f, "10.1.7.7", 80);
+  g_assert_cmpuint (f->n_requests, ==, 2);
+  to_client (f, "resource_deleted", "\"r-web\"");
+  pump (f, 0);
+  assert_connected (f, FALSE);
+}
+
+/* Deleted while its packets wait for the authorization: they are
+ * dropped, unanswered (as connlib drops its pending flows: the resource
+ * is gone, not refused), and a late authorization delivers nothing. */
+static void
+test_remove_resource_buffered (Fx *f, gconstpointer data)
+{
+  (void) data;
+  f->auto_authorize = FALSE;
+  app_udp (f, ME4, "10.1.2.3", 4000, 7, "x", 1);
+  to_client (f, "resource_deleted", "\"r-host\"");
+  authorize (f, "r-host");
+  pump (f, 3 * S);
+  g_assert_true (g_queue_is_empty (&f->to_tun));
+  g_assert_true (g_queue_is_empty (&f->to_app));
+  g_assert_cmpuint (fz_node_n_connections (fz_client_state_get_node (f->cl)), ==, 0);
+}
+
+/* An init without a resource removes it the same way. */
+static void
+test_init_drops_resource (Fx *f, gconstpointer data)
+{
+  (void) data;
+  app_tcp (f, ME4, "10.1.7.7", 40001, 80, FZ_TCP_SYN);
+  pump (f, 3 * S);
+  expect_tun (f, "10.1.7.7", 80);
+  to_client (f, "init",
+             "{\"interface\":{\"ipv4\":\"" ME4 "\",\"ipv6\":\"" ME6 "\","
+             "\"upstream_do53\":[{\"ip\":\"1.1.1.1\"}]},\"resources\":[" CIDR_HOST
+             "," DNS_CORP "," INTERNET "],\"relays\":[]}");
+  pump (f, 0);
+  assert_connected (f, FALSE);
+  app_tcp (f, ME4, "10.1.7.7", 40001, 80, FZ_TCP_ACK);
+  pump (f, 3 * S);
+  g_assert_true (g_queue_is_empty (&f->to_tun));
+  g_assert_cmpuint (f->n_requests, ==, 1);
+}
+
+/* A DNS resource deleted: its NAT goes with the gateway, and its proxy
+ * IPs lead nowhere. */
+static void
+test_remove_dns_resource (Fx *f, gconstpointer data)
+{
+  (void) data;
+  app_dns (f, SENT4, "app.corp.example.", LDNS_RR_TYPE_A, 1);
+  ldns_pkt_free (expect_dns (f, SENT4));
+  app_tcp (f, ME4, "100.96.0.1", 40001, 443, FZ_TCP_SYN);
+  pump (f, 3 * S);
+  expect_tun (f, "10.9.9.9", 443);
+  to_client (f, "resource_deleted", "\"r-corp\"");
+  pump (f, 0);
+  assert_connected (f, FALSE);
+  guint assigned = f->n_assigned;
+  app_tcp (f, ME4, "100.96.0.1", 40001, 443, FZ_TCP_ACK);
+  pump (f, 3 * S);
+  g_assert_true (g_queue_is_empty (&f->to_tun));
+  g_assert_true (g_queue_is_empty (&f->to_app));
+  g_assert_cmpuint (f->n_requests, ==, 1);
+  g_assert_cmpuint (f->n_assigned, ==, assigned);
+}
+
+/* The Internet resource off drops its authorization like a deletion: its
+ * gateway, serving nothing else, is closed; on again, it is authorized
+ * again before anything goes. */
+static void
+test_internet_off_deauthorizes (Fx *f, gconstpointer data)
+{
+  (void) data;
+  fz_client_state_set_internet_resource_enabled (f->cl, TRUE, f->now);
+  app_udp (f, ME4, "192.0.2.1", 4000, 123, "x", 1);
+  pump (f, 3 * S);
+  expect_tun (f, "192.0.2.1", 123);
+  fz_client_state_set_internet_resource_enabled (f->cl, FALSE, f->now);
+  pump (f, 0);
+  g_assert_false (has_route (f, "0.0.0.0/0"));
+  assert_connected (f, FALSE);
+
+  f->auto_authorize = FALSE;
+  fz_client_state_set_internet_resource_enabled (f->cl, TRUE, f->now);
+  app_udp (f, ME4, "192.0.2.1", 4000, 123, "y", 1);
+  pump (f, S);
+  g_assert_cmpuint (f->n_requests, ==, 2);
+  g_assert_true (g_queue_is_empty (&f->to_tun));
+  authorize (f, "r-inet");
+  pump (f, 3 * S);
+  expect_tun (f, "192.0.2.1", 123);
+}
+
+/* A query straight into the client, its events left unpolled; the
+ * answer is read off the TUN and dropped. */
+static void
+dns_unpolled (Fx *f, const char *name)
+{
+  g_autoptr (GBytes) q = dns_query (name, LDNS_RR_TYPE_A, 1);
+  FzPacketBuf *buf = fz_buf_pool_alloc (f->pool);
+  FzIpPacket pkt;
+  FzIpAddr s = ip (ME4), d = ip (SENT4);
+  gsize len;
+  const guint8 *data = g_bytes_get_data (q, &len);
+
+  g_assert_true (fz_ip_build_udp (buf, &pkt, &s, &d, 5353, 53, data, len, NULL));
+  fz_client_state_handle_tun (f->cl, buf, f->now);
+  while ((buf = fz_client_state_poll_tun (f->cl)) != NULL)
+    fz_packet_buf_free (buf);
+}
+
+/* MAPPINGS means "save them again": one event for 100 new names asked
+ * before the host polls, not 100. */
+static void
+test_mappings_coalesced (Fx *f, gconstpointer data)
+{
+  (void) data;
+  for (guint i = 0; i < 100; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("m%u.corp.example.", i);
+      dns_unpolled (f, name);
+    }
+  client_side (f);
+  g_assert_cmpuint (f->n_mappings, ==, 1);
+  dns_unpolled (f, "m7.corp.example."); /* known: no change */
+  client_side (f);
+  g_assert_cmpuint (f->n_mappings, ==, 1);
+  dns_unpolled (f, "late.corp.example."); /* after the poll: a new event */
+  client_side (f);
+  g_assert_cmpuint (f->n_mappings, ==, 2);
+}
+
+/* With FZ_PROXY_IPS_MAX_NAMES names mapped, a new one gets SERVFAIL and
+ * the session one RESOURCE_UNREACHABLE (not one per query); known names
+ * keep answering. */
+static void
+test_proxy_ips_full (Fx *f, gconstpointer data)
+{
+  (void) data;
+  for (guint i = 0; i < FZ_PROXY_IPS_MAX_NAMES; i++)
+    {
+      char name[64];
+      g_snprintf (name, sizeof name, "n%u.corp.example.", i);
+      dns_unpolled (f, name);
+    }
+  client_side (f);
+  g_assert_cmpuint (f->n_mappings, ==, 1);
+  g_assert_true (g_queue_is_empty (&f->unreachable));
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("new%u.corp.example.", i);
+      /* One warning: another would be fatal. */
+      if (i == 0)
+        g_test_expect_message ("fz", G_LOG_LEVEL_WARNING,
+                               "*no proxy IPs for a new name*");
+      app_dns (f, SENT4, name, LDNS_RR_TYPE_A, 2);
+      g_test_assert_expected_messages ();
+      ldns_pkt *a = expect_dns (f, SENT4);
+      g_assert_cmpint (ldns_pkt_get_rcode (a), ==, LDNS_RCODE_SERVFAIL);
+      ldns_pkt_free (a);
+    }
+  g_assert_cmpuint (g_queue_get_length (&f->unreachable), ==, 1);
+  FzClientEvent *e = g_queue_pop_head (&f->unreachable);
+  g_assert_cmpstr (e->resource_id, ==, "r-corp");
+  g_assert_cmpstr (e->reason, ==, "proxy_ips_exhausted");
+  event_free (e);
+  g_assert_cmpuint (f->n_mappings, ==, 1);
+
+  app_dns (f, SENT4, "n7.corp.example.", LDNS_RR_TYPE_A, 3);
+  ldns_pkt *a = expect_dns (f, SENT4);
+  g_assert_cmpint (ldns_pkt_get_rcode (a), ==, LDNS_RCODE_NOERROR);
+  g_assert_cmpuint (ldns_pkt_ancount (a), ==, 4);
+  ldns_pkt_free (a);
+}
+
+#define CIDR_DC                                                                          \
+  "{\"id\":\"r-dc\",\"type\":\"cidr\",\"address\":\"10.3.0.0/16\",\"name\":\"dc\","      \
+  "\"sites\":[{\"id\":\"site-2\",\"name\":\"DC\"}],\"filters\":[]}"
+#define CIDR_LAB                                                                         \
+  "{\"id\":\"r-lab\",\"type\":\"cidr\",\"address\":\"10.4.0.0/16\",\"name\":\"lab\","    \
+  "\"sites\":[{\"id\":\"site-1\",\"name\":\"HQ\"}],\"filters\":[]}"
+
+/* RESOURCES only when the list or a site's status changed, and one for
+ * all that changed before the host polled. */
+static void
+test_resources_events (Fx *f, gconstpointer data)
+{
+  guint n = f->n_resources;
+
+  (void) data;
+  to_client (f, "resource_created_or_updated", CIDR_DC);
+  client_side (f);
+  g_assert_cmpuint (f->n_resources, ==, ++n);
+  /* site-1's gateway connects: all its resources online, one event. */
+  app_udp (f, ME4, "10.1.2.3", 4000, 7, "x", 1);
+  pump (f, 3 * S);
+  g_assert_cmpuint (f->n_resources, ==, ++n);
+  g_assert_cmpint (status_of (f, "r-web"), ==, FZ_CLIENT_SITE_ONLINE);
+  /* Another resource of the online site authorized: nothing changed. */
+  app_tcp (f, ME4, "10.1.7.7", 40001, 80, FZ_TCP_SYN);
+  pump (f, S);
+  g_assert_cmpuint (f->n_resources, ==, n);
+  /* A new resource of the online site: the list and its status, one. */
+  to_client (f, "resource_created_or_updated", CIDR_LAB);
+  client_side (f);
+  g_assert_cmpuint (f->n_resources, ==, ++n);
+  g_assert_cmpint (status_of (f, "r-lab"), ==, FZ_CLIENT_SITE_ONLINE);
+  /* The same again, or deleting what is not there: nothing changed. */
+  to_client (f, "resource_created_or_updated", CIDR_LAB);
+  to_client (f, "resource_deleted", "\"r-none\"");
+  client_side (f);
+  g_assert_cmpuint (f->n_resources, ==, n);
+  /* site-2 offline, twice: two errors, one status change. */
+  f->fail_reason = "offline";
+  app_udp (f, ME4, "10.3.0.1", 4000, 7, "x", 1);
+  f->now += 3 * S;
+  app_udp (f, ME4, "10.3.0.1", 4000, 7, "x", 1);
+  g_assert_cmpuint (g_queue_get_length (&f->unreachable), ==, 2);
+  g_assert_cmpint (status_of (f, "r-dc"), ==, FZ_CLIENT_SITE_OFFLINE);
+  g_assert_cmpuint (f->n_resources, ==, ++n);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1475,6 +1809,7 @@ main (int argc, char **argv)
   ADD ("dns-upstream", test_dns_upstream);
   ADD ("dns-upstream-capped", test_dns_upstream_capped);
   ADD ("dns-upstream-bounded", test_dns_upstream_bounded);
+  ADD ("dns-upstream-rebinding", test_dns_upstream_rebinding);
   ADD ("dns-local", test_dns_local);
   ADD ("dns-srv-via-gateway", test_dns_srv_via_gateway);
   ADD ("dns-srv-gateway-gone", test_dns_srv_gateway_gone);
@@ -1487,5 +1822,14 @@ main (int argc, char **argv)
   ADD ("gateway-icmp-errors", test_gateway_icmp_errors);
   ADD ("shutdown", test_shutdown);
   ADD ("disconnect", test_disconnect);
+  ADD ("remove-resource-closes-gateway", test_remove_resource_closes_gateway);
+  ADD ("remove-resource-shared-gateway", test_remove_resource_shared_gateway);
+  ADD ("remove-resource-buffered", test_remove_resource_buffered);
+  ADD ("init-drops-resource", test_init_drops_resource);
+  ADD ("remove-dns-resource", test_remove_dns_resource);
+  ADD ("internet-off-deauthorizes", test_internet_off_deauthorizes);
+  ADD ("mappings-coalesced", test_mappings_coalesced);
+  ADD ("proxy-ips-full", test_proxy_ips_full);
+  ADD ("resources-events", test_resources_events);
   return g_test_run ();
 }

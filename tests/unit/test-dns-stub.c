@@ -747,6 +747,56 @@ test_answer_rebinding (void)
   free (wire);
 }
 
+/* fz_dns_answer_accept against what it stands for, matches_query then
+ * without_internal, on an answer with internal records and random
+ * corruptions of it. */
+static void
+test_answer_accept (void)
+{
+  ldns_pkt *p = NULL;
+  guint8 *qwire = NULL, *awire = NULL;
+  size_t qlen = 0, alen = 0;
+
+  g_assert_cmpint (ldns_pkt_query_new_frm_str (&p, "evil.example.", LDNS_RR_TYPE_A,
+                                               LDNS_RR_CLASS_IN, LDNS_RD),
+                   ==, LDNS_STATUS_OK);
+  ldns_pkt_set_id (p, 0x4242);
+  g_assert_cmpint (ldns_pkt2wire (&qwire, p, &qlen), ==, LDNS_STATUS_OK);
+  ldns_pkt_set_qr (p, true);
+  const char *rrs[]
+    = { "evil.example. 60 IN A 100.96.0.1", "evil.example. 60 IN A 192.0.2.7" };
+  for (guint i = 0; i < G_N_ELEMENTS (rrs); i++)
+    {
+      ldns_rr *rr = NULL;
+      g_assert_cmpint (ldns_rr_new_frm_str (&rr, rrs[i], 0, NULL, NULL), ==,
+                       LDNS_STATUS_OK);
+      ldns_pkt_push_rr (p, LDNS_SECTION_ANSWER, rr);
+    }
+  g_assert_cmpint (ldns_pkt2wire (&awire, p, &alen), ==, LDNS_STATUS_OK);
+  ldns_pkt_free (p);
+
+  for (guint round = 0; round < 3000; round++)
+    {
+      g_autofree guint8 *a = g_memdup2 (awire, alen);
+      for (guint k = 0; round > 0 && k < 1 + round % 3; k++)
+        a[g_test_rand_int_range (0, (gint32) alen)] = (guint8) g_test_rand_int ();
+      gboolean want = fz_dns_answer_matches_query (qwire, qlen, a, alen);
+      gsize want_len = 0, got_len = 0;
+      g_autofree guint8 *want_clean
+        = want ? fz_dns_answer_without_internal (a, alen, &want_len) : NULL;
+      g_autofree guint8 *got_clean = NULL;
+      gboolean got = fz_dns_answer_accept (qwire, qlen, a, alen, &got_clean, &got_len);
+      g_assert_cmpint (got, ==, want);
+      g_assert_cmpint (got_clean != NULL, ==, want_clean != NULL);
+      if (got_clean != NULL)
+        g_assert_cmpmem (got_clean, got_len, want_clean, want_len);
+      if (round == 0)
+        g_assert_true (got && got_clean != NULL);
+    }
+  free (qwire);
+  free (awire);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -767,6 +817,7 @@ main (int argc, char **argv)
   g_test_add_func ("/dns-stub/answer-cap", test_answer_cap);
   g_test_add_func ("/dns-stub/truncated", test_truncated);
   g_test_add_func ("/dns-stub/answer-rebinding", test_answer_rebinding);
+  g_test_add_func ("/dns-stub/answer-accept", test_answer_accept);
   g_test_add_func ("/dns-stub/proxy-ranges", test_proxy_ranges);
   g_test_add_func ("/dns-stub/sentinels", test_sentinels);
   return g_test_run ();

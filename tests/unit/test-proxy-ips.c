@@ -398,6 +398,48 @@ test_exhaustion (void)
   }
 }
 
+/* At most FZ_PROXY_IPS_MAX_NAMES names: one more is refused without a
+ * change, known names still answer, and a slot freed is usable again. */
+static void
+test_cap (void)
+{
+  g_autoptr (FzProxyIps) ips = fz_proxy_ips_new ();
+  g_autoptr (GError) error = NULL;
+
+  for (guint i = 0; i < FZ_PROXY_IPS_MAX_NAMES; i++)
+    {
+      char name[32];
+      g_snprintf (name, sizeof name, "n%u.com", i);
+      g_assert_nonnull (fz_proxy_ips_assign (ips, name, NULL));
+    }
+  guint64 generation = fz_proxy_ips_generation (ips);
+  g_assert_null (fz_proxy_ips_assign (ips, "one-more.com", &error));
+  g_assert_error (error, FZ_PROXY_IPS_ERROR, FZ_PROXY_IPS_ERROR_FULL);
+  g_assert_cmpuint (fz_proxy_ips_size (ips), ==, FZ_PROXY_IPS_MAX_NAMES);
+  g_assert_cmpuint (fz_proxy_ips_generation (ips), ==, generation);
+  g_assert_null (fz_proxy_ips_lookup (ips, "one-more.com"));
+  const FzProxyIpsMapping *known = fz_proxy_ips_lookup (ips, "n7.com");
+  g_assert_true (fz_proxy_ips_assign (ips, "N7.com", NULL) == known);
+  g_assert_true (fz_proxy_ips_forget (ips, "n7.com"));
+  g_assert_nonnull (fz_proxy_ips_assign (ips, "one-more.com", NULL));
+}
+
+/* Saved mappings with more names than a session holds: refused, saying
+ * so, before any mapping is read. */
+static void
+test_parse_over_cap (void)
+{
+  g_autoptr (GString) text = g_string_new ("{\"version\":1,\"mappings\":[");
+  g_autoptr (GError) error = NULL;
+
+  for (guint i = 0; i <= FZ_PROXY_IPS_MAX_NAMES; i++)
+    g_string_append (text, i == 0 ? "{}" : ",{}");
+  g_string_append (text, "]}");
+  g_assert_null (fz_proxy_ips_parse (text->str, text->len, &error));
+  g_assert_error (error, FZ_PROXY_IPS_ERROR, FZ_PROXY_IPS_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "65537 mappings, more than the 65536"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -411,5 +453,7 @@ main (int argc, char **argv)
   g_test_add_func ("/proxy-ips/bad-input", test_bad_input);
   g_test_add_func ("/proxy-ips/sentinels-skipped", test_sentinels_skipped);
   g_test_add_func ("/proxy-ips/exhaustion", test_exhaustion);
+  g_test_add_func ("/proxy-ips/cap", test_cap);
+  g_test_add_func ("/proxy-ips/parse-over-cap", test_parse_over_cap);
   return g_test_run ();
 }
