@@ -186,18 +186,51 @@ allows_from (const FzFilterSet *set, const FzIpPacket *pkt)
          || fz_filter_set_allows (set, pkt->proto, fz_ip_packet_src_port (pkt));
 }
 
+/* The source and destination of the packet an ICMP error quotes (8
+ * bytes into the ICMP message); FALSE when too short for them. */
+static gboolean
+quoted_addresses (const FzIpPacket *pkt, FzIpAddr *src, FzIpAddr *dst)
+{
+  const guint8 *q = fz_ip_packet_l4 (pkt) + 8;
+  guint32 len = fz_ip_packet_l4_len (pkt);
+  guint alen = pkt->version == 4 ? 4 : 16, off = pkt->version == 4 ? 12 : 8;
+
+  if (len < 8 + off + 2 * alen || (q[0] >> 4) != pkt->version)
+    return FALSE;
+  src->family = dst->family = pkt->version;
+  memcpy (src->bytes, q + off, alen);
+  memcpy (dst->bytes, q + off + alen, alen);
+  return TRUE;
+}
+
+/* Is @dst one the client may reach (any protocol, any port)? */
+static gboolean
+reachable (FzGatewayClient *c, const FzIpAddr *dst)
+{
+  return fz_ip_table_lookup (c->cidr, dst, NULL) != NULL
+         || (c->internet != NULL && !internet_rejects (dst));
+}
+
 gboolean
 fz_gateway_client_allows_inbound (FzGatewayClient *c, const FzIpPacket *pkt,
                                   const FzIpAddr *src)
 {
   const FzFilterSet *set;
+  FzIpAddr qsrc, qdst;
 
   if (c->dirty)
     fz_gateway_client_recompute (c);
   set = fz_ip_table_lookup (c->cidr, src, NULL);
   if (set != NULL && allows_from (set, pkt))
     return TRUE;
-  return c->internet != NULL && !internet_rejects (src) && allows_from (c->internet, pkt);
+  if (c->internet != NULL && !internet_rejects (src) && allows_from (c->internet, pkt))
+    return TRUE;
+  /* An error from a router on the way (packet too big, time exceeded):
+   * it passes when it is about what the client sent to a destination it
+   * may reach, or path MTU discovery would break. */
+  return fz_ip_packet_is_icmp_error (pkt) && quoted_addresses (pkt, &qsrc, &qdst)
+         && fz_ip_addr_equal (&qsrc, qsrc.family == 4 ? &c->ipv4 : &c->ipv6)
+         && reachable (c, &qdst);
 }
 
 FzGatewayVerdict

@@ -1012,6 +1012,50 @@ test_resolution_rate (Fx *f, gconstpointer data)
   g_assert_cmpuint (resolves, ==, FZ_GATEWAY_RESOLVE_BURST + 10);
 }
 
+/* A router between the gateway and the resource (@router) reports an
+ * error about the client's TCP packet to @quoted_dst port 80. */
+static void
+router_error (Fx *f, const char *router, const char *quoted_dst)
+{
+  g_autoptr (FzPacketBuf) orig = fz_buf_pool_alloc (f->pool);
+  FzPacketBuf *buf = fz_buf_pool_alloc (f->pool);
+  FzIpPacket op, err;
+  FzIpAddr s = ip ("100.64.0.2"), d = ip (quoted_dst), r = ip (router);
+  FzTcpSegment seg
+    = { .sport = 40001, .dport = 80, .seq = 1, .flags = FZ_TCP_ACK, .window = 1000 };
+
+  g_assert_true (fz_ip_build_tcp (orig, &op, &s, &d, &seg, NULL, 0, NULL));
+  g_assert_true (
+    fz_ip_build_icmp_unreachable (buf, &err, &op, FZ_ICMP_NET_UNREACHABLE, NULL));
+  fz_ip_packet_set_src (&err, &r);
+  fz_gateway_state_handle_tun (f->gw, buf, f->now);
+  while (exchange (f))
+    ;
+}
+
+/* ICMP errors from routers outside the resource reach the client when
+ * they quote what it sent to a destination it may reach (path MTU
+ * discovery needs "fragmentation needed" from any hop). Before, only
+ * errors from inside a resource passed. Errors about packets to where
+ * the client may not go do not. */
+static void
+test_router_errors (Fx *f, gconstpointer data)
+{
+  (void) data;
+  authorize (f, CIDR_WEB, 0);
+  router_error (f, "192.0.2.1", "10.1.2.3");
+  g_autoptr (FzPacketBuf) b = g_queue_pop_head (&f->to_app);
+  g_assert_nonnull (b);
+  FzIpPacket pkt;
+  FzIpAddr got, want = ip ("192.0.2.1");
+  g_assert_cmpint (fz_ip_packet_parse (&pkt, b->data, b->len, 65535), ==, FZ_IP_OK);
+  g_assert_true (fz_ip_packet_is_icmp_error (&pkt));
+  fz_ip_packet_src (&pkt, &got);
+  g_assert_true (fz_ip_addr_equal (&got, &want));
+  router_error (f, "192.0.2.1", "10.9.9.9"); /* no resource of the client */
+  expect_nothing (f);
+}
+
 static void
 test_remapped_proxies (Fx *f, gconstpointer data)
 {
@@ -1079,6 +1123,7 @@ main (int argc, char **argv)
   ADD ("cidr-then-internet", test_cidr_then_internet);
   ADD ("resolved-screened", test_resolved_screened);
   ADD ("resolution-rate", test_resolution_rate);
+  ADD ("router-errors", test_router_errors);
   ADD ("remapped-proxies", test_remapped_proxies);
   ADD ("after-shutdown", test_after_shutdown);
   return g_test_run ();
