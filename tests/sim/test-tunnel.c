@@ -1,4 +1,4 @@
-/* A seeded simulation of the whole sans-IO tunnel: one FzClientState and
+/* A seeded simulation of the whole sans-IO tunnel: 1-3 FzClientStates and
  * a few FzGatewayStates on sim-net hosts behind random NATs, a portal
  * model that wires them as the real portal does, a resource network
  * behind the gateways, and applications behind the client. Each seed
@@ -25,9 +25,7 @@
  * more than WireGuard's 5 s retry when two handshakes cross (a restarted
  * client's first one and the gateway's own after unanswered data). */
 #define STEP           (7 * S)
-#define CLIENT_ID      "c-1"
-#define ME4            "100.64.0.2"
-#define ME6            "fd00:2021:1111::2"
+#define MAX_CL         3
 #define MAX_GW         6
 #define MAX_RES        24
 #define MAX_GW_BITS    8
@@ -277,23 +275,31 @@ typedef struct
   guint old_n4[4], old_n6[4], n_old;
 } Rec;
 
+/* What all clients share: the records and the sites that are up. */
+typedef struct
+{
+  Rec recs[MAX_NAMES];
+  guint n_recs;
+  guint sites_up; /* bits: sites with a gateway online */
+} Shared;
+
+/* One client's view: the resources (the same for all clients, but each
+ * has its own policies, authorizations and accesses) and its names. */
 typedef struct
 {
   Res res[MAX_RES];
   guint n_res;
   gboolean internet_on;
   GPtrArray *names; /* the names given proxy IPs, in order */
-  guint sites_up;   /* bits: sites with a gateway online */
-  Rec recs[MAX_NAMES];
-  guint n_recs;
+  Shared *sh;
 } Model;
 
 static const Rec *
-record_of (const Model *m, const char *name)
+record_of (const Shared *sh, const char *name)
 {
-  for (guint i = 0; i < m->n_recs; i++)
-    if (g_str_equal (m->recs[i].name, name))
-      return &m->recs[i];
+  for (guint i = 0; i < sh->n_recs; i++)
+    if (g_str_equal (sh->recs[i].name, name))
+      return &sh->recs[i];
   return NULL;
 }
 
@@ -346,7 +352,7 @@ model_verdict (Model *m, const FzIpAddr *dst, guint8 proto, guint16 dport, gint6
     {
       /* Proxy i of a family reaches resolved address i mod n. */
       best = dns_resource_for (m->res, m->n_res, name);
-      const Rec *r = record_of (m, name);
+      const Rec *r = record_of (m->sh, name);
       g_assert (r != NULL && r->n4 > 0 && r->n6 > 0);
       *real = dst->family == 4 ? r->v4[index % r->n4] : r->v6[index % r->n6];
       *name_out = name;
@@ -370,7 +376,7 @@ model_verdict (Model *m, const FzIpAddr *dst, guint8 proto, guint16 dport, gint6
       if (!held)
         {
           best->last_request = now;
-          best->authorized = best->allowed && (m->sites_up & (1u << best->site));
+          best->authorized = best->allowed && (m->sh->sites_up & (1u << best->site));
         }
     }
   if (best->uncertain && best->allowed)
@@ -397,15 +403,31 @@ typedef struct
   char id[16];
   SimHost *host;
   FzGatewayState *gs;
-  guint8 psk[32]; /* of its connection with the client */
+  guint8 psk[MAX_CL][32]; /* of its connection with each client */
   SimNatKind nat;
   FzIpAddr ip4, ip6;
   gboolean gone; /* shut down */
 } Gw;
 
+/* A client: its own state, key, tunnel IPs, NAT and model. */
+typedef struct
+{
+  World *w;
+  guint idx;
+  char id[16];
+  FzIpAddr ip4, ip6; /* its tunnel IPs */
+  guint8 key[32];
+  SimHost *host;
+  SimNatKind nat;
+  FzClientState *cl;
+  Model m;
+  guint ever_access; /* gateways (bits) that ever gave it an access */
+} Client;
+
 /* A packet an application sent, and what became of it. */
 typedef struct
 {
+  Client *c; /* whose application sent it */
   guint tag;
   FzIpAddr dst;
   guint8 proto;
@@ -426,6 +448,9 @@ typedef struct
   guint32 ttl;
   guint delivered, replies, icmp, wrong;
   guint8 icmp_type, icmp_code;
+  /* A resource's unsolicited packet to another client (.c): it may
+   * arrive only where that client ever had access. */
+  gboolean probe, may_arrive;
   int gw; /* the gateway that delivered it */
 } Sent;
 
@@ -436,12 +461,11 @@ struct _World
   FzRng rng, srng; /* the world's choices; the states' */
   FzBufPool *pool;
   const FzSockAddr *relay;
-  SimHost *chost;
-  SimNatKind client_nat;
-  FzClientState *cl;
+  Client cl[MAX_CL];
+  guint n_cl;
   Gw gw[MAX_GW];
   guint n_gw, n_sites;
-  Model m;
+  Shared sh;
   GHashTable *sent; /* tag → Sent* */
   GQueue portal_q;  /* Pending* */
   GHashTable *refs; /* create_authorization's ref → authorization_created */
@@ -450,7 +474,6 @@ struct _World
   guint expiries; /* accesses given with an expiry */
   guint n_stale;  /* delivered to an earlier version of a name's records */
   gint64 relays_gone_at;
-  guint8 client_key[32];
   GString *why;
   gboolean failed;
   /* totals for the summary */
@@ -465,6 +488,7 @@ static struct
   guint stale;
   guint lossy, lost; /* worlds with loss; packets delivered 0 times there */
   guint expiries, uncertain;
+  guint clients, leaks_checked, probes, probes_arrived;
 } totals;
 
 #define FAIL(w, ...)                                                                     \
@@ -522,7 +546,7 @@ decode (FzPortalRole role, const char *event, const char *json)
   return m;
 }
 
-static void client_flush (World *w);
+static void client_flush (Client *c);
 static void gw_flush (Gw *g);
 
 /* The portal's messages go out in order, PORTAL_LATENCY after they were
@@ -531,7 +555,7 @@ static void gw_flush (Gw *g);
 typedef struct
 {
   gint64 at;
-  int to; /* -1: the client, else a gateway's index */
+  int to; /* a gateway's index, or -1 - a client's index */
   FzPortalMessage *m;
 } Pending;
 
@@ -554,9 +578,10 @@ portal_deliver (World *w, gint64 now)
       Pending *p = g_queue_pop_head (&w->portal_q);
       if (p->to < 0)
         {
-          TRACE (w, "portal → client: %s", fz_portal_event_name (p->m->event));
-          fz_client_state_handle_portal (w->cl, p->m, now);
-          client_flush (w);
+          Client *c = &w->cl[-1 - p->to];
+          TRACE (w, "portal → %s: %s", c->id, fz_portal_event_name (p->m->event));
+          fz_client_state_handle_portal (c->cl, p->m, now);
+          client_flush (c);
         }
       else
         {
@@ -571,9 +596,16 @@ portal_deliver (World *w, gint64 now)
 }
 
 static void
-to_client (World *w, const char *event, const char *json)
+to_client (Client *c, const char *event, const char *json)
 {
-  portal_send (w, -1, decode (FZ_PORTAL_ROLE_CLIENT, event, json));
+  portal_send (c->w, -1 - (int) c->idx, decode (FZ_PORTAL_ROLE_CLIENT, event, json));
+}
+
+static void
+to_clients (World *w, const char *event, const char *json)
+{
+  for (guint i = 0; i < w->n_cl; i++)
+    to_client (&w->cl[i], event, json);
 }
 
 static void
@@ -641,11 +673,20 @@ res_json (GString *s, const Res *r)
 }
 
 static Res *
-res_by_id (World *w, const char *id)
+res_by_id (Client *c, const char *id)
 {
-  for (guint i = 0; i < w->m.n_res; i++)
-    if (g_str_equal (w->m.res[i].id, id) && !w->m.res[i].gone)
-      return &w->m.res[i];
+  for (guint i = 0; i < c->m.n_res; i++)
+    if (g_str_equal (c->m.res[i].id, id) && !c->m.res[i].gone)
+      return &c->m.res[i];
+  return NULL;
+}
+
+static Client *
+client_by_id (World *w, const char *id)
+{
+  for (guint i = 0; i < w->n_cl; i++)
+    if (g_str_equal (w->cl[i].id, id))
+      return &w->cl[i];
   return NULL;
 }
 
@@ -658,25 +699,33 @@ gw_by_id (World *w, const char *id)
   return NULL;
 }
 
+static char *
+interface_json (Client *c)
+{
+  char a4[FZ_IP_ADDR_STRLEN], a6[FZ_IP_ADDR_STRLEN];
+  return g_strdup_printf ("{\"ipv4\":\"%s\",\"ipv6\":\"%s\",\"search_domain\":null,"
+                          "\"upstream_do53\":[{\"ip\":\"1.1.1.1\"}],\"upstream_doh\":[]}",
+                          addr_str (&c->ip4, a4), addr_str (&c->ip6, a6));
+}
+
 static void
-client_init (World *w)
+client_init (Client *c)
 {
   g_autoptr (GString) s = g_string_new (NULL);
-  g_autofree char *relays = relays_json (w);
-  g_string_append (s, "{\"interface\":{\"ipv4\":\"" ME4 "\",\"ipv6\":\"" ME6 "\","
-                      "\"search_domain\":null,\"upstream_do53\":[{\"ip\":\"1.1.1.1\"}],"
-                      "\"upstream_doh\":[]},\"resources\":[");
+  g_autofree char *relays = relays_json (c->w);
+  g_autofree char *iface = interface_json (c);
+  g_string_append_printf (s, "{\"interface\":%s,\"resources\":[", iface);
   gboolean first = TRUE;
-  for (guint i = 0; i < w->m.n_res; i++)
-    if (!w->m.res[i].gone)
+  for (guint i = 0; i < c->m.n_res; i++)
+    if (!c->m.res[i].gone)
       {
         if (!first)
           g_string_append_c (s, ',');
         first = FALSE;
-        res_json (s, &w->m.res[i]);
+        res_json (s, &c->m.res[i]);
       }
   g_string_append_printf (s, "],\"relays\":%s,\"authorizations\":[]}", relays);
-  to_client (w, "init", s->str);
+  to_client (c, "init", s->str);
 }
 
 static void
@@ -686,16 +735,17 @@ gateway_init (Gw *g)
   g_autofree char *relays = relays_json (g->w);
   g_autoptr (GString) auth = g_string_new (NULL);
   /* The accesses it gave that still hold (none at the first). */
-  for (guint i = 0; i < g->w->m.n_res; i++)
-    {
-      const Res *r = &g->w->m.res[i];
-      gint64 exp = r->expires[g->idx] ? r->expires[g->idx] : 2145916800;
-      if (!r->gone && (r->access & (1u << g->idx)) && exp > wall_of (g->w) / S)
-        g_string_append_printf (auth,
-                                "%s{\"client_id\":\"" CLIENT_ID "\",\"resource_id\":"
-                                "\"%s\",\"expires_at\":%" G_GINT64_FORMAT "}",
-                                auth->len ? "," : "", r->id, exp);
-    }
+  for (guint k = 0; k < g->w->n_cl; k++)
+    for (guint i = 0; i < g->w->cl[k].m.n_res; i++)
+      {
+        const Res *r = &g->w->cl[k].m.res[i];
+        gint64 exp = r->expires[g->idx] ? r->expires[g->idx] : 2145916800;
+        if (!r->gone && (r->access & (1u << g->idx)) && exp > wall_of (g->w) / S)
+          g_string_append_printf (auth,
+                                  "%s{\"client_id\":\"%s\",\"resource_id\":"
+                                  "\"%s\",\"expires_at\":%" G_GINT64_FORMAT "}",
+                                  auth->len ? "," : "", g->w->cl[k].id, r->id, exp);
+      }
   g_autofree char *json = g_strdup_printf (
     "{\"interface\":{\"ipv4\":\"%s\",\"ipv6\":\"%s\"},\"config\":{"
     "\"ipv4_masquerade_enabled\":true,\"ipv6_masquerade_enabled\":true},"
@@ -729,10 +779,26 @@ pick_gateway (World *w, const Res *r, GPtrArray *connected)
   return n == 0 ? NULL : of_site[fz_rng_below (&w->rng, n)];
 }
 
-static void
-authorize (World *w, const char *rid, GPtrArray *connected)
+/* An authorization_created waiting for the gateway's answer to its ref. */
+typedef struct
 {
-  Res *r = res_by_id (w, rid);
+  guint client;
+  char *json;
+} Ref;
+
+static void
+ref_free (gpointer p)
+{
+  Ref *r = p;
+  g_free (r->json);
+  g_free (r);
+}
+
+static void
+authorize (Client *c, const char *rid, GPtrArray *connected)
+{
+  World *w = c->w;
+  Res *r = res_by_id (c, rid);
   Gw *g = r != NULL ? pick_gateway (w, r, connected) : NULL;
   const char *fail = r == NULL     ? "not_found"
                      : !r->allowed ? "forbidden"
@@ -742,7 +808,7 @@ authorize (World *w, const char *rid, GPtrArray *connected)
     {
       g_autofree char *json
         = g_strdup_printf ("{\"resource_id\":\"%s\",\"reason\":\"%s\"}", rid, fail);
-      to_client (w, "authorization_creation_failed", json);
+      to_client (c, "authorization_creation_failed", json);
       return;
     }
   g_autoptr (GString) res = g_string_new (NULL);
@@ -760,24 +826,27 @@ authorize (World *w, const char *rid, GPtrArray *connected)
       if (r->uncertain_after == 0 || from < r->uncertain_after)
         r->uncertain_after = from;
       w->expiries++;
-      TRACE (w, "portal: %s's access at %s expires in %" G_GINT64_FORMAT " s", r->id,
-             g->id, in);
+      TRACE (w, "portal: %s's access for %s at %s expires in %" G_GINT64_FORMAT " s",
+             r->id, c->id, g->id, in);
     }
-  g_autofree char *ck = b64 (fz_node_public_key (fz_client_state_get_node (w->cl)));
+  g_autofree char *ck = b64 (fz_node_public_key (fz_client_state_get_node (c->cl)));
   g_autofree char *gk = b64 (fz_node_public_key (fz_gateway_state_get_node (g->gs)));
-  g_autofree char *psk = b64 (g->psk);
+  g_autofree char *psk = b64 (g->psk[c->idx]);
   char a4[FZ_IP_ADDR_STRLEN], a6[FZ_IP_ADDR_STRLEN];
+  char c4[FZ_IP_ADDR_STRLEN], c6[FZ_IP_ADDR_STRLEN];
   /* ICE credentials per (client, gateway) pair, as the portal derives them. */
+  guint pair = g->idx * MAX_CL + c->idx;
   g_autofree char *ice = g_strdup_printf (
     "\"client_ice_credentials\":{\"username\":\"cuuu%u\",\"password\":"
     "\"cp%022u\"},\"gateway_ice_credentials\":{\"username\":\"guuu%u\","
     "\"password\":\"gp%022u\"}",
-    g->idx, g->idx, g->idx, g->idx);
-  g_autofree char *create = g_strdup_printf (
-    "{\"ref\":\"ref-%u\",\"resource\":%s,\"client\":{\"id\":\"" CLIENT_ID "\","
-    "\"public_key\":\"%s\",\"preshared_key\":\"%s\",\"ipv4\":\"" ME4 "\","
-    "\"ipv6\":\"" ME6 "\",\"version\":\"1.4.0\"},%s%s}",
-    w->next_ref++, res->str, ck, psk, ice, expiry);
+    pair, pair, pair, pair);
+  g_autofree char *create
+    = g_strdup_printf ("{\"ref\":\"ref-%u\",\"resource\":%s,\"client\":{\"id\":\"%s\","
+                       "\"public_key\":\"%s\",\"preshared_key\":\"%s\",\"ipv4\":\"%s\","
+                       "\"ipv6\":\"%s\",\"version\":\"1.4.0\"},%s%s}",
+                       w->next_ref++, res->str, c->id, ck, psk, addr_str (&c->ip4, c4),
+                       addr_str (&c->ip6, c6), ice, expiry);
   g_autofree char *ref = g_strdup_printf ("ref-%u", w->next_ref - 1);
   g_autofree char *created = g_strdup_printf (
     "{\"resource_id\":\"%s\",\"gateway_id\":\"%s\",\"gateway_public_key\":\"%s\","
@@ -785,9 +854,13 @@ authorize (World *w, const char *rid, GPtrArray *connected)
     "\"preshared_key\":\"%s\",%s}",
     rid, g->id, gk, addr_str (&g->ip4, a4), addr_str (&g->ip6, a6), g->site, psk, ice);
   r->access |= 1u << g->idx;
+  c->ever_access |= 1u << g->idx;
   r->expires[g->idx] = expires_at;
   /* Sent to the client when the gateway answers with the ref. */
-  g_hash_table_insert (w->refs, g_steal_pointer (&ref), g_steal_pointer (&created));
+  Ref *pending = g_new0 (Ref, 1);
+  pending->client = c->idx;
+  pending->json = g_steal_pointer (&created);
+  g_hash_table_insert (w->refs, g_steal_pointer (&ref), pending);
   to_gateway (g, "create_authorization", create);
 }
 
@@ -804,10 +877,25 @@ tag_of_l4 (guint8 proto, const guint8 *l4, gsize len, gboolean *ok)
   return (l4[0] << 8) | l4[1];   /* the source port */
 }
 
+/* Nothing leaks to the wrong client: what reaches @c's applications is
+ * about a packet one of them sent, and addressed to @c's tunnel IP. */
+static gboolean
+leaked (Client *c, const Sent *s, const FzIpPacket *pkt)
+{
+  FzIpAddr dst;
+  fz_ip_packet_dst (pkt, &dst);
+  totals.leaks_checked++;
+  if (s->c == c && fz_ip_addr_equal (&dst, dst.family == 4 ? &c->ip4 : &c->ip6))
+    return FALSE;
+  FAIL (c->w, "tag %u of %s reached %s's application", s->tag, s->c->id, c->id);
+  return TRUE;
+}
+
 /* An ICMP error to the application: the tag of the packet it is about. */
 static void
-app_icmp_error (World *w, const FzIpPacket *pkt)
+app_icmp_error (Client *c, const FzIpPacket *pkt)
 {
+  World *w = c->w;
   const guint8 *in = fz_ip_packet_l4 (pkt) + 8;
   gsize len = fz_ip_packet_l4_len (pkt) >= 8 ? fz_ip_packet_l4_len (pkt) - 8 : 0;
   guint8 proto;
@@ -830,6 +918,8 @@ app_icmp_error (World *w, const FzIpPacket *pkt)
       FAIL (w, "an ICMP error about no packet sent (tag %u)", tag);
       return;
     }
+  if (leaked (c, s, pkt))
+    return;
   s->icmp++;
   s->icmp_type = fz_ip_packet_icmp_type (pkt);
   s->icmp_code = fz_ip_packet_icmp_code (pkt);
@@ -889,8 +979,9 @@ out:
 
 /* A reply from a resource: from the address and port the packet went to. */
 static void
-app_reply (World *w, const FzIpPacket *pkt)
+app_reply (Client *c, const FzIpPacket *pkt)
 {
+  World *w = c->w;
   FzIpAddr src;
   gboolean ok;
   guint8 proto = pkt->proto;
@@ -903,6 +994,13 @@ app_reply (World *w, const FzIpPacket *pkt)
   if (s == NULL)
     {
       FAIL (w, "a packet for the application that answers nothing sent");
+      return;
+    }
+  if (leaked (c, s, pkt))
+    return;
+  if (s->probe)
+    {
+      s->replies++;
       return;
     }
   if (!fz_ip_addr_equal (&src, &s->dst)
@@ -918,15 +1016,15 @@ app_reply (World *w, const FzIpPacket *pkt)
 }
 
 static void
-client_to_app (World *w, FzPacketBuf *b)
+client_to_app (Client *c, FzPacketBuf *b)
 {
   FzIpPacket pkt;
   if (fz_ip_packet_parse (&pkt, b->data, b->len, 65535) != FZ_IP_OK)
-    FAIL (w, "a malformed packet to the application");
+    FAIL (c->w, "a malformed packet to the application");
   else if (fz_ip_packet_is_icmp_error (&pkt))
-    app_icmp_error (w, &pkt);
+    app_icmp_error (c, &pkt);
   else
-    app_reply (w, &pkt);
+    app_reply (c, &pkt);
   fz_packet_buf_free (b);
 }
 
@@ -975,8 +1073,9 @@ dns_answer (ldns_pkt *query, guint8 rcode, const FzIpAddr *addrs, guint n, guint
 }
 
 static void
-upstream_answer (World *w, const FzClientEvent *e)
+upstream_answer (Client *c, const FzClientEvent *e)
 {
+  World *w = c->w;
   gsize qlen, len;
   const guint8 *qw = g_bytes_get_data (e->query, &qlen);
   ldns_pkt *q = NULL;
@@ -993,14 +1092,15 @@ upstream_answer (World *w, const FzClientEvent *e)
   TRACE (w, "upstream: %s", owner);
   guint n = addr.family != 0 ? 1 : 0; /* SRV, TXT: nothing */
   guint8 *wire = dns_answer (q, LDNS_RCODE_NOERROR, &addr, n, 300, &len);
-  fz_client_state_upstream_answer (w->cl, e->request, wire, len, now_of (w));
+  fz_client_state_upstream_answer (c->cl, e->request, wire, len, now_of (w));
   free (wire);
   ldns_pkt_free (q);
 }
 
 static void
-client_flush (World *w)
+client_flush (Client *c)
 {
+  World *w = c->w;
   FzPortalMessage *m;
   FzClientEvent e;
   FzPacketBuf *b;
@@ -1008,11 +1108,11 @@ client_flush (World *w)
   g_autoptr (GPtrArray) auth = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GPtrArray) conn = g_ptr_array_new_with_free_func (g_free);
 
-  while ((m = fz_client_state_poll_portal (w->cl)) != NULL)
+  while ((m = fz_client_state_poll_portal (c->cl)) != NULL)
     {
       if (m->event == FZ_PORTAL_REQUEST_AUTHORIZATION)
         {
-          TRACE (w, "client → portal: request_authorization %s", m->resource_id);
+          TRACE (w, "%s → portal: request_authorization %s", c->id, m->resource_id);
           g_ptr_array_add (auth, g_strdup (m->resource_id));
           g_ptr_array_set_size (conn, 0);
           for (guint i = 0; i < m->peer_ids->len; i++)
@@ -1024,34 +1124,34 @@ client_flush (World *w)
           Gw *g = m->peer_id != NULL ? gw_by_id (w, m->peer_id) : NULL;
           if (g != NULL)
             {
-              g_autoptr (FzPortalMessage) c
+              g_autoptr (FzPortalMessage) x
                 = fz_portal_message_new (m->event == FZ_PORTAL_NEW_GATEWAY_ICE_CANDIDATES
                                            ? FZ_PORTAL_ICE_CANDIDATES
                                            : FZ_PORTAL_INVALIDATE_ICE_CANDIDATES);
-              c->peer_id = g_strdup (CLIENT_ID);
-              TRACE (w, "client → %s: %u candidates", g->id, m->candidates->len);
-              g_array_append_vals (c->candidates, m->candidates->data,
+              x->peer_id = g_strdup (c->id);
+              TRACE (w, "%s → %s: %u candidates", c->id, g->id, m->candidates->len);
+              g_array_append_vals (x->candidates, m->candidates->data,
                                    m->candidates->len);
-              portal_send (w, (int) g->idx, g_steal_pointer (&c));
+              portal_send (w, (int) g->idx, g_steal_pointer (&x));
             }
         }
       fz_portal_message_free (m);
     }
-  while (fz_client_state_poll_event (w->cl, &e))
+  while (fz_client_state_poll_event (c->cl, &e))
     {
       if (e.type == FZ_CLIENT_EVENT_UPSTREAM_DNS)
-        upstream_answer (w, &e);
+        upstream_answer (c, &e);
       fz_client_event_clear (&e);
     }
-  while ((b = fz_client_state_poll_tun (w->cl)) != NULL)
-    client_to_app (w, b);
-  while (fz_client_state_poll_transmit (w->cl, &tx))
+  while ((b = fz_client_state_poll_tun (c->cl)) != NULL)
+    client_to_app (c, b);
+  while (fz_client_state_poll_transmit (c->cl, &tx))
     {
-      sim_host_send (w->chost, &tx.dst, tx.buf->data, tx.buf->len);
+      sim_host_send (c->host, &tx.dst, tx.buf->data, tx.buf->len);
       fz_packet_buf_free (tx.buf);
     }
   for (guint i = 0; i < auth->len; i++)
-    authorize (w, auth->pdata[i], conn);
+    authorize (c, auth->pdata[i], conn);
 }
 
 /* ---- the gateways and the resource network ---- */
@@ -1061,7 +1161,7 @@ client_flush (World *w)
 static gboolean
 stale_record (World *w, const Sent *s, const FzIpAddr *dst)
 {
-  const Rec *r = s->name != NULL ? record_of (&w->m, s->name) : NULL;
+  const Rec *r = s->name != NULL ? record_of (&w->sh, s->name) : NULL;
   for (guint v = 0; r != NULL && v < r->n_old; v++)
     {
       const FzIpAddr *a = dst->family == 4 ? &r->old4[v][s->index % r->old_n4[v]]
@@ -1070,6 +1170,36 @@ stale_record (World *w, const Sent *s, const FzIpAddr *dst)
         return TRUE;
     }
   return FALSE;
+}
+
+/* From the resource @src:@sport, a UDP packet to another client than the
+ * one it answers: the gateway may pass it only to a client it ever gave
+ * an access. */
+static void
+probe_other_client (Gw *g, const Sent *s, const FzIpAddr *src, guint16 sport)
+{
+  World *w = g->w;
+  Client *t = &w->cl[fz_rng_below (&w->rng, w->n_cl)];
+  FzIpPacket out;
+  if (t == s->c)
+    return;
+  Sent *p = g_new0 (Sent, 1);
+  p->c = t;
+  p->tag = w->next_tag++;
+  p->gw = -1;
+  p->at = now_of (w);
+  p->want = V_DROP;
+  p->probe = TRUE;
+  p->may_arrive = (t->ever_access & (1u << g->idx)) != 0;
+  p->dst = *src;
+  g_hash_table_insert (w->sent, GUINT_TO_POINTER (p->tag), p);
+  guint32 payload = GUINT32_TO_BE (p->tag);
+  FzPacketBuf *b = fz_buf_pool_alloc (w->pool);
+  g_assert_true (fz_ip_build_udp (b, &out, src, src->family == 4 ? &t->ip4 : &t->ip6,
+                                  sport, p->tag, &payload, sizeof payload, NULL));
+  TRACE (w, "resource %s → %s via %s: probe tag %u", "", t->id, g->id, p->tag);
+  totals.probes++;
+  fz_gateway_state_handle_tun (g->gs, b, now_of (w));
 }
 
 /* A packet a gateway wrote to its TUN: record it, answer UDP and echo. */
@@ -1103,6 +1233,9 @@ resource_network (Gw *g, FzPacketBuf *b)
     }
   s->delivered++;
   s->gw = (int) g->idx;
+  /* From the client that sent it, at its tunnel IP. */
+  if (!fz_ip_addr_equal (&src, src.family == 4 ? &s->c->ip4 : &s->c->ip6))
+    s->wrong++;
   if (!fz_ip_addr_equal (&dst, &s->real) && stale_record (w, s, &dst))
     w->n_stale++;
   else if (!fz_ip_addr_equal (&dst, &s->real) || pkt.proto != s->proto
@@ -1124,6 +1257,8 @@ resource_network (Gw *g, FzPacketBuf *b)
               fz_ip_packet_icmp_echo_seq (&pkt), payload, plen, NULL);
       g_assert_true (built);
       fz_gateway_state_handle_tun (g->gs, r, now_of (w));
+      if (pkt.proto == FZ_IP_PROTO_UDP && fz_rng_below (&w->rng, 2) == 0)
+        probe_other_client (g, s, &dst, fz_ip_packet_dst_port (&pkt));
     }
   fz_packet_buf_free (b);
 }
@@ -1134,7 +1269,7 @@ resolve (Gw *g, const FzGatewayEvent *e)
 {
   FzIpAddr addrs[6];
   guint n = 0;
-  const Rec *r = record_of (&g->w->m, e->domain);
+  const Rec *r = record_of (&g->w->sh, e->domain);
   TRACE (g->w, "%s resolves %s", g->id, e->domain);
   if (r != NULL)
     {
@@ -1165,7 +1300,7 @@ gateway_resolver (Gw *g, const FzGatewayEvent *e)
   owner[strlen (owner) - 1] = '\0';
   TRACE (g->w, "%s's resolver: %s", g->id, owner);
   guint8 rcode
-    = record_of (&g->w->m, owner) != NULL ? LDNS_RCODE_NOERROR : LDNS_RCODE_NXDOMAIN;
+    = record_of (&g->w->sh, owner) != NULL ? LDNS_RCODE_NOERROR : LDNS_RCODE_NXDOMAIN;
   guint8 *wire = dns_answer (q, rcode, NULL, 0, 0, &len);
   fz_gateway_state_dns_answer (g->gs, e->request, wire, len, now_of (g->w));
   free (wire);
@@ -1186,30 +1321,32 @@ gw_flush (Gw *g)
       again = FALSE;
       while ((m = fz_gateway_state_poll_portal (g->gs)) != NULL)
         {
-          gboolean to_us = FALSE;
-          for (guint i = 0; i < m->peer_ids->len; i++)
-            to_us |= g_str_equal (m->peer_ids->pdata[i], CLIENT_ID);
-          if (to_us
-              && (m->event == FZ_PORTAL_BROADCAST_ICE_CANDIDATES
-                  || m->event == FZ_PORTAL_BROADCAST_INVALIDATED_ICE_CANDIDATES))
+          gboolean broadcast
+            = m->event == FZ_PORTAL_BROADCAST_ICE_CANDIDATES
+              || m->event == FZ_PORTAL_BROADCAST_INVALIDATED_ICE_CANDIDATES;
+          for (guint i = 0; broadcast && i < m->peer_ids->len; i++)
             {
-              FzPortalMessage *c
+              Client *c = client_by_id (w, m->peer_ids->pdata[i]);
+              if (c == NULL)
+                continue;
+              FzPortalMessage *x
                 = fz_portal_message_new (m->event == FZ_PORTAL_BROADCAST_ICE_CANDIDATES
                                            ? FZ_PORTAL_ICE_CANDIDATES
                                            : FZ_PORTAL_INVALIDATE_ICE_CANDIDATES);
-              c->peer_id = g_strdup (g->id);
-              TRACE (w, "%s → client: %u candidates", g->id, m->candidates->len);
-              g_array_append_vals (c->candidates, m->candidates->data,
+              x->peer_id = g_strdup (g->id);
+              TRACE (w, "%s → %s: %u candidates", g->id, c->id, m->candidates->len);
+              g_array_append_vals (x->candidates, m->candidates->data,
                                    m->candidates->len);
-              portal_send (w, -1, c);
+              portal_send (w, -1 - (int) c->idx, x);
             }
-          else if (m->event == FZ_PORTAL_AUTHORIZATION_CREATED_REF)
+          if (m->event == FZ_PORTAL_AUTHORIZATION_CREATED_REF)
             {
-              char *created = g_hash_table_lookup (w->refs, m->ref);
+              Ref *created = g_hash_table_lookup (w->refs, m->ref);
               if (created == NULL)
                 FAIL (w, "%s answered an unknown ref %s", g->id, m->ref);
               else
-                to_client (w, "authorization_created", created);
+                to_client (&w->cl[created->client], "authorization_created",
+                           created->json);
               g_hash_table_remove (w->refs, m->ref);
             }
           fz_portal_message_free (m);
@@ -1254,13 +1391,13 @@ static void
 client_recv (SimHost *host, const FzSockAddr *local, const FzSockAddr *from,
              const guint8 *data, gsize len, gpointer user_data)
 {
-  World *w = user_data;
-  FzPacketBuf *buf = buf_of (w, data, len);
+  Client *c = user_data;
+  FzPacketBuf *buf = buf_of (c->w, data, len);
   (void) host;
   if (buf == NULL)
     return;
-  fz_client_state_handle_datagram (w->cl, local, from, buf, now_of (w));
-  client_flush (w);
+  fz_client_state_handle_datagram (c->cl, local, from, buf, now_of (c->w));
+  client_flush (c);
 }
 
 static void
@@ -1281,12 +1418,17 @@ timers (gpointer user_data, gint64 now)
 {
   World *w = user_data;
   portal_deliver (w, now);
-  if (fz_client_state_poll_timeout (w->cl) <= now)
+  gint64 next = G_MAXINT64;
+  for (guint i = 0; i < w->n_cl; i++)
     {
-      fz_client_state_handle_timeout (w->cl, now);
-      client_flush (w);
+      Client *c = &w->cl[i];
+      if (fz_client_state_poll_timeout (c->cl) <= now)
+        {
+          fz_client_state_handle_timeout (c->cl, now);
+          client_flush (c);
+        }
+      next = MIN (next, fz_client_state_poll_timeout (c->cl));
     }
-  gint64 next = fz_client_state_poll_timeout (w->cl);
   for (guint i = 0; i < w->n_gw; i++)
     {
       Gw *g = &w->gw[i];
@@ -1378,7 +1520,7 @@ add_records (World *w)
 {
   for (guint i = 0; i < N_RECORDED; i++)
     {
-      Rec *r = &w->m.recs[w->m.n_recs++];
+      Rec *r = &w->sh.recs[w->sh.n_recs++];
       r->name = names[i];
       new_addresses (w, r, i);
     }
@@ -1388,8 +1530,8 @@ add_records (World *w)
 static void
 change_records (World *w)
 {
-  guint i = fz_rng_below (&w->rng, w->m.n_recs);
-  Rec *r = &w->m.recs[i];
+  guint i = fz_rng_below (&w->rng, w->sh.n_recs);
+  Rec *r = &w->sh.recs[i];
   if (r->n_old == G_N_ELEMENTS (r->old4))
     return;
   memcpy (r->old4[r->n_old], r->v4, sizeof r->v4);
@@ -1401,55 +1543,67 @@ change_records (World *w)
   TRACE (w, "dns: %s has new records", r->name);
 }
 
+/* A new resource for every client, each with its own policy. */
+static void
+publish_resource (World *w, const Res *tmpl)
+{
+  for (guint i = 0; i < w->n_cl; i++)
+    {
+      Model *m = &w->cl[i].m;
+      Res *r = &m->res[m->n_res++];
+      *r = *tmpl;
+      r->allowed = fz_rng_below (&w->rng, 4) > 0;
+    }
+}
+
 static void
 add_dns_resources (World *w)
 {
   static const char *const bases[] = { "a.test", "b.a.test", "c.test" };
   static const char *const forms[] = { "%s", "x.%s", "?.%s", "*.%s", "**.%s" };
   guint n = fz_rng_below (&w->rng, 5);
+  Model *m0 = &w->cl[0].m;
 
-  for (guint i = 0; i < n && w->m.n_res < MAX_RES; i++)
+  for (guint i = 0; i < n && m0->n_res < MAX_RES; i++)
     {
-      Res *r = &w->m.res[w->m.n_res];
+      Res tmpl = { 0 }, *r = &tmpl;
       r->kind = RES_DNS;
-      g_snprintf (r->id, sizeof r->id, "r-%u", w->m.n_res);
+      g_snprintf (r->id, sizeof r->id, "r-%u", m0->n_res);
       G_GNUC_BEGIN_IGNORE_DEPRECATIONS
       g_snprintf (r->pattern, sizeof r->pattern,
                   forms[fz_rng_below (&w->rng, G_N_ELEMENTS (forms))],
                   bases[fz_rng_below (&w->rng, G_N_ELEMENTS (bases))]);
       G_GNUC_END_IGNORE_DEPRECATIONS
       gboolean dup = FALSE;
-      for (guint j = 0; j < w->m.n_res; j++)
-        dup
-          |= w->m.res[j].kind == RES_DNS && g_str_equal (w->m.res[j].pattern, r->pattern);
+      for (guint j = 0; j < m0->n_res; j++)
+        dup |= m0->res[j].kind == RES_DNS && g_str_equal (m0->res[j].pattern, r->pattern);
       if (dup)
         continue;
       r->site = fz_rng_below (&w->rng, w->n_sites);
       random_filters (w, r);
-      r->allowed = fz_rng_below (&w->rng, 4) > 0;
-      w->m.n_res++;
+      publish_resource (w, r);
     }
 }
 
 static void
 add_cidr_resource (World *w)
 {
-  Res *r = &w->m.res[w->m.n_res];
+  Model *m0 = &w->cl[0].m;
+  Res tmpl = { 0 }, *r = &tmpl;
   r->kind = RES_CIDR;
-  g_snprintf (r->id, sizeof r->id, "r-%u", w->m.n_res);
+  g_snprintf (r->id, sizeof r->id, "r-%u", m0->n_res);
   /* Two resources with one prefix: which one wins is not defined. */
   for (gboolean dup = TRUE; dup;)
     {
       random_prefix (w, &r->prefix);
       dup = FALSE;
-      for (guint j = 0; j < w->m.n_res; j++)
-        dup |= w->m.res[j].prefix.len == r->prefix.len
-               && fz_ip_addr_equal (&w->m.res[j].prefix.base, &r->prefix.base);
+      for (guint j = 0; j < m0->n_res; j++)
+        dup |= m0->res[j].prefix.len == r->prefix.len
+               && fz_ip_addr_equal (&m0->res[j].prefix.base, &r->prefix.base);
     }
   r->site = fz_rng_below (&w->rng, w->n_sites);
   random_filters (w, r);
-  r->allowed = fz_rng_below (&w->rng, 4) > 0;
-  w->m.n_res++;
+  publish_resource (w, r);
 }
 
 static void
@@ -1459,11 +1613,11 @@ add_resources (World *w)
     add_cidr_resource (w);
   if (fz_rng_below (&w->rng, 2) == 0)
     {
-      Res *r = &w->m.res[w->m.n_res++];
-      r->kind = RES_INTERNET;
-      g_snprintf (r->id, sizeof r->id, "r-inet");
-      r->site = fz_rng_below (&w->rng, w->n_sites);
-      r->allowed = fz_rng_below (&w->rng, 4) > 0;
+      Res r = { 0 };
+      r.kind = RES_INTERNET;
+      g_snprintf (r.id, sizeof r.id, "r-inet");
+      r.site = fz_rng_below (&w->rng, w->n_sites);
+      publish_resource (w, &r);
     }
   add_records (w);
   add_dns_resources (w);
@@ -1475,19 +1629,26 @@ describe (World *w)
   char a[FZ_IP_ADDR_STRLEN];
   if (!verbose)
     return;
-  g_printerr ("seed %" G_GUINT64_FORMAT ": %u sites, %u gateways; client %s\n", w->seed,
-              w->n_sites, w->n_gw, sim_nat_kind_name (w->client_nat));
+  g_printerr ("seed %" G_GUINT64_FORMAT ": %u sites, %u gateways, %u clients\n", w->seed,
+              w->n_sites, w->n_gw, w->n_cl);
+  for (guint i = 0; i < w->n_cl; i++)
+    g_printerr ("  %s %s %s\n", w->cl[i].id, addr_str (&w->cl[i].ip4, a),
+                sim_nat_kind_name (w->cl[i].nat));
   for (guint i = 0; i < w->n_gw; i++)
     g_printerr ("  %s site-%u %s\n", w->gw[i].id, w->gw[i].site,
                 sim_nat_kind_name (w->gw[i].nat));
-  for (guint i = 0; i < w->m.n_res; i++)
+  for (guint i = 0; i < w->cl[0].m.n_res; i++)
     {
-      Res *r = &w->m.res[i];
-      g_printerr ("  %s site-%u %s/%u %s, %u filters:", r->id, r->site,
+      Res *r = &w->cl[0].m.res[i];
+      g_printerr ("  %s site-%u %s/%u allowed to", r->id, r->site,
                   r->kind == RES_CIDR  ? addr_str (&r->prefix.base, a)
                   : r->kind == RES_DNS ? r->pattern
                                        : "internet",
-                  r->prefix.len, r->allowed ? "allowed" : "forbidden", r->n_filters);
+                  r->prefix.len);
+      for (guint k = 0; k < w->n_cl; k++)
+        if (w->cl[k].m.res[i].allowed)
+          g_printerr (" %s", w->cl[k].id);
+      g_printerr (", %u filters:", r->n_filters);
       for (guint j = 0; j < r->n_filters; j++)
         g_printerr (" %u:%u-%u", r->filters[j].proto, r->filters[j].lo, r->filters[j].hi);
       g_printerr ("\n");
@@ -1521,9 +1682,8 @@ world_setup (World *w, guint64 seed)
   w->seed = seed;
   w->why = g_string_new (NULL);
   w->sent = g_hash_table_new_full (NULL, NULL, NULL, g_free);
-  w->refs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  w->refs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, ref_free);
   w->next_tag = TAG_FIRST;
-  w->m.names = g_ptr_array_new_with_free_func (g_free);
   fz_rng_init_seeded (&w->rng, seed * 2654435761u + 1);
   fz_rng_init_seeded (&w->srng, seed);
   w->net = sim_net_new (seed);
@@ -1555,7 +1715,7 @@ world_setup (World *w, guint64 seed)
         fz_ip_addr_set_v4 (&g->ip4, b4);
         fz_ip_addr_set_v6 (&g->ip6, b6);
         fz_rng_fill (&w->rng, key, sizeof key);
-        fz_rng_fill (&w->rng, g->psk, sizeof g->psk);
+        fz_rng_fill (&w->rng, (guint8 *) g->psk, sizeof g->psk);
         g->nat = random_nat (w);
         g->host = sim_net_add_host (w->net, g->nat, fz_rng_below (&w->rng, 2), FALSE,
                                     gw_recv, g);
@@ -1563,31 +1723,55 @@ world_setup (World *w, guint64 seed)
         fz_gateway_state_set_wall_clock (g->gs, wall_of (w), now_of (w));
         fz_node_add_host_address (fz_gateway_state_get_node (g->gs),
                                   sim_host_address (g->host), now_of (w));
-        w->m.sites_up |= 1u << s;
+        w->sh.sites_up |= 1u << s;
         w->n_gw++;
       }
+  w->n_cl = 1 + fz_rng_below (&w->rng, MAX_CL);
+  totals.clients += w->n_cl;
+  for (guint i = 0; i < w->n_cl; i++)
+    {
+      Client *c = &w->cl[i];
+      c->w = w;
+      c->idx = i;
+      g_snprintf (c->id, sizeof c->id, "c-%u", i + 1);
+      guint8 b4[4] = { 100, 64, 0, i + 2 };
+      guint8 b6[16] = { 0xfd, 0, 0x20, 0x21, 0x11, 0x11, [15] = i + 2 };
+      fz_ip_addr_set_v4 (&c->ip4, b4);
+      fz_ip_addr_set_v6 (&c->ip6, b6);
+      c->m.names = g_ptr_array_new_with_free_func (g_free);
+      c->m.sh = &w->sh;
+    }
   add_resources (w);
-  fz_rng_fill (&w->rng, w->client_key, sizeof w->client_key);
-  memcpy (key, w->client_key, sizeof key);
-  w->client_nat = random_nat (w);
-  w->chost = sim_net_add_host (w->net, w->client_nat, fz_rng_below (&w->rng, 2), FALSE,
-                               client_recv, w);
-  w->cl = fz_client_state_new (key, &w->srng, w->pool, NULL, now_of (w), &error);
-  g_assert_no_error (error);
-  fz_node_set_wall_clock (fz_client_state_get_node (w->cl), wall_of (w), now_of (w));
-  fz_node_add_host_address (fz_client_state_get_node (w->cl), sim_host_address (w->chost),
-                            now_of (w));
+  for (guint i = 0; i < w->n_cl; i++)
+    {
+      Client *c = &w->cl[i];
+      fz_rng_fill (&w->rng, c->key, sizeof c->key);
+      memcpy (key, c->key, sizeof key);
+      c->nat = random_nat (w);
+      c->host = sim_net_add_host (w->net, c->nat, fz_rng_below (&w->rng, 2), FALSE,
+                                  client_recv, c);
+      c->cl = fz_client_state_new (key, &w->srng, w->pool, NULL, now_of (w), &error);
+      g_assert_no_error (error);
+      fz_node_set_wall_clock (fz_client_state_get_node (c->cl), wall_of (w), now_of (w));
+      fz_node_add_host_address (fz_client_state_get_node (c->cl),
+                                sim_host_address (c->host), now_of (w));
+    }
   describe (w);
   for (guint i = 0; i < w->n_gw; i++)
     gateway_init (&w->gw[i]);
-  client_init (w);
+  for (guint i = 0; i < w->n_cl; i++)
+    client_init (&w->cl[i]);
   run_for (w, 200 * MS);
 }
 
 static void
 world_clear (World *w)
 {
-  fz_client_state_free (w->cl);
+  for (guint i = 0; i < w->n_cl; i++)
+    {
+      fz_client_state_free (w->cl[i].cl);
+      g_ptr_array_unref (w->cl[i].m.names);
+    }
   for (guint i = 0; i < w->n_gw; i++)
     {
       fz_gateway_state_free (w->gw[i].gs);
@@ -1595,7 +1779,6 @@ world_clear (World *w)
   sim_net_free (w->net);
   g_hash_table_unref (w->sent);
   g_hash_table_unref (w->refs);
-  g_ptr_array_unref (w->m.names);
   Pending *p;
   while ((p = g_queue_pop_head (&w->portal_q)) != NULL)
     {
@@ -1611,15 +1794,16 @@ world_clear (World *w)
 
 /* A destination: inside a resource, near one, on the Internet. */
 static void
-random_destination (World *w, FzIpAddr *dst)
+random_destination (Client *c, FzIpAddr *dst)
 {
+  World *w = c->w;
   guint pick = fz_rng_below (&w->rng, 10);
-  Res *r = &w->m.res[fz_rng_below (&w->rng, w->m.n_res)];
-  if (w->m.names->len > 0 && fz_rng_below (&w->rng, 2) == 0)
+  Res *r = &c->m.res[fz_rng_below (&w->rng, c->m.n_res)];
+  if (c->m.names->len > 0 && fz_rng_below (&w->rng, 2) == 0)
     {
       /* A proxy IP from an answer, or one never handed out. */
-      guint k = fz_rng_below (&w->rng, w->m.names->len + 1);
-      proxy_ip (k == w->m.names->len ? k + 7 : k, fz_rng_below (&w->rng, 2) ? 4 : 6,
+      guint k = fz_rng_below (&w->rng, c->m.names->len + 1);
+      proxy_ip (k == c->m.names->len ? k + 7 : k, fz_rng_below (&w->rng, 2) ? 4 : 6,
                 fz_rng_below (&w->rng, 4), dst);
       return;
     }
@@ -1649,18 +1833,20 @@ random_destination (World *w, FzIpAddr *dst)
 }
 
 static void
-send_packet (World *w)
+send_packet (Client *c)
 {
+  World *w = c->w;
   Sent *s = g_new0 (Sent, 1);
   FzIpAddr src;
   FzIpPacket pkt;
   static const guint8 protos[] = { FZ_IP_PROTO_UDP, FZ_IP_PROTO_TCP, FZ_IP_PROTO_ICMP };
   char a[FZ_IP_ADDR_STRLEN];
 
+  s->c = c;
   s->tag = w->next_tag++;
   s->gw = -1;
   s->at = now_of (w);
-  random_destination (w, &s->dst);
+  random_destination (c, &s->dst);
   s->proto = protos[fz_rng_below (&w->rng, 3)];
   if (s->proto == FZ_IP_PROTO_ICMP && s->dst.family == 6)
     s->proto = FZ_IP_PROTO_ICMPV6;
@@ -1668,10 +1854,10 @@ send_packet (World *w)
     = s->proto == FZ_IP_PROTO_UDP || s->proto == FZ_IP_PROTO_TCP
         ? ports[fz_rng_below (&w->rng, G_N_ELEMENTS (ports))] + fz_rng_below (&w->rng, 2)
         : 0;
-  s->want = model_verdict (&w->m, &s->dst, s->proto, s->dport, now_of (w), &s->res,
+  s->want = model_verdict (&c->m, &s->dst, s->proto, s->dport, now_of (w), &s->res,
                            &s->real, &s->name, &s->index);
   g_hash_table_insert (w->sent, GUINT_TO_POINTER (s->tag), s);
-  g_assert_true (fz_ip_addr_parse (&src, s->dst.family == 4 ? ME4 : ME6));
+  src = s->dst.family == 4 ? c->ip4 : c->ip6;
   guint32 payload = GUINT32_TO_BE (s->tag);
   FzPacketBuf *buf = fz_buf_pool_alloc (w->pool);
   gboolean built;
@@ -1690,11 +1876,11 @@ send_packet (World *w)
     built = fz_ip_build_icmp_echo (buf, &pkt, &src, &s->dst, FALSE, s->tag, 1, &payload,
                                    sizeof payload, NULL);
   g_assert_true (built);
-  TRACE (w, "app: proto %u to %s port %u, tag %u: the model says %s%s%s", s->proto,
-         addr_str (&s->dst, a), s->dport, s->tag, verdict_names[s->want],
+  TRACE (w, "app of %s: proto %u to %s port %u, tag %u: the model says %s%s%s", c->id,
+         s->proto, addr_str (&s->dst, a), s->dport, s->tag, verdict_names[s->want],
          s->res ? " via " : "", s->res ? s->res->id : "");
-  fz_client_state_handle_tun (w->cl, buf, now_of (w));
-  client_flush (w);
+  fz_client_state_handle_tun (c->cl, buf, now_of (w));
+  client_flush (c);
 }
 
 /* A query to the stub: what the model expects it to answer. */
@@ -1712,9 +1898,9 @@ model_gateway_query (World *w, Sent *s, Res *r, const char *name)
   if (!r->authorized && (r->last_request == 0 || now_of (w) - r->last_request >= 2 * S))
     {
       r->last_request = now_of (w);
-      r->authorized = r->allowed && (w->m.sites_up & (1u << r->site));
+      r->authorized = r->allowed && (w->sh.sites_up & (1u << r->site));
     }
-  s->rcode = record_of (&w->m, name) != NULL ? LDNS_RCODE_NOERROR : LDNS_RCODE_NXDOMAIN;
+  s->rcode = record_of (&w->sh, name) != NULL ? LDNS_RCODE_NOERROR : LDNS_RCODE_NXDOMAIN;
   if (r->uncertain_after != 0 && now_of (w) + STEP > r->uncertain_after)
     {
       /* An access expired: the answer, SERVFAIL or REFUSED. */
@@ -1734,7 +1920,8 @@ model_gateway_query (World *w, Sent *s, Res *r, const char *name)
 static void
 model_query (World *w, Sent *s, const char *name)
 {
-  Res *r = dns_resource_for (w->m.res, w->m.n_res, name);
+  Model *m = &s->c->m;
+  Res *r = dns_resource_for (m->res, m->n_res, name);
   guint family = s->qtype == LDNS_RR_TYPE_A ? 4 : 6;
 
   s->rcode = LDNS_RCODE_NOERROR;
@@ -1752,7 +1939,7 @@ model_query (World *w, Sent *s, const char *name)
     }
   if (r != NULL)
     {
-      guint k = assign_name (&w->m, name);
+      guint k = assign_name (m, name);
       for (guint i = 0; i < 4; i++)
         proxy_ip (k, family, i, &s->answers[i]);
       s->n_answers = 4;
@@ -1771,8 +1958,9 @@ static const char *
 model_ptr_query (World *w, Sent *s, char reverse[80])
 {
   FzIpAddr a;
-  guint k = fz_rng_below (&w->rng, w->m.names->len + 1), index;
-  proxy_ip (k == w->m.names->len ? k + 7 : k, fz_rng_below (&w->rng, 2) ? 4 : 6,
+  Model *m = &s->c->m;
+  guint k = fz_rng_below (&w->rng, m->names->len + 1), index;
+  proxy_ip (k == m->names->len ? k + 7 : k, fz_rng_below (&w->rng, 2) ? 4 : 6,
             fz_rng_below (&w->rng, 4), &a);
   GString *r = g_string_new (NULL);
   if (a.family == 4)
@@ -1787,7 +1975,7 @@ model_ptr_query (World *w, Sent *s, char reverse[80])
   g_strlcpy (reverse, r->str, 80);
   g_string_free (r, TRUE);
   s->rcode = LDNS_RCODE_NOERROR;
-  const char *name = name_of_proxy (&w->m, &a, &index);
+  const char *name = name_of_proxy (m, &a, &index);
   if (name != NULL)
     {
       g_strlcpy (s->ptr_name, name, sizeof s->ptr_name);
@@ -1798,17 +1986,19 @@ model_ptr_query (World *w, Sent *s, char reverse[80])
 }
 
 static void
-send_query (World *w)
+send_query (Client *c)
 {
+  World *w = c->w;
   Sent *s = g_new0 (Sent, 1);
   const char *name = names[fz_rng_below (&w->rng, G_N_ELEMENTS (names))];
-  const FzClientInterface *iface = fz_client_state_get_interface (w->cl);
+  const FzClientInterface *iface = fz_client_state_get_interface (c->cl);
   FzIpAddr src;
   FzIpPacket pkt;
   ldns_pkt *q = NULL;
   guint8 *wire = NULL;
   size_t len = 0;
 
+  s->c = c;
   s->tag = w->next_tag++;
   s->gw = -1;
   s->want = V_DNS;
@@ -1833,15 +2023,15 @@ send_query (World *w)
   ldns_pkt_set_id (q, s->qid);
   g_assert_cmpint (ldns_pkt2wire (&wire, q, &len), ==, LDNS_STATUS_OK);
   ldns_pkt_free (q);
-  g_assert_true (fz_ip_addr_parse (&src, s->dst.family == 4 ? ME4 : ME6));
+  src = s->dst.family == 4 ? c->ip4 : c->ip6;
   FzPacketBuf *buf = fz_buf_pool_alloc (w->pool);
   g_assert_true (fz_ip_build_udp (buf, &pkt, &src, &s->dst, s->tag, 53, wire, len, NULL));
   free (wire);
   g_autofree char *qtype_name = ldns_rr_type2str (s->qtype);
-  TRACE (w, "app: DNS %s %s, tag %u: the model says %s%u answers", name, qtype_name,
-         s->tag, s->rcode ? "NXDOMAIN, " : "", s->n_answers);
-  fz_client_state_handle_tun (w->cl, buf, now_of (w));
-  client_flush (w);
+  TRACE (w, "app of %s: DNS %s %s, tag %u: the model says %s%u answers", c->id, name,
+         qtype_name, s->tag, s->rcode ? "NXDOMAIN, " : "", s->n_answers);
+  fz_client_state_handle_tun (c->cl, buf, now_of (w));
+  client_flush (c);
 }
 
 /* What became of a packet, against the model's verdict. */
@@ -1866,6 +2056,16 @@ check_sent (World *w, Sent *s)
       && w->relays_gone_at != 0 && s->at + STEP > w->relays_gone_at)
     s->want = V_UNCERTAIN;
 
+  if (s->probe)
+    {
+      totals.probes_arrived += s->replies;
+      if (s->replies > 0 && !s->may_arrive)
+        FAIL (w,
+              "seed %" G_GUINT64_FORMAT ": a resource's packet (tag %u) reached %s, "
+              "which never had access there",
+              w->seed, s->tag, s->c->id);
+      return;
+    }
   if (s->wrong > 0)
     what = "went to the wrong place or came back from one";
   else if (s->want == V_DNS && (s->replies != 1 || s->icmp > 0))
@@ -1933,12 +2133,12 @@ check_sent (World *w, Sent *s)
 }
 
 static void
-toggle_internet (World *w)
+toggle_internet (Client *c)
 {
-  w->m.internet_on = !w->m.internet_on;
-  TRACE (w, "app: Internet resource %s", w->m.internet_on ? "on" : "off");
-  fz_client_state_set_internet_resource_enabled (w->cl, w->m.internet_on, now_of (w));
-  client_flush (w);
+  c->m.internet_on = !c->m.internet_on;
+  TRACE (c->w, "app of %s: Internet resource %s", c->id, c->m.internet_on ? "on" : "off");
+  fz_client_state_set_internet_resource_enabled (c->cl, c->m.internet_on, now_of (c->w));
+  client_flush (c);
 }
 
 /* ---- churn ---- */
@@ -1951,79 +2151,92 @@ portal_reconnect (World *w)
   for (guint i = 0; i < w->n_gw; i++)
     if (!w->gw[i].gone)
       gateway_init (&w->gw[i]);
-  client_init (w);
+  for (guint i = 0; i < w->n_cl; i++)
+    client_init (&w->cl[i]);
 }
 
-static Res *
+/* A resource's index (the same in every client's model), or -1. */
+static int
 random_live_resource (World *w, gboolean internet_too)
 {
-  Res *live[MAX_RES];
-  guint n = 0;
-  for (guint i = 0; i < w->m.n_res; i++)
-    if (!w->m.res[i].gone && (internet_too || w->m.res[i].kind != RES_INTERNET))
-      live[n++] = &w->m.res[i];
-  return n == 0 ? NULL : live[fz_rng_below (&w->rng, n)];
+  guint live[MAX_RES], n = 0;
+  const Model *m0 = &w->cl[0].m;
+  for (guint i = 0; i < m0->n_res; i++)
+    if (!m0->res[i].gone && (internet_too || m0->res[i].kind != RES_INTERNET))
+      live[n++] = i;
+  return n == 0 ? -1 : (int) live[fz_rng_below (&w->rng, n)];
 }
 
-/* A resource deleted (or the policy giving it gone): the client forgets
+/* A resource deleted (or the policy giving it gone): the clients forget
  * it, the gateways that gave access lose it. */
 static void
 remove_resource (World *w)
 {
-  Res *r = random_live_resource (w, TRUE);
-  if (r == NULL)
+  int i = random_live_resource (w, TRUE);
+  if (i < 0)
     return;
-  TRACE (w, "portal: %s deleted", r->id);
-  r->gone = TRUE;
-  g_autofree char *id = g_strdup_printf ("\"%s\"", r->id);
-  to_client (w, "resource_deleted", id);
-  for (guint i = 0; i < w->n_gw; i++)
-    if ((r->access & (1u << i)) && !w->gw[i].gone)
-      {
-        g_autofree char *json = g_strdup_printf (
-          "{\"client_id\":\"" CLIENT_ID "\",\"resource_id\":\"%s\"}", r->id);
-        to_gateway (&w->gw[i], "reject_access", json);
-      }
+  for (guint k = 0; k < w->n_cl; k++)
+    {
+      Client *c = &w->cl[k];
+      Res *r = &c->m.res[i];
+      TRACE (w, "portal: %s deleted for %s", r->id, c->id);
+      r->gone = TRUE;
+      g_autofree char *id = g_strdup_printf ("\"%s\"", r->id);
+      to_client (c, "resource_deleted", id);
+      for (guint j = 0; j < w->n_gw; j++)
+        if ((r->access & (1u << j)) && !w->gw[j].gone)
+          {
+            g_autofree char *json = g_strdup_printf (
+              "{\"client_id\":\"%s\",\"resource_id\":\"%s\"}", c->id, r->id);
+            to_gateway (&w->gw[j], "reject_access", json);
+          }
+    }
 }
 
-/* New filters: to the client, and to every gateway (those without access
+/* New filters: to the clients, and to every gateway (those without access
  * ignore it). */
 static void
 change_filters (World *w)
 {
-  Res *r = random_live_resource (w, FALSE);
-  if (r == NULL)
+  int i = random_live_resource (w, FALSE);
+  if (i < 0)
     return;
+  Res *r = &w->cl[0].m.res[i];
   random_filters (w, r);
+  for (guint k = 1; k < w->n_cl; k++)
+    {
+      memcpy (w->cl[k].m.res[i].filters, r->filters, sizeof r->filters);
+      w->cl[k].m.res[i].n_filters = r->n_filters;
+    }
   TRACE (w, "portal: %s now has %u filters", r->id, r->n_filters);
   g_autoptr (GString) json = g_string_new (NULL);
   res_json (json, r);
-  to_client (w, "resource_created_or_updated", json->str);
-  for (guint i = 0; i < w->n_gw; i++)
-    if (!w->gw[i].gone)
-      to_gateway (&w->gw[i], "resource_updated", json->str);
+  to_clients (w, "resource_created_or_updated", json->str);
+  for (guint j = 0; j < w->n_gw; j++)
+    if (!w->gw[j].gone)
+      to_gateway (&w->gw[j], "resource_updated", json->str);
 }
 
 static void
 add_resource (World *w)
 {
-  if (w->m.n_res + 1 >= MAX_RES)
+  if (w->cl[0].m.n_res + 1 >= MAX_RES)
     return;
-  guint before = w->m.n_res;
+  guint before = w->cl[0].m.n_res;
   if (fz_rng_below (&w->rng, 2))
     add_dns_resources (w);
   else
     add_cidr_resource (w);
-  for (guint i = before; i < w->m.n_res; i++)
+  for (guint i = before; i < w->cl[0].m.n_res; i++)
     {
       g_autoptr (GString) json = g_string_new (NULL);
-      res_json (json, &w->m.res[i]);
-      TRACE (w, "portal: %s created", w->m.res[i].id);
-      to_client (w, "resource_created_or_updated", json->str);
+      res_json (json, &w->cl[0].m.res[i]);
+      TRACE (w, "portal: %s created", w->cl[0].m.res[i].id);
+      to_clients (w, "resource_created_or_updated", json->str);
     }
 }
 
-/* A gateway shuts down: its goodbye to the client; the portal takes it
+/* A gateway shuts down: its goodbye to the clients; the portal takes it
  * off its site. */
 static void
 gateway_leaves (World *w)
@@ -2035,60 +2248,69 @@ gateway_leaves (World *w)
   fz_gateway_state_shutdown (g->gs, now_of (w));
   gw_flush (g);
   g->gone = TRUE;
-  w->m.sites_up = 0;
+  w->sh.sites_up = 0;
   for (guint i = 0; i < w->n_gw; i++)
     if (!w->gw[i].gone)
-      w->m.sites_up |= 1u << w->gw[i].site;
-  for (guint i = 0; i < w->m.n_res; i++)
-    if (w->m.res[i].access & (1u << g->idx))
+      w->sh.sites_up |= 1u << w->gw[i].site;
+  for (guint k = 0; k < w->n_cl; k++)
+    for (guint i = 0; i < w->cl[k].m.n_res; i++)
       {
-        w->m.res[i].access &= ~(1u << g->idx);
-        w->m.res[i].authorized = FALSE;
+        Res *r = &w->cl[k].m.res[i];
+        if (r->access & (1u << g->idx))
+          {
+            r->access &= ~(1u << g->idx);
+            r->authorized = FALSE;
+          }
       }
 }
 
 static void
-forget_authorizations (World *w, gboolean restart)
+forget_authorizations (Client *c, gboolean restart)
 {
-  for (guint i = 0; i < w->m.n_res; i++)
+  for (guint i = 0; i < c->m.n_res; i++)
     {
-      w->m.res[i].authorized = FALSE;
+      c->m.res[i].authorized = FALSE;
       if (restart)
-        w->m.res[i].last_request = 0;
+        c->m.res[i].last_request = 0;
     }
+}
+
+static void
+add_host_address (Client *c)
+{
+  fz_node_add_host_address (fz_client_state_get_node (c->cl), sim_host_address (c->host),
+                            now_of (c->w));
 }
 
 /* The network changed under the client. */
 static void
-client_reset (World *w)
+client_reset (Client *c)
 {
-  TRACE (w, "client: reset");
-  fz_client_state_reset (w->cl, now_of (w));
-  fz_node_add_host_address (fz_client_state_get_node (w->cl), sim_host_address (w->chost),
-                            now_of (w));
-  forget_authorizations (w, FALSE);
-  client_flush (w);
+  TRACE (c->w, "%s: reset", c->id);
+  fz_client_state_reset (c->cl, now_of (c->w));
+  add_host_address (c);
+  forget_authorizations (c, FALSE);
+  client_flush (c);
 }
 
 /* The client restarts with the mappings it saved: the same names must
  * get the same proxy IPs. */
 static void
-client_restart (World *w)
+client_restart (Client *c)
 {
+  World *w = c->w;
   g_autoptr (GError) error = NULL;
-  g_autofree char *mappings = fz_client_state_save_mappings (w->cl);
-  TRACE (w, "client: restart");
-  fz_client_state_free (w->cl);
-  w->cl = fz_client_state_new (w->client_key, &w->srng, w->pool, mappings, now_of (w),
-                               &error);
-  if (w->cl == NULL)
+  g_autofree char *mappings = fz_client_state_save_mappings (c->cl);
+  TRACE (w, "%s: restart", c->id);
+  fz_client_state_free (c->cl);
+  c->cl = fz_client_state_new (c->key, &w->srng, w->pool, mappings, now_of (w), &error);
+  if (c->cl == NULL)
     g_error ("the saved mappings do not load: %s", error->message);
-  fz_node_set_wall_clock (fz_client_state_get_node (w->cl), wall_of (w), now_of (w));
-  fz_node_add_host_address (fz_client_state_get_node (w->cl), sim_host_address (w->chost),
-                            now_of (w));
-  w->m.internet_on = FALSE;
-  forget_authorizations (w, TRUE);
-  client_init (w);
+  fz_node_set_wall_clock (fz_client_state_get_node (c->cl), wall_of (w), now_of (w));
+  add_host_address (c);
+  c->m.internet_on = FALSE;
+  forget_authorizations (c, TRUE);
+  client_init (c);
 }
 
 /* The relay goes away, and the portal says so. */
@@ -2101,7 +2323,7 @@ relays_go (World *w)
   w->relays_gone_at = now_of (w);
   sim_net_remove_relay (w->net, w->relay);
   const char *json = "{\"disconnected_ids\":[\"relay-1\"],\"connected\":[]}";
-  to_client (w, "relays_presence", json);
+  to_clients (w, "relays_presence", json);
   for (guint i = 0; i < w->n_gw; i++)
     if (!w->gw[i].gone)
       to_gateway (&w->gw[i], "relays_presence", json);
@@ -2111,17 +2333,18 @@ static void
 churn (World *w)
 {
   guint pick = fz_rng_below (&w->rng, 10);
+  Client *c = &w->cl[fz_rng_below (&w->rng, w->n_cl)];
   totals.churn[pick]++;
   switch (pick)
     {
-    case 0: toggle_internet (w); break;
+    case 0: toggle_internet (c); break;
     case 1: portal_reconnect (w); break;
     case 2: remove_resource (w); break;
     case 3: change_filters (w); break;
     case 4: add_resource (w); break;
     case 5: gateway_leaves (w); break;
-    case 6: client_reset (w); break;
-    case 7: client_restart (w); break;
+    case 6: client_reset (c); break;
+    case 7: client_restart (c); break;
     case 8: change_records (w); break;
     case 9: relays_go (w); break;
     }
@@ -2141,10 +2364,10 @@ run_seed (guint64 seed, GString *why)
         churn (&w);
       else if (pick <= 3)
         for (guint k = 1 + fz_rng_below (&w.rng, 2); k > 0; k--)
-          send_query (&w);
+          send_query (&w.cl[fz_rng_below (&w.rng, w.n_cl)]);
       else
         for (guint k = 1 + fz_rng_below (&w.rng, 3); k > 0; k--)
-          send_packet (&w);
+          send_packet (&w.cl[fz_rng_below (&w.rng, w.n_cl)]);
       run_for (&w, STEP);
       for (guint t = first; t < w.next_tag; t++)
         check_sent (&w, g_hash_table_lookup (w.sent, GUINT_TO_POINTER (t)));
@@ -2225,6 +2448,10 @@ main (int argc, char **argv)
   printf (
     "%u accesses expired; then %u packets only at most once and to the right place\n",
     totals.expiries, totals.uncertain);
+  printf ("%u clients (each its own state, key and tunnel IPs); %u packets to "
+          "applications checked to be their own; %u resource packets to other "
+          "clients (%u passed to one with access)\n",
+          totals.clients, totals.leaks_checked, totals.probes, totals.probes_arrived);
   printf ("%u worlds with loss, duplication and reordering (%u packets lost there)\n",
           totals.lossy, totals.lost);
   printf ("churn: %u Internet toggles, %u portal reconnects, %u resources deleted, %u "
