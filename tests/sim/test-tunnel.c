@@ -421,7 +421,8 @@ typedef struct
   SimNatKind nat;
   FzClientState *cl;
   Model m;
-  guint ever_access; /* gateways (bits) that ever gave it an access */
+  guint ever_access;   /* gateways (bits) that ever gave it an access */
+  FzIpAddr old4, old6; /* its tunnel IPs before it was renumbered */
 } Client;
 
 /* A packet an application sent, and what became of it. */
@@ -462,7 +463,7 @@ struct _World
   FzBufPool *pool;
   const FzSockAddr *relay;
   Client cl[MAX_CL];
-  guint n_cl;
+  guint n_cl, next_ip; /* the last byte of the next tunnel IPs given */
   Gw gw[MAX_GW];
   guint n_gw, n_sites;
   Shared sh;
@@ -484,7 +485,7 @@ struct _World
 static struct
 {
   guint delivered, prohibited, forbidden, dropped, held, refused, dns, proxied, actions;
-  guint churn[10];
+  guint churn[13];
   guint stale;
   guint lossy, lost; /* worlds with loss; packets delivered 0 times there */
   guint expiries, uncertain;
@@ -794,6 +795,46 @@ ref_free (gpointer p)
   g_free (r);
 }
 
+/* ICE credentials per (client, gateway) pair, as the portal derives them. */
+static char *
+ice_json (const Client *c, const Gw *g)
+{
+  guint pair = g->idx * MAX_CL + c->idx;
+  return g_strdup_printf (
+    "\"client_ice_credentials\":{\"username\":\"cuuu%u\",\"password\":"
+    "\"cp%022u\"},\"gateway_ice_credentials\":{\"username\":\"guuu%u\","
+    "\"password\":\"gp%022u\"}",
+    pair, pair, pair, pair);
+}
+
+/* create_authorization of @r for @c to @g (the client's current tunnel
+ * IPs); the gateway's answer sends @created to the client, if not NULL. */
+static void
+create_authorization (Client *c, Gw *g, const Res *r, gint64 expires_at, char *created)
+{
+  World *w = c->w;
+  g_autoptr (GString) res = g_string_new (NULL);
+  res_json (res, r);
+  g_autofree char *expiry
+    = expires_at != 0 ? g_strdup_printf (",\"expires_at\":%" G_GINT64_FORMAT, expires_at)
+                      : g_strdup ("");
+  g_autofree char *ck = b64 (fz_node_public_key (fz_client_state_get_node (c->cl)));
+  g_autofree char *psk = b64 (g->psk[c->idx]);
+  g_autofree char *ice = ice_json (c, g);
+  char c4[FZ_IP_ADDR_STRLEN], c6[FZ_IP_ADDR_STRLEN];
+  g_autofree char *create
+    = g_strdup_printf ("{\"ref\":\"ref-%u\",\"resource\":%s,\"client\":{\"id\":\"%s\","
+                       "\"public_key\":\"%s\",\"preshared_key\":\"%s\",\"ipv4\":\"%s\","
+                       "\"ipv6\":\"%s\",\"version\":\"1.4.0\"},%s%s}",
+                       w->next_ref++, res->str, c->id, ck, psk, addr_str (&c->ip4, c4),
+                       addr_str (&c->ip6, c6), ice, expiry);
+  Ref *pending = g_new0 (Ref, 1);
+  pending->client = c->idx;
+  pending->json = created;
+  g_hash_table_insert (w->refs, g_strdup_printf ("ref-%u", w->next_ref - 1), pending);
+  to_gateway (g, "create_authorization", create);
+}
+
 static void
 authorize (Client *c, const char *rid, GPtrArray *connected)
 {
@@ -811,17 +852,12 @@ authorize (Client *c, const char *rid, GPtrArray *connected)
       to_client (c, "authorization_creation_failed", json);
       return;
     }
-  g_autoptr (GString) res = g_string_new (NULL);
-  res_json (res, r);
   /* A quarter of the accesses expire in 5 to 20 s. */
   gint64 expires_at = 0;
-  g_autofree char *expiry = g_strdup ("");
   if (r->kind != RES_INTERNET && fz_rng_below (&w->rng, 4) == 0)
     {
       gint64 in = 5 + fz_rng_below (&w->rng, 16);
       expires_at = wall_of (w) / S + in;
-      g_free (expiry);
-      expiry = g_strdup_printf (",\"expires_at\":%" G_GINT64_FORMAT, expires_at);
       gint64 from = now_of (w) + (in - 1) * S;
       if (r->uncertain_after == 0 || from < r->uncertain_after)
         r->uncertain_after = from;
@@ -829,26 +865,11 @@ authorize (Client *c, const char *rid, GPtrArray *connected)
       TRACE (w, "portal: %s's access for %s at %s expires in %" G_GINT64_FORMAT " s",
              r->id, c->id, g->id, in);
     }
-  g_autofree char *ck = b64 (fz_node_public_key (fz_client_state_get_node (c->cl)));
   g_autofree char *gk = b64 (fz_node_public_key (fz_gateway_state_get_node (g->gs)));
   g_autofree char *psk = b64 (g->psk[c->idx]);
+  g_autofree char *ice = ice_json (c, g);
   char a4[FZ_IP_ADDR_STRLEN], a6[FZ_IP_ADDR_STRLEN];
-  char c4[FZ_IP_ADDR_STRLEN], c6[FZ_IP_ADDR_STRLEN];
-  /* ICE credentials per (client, gateway) pair, as the portal derives them. */
-  guint pair = g->idx * MAX_CL + c->idx;
-  g_autofree char *ice = g_strdup_printf (
-    "\"client_ice_credentials\":{\"username\":\"cuuu%u\",\"password\":"
-    "\"cp%022u\"},\"gateway_ice_credentials\":{\"username\":\"guuu%u\","
-    "\"password\":\"gp%022u\"}",
-    pair, pair, pair, pair);
-  g_autofree char *create
-    = g_strdup_printf ("{\"ref\":\"ref-%u\",\"resource\":%s,\"client\":{\"id\":\"%s\","
-                       "\"public_key\":\"%s\",\"preshared_key\":\"%s\",\"ipv4\":\"%s\","
-                       "\"ipv6\":\"%s\",\"version\":\"1.4.0\"},%s%s}",
-                       w->next_ref++, res->str, c->id, ck, psk, addr_str (&c->ip4, c4),
-                       addr_str (&c->ip6, c6), ice, expiry);
-  g_autofree char *ref = g_strdup_printf ("ref-%u", w->next_ref - 1);
-  g_autofree char *created = g_strdup_printf (
+  char *created = g_strdup_printf (
     "{\"resource_id\":\"%s\",\"gateway_id\":\"%s\",\"gateway_public_key\":\"%s\","
     "\"gateway_ipv4\":\"%s\",\"gateway_ipv6\":\"%s\",\"site_id\":\"site-%u\","
     "\"preshared_key\":\"%s\",%s}",
@@ -856,12 +877,7 @@ authorize (Client *c, const char *rid, GPtrArray *connected)
   r->access |= 1u << g->idx;
   c->ever_access |= 1u << g->idx;
   r->expires[g->idx] = expires_at;
-  /* Sent to the client when the gateway answers with the ref. */
-  Ref *pending = g_new0 (Ref, 1);
-  pending->client = c->idx;
-  pending->json = g_steal_pointer (&created);
-  g_hash_table_insert (w->refs, g_steal_pointer (&ref), pending);
-  to_gateway (g, "create_authorization", create);
+  create_authorization (c, g, r, expires_at, created);
 }
 
 /* ---- the client and its applications ---- */
@@ -1172,6 +1188,16 @@ stale_record (World *w, const Sent *s, const FzIpAddr *dst)
   return FALSE;
 }
 
+/* Whether a client has @a (v4) as its tunnel IP now. */
+static gboolean
+ip_held (World *w, const FzIpAddr *a)
+{
+  for (guint i = 0; i < w->n_cl; i++)
+    if (fz_ip_addr_equal (&w->cl[i].ip4, a))
+      return TRUE;
+  return FALSE;
+}
+
 /* From the resource @src:@sport, a UDP packet to another client than the
  * one it answers: the gateway may pass it only to a client it ever gave
  * an access. */
@@ -1192,11 +1218,19 @@ probe_other_client (Gw *g, const Sent *s, const FzIpAddr *src, guint16 sport)
   p->probe = TRUE;
   p->may_arrive = (t->ever_access & (1u << g->idx)) != 0;
   p->dst = *src;
+  const FzIpAddr *to = src->family == 4 ? &t->ip4 : &t->ip6;
+  /* Or to the IP it had before it was renumbered, if no one has it now:
+   * it must reach no one. */
+  if (t->old4.family != 0 && !ip_held (w, &t->old4) && fz_rng_below (&w->rng, 2) == 0)
+    {
+      to = src->family == 4 ? &t->old4 : &t->old6;
+      p->may_arrive = FALSE;
+    }
   g_hash_table_insert (w->sent, GUINT_TO_POINTER (p->tag), p);
   guint32 payload = GUINT32_TO_BE (p->tag);
   FzPacketBuf *b = fz_buf_pool_alloc (w->pool);
-  g_assert_true (fz_ip_build_udp (b, &out, src, src->family == 4 ? &t->ip4 : &t->ip6,
-                                  sport, p->tag, &payload, sizeof payload, NULL));
+  g_assert_true (
+    fz_ip_build_udp (b, &out, src, to, sport, p->tag, &payload, sizeof payload, NULL));
   TRACE (w, "resource %s → %s via %s: probe tag %u", "", t->id, g->id, p->tag);
   totals.probes++;
   fz_gateway_state_handle_tun (g->gs, b, now_of (w));
@@ -1344,7 +1378,7 @@ gw_flush (Gw *g)
               Ref *created = g_hash_table_lookup (w->refs, m->ref);
               if (created == NULL)
                 FAIL (w, "%s answered an unknown ref %s", g->id, m->ref);
-              else
+              else if (created->json != NULL)
                 to_client (&w->cl[created->client], "authorization_created",
                            created->json);
               g_hash_table_remove (w->refs, m->ref);
@@ -1727,6 +1761,7 @@ world_setup (World *w, guint64 seed)
         w->n_gw++;
       }
   w->n_cl = 1 + fz_rng_below (&w->rng, MAX_CL);
+  w->next_ip = 2 + MAX_CL;
   totals.clients += w->n_cl;
   for (guint i = 0; i < w->n_cl; i++)
     {
@@ -1854,10 +1889,15 @@ send_packet (Client *c)
     = s->proto == FZ_IP_PROTO_UDP || s->proto == FZ_IP_PROTO_TCP
         ? ports[fz_rng_below (&w->rng, G_N_ELEMENTS (ports))] + fz_rng_below (&w->rng, 2)
         : 0;
-  s->want = model_verdict (&c->m, &s->dst, s->proto, s->dport, now_of (w), &s->res,
-                           &s->real, &s->name, &s->index);
+  /* From the tunnel IP it had before it was renumbered: dropped. */
+  gboolean old = c->old4.family != 0 && fz_rng_below (&w->rng, 4) == 0;
+  if (old)
+    s->want = V_DROP, s->real = s->dst;
+  else
+    s->want = model_verdict (&c->m, &s->dst, s->proto, s->dport, now_of (w), &s->res,
+                             &s->real, &s->name, &s->index);
   g_hash_table_insert (w->sent, GUINT_TO_POINTER (s->tag), s);
-  src = s->dst.family == 4 ? c->ip4 : c->ip6;
+  src = s->dst.family == 4 ? (old ? c->old4 : c->ip4) : (old ? c->old6 : c->ip6);
   guint32 payload = GUINT32_TO_BE (s->tag);
   FzPacketBuf *buf = fz_buf_pool_alloc (w->pool);
   gboolean built;
@@ -1876,9 +1916,9 @@ send_packet (Client *c)
     built = fz_ip_build_icmp_echo (buf, &pkt, &src, &s->dst, FALSE, s->tag, 1, &payload,
                                    sizeof payload, NULL);
   g_assert_true (built);
-  TRACE (w, "app of %s: proto %u to %s port %u, tag %u: the model says %s%s%s", c->id,
-         s->proto, addr_str (&s->dst, a), s->dport, s->tag, verdict_names[s->want],
-         s->res ? " via " : "", s->res ? s->res->id : "");
+  TRACE (w, "app of %s%s: proto %u to %s port %u, tag %u: the model says %s%s%s", c->id,
+         old ? " (old IP)" : "", s->proto, addr_str (&s->dst, a), s->dport, s->tag,
+         verdict_names[s->want], s->res ? " via " : "", s->res ? s->res->id : "");
   fz_client_state_handle_tun (c->cl, buf, now_of (w));
   client_flush (c);
 }
@@ -1952,8 +1992,9 @@ model_query (World *w, Sent *s, const char *name)
   s->ttl = 300;
 }
 
-/* PTR of a proxy IP (one handed out or not): the name it was given to,
- * else the upstream's answer (nothing). Returns the reverse name. */
+/* PTR of a proxy IP (one handed out or not): the name it was given to
+ * (NXDOMAIN when no resource covers it any more), else the upstream's
+ * answer (nothing). Returns the reverse name. */
 static const char *
 model_ptr_query (World *w, Sent *s, char reverse[80])
 {
@@ -1976,7 +2017,9 @@ model_ptr_query (World *w, Sent *s, char reverse[80])
   g_string_free (r, TRUE);
   s->rcode = LDNS_RCODE_NOERROR;
   const char *name = name_of_proxy (m, &a, &index);
-  if (name != NULL)
+  if (name != NULL && dns_resource_for (m->res, m->n_res, name) == NULL)
+    s->rcode = LDNS_RCODE_NXDOMAIN; /* no resource has that name now */
+  else if (name != NULL)
     {
       g_strlcpy (s->ptr_name, name, sizeof s->ptr_name);
       s->n_answers = 1;
@@ -2012,10 +2055,14 @@ send_query (Client *c)
   s->qtype = qtypes[fz_rng_below (&w->rng, G_N_ELEMENTS (qtypes))];
   s->qid = fz_rng_below (&w->rng, 65536);
   char reverse[80];
+  /* From the tunnel IP it had before it was renumbered: dropped. */
+  gboolean old = c->old4.family != 0 && fz_rng_below (&w->rng, 4) == 0;
   if (s->qtype == LDNS_RR_TYPE_PTR)
     name = model_ptr_query (w, s, reverse);
-  else
+  else if (!old)
     model_query (w, s, name);
+  if (old)
+    s->want = V_DROP;
   g_hash_table_insert (w->sent, GUINT_TO_POINTER (s->tag), s);
   g_assert_cmpint (
     ldns_pkt_query_new_frm_str (&q, name, s->qtype, LDNS_RR_CLASS_IN, LDNS_RD), ==,
@@ -2023,7 +2070,7 @@ send_query (Client *c)
   ldns_pkt_set_id (q, s->qid);
   g_assert_cmpint (ldns_pkt2wire (&wire, q, &len), ==, LDNS_STATUS_OK);
   ldns_pkt_free (q);
-  src = s->dst.family == 4 ? c->ip4 : c->ip6;
+  src = s->dst.family == 4 ? (old ? c->old4 : c->ip4) : (old ? c->old6 : c->ip6);
   FzPacketBuf *buf = fz_buf_pool_alloc (w->pool);
   g_assert_true (fz_ip_build_udp (buf, &pkt, &src, &s->dst, s->tag, 53, wire, len, NULL));
   free (wire);
@@ -2313,6 +2360,46 @@ client_restart (Client *c)
   client_init (c);
 }
 
+/* The portal gives the client new tunnel IPs (config_changed). The
+ * gateways that gave it accesses learn them as they learnt the first
+ * ones: the portal authorizes those accesses again (create_authorization
+ * with the new IPs; the client hears nothing of it). */
+static void
+client_renumber (Client *c)
+{
+  World *w = c->w;
+  char a[FZ_IP_ADDR_STRLEN];
+  guint n = w->next_ip;
+  /* Half the time the IPs another client gave up (its proxy IPs and NAT
+   * sessions must not carry over), else new ones. */
+  for (guint i = 0; i < w->n_cl; i++)
+    if (w->cl[i].old4.family != 0 && !ip_held (w, &w->cl[i].old4)
+        && fz_rng_below (&w->rng, 2) == 0)
+      n = w->cl[i].old4.bytes[3];
+  if (n == 255)
+    return;
+  if (n == w->next_ip)
+    w->next_ip++;
+  guint8 b4[4] = { 100, 64, 0, n };
+  guint8 b6[16] = { 0xfd, 0, 0x20, 0x21, 0x11, 0x11, [15] = n };
+  c->old4 = c->ip4;
+  c->old6 = c->ip6;
+  fz_ip_addr_set_v4 (&c->ip4, b4);
+  fz_ip_addr_set_v6 (&c->ip6, b6);
+  TRACE (w, "portal: %s renumbered to %s", c->id, addr_str (&c->ip4, a));
+  g_autofree char *iface = interface_json (c);
+  g_autofree char *json = g_strdup_printf ("{\"interface\":%s}", iface);
+  to_client (c, "config_changed", json);
+  for (guint j = 0; j < w->n_gw; j++)
+    for (guint i = 0; i < c->m.n_res && !w->gw[j].gone; i++)
+      {
+        const Res *r = &c->m.res[i];
+        if (!r->gone && (r->access & (1u << j))
+            && (r->expires[j] == 0 || r->expires[j] > wall_of (w) / S))
+          create_authorization (c, &w->gw[j], r, r->expires[j], NULL);
+      }
+}
+
 /* The relay goes away, and the portal says so. */
 static void
 relays_go (World *w)
@@ -2332,7 +2419,7 @@ relays_go (World *w)
 static void
 churn (World *w)
 {
-  guint pick = fz_rng_below (&w->rng, 10);
+  guint pick = fz_rng_below (&w->rng, 11);
   Client *c = &w->cl[fz_rng_below (&w->rng, w->n_cl)];
   totals.churn[pick]++;
   switch (pick)
@@ -2347,6 +2434,7 @@ churn (World *w)
     case 7: client_restart (c); break;
     case 8: change_records (w); break;
     case 9: relays_go (w); break;
+    case 10: client_renumber (c); break;
     }
 }
 
@@ -2456,10 +2544,11 @@ main (int argc, char **argv)
           totals.lossy, totals.lost);
   printf ("churn: %u Internet toggles, %u portal reconnects, %u resources deleted, %u "
           "changed, %u added, %u gateways left, %u client resets, %u restarts, %u "
-          "records changed (%u packets to the earlier ones), %u relays gone\n",
+          "records changed (%u packets to the earlier ones), %u relays gone, %u clients "
+          "renumbered\n",
           totals.churn[0], totals.churn[1], totals.churn[2], totals.churn[3],
           totals.churn[4], totals.churn[5], totals.churn[6], totals.churn[7],
-          totals.churn[8], totals.stale, totals.churn[9]);
+          totals.churn[8], totals.stale, totals.churn[9], totals.churn[10]);
   /* Every verdict must have been exercised, or the worlds are too tame. */
   if (seeds >= 100
       && (totals.proxied == 0 || totals.dns == 0 || totals.prohibited == 0
