@@ -31,6 +31,11 @@
 #define MAX_GW_BITS    8
 #define TAG_FIRST      1024
 #define PORTAL_LATENCY (20 * MS)
+/* After a NAT rebinding, how long traffic may fail (at most once, at the
+ * right place) before everything must get through again: a relayed
+ * connection learns of it from the next TURN keepalive (its mapped
+ * address moved), allocates again and ICE moves to the new candidates. */
+#define REBIND_RECOVERY (FZ_TURN_KEEPALIVE + 5 * S)
 
 static gboolean verbose;
 
@@ -475,6 +480,7 @@ struct _World
   guint expiries; /* accesses given with an expiry */
   guint n_stale;  /* delivered to an earlier version of a name's records */
   gint64 relays_gone_at;
+  gint64 rebound_at; /* the last NAT rebinding */
   GString *why;
   gboolean failed;
   /* totals for the summary */
@@ -490,6 +496,7 @@ static struct
   guint lossy, lost; /* worlds with loss; packets delivered 0 times there */
   guint expiries, uncertain;
   guint clients, leaks_checked, probes, probes_arrived;
+  guint rebinds, rebind_uncertain;
 } totals;
 
 #define FAIL(w, ...)                                                                     \
@@ -1954,7 +1961,9 @@ model_gateway_query (World *w, Sent *s, Res *r, const char *name)
     }
   /* The query or its answer lost, or an access expired (and the gateway's
    * goodbye made the client forget): SERVFAIL. */
-  s->may_servfail = w->lossy || w->expiries > 0 || w->relays_gone_at != 0;
+  s->may_servfail
+    = w->lossy || w->expiries > 0 || w->relays_gone_at != 0
+      || (w->rebound_at != 0 && now_of (w) < w->rebound_at + REBIND_RECOVERY);
 }
 
 static void
@@ -2102,6 +2111,13 @@ check_sent (World *w, Sent *s)
   if ((s->want == V_DELIVER || s->want == V_REFUSED || s->want == V_OFFLINE)
       && w->relays_gone_at != 0 && s->at + STEP > w->relays_gone_at)
     s->want = V_UNCERTAIN;
+  /* Sent while the connections recover from a NAT rebinding. */
+  if ((s->want == V_DELIVER || s->want == V_REFUSED || s->want == V_OFFLINE)
+      && w->rebound_at != 0 && s->at < w->rebound_at + REBIND_RECOVERY)
+    {
+      s->want = V_UNCERTAIN;
+      totals.rebind_uncertain++;
+    }
 
   if (s->probe)
     {
@@ -2400,6 +2416,21 @@ client_renumber (Client *c)
       }
 }
 
+/* A NAT in front of a client or a gateway forgets its mappings: the
+ * host's next datagrams leave from a new public port. */
+static void
+nat_rebinds (World *w)
+{
+  guint pick = fz_rng_below (&w->rng, w->n_cl + w->n_gw);
+  SimHost *h = pick < w->n_cl ? w->cl[pick].host : w->gw[pick - w->n_cl].host;
+  const char *id = pick < w->n_cl ? w->cl[pick].id : w->gw[pick - w->n_cl].id;
+  if (!sim_host_rebind (h))
+    return;
+  TRACE (w, "the NAT of %s rebinds", id);
+  w->rebound_at = now_of (w);
+  totals.rebinds++;
+}
+
 /* The relay goes away, and the portal says so. */
 static void
 relays_go (World *w)
@@ -2419,7 +2450,7 @@ relays_go (World *w)
 static void
 churn (World *w)
 {
-  guint pick = fz_rng_below (&w->rng, 11);
+  guint pick = fz_rng_below (&w->rng, 12);
   Client *c = &w->cl[fz_rng_below (&w->rng, w->n_cl)];
   totals.churn[pick]++;
   switch (pick)
@@ -2435,6 +2466,7 @@ churn (World *w)
     case 8: change_records (w); break;
     case 9: relays_go (w); break;
     case 10: client_renumber (c); break;
+    case 11: nat_rebinds (w); break;
     }
 }
 
@@ -2444,6 +2476,8 @@ run_seed (guint64 seed, GString *why)
   World w;
   world_setup (&w, seed);
   guint n_actions = 6 + fz_rng_below (&w.rng, 10);
+  if (g_getenv ("XACT"))
+    n_actions = atoi (g_getenv ("XACT"));
   for (guint i = 0; i < n_actions && !w.failed; i++)
     {
       guint first = w.next_tag;
@@ -2545,10 +2579,12 @@ main (int argc, char **argv)
   printf ("churn: %u Internet toggles, %u portal reconnects, %u resources deleted, %u "
           "changed, %u added, %u gateways left, %u client resets, %u restarts, %u "
           "records changed (%u packets to the earlier ones), %u relays gone, %u clients "
-          "renumbered\n",
+          "renumbered, %u NAT rebindings (%u packets sent while the connections "
+          "recovered: at most once, right place)\n",
           totals.churn[0], totals.churn[1], totals.churn[2], totals.churn[3],
           totals.churn[4], totals.churn[5], totals.churn[6], totals.churn[7],
-          totals.churn[8], totals.stale, totals.churn[9], totals.churn[10]);
+          totals.churn[8], totals.stale, totals.churn[9], totals.churn[10],
+          totals.rebinds, totals.rebind_uncertain);
   /* Every verdict must have been exercised, or the worlds are too tame. */
   if (seeds >= 100
       && (totals.proxied == 0 || totals.dns == 0 || totals.prohibited == 0
