@@ -426,6 +426,7 @@ typedef struct
   SimNatKind nat;
   FzClientState *cl;
   Model m;
+  GQueue app_out;      /* FzPacketBuf*: TCP segments its applications send next */
   guint ever_access;   /* gateways (bits) that ever gave it an access */
   FzIpAddr old4, old6; /* its tunnel IPs before it was renumbered */
 } Client;
@@ -457,7 +458,13 @@ typedef struct
   /* A resource's unsolicited packet to another client (.c): it may
    * arrive only where that client ever had access. */
   gboolean probe, may_arrive;
-  int gw; /* the gateway that delivered it */
+  /* A DNS query over TCP: the query, what came back so far, where the
+   * exchange is (1 SYN sent, 2 query sent, 3 answered, FIN sent). */
+  GBytes *tcp_query;
+  GByteArray *tcp_in;
+  guint tcp_phase;
+  guint32 tcp_ack; /* the sentinel's next sequence number */
+  int gw;          /* the gateway that delivered it */
 } Sent;
 
 struct _World
@@ -496,7 +503,7 @@ static struct
   guint lossy, lost; /* worlds with loss; packets delivered 0 times there */
   guint expiries, uncertain;
   guint clients, leaks_checked, probes, probes_arrived;
-  guint rebinds, rebind_uncertain;
+  guint rebinds, rebind_uncertain, tcp_queries;
 } totals;
 
 #define FAIL(w, ...)                                                                     \
@@ -538,6 +545,16 @@ static gint64
 wall_of (World *w)
 {
   return WALL0 + now_of (w) - 1000 * S;
+}
+
+static void
+sent_free (gpointer p)
+{
+  Sent *s = p;
+  g_clear_pointer (&s->tcp_query, g_bytes_unref);
+  if (s->tcp_in != NULL)
+    g_byte_array_unref (s->tcp_in);
+  g_free (s);
 }
 
 /* ---- the portal model ---- */
@@ -950,10 +967,8 @@ app_icmp_error (Client *c, const FzIpPacket *pkt)
 
 /* The stub's answer against the model's. */
 static gboolean
-dns_answer_ok (World *w, Sent *s, const FzIpPacket *pkt)
+dns_answer_ok (World *w, Sent *s, const guint8 *payload, gsize len)
 {
-  guint32 len;
-  const guint8 *payload = fz_ip_packet_payload (pkt, &len);
   ldns_pkt *a = NULL;
   gboolean ok = FALSE;
 
@@ -1033,9 +1048,76 @@ app_reply (Client *c, const FzIpPacket *pkt)
       s->wrong++;
       return;
     }
-  if (s->want == V_DNS && !dns_answer_ok (w, s, pkt))
+  guint32 plen;
+  const guint8 *payload = fz_ip_packet_payload (pkt, &plen);
+  if (s->want == V_DNS && !dns_answer_ok (w, s, payload, plen))
     s->wrong++;
   s->replies++;
+}
+
+/* The application's next TCP segment to the sentinel it asks. */
+static void
+tcp_send (Client *c, Sent *s, guint8 flags, guint32 seq, const void *data, gsize len)
+{
+  FzIpPacket pkt;
+  FzTcpSegment seg = { .sport = s->tag,
+                       .dport = 53,
+                       .seq = seq,
+                       .ack = s->tcp_ack,
+                       .flags = flags,
+                       .window = 65535,
+                       .mss = (flags & FZ_TCP_SYN) ? 1240 : 0 };
+  FzPacketBuf *b = fz_buf_pool_alloc (c->w->pool);
+  const FzIpAddr *src = s->dst.family == 4 ? &c->ip4 : &c->ip6;
+  g_assert_true (fz_ip_build_tcp (b, &pkt, src, &s->dst, &seg, data, len, NULL));
+  g_queue_push_tail (&c->app_out, b);
+}
+
+#define TCP_ISS 1000
+
+/* The application's side of DNS over TCP, segment by segment: after the
+ * SYN-ACK the query (two length bytes first), then it collects the answer,
+ * checks it against the model and closes. */
+static void
+app_tcp_dns (Client *c, Sent *s, const FzIpPacket *pkt)
+{
+  const guint8 *l4 = fz_ip_packet_l4 (pkt);
+  guint32 seq = (guint32) l4[4] << 24 | l4[5] << 16 | l4[6] << 8 | l4[7];
+  guint8 flags = l4[13];
+  guint32 len;
+  const guint8 *data = fz_ip_packet_payload (pkt, &len);
+  gsize qlen;
+  const guint8 *q = g_bytes_get_data (s->tcp_query, &qlen);
+
+  if (flags & FZ_TCP_RST)
+    return;
+  if ((flags & FZ_TCP_SYN) && s->tcp_phase == 1)
+    {
+      s->tcp_ack = seq + 1;
+      s->tcp_phase = 2;
+      tcp_send (c, s, FZ_TCP_ACK | 0x08 /* PSH */, TCP_ISS + 1, q, qlen);
+      return;
+    }
+  if (len > 0 && seq == s->tcp_ack && s->tcp_phase == 2)
+    {
+      g_byte_array_append (s->tcp_in, data, len);
+      s->tcp_ack += len;
+    }
+  if (flags & FZ_TCP_FIN)
+    s->tcp_ack = seq + len + 1;
+  const guint8 *in = s->tcp_in->data;
+  if (s->tcp_phase == 2 && s->tcp_in->len >= 2
+      && s->tcp_in->len >= 2u + (in[0] << 8 | in[1]))
+    {
+      s->tcp_phase = 3;
+      if (s->tcp_in->len != 2u + (in[0] << 8 | in[1])
+          || !dns_answer_ok (c->w, s, in + 2, s->tcp_in->len - 2))
+        s->wrong++;
+      s->replies++;
+      tcp_send (c, s, FZ_TCP_ACK | FZ_TCP_FIN, TCP_ISS + 1 + qlen, NULL, 0);
+    }
+  else if (len > 0 || (flags & FZ_TCP_FIN))
+    tcp_send (c, s, FZ_TCP_ACK, TCP_ISS + 1 + qlen + (s->tcp_phase == 3), NULL, 0);
 }
 
 static void
@@ -1046,6 +1128,16 @@ client_to_app (Client *c, FzPacketBuf *b)
     FAIL (c->w, "a malformed packet to the application");
   else if (fz_ip_packet_is_icmp_error (&pkt))
     app_icmp_error (c, &pkt);
+  else if (pkt.proto == FZ_IP_PROTO_TCP && fz_ip_packet_src_port (&pkt) == 53)
+    {
+      /* From a sentinel, DNS over TCP: to the port the query came from. */
+      Sent *s = g_hash_table_lookup (c->w->sent,
+                                     GUINT_TO_POINTER (fz_ip_packet_dst_port (&pkt)));
+      if (s == NULL || s->tcp_query == NULL)
+        FAIL (c->w, "a TCP segment for the application that answers nothing sent");
+      else if (!leaked (c, s, &pkt))
+        app_tcp_dns (c, s, &pkt);
+    }
   else
     app_reply (c, &pkt);
   fz_packet_buf_free (b);
@@ -1166,8 +1258,17 @@ client_flush (Client *c)
         upstream_answer (c, &e);
       fz_client_event_clear (&e);
     }
+  gboolean fed = FALSE;
   while ((b = fz_client_state_poll_tun (c->cl)) != NULL)
-    client_to_app (c, b);
+    {
+      client_to_app (c, b);
+      /* What the application answers (TCP), before the next one. */
+      while ((b = g_queue_pop_head (&c->app_out)) != NULL)
+        {
+          fz_client_state_handle_tun (c->cl, b, now_of (w));
+          fed = TRUE;
+        }
+    }
   while (fz_client_state_poll_transmit (c->cl, &tx))
     {
       sim_host_send (c->host, &tx.dst, tx.buf->data, tx.buf->len);
@@ -1175,6 +1276,8 @@ client_flush (Client *c)
     }
   for (guint i = 0; i < auth->len; i++)
     authorize (c, auth->pdata[i], conn);
+  if (fed)
+    client_flush (c); /* what the application's segments caused */
 }
 
 /* ---- the gateways and the resource network ---- */
@@ -1722,7 +1825,7 @@ world_setup (World *w, guint64 seed)
   memset (w, 0, sizeof *w);
   w->seed = seed;
   w->why = g_string_new (NULL);
-  w->sent = g_hash_table_new_full (NULL, NULL, NULL, g_free);
+  w->sent = g_hash_table_new_full (NULL, NULL, NULL, sent_free);
   w->refs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, ref_free);
   w->next_tag = TAG_FIRST;
   fz_rng_init_seeded (&w->rng, seed * 2654435761u + 1);
@@ -2080,6 +2183,24 @@ send_query (Client *c)
   g_assert_cmpint (ldns_pkt2wire (&wire, q, &len), ==, LDNS_STATUS_OK);
   ldns_pkt_free (q);
   src = s->dst.family == 4 ? (old ? c->old4 : c->ip4) : (old ? c->old6 : c->ip6);
+  /* A quarter of the applications ask over TCP. */
+  if (!old && fz_rng_below (&w->rng, 4) == 0)
+    {
+      guint8 *framed = g_malloc (len + 2);
+      framed[0] = len >> 8, framed[1] = len & 255;
+      memcpy (framed + 2, wire, len);
+      free (wire);
+      s->tcp_query = g_bytes_new_take (framed, len + 2);
+      s->tcp_in = g_byte_array_new ();
+      s->tcp_phase = 1;
+      s->proto = FZ_IP_PROTO_TCP;
+      totals.tcp_queries++;
+      TRACE (w, "app of %s: DNS %s over TCP, tag %u", c->id, name, s->tag);
+      tcp_send (c, s, FZ_TCP_SYN, TCP_ISS, NULL, 0);
+      fz_client_state_handle_tun (c->cl, g_queue_pop_head (&c->app_out), now_of (w));
+      client_flush (c);
+      return;
+    }
   FzPacketBuf *buf = fz_buf_pool_alloc (w->pool);
   g_assert_true (fz_ip_build_udp (buf, &pkt, &src, &s->dst, s->tag, 53, wire, len, NULL));
   free (wire);
@@ -2579,12 +2700,13 @@ main (int argc, char **argv)
   printf ("churn: %u Internet toggles, %u portal reconnects, %u resources deleted, %u "
           "changed, %u added, %u gateways left, %u client resets, %u restarts, %u "
           "records changed (%u packets to the earlier ones), %u relays gone, %u clients "
-          "renumbered, %u NAT rebindings (%u packets sent while the connections "
+          "renumbered, %u DNS queries over TCP, %u NAT rebindings (%u packets sent while "
+          "the connections "
           "recovered: at most once, right place)\n",
           totals.churn[0], totals.churn[1], totals.churn[2], totals.churn[3],
           totals.churn[4], totals.churn[5], totals.churn[6], totals.churn[7],
           totals.churn[8], totals.stale, totals.churn[9], totals.churn[10],
-          totals.rebinds, totals.rebind_uncertain);
+          totals.tcp_queries, totals.rebinds, totals.rebind_uncertain);
   /* Every verdict must have been exercised, or the worlds are too tame. */
   if (seeds >= 100
       && (totals.proxied == 0 || totals.dns == 0 || totals.prohibited == 0
