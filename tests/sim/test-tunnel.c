@@ -486,7 +486,9 @@ struct _World
   gboolean lossy;
   guint expiries; /* accesses given with an expiry */
   guint n_stale;  /* delivered to an earlier version of a name's records */
-  gint64 relays_gone_at;
+  gint64 relays_gone_at, relays_back_at; /* the last times the relay went, came */
+  guint relay_n;                         /* relay-N is the current one */
+  gboolean relay_down;
   gint64 rebound_at; /* the last NAT rebinding */
   GString *why;
   gboolean failed;
@@ -503,7 +505,8 @@ static struct
   guint lossy, lost; /* worlds with loss; packets delivered 0 times there */
   guint expiries, uncertain;
   guint clients, leaks_checked, probes, probes_arrived;
-  guint rebinds, rebind_uncertain, tcp_queries;
+  guint rebinds, rebind_uncertain, tcp_queries, relays_gone, relays_back,
+    after_relay_back;
 } totals;
 
 #define FAIL(w, ...)                                                                     \
@@ -643,12 +646,12 @@ static char *
 relays_json (World *w)
 {
   char a[FZ_SOCK_ADDR_STRLEN];
-  if (w->relays_gone_at != 0)
+  if (w->relay_down)
     return g_strdup ("[]");
-  return g_strdup_printf ("[{\"id\":\"relay-1\",\"type\":\"turn\",\"addr\":\"%s\","
+  return g_strdup_printf ("[{\"id\":\"relay-%u\",\"type\":\"turn\",\"addr\":\"%s\","
                           "\"username\":\"sim\",\"password\":\"secret\","
                           "\"expires_at\":2145916800}]",
-                          fz_sock_addr_to_string (w->relay, a));
+                          w->relay_n, fz_sock_addr_to_string (w->relay, a));
 }
 
 static void
@@ -1843,6 +1846,7 @@ world_setup (World *w, guint64 seed)
     }
   w->pool = fz_buf_pool_new (2048, 64);
   w->relay = sim_net_add_relay (w->net);
+  w->relay_n = 1;
   if (g_getenv ("FZ_SIM_TAP") != NULL)
     sim_net_set_tap (w->net, tap, w);
   w->n_sites = 1 + fz_rng_below (&w->rng, 3);
@@ -2228,9 +2232,10 @@ check_sent (World *w, Sent *s)
       && s->res->uncertain_after < s->at + STEP)
     s->want = V_UNCERTAIN;
   /* Without relays, connections through them die and gateways take no
-   * new client. */
+   * new client; what is sent once a relay is back must get through. */
   if ((s->want == V_DELIVER || s->want == V_REFUSED || s->want == V_OFFLINE)
-      && w->relays_gone_at != 0 && s->at + STEP > w->relays_gone_at)
+      && w->relays_gone_at != 0 && s->at + STEP > w->relays_gone_at
+      && (w->relay_down || s->at < w->relays_back_at))
     s->want = V_UNCERTAIN;
   /* Sent while the connections recover from a NAT rebinding. */
   if ((s->want == V_DELIVER || s->want == V_REFUSED || s->want == V_OFFLINE)
@@ -2299,6 +2304,8 @@ check_sent (World *w, Sent *s)
           s->icmp_type, s->icmp_code, s->wrong);
   if (s->want == V_DELIVER && s->delivered == 0)
     totals.lost++;
+  if (s->want == V_DELIVER && w->relays_back_at != 0 && s->at >= w->relays_back_at)
+    totals.after_relay_back++;
   switch (s->want)
     {
     case V_DELIVER:
@@ -2556,12 +2563,36 @@ nat_rebinds (World *w)
 static void
 relays_go (World *w)
 {
-  if (w->relays_gone_at != 0)
+  if (w->relay_down)
     return;
-  TRACE (w, "the relay goes away");
+  TRACE (w, "relay-%u goes away", w->relay_n);
   w->relays_gone_at = now_of (w);
+  w->relay_down = TRUE;
+  totals.relays_gone++;
   sim_net_remove_relay (w->net, w->relay);
-  const char *json = "{\"disconnected_ids\":[\"relay-1\"],\"connected\":[]}";
+  g_autofree char *json = g_strdup_printf (
+    "{\"disconnected_ids\":[\"relay-%u\"],\"connected\":[]}", w->relay_n);
+  to_clients (w, "relays_presence", json);
+  for (guint i = 0; i < w->n_gw; i++)
+    if (!w->gw[i].gone)
+      to_gateway (&w->gw[i], "relays_presence", json);
+}
+
+/* A new relay, and the portal announces it. */
+static void
+relay_comes (World *w)
+{
+  if (!w->relay_down)
+    return;
+  w->relay = sim_net_add_relay (w->net);
+  w->relay_n++;
+  w->relay_down = FALSE;
+  w->relays_back_at = now_of (w);
+  totals.relays_back++;
+  TRACE (w, "relay-%u comes", w->relay_n);
+  g_autofree char *list = relays_json (w);
+  g_autofree char *json
+    = g_strdup_printf ("{\"disconnected_ids\":[],\"connected\":%s}", list);
   to_clients (w, "relays_presence", json);
   for (guint i = 0; i < w->n_gw; i++)
     if (!w->gw[i].gone)
@@ -2571,7 +2602,7 @@ relays_go (World *w)
 static void
 churn (World *w)
 {
-  guint pick = fz_rng_below (&w->rng, 12);
+  guint pick = fz_rng_below (&w->rng, 13);
   Client *c = &w->cl[fz_rng_below (&w->rng, w->n_cl)];
   totals.churn[pick]++;
   switch (pick)
@@ -2585,9 +2616,10 @@ churn (World *w)
     case 6: client_reset (c); break;
     case 7: client_restart (c); break;
     case 8: change_records (w); break;
-    case 9: relays_go (w); break;
+    case 9: w->relay_down ? relay_comes (w) : relays_go (w); break;
     case 10: client_renumber (c); break;
     case 11: nat_rebinds (w); break;
+    case 12: relay_comes (w); break;
     }
 }
 
@@ -2702,11 +2734,13 @@ main (int argc, char **argv)
           "records changed (%u packets to the earlier ones), %u relays gone, %u clients "
           "renumbered, %u DNS queries over TCP, %u NAT rebindings (%u packets sent while "
           "the connections "
-          "recovered: at most once, right place)\n",
+          "recovered: at most once, right place), %u relays back (%u packets "
+          "delivered after)\n",
           totals.churn[0], totals.churn[1], totals.churn[2], totals.churn[3],
           totals.churn[4], totals.churn[5], totals.churn[6], totals.churn[7],
-          totals.churn[8], totals.stale, totals.churn[9], totals.churn[10],
-          totals.tcp_queries, totals.rebinds, totals.rebind_uncertain);
+          totals.churn[8], totals.stale, totals.relays_gone, totals.churn[10],
+          totals.tcp_queries, totals.rebinds, totals.rebind_uncertain, totals.relays_back,
+          totals.after_relay_back);
   /* Every verdict must have been exercised, or the worlds are too tame. */
   if (seeds >= 100
       && (totals.proxied == 0 || totals.dns == 0 || totals.prohibited == 0
