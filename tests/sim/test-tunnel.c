@@ -2664,9 +2664,6 @@ run_seed (guint64 seed, GString *why)
   return !w.failed;
 }
 
-/* Seeds that found a defect, run every time besides the range. */
-static const guint64 regression_seeds[] = { 0 };
-
 static gboolean
 seed_passes (gint64 s)
 {
@@ -2707,9 +2704,6 @@ main (int argc, char **argv)
 
   guint failed = 0;
   gint64 t0 = g_get_monotonic_time ();
-  for (guint i = 0; i < G_N_ELEMENTS (regression_seeds); i++)
-    if (regression_seeds[i] != 0 && !seed_passes ((gint64) regression_seeds[i]))
-      failed++;
   for (gint64 s = first; s < first + seeds; s++)
     if (!seed_passes (s))
       failed++;
