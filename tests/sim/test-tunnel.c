@@ -34,8 +34,12 @@
 /* After a NAT rebinding, how long traffic may fail (at most once, at the
  * right place) before everything must get through again: a relayed
  * connection learns of it from the next TURN keepalive (its mapped
- * address moved), allocates again and ICE moves to the new candidates. */
-#define REBIND_RECOVERY (FZ_TURN_KEEPALIVE + 5 * S)
+ * address moved) and allocates again; the client's ICE may need its
+ * overall timeout and the disconnected grace to leave the dead pair for
+ * the new candidates. */
+#define REBIND_RECOVERY                                                                  \
+  (FZ_TURN_KEEPALIVE + fz_ice_timeouts_overall (&fz_ice_client_default)                  \
+   + FZ_ICE_DISCONNECTED_TIMEOUT + 5 * S)
 
 static gboolean verbose;
 
@@ -489,6 +493,8 @@ struct _World
   gint64 relays_gone_at, relays_back_at; /* the last times the relay went, came */
   guint relay_n;                         /* relay-N is the current one */
   gboolean relay_down;
+  guint wakeups;     /* timers() calls in this step */
+  gboolean stuck;    /* too many: a state asks to be woken again and again */
   gint64 rebound_at; /* the last NAT rebinding */
   GString *why;
   gboolean failed;
@@ -1564,6 +1570,27 @@ static gint64
 timers (gpointer user_data, gint64 now)
 {
   World *w = user_data;
+  /* A state that keeps asking to be woken without time moving on would
+   * hang the run: fail the seed instead, naming who asked. */
+  if (w->stuck || ++w->wakeups > 200000)
+    {
+      if (!w->stuck)
+        {
+          g_autoptr (GString) who = g_string_new (NULL);
+          for (guint i = 0; i < w->n_cl; i++)
+            if (fz_client_state_poll_timeout (w->cl[i].cl) <= now)
+              g_string_append_printf (who, " %s", w->cl[i].id);
+          for (guint i = 0; i < w->n_gw; i++)
+            if (fz_gateway_state_poll_timeout (w->gw[i].gs) <= now)
+              g_string_append_printf (who, " %s", w->gw[i].id);
+          FAIL (w,
+                "seed %" G_GUINT64_FORMAT ": 200000 wake-ups in one step, at %.3f s "
+                "due:%s",
+                w->seed, (now - 1000 * S) / 1e6, who->str);
+        }
+      w->stuck = TRUE;
+      return G_MAXINT64;
+    }
   portal_deliver (w, now);
   gint64 next = G_MAXINT64;
   for (guint i = 0; i < w->n_cl; i++)
@@ -1594,6 +1621,7 @@ timers (gpointer user_data, gint64 now)
 static void
 run_for (World *w, gint64 span)
 {
+  w->wakeups = 0;
   sim_net_run (w->net, now_of (w) + span, timers, w);
 }
 
