@@ -438,7 +438,8 @@ typedef struct
 /* A packet an application sent, and what became of it. */
 typedef struct
 {
-  Client *c; /* whose application sent it */
+  Client *c;    /* whose application sent it */
+  FzIpAddr src; /* from which of its tunnel IPs (or, a probe: to which) */
   guint tag;
   FzIpAddr dst;
   guint8 proto;
@@ -927,14 +928,15 @@ tag_of_l4 (guint8 proto, const guint8 *l4, gsize len, gboolean *ok)
 }
 
 /* Nothing leaks to the wrong client: what reaches @c's applications is
- * about a packet one of them sent, and addressed to @c's tunnel IP. */
+ * about a packet one of them sent, and addressed to the tunnel IP it was
+ * sent from (a late answer may come after a renumbering). */
 static gboolean
 leaked (Client *c, const Sent *s, const FzIpPacket *pkt)
 {
   FzIpAddr dst;
   fz_ip_packet_dst (pkt, &dst);
   totals.leaks_checked++;
-  if (s->c == c && fz_ip_addr_equal (&dst, dst.family == 4 ? &c->ip4 : &c->ip6))
+  if (s->c == c && fz_ip_addr_equal (&dst, &s->src))
     return FALSE;
   FAIL (c->w, "tag %u of %s reached %s's application", s->tag, s->c->id, c->id);
   return TRUE;
@@ -1077,8 +1079,7 @@ tcp_send (Client *c, Sent *s, guint8 flags, guint32 seq, const void *data, gsize
                        .window = 65535,
                        .mss = (flags & FZ_TCP_SYN) ? 1240 : 0 };
   FzPacketBuf *b = fz_buf_pool_alloc (c->w->pool);
-  const FzIpAddr *src = s->dst.family == 4 ? &c->ip4 : &c->ip6;
-  g_assert_true (fz_ip_build_tcp (b, &pkt, src, &s->dst, &seg, data, len, NULL));
+  g_assert_true (fz_ip_build_tcp (b, &pkt, &s->src, &s->dst, &seg, data, len, NULL));
   g_queue_push_tail (&c->app_out, b);
 }
 
@@ -1345,6 +1346,7 @@ probe_other_client (Gw *g, const Sent *s, const FzIpAddr *src, guint16 sport)
       to = src->family == 4 ? &t->old4 : &t->old6;
       p->may_arrive = FALSE;
     }
+  p->src = *to;
   g_hash_table_insert (w->sent, GUINT_TO_POINTER (p->tag), p);
   guint32 payload = GUINT32_TO_BE (p->tag);
   FzPacketBuf *b = fz_buf_pool_alloc (w->pool);
@@ -2040,6 +2042,7 @@ send_packet (Client *c)
                              &s->real, &s->name, &s->index);
   g_hash_table_insert (w->sent, GUINT_TO_POINTER (s->tag), s);
   src = s->dst.family == 4 ? (old ? c->old4 : c->ip4) : (old ? c->old6 : c->ip6);
+  s->src = src;
   guint32 payload = GUINT32_TO_BE (s->tag);
   FzPacketBuf *buf = fz_buf_pool_alloc (w->pool);
   gboolean built;
@@ -2215,6 +2218,7 @@ send_query (Client *c)
   g_assert_cmpint (ldns_pkt2wire (&wire, q, &len), ==, LDNS_STATUS_OK);
   ldns_pkt_free (q);
   src = s->dst.family == 4 ? (old ? c->old4 : c->ip4) : (old ? c->old6 : c->ip6);
+  s->src = src;
   /* A quarter of the applications ask over TCP. */
   if (!old && fz_rng_below (&w->rng, 4) == 0)
     {
