@@ -516,7 +516,8 @@ fz_allocation_is_server (FzAllocation *a, const FzSockAddr *from)
   return FALSE;
 }
 
-static void
+/* Returns whether the mapped address changed from one known before. */
+static gboolean
 learn_addresses (FzAllocation *a, guint server, const FzStunMessage *m,
                  const FzSockAddr *local)
 {
@@ -531,10 +532,11 @@ learn_addresses (FzAllocation *a, guint server, const FzStunMessage *m,
   FzSockAddr mapped;
   if (!fz_stun_message_get_xor_address (m, FZ_STUN_ATTR_XOR_MAPPED_ADDRESS, 0, &mapped)
       || mapped.ip.family != a->server[server].ip.family)
-    return;
+    return FALSE;
   if (a->has_srflx[server] && fz_sock_addr_equal (&a->srflx[server], &mapped))
-    return;
-  if (a->has_srflx[server])
+    return FALSE;
+  gboolean moved = a->has_srflx[server];
+  if (moved)
     candidate_event (a, FZ_ALLOCATION_EVENT_INVALIDATED_CANDIDATE, FZ_ICE_SRFLX,
                      &a->srflx[server], &a->host[server], server);
   a->srflx[server] = mapped;
@@ -543,13 +545,14 @@ learn_addresses (FzAllocation *a, guint server, const FzStunMessage *m,
   if (!a->has_host[server] || !fz_sock_addr_equal (&mapped, &a->host[server]))
     candidate_event (a, FZ_ALLOCATION_EVENT_NEW_CANDIDATE, FZ_ICE_SRFLX, &mapped,
                      a->has_host[server] ? &a->host[server] : &mapped, server);
+  return moved;
 }
 
 static void
 on_binding_success (FzAllocation *a, Request *r, const FzStunMessage *m,
                     const FzSockAddr *local, gint64 now)
 {
-  learn_addresses (a, r->server, m, local);
+  gboolean moved = learn_addresses (a, r->server, m, local);
   if (a->state == STATE_BINDING)
     {
       /* Allocate on the family that answered first; ask for the other
@@ -557,10 +560,12 @@ on_binding_success (FzAllocation *a, Request *r, const FzStunMessage *m,
       a->alloc_server = r->server;
       send_allocate (a, dual_stack (a), now);
     }
-  else if (r->keepalive && r->attempts > 1 && a->state == STATE_ALLOCATED)
+  else if (((r->keepalive && r->attempts > 1) || (moved && r->server == a->alloc_server))
+           && a->state == STATE_ALLOCATED)
     {
       /* The relay missed a keepalive: it may have restarted and lost our
-       * allocation. A REFRESH tells at once. */
+       * allocation. Or our NAT gave us a new public address, and the
+       * allocation belongs to the old one. A REFRESH tells at once. */
       send_refresh (a, DEFAULT_LIFETIME, FALSE, now);
     }
 }

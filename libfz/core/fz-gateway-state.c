@@ -505,22 +505,14 @@ set_client_addresses (FzGatewayState *gw, FzGatewayClient *c, const FzIpAddr *v4
 {
   if (fz_ip_addr_equal (&c->ipv4, v4) && fz_ip_addr_equal (&c->ipv6, v6))
     return;
-  /* Sessions and mappings were made for the old addresses. */
-  fz_gateway_client_foreach_timer (c, cancel_timer, gw);
-  forget_requests (gw, c);
+  /* NAT sessions were made for the old addresses; the proxy IPs belong
+   * to the client, whatever its addresses (the client keeps using them). */
   drop_client_nat (gw, c);
-  fz_gateway_client_clear_dns (c);
   unindex_client (gw, c);
   c->ipv4 = *v4;
   c->ipv6 = *v6;
   claim_address (gw, c, &c->ipv4, now);
   claim_address (gw, c, &c->ipv6, now);
-  /* Access timers were cancelled with the rest: set them again. */
-  GHashTableIter it;
-  gpointer a;
-  g_hash_table_iter_init (&it, c->accesses);
-  while (g_hash_table_iter_next (&it, NULL, &a))
-    schedule_access (gw, a);
 }
 
 static void

@@ -307,6 +307,14 @@ start_check (FzIceAgent *a, Pair *p, gboolean nominating, gint64 now)
       a->nomination = (a->nomination + 1) & 0xffffff;
       fz_stun_writer_add_u32 (&w, FZ_STUN_ATTR_NOMINATION, a->nomination);
     }
+  else if (a->controlling && p->nominated && p == a->selected)
+    {
+      /* Consent checks nominate the selected pair again (the same
+       * number): a peer that gets them from a new address (our NAT
+       * rebound) follows us there instead of sending into the void. */
+      fz_stun_writer_add (&w, FZ_STUN_ATTR_USE_CANDIDATE, NULL, 0);
+      fz_stun_writer_add_u32 (&w, FZ_STUN_ATTR_NOMINATION, a->nomination);
+    }
   fz_stun_writer_add_integrity (&w, (const guint8 *) a->remote_pwd,
                                 strlen (a->remote_pwd));
   fz_stun_writer_add_fingerprint (&w);

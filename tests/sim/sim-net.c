@@ -38,6 +38,7 @@ struct _SimHost
   SimRecvFn recv;
   gpointer user_data;
   GHashTable *last_in; /* source (ip << 16 | port) -> latest send order received + 1 */
+  GHashTable *retired; /* public ports of mappings a rebinding dropped */
 };
 
 typedef struct
@@ -144,6 +145,7 @@ host_free (SimHost *h)
   g_hash_table_unref (h->map_out);
   g_hash_table_unref (h->map_in);
   g_hash_table_unref (h->last_in);
+  g_hash_table_unref (h->retired);
   g_free (h);
 }
 
@@ -288,6 +290,7 @@ sim_net_add_host (SimNet *net, SimNatKind nat, gboolean random_ports, gboolean f
                                       (GDestroyNotify) mapping_free);
   h->map_in = g_hash_table_new (g_direct_hash, g_direct_equal);
   h->last_in = g_hash_table_new (g_direct_hash, g_direct_equal);
+  h->retired = g_hash_table_new (g_direct_hash, g_direct_equal);
   g_ptr_array_add (net->hosts, h);
   return h;
 }
@@ -387,7 +390,8 @@ host_send (SimHost *h, const FzSockAddr *dst, const guint8 *data, gsize len)
       m = g_new0 (Mapping, 1);
       m->allowed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
       guint16 port = h->random_ports ? 0 : HOST_PORT;
-      while (port < 1024 || g_hash_table_contains (h->map_in, GUINT_TO_POINTER (port)))
+      while (port < 1024 || g_hash_table_contains (h->map_in, GUINT_TO_POINTER (port))
+             || g_hash_table_contains (h->retired, GUINT_TO_POINTER (port)))
         port = (guint16) (1024 + fz_rng_below (&net->rng, 64511));
       m->port = port;
       g_hash_table_insert (h->map_out, g_strdup (key), m);
@@ -399,6 +403,22 @@ host_send (SimHost *h, const FzSockAddr *dst, const guint8 *data, gsize len)
     g_hash_table_add (m->allowed, addr_key (dst));
   FzSockAddr src = { .ip = h->public_ip, .port = m->port };
   wire (net, &src, dst, data, len);
+}
+
+gboolean
+sim_host_rebind (SimHost *h)
+{
+  GHashTableIter it;
+  gpointer port;
+
+  if (h->nat == SIM_NAT_NONE)
+    return FALSE;
+  g_hash_table_iter_init (&it, h->map_in);
+  while (g_hash_table_iter_next (&it, &port, NULL))
+    g_hash_table_add (h->retired, port);
+  g_hash_table_remove_all (h->map_in);
+  g_hash_table_remove_all (h->map_out);
+  return TRUE;
 }
 
 /* Tags the send (tags start at 1), so that its fate can be asked. */

@@ -47,6 +47,11 @@ void sim_net_stats (SimNet *net, guint *duplicated, guint *reordered);
 SimHost *sim_net_add_host (SimNet *net, SimNatKind nat, gboolean random_ports,
                            gboolean firewall, SimRecvFn recv, gpointer user_data);
 const FzSockAddr *sim_host_address (SimHost *host);
+/* The host's NAT forgets its mappings (as after a reboot or a timeout):
+ * later sends get new public ports, never one used before, and what
+ * comes to the old ones is dropped. FALSE (nothing done) for a public
+ * host. */
+gboolean sim_host_rebind (SimHost *host);
 void sim_net_allow (SimNet *net, const FzIpAddr *addr);
 /* Returns the send's tag: what a relay forwards of it keeps the tag. */
 guint64 sim_host_send (SimHost *host, const FzSockAddr *dst, const guint8 *data,

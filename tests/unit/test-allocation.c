@@ -639,6 +639,35 @@ test_keepalive_restart (void)
   fx_clear (&f);
 }
 
+/* Our NAT rebinds: a keepalive's mapped address changes, and the relay
+ * kept the allocation for the old one. */
+static void
+test_nat_rebinding (void)
+{
+  Fx f;
+  fx_init (&f, FALSE);
+  allocate (&f);
+  advance (&f, f.now + 25 * S);
+  expect_request (&f, FZ_STUN_BINDING);
+  FzSockAddr moved = f.mapped4;
+  moved.port++;
+  g_assert_true (reply (&f, &(Reply){ .mapped = &moved }, &f.local4));
+  expect_event (&f, FZ_ALLOCATION_EVENT_INVALIDATED_CANDIDATE, FZ_ICE_SRFLX, &f.mapped4);
+  expect_event (&f, FZ_ALLOCATION_EVENT_NEW_CANDIDATE, FZ_ICE_SRFLX, &moved);
+  /* At once a REFRESH, which the relay refuses: allocate again. */
+  expect_request (&f, FZ_STUN_REFRESH);
+  g_assert_true (reply (&f, &(Reply){ .error = 437 }, &f.local4));
+  expect_event (&f, FZ_ALLOCATION_EVENT_INVALIDATED_CANDIDATE, FZ_ICE_RELAY, &f.relay4);
+  expect_request (&f, FZ_STUN_ALLOCATE);
+  FzSockAddr relay2 = f.relay4;
+  relay2.port++;
+  g_assert_true (reply (
+    &f, &(Reply){ .relayed = &relay2, .lifetime = 600, .integrity = TRUE }, &f.local4));
+  expect_event (&f, FZ_ALLOCATION_EVENT_NEW_CANDIDATE, FZ_ICE_RELAY, &relay2);
+  g_assert_true (fz_allocation_is_allocated (f.a));
+  fx_clear (&f);
+}
+
 static void
 test_channels (void)
 {
@@ -947,6 +976,7 @@ main (int argc, char **argv)
   g_test_add_func ("/turn/unknown-attribute", test_unknown_attribute);
   g_test_add_func ("/turn/integrity-and-source", test_integrity_and_source);
   g_test_add_func ("/turn/keepalive-restart", test_keepalive_restart);
+  g_test_add_func ("/turn/nat-rebinding", test_nat_rebinding);
   g_test_add_func ("/turn/channels", test_channels);
   g_test_add_func ("/turn/data-indications", test_data_indications);
   g_test_add_func ("/turn/channel-lifetimes", test_channel_lifetimes);

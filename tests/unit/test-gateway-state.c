@@ -1081,6 +1081,37 @@ test_remapped_proxies (Fx *f, gconstpointer data)
   expect_icmp (f, 3, 0);
 }
 
+/* The portal gives the client new tunnel IPs (and authorizes it again):
+ * sessions of the old addresses go, its proxy IPs keep their names. */
+static void
+test_readdressed (Fx *f, gconstpointer data)
+{
+  (void) data;
+  authorize (f, DNS_APP, 0);
+  send_assigned (f, "db.app.example", 1);
+  guint64 req = expect_resolve (f, "db.app.example");
+  FzIpAddr reals[1] = { ip ("10.5.0.1") };
+  fz_gateway_state_resolved (f->gw, req, reals, 1, f->now);
+  while (exchange (f))
+    ;
+  expect_status (f, "db.app.example", FZ_NAT_ACTIVE);
+  send_udp (f, "100.64.0.2", "100.96.0.1", 1000, 53);
+  expect_tun (f, "10.5.0.1", 53);
+
+  push_authorization (f, CLIENT, fz_node_public_key (f->client), "100.64.0.7",
+                      "fd00:2021:1111::7", DNS_APP, 0);
+  fz_portal_message_free (g_queue_pop_tail (&f->portal));
+  send_udp (f, "100.64.0.7", "100.96.0.1", 1000, 53);
+  expect_tun (f, "10.5.0.1", 53);
+  tun_in (f, FZ_IP_PROTO_UDP, "10.5.0.1", 53, "100.64.0.7", 1000);
+  expect_app (f, "100.96.0.1", 53);
+  send_udp (f, "100.64.0.2", "100.96.0.1", 1000, 53);
+  expect_nothing (f);
+  /* The old session is gone: its real IP's packets reach no one. */
+  tun_in (f, FZ_IP_PROTO_UDP, "10.5.0.1", 53, "100.64.0.2", 1000);
+  expect_nothing (f);
+}
+
 static void
 test_after_shutdown (Fx *f, gconstpointer data)
 {
@@ -1125,6 +1156,7 @@ main (int argc, char **argv)
   ADD ("resolution-rate", test_resolution_rate);
   ADD ("router-errors", test_router_errors);
   ADD ("remapped-proxies", test_remapped_proxies);
+  ADD ("readdressed", test_readdressed);
   ADD ("after-shutdown", test_after_shutdown);
   return g_test_run ();
 }

@@ -25,6 +25,10 @@ typedef struct
   DropFn drop;
   GQueue wire;
   guint delivered;
+  /* A NAT in front of agent 0's @inside: it leaves from @outside, and
+   * only what comes to @outside gets in. */
+  gboolean nat;
+  FzSockAddr inside, outside;
 } Net;
 
 static FzSockAddr
@@ -124,6 +128,8 @@ net_run (Net *n, gint64 until)
               Packet *p = g_new0 (Packet, 1);
               p->src = t.src;
               p->dst = t.dst;
+              if (n->nat && fz_sock_addr_equal (&t.src, &n->inside))
+                p->src = n->outside;
               p->buf = t.buf;
               p->arrive = n->now + n->latency;
               g_queue_push_tail (&n->wire, p);
@@ -143,6 +149,10 @@ net_run (Net *n, gint64 until)
       while ((head = g_queue_peek_head (&n->wire)) != NULL && head->arrive <= n->now)
         {
           g_queue_pop_head (&n->wire);
+          if (n->nat && fz_sock_addr_equal (&head->dst, &n->outside))
+            head->dst = n->inside;
+          else if (n->nat && fz_sock_addr_equal (&head->dst, &n->inside))
+            head->dst.port = 0; /* no way in but through the NAT */
           int to = owner (n, &head->dst);
           if (to >= 0)
             {
@@ -394,6 +404,33 @@ test_failover (void)
   drop_all_now = FALSE;
   net_run (&n, n.now + 1000 * MS);
   assert_agree (&n, FZ_ICE_HOST);
+  net_clear (&n);
+}
+
+/* The NAT in front of the controlling side rebinds (a new public port,
+ * the old one dead): the controlled side follows its consent checks to
+ * the new address within a few of them. */
+static void
+test_nat_rebinding (void)
+{
+  Net n;
+  FzIceCandidate l, r;
+  net_init (&n, TRUE, FALSE, &fz_ice_gateway_default);
+  fz_ice_agent_set_timeouts (n.ag[0], &fz_ice_client_default, n.now);
+  n.nat = TRUE;
+  n.inside = sa ("10.0.0.2", 52625);
+  n.outside = sa ("203.0.113.1", 1000);
+  add (&n, 0, cand (FZ_ICE_HOST, "10.0.0.2", 52625, "10.0.0.2", 52625));
+  add (&n, 1, cand (FZ_ICE_HOST, "192.0.2.2", 52625, "192.0.2.2", 52625));
+  net_run (&n, T0 + S);
+  g_assert_true (fz_ice_agent_selected_pair (n.ag[1], &l, &r));
+  g_assert_true (fz_sock_addr_equal (&r.addr, &n.outside));
+
+  n.outside.port = 2000;
+  net_run (&n, n.now + 5 * S);
+  g_assert_cmpint (fz_ice_agent_state (n.ag[0]), ==, FZ_ICE_CONNECTED);
+  g_assert_true (fz_ice_agent_selected_pair (n.ag[1], &l, &r));
+  g_assert_true (fz_sock_addr_equal (&r.addr, &n.outside));
   net_clear (&n);
 }
 
@@ -791,6 +828,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/ice/timeouts", test_timeouts);
   g_test_add_func ("/ice/connect-host", test_connect_host);
+  g_test_add_func ("/ice/nat-rebinding", test_nat_rebinding);
   g_test_add_func ("/ice/connect-relayed", test_connect_relayed);
   g_test_add_func ("/ice/prefers-direct", test_prefers_direct);
   g_test_add_func ("/ice/role-conflict", test_role_conflict);
