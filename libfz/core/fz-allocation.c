@@ -1054,9 +1054,15 @@ fz_allocation_poll_event (FzAllocation *a, FzAllocationEvent *out)
 gint64
 fz_allocation_poll_timeout (FzAllocation *a)
 {
-  gint64 t = MIN (MIN (a->refresh_at, a->keepalive_at), a->retry_at);
+  /* Only what handle_timeout acts on in this state: a keepalive or a
+   * channel of a lost allocation, due while it allocates again, would
+   * be due for ever. */
+  gint64 t = a->state == STATE_FAILED ? a->retry_at : G_MAXINT64;
   for (guint i = 0; i < a->requests->len; i++)
     t = MIN (t, ((Request *) g_ptr_array_index (a->requests, i))->deadline);
+  if (a->state != STATE_ALLOCATED)
+    return t;
+  t = MIN (t, MIN (a->refresh_at, a->keepalive_at));
 
   GHashTableIter it;
   gpointer value;

@@ -668,6 +668,43 @@ test_nat_rebinding (void)
   fx_clear (&f);
 }
 
+/* While it allocates again (after a 437), the allocation reports no
+ * deadline of the allocation it lost: its keepalive, due while the new
+ * ALLOCATE was in flight, was never handled outside the allocated state,
+ * so poll_timeout stayed due and the host woke without end (the tunnel
+ * simulation spun on seed 4785 after a NAT rebinding). */
+static void
+test_reallocating_not_due (void)
+{
+  Fx f;
+  fx_init (&f, FALSE);
+  allocate (&f);
+  advance (&f, f.now + 24900 * 1000);
+  drain (&f);
+  /* Just before the keepalive, the relay has forgotten us. */
+  g_autoptr (FzPacketBuf) buf = fz_packet_buf_new (FZ_PACKET_BUF_HEADROOM, 256);
+  FzSockAddr to;
+  fz_packet_buf_set (buf, "ping", 4);
+  g_assert_true (fz_allocation_encapsulate (f.a, &f.peer4, buf, f.now, &to));
+  expect_request (&f, FZ_STUN_CHANNEL_BIND);
+  g_assert_true (reply (&f, &(Reply){ .error = 437 }, &f.local4));
+  expect_request (&f, FZ_STUN_ALLOCATE);
+  /* The new ALLOCATE is never answered: the allocation gives up in time,
+   * and nothing is due at any moment after a wake-up. */
+  gint64 end = f.now + 120 * S;
+  guint wakeups = 0;
+  while (f.now < end && wakeups < 1000)
+    {
+      gint64 next = fz_allocation_poll_timeout (f.a);
+      g_assert_cmpint (next, >, f.now);
+      advance (&f, MIN (next, end));
+      drain (&f);
+      wakeups++;
+    }
+  g_assert_cmpuint (wakeups, <, 1000);
+  fx_clear (&f);
+}
+
 static void
 test_channels (void)
 {
@@ -977,6 +1014,7 @@ main (int argc, char **argv)
   g_test_add_func ("/turn/integrity-and-source", test_integrity_and_source);
   g_test_add_func ("/turn/keepalive-restart", test_keepalive_restart);
   g_test_add_func ("/turn/nat-rebinding", test_nat_rebinding);
+  g_test_add_func ("/turn/reallocating-not-due", test_reallocating_not_due);
   g_test_add_func ("/turn/channels", test_channels);
   g_test_add_func ("/turn/data-indications", test_data_indications);
   g_test_add_func ("/turn/channel-lifetimes", test_channel_lifetimes);
