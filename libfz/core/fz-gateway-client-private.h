@@ -39,7 +39,8 @@ typedef struct
   FzIpPrefix prefix;     /* CIDR */
   FzDnsPattern *pattern; /* DNS */
   FzFilterSet *filters;
-  guint n_accesses; /* freed when the last access goes */
+  guint n_accesses;    /* freed when the last access goes */
+  GHashTable *holders; /* FzGatewayClient* with an access to it (a set) */
 } FzGatewayResource;
 
 typedef enum

@@ -60,6 +60,7 @@ resource_free (gpointer p)
   g_free (r->address);
   fz_dns_pattern_free (r->pattern);
   fz_filter_set_free (r->filters);
+  g_hash_table_unref (r->holders);
   g_free (r);
 }
 
@@ -340,7 +341,11 @@ remove_client (FzGatewayState *gw, FzGatewayClient *c, gboolean goodbye, gint64 
   unindex_client (gw, c);
   g_hash_table_iter_init (&it, c->accesses);
   while (g_hash_table_iter_next (&it, NULL, &v))
-    release_resource (gw, ((FzGatewayAccess *) v)->resource);
+    {
+      FzGatewayResource *r = ((FzGatewayAccess *) v)->resource;
+      g_hash_table_remove (r->holders, c);
+      release_resource (gw, r);
+    }
   g_hash_table_remove_all (c->accesses);
   g_hash_table_remove (gw->clients, c->id);
 }
@@ -354,6 +359,7 @@ remove_access (FzGatewayState *gw, FzGatewayAccess *a, gint64 now)
   g_debug ("gateway: access cid=%s rid=%s removed", c->id, r->id);
   fz_timer_heap_cancel (gw->timers, &a->timed.timer);
   g_hash_table_remove (c->accesses, r->id);
+  g_hash_table_remove (r->holders, c);
   if (g_hash_table_size (c->accesses) == 0)
     {
       release_resource (gw, r);
@@ -381,19 +387,18 @@ schedule_access (FzGatewayState *gw, FzGatewayAccess *a)
 }
 
 /* The clients holding @r compile their filters again; with @readdress,
- * what they had made for its old address goes. */
+ * what they had made for its old address goes. Its holders, not every
+ * client: a burst of authorizations on a busy gateway stays linear. */
 static void
 update_holders (FzGatewayState *gw, FzGatewayResource *r, gboolean readdress)
 {
   GHashTableIter it;
   gpointer v;
 
-  g_hash_table_iter_init (&it, gw->clients);
-  while (g_hash_table_iter_next (&it, NULL, &v))
+  g_hash_table_iter_init (&it, r->holders);
+  while (g_hash_table_iter_next (&it, &v, NULL))
     {
       FzGatewayClient *c = v;
-      if (!g_hash_table_contains (c->accesses, r->id))
-        continue;
       c->dirty = TRUE;
       if (readdress)
         drop_resource_dns (gw, c, r->id);
@@ -443,6 +448,7 @@ upsert_resource (FzGatewayState *gw, const FzResource *src)
     {
       r = g_new0 (FzGatewayResource, 1);
       r->id = g_strdup (src->id);
+      r->holders = g_hash_table_new (NULL, NULL);
       g_hash_table_insert (gw->resources, r->id, r);
     }
   if (fresh || readdress)
@@ -528,6 +534,7 @@ grant_access (FzGatewayState *gw, FzGatewayClient *c, FzGatewayResource *r,
       a->client = c;
       a->resource = r;
       r->n_accesses++;
+      g_hash_table_add (r->holders, c);
       g_hash_table_insert (c->accesses, r->id, a);
     }
   a->expires_at = expires_at;
