@@ -10,6 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Clients or candidates in one broadcast message: it stays well under
+ * the portal's frame size. */
+#define FZ_GATEWAY_MAX_BATCH 1000
+
 /* SRV/TXT queries of clients waiting for the host's resolver. */
 #define MAX_QUERIES            1024
 #define MAX_QUERIES_PER_CLIENT 64
@@ -1341,10 +1345,31 @@ fz_gateway_state_handle_tun (FzGatewayState *gw, FzPacketBuf *buf, gint64 now)
 
 /* ---- node events, timers, polling ---- */
 
+/* Joins the last message when that keeps its meaning (every candidate
+ * to every listed client): a new relay candidate for all clients is one
+ * message, not one per client; a new connection's candidates are one. */
 static void
 broadcast_candidate (FzGatewayState *gw, const FzNodeEvent *e, FzPortalEvent what)
 {
-  FzPortalMessage *m = push_portal (gw, what);
+  FzPortalMessage *m = g_queue_peek_tail (&gw->portal_out);
+
+  if (m != NULL && m->event == what && m->candidates->len == 1
+      && fz_ice_candidate_equal (&g_array_index (m->candidates, FzIceCandidate, 0),
+                                 &e->candidate)
+      && m->peer_ids->len < FZ_GATEWAY_MAX_BATCH)
+    {
+      if (!g_ptr_array_find_with_equal_func (m->peer_ids, e->id, g_str_equal, NULL))
+        g_ptr_array_add (m->peer_ids, g_strdup (e->id));
+      return;
+    }
+  if (m != NULL && m->event == what && m->peer_ids->len == 1
+      && g_str_equal (m->peer_ids->pdata[0], e->id)
+      && m->candidates->len < FZ_GATEWAY_MAX_BATCH)
+    {
+      g_array_append_val (m->candidates, e->candidate);
+      return;
+    }
+  m = push_portal (gw, what);
   g_ptr_array_add (m->peer_ids, g_strdup (e->id));
   g_array_append_val (m->candidates, e->candidate);
 }
