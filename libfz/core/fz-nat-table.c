@@ -43,7 +43,8 @@ struct _NatSession
   NatKey out, in;
   NatSession *next_out, *next_in; /* hash chains */
   guint32 hash_out, hash_in;
-  GList link; /* in the client's queue */
+  GList link;       /* in the client's queue */
+  GList unanswered; /* in the table's queue, until SEEN_IN */
   NatClient *client;
   FzTimer timer;
   gint64 last_out, last_in;
@@ -71,6 +72,7 @@ struct _FzNatTable
   NatIndex out, in;
   GHashTable *clients; /* FzIpAddr * -> NatClient * */
   FzTimerHeap *timers;
+  GQueue unanswered; /* sessions nothing came back on, oldest first */
   guint size, max_sessions, max_per_client;
 };
 
@@ -246,6 +248,8 @@ session_remove (FzNatTable *t, NatSession *s)
   index_unlink (&t->out, s);
   index_unlink (&t->in, s);
   g_queue_unlink (&c->sessions, &s->link);
+  if (!(s->flags & SEEN_IN))
+    g_queue_unlink (&t->unanswered, &s->unanswered);
   if (c->sessions.length == 0)
     g_hash_table_remove (t->clients, &c->ip);
   t->size--;
@@ -315,6 +319,8 @@ session_touch (FzNatTable *t, NatSession *s, const FzIpPacket *pkt, gboolean inb
 
   if (inbound)
     {
+      if (!(s->flags & SEEN_IN))
+        g_queue_unlink (&t->unanswered, &s->unanswered);
       s->last_in = now;
       s->flags |= SEEN_IN | (tcp & FZ_TCP_FIN ? FIN_IN : 0);
     }
@@ -520,10 +526,15 @@ session_new (FzNatTable *t, NatKey *out, guint32 out_hash, const FzIpAddr *real,
   guint32 in_hash;
 
   key_addr (out, key_a (out), &client);
-  if (t->size >= t->max_sessions)
-    return FZ_NAT_TABLE_FULL;
+  /* A full table makes room from the oldest session nothing came back on:
+   * a few clients sending into the void cannot starve the sessions that
+   * work, nor keep everyone else out. */
   if (fz_nat_table_client_size (t, &client) >= t->max_per_client)
     return FZ_NAT_CLIENT_FULL;
+  if (t->size >= t->max_sessions && t->unanswered.head != NULL)
+    session_remove (t, t->unanswered.head->data);
+  if (t->size >= t->max_sessions)
+    return FZ_NAT_TABLE_FULL;
   in = *out;
   memcpy (key_a (&in), real->bytes, key_alen (&in));
   in.port_a = out->port_b;
@@ -541,6 +552,8 @@ session_new (FzNatTable *t, NatKey *out, guint32 out_hash, const FzIpAddr *real,
   s->client = client_get (t, out);
   s->link.data = s;
   g_queue_push_tail_link (&s->client->sessions, &s->link);
+  s->unanswered.data = s;
+  g_queue_push_tail_link (&t->unanswered, &s->unanswered);
   index_grow (t, &t->out);
   index_grow (t, &t->in);
   index_link (&t->out, s);

@@ -630,41 +630,69 @@ test_reresolve (Fixture *f, gconstpointer d)
 
 /* --- bounds ----------------------------------------------------------------- */
 
+/* Client @c's UDP from @port to the proxy: translated or why not. */
+static FzNatResult
+udp_out (FzNatTable *nat, const FzIpAddr *c, guint16 port, gint64 now)
+{
+  g_autoptr (FzPacketBuf) buf = fz_packet_buf_new (FZ_PACKET_BUF_HEADROOM, 2048);
+  FzIpAddr proxy, real;
+  FzIpPacket pkt;
+
+  addr (&proxy, "100.96.0.1"), addr (&real, "192.0.2.1");
+  fz_ip_build_udp (buf, &pkt, c, &proxy, port, 53, "x", 1, NULL);
+  return fz_nat_table_translate_out (nat, &pkt, &real, now);
+}
+
+/* The resource answers @c's session from @port. */
+static void
+udp_answer (FzNatTable *nat, const FzIpAddr *c, guint16 port, gint64 now)
+{
+  g_autoptr (FzPacketBuf) buf = fz_packet_buf_new (FZ_PACKET_BUF_HEADROOM, 2048);
+  FzIpAddr real;
+  FzIpPacket pkt;
+
+  addr (&real, "192.0.2.1");
+  fz_ip_build_udp (buf, &pkt, &real, c, 53, port, "y", 1, NULL);
+  g_assert_cmpint (fz_nat_table_translate_in (nat, &pkt, now), ==, FZ_NAT_TRANSLATED);
+}
+
+/* The bounds: per client, then the table's. A full table makes room from
+ * the oldest session nothing came back on (before, eight clients sending
+ * into the void at the per-client bound kept everyone else out); answered
+ * sessions are never pushed out. */
 static void
 test_full (void)
 {
   FzRng rng;
   g_autoptr (FzNatTable) nat = NULL;
-  g_autoptr (FzPacketBuf) buf = fz_packet_buf_new (FZ_PACKET_BUF_HEADROOM, 2048);
-  FzIpAddr c1, c2, c3, proxy, real;
-  FzIpPacket pkt;
+  FzIpAddr c1, c2, c3;
 
   fz_rng_init_seeded (&rng, 1);
   nat = fz_nat_table_new (&rng, 5, 3);
   addr (&c1, "100.64.0.1"), addr (&c2, "100.64.0.2"), addr (&c3, "100.64.0.3");
-  addr (&proxy, "100.96.0.1"), addr (&real, "192.0.2.1");
   for (guint16 p = 1; p <= 4; p++)
-    {
-      fz_ip_build_udp (buf, &pkt, &c1, &proxy, p, 53, "x", 1, NULL);
-      g_assert_cmpint (fz_nat_table_translate_out (nat, &pkt, &real, 0), ==,
-                       p <= 3 ? FZ_NAT_TRANSLATED : FZ_NAT_CLIENT_FULL);
-    }
+    g_assert_cmpint (udp_out (nat, &c1, p, 0), ==,
+                     p <= 3 ? FZ_NAT_TRANSLATED : FZ_NAT_CLIENT_FULL);
   for (guint16 p = 1; p <= 3; p++)
-    {
-      fz_ip_build_udp (buf, &pkt, &c2, &proxy, p, 53, "x", 1, NULL);
-      g_assert_cmpint (fz_nat_table_translate_out (nat, &pkt, &real, 0), ==,
-                       p <= 2 ? FZ_NAT_TRANSLATED : FZ_NAT_TABLE_FULL);
-    }
+    udp_answer (nat, &c1, p, 0);
+  g_assert_cmpint (udp_out (nat, &c2, 1, 1), ==, FZ_NAT_TRANSLATED);
+  g_assert_cmpint (udp_out (nat, &c2, 2, 2), ==, FZ_NAT_TRANSLATED);
   g_assert_cmpuint (fz_nat_table_size (nat), ==, 5);
+  /* Full: c2's third and c3's first push out c2's unanswered ones. */
+  g_assert_cmpint (udp_out (nat, &c2, 3, 3), ==, FZ_NAT_TRANSLATED);
+  g_assert_cmpint (udp_out (nat, &c3, 1, 4), ==, FZ_NAT_TRANSLATED);
+  g_assert_cmpuint (fz_nat_table_size (nat), ==, 5);
+  g_assert_cmpuint (fz_nat_table_client_size (nat, &c1), ==, 3);
+  g_assert_cmpuint (fz_nat_table_client_size (nat, &c2), ==, 1);
+  /* Everything answered: nothing to push out. */
+  udp_answer (nat, &c2, 3, 5);
+  udp_answer (nat, &c3, 1, 5);
+  g_assert_cmpint (udp_out (nat, &c3, 2, 6), ==, FZ_NAT_TABLE_FULL);
   /* Existing sessions still pass when full. */
-  fz_ip_build_udp (buf, &pkt, &c1, &proxy, 1, 53, "x", 1, NULL);
-  g_assert_cmpint (fz_nat_table_translate_out (nat, &pkt, &real, 0), ==,
-                   FZ_NAT_TRANSLATED);
+  g_assert_cmpint (udp_out (nat, &c1, 1, 6), ==, FZ_NAT_TRANSLATED);
   /* Room again once they expire. */
-  fz_nat_table_handle_timeout (nat, FZ_NAT_UNCONFIRMED_TTL);
-  fz_ip_build_udp (buf, &pkt, &c3, &proxy, 1, 53, "x", 1, NULL);
-  g_assert_cmpint (fz_nat_table_translate_out (nat, &pkt, &real, FZ_NAT_UNCONFIRMED_TTL),
-                   ==, FZ_NAT_TRANSLATED);
+  fz_nat_table_handle_timeout (nat, 10 + FZ_NAT_UDP_TTL);
+  g_assert_cmpint (udp_out (nat, &c3, 2, 10 + FZ_NAT_UDP_TTL), ==, FZ_NAT_TRANSLATED);
   g_assert_cmpuint (fz_nat_table_size (nat), ==, 1);
 }
 
