@@ -995,11 +995,11 @@ fz_gateway_state_resolved (FzGatewayState *gw, guint64 request, const FzIpAddr *
                            guint n, gint64 now)
 {
   FzGatewayDomain *d = g_hash_table_lookup (gw->requests, &request);
-  g_autofree FzIpAddr *v4 = g_new (FzIpAddr, n + 1), *v6 = g_new (FzIpAddr, n + 1);
   guint n4 = 0, n6 = 0, i4 = 0, i6 = 0;
 
   if (d == NULL || gw->shut_down)
     return;
+  g_autofree FzIpAddr *v4 = g_new (FzIpAddr, n + 1), *v6 = g_new (FzIpAddr, n + 1);
   g_hash_table_remove (gw->requests, &request);
   d->request = 0;
   fz_timer_heap_cancel (gw->timers, &d->timed.timer);
