@@ -91,6 +91,7 @@ struct _FzIceAgent
   guint32 tag;             /* first bytes of our transaction ids */
   guint32 nomination;      /* controlling: the last NOMINATION we sent */
   guint32 peer_nomination; /* controlled: the highest one we got */
+  guint64 peer_tiebreaker; /* controlled: of the agent that sent it */
   gboolean controlling;
   guint64 tiebreaker;
   FzIceTimeouts timeouts;
@@ -693,8 +694,20 @@ peer_nominates (FzIceAgent *a, const FzStunMessage *msg)
   if (!fz_stun_message_get_u32 (msg, FZ_STUN_ATTR_NOMINATION, &nomination))
     return TRUE;
   nomination &= 0xffffff;
+  /* A peer that restarted (a new agent: a new tiebreaker) with the same
+   * credentials counts its nominations from 1 again. */
+  guint64 tiebreaker = 0;
+  fz_stun_message_get_u64 (msg, FZ_STUN_ATTR_ICE_CONTROLLING, &tiebreaker);
+  if (tiebreaker != a->peer_tiebreaker)
+    {
+      a->peer_tiebreaker = tiebreaker;
+      a->peer_nomination = 0;
+    }
   if (nomination < a->peer_nomination)
-    return FALSE;
+    {
+      g_debug ("ICE %s: old nomination %u ignored", a->local_ufrag, nomination);
+      return FALSE;
+    }
   a->peer_nomination = nomination;
   return TRUE;
 }

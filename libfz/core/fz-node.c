@@ -211,19 +211,42 @@ route (FzNode *node, FzPacketBuf *buf, const FzSockAddr *src, gboolean relayed,
     fz_packet_buf_free (buf);
 }
 
+/* Traffic, or a new path to check: the connection leaves idle, so that
+ * its checks and consent run at the pace of an active one (a candidate
+ * that comes or goes means a NAT rebound or a relay changed, and the
+ * selected pair may be dead while idle consent would take 100 s). */
+static void
+touch (FzNode *node, Connection *c, gint64 now)
+{
+  c->last_traffic = now;
+  if (c->idle)
+    {
+      c->idle = FALSE;
+      mark_dirty (node, c);
+      fz_ice_agent_set_timeouts (c->agent,
+                                 fz_ice_agent_is_controlling (c->agent)
+                                   ? &fz_ice_client_default
+                                   : &fz_ice_gateway_default,
+                                 now);
+    }
+}
+
 static void
 connection_add_local (FzNode *node, Connection *c, const FzIceCandidate *cand, gint64 now)
 {
   mark_dirty (node, c);
   if (fz_ice_agent_add_local_candidate (c->agent, cand, now))
-    push_event (node, FZ_NODE_EVENT_NEW_CANDIDATE, c, cand);
+    {
+      touch (node, c, now);
+      push_event (node, FZ_NODE_EVENT_NEW_CANDIDATE, c, cand);
+    }
 }
 
 static void
 connection_remove_local (FzNode *node, Connection *c, const FzIceCandidate *cand,
                          gint64 now)
 {
-  mark_dirty (node, c);
+  touch (node, c, now);
   fz_ice_agent_remove_local_candidate (c->agent, cand, now);
   push_event (node, FZ_NODE_EVENT_INVALIDATED_CANDIDATE, c, cand);
 }
@@ -600,6 +623,7 @@ fz_node_add_remote_candidate (FzNode *node, const char *id, const FzIceCandidate
   Connection *c = g_hash_table_lookup (node->conns, id);
   if (c == NULL || !fz_ice_agent_add_remote_candidate (c->agent, cand, now))
     return FALSE;
+  touch (node, c, now);
   mark_dirty (node, c);
   /* Reach a non-host candidate through our relay: binding the channel
    * now saves a round trip later. */
@@ -616,6 +640,7 @@ fz_node_remove_remote_candidate (FzNode *node, const char *id, const FzIceCandid
   Connection *c = g_hash_table_lookup (node->conns, id);
   if (c == NULL)
     return;
+  touch (node, c, now);
   mark_dirty (node, c);
   fz_ice_agent_remove_remote_candidate (c->agent, cand, now);
   drain (node, now);
@@ -779,22 +804,6 @@ void
 fz_node_set_under_load_threshold (FzNode *node, guint per_second)
 {
   fz_wg_device_set_under_load_threshold (node->wg, per_second);
-}
-
-static void
-touch (FzNode *node, Connection *c, gint64 now)
-{
-  c->last_traffic = now;
-  if (c->idle)
-    {
-      c->idle = FALSE;
-      mark_dirty (node, c);
-      fz_ice_agent_set_timeouts (c->agent,
-                                 fz_ice_agent_is_controlling (c->agent)
-                                   ? &fz_ice_client_default
-                                   : &fz_ice_gateway_default,
-                                 now);
-    }
 }
 
 static FzNodeSend

@@ -1295,6 +1295,39 @@ out:
   return ok;
 }
 
+/* An idle client's NAT rebinds behind a gateway behind a symmetric NAT:
+ * the old direct path is dead both ways. The TURN keepalive finds the
+ * new mapping and the client signals new candidates; that wakes the
+ * connection from idle (as snownet does on a candidate), so consent
+ * notices the dead pair in seconds, not the 100 s of idle consent, and
+ * the client nominates a working one. Before, data sent 40 s after the
+ * rebinding went into the dead pair. */
+static gboolean
+case_rebind_idle (void)
+{
+  const char *name = "rebind-idle";
+  gboolean ok = TRUE;
+  World w;
+  g_autoptr (GString) why = g_string_new (NULL);
+  world_setup (&w, 23, 1, 20 * MS);
+  world_start (&w, SIM_NAT_EI, SIM_NAT_SYMMETRIC);
+  CASE_ASSERT (connect_and_wait (&w), "did not connect");
+  gboolean fine = exchange_data (&w, 5, why);
+  CASE_ASSERT (fine, "before: %s", why->str);
+  sim_net_run (w.net, sim_net_now (w.net) + 25 * S, timers, &w); /* idle */
+  CASE_ASSERT (sim_host_rebind (w.c.host), "no NAT to rebind");
+  sim_net_run (w.net, sim_net_now (w.net) + 45 * S, timers, &w);
+  CASE_ASSERT (!w.c.failed && !w.g.failed, "the connection failed");
+  guint first = w.c.next_seq;
+  send_data (&w, &w.c, 3);
+  sim_net_run (w.net, sim_net_now (w.net) + S, timers, &w);
+  fine = check_data (&w, &w.g, first, 3, why);
+  CASE_ASSERT (fine, "45 s after the rebinding: %s", why->str);
+out:
+  world_clear (&w);
+  return ok;
+}
+
 typedef struct
 {
   FzSockAddr gateway;
@@ -1508,6 +1541,7 @@ main (int argc, char **argv)
                                  case_mtu,
                                  case_restart_wall_clock,
                                  case_restart_resignal,
+                                 case_rebind_idle,
                                  case_under_load,
                                  case_handles,
                                  case_classify };

@@ -822,6 +822,46 @@ test_nomination_grace (void)
   net_clear (&n);
 }
 
+/* The controlling side restarts (a new agent, the same credentials, as
+ * the portal hands out again) after it had renominated: the new agent
+ * counts its nominations from 1 again, and the controlled side follows
+ * it rather than ignoring them as older than the last one it saw. */
+static void
+test_restarted_controlling (void)
+{
+  Net n;
+  net_init (&n, TRUE, FALSE, &fz_ice_client_default);
+  add (&n, 0, cand (FZ_ICE_RELAY, "198.51.100.1", 50000, "198.51.100.1", 50000));
+  add (&n, 1, cand (FZ_ICE_RELAY, "198.51.100.1", 50002, "198.51.100.1", 50002));
+  net_run (&n, T0 + 2 * S);
+  add (&n, 0, cand (FZ_ICE_HOST, "192.0.2.1", 52625, "192.0.2.1", 52625));
+  add (&n, 1, cand (FZ_ICE_HOST, "192.0.2.2", 52625, "192.0.2.2", 52625));
+  net_run (&n, T0 + 4 * S);
+  assert_agree (&n, FZ_ICE_HOST); /* nomination 2 */
+
+  g_autofree char *ufrag = g_strdup (fz_ice_agent_local_ufrag (n.ag[0]));
+  g_autofree char *pwd = g_strdup (fz_ice_agent_local_pwd (n.ag[0]));
+  FzIceEvent e;
+  while (fz_ice_agent_poll_event (n.ag[0], &e))
+    ;
+  fz_ice_agent_free (n.ag[0]);
+  n.ag[0] = fz_ice_agent_new (TRUE, &fz_ice_client_default, &n.rng, n.now);
+  fz_ice_agent_set_local_credentials (n.ag[0], ufrag, pwd);
+  fz_ice_agent_set_remote_credentials (n.ag[0], fz_ice_agent_local_ufrag (n.ag[1]),
+                                       fz_ice_agent_local_pwd (n.ag[1]));
+  /* It has only its relay now; it knows the peer's candidates again. */
+  FzIceCandidate relay
+    = cand (FZ_ICE_RELAY, "198.51.100.1", 50000, "198.51.100.1", 50000);
+  g_assert_true (fz_ice_agent_add_local_candidate (n.ag[0], &relay, n.now));
+  g_autoptr (GArray) theirs = fz_ice_agent_local_candidates (n.ag[1]);
+  for (guint i = 0; i < theirs->len; i++)
+    fz_ice_agent_add_remote_candidate (n.ag[0],
+                                       &g_array_index (theirs, FzIceCandidate, i), n.now);
+  net_run (&n, n.now + 2 * S);
+  assert_agree (&n, FZ_ICE_RELAY);
+  net_clear (&n);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -839,6 +879,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ice/idle-profile", test_idle_profile);
   g_test_add_func ("/ice/optimistic", test_optimistic);
   g_test_add_func ("/ice/local-order", test_local_order);
+  g_test_add_func ("/ice/restarted-controlling", test_restarted_controlling);
   g_test_add_func ("/ice/requests", test_requests);
   g_test_add_func ("/ice/check-priority", test_check_priority);
   g_test_add_func ("/ice/nomination-grace", test_nomination_grace);
