@@ -116,7 +116,8 @@ gsize fz_dns_answer_cap_udp (guint8 *answer, gsize len);
 guint8 *fz_dns_answer_without_internal (const guint8 *answer, gsize len, gsize *out_len);
 /* Both of the above with one parse of each message: FALSE when @answer
  * does not answer @query; else TRUE, with *@cleaned as
- * fz_dns_answer_without_internal gives it (NULL: use @answer as it is). */
+ * fz_dns_answer_without_internal gives it (NULL: use @answer as it is);
+ * @cleaned may be NULL, for the match alone. */
 gboolean fz_dns_answer_accept (const guint8 *query, gsize query_len, const guint8 *answer,
                                gsize answer_len, guint8 **cleaned, gsize *cleaned_len);
 /* An answer to @query with @rcode (an LDNS_RCODE_*, e.g. SERVFAIL,

@@ -406,14 +406,7 @@ gboolean
 fz_dns_answer_matches_query (const guint8 *query, gsize query_len, const guint8 *answer,
                              gsize answer_len)
 {
-  ldns_pkt *q = NULL, *a = NULL;
-  gboolean ok = parse_matching (query, query_len, answer, answer_len, &q, &a);
-
-  if (q != NULL)
-    ldns_pkt_free (q);
-  if (a != NULL)
-    ldns_pkt_free (a);
-  return ok;
+  return fz_dns_answer_accept (query, query_len, answer, answer_len, NULL, NULL);
 }
 
 /* The header and question of `ans`, TC set, no records. */
@@ -540,7 +533,8 @@ fz_dns_answer_accept (const guint8 *query, gsize query_len, const guint8 *answer
   ldns_pkt *q = NULL, *a = NULL;
   gboolean ok = parse_matching (query, query_len, answer, answer_len, &q, &a);
 
-  *cleaned = ok ? strip_to_wire (a, cleaned_len) : NULL;
+  if (cleaned != NULL)
+    *cleaned = ok ? strip_to_wire (a, cleaned_len) : NULL;
   if (q != NULL)
     ldns_pkt_free (q);
   if (a != NULL)

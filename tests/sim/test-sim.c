@@ -1214,6 +1214,28 @@ out:
   return ok;
 }
 
+/* The client process restarts: same key, same host, its own monotonic
+ * clock, a wall clock that went on since @t0; returns now. */
+static gint64
+restart_client (World *w, gint64 t0)
+{
+  gint64 now = sim_net_now (w->net);
+  fz_node_free (w->c.node);
+  w->c.node = fz_node_new (TRUE, w->c.priv, sim_net_rng (w->net), w->pool, now);
+  fz_node_set_wall_clock (w->c.node, WALL_AT_START + (now - t0), now);
+  fz_node_add_host_address (w->c.node, sim_host_address (w->c.host), now);
+  w->c.established = FALSE;
+  return now;
+}
+
+static gboolean
+wait_established (World *w, gint64 end)
+{
+  while (!w->c.established && sim_net_now (w->net) < end)
+    sim_net_run (w->net, sim_net_now (w->net) + 50 * MS, timers, w);
+  return w->c.established;
+}
+
 /* A client restarts with the same key (and ICE credentials): its
  * initiations carry the wall clock, later than the last ones the
  * gateway saw, so the gateway accepts them at once. With timestamps
@@ -1238,20 +1260,13 @@ case_restart_wall_clock (void)
   CASE_ASSERT (fz_node_get_stats (w.c.node, fz_node_lookup (w.c.node, "gateway"), &st)
                  && st.path == FZ_NODE_PATH_DIRECT,
                "no direct path");
-  gint64 now = sim_net_now (w.net);
-  fz_node_free (w.c.node);
-  w.c.node = fz_node_new (TRUE, w.c.priv, sim_net_rng (w.net), w.pool, now);
-  fz_node_set_wall_clock (w.c.node, WALL_AT_START + (now - t0), now);
-  fz_node_add_host_address (w.c.node, sim_host_address (w.c.host), now);
-  w.c.established = FALSE;
+  gint64 now = restart_client (&w, t0);
   CASE_ASSERT (fz_node_upsert_connection (w.c.node, "gateway", &w.last_c, now, NULL)
                  && fz_node_add_remote_candidate (w.c.node, "gateway", &st.remote, now),
                "upsert failed");
   peer_flush (&w.c);
-  gint64 end = now + 3 * S;
-  while (!w.c.established && sim_net_now (w.net) < end)
-    sim_net_run (w.net, sim_net_now (w.net) + 50 * MS, timers, &w);
-  CASE_ASSERT (w.c.established, "the restarted client was not accepted within 3 s");
+  CASE_ASSERT (wait_established (&w, now + 3 * S),
+               "the restarted client was not accepted within 3 s");
 out:
   world_clear (&w);
   return ok;
@@ -1274,22 +1289,15 @@ case_restart_resignal (void)
   CASE_ASSERT (connect_and_wait (&w), "did not connect");
   sim_net_run (w.net, sim_net_now (w.net) + 5 * S, timers, &w);
 
-  gint64 now = sim_net_now (w.net);
-  fz_node_free (w.c.node);
-  w.c.node = fz_node_new (TRUE, w.c.priv, sim_net_rng (w.net), w.pool, now);
-  fz_node_set_wall_clock (w.c.node, WALL_AT_START + (now - t0), now);
-  fz_node_add_host_address (w.c.node, sim_host_address (w.c.host), now);
-  w.c.established = FALSE;
+  gint64 now = restart_client (&w, t0);
   CASE_ASSERT (fz_node_upsert_connection (w.g.node, "client", &w.last_g, now, NULL),
                "gateway upsert failed");
   peer_flush (&w.g);
   CASE_ASSERT (fz_node_upsert_connection (w.c.node, "gateway", &w.last_c, now, NULL),
                "client upsert failed");
   peer_flush (&w.c);
-  gint64 end = now + 3 * S;
-  while (!w.c.established && sim_net_now (w.net) < end)
-    sim_net_run (w.net, sim_net_now (w.net) + 50 * MS, timers, &w);
-  CASE_ASSERT (w.c.established, "the restarted client did not connect within 3 s");
+  CASE_ASSERT (wait_established (&w, now + 3 * S),
+               "the restarted client did not connect within 3 s");
 out:
   world_clear (&w);
   return ok;
