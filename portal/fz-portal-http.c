@@ -193,7 +193,9 @@ take (FzPortalHttp *self, GSocket *s)
   c->remote = g_object_ref (remote);
   g_object_set_data (G_OBJECT (remote), "fz-conn", c);
   g_object_set_data_full (G_OBJECT (s), "fz-conn", c, (GDestroyNotify) conn_free);
-  c->deadline = g_timeout_source_new_seconds (self->limits.request_timeout);
+  /* Not _new_seconds: it fires on a whole-second tick, up to a second
+   * early, so request_timeout = 1 could close a client at once. */
+  c->deadline = g_timeout_source_new (self->limits.request_timeout * 1000);
   g_source_set_callback (c->deadline, deadline_cb, c, NULL);
   g_source_attach (c->deadline, g_main_context_get_thread_default ());
 
