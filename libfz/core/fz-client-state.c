@@ -1121,15 +1121,6 @@ domain_status (FzClientState *cl, Gateway *g, const guint8 *payload, gsize len,
 /* ---- packets from the TUN ---- */
 
 static gboolean
-is_multicast (const FzIpAddr *a)
-{
-  static const guint8 bcast[4] = { 255, 255, 255, 255 };
-  if (a->family == 4)
-    return (a->bytes[0] & 0xf0) == 0xe0 || memcmp (a->bytes, bcast, 4) == 0;
-  return a->bytes[0] == 0xff;
-}
-
-static gboolean
 in_tunnel_ranges (const FzIpAddr *a)
 {
   static const guint8 v6[6] = { 0xfd, 0x00, 0x20, 0x21, 0x11, 0x11 };
@@ -1630,7 +1621,7 @@ fz_client_state_handle_tun (FzClientState *cl, FzPacketBuf *buf, gint64 now)
     goto drop;
   fz_ip_packet_src (&pkt, &src);
   fz_ip_packet_dst (&pkt, &dst);
-  if (is_multicast (&dst) || !is_our_address (cl, &src))
+  if (fz_ip_addr_is_group (&dst) || !is_our_address (cl, &src))
     goto drop;
   if (is_sentinel (cl, &dst))
     {

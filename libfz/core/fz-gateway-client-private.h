@@ -128,8 +128,6 @@ FzGatewayVerdict fz_gateway_client_check (FzGatewayClient *c, const FzIpPacket *
  * packet's protocol and source port (ICMP errors always). */
 gboolean fz_gateway_client_allows_inbound (FzGatewayClient *c, const FzIpPacket *pkt,
                                            const FzIpAddr *src);
-/* 100.64.0.0/11 or fd00:2021:1111::/107: clients and gateways. */
-gboolean fz_gateway_in_tunnel_range (const FzIpAddr *addr);
 
 /* For a packet to a proxy IP: the mapping's resource must still be
  * accessible and allow it; *@proxy is the mapping or NULL. */

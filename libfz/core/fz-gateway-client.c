@@ -142,12 +142,6 @@ internet_rejects (const FzIpAddr *dst)
   return FALSE;
 }
 
-gboolean
-fz_gateway_in_tunnel_range (const FzIpAddr *addr)
-{
-  return fz_ip_in_tunnel_range (addr);
-}
-
 static FzGatewayVerdict
 verdict (const FzFilterSet *set, const FzIpPacket *pkt)
 {

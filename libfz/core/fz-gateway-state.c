@@ -962,18 +962,6 @@ same_reals (FzGatewayClient *c, FzGatewayDomain *d, const FzIpAddr *v4, guint n4
   return TRUE;
 }
 
-/* Multicast, broadcast and unspecified destinations get no ICMP error
- * (RFC 1122 3.2.2, RFC 4443 2.4): it would come from that address. */
-static gboolean
-group_address (const FzIpAddr *a)
-{
-  static const guint8 zero[16] = { 0 };
-  if (a->family == 4)
-    return (a->bytes[0] & 0xf0) == 0xe0 || a->bytes[0] == 0
-           || memcmp (a->bytes, "\xff\xff\xff\xff", 4) == 0;
-  return a->bytes[0] == 0xff || memcmp (a->bytes, zero, 16) == 0;
-}
-
 /* What a resolver may not make a NAT target of: this host (loopback),
  * link-local (cloud metadata at 169.254.169.254), multicast, broadcast,
  * unspecified, and the tunnel's own ranges. A name of a DNS resource
@@ -982,7 +970,7 @@ static gboolean
 usable_real (const FzIpAddr *a)
 {
   static const guint8 loop6[16] = { [15] = 1 };
-  if (group_address (a) || fz_ip_in_tunnel_range (a) || fz_ip_in_proxy_range (a))
+  if (fz_ip_addr_is_group (a) || fz_ip_in_tunnel_range (a) || fz_ip_in_proxy_range (a))
     return FALSE;
   if (a->family == 4)
     return a->bytes[0] != 127 && !(a->bytes[0] == 169 && a->bytes[1] == 254);
@@ -1184,7 +1172,9 @@ deny (FzGatewayState *gw, FzGatewayClient *c, FzPacketBuf *buf, const FzIpPacket
 {
   FzIpAddr dst;
   fz_ip_packet_dst (pkt, &dst);
-  if (group_address (&dst))
+  /* No ICMP error to a group (RFC 1122 3.2.2, RFC 4443 2.4): it would
+   * come from that address. */
+  if (fz_ip_addr_is_group (&dst))
     {
       fz_packet_buf_free (buf);
       return;
@@ -1221,7 +1211,7 @@ client_packet (FzGatewayState *gw, FzGatewayClient *c, FzPacketBuf *buf, gint64 
       goto drop;
     }
   /* Other clients and gateways are no resource, whatever a CIDR says. */
-  if (fz_gateway_in_tunnel_range (&dst))
+  if (fz_ip_in_tunnel_range (&dst))
     {
       deny (gw, c, buf, &pkt, FZ_GATEWAY_DENY_RESOURCE, now);
       return;
@@ -1332,7 +1322,7 @@ fz_gateway_state_handle_tun (FzGatewayState *gw, FzPacketBuf *buf, gint64 now)
     {
       FzIpAddr src;
       fz_ip_packet_src (&pkt, &src);
-      if ((fz_gateway_in_tunnel_range (&src) && !is_ours (gw, &src))
+      if ((fz_ip_in_tunnel_range (&src) && !is_ours (gw, &src))
           || (!is_ours (gw, &src) && !fz_gateway_client_allows_inbound (c, &pkt, &src)))
         {
           fz_packet_buf_free (buf);

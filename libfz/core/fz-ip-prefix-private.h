@@ -34,6 +34,9 @@ gboolean fz_ip_prefix_equal (const FzIpPrefix *a, const FzIpPrefix *b);
  * fd00:2021:1111:8000::/107 (the IPv4 one holds the sentinels' /24). */
 gboolean fz_ip_in_tunnel_range (const FzIpAddr *addr);
 gboolean fz_ip_in_proxy_range (const FzIpAddr *addr);
+/* Multicast, IPv4 broadcast or unspecified (0.0.0.0/8, ::): never one
+ * host, so never routed through the tunnel nor answered with ICMP. */
+gboolean fz_ip_addr_is_group (const FzIpAddr *addr);
 /* fz_ip_addr_hash / fz_ip_addr_equal as GHashFunc / GEqualFunc. */
 guint fz_ip_addr_hash_func (gconstpointer addr);
 gboolean fz_ip_addr_equal_func (gconstpointer a, gconstpointer b);

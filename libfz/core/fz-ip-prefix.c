@@ -127,6 +127,16 @@ fz_ip_in_proxy_range (const FzIpAddr *addr)
   return in_range (addr, 96, 0x80);
 }
 
+gboolean
+fz_ip_addr_is_group (const FzIpAddr *a)
+{
+  static const guint8 zero[16] = { 0 };
+  if (a->family == 4)
+    return (a->bytes[0] & 0xf0) == 0xe0 || a->bytes[0] == 0
+           || memcmp (a->bytes, "\xff\xff\xff\xff", 4) == 0;
+  return a->bytes[0] == 0xff || memcmp (a->bytes, zero, 16) == 0;
+}
+
 guint
 fz_ip_addr_hash_func (gconstpointer addr)
 {

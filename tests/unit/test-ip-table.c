@@ -100,6 +100,37 @@ test_prefix_parse (void)
   }
 }
 
+/* The spec's ranges, and the group addresses no packet may go to or get
+ * ICMP from (one check for the client and the gateway). */
+static void
+test_ranges (void)
+{
+  g_assert_false (fz_ip_in_tunnel_range (&(FzIpAddr){ 0 })); /* no family */
+  const char *tunnel[] = { "100.64.0.1", "100.95.255.255", "fd00:2021:1111::1" };
+  const char *proxy[] = { "100.96.0.1", "100.127.255.254", "fd00:2021:1111:8000::1" };
+  const char *neither[] = { "100.63.255.255", "100.128.0.0", "fd00:2021:1112::1" };
+  for (guint i = 0; i < 3; i++)
+    {
+      FzIpAddr t = A (tunnel[i]), p = A (proxy[i]), n = A (neither[i]);
+      g_assert_true (fz_ip_in_tunnel_range (&t) && !fz_ip_in_proxy_range (&t));
+      g_assert_true (fz_ip_in_proxy_range (&p) && !fz_ip_in_tunnel_range (&p));
+      g_assert_false (fz_ip_in_tunnel_range (&n) || fz_ip_in_proxy_range (&n));
+    }
+  const char *group[]
+    = { "224.0.0.251", "239.1.2.3", "255.255.255.255", "0.0.0.0", "ff02::1", "::" };
+  const char *host[] = { "223.255.255.255", "240.0.0.1", "1.0.0.0", "::1", "fe80::1" };
+  for (guint i = 0; i < G_N_ELEMENTS (group); i++)
+    {
+      FzIpAddr a = A (group[i]);
+      g_assert_true (fz_ip_addr_is_group (&a));
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (host); i++)
+    {
+      FzIpAddr a = A (host[i]);
+      g_assert_false (fz_ip_addr_is_group (&a));
+    }
+}
+
 static void
 test_default_and_hosts (void)
 {
@@ -499,6 +530,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/ip-table/prefix-parse", test_prefix_parse);
+  g_test_add_func ("/ip-table/ranges", test_ranges);
   g_test_add_func ("/ip-table/default-and-hosts", test_default_and_hosts);
   g_test_add_func ("/ip-table/overlapping", test_overlapping);
   g_test_add_func ("/ip-table/remove-middle", test_remove_middle);
