@@ -22,3 +22,4 @@
 #include "fz-tun.h"
 #include "fz-udp-socket.h"
 #include "fz-io-reader.h"
+#include "fz-log.h"

@@ -1,0 +1,61 @@
+/* FzIoLoop: a TUN and one UDP socket per family on a GMainContext, with
+ * a reader thread each (FzIoReader) and the writes batched: what fz-wg
+ * and FzTunnel share.
+ *
+ * Fairness: every source (the TUN, each socket) takes at most
+ * FZ_IO_LOOP_BATCHES batches per dispatch, and all sit at one priority
+ * with the owner's timers and the portal's socket, so a flood on one
+ * never starves the others: GLib dispatches every ready source once per
+ * iteration. A batch is handed over whole; a bad packet in it is the
+ * owner's to drop, never a reason to drop the rest. Internal to libfz. */
+#pragma once
+
+#include "fz-io-reader.h"
+
+G_BEGIN_DECLS
+
+#define FZ_IO_LOOP_BATCHES       8  /* per source and dispatch */
+#define FZ_IO_LOOP_QUEUE_BATCHES 64 /* per reader: the backpressure bound */
+#define FZ_IO_LOOP_MAX_PENDING   (4 * FZ_UDP_GSO_MAX_SEGMENTS)
+
+typedef struct _FzIoLoop FzIoLoop;
+
+typedef struct
+{
+  /* A batch read from the TUN (super-packets already split); the
+   * callee takes the buffers (sets b->n = 0 or frees them). */
+  void (*tun_batch) (gpointer data, FzBatch *b, gint64 now);
+  /* A batch of datagrams; same ownership. */
+  void (*udp_batch) (gpointer data, FzBatch *b, gint64 now);
+  /* After each dispatch of a source: send and write what the input
+   * caused. */
+  void (*flush) (gpointer data, gint64 now);
+  /* The TUN reader stopped for good (@err: EBADFD when the interface
+   * was deleted). */
+  void (*tun_gone) (gpointer data, int err);
+} FzIoLoopCallbacks;
+
+/* Opens both sockets on @port (taken: any port, the same for both; IPv6
+ * may be missing) with @mark (0: none), and starts the readers of @tun
+ * (not owned) and the sockets. Sources attach to @ctx. */
+FzIoLoop *fz_io_loop_new (GMainContext *ctx, FzTun *tun, guint16 port, guint32 mark,
+                          const FzIoLoopCallbacks *cb, gpointer data, GError **error);
+void fz_io_loop_free (FzIoLoop *loop);
+guint16 fz_io_loop_get_port (FzIoLoop *loop);
+/* The socket of family 4 or 6, or NULL. */
+FzUdpSocket *fz_io_loop_get_socket (FzIoLoop *loop, int family);
+
+/* Queues a datagram (takes tx->buf); sent at the next flush of its
+ * family, in GSO batches where consecutive ones allow. */
+void fz_io_loop_queue_datagram (FzIoLoop *loop, const FzUdpTransmit *tx);
+/* Queues a packet for the TUN (takes @buf). */
+void fz_io_loop_queue_tun (FzIoLoop *loop, FzPacketBuf *buf);
+/* Sends and writes everything queued. */
+void fz_io_loop_flush (FzIoLoop *loop);
+
+/* Deepest reader queue (TUN, UDPv4, UDPv6) since the last call: gauges. */
+void fz_io_loop_take_depths (FzIoLoop *loop, guint depth[3]);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (FzIoLoop, fz_io_loop_free)
+
+G_END_DECLS
