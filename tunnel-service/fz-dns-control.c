@@ -259,14 +259,15 @@ resolved_bus (gboolean *running, GError **error)
 static gboolean
 resolved_call (GDBusConnection *bus, const char *method, GVariant *args, GError **error)
 {
+  GError *local = NULL;
   g_autoptr (GVariant) ret = g_dbus_connection_call_sync (
     bus, RESOLVED_NAME, RESOLVED_PATH, RESOLVED_MANAGER, method, args,
     G_VARIANT_TYPE ("()"), G_DBUS_CALL_FLAGS_NO_AUTO_START, DBUS_CALL_TIMEOUT, NULL,
-    error);
+    &local);
   if (ret == NULL)
     {
-      g_dbus_error_strip_remote_error (*error);
-      g_prefix_error (error, "systemd-resolved %s failed: ", method);
+      g_dbus_error_strip_remote_error (local);
+      g_propagate_prefixed_error (error, local, "systemd-resolved %s failed: ", method);
       return FALSE;
     }
   return TRUE;
