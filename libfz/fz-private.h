@@ -21,6 +21,7 @@
 #include "fz-proxy-ips-private.h"
 #include "fz-stun-message-private.h"
 #include "fz-timer-heap-private.h"
+#include "fz-token-private.h"
 #include "fz-tun-private.h"
 #include "fz-udp-socket-private.h"
 #include "fz-vnet-private.h"
