@@ -13,8 +13,8 @@
 
 G_BEGIN_DECLS
 
-/* The routing protocol our routes carry (RTPROT_STATIC): set_routes
- * leaves the kernel's own (RTPROT_KERNEL) alone. */
+/* The routing protocol our routes and rules carry (RTPROT_STATIC):
+ * set_routes leaves the kernel's own (RTPROT_KERNEL) alone. */
 #define FZ_NETLINK_RTPROT 4
 
 typedef struct _FzNetlink FzNetlink;
@@ -42,7 +42,8 @@ gboolean fz_netlink_set_addresses (FzNetlink *nl, int ifindex, const FzIpAddr *a
 gboolean fz_netlink_set_routes (FzNetlink *nl, int ifindex, guint32 table,
                                 const FzIpPrefix *routes, guint n, GError **error);
 /* Policy rules "not fwmark @mark lookup @table" at @priority, IPv4 and
- * IPv6; a rule already there is fine. */
+ * IPv6, proto FZ_NETLINK_RTPROT (what tells them from other rules); a rule
+ * already there is fine. */
 gboolean fz_netlink_add_rules (FzNetlink *nl, guint32 mark, guint32 table,
                                guint32 priority, GError **error);
 /* Removes them (missing ones are fine; other failures are warnings). */

@@ -447,6 +447,10 @@ send_rule (FzNetlink *nl, int family, guint32 mark, guint32 table, guint32 prior
   rtnl_rule_set_mark (rule, mark);
   rtnl_rule_set_table (rule, table);
   rtnl_rule_set_action (rule, FR_ACT_TO_TBL);
+  /* The kernel ignores the invert flag when it looks for "the same" rule
+   * (NLM_F_EXCL, deletion) but not the protocol: without it, someone's
+   * plain "fwmark MARK lookup TABLE" would pass for ours, or be removed. */
+  rtnl_rule_set_protocol (rule, FZ_NETLINK_RTPROT);
   err = add ? rtnl_rule_build_add_request (rule, NLM_F_EXCL, &msg)
             : rtnl_rule_build_delete_request (rule, 0, &msg);
   if (err < 0)

@@ -9,12 +9,14 @@
 #include "fz-tun.h"
 
 #include <json-glib/json-glib.h>
+#include <linux/fib_rules.h>
 #include <linux/if_addr.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
 #include <netlink/route/link/veth.h>
 #include <netlink/route/nexthop.h>
 #include <netlink/route/route.h>
+#include <netlink/route/rule.h>
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
@@ -420,26 +422,61 @@ test_routes (void)
   set_tun_addresses (NULL, 0);
 }
 
-/* Our rule as `ip -j rule` shows it, for IPv@v; FALSE if absent. */
-static gboolean
-rule_present (int v)
+/* How many rules `ip -j rule` shows at PRIO for IPv@v; each must have
+ * MARK and TABLE, and @inverted of them the "not". */
+static guint
+rules_at_prio_inverted (int v, guint *inverted)
 {
   g_autoptr (JsonArray) rules = ip_json ("-%d rule show", v);
-  gboolean found = FALSE;
+  guint n = 0;
 
+  *inverted = 0;
   for (guint i = 0; i < json_array_get_length (rules); i++)
     {
       JsonObject *r = json_array_get_object_element (rules, i);
 
       if (json_object_get_int_member (r, "priority") != PRIO)
         continue;
-      g_assert_false (found); /* only one */
-      found = TRUE;
-      g_assert_true (json_object_has_member (r, "not"));
+      n++;
+      *inverted += json_object_has_member (r, "not");
       g_assert_cmpstr (member_or (r, "fwmark", ""), ==, "0x20210");
       g_assert_cmpstr (member_or (r, "table", ""), ==, "100");
     }
-  return found;
+  return n;
+}
+
+static guint
+rules_at_prio (int v)
+{
+  guint inverted;
+
+  return rules_at_prio_inverted (v, &inverted);
+}
+
+/* Ours (inverted) is there, once, beside @plain others. */
+static gboolean
+rule_present (int v, guint plain)
+{
+  guint inverted, n = rules_at_prio_inverted (v, &inverted);
+
+  g_assert_cmpuint (n - inverted, ==, plain);
+  g_assert_cmpuint (inverted, <=, 1);
+  return inverted == 1;
+}
+
+/* "fwmark MARK lookup TABLE" (not inverted) at PRIO, someone else's. */
+static void
+add_plain_rule (void)
+{
+  struct rtnl_rule *rule = rtnl_rule_alloc ();
+
+  rtnl_rule_set_family (rule, AF_INET);
+  rtnl_rule_set_prio (rule, PRIO);
+  rtnl_rule_set_mark (rule, MARK);
+  rtnl_rule_set_table (rule, TABLE);
+  rtnl_rule_set_action (rule, FR_ACT_TO_TBL);
+  g_assert_cmpint (rtnl_rule_add (scenery, rule, NLM_F_EXCL), ==, 0);
+  rtnl_rule_put (rule);
 }
 
 static void
@@ -449,17 +486,20 @@ test_rules (void)
 
   if (!have_netns ())
     return;
-  g_assert_false (rule_present (4));
+  g_assert_cmpuint (rules_at_prio (4), ==, 0);
+  g_assert_cmpuint (rules_at_prio (6), ==, 0);
+  add_plain_rule (); /* in the way for a kernel that ignores the "not" */
   g_assert_true (fz_netlink_add_rules (nl, MARK, TABLE, PRIO, &error));
   g_assert_no_error (error);
   g_assert_true (fz_netlink_add_rules (nl, MARK, TABLE, PRIO, &error));
   g_assert_no_error (error);
-  g_assert_true (rule_present (4));
-  g_assert_true (rule_present (6));
+  g_assert_true (rule_present (4, 1));
+  g_assert_true (rule_present (6, 0));
   fz_netlink_remove_rules (nl, MARK, TABLE, PRIO);
-  g_assert_false (rule_present (4));
-  g_assert_false (rule_present (6));
+  g_assert_false (rule_present (4, 1)); /* the plain one stays */
+  g_assert_false (rule_present (6, 0));
   fz_netlink_remove_rules (nl, MARK, TABLE, PRIO); /* no warning: fatal here */
+  g_assert_false (rule_present (4, 1));
 }
 
 static char *
