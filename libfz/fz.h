@@ -25,4 +25,5 @@
 #include "fz-udp-socket.h"
 #include "fz-io-reader.h"
 #include "fz-log.h"
+#include "fz-tunnel.h"
 #include "fz-state-file.h"

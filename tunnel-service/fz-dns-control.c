@@ -162,9 +162,19 @@ resolv_text (const char *backup, const FzIpAddr *addrs, gsize n, const char *sea
   return g_string_free (s, FALSE);
 }
 
+/* Where the original goes: beside the file unless the caller says (in a
+ * network namespace only resolv.conf itself is a private bind mount, so
+ * a file beside it would be the host's). */
+static char *
+backup_name (const char *path, const char *backup_path)
+{
+  return backup_path != NULL ? g_strdup (backup_path)
+                             : g_strconcat (path, FZ_DNS_CONTROL_BACKUP_EXT, NULL);
+}
+
 static gboolean
-resolv_set (const char *path, const FzIpAddr *addrs, gsize n, const char *search,
-            GError **error)
+resolv_set (const char *path, const char *backup_path, const FzIpAddr *addrs, gsize n,
+            const char *search, GError **error)
 {
   struct stat st;
   if (!check_regular (path, &st, error))
@@ -173,7 +183,7 @@ resolv_set (const char *path, const FzIpAddr *addrs, gsize n, const char *search
   g_autofree char *live = fz_state_file_read (path, RESOLV_MAX, &len, error);
   if (live == NULL)
     return FALSE;
-  g_autofree char *backup = g_strconcat (path, FZ_DNS_CONTROL_BACKUP_EXT, NULL);
+  g_autofree char *backup = backup_name (path, backup_path);
 
   /* A file already ours must not replace the original in the backup. */
   if (!is_ours (live))
@@ -190,9 +200,9 @@ resolv_set (const char *path, const FzIpAddr *addrs, gsize n, const char *search
 }
 
 static gboolean
-resolv_revert (const char *path, GError **error)
+resolv_revert (const char *path, const char *backup_path, GError **error)
 {
-  g_autofree char *backup = g_strconcat (path, FZ_DNS_CONTROL_BACKUP_EXT, NULL);
+  g_autofree char *backup = backup_name (path, backup_path);
   g_autoptr (GError) local = NULL;
   gsize len;
   g_autofree char *saved = fz_state_file_read (backup, RESOLV_MAX, &len, &local);
@@ -229,10 +239,10 @@ resolv_revert (const char *path, GError **error)
 }
 
 gboolean
-fz_dns_control_recover (const char *resolv_path, GError **error)
+fz_dns_control_recover (const char *resolv_path, const char *backup_path, GError **error)
 {
   g_return_val_if_fail (resolv_path != NULL, FALSE);
-  return resolv_revert (resolv_path, error);
+  return resolv_revert (resolv_path, backup_path, error);
 }
 
 /* systemd-resolved ----------------------------------------------------- */
@@ -323,8 +333,9 @@ resolved_revert (int ifindex, GError **error)
 /* ----------------------------------------------------------------------- */
 
 gboolean
-fz_dns_control_set (FzDnsControlMode mode, const char *resolv_path, int ifindex,
-                    const char *const *servers, const char *search_domain, GError **error)
+fz_dns_control_set (FzDnsControlMode mode, const char *resolv_path,
+                    const char *backup_path, int ifindex, const char *const *servers,
+                    const char *search_domain, GError **error)
 {
   if (mode == FZ_DNS_CONTROL_DISABLED)
     return TRUE;
@@ -340,22 +351,23 @@ fz_dns_control_set (FzDnsControlMode mode, const char *resolv_path, int ifindex,
   if (mode == FZ_DNS_CONTROL_ETC_RESOLV_CONF)
     {
       g_return_val_if_fail (resolv_path != NULL, FALSE);
-      return resolv_set (resolv_path, addrs, (gsize) n, search_domain, error);
+      return resolv_set (resolv_path, backup_path, addrs, (gsize) n, search_domain,
+                         error);
     }
   g_return_val_if_fail (ifindex > 0, FALSE);
   return resolved_set (ifindex, addrs, (gsize) n, search_domain, error);
 }
 
 gboolean
-fz_dns_control_revert (FzDnsControlMode mode, const char *resolv_path, int ifindex,
-                       GError **error)
+fz_dns_control_revert (FzDnsControlMode mode, const char *resolv_path,
+                       const char *backup_path, int ifindex, GError **error)
 {
   switch (mode)
     {
     case FZ_DNS_CONTROL_DISABLED: return TRUE;
     case FZ_DNS_CONTROL_ETC_RESOLV_CONF:
       g_return_val_if_fail (resolv_path != NULL, FALSE);
-      return resolv_revert (resolv_path, error);
+      return resolv_revert (resolv_path, backup_path, error);
     case FZ_DNS_CONTROL_SYSTEMD_RESOLVED:
       g_return_val_if_fail (ifindex > 0, FALSE);
       return resolved_revert (ifindex, error);

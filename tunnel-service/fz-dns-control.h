@@ -39,7 +39,8 @@ gboolean fz_dns_control_mode_parse (const char *s, FzDnsControlMode *out, GError
  * resource). An error when resolved is not running.
  *
  * disabled: nothing. */
-gboolean fz_dns_control_set (FzDnsControlMode mode, const char *resolv_path, int ifindex,
+gboolean fz_dns_control_set (FzDnsControlMode mode, const char *resolv_path,
+                             const char *backup_path, int ifindex,
                              const char *const *servers, const char *search_domain,
                              GError **error);
 /* Undoes fz_dns_control_set(). etc-resolv-conf: rewrites the file in
@@ -48,9 +49,10 @@ gboolean fz_dns_control_set (FzDnsControlMode mode, const char *resolv_path, int
  * stale backup removed. systemd-resolved: RevertLink; nothing to do when
  * resolved is not running (it forgot the link's settings). */
 gboolean fz_dns_control_revert (FzDnsControlMode mode, const char *resolv_path,
-                                int ifindex, GError **error);
+                                const char *backup_path, int ifindex, GError **error);
 /* At start, whatever the mode: a resolv.conf left by a crashed run (the
  * marker, and a backup) is restored as fz_dns_control_revert() does. */
-gboolean fz_dns_control_recover (const char *resolv_path, GError **error);
+gboolean fz_dns_control_recover (const char *resolv_path, const char *backup_path,
+                                 GError **error);
 
 G_END_DECLS

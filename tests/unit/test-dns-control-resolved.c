@@ -178,14 +178,14 @@ static void
 test_not_running (void)
 {
   g_autoptr (GError) error = NULL;
-  g_assert_false (
-    fz_dns_control_set (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, 7, servers, NULL, &error));
+  g_assert_false (fz_dns_control_set (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, NULL, 7,
+                                      servers, NULL, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
   g_assert_nonnull (strstr (error->message, "systemd-resolved is not running"));
   g_clear_error (&error);
   /* Nothing to revert then. */
   g_assert_true (
-    fz_dns_control_revert (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, 7, &error));
+    fz_dns_control_revert (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, NULL, 7, &error));
   g_assert_no_error (error);
 }
 
@@ -194,8 +194,8 @@ test_set_revert (void)
 {
   start_fake ();
   g_autoptr (GError) error = NULL;
-  g_assert_true (fz_dns_control_set (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, 7, servers,
-                                     "corp.example", &error));
+  g_assert_true (fz_dns_control_set (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, NULL, 7,
+                                     servers, "corp.example", &error));
   g_assert_no_error (error);
   g_autofree char *calls = take_calls ();
   g_assert_cmpstr (calls, ==,
@@ -206,8 +206,8 @@ test_set_revert (void)
 
   /* Without a search domain, routing only. */
   const char *const one[] = { V4, NULL };
-  g_assert_true (
-    fz_dns_control_set (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, 3, one, NULL, &error));
+  g_assert_true (fz_dns_control_set (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, NULL, 3, one,
+                                     NULL, &error));
   g_assert_no_error (error);
   g_autofree char *calls2 = take_calls ();
   g_assert_cmpstr (calls2, ==,
@@ -215,19 +215,19 @@ test_set_revert (void)
                    "SetLinkDomains (3, [('.', true)])");
 
   g_assert_true (
-    fz_dns_control_revert (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, 7, &error));
+    fz_dns_control_revert (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, NULL, 7, &error));
   g_assert_no_error (error);
   g_autofree char *calls3 = take_calls ();
   g_assert_cmpstr (calls3, ==, "RevertLink (7,)");
 
   /* Bad input never reaches resolved. */
   const char *const bad[] = { "dns.example", NULL };
-  g_assert_false (
-    fz_dns_control_set (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, 7, bad, NULL, &error));
+  g_assert_false (fz_dns_control_set (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, NULL, 7, bad,
+                                      NULL, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
-  g_assert_false (
-    fz_dns_control_set (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, 7, one, "a b", &error));
+  g_assert_false (fz_dns_control_set (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, NULL, 7, one,
+                                      "a b", &error));
   g_clear_error (&error);
   g_autofree char *calls4 = take_calls ();
   g_assert_cmpstr (calls4, ==, "");
@@ -239,19 +239,19 @@ test_refused (void)
   start_fake ();
   g_autoptr (GError) error = NULL;
   const char *const one[] = { V4, NULL };
-  g_assert_false (fz_dns_control_set (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, NO_SUCH_LINK,
-                                      one, NULL, &error));
+  g_assert_false (fz_dns_control_set (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, NULL,
+                                      NO_SUCH_LINK, one, NULL, &error));
   g_assert_nonnull (error);
   g_assert_cmpstr (error->message, ==,
                    "systemd-resolved SetLinkDNS failed: Link 99 not known");
   g_clear_error (&error);
-  g_assert_false (
-    fz_dns_control_revert (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, NO_SUCH_LINK, &error));
+  g_assert_false (fz_dns_control_revert (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, NULL,
+                                         NO_SUCH_LINK, &error));
   g_assert_cmpstr (error->message, ==,
                    "systemd-resolved RevertLink failed: Link 99 not known");
   /* Callers may ignore the error. */
-  g_assert_false (
-    fz_dns_control_revert (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, NO_SUCH_LINK, NULL));
+  g_assert_false (fz_dns_control_revert (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, NULL,
+                                         NO_SUCH_LINK, NULL));
   g_autofree char *calls = take_calls ();
   g_assert_cmpstr (calls, ==,
                    "SetLinkDNS (99, [(2, [0x64, 0x64, 0x6f, 0x01])])\n"

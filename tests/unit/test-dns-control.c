@@ -77,8 +77,8 @@ static void
 set (Fixture *f, const char *const *list, const char *search)
 {
   g_autoptr (GError) error = NULL;
-  g_assert_true (fz_dns_control_set (FZ_DNS_CONTROL_ETC_RESOLV_CONF, f->path, 0, list,
-                                     search, &error));
+  g_assert_true (fz_dns_control_set (FZ_DNS_CONTROL_ETC_RESOLV_CONF, f->path, NULL, 0,
+                                     list, search, &error));
   g_assert_no_error (error);
 }
 
@@ -87,7 +87,7 @@ revert (Fixture *f)
 {
   g_autoptr (GError) error = NULL;
   g_assert_true (
-    fz_dns_control_revert (FZ_DNS_CONTROL_ETC_RESOLV_CONF, f->path, 0, &error));
+    fz_dns_control_revert (FZ_DNS_CONTROL_ETC_RESOLV_CONF, f->path, NULL, 0, &error));
   g_assert_no_error (error);
 }
 
@@ -143,7 +143,7 @@ test_set_revert (Fixture *f, gconstpointer data)
   revert (f);
   assert_file (f->path, ORIGINAL);
   g_autoptr (GError) error = NULL;
-  g_assert_true (fz_dns_control_recover (f->path, &error));
+  g_assert_true (fz_dns_control_recover (f->path, NULL, &error));
   g_assert_no_error (error);
   assert_file (f->path, ORIGINAL);
 }
@@ -177,7 +177,7 @@ test_crash_recover (Fixture *f, gconstpointer data)
   set (f, servers, "corp.example");
   /* The process dies here; the next start recovers. */
   g_autoptr (GError) error = NULL;
-  g_assert_true (fz_dns_control_recover (f->path, &error));
+  g_assert_true (fz_dns_control_recover (f->path, NULL, &error));
   g_assert_no_error (error);
   assert_file (f->path, ORIGINAL);
   assert_same_inode (f);
@@ -228,8 +228,8 @@ assert_set_fails (Fixture *f, const char *const *list, const char *search, int c
                   const char *hint)
 {
   g_autoptr (GError) error = NULL;
-  g_assert_false (fz_dns_control_set (FZ_DNS_CONTROL_ETC_RESOLV_CONF, f->path, 0, list,
-                                      search, &error));
+  g_assert_false (fz_dns_control_set (FZ_DNS_CONTROL_ETC_RESOLV_CONF, f->path, NULL, 0,
+                                      list, search, &error));
   g_assert_error (error, G_IO_ERROR, code);
   g_assert_nonnull (strstr (error->message, hint));
 }
@@ -272,9 +272,10 @@ static void
 test_disabled (Fixture *f, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
+  g_assert_true (fz_dns_control_set (FZ_DNS_CONTROL_DISABLED, f->path, NULL, 0, servers,
+                                     NULL, &error));
   g_assert_true (
-    fz_dns_control_set (FZ_DNS_CONTROL_DISABLED, f->path, 0, servers, NULL, &error));
-  g_assert_true (fz_dns_control_revert (FZ_DNS_CONTROL_DISABLED, f->path, 0, &error));
+    fz_dns_control_revert (FZ_DNS_CONTROL_DISABLED, f->path, NULL, 0, &error));
   g_assert_no_error (error);
   assert_file (f->path, ORIGINAL);
   g_assert_false (g_file_test (f->backup, G_FILE_TEST_EXISTS));
@@ -300,8 +301,8 @@ test_unwritable (Fixture *f, gconstpointer data)
 {
   g_autofree char *missing = g_build_filename (f->dir, "no", "resolv.conf", NULL);
   g_autoptr (GError) error = NULL;
-  g_assert_false (fz_dns_control_set (FZ_DNS_CONTROL_ETC_RESOLV_CONF, missing, 0, servers,
-                                      NULL, &error));
+  g_assert_false (fz_dns_control_set (FZ_DNS_CONTROL_ETC_RESOLV_CONF, missing, NULL, 0,
+                                      servers, NULL, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
   g_assert_nonnull (strstr (error->message, missing));
   g_clear_error (&error);
@@ -310,8 +311,8 @@ test_unwritable (Fixture *f, gconstpointer data)
    * stub file): refused, with the mode to use instead. */
   g_autofree char *link = g_build_filename (f->dir, "link.conf", NULL);
   g_assert_cmpint (symlink (f->path, link), ==, 0);
-  g_assert_false (
-    fz_dns_control_set (FZ_DNS_CONTROL_ETC_RESOLV_CONF, link, 0, servers, NULL, &error));
+  g_assert_false (fz_dns_control_set (FZ_DNS_CONTROL_ETC_RESOLV_CONF, link, NULL, 0,
+                                      servers, NULL, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_REGULAR_FILE);
   g_assert_nonnull (strstr (error->message, "FIREZONE_DNS_CONTROL=systemd-resolved"));
   g_clear_error (&error);
@@ -323,8 +324,8 @@ test_unwritable (Fixture *f, gconstpointer data)
                           f->path);
       return;
     }
-  gboolean ok = fz_dns_control_set (FZ_DNS_CONTROL_ETC_RESOLV_CONF, f->path, 0, servers,
-                                    NULL, &error);
+  gboolean ok = fz_dns_control_set (FZ_DNS_CONTROL_ETC_RESOLV_CONF, f->path, NULL, 0,
+                                    servers, NULL, &error);
   g_assert_true (set_immutable (f->path, FALSE));
   g_assert_false (ok);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED);
@@ -335,6 +336,30 @@ test_unwritable (Fixture *f, gconstpointer data)
   revert (f);
   assert_file (f->path, ORIGINAL);
   g_assert_false (g_file_test (f->backup, G_FILE_TEST_EXISTS));
+}
+
+/* The backup where the caller says (the tunnel's state directory): in a
+ * network namespace the directory of resolv.conf is the host's. */
+static void
+test_backup_elsewhere (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *state = g_build_filename (f->dir, "state", NULL);
+  g_autofree char *backup = g_build_filename (state, "resolv.conf.before-libfz", NULL);
+
+  g_assert_cmpint (g_mkdir (state, 0700), ==, 0);
+  g_assert_true (fz_dns_control_set (FZ_DNS_CONTROL_ETC_RESOLV_CONF, f->path, backup, 0,
+                                     servers, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_false (g_file_test (f->backup, G_FILE_TEST_EXISTS));
+  assert_file (backup, ORIGINAL);
+  g_assert_true (g_str_has_prefix (f->path, f->dir));
+  /* A crash: the next start recovers from the same place. */
+  g_assert_true (fz_dns_control_recover (f->path, backup, &error));
+  g_assert_no_error (error);
+  assert_file (f->path, ORIGINAL);
+  assert_same_inode (f);
+  g_assert_false (g_file_test (backup, G_FILE_TEST_EXISTS));
 }
 
 int
@@ -352,5 +377,6 @@ main (int argc, char **argv)
   ADD ("bad-input", test_bad_input);
   ADD ("disabled", test_disabled);
   ADD ("unwritable", test_unwritable);
+  ADD ("backup-elsewhere", test_backup_elsewhere);
   return g_test_run ();
 }

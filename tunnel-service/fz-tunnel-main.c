@@ -1,0 +1,331 @@
+/* fz-tunnel: the client's privileged service. With --headless it signs
+ * in with a token and runs until stopped, for servers and CI machines:
+ *
+ *   FIREZONE_TOKEN, or FIREZONE_TOKEN_PATH (default /etc/libfz/token:
+ *                       owned by root, mode 0600 or 0400)
+ *   FIREZONE_API_URL    default wss://api.firezone.dev
+ *   FIREZONE_ID         default: a device id kept in the state directory
+ *   FIREZONE_NAME       default: the host name
+ *   FIREZONE_ACTIVATE_INTERNET_RESOURCE=true|false
+ *   FIREZONE_DNS_CONTROL=etc-resolv-conf|systemd-resolved|disabled
+ *   FIREZONE_NO_INC_BUF, FIREZONE_LOG_FORMAT=human|json, RUST_LOG
+ *   --state-dir DIR     default $STATE_DIRECTORY, else /var/lib/fz-tunnel
+ *   --exit              exit 0 once the tunnel is up with its resources
+ *
+ * SIGTERM or SIGINT: goodbye to the gateways, restore DNS, remove the
+ * TUN and the routing rules, exit 0. */
+#include "fz-dns-control.h"
+
+#include "fz.h"
+#include <glib-unix.h>
+#include <locale.h>
+#include <signal.h>
+#include <string.h>
+
+#undef G_LOG_DOMAIN
+#define G_LOG_DOMAIN "fz-tunnel"
+
+#define DEFAULT_API_URL    "wss://api.firezone.dev"
+#define DEFAULT_STATE_DIR  "/var/lib/fz-tunnel"
+#define DEFAULT_TOKEN_PATH "/etc/libfz/token"
+#define RESOLV_CONF        "/etc/resolv.conf"
+#define MAPPINGS_FILE      "proxy-ips.json"
+#define RESOLV_BACKUP      "resolv.conf.before-libfz"
+#define MAPPINGS_MAX       (32 * 1024 * 1024)
+#define MAX_SYSTEM_DNS     8
+
+typedef struct
+{
+  GMainLoop *loop;
+  FzTunnel *tunnel;
+  FzDnsControlMode dns_mode;
+  gboolean dns_set;
+  gboolean exit_when_up;
+  char *state_dir;
+  char *resolv_backup; /* in the state directory: /etc may be the host's */
+  gint64 started;
+  int status;
+} App;
+
+static gboolean
+on_signal (gpointer data)
+{
+  App *app = data;
+
+  g_message ("stopping");
+  fz_tunnel_stop (app->tunnel);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+revert_dns (App *app)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!app->dns_set)
+    return;
+  if (!fz_dns_control_revert (app->dns_mode, RESOLV_CONF, app->resolv_backup,
+                              fz_tunnel_get_ifindex (app->tunnel), &error))
+    g_printerr ("fz-tunnel: %s\n", error->message);
+  app->dns_set = FALSE;
+}
+
+static void
+on_stopped (FzTunnel *tunnel, App *app)
+{
+  g_main_loop_quit (app->loop);
+}
+
+static void
+on_fatal (FzTunnel *tunnel, const GError *error, App *app)
+{
+  g_printerr ("fz-tunnel: %s\n", error->message);
+  app->status = 1;
+  revert_dns (app);
+  fz_tunnel_stop (tunnel);
+}
+
+static void
+on_interface (FzTunnel *tunnel, App *app)
+{
+  g_auto (GStrv) servers = fz_tunnel_get_dns_servers (tunnel);
+  g_autofree char *search = fz_tunnel_get_search_domain (tunnel);
+  g_autoptr (GError) error = NULL;
+
+  if (app->dns_mode == FZ_DNS_CONTROL_DISABLED || servers == NULL)
+    return;
+  if (!fz_dns_control_set (app->dns_mode, RESOLV_CONF, app->resolv_backup,
+                           fz_tunnel_get_ifindex (tunnel), (const char *const *) servers,
+                           search, &error))
+    {
+      g_printerr ("fz-tunnel: DNS: %s\n", error->message);
+      return;
+    }
+  app->dns_set = TRUE;
+}
+
+static void
+on_ready (FzTunnel *tunnel, App *app)
+{
+  double ms = (double) (g_get_monotonic_time () - app->started) / 1000.0;
+
+  on_interface (tunnel, app); /* the sentinels are known now */
+  g_print ("fz-tunnel: tunnel up with %u resources in %.0f ms\n",
+           fz_tunnel_get_n_resources (tunnel), ms);
+  if (app->exit_when_up)
+    fz_tunnel_stop (tunnel);
+}
+
+static void
+on_mappings (FzTunnel *tunnel, const char *json, App *app)
+{
+  g_autofree char *path = g_build_filename (app->state_dir, MAPPINGS_FILE, NULL);
+  g_autoptr (GError) error = NULL;
+
+  if (!fz_state_file_write (path, json, strlen (json), 0600, &error))
+    g_message ("cannot save the proxy-IP mappings: %s", error->message);
+}
+
+static char *
+load_mappings (const char *state_dir)
+{
+  g_autofree char *path = g_build_filename (state_dir, MAPPINGS_FILE, NULL);
+  g_autoptr (GError) error = NULL;
+  char *text;
+
+  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+    return NULL;
+  text = fz_state_file_read (path, MAPPINGS_MAX, NULL, &error);
+  if (text == NULL)
+    g_message ("ignoring %s: %s", path, error->message);
+  return text;
+}
+
+/* What the system resolved with before us: the backup when our file is
+ * in place (a crash), else the live file. */
+static void
+set_system_dns (App *app)
+{
+  g_autofree char *text = NULL;
+  g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
+  g_auto (GStrv) servers = NULL;
+  g_auto (GStrv) lines = NULL;
+
+  if (!g_file_get_contents (RESOLV_CONF, &text, NULL, NULL))
+    return;
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0, n = 0; lines[i] != NULL && n < MAX_SYSTEM_DNS; i++)
+    {
+      g_auto (GStrv) words = g_strsplit_set (g_strstrip (lines[i]), " \t", 3);
+      if (g_strcmp0 (words[0], "nameserver") == 0 && words[1] != NULL)
+        g_strv_builder_add (b, words[1]), n++;
+    }
+  servers = g_strv_builder_end (b);
+  fz_tunnel_set_system_dns (app->tunnel, (const char *const *) servers);
+}
+
+static gboolean
+parse_bool_env (const char *name, gboolean *out, GError **error)
+{
+  const char *v = g_getenv (name);
+
+  if (v == NULL || v[0] == '\0')
+    return TRUE;
+  if (g_ascii_strcasecmp (v, "true") == 0 || g_str_equal (v, "1"))
+    *out = TRUE;
+  else if (g_ascii_strcasecmp (v, "false") == 0 || g_str_equal (v, "0"))
+    *out = FALSE;
+  else
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   "%s: '%s' is neither true nor false", name, v);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+configure (App *app, FzTunnelConfig *config, char **id, char **mappings, GError **error)
+{
+  const char *api_url = g_getenv ("FIREZONE_API_URL");
+  const char *dns = g_getenv ("FIREZONE_DNS_CONTROL");
+
+  if (!parse_bool_env ("FIREZONE_ACTIVATE_INTERNET_RESOURCE", &config->internet_resource,
+                       error))
+    return FALSE;
+  app->dns_mode = FZ_DNS_CONTROL_ETC_RESOLV_CONF;
+  if (dns != NULL && dns[0] != '\0'
+      && !fz_dns_control_mode_parse (dns, &app->dns_mode, error))
+    return FALSE;
+  if (!fz_state_dir_ensure (app->state_dir, error))
+    return FALSE;
+  *id = fz_device_id_get (FALSE, app->state_dir, error);
+  if (*id == NULL)
+    return FALSE;
+  *mappings = load_mappings (app->state_dir);
+  config->api_url = api_url != NULL && api_url[0] != '\0' ? api_url : DEFAULT_API_URL;
+  config->device_id = *id;
+  config->name = g_getenv ("FIREZONE_NAME");
+  config->mappings = *mappings;
+  return TRUE;
+}
+
+static int
+run (App *app, const char *token, GError **error)
+{
+  g_autofree char *id = NULL;
+  g_autofree char *mappings = NULL;
+  FzTunnelConfig config
+    = { .role = FZ_TUNNEL_ROLE_CLIENT, .component = "headless-client" };
+  gboolean ok;
+
+  config.token = token;
+  ok = configure (app, &config, &id, &mappings, error);
+  if (ok && app->dns_mode == FZ_DNS_CONTROL_ETC_RESOLV_CONF)
+    ok = fz_dns_control_recover (RESOLV_CONF, app->resolv_backup, error);
+  if (ok)
+    app->tunnel = fz_tunnel_new (&config, error);
+  if (!ok || app->tunnel == NULL)
+    return 1;
+  set_system_dns (app);
+  g_signal_connect (app->tunnel, "ready", G_CALLBACK (on_ready), app);
+  g_signal_connect (app->tunnel, "interface-changed", G_CALLBACK (on_interface), app);
+  g_signal_connect (app->tunnel, "mappings-changed", G_CALLBACK (on_mappings), app);
+  g_signal_connect (app->tunnel, "fatal", G_CALLBACK (on_fatal), app);
+  g_signal_connect (app->tunnel, "stopped", G_CALLBACK (on_stopped), app);
+  g_message ("fz-tunnel %s: %s on UDP port %u, portal %s", fz_version (),
+             fz_tunnel_get_interface_name (app->tunnel), fz_tunnel_get_port (app->tunnel),
+             config.api_url);
+  app->started = g_get_monotonic_time ();
+  fz_tunnel_start (app->tunnel);
+  g_main_loop_run (app->loop);
+  revert_dns (app);
+  return app->status;
+}
+
+int
+main (int argc, char **argv)
+{
+  gboolean headless = FALSE, version = FALSE;
+  App app = { 0 };
+  GOptionEntry entries[] = {
+    { "headless", 0, 0, G_OPTION_ARG_NONE, &headless,
+      "Sign in with a token and run without the D-Bus service", NULL },
+    { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &app.state_dir,
+      "Where the device id and proxy-IP mappings are kept (default $STATE_DIRECTORY, "
+      "else " DEFAULT_STATE_DIR ")",
+      "DIR" },
+    { "exit", 0, 0, G_OPTION_ARG_NONE, &app.exit_when_up,
+      "Exit once the tunnel is up with its resources", NULL },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version", NULL },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) opts = g_option_context_new ("- the libfz client service");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GMainContext) ctx = g_main_context_new ();
+  const char *env_dir = g_getenv ("STATE_DIRECTORY");
+  const char *token_path = g_getenv ("FIREZONE_TOKEN_PATH");
+  g_autofree char *token = NULL;
+  GSource *sig[2];
+  int status;
+
+  setlocale (LC_ALL, "");
+  signal (SIGPIPE, SIG_IGN);
+  g_option_context_add_main_entries (opts, entries, NULL);
+  if (!g_option_context_parse (opts, &argc, &argv, &error))
+    {
+      g_printerr ("fz-tunnel: %s\n", error->message);
+      return 2;
+    }
+  if (version)
+    {
+      g_print ("fz-tunnel %s\n", fz_version ());
+      return 0;
+    }
+  if (!headless)
+    {
+      g_printerr ("fz-tunnel: only --headless is available in this version\n");
+      return 2;
+    }
+  if (!fz_log_setup ("fz-tunnel", &error))
+    {
+      g_printerr ("fz-tunnel: %s\n", error->message);
+      return 2;
+    }
+  if (app.state_dir == NULL)
+    app.state_dir = env_dir != NULL && env_dir[0] != '\0' ? g_strdup (env_dir)
+                                                          : g_strdup (DEFAULT_STATE_DIR);
+  app.resolv_backup = g_build_filename (app.state_dir, RESOLV_BACKUP, NULL);
+
+  /* Before any thread exists: the token leaves the environment. */
+  token = fz_token_load (token_path != NULL ? token_path : DEFAULT_TOKEN_PATH, &error);
+  if (token == NULL)
+    {
+      g_printerr ("fz-tunnel: %s\n", error->message);
+      return 1;
+    }
+
+  g_main_context_push_thread_default (ctx);
+  app.loop = g_main_loop_new (ctx, FALSE);
+  for (guint i = 0; i < 2; i++)
+    {
+      sig[i] = g_unix_signal_source_new (i == 0 ? SIGTERM : SIGINT);
+      g_source_set_callback (sig[i], on_signal, &app, NULL);
+      g_source_attach (sig[i], ctx);
+    }
+  status = run (&app, token, &error);
+  explicit_bzero (token, strlen (token));
+  if (error != NULL)
+    g_printerr ("fz-tunnel: %s\n", error->message);
+  g_clear_object (&app.tunnel);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_source_destroy (sig[i]);
+      g_source_unref (sig[i]);
+    }
+  g_main_loop_unref (app.loop);
+  g_main_context_pop_thread_default (ctx);
+  g_free (app.state_dir);
+  g_free (app.resolv_backup);
+  return status;
+}
