@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Case 1: a CIDR resource over TCP, UDP and ICMP on the direct path (both
+# ends behind NAT, nothing through the relay), and a resource of another
+# site through its own gateway.
+. "$(dirname "$0")/e2e-lib.sh" "$@"
+e2e_setup
+e2e_start_gateway 1
+e2e_start_gateway 3
+e2e_start_client
+
+body=$(e2e_curl http://172.16.1.10/) || fail "HTTP to the CIDR resource"
+[ "$body" = "hello from res" ] || fail "HTTP body: $body"
+on cl python3 "$e2e_src/e2e-udp.py" 172.16.1.10 7 || fail "UDP echo"
+on cl ping -c 3 -i 0.2 -W 2 172.16.1.10 >/dev/null || fail "ping"
+# A 20 MB download checks the TCP stream byte for byte.
+want=$(sha256sum <"$E2E_DIR/www/big")
+got=$(e2e_curl --max-time 30 http://172.16.1.10/big | sha256sum)
+[ "$got" = "$want" ] || fail "the 20 MB download differs"
+body=$(e2e_curl http://172.16.2.10/) || fail "HTTP to site B"
+[ "$body" = "hello from resb" ] || fail "site B body: $body"
+
+direct=$(e2e_counter direct)
+relayed=$(e2e_counter relayed)
+echo "UDP bytes between the NATs: $direct; through the relay: $relayed"
+[ "$direct" -gt 20000000 ] || fail "the data did not take the direct path"
+[ "$relayed" -lt 1000000 ] || fail "the relay carried data"
+echo "PASS"
