@@ -540,11 +540,16 @@ connected_cb (GObject *source, GAsyncResult *res, gpointer data)
         {
           g_debug ("portal: refused with %u, Retry-After: %s", status,
                    soup_message_headers_get_one (h, "Retry-After"));
+          /* 409: the usual cause is a cloned machine id. */
+          const char *hint = status == SOUP_STATUS_CONFLICT
+                               ? "; a device with the same id is already connected "
+                                 "(give each its own FIREZONE_ID or machine id)"
+                               : "";
           retry_later (
             self,
             g_error_new (FZ_PORTAL_CHANNEL_ERROR, FZ_PORTAL_CHANNEL_ERROR_HTTP,
-                         "the portal refused the connection (HTTP %u %s)", status,
-                         soup_message_get_reason_phrase (msg)),
+                         "the portal refused the connection (HTTP %u %s)%s", status,
+                         soup_message_get_reason_phrase (msg), hint),
             parse_retry_after (soup_message_headers_get_one (h, "Retry-After")));
           return;
         }

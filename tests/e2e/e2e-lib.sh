@@ -133,11 +133,11 @@ table ip e2e {
   }
   chain local_in {
     type filter hook input priority 0;
-    ip saddr 198.18.3.2 udp dport 3478 counter name relayed
+    ip saddr 198.18.3.2 meta l4proto udp counter name relayed
   }
   chain local_out {
     type filter hook output priority 0;
-    ip daddr 198.18.3.2 udp sport 3478 counter name relayed
+    ip daddr 198.18.3.2 meta l4proto udp counter name relayed
   }
 }
 NFT
@@ -180,9 +180,11 @@ NFT
 # e2e_bg NAME NS CMD...: a long-running process of the world, its output
 # in $E2E_DIR/NAME.log.
 e2e_bg () {
-  local name=$1 ns=$2
+  local name=$1 ns="ns_$2"
   shift 2
-  on "$ns" "$@" >"$E2E_DIR/$name.log" 2>&1 &
+  # Not through on(): $! must be the process itself (ip and env exec
+  # it), not a subshell, so that a signal reaches it.
+  ip netns exec "${!ns}" "$@" >"$E2E_DIR/$name.log" 2>&1 &
   e2e_pid[$name]=$!
 }
 
@@ -352,7 +354,12 @@ e2e_start_gateway () {
   local n=$1 token=$E2E_TOKEN_A ip=10.1.0.1$1
   [ "$n" = 3 ] && token=$E2E_TOKEN_B ip=10.2.0.11
   mkdir -p "$E2E_DIR/state-gw$n"
-  e2e_bg "gw$n" "gw$n" env FIREZONE_TOKEN="$token" FIREZONE_API_URL="$E2E_URL" \
+  # The namespaces share the host's /etc/machine-id; each gateway is a
+  # machine of its own.
+  [ -f "$E2E_DIR/machine-id-gw$n" ] || od -An -tx1 -N16 /dev/urandom | tr -d ' \n' \
+    >"$E2E_DIR/machine-id-gw$n"
+  e2e_bg "gw$n" "gw$n" env FZ_MACHINE_ID_PATH="$E2E_DIR/machine-id-gw$n" \
+    FIREZONE_TOKEN="$token" FIREZONE_API_URL="$E2E_URL" \
     FIREZONE_NAME="gw$n" RUST_LOG="${E2E_LOG:-info}" \
     "$fz_gateway" --state-dir "$E2E_DIR/state-gw$n" --health-check-addr "$ip:8081"
   e2e_wait_up "gw$n" 15 "gateway gw$n joining" on "gw$n" curl -sf "http://$ip:8081/readyz"
