@@ -771,6 +771,10 @@ on_channel_bind_error (FzAllocation *a, Request *r, guint code, const char *reas
   g_debug ("TURN server %s refused channel 0x%04x (%u %s)", srv, r->channel, code,
            reason);
   remove_channel (a, r->channel);
+  /* A relay that restarted may answer 400, not 437, for an allocation it
+   * forgot: a REFRESH now tells (its 437 allocates again). */
+  if (a->state == STATE_ALLOCATED)
+    a->refresh_at = MIN (a->refresh_at, now);
 }
 
 /* An error answer to @r (or a success we could not understand). */

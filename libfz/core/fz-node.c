@@ -70,6 +70,7 @@ struct _FzNode
   FzTimerHeap *timers;  /* Connection.timer */
   guint32 next_tag;
   gboolean no_relays_reported;
+  gint64 relays_checked_at;  /* the last refresh after an ICE failure */
   FzTransmitQueue transmits; /* FzNodeTransmit */
   GQueue events;             /* QueuedEvent* */
   gsize mtu;
@@ -1206,6 +1207,24 @@ drain_ice_events (FzNode *node, Connection *c, gint64 now)
 
 /* The connections touched since the last drain; those whose ICE failed
  * are removed after all, as each may be in the list once. */
+/* A relay that restarted forgot our allocation, and nothing but a REFRESH
+ * (answered 437) tells: its binding keepalives still succeed. A failed
+ * connection may be the only sign, so every relay is asked at once
+ * (at most every 5 s), and a lost allocation is made again with new
+ * candidates before the connection is asked for again. */
+static void
+check_relays (FzNode *node, gint64 now)
+{
+  if (node->relays_checked_at != 0 && now - node->relays_checked_at < 5 * G_USEC_PER_SEC)
+    return;
+  node->relays_checked_at = now;
+  GHashTableIter it;
+  gpointer v;
+  g_hash_table_iter_init (&it, node->relays);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    fz_allocation_refresh (((Relay *) v)->alloc, now);
+}
+
 static void
 drain_connections (FzNode *node, gint64 now)
 {
@@ -1233,6 +1252,8 @@ drain_connections (FzNode *node, gint64 now)
       g_debug ("node: ICE with %s failed", c->id);
       fail_connection (node, c);
     }
+  if (failed != NULL)
+    check_relays (node, now);
 }
 
 static void

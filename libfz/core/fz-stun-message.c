@@ -334,7 +334,18 @@ fz_stun_message_get_error (const FzStunMessage *msg, guint *code, char **reason)
   const guint8 *v = msg->data + a->offset;
   *code = v[2] * 100u + v[3];
   if (reason != NULL)
-    *reason = g_utf8_make_valid ((const char *) v + 4, a->len - 4);
+    {
+      /* For logs and messages: relays end it with NULs (coturn), and
+       * nothing from the network may put control characters there. */
+      gsize n = a->len - 4;
+      while (n > 0 && v[4 + n - 1] == '\0')
+        n--;
+      g_autofree char *text = g_malloc (n + 1);
+      for (gsize i = 0; i < n; i++)
+        text[i] = v[4 + i] < 0x20 || v[4 + i] == 0x7f ? '?' : (char) v[4 + i];
+      text[n] = '\0';
+      *reason = g_utf8_make_valid (text, -1);
+    }
   return TRUE;
 }
 

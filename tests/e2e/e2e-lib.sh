@@ -1,6 +1,7 @@
 # The end-to-end world, sourced by every case in tests/e2e: the real
 # fz-portal, coturn, three fz-gateways and a headless fz-tunnel in network
 # namespaces of this run, removed again on exit (also on failure).
+# E2E_KEEP=1 keeps the logs; E2E_LOG=debug makes the daemons verbose.
 #
 #                       pub: fz-portal + coturn on 198.18.0.1
 #            (routes between the three uplinks; e2e_block_direct drops UDP)
@@ -54,7 +55,7 @@ e2e_cleanup () {
   done
   fz_cleanup_netns
   rm -rf /etc/netns/"${fz_netns_prefix}"*
-  if [ "$rc" != 0 ] && [ "${E2E_KEEP:-0}" = 1 ]; then
+  if [ "${E2E_KEEP:-0}" = 1 ]; then
     echo "logs kept in $E2E_DIR" >&2
   else
     rm -rf "$E2E_DIR"
@@ -190,9 +191,10 @@ e2e_bg () {
 
 # e2e_wait SECONDS WHAT CMD...: polls CMD every 0.1 s.
 e2e_wait () {
-  local limit=$1 what=$2 i
+  local limit=$1 what=$2 end
   shift 2
-  for i in $(seq $((limit * 10))); do
+  end=$(($(date +%s%N) + limit * 1000000000))
+  while [ "$(date +%s%N)" -lt "$end" ]; do
     "$@" >/dev/null 2>&1 && return 0
     sleep 0.1
   done
@@ -202,9 +204,10 @@ e2e_wait () {
 # e2e_wait_up NAME SECONDS WHAT CMD...: as e2e_wait, but gives up at once
 # when the process NAME has exited.
 e2e_wait_up () {
-  local name=$1 limit=$2 what=$3 i
+  local name=$1 limit=$2 what=$3 end
   shift 3
-  for i in $(seq $((limit * 10))); do
+  end=$(($(date +%s%N) + limit * 1000000000))
+  while [ "$(date +%s%N)" -lt "$end" ]; do
     "$@" >/dev/null 2>&1 && return 0
     kill -0 "${e2e_pid[$name]}" 2>/dev/null || fail "$what: $name exited"
     sleep 0.1

@@ -496,6 +496,20 @@ sim_net_remove_relay (SimNet *net, const FzSockAddr *server)
     }
 }
 
+void
+sim_net_restart_relay (SimNet *net, const FzSockAddr *server)
+{
+  for (guint i = 0; i < net->relays->len; i++)
+    {
+      Relay *r = net->relays->pdata[i];
+      if (fz_ip_addr_equal (&r->addr.ip, &server->ip))
+        {
+          g_hash_table_remove_all (r->by_port);
+          g_hash_table_remove_all (r->allocs);
+        }
+    }
+}
+
 static void
 turn_reply (SimNet *net, Relay *r, const FzSockAddr *to, const FzStunMessage *req,
             guint error, Alloc *a, guint32 lifetime, gboolean integrity)

@@ -75,6 +75,9 @@ typedef void (*SimTapFn) (const FzSockAddr *src, const FzSockAddr *dst,
                           const guint8 *data, gsize len, gpointer user_data);
 void sim_net_set_tap (SimNet *net, SimTapFn tap, gpointer user_data);
 void sim_net_remove_relay (SimNet *net, const FzSockAddr *server);
+/* The relay restarts at the same address: every allocation, permission
+ * and channel is forgotten (its clients learn only from a 437). */
+void sim_net_restart_relay (SimNet *net, const FzSockAddr *server);
 
 /* Runs to @until: each step first calls @timers (which handles what is
  * due at the time it is given and returns its next deadline), then

@@ -464,7 +464,8 @@ run_seed (guint64 seed, GString *why)
   gint64 latency = (5 + fz_rng_below (rng, 95)) * MS;
   gint64 jitter = fz_rng_below (rng, 3) == 0 ? fz_rng_below (rng, 20) * MS : 0;
   w.n_relays = 1 + fz_rng_below (rng, 2);
-  guint twist = fz_rng_below (rng, 4); /* 0 none, 1 relay gone, 2 goodbye, 3 new PSK */
+  /* 0 none, 1 relay gone, 2 goodbye, 3 new PSK, 4 relay restart */
+  guint twist = fz_rng_below (rng, 5);
   /* A quarter of the worlds duplicate 2-10 % of datagrams, the copy up to
    * 300 ms late; a quarter hold back 20-50 % of them by up to 50 ms more
    * than the latency, so that many are overtaken. */
@@ -606,6 +607,34 @@ run_seed (guint64 seed, GString *why)
         if (!exchange_data (&w, 20, why))
           {
             g_string_append (why, "after a new PSK; ");
+            goto out;
+          }
+        break;
+      }
+    case 4:
+      {
+        /* The first relay restarts at the same address, forgetting every
+         * allocation. What went through it fails (consent) and must come
+         * back within a minute: on a new allocation, the other relay or
+         * directly. Nothing but a 437 tells the nodes. */
+        gint64 now = sim_net_now (w.net);
+        sim_net_restart_relay (w.net, w.relays[0]);
+        sim_net_run (w.net, now + 25 * S, timers, &w);
+        if (!w.c.established || !w.g.established)
+          {
+            fz_node_close_connection (w.c.node, "gateway", sim_net_now (w.net));
+            fz_node_close_connection (w.g.node, "client", sim_net_now (w.net));
+            connect_peers (&w);
+          }
+        if (!run_until_established (&w, 60 * S))
+          {
+            g_string_append (why, "did not connect again after the relay restarted; ");
+            goto out;
+          }
+        w.strict = FALSE; /* what was in flight at the restart is lost */
+        if (!exchange_data (&w, 20, why))
+          {
+            g_string_append (why, "after the relay restarted; ");
             goto out;
           }
         break;

@@ -530,6 +530,24 @@ test_mismatch (void)
   g_assert_cmpuint (fz_allocation_channel_for (f.a, &f.peer4), ==, 0);
   expect_request (&f, FZ_STUN_ALLOCATE);
 
+  FzSockAddr relay3 = relay2;
+  relay3.port++;
+  g_assert_true (reply (
+    &f, &(Reply){ .relayed = &relay3, .lifetime = 600, .integrity = TRUE }, &f.local4));
+  expect_event (&f, FZ_ALLOCATION_EVENT_NEW_CANDIDATE, FZ_ICE_RELAY, &relay3);
+
+  /* 400 on CHANNEL-BIND (coturn's answer when it restarted and forgot
+   * us): a REFRESH at once, whose 437 allocates again. */
+  g_assert_true (fz_allocation_bind_channel (f.a, &f.peer4, f.now));
+  expect_request (&f, FZ_STUN_CHANNEL_BIND);
+  g_assert_true (reply (&f, &(Reply){ .error = 400 }, &f.local4));
+  g_assert_cmpint (fz_allocation_poll_timeout (f.a), <=, f.now);
+  advance (&f, f.now);
+  find_request (&f, FZ_STUN_REFRESH);
+  g_assert_true (reply (&f, &(Reply){ .error = 437 }, &f.local4));
+  expect_event (&f, FZ_ALLOCATION_EVENT_INVALIDATED_CANDIDATE, FZ_ICE_RELAY, &relay3);
+  expect_request (&f, FZ_STUN_ALLOCATE);
+
   /* 437 twice in a row on ALLOCATE: give up instead of looping. */
   g_assert_true (reply (&f, &(Reply){ .error = 437 }, &f.local4));
   expect_request (&f, FZ_STUN_REFRESH);

@@ -461,6 +461,41 @@ test_integrity_bits (void)
       }
 }
 
+/* A reason phrase is text for a log line: trailing NULs (as coturn sends
+ * them) go, control characters become '?'. */
+static void
+test_error_reason (void)
+{
+  static const struct
+  {
+    const char *wire;
+    gsize len;
+    const char *text;
+  } cases[] = {
+    { "Bad Request\0", 12, "Bad Request" },
+    { "Bad\nRequest\x01\x7f", 14, "Bad?Request??" },
+    { "a\0b", 3, "a?b" },
+    { "", 0, "" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      guint8 buf[256], value[64] = { 0, 0, 4, 0 };
+      memcpy (value + 4, cases[i].wire, cases[i].len);
+      FzStunWriter w;
+      fz_stun_writer_init (&w, buf, sizeof buf, FZ_STUN_CHANNEL_BIND, FZ_STUN_ERROR,
+                           (const guint8 *) "0123456789ab");
+      fz_stun_writer_add (&w, FZ_STUN_ATTR_ERROR_CODE, value, 4 + cases[i].len);
+      gsize n = fz_stun_writer_finish (&w);
+      FzStunMessage m;
+      g_assert_true (fz_stun_message_parse (&m, buf, n, NULL));
+      guint code;
+      g_autofree char *reason = NULL;
+      g_assert_true (fz_stun_message_get_error (&m, &code, &reason));
+      g_assert_cmpuint (code, ==, 400);
+      g_assert_cmpstr (reason, ==, cases[i].text);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -470,6 +505,7 @@ main (int argc, char **argv)
   g_test_add_func ("/stun/rfc5769/long-term", test_long_term);
   g_test_add_func ("/stun/integrity-bits", test_integrity_bits);
   g_test_add_func ("/stun/strict", test_strict);
+  g_test_add_func ("/stun/error-reason", test_error_reason);
   g_test_add_func ("/stun/attributes", test_attributes);
   g_test_add_func ("/stun/method-bits", test_method_bits);
   g_test_add_func ("/stun/channel-data", test_channel_data);
