@@ -617,7 +617,26 @@ parse_resource (GKeyFile *kf, FzPortalConfig *c, const char *g, const char *name
   return TRUE;
 }
 
-static const char *const policy_keys[] = { "users", "resources", NULL };
+static const char *const policy_keys[] = { "users", "resources", "valid_until", NULL };
+
+/* ISO 8601 with a date and a time; UTC unless it names an offset. */
+static gboolean
+get_time (GKeyFile *kf, const char *group, const char *key, gint64 *out, GError **error)
+{
+  gboolean ok = TRUE;
+  g_autofree char *v = get_string (kf, group, key, FALSE, &ok, error);
+  if (v == NULL)
+    return ok;
+  g_autoptr (GTimeZone) utc = g_time_zone_new_utc ();
+  g_autoptr (GDateTime) t = g_date_time_new_from_iso8601 (v, utc);
+  if (t == NULL)
+    return fail (error, group,
+                 "\"%s\" must be an ISO 8601 date and time, such as "
+                 "2026-12-31T18:00:00Z",
+                 key);
+  *out = g_date_time_to_unix (t);
+  return TRUE;
+}
 
 static gboolean
 has_resource_name (const FzPortalConfig *c, const char *name)
@@ -637,10 +656,12 @@ parse_policy (GKeyFile *kf, FzPortalConfig *c, const char *g, const char *name,
     return FALSE;
   g_auto (GStrv) users = get_list (kf, g, "users", TRUE, &ok, error);
   g_auto (GStrv) resources = get_list (kf, g, "resources", TRUE, &ok, error);
-  if (!ok)
+  gint64 until = 0;
+  if (!ok || !get_time (kf, g, "valid_until", &until, error))
     return FALSE;
   FzPortalPolicy *p = g_new0 (FzPortalPolicy, 1);
   g_ptr_array_add (c->policies, p);
+  p->valid_until = until;
   p->name = g_strdup (name);
   p->users = g_ptr_array_new_with_free_func (g_free);
   p->resources = g_ptr_array_new_with_free_func (g_free);
@@ -852,19 +873,43 @@ contains (GPtrArray *a, const char *s)
   return FALSE;
 }
 
-gboolean
-fz_portal_config_allows (const FzPortalConfig *c, const char *user,
-                         const char *resource_id)
+gint64
+fz_portal_config_access_until (const FzPortalConfig *c, const char *user,
+                               const char *resource_id, gint64 now)
 {
   const FzResource *r = fz_portal_config_find_resource (c, resource_id);
   if (r == NULL)
-    return FALSE;
+    return 0;
+  gint64 until = 0;
   for (guint i = 0; i < c->policies->len; i++)
     {
       const FzPortalPolicy *p = c->policies->pdata[i];
       if ((contains (p->users, "*") || contains (p->users, user))
-          && contains (p->resources, r->name))
-        return TRUE;
+          && contains (p->resources, r->name)
+          && (p->valid_until == 0 || p->valid_until > now))
+        until = MAX (until, p->valid_until == 0 ? G_MAXINT64 : p->valid_until);
     }
-  return FALSE;
+  return until;
+}
+
+gboolean
+fz_portal_config_allows (const FzPortalConfig *c, const char *user,
+                         const char *resource_id)
+{
+  return fz_portal_config_access_until (c, user, resource_id,
+                                        g_get_real_time () / G_USEC_PER_SEC)
+         != 0;
+}
+
+gint64
+fz_portal_config_next_policy_end (const FzPortalConfig *c, gint64 after)
+{
+  gint64 next = G_MAXINT64;
+  for (guint i = 0; i < c->policies->len; i++)
+    {
+      const FzPortalPolicy *p = c->policies->pdata[i];
+      if (p->valid_until > after)
+        next = MIN (next, p->valid_until);
+    }
+  return next;
 }

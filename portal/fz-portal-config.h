@@ -50,6 +50,7 @@ typedef struct
   char *name;
   GPtrArray *users;     /* names; "*" for everyone */
   GPtrArray *resources; /* names */
+  gint64 valid_until;   /* unix seconds; 0: no end */
 } FzPortalPolicy;
 
 typedef struct
@@ -91,9 +92,15 @@ const FzPortalUser *fz_portal_config_find_user (const FzPortalConfig *c,
                                                 const char *name);
 const FzResource *fz_portal_config_find_resource (const FzPortalConfig *c,
                                                   const char *id);
-/* Whether a policy lets @user reach the resource of @resource_id. */
+/* Whether a policy lets @user reach the resource of @resource_id now. */
 gboolean fz_portal_config_allows (const FzPortalConfig *c, const char *user,
                                   const char *resource_id);
+/* Until when (unix seconds) the policies valid at @now let @user reach
+ * the resource: 0 not at all, G_MAXINT64 with no end. */
+gint64 fz_portal_config_access_until (const FzPortalConfig *c, const char *user,
+                                      const char *resource_id, gint64 now);
+/* The first end of a policy after @after, or G_MAXINT64. */
+gint64 fz_portal_config_next_policy_end (const FzPortalConfig *c, gint64 after);
 /* IP:PORT or [IPv6]:PORT, where port 0 means any free port. */
 gboolean fz_portal_parse_listen (FzSockAddr *sa, const char *text);
 /* Lowercase hex SHA-256, as token hashes are kept. */

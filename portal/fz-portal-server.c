@@ -29,6 +29,7 @@ struct _FzPortalServer
   GHashTable *taken;          /* pool offset -> device id (borrowed) */
   GHashTable *connects;       /* address prefix -> GArray of gint64 times */
   GSource *tick;
+  gint64 policies_checked; /* unix seconds: policy ends up to here are applied */
 };
 
 struct _Peer
@@ -286,6 +287,16 @@ static gint64
 peer_expiry (const Peer *p)
 {
   return p->token_expires != 0 ? p->token_expires : FZ_PORTAL_GATEWAY_RELAY_EXPIRY;
+}
+
+/* When an access of @client to @r made now ends: its token's or the
+ * policy's end, whichever comes first. */
+static gint64
+access_expiry (FzPortalServer *self, const Peer *client, const FzResource *r)
+{
+  gint64 until = fz_portal_config_access_until (self->config, client->user, r->id,
+                                                g_get_real_time () / G_USEC_PER_SEC);
+  return MIN (peer_expiry (client), until);
 }
 
 static void
@@ -671,7 +682,7 @@ dispatch_pending (FzPortalServer *self, Pending *pd)
   json_builder_end_object (b);
   add_ice_credentials (b, client, gw);
   json_builder_set_member_name (b, "expires_at");
-  json_builder_add_int_value (b, peer_expiry (client));
+  json_builder_add_int_value (b, access_expiry (self, client, r));
   sodium_memzero (psk_b64, strlen (psk_b64));
   g_message ("asking gateway %s to authorize client %s for %s", gw->name, client->name,
              r->name);
@@ -745,7 +756,8 @@ authorization_created (FzPortalServer *self, Peer *gw, const char *ref)
   a->client_id = g_strdup (client->id);
   a->resource_id = g_strdup (pd->resource_id);
   a->gateway_id = g_strdup (gw->id);
-  a->expires_at = peer_expiry (client);
+  const FzResource *r = fz_portal_config_find_resource (self->config, pd->resource_id);
+  a->expires_at = r != NULL ? access_expiry (self, client, r) : peer_expiry (client);
   g_hash_table_replace (self->authorizations,
                         g_strdup_printf ("%s/%s", a->client_id, a->resource_id), a);
 
@@ -1287,6 +1299,8 @@ disconnect_peer (Peer *p, const char *reason)
   soup_websocket_connection_close (p->ws, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
 }
 
+static void check_policy_ends (FzPortalServer *self, gint64 unix_now);
+
 static gboolean
 tick_cb (gpointer data)
 {
@@ -1294,6 +1308,7 @@ tick_cb (gpointer data)
   gint64 now = g_get_monotonic_time ();
   gint64 unix_now = g_get_real_time () / G_USEC_PER_SEC;
   gint64 idle = self->config->idle_timeout * G_USEC_PER_SEC;
+  check_policy_ends (self, unix_now);
   GHashTable *tables[] = { self->clients, self->gateways };
   for (guint t = 0; t < 2; t++)
     {
@@ -1452,8 +1467,10 @@ update_gateway (FzPortalServer *self, Peer *p, FzPortalConfig *old,
   update_relays (self, p, gone_relays);
 }
 
-/* Authorizations the new config no longer allows: the gateway drops the
- * access. */
+/* Authorizations the config no longer allows (or allows until another
+ * time): the gateway drops the access. When only the end moved, the
+ * client sees the resource go and come back (update_client), so that
+ * it asks again and the new access carries the new end. */
 static void
 revoke_stale (FzPortalServer *self)
 {
@@ -1468,8 +1485,11 @@ revoke_stale (FzPortalServer *self)
                        && fz_portal_config_find_user (self->config, c->user) != NULL
                        && client_may_see (self, c, r);
       Peer *gw = g_hash_table_lookup (self->gateways, a->gateway_id);
-      if (still && gw != NULL && serves (r, gw))
+      gboolean moved = still && access_expiry (self, c, r) != a->expires_at;
+      if (still && gw != NULL && serves (r, gw) && !moved)
         continue;
+      if (moved && g_hash_table_remove (c->told, r->id))
+        push (c, "resource_deleted", json_node_init_string (json_node_alloc (), r->id));
       if (gw != NULL)
         {
           g_autoptr (JsonBuilder) b = json_builder_new ();
@@ -1480,6 +1500,30 @@ revoke_stale (FzPortalServer *self)
         }
       g_hash_table_iter_remove (&it);
     }
+}
+
+static void
+update_clients (FzPortalServer *self, GPtrArray *gone_relays)
+{
+  g_autoptr (GPtrArray) clients = values_of (self->clients);
+  for (guint i = 0; i < clients->len; i++)
+    update_client (self, clients->pdata[i], gone_relays);
+}
+
+/* A policy's valid_until passed: as a reload with nothing changed. */
+static void
+check_policy_ends (FzPortalServer *self, gint64 unix_now)
+{
+  if (fz_portal_config_next_policy_end (self->config, self->policies_checked) > unix_now)
+    {
+      self->policies_checked = unix_now;
+      return;
+    }
+  self->policies_checked = unix_now;
+  g_message ("a policy ended; revoking what it allowed");
+  g_autoptr (GPtrArray) none = g_ptr_array_new ();
+  revoke_stale (self);
+  update_clients (self, none);
 }
 
 gboolean
@@ -1515,9 +1559,7 @@ fz_portal_server_reload (FzPortalServer *self, GError **error)
         g_ptr_array_add (gone, r->id);
     }
   revoke_stale (self);
-  g_autoptr (GPtrArray) clients = values_of (self->clients);
-  for (guint i = 0; i < clients->len; i++)
-    update_client (self, clients->pdata[i], gone);
+  update_clients (self, gone);
   g_autoptr (GPtrArray) gateways = values_of (self->gateways);
   for (guint i = 0; i < gateways->len; i++)
     update_gateway (self, gateways->pdata[i], old, gone);
@@ -1564,6 +1606,7 @@ fz_portal_server_new (FzPortalConfig *config, GError **error)
   soup_server_add_handler (self->http, "/gateway/v2/websocket", socket_cb, self, NULL);
   soup_server_add_handler (self->http, "/healthz", healthz_cb, self, NULL);
   fz_portal_signin_register (self, self->http);
+  self->policies_checked = g_get_real_time () / G_USEC_PER_SEC;
   self->tick = start_timer (g_timeout_source_new_seconds (1), tick_cb, self);
   return g_steal_pointer (&self);
 }

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Case 8: changes made in fz-portal's file and applied with SIGHUP reach
-# the gateway: a filter that no longer allows a port, then a resource
-# taken away from the policy. A DNS record changed at the site's dnsmasq
-# is picked up for new connections while an open TCP connection to the
-# old address goes on.
+# the gateway: a filter that no longer allows a port, a resource taken
+# away from the policy, and an end (valid_until) given to the policy. A
+# DNS record changed at the site's dnsmasq is picked up for new
+# connections while an open TCP connection to the old address goes on.
 . "$(dirname "$0")/e2e-lib.sh" "$@"
 e2e_setup
 mkdir -p "$E2E_DIR/www20"
@@ -13,10 +13,12 @@ e2e_bg echo20 res python3 "$e2e_src/e2e-echo.py" 172.16.1.20 7
 e2e_start_gateway 1
 e2e_start_client
 
+reloads () { grep -c "reloaded" "$E2E_DIR/portal.log" || true; }
 reload () {
+  local before
+  before=$(reloads)
   kill -HUP "${e2e_pid[portal]}"
-  e2e_wait 5 "fz-portal reloading" grep -q "reloaded" "$E2E_DIR/portal.log"
-  sed -i 's/reloaded/(seen) reloaded/' "$E2E_DIR/portal.log"
+  e2e_wait 5 "fz-portal reloading" test "$(reloads)" -gt "$before"
 }
 
 # The filter: tcp:80 no longer allowed; refused at once, port 7 still
@@ -59,4 +61,19 @@ reload
 e2e_wait 5 "the client dropping the route" sh -c \
   "! ip netns exec $ns_cl ip route get 172.16.1.10 | grep -q tun-fz"
 on cl ping -c 2 -W 1 172.16.1.10 >/dev/null 2>&1 && fail "ping after the resource was removed"
+echo "resource removal applied"
+
+# The access ends: the policy gets a valid_until 8 s ahead. The client
+# asks again (the new access carries the end) and keeps working until
+# then; after it, the DNS resources are gone.
+end=$(($(date +%s) + 8))
+echo "valid_until = $(date -u -d "@$end" +%FT%TZ)" >>"$E2E_DIR/portal.conf"
+reload
+e2e_wait 10 "access after the new end was set" sh -c \
+  "[ \"\$(ip netns exec $ns_cl curl -s --max-time 2 http://app.corp.test/)\" = 'hello from res .20' ]"
+[ "$(date +%s)" -lt "$end" ] || fail "too slow to check the access before its end"
+e2e_wait 15 "the end of the access" grep -q "a policy ended" "$E2E_DIR/portal.log"
+gone () { ! on cl curl -s --max-time 2 "http://$app/" >/dev/null; }
+e2e_wait 5 "the access ending" gone
+echo "the access ended $(($(date +%s) - end)) s after valid_until"
 echo "PASS"

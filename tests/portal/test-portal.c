@@ -201,6 +201,7 @@ message_cb (FzPortalChannel *ch, FzPortalMessage *m, Peer *peer)
   copy->gateway_ice.username = g_strdup (m->gateway_ice.username);
   copy->gateway_ice.password = g_strdup (m->gateway_ice.password);
   copy->peer_ipv4 = m->peer_ipv4;
+  copy->expires_at = m->expires_at;
   g_array_append_vals (copy->candidates, m->candidates->data, m->candidates->len);
   for (guint i = 0; i < m->disconnected->len; i++)
     g_ptr_array_add (copy->disconnected, g_strdup (m->disconnected->pdata[i]));
@@ -1362,6 +1363,43 @@ test_sigpipe (Portal *p, gconstpointer data)
   portal_stop (p); /* exited, with status 0 */
 }
 
+/* A policy's valid_until: a reload that sets it takes the access away
+ * and gives the resource back, so that the client asks again and the
+ * new access ends then; when it passes, what the policy gave goes. */
+static void
+test_policy_end (Portal *p, gconstpointer data)
+{
+  g_autoptr (Peer) c = peer_new (p, FALSE, "laptop");
+  g_autoptr (Peer) g = peer_new (p, TRUE, "gw");
+  connect_and_join (c);
+  connect_and_join (g);
+  g_autofree char *lab = g_strdup (resource_id (c, "Lab"));
+  request (c, lab, NULL);
+  WAIT_FOR (count_event (c, "authorization_created") == 1, 5);
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  g_assert_cmpint (last_event (g, "create_authorization")->expires_at, >, now + 86400);
+
+  gint64 end = now + 3;
+  g_autoptr (GDateTime) t = g_date_time_new_from_unix_utc (end);
+  g_autofree char *iso = g_date_time_format_iso8601 (t);
+  g_autofree char *until = g_strdup_printf ("valid_until = %s\n", iso);
+  portal_write (p, "", until);
+  portal_reload (p);
+  WAIT_FOR (count_event (g, "reject_access") == 1, 5);
+  WAIT_FOR (count_event (c, "resource_deleted") == 1, 5);
+  WAIT_FOR (count_event (c, "resource_created_or_updated") == 1, 5);
+  request (c, lab, NULL);
+  WAIT_FOR (count_event (c, "authorization_created") == 2, 5);
+  g_assert_cmpint (last_event (g, "create_authorization")->expires_at, ==, end);
+
+  WAIT_FOR (count_event (g, "reject_access") == 2, 6);
+  WAIT_FOR (count_event (c, "resource_deleted") == 3, 2); /* Lab and Nowhere */
+  request (c, lab, NULL);
+  WAIT_FOR (count_event (c, "authorization_creation_failed") == 1, 5);
+  g_assert_cmpstr (last_event (c, "authorization_creation_failed")->reason, ==,
+                   "forbidden");
+}
+
 static void
 test_closing_peer_reload (Portal *p, gconstpointer data)
 {
@@ -1462,6 +1500,9 @@ test_bad_config (void)
     { "[portal]\naccount_slug = a\n[policy P]\nusers = eve\nresources = R\n",
       "user \"eve\" is not defined" },
     { "[portal]\naccount_slug = a\n[site S]\n[site s]\n", "defined twice" },
+    { "[portal]\naccount_slug = a\n[policy P]\nusers = *\nresources = R\n"
+      "valid_until = next week\n",
+      "\"valid_until\" must be an ISO 8601 date and time" },
     /* GKeyFile would merge them: the second widened the first's filters. */
     { "[portal]\naccount_slug = a\n[site S]\n[resource R]\ntype = cidr\naddress = "
       "10.0.0.0/8\nsites = S\nfilters = tcp:22\n[resource R]\nfilters = tcp:1-65535\n",
@@ -2016,6 +2057,7 @@ main (int argc, char **argv)
   ADD ("authorization-failures", test_authorization_failures,
        "authorization_timeout = 1\n");
   ADD ("reload", test_forbidden_after_reload, NULL);
+  ADD ("policy-end", test_policy_end, NULL);
   ADD ("closing-peer-reload", test_closing_peer_reload, "idle_timeout = 1\n");
   ADD ("duplicate-gateway", test_duplicate_gateway, NULL);
   ADD ("sign-in", test_sign_in, NULL);
