@@ -14,6 +14,7 @@
 #include "fz-gateway-client-private.h"
 #include "fz-gateway-state-private.h"
 #include "fz-ice-agent-private.h"
+#include "fz-io-loop-private.h"
 #include "fz-ip-prefix-private.h"
 #include "fz-ip-table-private.h"
 #include "fz-nat-table-private.h"

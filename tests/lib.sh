@@ -25,8 +25,9 @@ fz_require_cmd () {
 }
 
 # Namespaces get names unique to this run and are removed again by
-# fz_cleanup_netns (call it from an EXIT trap).
-fz_netns_prefix="fzt$$"
+# fz_cleanup_netns (call it from an EXIT trap). FZ_NETNS_PREFIX (default
+# fzt, at most 4 characters) keeps runs of different checkouts apart.
+fz_netns_prefix="${FZ_NETNS_PREFIX:-fzt}$$"
 fz_netns_created=""
 
 # fz_netns_add VAR NAME: creates the namespace and stores its name in VAR

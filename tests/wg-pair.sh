@@ -8,7 +8,8 @@
 
 wg_pair_tmp=$(mktemp -d)
 wg_pair_pids=()
-ifa="fzt$$a" ifb="fzt$$b" # interface names, unique to this run
+ifa="${fz_netns_prefix}a" ifb="${fz_netns_prefix}b" # interface names, unique to this run
+veth="${fz_netns_prefix}v"
 
 wg_pair_cleanup () {
   wg_pair_stop
@@ -22,15 +23,15 @@ fail () { echo "FAIL: $*" >&2; exit 1; }
 wg_pair_namespaces () {
   fz_netns_add A a
   fz_netns_add B b
-  ip link add "fzv$$a" type veth peer name "fzv$$b"
-  ip link set "fzv$$a" netns "$A"
-  ip link set "fzv$$b" netns "$B"
-  ip -n "$A" addr add 192.0.2.1/24 dev "fzv$$a"
-  ip -n "$B" addr add 192.0.2.2/24 dev "fzv$$b"
-  ip -n "$A" addr add 2001:db8:99::1/64 dev "fzv$$a" nodad
-  ip -n "$B" addr add 2001:db8:99::2/64 dev "fzv$$b" nodad
-  ip -n "$A" link set "fzv$$a" up
-  ip -n "$B" link set "fzv$$b" up
+  ip link add "${veth}a" type veth peer name "${veth}b"
+  ip link set "${veth}a" netns "$A"
+  ip link set "${veth}b" netns "$B"
+  ip -n "$A" addr add 192.0.2.1/24 dev "${veth}a"
+  ip -n "$B" addr add 192.0.2.2/24 dev "${veth}b"
+  ip -n "$A" addr add 2001:db8:99::1/64 dev "${veth}a" nodad
+  ip -n "$B" addr add 2001:db8:99::2/64 dev "${veth}b" nodad
+  ip -n "$A" link set "${veth}a" up
+  ip -n "$B" link set "${veth}b" up
 
   local k old
   old=$(umask)

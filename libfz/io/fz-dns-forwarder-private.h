@@ -24,8 +24,12 @@ typedef void (*FzDnsForwarderAnswer) (gpointer data, guint64 request, const guin
  * every call (GIO's asynchronous connects attach there). */
 FzDnsForwarder *fz_dns_forwarder_new (GMainContext *ctx, FzDnsForwarderAnswer answer,
                                       gpointer data);
+/* How long a query may take (FZ_DNS_FORWARDER_TIMEOUT unless set). */
+void fz_dns_forwarder_set_timeout (FzDnsForwarder *f, guint ms);
 /* Cancels every query in flight; none is answered after this. */
 void fz_dns_forwarder_free (FzDnsForwarder *f);
+/* Sends @query; the answer (or a failure) always comes from the main
+ * loop, never inside this call. */
 void fz_dns_forwarder_query (FzDnsForwarder *f, guint64 request, GBytes *query,
                              const FzSockAddr *server, gboolean tcp);
 guint fz_dns_forwarder_in_flight (FzDnsForwarder *f);

@@ -10,6 +10,7 @@ struct _FzDnsForwarder
   FzDnsForwarderAnswer answer;
   gpointer data;
   GList *queries; /* Query * */
+  guint timeout_ms;
 };
 
 typedef struct
@@ -64,7 +65,7 @@ on_timeout (gpointer data)
 {
   Query *q = data;
 
-  g_debug ("DNS query %" G_GUINT64_FORMAT " timed out", q->request);
+  g_debug ("DNS query %" G_GUINT64_FORMAT " got no answer", q->request);
   finish (q, NULL, 0);
   return G_SOURCE_REMOVE;
 }
@@ -179,6 +180,7 @@ on_tcp_written (GObject *src, GAsyncResult *res, gpointer data)
         finish (q, NULL, 0);
       return;
     }
+  g_clear_pointer (&q->body, g_free); /* the query as written; the answer comes next */
   g_input_stream_read_all_async (g_io_stream_get_input_stream (G_IO_STREAM (q->tcp)),
                                  q->len_prefix, 2, G_PRIORITY_DEFAULT, q->cancel,
                                  on_tcp_length, q);
@@ -220,6 +222,8 @@ start_tcp (Query *q, const FzSockAddr *server)
   g_autoptr (GSocketClient) client = g_socket_client_new ();
   g_autoptr (GSocketAddress) to = to_gaddress (server);
 
+  /* Straight to the server: never through a proxy of the system's. */
+  g_socket_client_set_enable_proxy (client, FALSE);
   g_socket_client_connect_async (client, G_SOCKET_CONNECTABLE (to), q->cancel,
                                  on_tcp_connected, q);
 }
@@ -230,6 +234,7 @@ fz_dns_forwarder_query (FzDnsForwarder *f, guint64 request, GBytes *query,
 {
   Query *q = g_new0 (Query, 1);
   gsize len = g_bytes_get_size (query);
+  gboolean ok;
 
   q->f = f;
   q->request = request;
@@ -237,14 +242,13 @@ fz_dns_forwarder_query (FzDnsForwarder *f, guint64 request, GBytes *query,
   q->cancel = g_cancellable_new ();
   f->queries = g_list_prepend (f->queries, q);
   q->link = f->queries;
-  if (len == 0 || len > FZ_DNS_MAX_MESSAGE || (!tcp && !start_udp (q, server)))
-    {
-      finish (q, NULL, 0);
-      return;
-    }
-  if (tcp)
+  ok = len > 0 && len <= FZ_DNS_MAX_MESSAGE && (tcp || start_udp (q, server));
+  if (ok && tcp)
     start_tcp (q, server);
-  q->timeout = g_timeout_source_new (FZ_DNS_FORWARDER_TIMEOUT);
+  /* A query that failed at once is answered from the main loop as well,
+   * never inside this call: the caller may be in the middle of a loop
+   * over its own events. */
+  q->timeout = g_timeout_source_new (ok ? f->timeout_ms : 0);
   g_source_set_callback (q->timeout, on_timeout, q, NULL);
   g_source_attach (q->timeout, f->ctx);
 }
@@ -257,7 +261,14 @@ fz_dns_forwarder_new (GMainContext *ctx, FzDnsForwarderAnswer answer, gpointer d
   f->ctx = g_main_context_ref (ctx);
   f->answer = answer;
   f->data = data;
+  f->timeout_ms = FZ_DNS_FORWARDER_TIMEOUT;
   return f;
+}
+
+void
+fz_dns_forwarder_set_timeout (FzDnsForwarder *f, guint ms)
+{
+  f->timeout_ms = ms;
 }
 
 void
@@ -265,8 +276,8 @@ fz_dns_forwarder_free (FzDnsForwarder *f)
 {
   if (f == NULL)
     return;
-  /* A cancelled TCP step still calls back, later: it must not find the
-   * query freed. Cancel now, free when GIO is done with the objects. */
+  /* A cancelled TCP step still calls back, later, with its query freed:
+   * each callback sees G_IO_ERROR_CANCELLED first and touches nothing. */
   g_list_free_full (f->queries, (GDestroyNotify) query_free);
   g_main_context_unref (f->ctx);
   g_free (f);

@@ -11,7 +11,7 @@ typedef struct
   FzIoLoop *loop;
   FzIoReader *reader;
   GSource *source;
-  int family; /* 0: the TUN */
+  int family; /* 0: a TUN queue */
 } Input;
 
 struct _FzIoLoop
@@ -21,8 +21,12 @@ struct _FzIoLoop
   gpointer data;
   FzTun *tun;
   FzUdpSocket *udp[2];
-  Input inputs[3]; /* TUN, UDPv4, UDPv6 */
+  Input tun_in[FZ_TUN_MAX_QUEUES];
+  Input udp_in[2];
   guint16 port;
+  guint32 mark;
+  gboolean started;
+  gboolean tun_gone; /* reported once */
   FzUdpTransmit pending[2][FZ_IO_LOOP_MAX_PENDING];
   guint n_pending[2];
   FzPacketBuf *tun_out[FZ_IO_LOOP_MAX_PENDING];
@@ -56,10 +60,9 @@ flush_tun (FzIoLoop *loop)
 {
   guint refused;
 
-  if (loop->n_tun_out == 0)
-    return;
-  refused = fz_tun_write_batch (loop->tun, loop->tun_out, loop->n_tun_out);
-  if (refused > 0)
+  /* Without a TUN (a loop of sockets only) the packets are dropped. */
+  if (loop->n_tun_out > 0 && loop->tun != NULL
+      && (refused = fz_tun_write_batch (loop->tun, loop->tun_out, loop->n_tun_out)) > 0)
     g_debug ("%s refused %u packets", loop->tun->name, refused);
   for (guint i = 0; i < loop->n_tun_out; i++)
     fz_packet_buf_free (loop->tun_out[i]);
@@ -126,17 +129,21 @@ on_batches (gint fd, GIOCondition cond, gpointer user_data)
   err = fz_io_reader_error (in->reader);
   if (in->family == 0 && err != 0 && !more)
     {
-      loop->cb.tun_gone (loop->data, err);
+      /* Every queue ends when the interface goes: one report. The owner
+       * may free the loop in it, so nothing of it is touched after. */
+      if (!loop->tun_gone)
+        {
+          loop->tun_gone = TRUE;
+          loop->cb.tun_gone (loop->data, err);
+        }
       return G_SOURCE_REMOVE;
     }
   return G_SOURCE_CONTINUE;
 }
 
 static void
-start_input (FzIoLoop *loop, guint i, FzIoReader *reader, int family)
+start_input (FzIoLoop *loop, Input *in, FzIoReader *reader, int family)
 {
-  Input *in = &loop->inputs[i];
-
   in->loop = loop;
   in->reader = reader;
   in->family = family;
@@ -146,47 +153,93 @@ start_input (FzIoLoop *loop, guint i, FzIoReader *reader, int family)
   g_source_attach (in->source, loop->ctx);
 }
 
-static gboolean
-open_sockets (FzIoLoop *loop, guint16 port, guint32 mark, GError **error)
+/* The source first, then the thread (joined), and only then may its
+ * descriptor close. */
+static void
+stop_input (Input *in)
 {
-  g_autoptr (GError) taken = NULL;
+  if (in->source != NULL)
+    g_source_destroy (in->source);
+  g_clear_pointer (&in->source, g_source_unref);
+  g_clear_pointer (&in->reader, fz_io_reader_free);
+}
 
-  loop->udp[0] = fz_udp_socket_open (4, port, &taken);
-  if (loop->udp[0] == NULL && port != 0)
-    {
-      g_message ("UDP port %u: %s; using another port", port, taken->message);
-      loop->udp[0] = fz_udp_socket_open (4, 0, error);
-    }
-  if (loop->udp[0] == NULL)
-    return FALSE;
-  loop->port = fz_udp_socket_get_port (loop->udp[0]);
-  loop->udp[1] = fz_udp_socket_open (6, loop->port, NULL); /* IPv6 may be off */
+static void
+start_udp_inputs (FzIoLoop *loop)
+{
   for (guint i = 0; i < 2; i++)
-    if (mark != 0 && loop->udp[i] != NULL
-        && !fz_udp_socket_set_mark (loop->udp[i], mark, error))
+    if (loop->started && loop->udp[i] != NULL && loop->udp_in[i].reader == NULL)
+      start_input (loop, &loop->udp_in[i],
+                   fz_io_reader_new_udp (loop->udp[i], FZ_IO_LOOP_QUEUE_BATCHES),
+                   i == 0 ? 4 : 6);
+}
+
+static void
+close_sockets (FzIoLoop *loop)
+{
+  for (guint i = 0; i < 2; i++)
+    {
+      stop_input (&loop->udp_in[i]);
+      g_clear_pointer (&loop->udp[i], fz_udp_socket_close);
+    }
+  loop->port = 0;
+}
+
+gboolean
+fz_io_loop_listen (FzIoLoop *loop, guint16 port, GError **error)
+{
+  g_autoptr (FzUdpSocket) s4 = NULL;
+  g_autoptr (FzUdpSocket) s6 = NULL;
+
+  if (loop->udp[0] != NULL && port != 0 && port == loop->port)
+    return TRUE;
+  close_sockets (loop); /* first: the new port may be the old one's */
+  s4 = fz_udp_socket_open (4, port, error);
+  if (s4 == NULL)
+    return FALSE;
+  s6 = fz_udp_socket_open (6, fz_udp_socket_get_port (s4), NULL); /* IPv6 may be off */
+  if (loop->mark != 0
+      && (!fz_udp_socket_set_mark (s4, loop->mark, error)
+          || (s6 != NULL && !fz_udp_socket_set_mark (s6, loop->mark, error))))
+    return FALSE;
+  loop->port = fz_udp_socket_get_port (s4);
+  loop->udp[0] = g_steal_pointer (&s4);
+  loop->udp[1] = g_steal_pointer (&s6);
+  start_udp_inputs (loop);
+  return TRUE;
+}
+
+gboolean
+fz_io_loop_set_mark (FzIoLoop *loop, guint32 mark, GError **error)
+{
+  for (guint i = 0; i < 2; i++)
+    if (loop->udp[i] != NULL && !fz_udp_socket_set_mark (loop->udp[i], mark, error))
       return FALSE;
+  loop->mark = mark;
   return TRUE;
 }
 
 FzIoLoop *
-fz_io_loop_new (GMainContext *ctx, FzTun *tun, guint16 port, guint32 mark,
-                const FzIoLoopCallbacks *cb, gpointer data, GError **error)
+fz_io_loop_new (GMainContext *ctx, FzTun *tun, const FzIoLoopCallbacks *cb, gpointer data)
 {
-  g_autoptr (FzIoLoop) loop = g_new0 (FzIoLoop, 1);
+  FzIoLoop *loop = g_new0 (FzIoLoop, 1);
 
   loop->ctx = g_main_context_ref (ctx);
   loop->cb = *cb;
   loop->data = data;
   loop->tun = tun;
-  if (!open_sockets (loop, port, mark, error))
-    return NULL;
-  start_input (loop, 0, fz_io_reader_new_tun (tun, 0, FZ_IO_LOOP_QUEUE_BATCHES), 0);
-  for (guint i = 0; i < 2; i++)
-    if (loop->udp[i] != NULL)
-      start_input (loop, i + 1,
-                   fz_io_reader_new_udp (loop->udp[i], FZ_IO_LOOP_QUEUE_BATCHES),
-                   i == 0 ? 4 : 6);
-  return g_steal_pointer (&loop);
+  return loop;
+}
+
+void
+fz_io_loop_start (FzIoLoop *loop)
+{
+  g_return_if_fail (!loop->started);
+  loop->started = TRUE;
+  for (guint q = 0; loop->tun != NULL && q < loop->tun->n_queues; q++)
+    start_input (loop, &loop->tun_in[q],
+                 fz_io_reader_new_tun (loop->tun, q, FZ_IO_LOOP_QUEUE_BATCHES), 0);
+  start_udp_inputs (loop);
 }
 
 void
@@ -194,19 +247,14 @@ fz_io_loop_free (FzIoLoop *loop)
 {
   if (loop == NULL)
     return;
-  for (guint i = 0; i < 3; i++)
-    {
-      if (loop->inputs[i].source != NULL)
-        g_source_destroy (loop->inputs[i].source);
-      g_clear_pointer (&loop->inputs[i].source, g_source_unref);
-      g_clear_pointer (&loop->inputs[i].reader, fz_io_reader_free);
-    }
+  for (guint q = 0; q < FZ_TUN_MAX_QUEUES; q++)
+    stop_input (&loop->tun_in[q]);
   for (guint s = 0; s < 2; s++)
     {
       for (guint i = 0; i < loop->n_pending[s]; i++)
         fz_packet_buf_free (loop->pending[s][i].buf);
-      g_clear_pointer (&loop->udp[s], fz_udp_socket_close);
     }
+  close_sockets (loop);
   for (guint i = 0; i < loop->n_tun_out; i++)
     fz_packet_buf_free (loop->tun_out[i]);
   g_main_context_unref (loop->ctx);
@@ -225,12 +273,20 @@ fz_io_loop_get_socket (FzIoLoop *loop, int family)
   return loop->udp[family_slot (family)];
 }
 
+static guint
+take_depth (Input *in)
+{
+  return in->reader != NULL
+           ? fz_batch_queue_take_max_depth (fz_io_reader_queue (in->reader))
+           : 0;
+}
+
 void
 fz_io_loop_take_depths (FzIoLoop *loop, guint depth[3])
 {
-  for (guint i = 0; i < 3; i++)
-    depth[i]
-      = loop->inputs[i].reader != NULL
-          ? fz_batch_queue_take_max_depth (fz_io_reader_queue (loop->inputs[i].reader))
-          : 0;
+  depth[0] = 0;
+  for (guint q = 0; q < FZ_TUN_MAX_QUEUES; q++)
+    depth[0] = MAX (depth[0], take_depth (&loop->tun_in[q]));
+  depth[1] = take_depth (&loop->udp_in[0]);
+  depth[2] = take_depth (&loop->udp_in[1]);
 }

@@ -648,6 +648,18 @@ make_state (FzTunnel *self, const FzTunnelConfig *config, GError **error)
   return TRUE;
 }
 
+/* Our port, or any other when it is taken (the same for both families). */
+static gboolean
+listen_on (FzTunnel *self, guint16 port, GError **error)
+{
+  g_autoptr (GError) taken = NULL;
+
+  if (fz_io_loop_listen (self->io, port, &taken))
+    return TRUE;
+  g_message ("UDP port %u: %s; using another port", port, taken->message);
+  return fz_io_loop_listen (self->io, 0, error);
+}
+
 FzTunnel *
 fz_tunnel_new (const FzTunnelConfig *config, GError **error)
 {
@@ -672,11 +684,12 @@ fz_tunnel_new (const FzTunnelConfig *config, GError **error)
   self->timer = g_source_new (&timer_funcs, sizeof (GSource));
   g_source_set_callback (self->timer, on_timer, self, NULL);
   g_source_attach (self->timer, self->ctx);
-  self->io = fz_io_loop_new (self->ctx, self->tun,
-                             config->port != 0 ? config->port : FZ_TUNNEL_PORT,
-                             FZ_TUNNEL_MARK, &cb, self, error);
-  if (self->io == NULL || !open_channel (self, config, error))
+  self->io = fz_io_loop_new (self->ctx, self->tun, &cb, self);
+  if (!fz_io_loop_set_mark (self->io, FZ_TUNNEL_MARK, error)
+      || !listen_on (self, config->port != 0 ? config->port : FZ_TUNNEL_PORT, error)
+      || !open_channel (self, config, error))
     return NULL;
+  fz_io_loop_start (self->io);
   self->dns = fz_dns_forwarder_new (self->ctx, on_dns_answer, self);
   self->resolver = g_resolver_get_default ();
   self->resolving = g_cancellable_new ();

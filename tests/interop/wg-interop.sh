@@ -3,7 +3,8 @@
 # namespaces joined by a veth pair, both sides configured with wg(8):
 # handshake; ping and TCP both ways over IPv4 and IPv6 outer addresses;
 # with and without a preshared key; the peer roaming to a new endpoint; a
-# wrong preshared key failing cleanly and being reported; wg show counters;
+# wrong preshared key failing cleanly and being reported; fz-wg moving to
+# another port and marking its datagrams (fwmark) at run time; wg show counters;
 # clean shutdown; background mode.
 #
 #   wg-interop.sh FZ_WG_BIN
@@ -12,7 +13,7 @@ set -euo pipefail
 
 fzwg=$1
 fz_require_root
-fz_require_cmd ip wg wireguard-go ping iperf3 timeout
+fz_require_cmd ip wg wireguard-go ping iperf3 timeout ss nft
 [ -c /dev/net/tun ] || fz_skip "needs /dev/net/tun"
 
 . "$(dirname "$0")/../wg-pair.sh"
@@ -104,6 +105,41 @@ wg_pair_ping "$B" 100.64.0.1 || fail "ping from the new port"
 ip netns exec "$A" wg show "$ifa" endpoints | grep -q '192.0.2.2:51999' \
   || fail "fz-wg did not learn the new endpoint: $(ip netns exec "$A" wg show "$ifa" endpoints)"
 wg_pair_ping "$A" 100.64.0.2 || fail "ping A -> B after roaming"
+wg_pair_stop
+
+step "fz-wg moves to another port (the old one freed) and marks its datagrams"
+wg_pair fz-wg fz-wg 4
+wg_pair_ping "$A" 100.64.0.2 || fail "ping before the move"
+udp_ports () { ip netns exec "$A" ss -Huln | awk '{print $4}' | tr '\n' ' '; }
+ip netns exec "$A" wg set "$ifa" listen-port 51998
+grep -q ':51998 ' <<<"$(udp_ports)" || fail "not listening on the new port: $(udp_ports)"
+if grep -q ':51820 ' <<<"$(udp_ports)"; then fail "the old port stays bound: $(udp_ports)"; fi
+[ "$(ip netns exec "$A" wg show "$ifa" listen-port)" = 51998 ] || fail "wg show listen-port"
+wg_pair_ping "$A" 100.64.0.2 || fail "ping A -> B from the new port"
+wg_pair_ping "$B" 100.64.0.1 || fail "ping B -> A after the move"
+ip netns exec "$B" wg show "$ifb" endpoints | grep -q '192.0.2.1:51998' \
+  || fail "B did not follow: $(ip netns exec "$B" wg show "$ifb" endpoints)"
+ip netns exec "$A" nft -f - <<'EOF'
+table inet fzmark {
+  chain out {
+    type filter hook output priority 0;
+    meta mark 0x2a counter
+  }
+}
+EOF
+marked () { ip netns exec "$A" nft list chain inet fzmark out | grep -o 'packets [0-9]*' | awk '{print $2}'; }
+ip netns exec "$A" wg set "$ifa" fwmark 0x2a
+[ "$(ip netns exec "$A" wg show "$ifa" fwmark)" = 0x2a ] || fail "wg show fwmark"
+wg_pair_ping "$A" 100.64.0.2 || fail "ping with a fwmark"
+m1=$(marked)
+[ "$m1" -gt 0 ] || fail "no datagram carried the fwmark"
+ip netns exec "$A" wg set "$ifa" listen-port 51997
+wg_pair_ping "$A" 100.64.0.2 || fail "ping from the third port"
+m2=$(marked)
+[ "$m2" -gt "$m1" ] || fail "the new sockets lost the fwmark ($m1, $m2)"
+ip netns exec "$A" wg set "$ifa" fwmark 0
+wg_pair_ping "$A" 100.64.0.2 || fail "ping without a fwmark"
+[ "$(marked)" = "$m2" ] || fail "datagrams still marked after fwmark 0 ($m2, $(marked))"
 wg_pair_stop
 
 step "wrong preshared key: no tunnel, and fz-wg says why"

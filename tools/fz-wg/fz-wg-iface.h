@@ -1,5 +1,5 @@
 /* FzWgIface: one fz-wg interface: the WireGuard device, its TUN and UDP
- * sockets, and the cryptokey routing table. fz-uapi.c configures it;
+ * sockets (libfz's FzIoLoop), and the cryptokey routing table. fz-uapi.c configures it;
  * fz-wg.c runs its packet loop. */
 #pragma once
 
@@ -10,10 +10,7 @@ typedef struct
   FzWgDevice *dev;
   FzBufPool *pool;
   FzTun *tun;
-  FzUdpSocket *udp[2]; /* IPv4, IPv6 */
-  FzIoReader *udp_reader[2];
-  GSource *udp_source[2];
-  guint queue_depth[3]; /* gauges: deepest TUN, UDPv4, UDPv6 queue in the last second */
+  FzIoLoop *io; /* the TUN's queues and the sockets, their readers and writes */
   guint16 listen_port;
   guint32 fwmark;
   gboolean has_key;

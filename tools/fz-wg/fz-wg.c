@@ -26,12 +26,10 @@
 #define G_LOG_DOMAIN "fz-wg"
 
 #define SOCKET_DIR      "/var/run/wireguard"
-#define BATCH           64
 #define MAX_REQUEST     (16 * 1024 * 1024) /* 20 000 peers with keys fit */
 #define MAX_LINE        4096               /* the longest valid line is under 100 bytes */
 #define CHUNK           64 /* lines of a set, peers of a get, per loop iteration */
 #define PACKET_CAPACITY 65535
-#define QUEUE_BATCHES   64 /* per reader: the backpressure bound */
 
 typedef struct
 {
@@ -39,9 +37,7 @@ typedef struct
   GMainContext *ctx; /* every source of fz-wg is attached here */
   GMainLoop *loop;
   GSource *timer;
-  FzIoReader *tun_reader[FZ_TUN_MAX_QUEUES];
-  GSource *tun_source[FZ_TUN_MAX_QUEUES];
-  gboolean threads_allowed; /* after the fork into the background */
+  gint64 mtu_checked; /* the dispatch that last read the MTU */
   char *socket_path;
   int listen_fd;
   GSource *listen_source, *gauges, *signals[2];
@@ -96,16 +92,6 @@ log_events (FzWgIface *iface)
     }
 }
 
-static void
-send_datagram (FzWgIface *iface, FzPacketBuf *buf, const FzSockAddr *dst)
-{
-  FzUdpSocket *s = iface->udp[dst->ip.family == 4 ? 0 : 1];
-
-  if (s != NULL && fz_udp_socket_send (s, buf->data, buf->len, NULL, dst, 0) < 0
-      && errno != EAGAIN)
-    g_debug ("send to port %u: %s", dst->port, g_strerror (errno));
-}
-
 void
 fz_wg_iface_flush (FzWgIface *iface, gint64 now)
 {
@@ -114,9 +100,10 @@ fz_wg_iface_flush (FzWgIface *iface, gint64 now)
 
   while (fz_wg_device_poll_transmit (iface->dev, &tx))
     {
-      send_datagram (iface, tx.buf, &tx.dst);
-      fz_packet_buf_free (tx.buf);
+      FzUdpTransmit u = { .dst = tx.dst, .buf = tx.buf };
+      fz_io_loop_queue_datagram (iface->io, &u);
     }
+  fz_io_loop_flush (iface->io);
   log_events (iface);
   t = fz_wg_device_poll_timeout (iface->dev);
   if (app.timer != NULL)
@@ -142,50 +129,10 @@ timer_dispatch (GSource *source, GSourceFunc callback, gpointer data)
 
 static GSourceFuncs timer_funcs = { .dispatch = timer_dispatch };
 
-/* Datagrams encrypted in one pass, sent in GSO batches per destination. */
-typedef struct
-{
-  FzPacketBuf *buf;
-  FzSockAddr dst;
-} Pending;
-
-static Pending pending[4 * FZ_UDP_GSO_MAX_SEGMENTS];
-static guint n_pending;
-
-/* A batch is consecutive datagrams to one destination, all of one size
- * but the last, within one GSO send. */
-static void
-flush_pending (FzWgIface *iface)
-{
-  FzPacketBuf *bufs[FZ_UDP_GSO_MAX_SEGMENTS];
-  guint i = 0;
-
-  while (i < n_pending)
-    {
-      const FzSockAddr *dst = &pending[i].dst;
-      gsize size = pending[i].buf->len, total = size;
-      FzUdpSocket *s = iface->udp[dst->ip.family == 4 ? 0 : 1];
-      guint j = i + 1;
-
-      while (j < n_pending && j - i < FZ_UDP_GSO_MAX_SEGMENTS
-             && pending[j - 1].buf->len == size && pending[j].buf->len <= size
-             && total + pending[j].buf->len <= 65000
-             && fz_sock_addr_equal (&pending[j].dst, dst))
-        total += pending[j++].buf->len;
-      for (guint k = i; k < j; k++)
-        bufs[k - i] = pending[k].buf;
-      if (s != NULL)
-        fz_udp_socket_send_batch (s, bufs, j - i, NULL, dst, 0);
-      for (guint k = i; k < j; k++)
-        fz_packet_buf_free (pending[k].buf);
-      i = j;
-    }
-  n_pending = 0;
-}
-
 static void
 route_out (FzWgIface *iface, FzPacketBuf *buf, gint64 now)
 {
+  FzUdpTransmit tx = { .buf = buf };
   FzIpPacket pkt;
   FzIpAddr dst;
   FzWgPeer *peer;
@@ -202,91 +149,52 @@ route_out (FzWgIface *iface, FzPacketBuf *buf, gint64 now)
       fz_packet_buf_free (buf);
       return;
     }
-  if (n_pending == G_N_ELEMENTS (pending))
-    flush_pending (iface);
-  switch (fz_wg_peer_encapsulate (peer, buf, now, &pending[n_pending].dst))
+  switch (fz_wg_peer_encapsulate (peer, buf, now, &tx.dst))
     {
-    case FZ_WG_SEND_NOW: pending[n_pending++].buf = buf; break;
+    case FZ_WG_SEND_NOW: fz_io_loop_queue_datagram (iface->io, &tx); break;
     case FZ_WG_SEND_QUEUED: break;
     case FZ_WG_SEND_DROPPED: fz_packet_buf_free (buf); break;
     }
 }
 
 /* The tunnel MTU caps padding; ip link may change it at any time. One
- * ioctl per dispatch of up to BATCH batches. */
+ * ioctl per dispatch (its batches share @now), before padding anything. */
 static void
-refresh_mtu (FzWgIface *iface)
+refresh_mtu (FzWgIface *iface, gint64 now)
 {
-  int mtu = fz_tun_get_mtu (iface->tun);
+  int mtu;
 
+  if (now == app.mtu_checked)
+    return;
+  app.mtu_checked = now;
+  mtu = fz_tun_get_mtu (iface->tun);
   if (mtu > 0)
     fz_wg_device_set_mtu (iface->dev, (gsize) mtu);
 }
 
-/* Deleting the interface (ip link del, wg-quick down) ends the TUN
- * reader with EBADFD: then fz-wg has nothing left to do, as wireguard-go. */
-static gboolean
-tun_gone (FzIoReader *r)
-{
-  int err = fz_io_reader_error (r);
-
-  if (err == 0)
-    return FALSE;
-  g_message ("interface %s went away (%s); exiting", app.iface.tun->name,
-             g_strerror (err));
-  g_main_loop_quit (app.loop);
-  return TRUE;
-}
-
-/* TUN -> peers: batches from the reader thread (TSO super-packets already
- * segmented), routed by destination, encrypted, sent in GSO batches. */
-static gboolean
-on_tun_batches (gint fd, GIOCondition cond, gpointer data)
-{
-  FzWgIface *iface = &app.iface;
-  FzIoReader *r = data;
-  FzBatchQueue *q = fz_io_reader_queue (r);
-  gint64 now = g_get_monotonic_time ();
-  FzBatch *b;
-
-  if (tun_gone (r))
-    return G_SOURCE_REMOVE;
-
-  refresh_mtu (iface); /* before padding anything: it may have just changed */
-  fz_batch_queue_ack (q);
-  for (guint i = 0; i < BATCH && (b = fz_batch_queue_pop (q)) != NULL; i++)
-    {
-      for (guint k = 0; k < b->n; k++)
-        route_out (iface, b->bufs[k], now);
-      b->n = 0; /* the buffers moved on */
-      fz_batch_free (b);
-    }
-  flush_pending (iface);
-  fz_wg_iface_flush (iface, now);
-  return G_SOURCE_CONTINUE;
-}
-
-/* Decrypted packets of one receive pass, written to the TUN together so
- * that runs of one TCP flow merge into super-packets. */
-static FzPacketBuf *inbound[4 * FZ_UDP_GSO_MAX_SEGMENTS];
-static guint n_inbound;
-
+/* TUN -> peers: a batch from a reader thread (TSO super-packets already
+ * segmented), routed by destination and encrypted; the loop sends the
+ * datagrams in GSO batches per destination at the flush. */
 static void
-flush_inbound (FzWgIface *iface)
+on_tun_batch (gpointer data, FzBatch *b, gint64 now)
 {
-  if (fz_tun_write_batch (iface->tun, inbound, n_inbound) > 0)
-    g_debug ("%s refused packets", iface->tun->name);
-  for (guint i = 0; i < n_inbound; i++)
-    fz_packet_buf_free (inbound[i]);
-  n_inbound = 0;
+  FzWgIface *iface = data;
+
+  refresh_mtu (iface, now);
+  for (guint k = 0; k < b->n; k++)
+    route_out (iface, b->bufs[k], now);
+  b->n = 0; /* the buffers moved on */
 }
 
-/* A receive batch in: decrypted as a whole (one bad datagram never stops
- * the rest); a packet is delivered only if its source is one of the
- * sending peer's allowed IPs. */
+/* network -> TUN: a receive batch, decrypted as a whole (one bad datagram
+ * never stops the rest); a packet is delivered only if its source is one
+ * of the sending peer's allowed IPs. The loop writes the packets of a
+ * dispatch to the TUN together, so that runs of one TCP flow merge into
+ * super-packets. */
 static void
-deliver_batch (FzWgIface *iface, FzBatch *b, gint64 now)
+on_udp_batch (gpointer data, FzBatch *b, gint64 now)
 {
+  FzWgIface *iface = data;
   FzWgRxResult res[FZ_BATCH_MAX];
 
   fz_wg_device_decapsulate_batch (iface->dev, b->bufs, b->from, b->n, now, res);
@@ -301,9 +209,7 @@ deliver_batch (FzWgIface *iface, FzBatch *b, gint64 now)
           && (fz_ip_packet_src (&pkt, &src),
               fz_ip_table_lookup (iface->allowed, &src, NULL) == res[k].peer))
         {
-          if (n_inbound == G_N_ELEMENTS (inbound))
-            flush_inbound (iface);
-          inbound[n_inbound++] = buf;
+          fz_io_loop_queue_tun (iface->io, buf);
           continue;
         }
       if (res[k].error != FZ_WG_RX_OK)
@@ -313,94 +219,36 @@ deliver_batch (FzWgIface *iface, FzBatch *b, gint64 now)
   b->n = 0; /* every buffer moved on */
 }
 
-/* network -> TUN: batches of datagrams from a socket's reader thread. */
-static gboolean
-on_udp_batches (gint fd, GIOCondition cond, gpointer data)
-{
-  FzWgIface *iface = &app.iface;
-  FzBatchQueue *q = data;
-  gint64 now = g_get_monotonic_time ();
-  FzBatch *b;
-
-  fz_batch_queue_ack (q);
-  for (guint i = 0; i < BATCH && (b = fz_batch_queue_pop (q)) != NULL; i++)
-    {
-      deliver_batch (iface, b, now);
-      fz_batch_free (b);
-    }
-  flush_inbound (iface);
-  fz_wg_iface_flush (iface, now);
-  return G_SOURCE_CONTINUE;
-}
-
-static GSource *
-watch_queue (FzBatchQueue *q, GUnixFDSourceFunc func, gpointer data)
-{
-  return attach (g_unix_fd_source_new (fz_batch_queue_fd (q), G_IO_IN),
-                 G_SOURCE_FUNC (func), data);
-}
-
-/* Reader threads start only once the process is settled: threads do not
- * survive the fork into the background. */
 static void
-start_udp_readers (FzWgIface *iface)
+on_flush (gpointer data, gint64 now)
 {
-  if (!app.threads_allowed)
-    return;
-  for (guint i = 0; i < 2; i++)
-    if (iface->udp[i] != NULL && iface->udp_reader[i] == NULL)
-      {
-        iface->udp_reader[i] = fz_io_reader_new_udp (iface->udp[i], QUEUE_BATCHES);
-        iface->udp_source[i]
-          = watch_queue (fz_io_reader_queue (iface->udp_reader[i]), on_udp_batches,
-                         fz_io_reader_queue (iface->udp_reader[i]));
-      }
+  fz_wg_iface_flush (data, now);
 }
 
+/* Deleting the interface (ip link del, wg-quick down) ends the TUN
+ * readers with EBADFD: then fz-wg has nothing left to do, as wireguard-go. */
 static void
-stop_udp (FzWgIface *iface)
+on_tun_gone (gpointer data, int err)
 {
-  for (guint i = 0; i < 2; i++)
-    {
-      drop_source (&iface->udp_source[i]);
-      g_clear_pointer (&iface->udp_reader[i], fz_io_reader_free);
-      g_clear_pointer (&iface->udp[i], fz_udp_socket_close);
-    }
+  g_message ("interface %s went away (%s); exiting", app.iface.tun->name,
+             g_strerror (err));
+  g_main_loop_quit (app.loop);
 }
 
 gboolean
 fz_wg_iface_listen (FzWgIface *iface, guint16 port, GError **error)
 {
-  g_autoptr (FzUdpSocket) s4 = NULL;
-  g_autoptr (FzUdpSocket) s6 = NULL;
-
-  if (iface->udp[0] != NULL && port != 0 && port == iface->listen_port)
-    return TRUE;
-  /* Close first: the new sockets may want the same port. */
-  stop_udp (iface);
-  s4 = fz_udp_socket_open (4, port, error);
-  if (s4 == NULL)
+  if (!fz_io_loop_listen (iface->io, port, error))
     return FALSE;
-  s6 = fz_udp_socket_open (6, s4->port, NULL); /* IPv6 may be off: IPv4 alone is fine */
-  iface->listen_port = s4->port;
-  iface->udp[0] = g_steal_pointer (&s4);
-  iface->udp[1] = g_steal_pointer (&s6);
-  for (guint i = 0; i < 2; i++)
-    if (iface->udp[i] != NULL)
-      {
-        if (iface->fwmark != 0)
-          fz_udp_socket_set_mark (iface->udp[i], iface->fwmark, NULL);
-      }
-  start_udp_readers (iface);
+  iface->listen_port = fz_io_loop_get_port (iface->io);
   return TRUE;
 }
 
 gboolean
 fz_wg_iface_set_fwmark (FzWgIface *iface, guint32 mark, GError **error)
 {
-  for (guint i = 0; i < 2; i++)
-    if (iface->udp[i] != NULL && !fz_udp_socket_set_mark (iface->udp[i], mark, error))
-      return FALSE;
+  if (!fz_io_loop_set_mark (iface->io, mark, error))
+    return FALSE;
   iface->fwmark = mark;
   return TRUE;
 }
@@ -648,20 +496,11 @@ static gboolean
 on_gauges (gpointer data)
 {
   FzWgIface *iface = data;
+  guint depth[3];
 
-  iface->queue_depth[0] = 0;
-  for (guint q = 0; q < iface->tun->n_queues; q++)
-    iface->queue_depth[0]
-      = MAX (iface->queue_depth[0],
-             fz_batch_queue_take_max_depth (fz_io_reader_queue (app.tun_reader[q])));
-  for (guint i = 0; i < 2; i++)
-    iface->queue_depth[i + 1]
-      = iface->udp_reader[i] != NULL
-          ? fz_batch_queue_take_max_depth (fz_io_reader_queue (iface->udp_reader[i]))
-          : 0;
+  fz_io_loop_take_depths (iface->io, depth);
   g_debug ("queue depth, deepest in the last second: TUN %u, UDPv4 %u, UDPv6 %u (of %u)",
-           iface->queue_depth[0], iface->queue_depth[1], iface->queue_depth[2],
-           QUEUE_BATCHES);
+           depth[0], depth[1], depth[2], FZ_IO_LOOP_QUEUE_BATCHES);
   return G_SOURCE_CONTINUE;
 }
 
@@ -678,6 +517,12 @@ main (int argc, char **argv)
   g_autoptr (GError) error = NULL;
   gboolean foreground = g_strcmp0 (g_getenv ("WG_PROCESS_FOREGROUND"), "1") == 0;
   FzWgIface *iface = &app.iface;
+  FzIoLoopCallbacks cb = {
+    .tun_batch = on_tun_batch,
+    .udp_batch = on_udp_batch,
+    .flush = on_flush,
+    .tun_gone = on_tun_gone,
+  };
   const char *name = NULL;
   guint queues = 1;
   sigset_t term;
@@ -750,6 +595,10 @@ main (int argc, char **argv)
       g_printerr ("fz-wg: warning: socket buffers stay small: %s\n", error->message);
       g_clear_error (&error);
     }
+  /* A context holds no thread: it may exist before the fork. */
+  app.ctx = g_main_context_new ();
+  g_main_context_push_thread_default (app.ctx);
+  iface->io = fz_io_loop_new (app.ctx, iface->tun, &cb, iface);
   app.socket_path = g_strdup_printf (SOCKET_DIR "/%s.sock", iface->tun->name);
   app.listen_fd = open_control_socket (app.socket_path, &error);
   if (app.listen_fd < 0 || !fz_wg_iface_listen (iface, 0, &error))
@@ -763,19 +612,12 @@ main (int argc, char **argv)
       return 1;
     }
 
-  app.ctx = g_main_context_new ();
-  g_main_context_push_thread_default (app.ctx);
   app.loop = g_main_loop_new (app.ctx, FALSE);
   app.timer = attach (g_source_new (&timer_funcs, sizeof (GSource)), on_timer, NULL);
-  refresh_mtu (iface);
-  app.threads_allowed = TRUE;
-  start_udp_readers (iface);
-  for (guint q = 0; q < iface->tun->n_queues; q++)
-    {
-      app.tun_reader[q] = fz_io_reader_new_tun (iface->tun, q, QUEUE_BATCHES);
-      app.tun_source[q] = watch_queue (fz_io_reader_queue (app.tun_reader[q]),
-                                       on_tun_batches, app.tun_reader[q]);
-    }
+  refresh_mtu (iface, g_get_monotonic_time ());
+  /* Reader threads start only now: threads do not survive the fork into
+   * the background. */
+  fz_io_loop_start (iface->io);
   clients = g_ptr_array_new_with_free_func ((GDestroyNotify) g_source_unref);
   app.gauges = attach (g_timeout_source_new_seconds (1), on_gauges, iface);
   app.listen_source = attach (g_unix_fd_source_new (app.listen_fd, G_IO_IN),
@@ -796,12 +638,7 @@ main (int argc, char **argv)
     g_source_destroy (clients->pdata[i]);
   g_ptr_array_unref (clients);
   g_message ("interface %s down", iface->tun->name);
-  stop_udp (iface);
-  for (guint q = 0; q < iface->tun->n_queues; q++)
-    {
-      drop_source (&app.tun_source[q]);
-      fz_io_reader_free (app.tun_reader[q]);
-    }
+  g_clear_pointer (&iface->io, fz_io_loop_free);
   fz_tun_close (iface->tun);
   g_clear_pointer (&iface->allowed, fz_ip_table_free);
   g_hash_table_unref (iface->psks);
