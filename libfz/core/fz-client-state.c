@@ -1977,7 +1977,8 @@ process_node_events (FzClientState *cl, gint64 now)
         case FZ_NODE_EVENT_ESTABLISHED:
           if (g != NULL)
             {
-              g_debug ("client: gateway gid=%s connected", g->id);
+              g_info ("connected to gateway %s, %s", g->id,
+                      fz_node_is_relayed (cl->node, g->id) ? "relayed" : "direct");
               g->established = TRUE;
               update_statuses (cl);
             }

@@ -1381,7 +1381,8 @@ process_node_events (FzGatewayState *gw, gint64 now)
           broadcast_candidate (gw, &e, FZ_PORTAL_BROADCAST_INVALIDATED_ICE_CANDIDATES);
           break;
         case FZ_NODE_EVENT_ESTABLISHED:
-          g_debug ("gateway: client cid=%s connected", e.id);
+          g_info ("client %s connected, %s", e.id,
+                  fz_node_is_relayed (gw->node, e.id) ? "relayed" : "direct");
           break;
         case FZ_NODE_EVENT_FAILED:
           /* The accesses stay: the client may connect again. */

@@ -1050,9 +1050,14 @@ static void
 on_selected (FzNode *node, Connection *c, const FzIceEvent *e, gint64 now)
 {
   gboolean first = !c->selected;
+  FzNodePath before = path_of (c);
   c->selected = TRUE;
   c->local = e->local;
   c->remote = e->remote;
+  /* Said once a connection is up: "connected" told the first path. */
+  if (c->established && path_of (c) != before)
+    g_info ("connection %s is %s now", c->id,
+            path_of (c) == FZ_NODE_PATH_DIRECT ? "direct" : "relayed");
   fz_wg_peer_set_endpoint (c->peer, &e->remote.addr);
   if (first && node->controlling)
     fz_wg_peer_initiate (c->peer, now);
@@ -1205,8 +1210,6 @@ drain_ice_events (FzNode *node, Connection *c, gint64 now)
   return failed;
 }
 
-/* The connections touched since the last drain; those whose ICE failed
- * are removed after all, as each may be in the list once. */
 /* A relay that restarted forgot our allocation, and nothing but a REFRESH
  * (answered 437) tells: its binding keepalives still succeed. A failed
  * connection may be the only sign, so every relay is asked at once
@@ -1225,6 +1228,8 @@ check_relays (FzNode *node, gint64 now)
     fz_allocation_refresh (((Relay *) v)->alloc, now);
 }
 
+/* The connections touched since the last drain; those whose ICE failed
+ * are removed after all, as each may be in the list once. */
 static void
 drain_connections (FzNode *node, gint64 now)
 {

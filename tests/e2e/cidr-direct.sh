@@ -24,4 +24,7 @@ relayed=$(e2e_counter relayed)
 echo "UDP bytes between the NATs: $direct; through the relay: $relayed"
 [ "$direct" -gt 20000000 ] || fail "the data did not take the direct path"
 [ "$relayed" -lt 1000000 ] || fail "the relay carried data"
+# What the daemons tell their users: the path, when it changes.
+grep -Eq "connected to gateway .*, direct$|connection .* is direct now$" "$E2E_DIR/cl.log" \
+  || fail "the client does not say it is connected directly"
 echo "PASS"

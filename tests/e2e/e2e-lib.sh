@@ -81,6 +81,12 @@ e2e_link () {
   on "$4" ip link set "$5" up
 }
 
+# e2e_router ROUTER N HOST HOSTNUM: a NAT router on uplink 198.18.N.0/24
+# with HOST on its LAN 10.N.0.0/24. Like a home router it drops what
+# comes in unasked: left to reach the router, such a packet's conntrack
+# entry makes the NAT give the next outgoing flow to that peer another
+# port, and no hole punching could work. The filter table also takes
+# e2e_loss's rules.
 e2e_router () {
   local r=$1 n=$2
   e2e_link pub "up$n" "198.18.$n.1/24" "$r" wan0 "198.18.$n.2/24"

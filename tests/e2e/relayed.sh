@@ -20,4 +20,6 @@ direct=$(e2e_counter direct)
 relayed=$(e2e_counter relayed)
 echo "UDP bytes between the NATs: $direct; through the relay: $relayed"
 [ "$relayed" -gt 20000000 ] || fail "the relay did not carry the data"
+grep -q "connected to gateway .*, relayed$" "$E2E_DIR/cl.log" || fail "the client does not say it connected relayed"
+grep -q "client .* connected, relayed$" "$E2E_DIR/gw1.log" || fail "the gateway does not say it connected relayed"
 echo "PASS"
