@@ -49,6 +49,8 @@ read -r rss1 hwm1 < <(stack_mem "$stack_gateway_pid")
 read -r sim_rss _ < <(stack_mem "$sim_pid")
 stack_stop "$sim_pid"
 sim_pid=
+[ "$stack_stop_rc" = 0 ] || fail "fz-bench-clients exited with status $stack_stop_rc"
+stack_gateway_stop
 
 echo "== fz-gateway memory, $line"
 printf '%-22s %10s %10s\n' "" "VmRSS" "VmHWM"

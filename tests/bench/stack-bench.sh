@@ -126,7 +126,7 @@ for r in $(seq "$runs"); do
   [ -n "$second" ] || fail "no reply from resource B through the delayed client"
   first_ms+=("$first") second_ms+=("$second")
   paths+=("$(path "$CD" 10.10.3.2 172.20.0.10)")
-  stack_client_stop "$CD"
+  stack_client_stop "$CD" cd
 done
 stack_stop "$stack_bridge_pid"
 stack_bridge_pid=
@@ -248,3 +248,5 @@ printf '%-26s %13sx %13sx   (target >= 0.9)\n' "stack / fz-wg" \
 printf '%-26s %13sx %13sx   (target >= 3)\n' "stack / wireguard-go" \
   "$(ratio "${med[stack.1]}" "${med[wireguard-go.1]}")" \
   "$(ratio "${med[stack.4]}" "${med[wireguard-go.4]}")"
+stack_client_stop "$CL" cl
+stack_gateway_stop

@@ -40,17 +40,28 @@ fail () {
   exit 1
 }
 
-# stack_stop PID: SIGTERM, then SIGKILL after 5 s; reaps it.
+# stack_stop PID: SIGTERM, then SIGKILL after 5 s; reaps it and leaves
+# its exit status in stack_stop_rc (always returns 0: cleanup goes on).
 stack_stop () {
   local pid=$1
+  stack_stop_rc=0
   [ -n "$pid" ] || return 0
-  kill "$pid" 2>/dev/null || return 0
+  kill "$pid" 2>/dev/null || true
   for _ in $(seq 50); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
   kill -9 "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || stack_stop_rc=$?
+  return 0
+}
+
+# stack_note_exit WHAT LOG: a daemon stopped with SIGTERM exits 0; say so
+# when it did not (a crash, a sanitizer's report), with its last lines.
+stack_note_exit () {
+  [ "$stack_stop_rc" = 0 ] && return 0
+  echo "note: $1 exited with status $stack_stop_rc after SIGTERM; its last lines:" >&2
+  tail -n 20 "$2" >&2 || true
 }
 
 stack_cleanup () {
@@ -186,6 +197,7 @@ stack_gateway () {
 
 stack_gateway_stop () {
   stack_stop "$stack_gateway_pid"
+  stack_note_exit fz-gateway "$stack_work/gateway.log"
   stack_gateway_pid=
 }
 
@@ -213,8 +225,10 @@ stack_client () {
     "fz-tunnel in $name"
 }
 
+# stack_client_stop NS NAME
 stack_client_stop () {
   stack_stop "${stack_client_pid[$1]:-}"
+  stack_note_exit "fz-tunnel ($2)" "$stack_work/client-$2.log"
   unset "stack_client_pid[$1]"
 }
 
