@@ -10,7 +10,8 @@
 #      portal is as far as the gateway): fz-tunnel --exit's time to a
 #      tunnel with its resources; the time from the first packet to a
 #      resource until its reply (a new connection), then to a second
-#      resource of the same gateway; in ms and in round trips
+#      resource of the same gateway, and (direct paths blocked) through
+#      the relay; in ms and in round trips
 #   3. iperf3 TCP client -> gateway -> resource through fz-tunnel and
 #      fz-gateway, then the same path with fz-wg and with wireguard-go at
 #      both ends (configured with wg(8), the gateway forwarding), the MTU
@@ -112,7 +113,7 @@ first_reply () {
 }
 rtt=$(min_rtt "$CD" 5 10.10.2.2)
 [ -n "$rtt" ] || fail "no ping through the delay"
-exit_ms=() first_ms=() second_ms=() paths=()
+exit_ms=() first_ms=() second_ms=() paths=() relayed_ms=() relayed_paths=()
 for r in $(seq "$runs"); do
   stack_client_id="-exit-$r" # a new device each time: nothing cached
   line=$(stack_client "$CD" cd --exit)
@@ -128,6 +129,28 @@ for r in $(seq "$runs"); do
   paths+=("$(path "$CD" 10.10.3.2 172.20.0.10)")
   stack_client_stop "$CD" cd
 done
+# The same through the relay: the router drops what goes straight
+# between the delayed client and the gateway (before the counting chain).
+ip netns exec "$PUB" nft -f - <<'NFT'
+table ip block {
+  chain direct {
+    type filter hook forward priority -10;
+    ip saddr 10.10.3.2 ip daddr 10.10.2.0/24 drop
+    ip saddr 10.10.2.0/24 ip daddr 10.10.3.2 drop
+    ip saddr 172.20.0.0/16 ip daddr 10.10.3.2 drop
+  }
+}
+NFT
+for r in $(seq "$runs"); do
+  stack_client_id="-relayed-$r"
+  stack_client "$CD" cd
+  first=$(first_reply "$CD" 172.20.0.10)
+  [ -n "$first" ] || fail "no reply from resource A through the relay"
+  relayed_ms+=("$first")
+  relayed_paths+=("$(path "$CD" 10.10.3.2 172.20.0.10)")
+  stack_client_stop "$CD" cd
+done
+ip netns exec "$PUB" nft delete table ip block
 stack_stop "$stack_bridge_pid"
 stack_bridge_pid=
 # summary LABEL VALUES...: median, min, max in ms and in round trips
@@ -146,6 +169,8 @@ summary "fz-tunnel --exit (tunnel up)" "${exit_ms[@]}"
 summary "first packet -> reply, new gateway" "${first_ms[@]}"
 summary "first packet -> reply, 2nd resource" "${second_ms[@]}"
 echo "path: ${paths[*]}"
+summary "first packet -> reply, relayed" "${relayed_ms[@]}"
+echo "path: ${relayed_paths[*]}"
 echo
 
 # ---- 3. throughput --------------------------------------------------------
