@@ -49,14 +49,15 @@ stack_client "$CL" cl
 ip netns exec "$CL" ping -c 2 -i 0.2 -W 5 172.20.0.10 >/dev/null \
   || fail "no reply from the resource through fz-tunnel and fz-gateway"
 
-# The router counts the datagrams that go straight between a client and
-# the gateway: the direct path (a relayed one goes through coturn).
+# The router counts the datagrams that go straight from a client to the
+# gateway (to any of its addresses): the direct path; a relayed one goes
+# to coturn.
 ip netns exec "$PUB" nft -f - <<'NFT'
 table ip bench {
   chain counts {
     type filter hook forward priority 0;
-    ip saddr 10.10.3.2 ip daddr 10.10.2.2 udp dport 52625 counter
-    ip saddr 10.10.1.2 ip daddr 10.10.2.2 udp dport 52625 counter
+    ip saddr 10.10.3.2 ip daddr { 10.10.2.2, 172.20.0.0/16 } udp dport 52625 counter
+    ip saddr 10.10.1.2 ip daddr { 10.10.2.2, 172.20.0.0/16 } udp dport 52625 counter
   }
 }
 NFT
