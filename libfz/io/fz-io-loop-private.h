@@ -72,6 +72,11 @@ void fz_io_loop_flush (FzIoLoop *loop);
  * call: gauges. */
 void fz_io_loop_take_depths (FzIoLoop *loop, guint depth[3]);
 
+/* A source that fires only at the ready time it is given
+ * (g_source_set_ready_time), once per setting: the one timer a sans-IO
+ * core's next deadline needs. Not attached. */
+GSource *fz_deadline_source_new (void);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FzIoLoop, fz_io_loop_free)
 
 G_END_DECLS

@@ -290,3 +290,18 @@ fz_io_loop_take_depths (FzIoLoop *loop, guint depth[3])
   depth[1] = take_depth (&loop->udp_in[0]);
   depth[2] = take_depth (&loop->udp_in[1]);
 }
+
+static gboolean
+deadline_dispatch (GSource *source, GSourceFunc callback, gpointer data)
+{
+  g_source_set_ready_time (source, -1);
+  return callback (data);
+}
+
+static GSourceFuncs deadline_funcs = { .dispatch = deadline_dispatch };
+
+GSource *
+fz_deadline_source_new (void)
+{
+  return g_source_new (&deadline_funcs, sizeof (GSource));
+}

@@ -387,15 +387,6 @@ schedule (FzTunnel *self, gint64 now)
 }
 
 static gboolean
-timer_dispatch (GSource *source, GSourceFunc callback, gpointer data)
-{
-  g_source_set_ready_time (source, -1);
-  return callback (data);
-}
-
-static GSourceFuncs timer_funcs = { .dispatch = timer_dispatch };
-
-static gboolean
 on_timer (gpointer data)
 {
   FzTunnel *self = data;
@@ -681,7 +672,7 @@ fz_tunnel_new (const FzTunnelConfig *config, GError **error)
     return NULL;
   if (!fz_udp_raise_buffer_limits (&buffers))
     g_message ("socket buffers stay small: %s", buffers->message);
-  self->timer = g_source_new (&timer_funcs, sizeof (GSource));
+  self->timer = fz_deadline_source_new ();
   g_source_set_callback (self->timer, on_timer, self, NULL);
   g_source_attach (self->timer, self->ctx);
   self->io = fz_io_loop_new (self->ctx, self->tun, &cb, self);

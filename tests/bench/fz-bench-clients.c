@@ -14,6 +14,7 @@
  * Exits 1 if not one client got through by TIMEOUT_S (default 120). */
 #include "fz-client-state-private.h"
 #include "fz-ip-packet-build.h"
+#include "fz-io-loop-private.h"
 #include "fz-ip-packet.h"
 #include "fz-portal-channel.h"
 #include "fz-portal-url.h"
@@ -69,16 +70,6 @@ struct _Sim
 };
 
 static void schedule (Client *c, gint64 now);
-
-/* A source that fires at its ready time only, as FzTunnel's timer. */
-static gboolean
-timer_dispatch (GSource *source, GSourceFunc callback, gpointer data)
-{
-  g_source_set_ready_time (source, -1);
-  return callback (data);
-}
-
-static GSourceFuncs timer_funcs = { .dispatch = timer_dispatch };
 
 static void
 ping (Client *c, gint64 now)
@@ -295,7 +286,7 @@ client_start (Client *c, GError **error)
   g_signal_connect (c->ch, "message", G_CALLBACK (on_message), c);
   g_signal_connect (c->ch, "state-changed", G_CALLBACK (on_state), c);
 
-  c->timer = g_source_new (&timer_funcs, sizeof (GSource));
+  c->timer = fz_deadline_source_new ();
   g_source_set_callback (c->timer, on_timer, c, NULL);
   g_source_attach (c->timer, NULL);
   c->io = g_unix_fd_source_new (c->sock->fd, G_IO_IN);

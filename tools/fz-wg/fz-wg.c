@@ -120,15 +120,6 @@ on_timer (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
-static gboolean
-timer_dispatch (GSource *source, GSourceFunc callback, gpointer data)
-{
-  g_source_set_ready_time (source, -1);
-  return callback (data);
-}
-
-static GSourceFuncs timer_funcs = { .dispatch = timer_dispatch };
-
 static void
 route_out (FzWgIface *iface, FzPacketBuf *buf, gint64 now)
 {
@@ -613,7 +604,7 @@ main (int argc, char **argv)
     }
 
   app.loop = g_main_loop_new (app.ctx, FALSE);
-  app.timer = attach (g_source_new (&timer_funcs, sizeof (GSource)), on_timer, NULL);
+  app.timer = attach (fz_deadline_source_new (), on_timer, NULL);
   refresh_mtu (iface, g_get_monotonic_time ());
   /* Reader threads start only now: threads do not survive the fork into
    * the background. */
