@@ -3,10 +3,10 @@
 # client's namespace: introspection, properties, Connect with a bad
 # option, Connect with the client's token, the resources and a request
 # through the tunnel, AlreadyConnected, Disconnect (DNS restored, the TUN
-# gone, the service still there), few PropertiesChanged for a connect,
-# and SIGTERM ending it cleanly.
+# gone, the service still there), few PropertiesChanged for a connect and
+# for a burst of changes, the bus policy, and SIGTERM ending it cleanly.
 . "$(dirname "$0")/e2e-lib.sh" "$@"
-fz_require_cmd dbus-daemon busctl gdbus
+fz_require_cmd dbus-daemon busctl gdbus setpriv
 e2e_setup
 e2e_start_gateway 1
 e2e_start_gateway 3
@@ -83,7 +83,7 @@ grep -q "org.freedesktop.DBus.Error.InvalidArgs" <<<"$out" || fail "not InvalidA
 echo "bad options are refused with InvalidArgs"
 
 # Every PropertiesChanged while connecting.
-e2e_bg monitor cl gdbus monitor --address "$bus" --dest dev.libfz.Tunnel
+e2e_bg monitor cl stdbuf -oL gdbus monitor --address "$bus" --dest dev.libfz.Tunnel
 sleep 0.5
 call Connect 'sa{sv}' "$E2E_TOKEN_CL" 1 api_url s "$E2E_URL" || fail "Connect"
 e2e_wait_up svc 15 "the tunnel connected" state_is connected
@@ -130,6 +130,38 @@ out=$(gdbus call --address "$bus" --dest dev.libfz.Tunnel --object-path /dev/lib
   --method dev.libfz.Tunnel1.Disconnect 2>&1) && fail "a second Disconnect succeeded"
 grep -q "dev.libfz.Tunnel1.Error.NotConnected" <<<"$out" || fail "not NotConnected: $out"
 echo "disconnected: DNS restored, tun-fz gone"
+
+# A burst: 20 switches of the Internet resource reach the bus as at most
+# one PropertiesChanged per 100 ms, the last with the newest value.
+e2e_bg monitor cl stdbuf -oL gdbus monitor --address "$bus" --dest dev.libfz.Tunnel
+sleep 0.5
+t0=$(date +%s%N)
+for i in $(seq 1 20); do
+  v=true
+  [ $((i % 2)) = 0 ] && v=false
+  call SetInternetResourceEnabled b "$v" || fail "SetInternetResourceEnabled"
+done
+t1=$(date +%s%N)
+sleep 0.5
+e2e_stop monitor || true
+changes=$(grep -c "InternetResourceEnabled" "$E2E_DIR/monitor.log" || true)
+limit=$(((t1 - t0) / 100000000 + 2))
+echo "PropertiesChanged for 20 switches in $(((t1 - t0) / 1000000)) ms: $changes (at most $limit)"
+[ "$changes" -ge 1 ] && [ "$changes" -le "$limit" ] || fail "not coalesced: $(cat "$E2E_DIR/monitor.log")"
+tail -n 1 "$E2E_DIR/monitor.log" | grep -q "'InternetResourceEnabled': <false>" \
+  || fail "the last update is not the newest value: $(tail -n 1 "$E2E_DIR/monitor.log")"
+[ "$(prop InternetResourceEnabled)" = "b false" ] || fail "InternetResourceEnabled"
+
+# The policy: anyone may read, only root may own the name.
+[ "$(setpriv --reuid=65534 --regid=65534 --clear-groups busctl --address="$bus" \
+  get-property dev.libfz.Tunnel /dev/libfz/Tunnel dev.libfz.Tunnel1 State)" = 's "disconnected"' ] \
+  || fail "a user cannot read State"
+out=$(setpriv --reuid=65534 --regid=65534 --clear-groups gdbus call --address "$bus" \
+  --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus \
+  --method org.freedesktop.DBus.RequestName dev.libfz.Tunnel 0 2>&1) \
+  && fail "a user may own dev.libfz.Tunnel: $out"
+grep -q AccessDenied <<<"$out" || fail "RequestName by a user: $out"
+echo "the policy: a user reads State and cannot own the name"
 
 # Again, then SIGTERM while connected.
 call Connect 'sa{sv}' "$E2E_TOKEN_CL" 1 api_url s "$E2E_URL" || fail "Connect again"
