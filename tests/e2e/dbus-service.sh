@@ -4,7 +4,8 @@
 # option, Connect with the client's token, the resources and a request
 # through the tunnel, AlreadyConnected, Disconnect (DNS restored, the TUN
 # gone, the service still there), few PropertiesChanged for a connect and
-# for a burst of changes, the bus policy, and SIGTERM ending it cleanly.
+# for a burst of changes, the bus policy, reconnecting while the portal
+# is away, and SIGTERM ending it cleanly.
 . "$(dirname "$0")/e2e-lib.sh" "$@"
 fz_require_cmd dbus-daemon busctl gdbus setpriv
 e2e_setup
@@ -166,6 +167,16 @@ echo "the policy: a user reads State and cannot own the name"
 # Again, then SIGTERM while connected.
 call Connect 'sa{sv}' "$E2E_TOKEN_CL" 1 api_url s "$E2E_URL" || fail "Connect again"
 e2e_wait_up svc 15 "the tunnel connected again" state_is connected
+# The portal away: reconnecting, the tunnel still carrying traffic; back:
+# connected.
+e2e_curl http://172.16.1.10/ >/dev/null || fail "HTTP in the second session"
+e2e_stop portal TERM || fail "fz-portal did not exit cleanly"
+e2e_wait_up svc 10 "the state without the portal" state_is reconnecting
+e2e_curl http://172.16.1.10/ >/dev/null || fail "HTTP while the portal is away"
+mv "$E2E_DIR/portal.log" "$E2E_DIR/portal-1.log"
+e2e_start_portal
+e2e_wait_up svc 30 "the state with the portal back" state_is connected
+echo "reconnecting while the portal is away, connected again after"
 e2e_stop svc TERM || fail "fz-tunnel did not exit 0 on SIGTERM"
 cmp "$conf" "$E2E_DIR/resolv.orig" || fail "resolv.conf not restored after SIGTERM"
 on cl ip link show tun-fz >/dev/null 2>&1 && fail "tun-fz left behind after SIGTERM"
