@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Case 12: fz-tunnel as the D-Bus service on a private system bus in the
 # client's namespace: introspection, properties, Connect with a bad
-# option, Connect with the client's token, the resources and a request
+# option, a token the portal refuses, Connect with the client's token, the resources and a request
 # through the tunnel, AlreadyConnected, Disconnect (DNS restored, the TUN
 # gone, the service still there), few PropertiesChanged for a connect and
 # for a burst of changes, the bus policy, reconnecting while the portal
@@ -82,6 +82,20 @@ out=$(gdbus call --address "$bus" --dest dev.libfz.Tunnel --object-path /dev/lib
   && fail "Connect took api_url as a boolean (gdbus)"
 grep -q "org.freedesktop.DBus.Error.InvalidArgs" <<<"$out" || fail "not InvalidArgs: $out"
 echo "bad options are refused with InvalidArgs"
+
+# A token the portal does not know: Disconnected asks for a sign-in,
+# LastError says why, the state goes back.
+wrong=$("$fz_portal" new-token | sed -n 's/^token: //p')
+e2e_bg monitor cl stdbuf -oL gdbus monitor --address "$bus" --dest dev.libfz.Tunnel
+sleep 0.5
+call Connect 'sa{sv}' "$wrong" 1 api_url s "$E2E_URL" || fail "Connect with a wrong token"
+e2e_wait_up svc 10 "Disconnected for a wrong token" grep -q "Disconnected (.*, true)" \
+  "$E2E_DIR/monitor.log"
+e2e_stop monitor || true
+e2e_wait_up svc 5 "the state after a wrong token" state_is disconnected
+[ "$(prop LastError)" != 's ""' ] || fail "no LastError after a wrong token"
+grep -q "$wrong" "$E2E_DIR/svc.log" && fail "the wrong token is in the log"
+echo "a wrong token: Disconnected with requires_sign_in, $(prop LastError)"
 
 # Every PropertiesChanged while connecting.
 e2e_bg monitor cl stdbuf -oL gdbus monitor --address "$bus" --dest dev.libfz.Tunnel
