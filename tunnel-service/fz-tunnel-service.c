@@ -97,7 +97,7 @@ revert_dns (FzTunnelService *self)
     return;
   if (!fz_dns_control_revert (self->dns_mode, self->resolv_conf, self->resolv_backup,
                               fz_tunnel_get_ifindex (self->tunnel), &error))
-    g_warning ("DNS: %s", error->message);
+    g_message ("DNS: %s", error->message);
   self->dns_set = FALSE;
 }
 
@@ -115,7 +115,7 @@ on_interface (FzTunnel *tunnel, FzTunnelService *self)
                            fz_tunnel_get_ifindex (tunnel), (const char *const *) servers,
                            search, &error))
     {
-      g_warning ("DNS: %s", error->message);
+      g_message ("DNS: %s", error->message);
       return;
     }
   self->dns_set = TRUE;
@@ -143,7 +143,7 @@ on_mappings (FzTunnel *tunnel, const char *json, FzTunnelService *self)
 static void
 on_fatal (FzTunnel *tunnel, const GError *error, FzTunnelService *self)
 {
-  g_warning ("%s", error->message);
+  g_message ("the tunnel ends: %s", error->message);
   g_free (self->last_error);
   self->last_error = g_strdup (error->message);
   self->fatal = TRUE;
