@@ -1,4 +1,7 @@
-/* fz-tunnel: the client's privileged service. With --headless it signs
+/* fz-tunnel: the client's privileged service. Without --headless it
+ * owns dev.libfz.Tunnel on the system bus (fz-tunnel-service.h) and
+ * connects when a caller asks, with the caller's token; it reads
+ * FIREZONE_DNS_CONTROL and --state-dir as below. With --headless it signs
  * in with a token and runs until stopped, for servers and CI machines:
  *
  *   FIREZONE_TOKEN, or FIREZONE_TOKEN_PATH (default /etc/libfz/token:
@@ -15,6 +18,8 @@
  * SIGTERM or SIGINT: goodbye to the gateways, restore DNS, remove the
  * TUN and the routing rules, exit 0. */
 #include "fz-dns-control.h"
+#include "fz-tunnel-host.h"
+#include "fz-tunnel-service.h"
 
 #include "fz.h"
 #include <glib-unix.h>
@@ -29,21 +34,20 @@
 #define DEFAULT_STATE_DIR  "/var/lib/fz-tunnel"
 #define DEFAULT_TOKEN_PATH "/etc/libfz/token"
 #define RESOLV_CONF        "/etc/resolv.conf"
-#define MAPPINGS_FILE      "proxy-ips.json"
 #define RESOLV_BACKUP      "resolv.conf.before-libfz"
-#define MAPPINGS_MAX       (32 * 1024 * 1024)
-#define MAX_SYSTEM_DNS     8
 
 typedef struct
 {
   GMainLoop *loop;
   FzTunnel *tunnel;
+  FzTunnelService *service; /* without --headless */
   FzDnsControlMode dns_mode;
   gboolean dns_set;
   gboolean exit_when_up;
   char *state_dir;
   char *resolv_backup; /* in the state directory: /etc may be the host's */
   gint64 started;
+  gboolean stopping; /* a signal asked us to end */
   int status;
 } App;
 
@@ -53,7 +57,11 @@ on_signal (gpointer data)
   App *app = data;
 
   g_message ("stopping");
-  fz_tunnel_stop (app->tunnel);
+  app->stopping = TRUE;
+  if (app->service != NULL)
+    fz_tunnel_service_shutdown (app->service);
+  else if (app->tunnel != NULL)
+    fz_tunnel_stop (app->tunnel);
   return G_SOURCE_CONTINUE;
 }
 
@@ -119,49 +127,7 @@ on_ready (FzTunnel *tunnel, App *app)
 static void
 on_mappings (FzTunnel *tunnel, const char *json, App *app)
 {
-  g_autofree char *path = g_build_filename (app->state_dir, MAPPINGS_FILE, NULL);
-  g_autoptr (GError) error = NULL;
-
-  if (!fz_state_file_write (path, json, strlen (json), 0600, &error))
-    g_message ("cannot save the proxy-IP mappings: %s", error->message);
-}
-
-static char *
-load_mappings (const char *state_dir)
-{
-  g_autofree char *path = g_build_filename (state_dir, MAPPINGS_FILE, NULL);
-  g_autoptr (GError) error = NULL;
-  char *text;
-
-  if (!g_file_test (path, G_FILE_TEST_EXISTS))
-    return NULL;
-  text = fz_state_file_read (path, MAPPINGS_MAX, NULL, &error);
-  if (text == NULL)
-    g_message ("ignoring %s: %s", path, error->message);
-  return text;
-}
-
-/* What the system resolved with before us: the backup when our file is
- * in place (a crash), else the live file. */
-static void
-set_system_dns (App *app)
-{
-  g_autofree char *text = NULL;
-  g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
-  g_auto (GStrv) servers = NULL;
-  g_auto (GStrv) lines = NULL;
-
-  if (!g_file_get_contents (RESOLV_CONF, &text, NULL, NULL))
-    return;
-  lines = g_strsplit (text, "\n", -1);
-  for (guint i = 0, n = 0; lines[i] != NULL && n < MAX_SYSTEM_DNS; i++)
-    {
-      g_auto (GStrv) words = g_strsplit_set (g_strstrip (lines[i]), " \t", 3);
-      if (g_strcmp0 (words[0], "nameserver") == 0 && words[1] != NULL)
-        g_strv_builder_add (b, words[1]), n++;
-    }
-  servers = g_strv_builder_end (b);
-  fz_tunnel_set_system_dns (app->tunnel, (const char *const *) servers);
+  fz_tunnel_host_save_mappings (app->state_dir, json);
 }
 
 static gboolean
@@ -202,7 +168,7 @@ configure (App *app, FzTunnelConfig *config, char **id, char **mappings, GError 
   *id = fz_device_id_get (FALSE, app->state_dir, error);
   if (*id == NULL)
     return FALSE;
-  *mappings = load_mappings (app->state_dir);
+  *mappings = fz_tunnel_host_load_mappings (app->state_dir);
   config->api_url = api_url != NULL && api_url[0] != '\0' ? api_url : DEFAULT_API_URL;
   config->device_id = *id;
   config->name = g_getenv ("FIREZONE_NAME");
@@ -227,7 +193,9 @@ run (App *app, const char *token, GError **error)
     app->tunnel = fz_tunnel_new (&config, error);
   if (!ok || app->tunnel == NULL)
     return 1;
-  set_system_dns (app);
+  /* What the system resolved with before us: the backup when our file
+   * was in place (a crash, restored above), else the live file. */
+  fz_tunnel_host_read_system_dns (app->tunnel, RESOLV_CONF);
   g_signal_connect (app->tunnel, "ready", G_CALLBACK (on_ready), app);
   g_signal_connect (app->tunnel, "interface-changed", G_CALLBACK (on_interface), app);
   g_signal_connect (app->tunnel, "mappings-changed", G_CALLBACK (on_mappings), app);
@@ -240,6 +208,73 @@ run (App *app, const char *token, GError **error)
   fz_tunnel_start (app->tunnel);
   g_main_loop_run (app->loop);
   revert_dns (app);
+  return app->status;
+}
+
+/* ---- the D-Bus service ---------------------------------------------- */
+
+static void
+on_bus (GDBusConnection *connection, const char *name, gpointer data)
+{
+  App *app = data;
+  g_autoptr (GError) error = NULL;
+
+  if (!fz_tunnel_service_export (app->service, connection, &error))
+    {
+      g_printerr ("fz-tunnel: cannot export %s: %s\n", FZ_TUNNEL_SERVICE_PATH,
+                  error->message);
+      app->status = 1;
+      g_main_loop_quit (app->loop);
+    }
+}
+
+static void
+on_name_acquired (GDBusConnection *connection, const char *name, gpointer data)
+{
+  g_message ("fz-tunnel %s: %s on the system bus", fz_version (), name);
+}
+
+static void
+on_name_lost (GDBusConnection *connection, const char *name, gpointer data)
+{
+  App *app = data;
+
+  g_printerr ("fz-tunnel: %s: %s\n", name,
+              connection == NULL ? "cannot connect to the system bus"
+                                 : "the name is taken");
+  app->status = 1;
+  g_main_loop_quit (app->loop);
+}
+
+static void
+on_service_idle (FzTunnelService *service, App *app)
+{
+  if (app->stopping)
+    g_main_loop_quit (app->loop);
+}
+
+static int
+run_service (App *app, GError **error)
+{
+  const char *dns = g_getenv ("FIREZONE_DNS_CONTROL");
+  FzTunnelServiceConfig config
+    = { .state_dir = app->state_dir, .resolv_conf = RESOLV_CONF };
+  guint owner;
+
+  config.dns_mode = FZ_DNS_CONTROL_ETC_RESOLV_CONF;
+  if (dns != NULL && dns[0] != '\0'
+      && !fz_dns_control_mode_parse (dns, &config.dns_mode, error))
+    return 1;
+  app->service = fz_tunnel_service_new (&config, error);
+  if (app->service == NULL)
+    return 1;
+  g_signal_connect (app->service, "idle", G_CALLBACK (on_service_idle), app);
+  owner
+    = g_bus_own_name (G_BUS_TYPE_SYSTEM, "dev.libfz.Tunnel", G_BUS_NAME_OWNER_FLAGS_NONE,
+                      on_bus, on_name_acquired, on_name_lost, app, NULL);
+  g_main_loop_run (app->loop);
+  g_bus_unown_name (owner);
+  g_clear_object (&app->service);
   return app->status;
 }
 
@@ -282,11 +317,6 @@ main (int argc, char **argv)
       g_print ("fz-tunnel %s\n", fz_version ());
       return 0;
     }
-  if (!headless)
-    {
-      g_printerr ("fz-tunnel: only --headless is available in this version\n");
-      return 2;
-    }
   if (!fz_log_setup ("fz-tunnel", &error))
     {
       g_printerr ("fz-tunnel: %s\n", error->message);
@@ -298,8 +328,9 @@ main (int argc, char **argv)
   app.resolv_backup = g_build_filename (app.state_dir, RESOLV_BACKUP, NULL);
 
   /* Before any thread exists: the token leaves the environment. */
-  token = fz_token_load (token_path != NULL ? token_path : DEFAULT_TOKEN_PATH, &error);
-  if (token == NULL)
+  if (headless)
+    token = fz_token_load (token_path != NULL ? token_path : DEFAULT_TOKEN_PATH, &error);
+  if (headless && token == NULL)
     {
       g_printerr ("fz-tunnel: %s\n", error->message);
       return 1;
@@ -313,8 +344,13 @@ main (int argc, char **argv)
       g_source_set_callback (sig[i], on_signal, &app, NULL);
       g_source_attach (sig[i], ctx);
     }
-  status = run (&app, token, &error);
-  explicit_bzero (token, strlen (token));
+  if (headless)
+    {
+      status = run (&app, token, &error);
+      explicit_bzero (token, strlen (token));
+    }
+  else
+    status = run_service (&app, &error);
   if (error != NULL)
     g_printerr ("fz-tunnel: %s\n", error->message);
   g_clear_object (&app.tunnel);

@@ -58,6 +58,7 @@ enum
   SIG_MASQUERADE,
   SIG_FATAL,
   SIG_STOPPED,
+  SIG_PORTAL_CHANGED,
   N_SIGNALS
 };
 
@@ -513,6 +514,7 @@ on_portal_state (FzPortalChannel *ch, FzPortalChannelState state, gpointer data)
   FzTunnel *self = data;
 
   g_info ("portal: %s", fz_portal_channel_state_name (state));
+  g_signal_emit (self, signals[SIG_PORTAL_CHANGED], 0);
   if (state == FZ_PORTAL_CHANNEL_FAILED)
     {
       g_autoptr (GError) error = g_error_copy (fz_portal_channel_get_error (ch));
@@ -828,6 +830,111 @@ fz_tunnel_get_n_resources (FzTunnel *self)
   return self->cl != NULL ? fz_client_state_get_resources (self->cl)->len : 0;
 }
 
+gboolean
+fz_tunnel_is_portal_joined (FzTunnel *self)
+{
+  return self->channel != NULL
+         && fz_portal_channel_get_state (self->channel) == FZ_PORTAL_CHANNEL_JOINED;
+}
+
+GStrv
+fz_tunnel_get_addresses (FzTunnel *self)
+{
+  g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
+  const FzClientInterface *iface;
+  char buf[FZ_IP_ADDR_STRLEN];
+
+  if (self->cl == NULL || !self->ready)
+    return g_strv_builder_end (b);
+  iface = fz_client_state_get_interface (self->cl);
+  if (iface->ipv4.family != 0)
+    g_strv_builder_add (b, fz_ip_addr_to_string (&iface->ipv4, buf));
+  if (iface->ipv6.family != 0)
+    g_strv_builder_add (b, fz_ip_addr_to_string (&iface->ipv6, buf));
+  return g_strv_builder_end (b);
+}
+
+static const char *
+resource_type_name (FzResourceType type)
+{
+  switch (type)
+    {
+    case FZ_RESOURCE_DNS: return "dns";
+    case FZ_RESOURCE_CIDR: return "cidr";
+    case FZ_RESOURCE_INTERNET: return "internet";
+    }
+  return "unknown";
+}
+
+static const char *
+site_status_name (FzClientSiteStatus status)
+{
+  switch (status)
+    {
+    case FZ_CLIENT_SITE_ONLINE: return "online";
+    case FZ_CLIENT_SITE_OFFLINE: return "offline";
+    case FZ_CLIENT_SITE_UNKNOWN: break;
+    }
+  return "unknown";
+}
+
+GVariant *
+fz_tunnel_dup_resources (FzTunnel *self)
+{
+  GVariantBuilder list;
+  GArray *views = self->cl != NULL ? fz_client_state_get_resources (self->cl) : NULL;
+
+  g_variant_builder_init (&list, G_VARIANT_TYPE ("aa{sv}"));
+  for (guint i = 0; views != NULL && i < views->len; i++)
+    {
+      const FzClientResourceView *v = &g_array_index (views, FzClientResourceView, i);
+      const FzResource *r = v->resource;
+      GVariantBuilder d;
+
+      g_variant_builder_init (&d, G_VARIANT_TYPE_VARDICT);
+      g_variant_builder_add (&d, "{sv}", "id", g_variant_new_string (r->id));
+      g_variant_builder_add (&d, "{sv}", "name", g_variant_new_string (r->name));
+      g_variant_builder_add (&d, "{sv}", "type",
+                             g_variant_new_string (resource_type_name (r->type)));
+      if (r->address != NULL)
+        g_variant_builder_add (&d, "{sv}", "address", g_variant_new_string (r->address));
+      if (r->address_description != NULL)
+        g_variant_builder_add (&d, "{sv}", "address_description",
+                               g_variant_new_string (r->address_description));
+      if (r->sites != NULL && r->sites->len > 0)
+        g_variant_builder_add (
+          &d, "{sv}", "site_name",
+          g_variant_new_string (g_array_index (r->sites, FzSite, 0).name));
+      g_variant_builder_add (&d, "{sv}", "site_status",
+                             g_variant_new_string (site_status_name (v->status)));
+      g_variant_builder_add (&d, "{sv}", "can_be_disabled",
+                             g_variant_new_boolean (r->can_be_disabled));
+      g_variant_builder_add_value (&list, g_variant_builder_end (&d));
+    }
+  return g_variant_ref_sink (g_variant_builder_end (&list));
+}
+
+void
+fz_tunnel_set_internet_resource_enabled (FzTunnel *self, gboolean on)
+{
+  if (self->cl == NULL)
+    return;
+  fz_client_state_set_internet_resource_enabled (self->cl, on, g_get_monotonic_time ());
+  schedule (self, g_get_monotonic_time ());
+}
+
+void
+fz_tunnel_reset (FzTunnel *self)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  if (self->cl == NULL)
+    return;
+  fz_client_state_reset (self->cl, now);
+  add_host_addresses (self, now);
+  schedule (self, now);
+}
+
 char *
 fz_tunnel_describe (FzTunnel *self)
 {
@@ -893,6 +1000,9 @@ fz_tunnel_class_init (FzTunnelClass *klass)
   signals[SIG_STOPPED]
     = g_signal_new ("stopped", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
                     NULL, NULL, G_TYPE_NONE, 0);
+  signals[SIG_PORTAL_CHANGED]
+    = g_signal_new ("portal-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                    NULL, NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void

@@ -20,7 +20,9 @@
  *     settings for a gateway.
  *   "fatal" (GError *error): the tunnel cannot go on (the token expired
  *     or was refused, the TUN was deleted); it has stopped.
- *   "stopped": fz_tunnel_stop() finished. */
+ *   "stopped": fz_tunnel_stop() finished.
+ *   "portal-changed": the portal connection's state changed
+ *     (fz_tunnel_is_portal_joined()). */
 #pragma once
 
 #include <gio/gio.h>
@@ -80,6 +82,19 @@ char *fz_tunnel_get_search_domain (FzTunnel *self);
 void fz_tunnel_set_system_dns (FzTunnel *self, const char *const *servers);
 /* Client: how many resources the portal gave. */
 guint fz_tunnel_get_n_resources (FzTunnel *self);
+/* Client: each resource as a{sv} (id, name, type "cidr"|"dns"|
+ * "internet", address, address_description, site_name, site_status
+ * "online"|"offline"|"unknown", can_be_disabled); keys without a value
+ * are left out. Not floating: unref it. */
+GVariant *fz_tunnel_dup_resources (FzTunnel *self);
+/* Client: the TUN's IPv4 and IPv6 addresses (empty before "ready"). */
+GStrv fz_tunnel_get_addresses (FzTunnel *self);
+void fz_tunnel_set_internet_resource_enabled (FzTunnel *self, gboolean on);
+/* Client: connections to the gateways start over (as after a network
+ * change); the session, resources and mappings stay. */
+void fz_tunnel_reset (FzTunnel *self);
+/* The portal channel is joined (FALSE while it reconnects). */
+gboolean fz_tunnel_is_portal_joined (FzTunnel *self);
 /* A one-line status: role, portal state, peers, path of each. */
 char *fz_tunnel_describe (FzTunnel *self);
 

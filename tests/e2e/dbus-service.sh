@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# Case 12: fz-tunnel as the D-Bus service on a private system bus in the
+# client's namespace: introspection, properties, Connect with a bad
+# option, a token the portal refuses, Connect with the client's token, the resources and a request
+# through the tunnel, AlreadyConnected, Disconnect (DNS restored, the TUN
+# gone, the service still there), few PropertiesChanged for a connect and
+# for a burst of changes, the bus policy, reconnecting while the portal
+# is away, and SIGTERM ending it cleanly.
+. "$(dirname "$0")/e2e-lib.sh" "$@"
+fz_require_cmd dbus-daemon busctl gdbus setpriv
+e2e_setup
+e2e_start_gateway 1
+e2e_start_gateway 3
+conf=/etc/netns/$ns_cl/resolv.conf
+cp "$conf" "$E2E_DIR/resolv.orig"
+
+# The bus: the system bus's defaults (deny method calls, allow replies
+# and signals) and the policy file we install.
+bus=unix:path=$E2E_DIR/bus.sock
+cat >"$E2E_DIR/bus.conf" <<CONF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>$bus</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus"/>
+  </policy>
+  <include>$e2e_src/../../data/dbus/dev.libfz.Tunnel.conf</include>
+</busconfig>
+CONF
+e2e_bg bus cl dbus-daemon --config-file="$E2E_DIR/bus.conf" --nofork --print-address
+e2e_wait_up bus 10 "the private system bus" test -S "$E2E_DIR/bus.sock"
+
+bctl () {
+  busctl --address="$bus" "$@"
+}
+prop () {
+  bctl get-property dev.libfz.Tunnel /dev/libfz/Tunnel dev.libfz.Tunnel1 "$@"
+}
+call () {
+  bctl call dev.libfz.Tunnel /dev/libfz/Tunnel dev.libfz.Tunnel1 "$@"
+}
+state_is () {
+  [ "$(prop State)" = "s \"$1\"" ]
+}
+
+mkdir -p "$E2E_DIR/state-cl"
+e2e_bg svc cl env DBUS_SYSTEM_BUS_ADDRESS="$bus" FIREZONE_DNS_CONTROL=etc-resolv-conf \
+  RUST_LOG="${E2E_LOG:-info}" "$fz_tunnel" --state-dir "$E2E_DIR/state-cl"
+e2e_wait_up svc 10 "the service on the bus" state_is disconnected
+
+intro=$(bctl introspect dev.libfz.Tunnel /dev/libfz/Tunnel dev.libfz.Tunnel1)
+for m in .Connect .Disconnect .SetInternetResourceEnabled .Reset .Disconnected .State \
+  .Resources .TunnelAddresses .InternetResourceEnabled .DeviceId .Version .LastError; do
+  grep -q "^\\$m " <<<"$intro" || fail "introspection lacks $m: $intro"
+done
+[ "$(prop Version)" != 's ""' ] || fail "no Version"
+[ "$(prop DeviceId)" != 's ""' ] || fail "no DeviceId"
+echo "introspection and the initial properties are right"
+
+out=$(call Connect 'sa{sv}' "$E2E_TOKEN_CL" 1 api_url b true 2>&1) \
+  && fail "Connect took api_url as a boolean"
+grep -q "api_url" <<<"$out" || fail "Connect's error does not name the option: $out"
+out=$(call Connect 'sa{sv}' "$E2E_TOKEN_CL" 1 colour s red 2>&1) \
+  && fail "Connect took an unknown option"
+state_is disconnected || fail "a refused Connect changed the state"
+# busctl prints the error's message; the name shows through gdbus.
+out=$(gdbus call --address "$bus" --dest dev.libfz.Tunnel --object-path /dev/libfz/Tunnel \
+  --method dev.libfz.Tunnel1.Connect "$E2E_TOKEN_CL" "{'api_url': <true>}" 2>&1) \
+  && fail "Connect took api_url as a boolean (gdbus)"
+grep -q "org.freedesktop.DBus.Error.InvalidArgs" <<<"$out" || fail "not InvalidArgs: $out"
+echo "bad options are refused with InvalidArgs"
+
+# A token the portal does not know: Disconnected asks for a sign-in,
+# LastError says why, the state goes back.
+wrong=$("$fz_portal" new-token | sed -n 's/^token: //p')
+e2e_bg monitor cl stdbuf -oL gdbus monitor --address "$bus" --dest dev.libfz.Tunnel
+sleep 0.5
+call Connect 'sa{sv}' "$wrong" 1 api_url s "$E2E_URL" || fail "Connect with a wrong token"
+e2e_wait_up svc 10 "Disconnected for a wrong token" grep -q "Disconnected (.*, true)" \
+  "$E2E_DIR/monitor.log"
+e2e_stop monitor || true
+e2e_wait_up svc 5 "the state after a wrong token" state_is disconnected
+[ "$(prop LastError)" != 's ""' ] || fail "no LastError after a wrong token"
+grep -q "$wrong" "$E2E_DIR/svc.log" && fail "the wrong token is in the log"
+echo "a wrong token: Disconnected with requires_sign_in, $(prop LastError)"
+
+# Every PropertiesChanged while connecting.
+e2e_bg monitor cl stdbuf -oL gdbus monitor --address "$bus" --dest dev.libfz.Tunnel
+sleep 0.5
+call Connect 'sa{sv}' "$E2E_TOKEN_CL" 1 api_url s "$E2E_URL" || fail "Connect"
+e2e_wait_up svc 15 "the tunnel connected" state_is connected
+sleep 1 # the last coalesced update
+changes=$(grep -c "PropertiesChanged" "$E2E_DIR/monitor.log" || true)
+e2e_stop monitor || true
+echo "PropertiesChanged while connecting: $changes"
+[ "$changes" -ge 1 ] && [ "$changes" -le 10 ] \
+  || fail "$changes PropertiesChanged for one connect: $(cat "$E2E_DIR/monitor.log")"
+
+bctl --json=short get-property dev.libfz.Tunnel /dev/libfz/Tunnel dev.libfz.Tunnel1 \
+  Resources >"$E2E_DIR/resources.json"
+python3 - "$E2E_DIR/resources.json" <<'PY' || fail "Resources: $(cat "$E2E_DIR/resources.json")"
+import json, sys
+rs = json.load(open(sys.argv[1]))["data"]
+by_name = {r["name"]["data"]: r for r in rs}
+assert sorted(by_name) == ["App", "LabB", "Svc", "Web"], sorted(by_name)
+web = by_name["Web"]
+assert web["type"]["data"] == "cidr" and web["address"]["data"] == "172.16.1.10/32", web
+assert web["site_name"]["data"] == "A", web
+assert by_name["App"]["type"]["data"] == "dns", by_name["App"]
+PY
+addrs=$(prop TunnelAddresses)
+grep -Eq '"100\.[0-9.]+"' <<<"$addrs" || fail "TunnelAddresses: $addrs"
+grep -q "^nameserver 100.100.111." "$conf" || fail "resolv.conf while connected: $(cat "$conf")"
+body=$(e2e_curl http://172.16.1.10/) || fail "HTTP to the CIDR resource"
+[ "$body" = "hello from res" ] || fail "HTTP body: $body"
+echo "connected: 4 resources, $addrs, HTTP through the tunnel"
+
+out=$(call Connect 'sa{sv}' "$E2E_TOKEN_CL" 1 api_url s "$E2E_URL" 2>&1) \
+  && fail "a second Connect succeeded"
+out=$(gdbus call --address "$bus" --dest dev.libfz.Tunnel --object-path /dev/libfz/Tunnel \
+  --method dev.libfz.Tunnel1.Connect "$E2E_TOKEN_CL" "{'api_url': <'$E2E_URL'>}" 2>&1) \
+  && fail "a second Connect succeeded (gdbus)"
+grep -q "dev.libfz.Tunnel1.Error.AlreadyConnected" <<<"$out" || fail "not AlreadyConnected: $out"
+
+call Disconnect || fail "Disconnect"
+e2e_wait_up svc 5 "the state after Disconnect" state_is disconnected
+cmp "$conf" "$E2E_DIR/resolv.orig" || fail "resolv.conf not restored: $(cat "$conf")"
+on cl ip link show tun-fz >/dev/null 2>&1 && fail "tun-fz left behind after Disconnect"
+on cl ip rule | grep -q 0x2021fd00 && fail "the routing rule left behind after Disconnect"
+[ "$(prop Resources)" = "aa{sv} 0" ] || fail "Resources after Disconnect: $(prop Resources)"
+out=$(gdbus call --address "$bus" --dest dev.libfz.Tunnel --object-path /dev/libfz/Tunnel \
+  --method dev.libfz.Tunnel1.Disconnect 2>&1) && fail "a second Disconnect succeeded"
+grep -q "dev.libfz.Tunnel1.Error.NotConnected" <<<"$out" || fail "not NotConnected: $out"
+echo "disconnected: DNS restored, tun-fz gone"
+
+# A burst: 20 switches of the Internet resource reach the bus as at most
+# one PropertiesChanged per 100 ms, the last with the newest value.
+e2e_bg monitor cl stdbuf -oL gdbus monitor --address "$bus" --dest dev.libfz.Tunnel
+sleep 0.5
+t0=$(date +%s%N)
+for i in $(seq 1 20); do
+  v=true
+  [ $((i % 2)) = 0 ] && v=false
+  call SetInternetResourceEnabled b "$v" || fail "SetInternetResourceEnabled"
+done
+t1=$(date +%s%N)
+sleep 0.5
+e2e_stop monitor || true
+changes=$(grep -c "InternetResourceEnabled" "$E2E_DIR/monitor.log" || true)
+limit=$(((t1 - t0) / 100000000 + 2))
+echo "PropertiesChanged for 20 switches in $(((t1 - t0) / 1000000)) ms: $changes (at most $limit)"
+[ "$changes" -ge 1 ] && [ "$changes" -le "$limit" ] || fail "not coalesced: $(cat "$E2E_DIR/monitor.log")"
+tail -n 1 "$E2E_DIR/monitor.log" | grep -q "'InternetResourceEnabled': <false>" \
+  || fail "the last update is not the newest value: $(tail -n 1 "$E2E_DIR/monitor.log")"
+[ "$(prop InternetResourceEnabled)" = "b false" ] || fail "InternetResourceEnabled"
+
+# The policy: anyone may read, only root may own the name.
+[ "$(setpriv --reuid=65534 --regid=65534 --clear-groups busctl --address="$bus" \
+  get-property dev.libfz.Tunnel /dev/libfz/Tunnel dev.libfz.Tunnel1 State)" = 's "disconnected"' ] \
+  || fail "a user cannot read State"
+out=$(setpriv --reuid=65534 --regid=65534 --clear-groups gdbus call --address "$bus" \
+  --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus \
+  --method org.freedesktop.DBus.RequestName dev.libfz.Tunnel 0 2>&1) \
+  && fail "a user may own dev.libfz.Tunnel: $out"
+grep -q AccessDenied <<<"$out" || fail "RequestName by a user: $out"
+echo "the policy: a user reads State and cannot own the name"
+
+# Again, then SIGTERM while connected.
+call Connect 'sa{sv}' "$E2E_TOKEN_CL" 1 api_url s "$E2E_URL" || fail "Connect again"
+e2e_wait_up svc 15 "the tunnel connected again" state_is connected
+# The portal away: reconnecting, the tunnel still carrying traffic; back:
+# connected.
+e2e_curl http://172.16.1.10/ >/dev/null || fail "HTTP in the second session"
+e2e_stop portal TERM || fail "fz-portal did not exit cleanly"
+e2e_wait_up svc 10 "the state without the portal" state_is reconnecting
+e2e_curl http://172.16.1.10/ >/dev/null || fail "HTTP while the portal is away"
+mv "$E2E_DIR/portal.log" "$E2E_DIR/portal-1.log"
+e2e_start_portal
+e2e_wait_up svc 30 "the state with the portal back" state_is connected
+echo "reconnecting while the portal is away, connected again after"
+e2e_stop svc TERM || fail "fz-tunnel did not exit 0 on SIGTERM"
+cmp "$conf" "$E2E_DIR/resolv.orig" || fail "resolv.conf not restored after SIGTERM"
+on cl ip link show tun-fz >/dev/null 2>&1 && fail "tun-fz left behind after SIGTERM"
+grep -q "$E2E_TOKEN_CL" "$E2E_DIR/svc.log" && fail "the token is in the log"
+grep -rqF "$E2E_TOKEN_CL" "$E2E_DIR/state-cl" && fail "the token is in the state directory"
+echo "PASS"

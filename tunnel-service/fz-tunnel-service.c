@@ -1,0 +1,427 @@
+#include "fz-tunnel-service.h"
+
+#include "fz-dbus-tunnel1.h"
+#include "fz-tunnel-host.h"
+#include <string.h>
+
+#undef G_LOG_DOMAIN
+#define G_LOG_DOMAIN "fz-tunnel"
+
+#define DEFAULT_API_URL "wss://api.firezone.dev"
+#define RESOLV_BACKUP   "resolv.conf.before-libfz"
+#define ERROR_PREFIX    "dev.libfz.Tunnel1.Error."
+
+struct _FzTunnelService
+{
+  GObject parent;
+  GMainContext *ctx;
+  FzDBusTunnel1 *skeleton;
+  FzTunnel *tunnel;
+  GDBusMethodInvocation *disconnecting; /* a Disconnect waiting for "stopped" */
+  char *state_dir, *resolv_conf, *resolv_backup, *device_id;
+  FzDnsControlMode dns_mode;
+  gboolean dns_set, internet_resource, fatal, requires_sign_in;
+  char *last_error;
+  GSource *flush; /* the pending property update */
+};
+
+G_DEFINE_FINAL_TYPE (FzTunnelService, fz_tunnel_service, G_TYPE_OBJECT)
+
+enum
+{
+  SIG_IDLE,
+  N_SIGNALS,
+};
+static guint signals[N_SIGNALS];
+
+/* ---- properties, coalesced ------------------------------------------ */
+
+static const char *
+state_name (FzTunnelService *self)
+{
+  if (self->tunnel == NULL)
+    return "disconnected";
+  if (!fz_tunnel_is_ready (self->tunnel))
+    return "connecting";
+  return fz_tunnel_is_portal_joined (self->tunnel) ? "connected" : "reconnecting";
+}
+
+/* Sets every property at once: the skeleton sends the ones that changed
+ * in one PropertiesChanged from its next idle. */
+static gboolean
+on_flush (gpointer data)
+{
+  FzTunnelService *self = data;
+  FzDBusTunnel1 *s = self->skeleton;
+  g_autoptr (GVariant) resources = NULL;
+  g_auto (GStrv) addresses = NULL;
+
+  g_clear_pointer (&self->flush, g_source_unref);
+  if (self->tunnel != NULL)
+    {
+      resources = fz_tunnel_dup_resources (self->tunnel);
+      addresses = fz_tunnel_get_addresses (self->tunnel);
+    }
+  else
+    resources = g_variant_ref_sink (g_variant_new ("aa{sv}", NULL));
+  fz_dbus_tunnel1_set_state (s, state_name (self));
+  fz_dbus_tunnel1_set_resources (s, resources);
+  fz_dbus_tunnel1_set_tunnel_addresses (s, addresses != NULL
+                                             ? (const char *const *) addresses
+                                             : (const char *const[]){ NULL });
+  fz_dbus_tunnel1_set_internet_resource_enabled (s, self->internet_resource);
+  fz_dbus_tunnel1_set_last_error (s, self->last_error != NULL ? self->last_error : "");
+  return G_SOURCE_REMOVE;
+}
+
+/* At most one update per period: a change while one is pending rides
+ * along with it. */
+static void
+schedule_flush (FzTunnelService *self)
+{
+  if (self->flush != NULL)
+    return;
+  self->flush = g_timeout_source_new (FZ_TUNNEL_SERVICE_COALESCE_MS);
+  g_source_set_callback (self->flush, on_flush, self, NULL);
+  g_source_attach (self->flush, self->ctx);
+}
+
+/* ---- the tunnel ------------------------------------------------------ */
+
+static void
+revert_dns (FzTunnelService *self)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!self->dns_set)
+    return;
+  if (!fz_dns_control_revert (self->dns_mode, self->resolv_conf, self->resolv_backup,
+                              fz_tunnel_get_ifindex (self->tunnel), &error))
+    g_message ("DNS: %s", error->message);
+  self->dns_set = FALSE;
+}
+
+static void
+on_interface (FzTunnel *tunnel, FzTunnelService *self)
+{
+  g_auto (GStrv) servers = fz_tunnel_get_dns_servers (tunnel);
+  g_autofree char *search = fz_tunnel_get_search_domain (tunnel);
+  g_autoptr (GError) error = NULL;
+
+  schedule_flush (self);
+  if (self->dns_mode == FZ_DNS_CONTROL_DISABLED || servers == NULL)
+    return;
+  if (!fz_dns_control_set (self->dns_mode, self->resolv_conf, self->resolv_backup,
+                           fz_tunnel_get_ifindex (tunnel), (const char *const *) servers,
+                           search, &error))
+    {
+      g_message ("DNS: %s", error->message);
+      return;
+    }
+  self->dns_set = TRUE;
+}
+
+static void
+on_ready (FzTunnel *tunnel, FzTunnelService *self)
+{
+  on_interface (tunnel, self); /* the sentinels are known now */
+  g_message ("tunnel up with %u resources", fz_tunnel_get_n_resources (tunnel));
+}
+
+static void
+on_changed (FzTunnel *tunnel, FzTunnelService *self)
+{
+  schedule_flush (self);
+}
+
+static void
+on_mappings (FzTunnel *tunnel, const char *json, FzTunnelService *self)
+{
+  fz_tunnel_host_save_mappings (self->state_dir, json);
+}
+
+static void
+on_fatal (FzTunnel *tunnel, const GError *error, FzTunnelService *self)
+{
+  g_message ("the tunnel ends: %s", error->message);
+  g_free (self->last_error);
+  self->last_error = g_strdup (error->message);
+  self->fatal = TRUE;
+  self->requires_sign_in = g_error_matches (error, FZ_PORTAL_CHANNEL_ERROR,
+                                            FZ_PORTAL_CHANNEL_ERROR_UNAUTHORIZED)
+                           || g_error_matches (error, FZ_PORTAL_CHANNEL_ERROR,
+                                               FZ_PORTAL_CHANNEL_ERROR_TOKEN_EXPIRED);
+  revert_dns (self);
+  fz_tunnel_stop (tunnel);
+}
+
+static void
+on_stopped (FzTunnel *tunnel, FzTunnelService *self)
+{
+  revert_dns (self);
+  g_signal_handlers_disconnect_by_data (tunnel, self);
+  g_clear_object (&self->tunnel);
+  g_message ("tunnel stopped");
+  if (self->fatal)
+    fz_dbus_tunnel1_emit_disconnected (self->skeleton, self->last_error,
+                                       self->requires_sign_in);
+  self->fatal = FALSE;
+  if (self->disconnecting != NULL)
+    fz_dbus_tunnel1_complete_disconnect (self->skeleton,
+                                         g_steal_pointer (&self->disconnecting));
+  schedule_flush (self);
+  g_signal_emit (self, signals[SIG_IDLE], 0);
+}
+
+static gboolean
+start_tunnel (FzTunnelService *self, const char *token, const char *api_url,
+              GError **error)
+{
+  g_autofree char *mappings = fz_tunnel_host_load_mappings (self->state_dir);
+  FzTunnelConfig config = {
+    .role = FZ_TUNNEL_ROLE_CLIENT,
+    .api_url = api_url,
+    .token = token,
+    .device_id = self->device_id,
+    .component = "linux-client",
+    .mappings = mappings,
+    .internet_resource = self->internet_resource,
+  };
+
+  self->tunnel = fz_tunnel_new (&config, error);
+  if (self->tunnel == NULL)
+    return FALSE;
+  fz_tunnel_host_read_system_dns (self->tunnel, self->resolv_conf);
+  g_signal_connect (self->tunnel, "ready", G_CALLBACK (on_ready), self);
+  g_signal_connect (self->tunnel, "interface-changed", G_CALLBACK (on_interface), self);
+  g_signal_connect (self->tunnel, "resources-changed", G_CALLBACK (on_changed), self);
+  g_signal_connect (self->tunnel, "portal-changed", G_CALLBACK (on_changed), self);
+  g_signal_connect (self->tunnel, "mappings-changed", G_CALLBACK (on_mappings), self);
+  g_signal_connect (self->tunnel, "fatal", G_CALLBACK (on_fatal), self);
+  g_signal_connect (self->tunnel, "stopped", G_CALLBACK (on_stopped), self);
+  g_message ("connecting to %s on %s, UDP port %u", api_url,
+             fz_tunnel_get_interface_name (self->tunnel),
+             fz_tunnel_get_port (self->tunnel));
+  fz_tunnel_start (self->tunnel);
+  return TRUE;
+}
+
+/* ---- methods --------------------------------------------------------- */
+
+/* The options Connect knows, with their types; nothing else is taken. */
+static gboolean
+parse_options (GVariant *options, const char **api_url, gboolean *internet,
+               GError **error)
+{
+  GVariantIter iter;
+  const char *key;
+  GVariant *value;
+
+  g_variant_iter_init (&iter, options);
+  while (g_variant_iter_loop (&iter, "{&sv}", &key, &value))
+    {
+      const GVariantType *want;
+
+      if (g_str_equal (key, "api_url"))
+        want = G_VARIANT_TYPE_STRING;
+      else if (g_str_equal (key, "internet_resource"))
+        want = G_VARIANT_TYPE_BOOLEAN;
+      else
+        {
+          g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
+                       "Unknown option '%s' (known: api_url, internet_resource)", key);
+          return FALSE;
+        }
+      if (!g_variant_is_of_type (value, want))
+        {
+          g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
+                       "Option '%s' must be of type '%s', not '%s'", key,
+                       g_variant_type_peek_string (want),
+                       g_variant_get_type_string (value));
+          return FALSE;
+        }
+      if (g_str_equal (key, "api_url"))
+        *api_url = g_variant_get_string (value, NULL);
+      else
+        *internet = g_variant_get_boolean (value);
+    }
+  return TRUE;
+}
+
+static gboolean
+on_connect (FzDBusTunnel1 *s, GDBusMethodInvocation *inv, const char *token,
+            GVariant *options, FzTunnelService *self)
+{
+  const char *api_url = DEFAULT_API_URL;
+  gboolean internet = self->internet_resource;
+  g_autoptr (GError) error = NULL;
+
+  if (self->tunnel != NULL)
+    {
+      g_dbus_method_invocation_return_dbus_error (inv, ERROR_PREFIX "AlreadyConnected",
+                                                  "A tunnel is already running");
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  if (!parse_options (options, &api_url, &internet, &error))
+    {
+      g_dbus_method_invocation_return_gerror (inv, error);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  if (token[0] == '\0')
+    {
+      g_dbus_method_invocation_return_error (inv, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
+                                             "The token is empty");
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  self->internet_resource = internet;
+  g_clear_pointer (&self->last_error, g_free);
+  if (!start_tunnel (self, token, api_url, &error))
+    {
+      g_clear_object (&self->tunnel);
+      g_dbus_method_invocation_return_error (inv, G_DBUS_ERROR, G_DBUS_ERROR_FAILED,
+                                             "Cannot start the tunnel: %s",
+                                             error->message);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  schedule_flush (self);
+  fz_dbus_tunnel1_complete_connect (s, inv);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+return_not_connected (GDBusMethodInvocation *inv)
+{
+  g_dbus_method_invocation_return_dbus_error (inv, ERROR_PREFIX "NotConnected",
+                                              "No tunnel is running");
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+on_disconnect (FzDBusTunnel1 *s, GDBusMethodInvocation *inv, FzTunnelService *self)
+{
+  if (self->tunnel == NULL || self->disconnecting != NULL)
+    return return_not_connected (inv);
+  g_message ("disconnecting");
+  self->disconnecting = inv;
+  revert_dns (self);
+  fz_tunnel_stop (self->tunnel);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+on_set_internet (FzDBusTunnel1 *s, GDBusMethodInvocation *inv, gboolean on,
+                 FzTunnelService *self)
+{
+  self->internet_resource = on;
+  if (self->tunnel != NULL)
+    fz_tunnel_set_internet_resource_enabled (self->tunnel, on);
+  schedule_flush (self);
+  fz_dbus_tunnel1_complete_set_internet_resource_enabled (s, inv);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+on_reset (FzDBusTunnel1 *s, GDBusMethodInvocation *inv, FzTunnelService *self)
+{
+  if (self->tunnel != NULL)
+    fz_tunnel_reset (self->tunnel);
+  fz_dbus_tunnel1_complete_reset (s, inv);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* ---- life ------------------------------------------------------------ */
+
+FzTunnelService *
+fz_tunnel_service_new (const FzTunnelServiceConfig *config, GError **error)
+{
+  g_autoptr (FzTunnelService) self = g_object_new (FZ_TYPE_TUNNEL_SERVICE, NULL);
+
+  self->state_dir = g_strdup (config->state_dir);
+  self->resolv_conf = g_strdup (config->resolv_conf);
+  self->resolv_backup = g_build_filename (config->state_dir, RESOLV_BACKUP, NULL);
+  self->dns_mode = config->dns_mode;
+  if (!fz_state_dir_ensure (self->state_dir, error))
+    return NULL;
+  self->device_id = fz_device_id_get (FALSE, self->state_dir, error);
+  if (self->device_id == NULL)
+    return NULL;
+  if (self->dns_mode == FZ_DNS_CONTROL_ETC_RESOLV_CONF
+      && !fz_dns_control_recover (self->resolv_conf, self->resolv_backup, error))
+    return NULL;
+  self->skeleton = fz_dbus_tunnel1_skeleton_new ();
+  fz_dbus_tunnel1_set_device_id (self->skeleton, self->device_id);
+  fz_dbus_tunnel1_set_version (self->skeleton, fz_version ());
+  on_flush (self); /* the initial values, before anyone can read them */
+  g_signal_connect (self->skeleton, "handle-connect", G_CALLBACK (on_connect), self);
+  g_signal_connect (self->skeleton, "handle-disconnect", G_CALLBACK (on_disconnect),
+                    self);
+  g_signal_connect (self->skeleton, "handle-set-internet-resource-enabled",
+                    G_CALLBACK (on_set_internet), self);
+  g_signal_connect (self->skeleton, "handle-reset", G_CALLBACK (on_reset), self);
+  return g_steal_pointer (&self);
+}
+
+gboolean
+fz_tunnel_service_export (FzTunnelService *self, GDBusConnection *connection,
+                          GError **error)
+{
+  return g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self->skeleton),
+                                           connection, FZ_TUNNEL_SERVICE_PATH, error);
+}
+
+void
+fz_tunnel_service_shutdown (FzTunnelService *self)
+{
+  if (self->tunnel == NULL)
+    {
+      g_signal_emit (self, signals[SIG_IDLE], 0);
+      return;
+    }
+  revert_dns (self);
+  fz_tunnel_stop (self->tunnel);
+}
+
+static void
+fz_tunnel_service_finalize (GObject *object)
+{
+  FzTunnelService *self = FZ_TUNNEL_SERVICE (object);
+
+  if (self->flush != NULL)
+    g_source_destroy (self->flush);
+  g_clear_pointer (&self->flush, g_source_unref);
+  if (self->tunnel != NULL)
+    {
+      revert_dns (self);
+      g_signal_handlers_disconnect_by_data (self->tunnel, self);
+      g_clear_object (&self->tunnel);
+    }
+  if (self->skeleton != NULL)
+    {
+      g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (self->skeleton));
+      g_signal_handlers_disconnect_by_data (self->skeleton, self);
+    }
+  g_clear_object (&self->skeleton);
+  g_free (self->state_dir);
+  g_free (self->resolv_conf);
+  g_free (self->resolv_backup);
+  g_free (self->device_id);
+  g_free (self->last_error);
+  g_main_context_unref (self->ctx);
+  G_OBJECT_CLASS (fz_tunnel_service_parent_class)->finalize (object);
+}
+
+static void
+fz_tunnel_service_class_init (FzTunnelServiceClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = fz_tunnel_service_finalize;
+  /* "idle": no tunnel runs any more (after fz_tunnel_service_shutdown()
+   * or a Disconnect). */
+  signals[SIG_IDLE] = g_signal_new ("idle", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                    0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+}
+
+static void
+fz_tunnel_service_init (FzTunnelService *self)
+{
+  self->ctx = g_main_context_ref_thread_default ();
+}
