@@ -176,7 +176,13 @@ out=$(setpriv --reuid=65534 --regid=65534 --clear-groups gdbus call --address "$
   --method org.freedesktop.DBus.RequestName dev.libfz.Tunnel 0 2>&1) \
   && fail "a user may own dev.libfz.Tunnel: $out"
 grep -q AccessDenied <<<"$out" || fail "RequestName by a user: $out"
-echo "the policy: a user reads State and cannot own the name"
+out=$(setpriv --reuid=65534 --regid=65534 --clear-groups gdbus call --address "$bus" \
+  --dest dev.libfz.Tunnel --object-path /dev/libfz/Tunnel \
+  --method dev.libfz.Tunnel1.SetInternetResourceEnabled true 2>&1) \
+  && fail "a user may change the tunnel: $out"
+grep -q AccessDenied <<<"$out" || fail "SetInternetResourceEnabled by a user: $out"
+[ "$(prop InternetResourceEnabled)" = "b false" ] || fail "a refused call changed the tunnel"
+echo "the policy: a user reads State, cannot own the name or change the tunnel"
 
 # Again, then SIGTERM while connected.
 call Connect 'sa{sv}' "$E2E_TOKEN_CL" 1 api_url s "$E2E_URL" || fail "Connect again"
