@@ -127,4 +127,9 @@ guint8 *fz_dns_error_answer (const guint8 *query, gsize len, guint rcode, gsize 
 /* The TC bit: the caller asked over UDP and must ask again over TCP. */
 gboolean fz_dns_answer_is_truncated (const guint8 *answer, gsize len);
 
+/* ldns_wire2pkt (@pkt: an ldns_pkt **), refusing a message with more
+ * than one TSIG record: ldns 1.8 keeps the last and leaks the others,
+ * so a peer could grow our memory at will. Returns TRUE when parsed. */
+gboolean fz_dns_wire2pkt (void *pkt, const guint8 *wire, gsize len);
+
 G_END_DECLS

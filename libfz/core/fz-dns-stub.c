@@ -353,7 +353,7 @@ fz_dns_stub_decide (FzDnsStubQuery *q, const FzDnsResourceSet *resources,
   fz_dns_stub_query_clear (q);
   if (!header_acceptable (payload, len))
     return q->action = FZ_DNS_STUB_DROP;
-  if (ldns_wire2pkt (&q->pkt, payload, len) != LDNS_STATUS_OK)
+  if (!fz_dns_wire2pkt (&q->pkt, payload, len))
     {
       q->pkt = NULL;
       return answer_from_header (q, payload);
@@ -390,6 +390,39 @@ packets_match (const ldns_pkt *query, const ldns_pkt *ans)
   return ldns_pkt_qdcount (ans) == 1 && questions_equal (query, ans);
 }
 
+static guint
+tsig_records (const guint8 *wire, gsize len)
+{
+  guint total = (guint) LDNS_QDCOUNT (wire) + LDNS_ANCOUNT (wire) + LDNS_NSCOUNT (wire)
+                + LDNS_ARCOUNT (wire);
+  size_t pos = HEADER_LEN;
+  guint n = 0;
+  for (guint i = 0; i < total; i++)
+    {
+      ldns_rr *rr = NULL;
+      ldns_pkt_section s
+        = i < LDNS_QDCOUNT (wire) ? LDNS_SECTION_QUESTION : LDNS_SECTION_ADDITIONAL;
+      /* Each record takes bytes: a bad one ends the walk quickly, and
+       * ldns_wire2pkt then reports it. */
+      if (ldns_wire2rr (&rr, wire, len, &pos, s) != LDNS_STATUS_OK)
+        return n;
+      n += ldns_rr_get_type (rr) == LDNS_RR_TYPE_TSIG;
+      ldns_rr_free (rr);
+    }
+  return n;
+}
+
+gboolean
+fz_dns_wire2pkt (void *pkt, const guint8 *wire, gsize len)
+{
+  /* Two TSIGs need two additional records; most messages have fewer,
+   * and skip the walk. */
+  if (len < HEADER_LEN || len > FZ_DNS_MESSAGE_MAX
+      || (LDNS_ARCOUNT (wire) >= 2 && tsig_records (wire, len) > 1))
+    return FALSE;
+  return ldns_wire2pkt ((ldns_pkt **) pkt, wire, len) == LDNS_STATUS_OK;
+}
+
 /* Both parsed (the caller frees what is not NULL) and matching. */
 static gboolean
 parse_matching (const guint8 *query, gsize query_len, const guint8 *answer,
@@ -397,9 +430,8 @@ parse_matching (const guint8 *query, gsize query_len, const guint8 *answer,
 {
   return query_len <= FZ_DNS_MESSAGE_MAX && answer_len <= FZ_DNS_MESSAGE_MAX
          && query_len >= HEADER_LEN && answer_len >= HEADER_LEN
-         && ldns_wire2pkt (q, query, query_len) == LDNS_STATUS_OK
-         && ldns_wire2pkt (a, answer, answer_len) == LDNS_STATUS_OK
-         && packets_match (*q, *a);
+         && fz_dns_wire2pkt (q, query, query_len)
+         && fz_dns_wire2pkt (a, answer, answer_len) && packets_match (*q, *a);
 }
 
 gboolean
@@ -435,7 +467,7 @@ fz_dns_answer_cap_udp (guint8 *answer, gsize len)
 
   if (len <= FZ_DNS_UDP_ANSWER_MAX)
     return len;
-  if (len <= FZ_DNS_MESSAGE_MAX && ldns_wire2pkt (&a, answer, len) == LDNS_STATUS_OK
+  if (len <= FZ_DNS_MESSAGE_MAX && fz_dns_wire2pkt (&a, answer, len)
       && ldns_pkt_qdcount (a) <= 1 && (r = truncated_new (a)) != NULL
       && ldns_pkt2wire (&wire, r, &wire_len) == LDNS_STATUS_OK
       && wire_len <= FZ_DNS_UDP_ANSWER_MAX)
@@ -519,7 +551,7 @@ fz_dns_answer_without_internal (const guint8 *answer, gsize len, gsize *out_len)
 {
   ldns_pkt *a = NULL;
 
-  if (len > FZ_DNS_MESSAGE_MAX || ldns_wire2pkt (&a, answer, len) != LDNS_STATUS_OK)
+  if (len > FZ_DNS_MESSAGE_MAX || !fz_dns_wire2pkt (&a, answer, len))
     return NULL;
   guint8 *out = strip_to_wire (a, out_len);
   ldns_pkt_free (a);
@@ -549,7 +581,7 @@ fz_dns_error_answer (const guint8 *query, gsize len, guint rcode, gsize *out_len
   guint8 *wire = NULL, *out = NULL;
   size_t wlen = 0;
 
-  if (len > FZ_DNS_MESSAGE_MAX || ldns_wire2pkt (&pkt, query, len) != LDNS_STATUS_OK)
+  if (len > FZ_DNS_MESSAGE_MAX || !fz_dns_wire2pkt (&pkt, query, len))
     return NULL;
   ldns_pkt_set_qr (pkt, true);
   ldns_pkt_set_ra (pkt, true);

@@ -1051,7 +1051,7 @@ query_allowed (FzGatewayClient *c, const guint8 *q, gsize len)
   ldns_pkt *pkt = NULL;
   gboolean ok = FALSE;
 
-  if (ldns_wire2pkt (&pkt, q, len) != LDNS_STATUS_OK)
+  if (!fz_dns_wire2pkt (&pkt, q, len))
     return FALSE;
   ldns_rr_list *qs = ldns_pkt_question (pkt);
   if (ldns_pkt_get_opcode (pkt) == LDNS_PACKET_QUERY && !ldns_pkt_qr (pkt)
