@@ -407,3 +407,17 @@ e2e_loss () {
 e2e_curl () {
   on cl curl -sS --max-time 10 "$@"
 }
+
+# e2e_check_web SECONDS: from the client, the Web resource over TCP (a
+# page, then 20 MB checked byte for byte within SECONDS), UDP (echo) and
+# ICMP.
+e2e_check_web () {
+  local body want got
+  body=$(e2e_curl http://172.16.1.10/) || fail "HTTP to the CIDR resource"
+  [ "$body" = "hello from res" ] || fail "HTTP body: $body"
+  on cl python3 "$e2e_src/e2e-udp.py" 172.16.1.10 7 || fail "UDP echo"
+  on cl ping -c 3 -i 0.2 -W 2 172.16.1.10 >/dev/null || fail "ping"
+  want=$(sha256sum <"$E2E_DIR/www/big")
+  got=$(e2e_curl --max-time "$1" http://172.16.1.10/big | sha256sum)
+  [ "$got" = "$want" ] || fail "the 20 MB download differs"
+}

@@ -8,13 +8,7 @@ e2e_block_direct
 e2e_start_gateway 1
 e2e_start_client
 
-body=$(e2e_curl http://172.16.1.10/) || fail "HTTP through the relay"
-[ "$body" = "hello from res" ] || fail "HTTP body: $body"
-on cl python3 "$e2e_src/e2e-udp.py" 172.16.1.10 7 || fail "UDP echo"
-on cl ping -c 3 -i 0.2 -W 2 172.16.1.10 >/dev/null || fail "ping"
-want=$(sha256sum <"$E2E_DIR/www/big")
-got=$(e2e_curl --max-time 60 http://172.16.1.10/big | sha256sum)
-[ "$got" = "$want" ] || fail "the 20 MB download differs"
+e2e_check_web 60
 
 direct=$(e2e_counter direct)
 relayed=$(e2e_counter relayed)
