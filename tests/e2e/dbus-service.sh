@@ -14,52 +14,8 @@ e2e_start_gateway 3
 conf=/etc/netns/$ns_cl/resolv.conf
 cp "$conf" "$E2E_DIR/resolv.orig"
 
-# The bus: the system bus's defaults (deny method calls, allow replies
-# and signals) and the policy file we install.
-bus=unix:path=$E2E_DIR/bus.sock
-cat >"$E2E_DIR/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>$bus</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus"/>
-  </policy>
-  <include>$e2e_src/../../data/dbus/dev.libfz.Tunnel.conf</include>
-</busconfig>
-CONF
-e2e_bg bus cl dbus-daemon --config-file="$E2E_DIR/bus.conf" --nofork --print-address
-e2e_wait_up bus 10 "the private system bus" test -S "$E2E_DIR/bus.sock"
-
-bctl () {
-  busctl --address="$bus" "$@"
-}
-prop () {
-  bctl get-property dev.libfz.Tunnel /dev/libfz/Tunnel dev.libfz.Tunnel1 "$@"
-}
-call () {
-  bctl call dev.libfz.Tunnel /dev/libfz/Tunnel dev.libfz.Tunnel1 "$@"
-}
-state_is () {
-  [ "$(prop State)" = "s \"$1\"" ]
-}
-
-mkdir -p "$E2E_DIR/state-cl"
-e2e_bg svc cl env DBUS_SYSTEM_BUS_ADDRESS="$bus" FIREZONE_DNS_CONTROL=etc-resolv-conf \
-  RUST_LOG="${E2E_LOG:-info}" "$fz_tunnel" --state-dir "$E2E_DIR/state-cl"
-e2e_wait_up svc 10 "the service on the bus" state_is disconnected
+e2e_start_bus
+e2e_start_service
 
 intro=$(bctl introspect dev.libfz.Tunnel /dev/libfz/Tunnel dev.libfz.Tunnel1)
 for m in .Connect .Disconnect .SetInternetResourceEnabled .Reset .Disconnected .State \
