@@ -6,8 +6,9 @@
 # a rules file grants it (uid 64123, made for the test) connects,
 # switches the Internet resource and disconnects; root needs no polkit;
 # polkitd stopped: users are refused at once (fail closed), root still
-# works, and polkitd back is found again; callers that vanish mid-call
-# and SIGTERM while a check waits on polkitd leave no harm.
+# works; polkitd back (also between two calls) is found again; callers
+# that vanish mid-call and SIGTERM while a check waits on polkitd leave
+# no harm.
 . "$(dirname "$0")/e2e-lib.sh" "$@"
 fz_require_cmd dbus-daemon busctl gdbus setpriv timeout useradd userdel
 polkitd=/usr/lib/polkit-1/polkitd
@@ -176,6 +177,16 @@ as "$granted_uid" SetInternetResourceEnabled true >/dev/null \
 e2e_wait 2 "InternetResourceEnabled on" ire_is true
 as "$granted_uid" SetInternetResourceEnabled false >/dev/null || fail "granted: off"
 echo "polkitd restarted: the granted user is served again"
+# Replaced with no call in between: the service notices by itself, the
+# first call is served.
+e2e_stop polkitd || true
+mv "$E2E_DIR/polkitd.log" "$E2E_DIR/polkitd-2.log"
+start_polkitd
+as "$granted_uid" SetInternetResourceEnabled true >/dev/null \
+  || fail "the granted user's first call after polkitd was replaced"
+e2e_wait 2 "InternetResourceEnabled on" ire_is true
+as "$granted_uid" SetInternetResourceEnabled false >/dev/null || fail "granted: off"
+echo "polkitd replaced between calls: the first call is served"
 
 # SIGTERM while a check waits on polkitd (stopped with SIGSTOP).
 kill -STOP "${e2e_pid[polkitd]}"
