@@ -136,6 +136,20 @@ on_checked (GObject *source, GAsyncResult *result, gpointer data)
   g_object_unref (task);
 }
 
+/* The authority's proxy was made on a GLib worker thread: its signal
+ * callbacks (polkitd's Changed on every session change, its owner's
+ * changes) queue on the global default context, which nothing else
+ * iterates in this process. What is queued is dispatched here, before
+ * each check, so it cannot pile up. */
+static void
+drain_default_context (void)
+{
+  GMainContext *context = g_main_context_default ();
+
+  for (guint i = 0; i < 1000 && g_main_context_pending (context); i++)
+    g_main_context_iteration (context, FALSE);
+}
+
 static void
 check_polkit (FzAuthorizer *self, GTask *task)
 {
@@ -143,6 +157,7 @@ check_polkit (FzAuthorizer *self, GTask *task)
   g_autoptr (PolkitSubject) subject = polkit_system_bus_name_new (
     g_dbus_method_invocation_get_sender (check->invocation));
 
+  drain_default_context ();
   polkit_authority_check_authorization (self->authority, subject, self->action_id, NULL,
                                         check->flags, g_task_get_cancellable (task),
                                         on_checked, task);
