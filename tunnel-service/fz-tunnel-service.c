@@ -1,5 +1,6 @@
 #include "fz-tunnel-service.h"
 
+#include "fz-authorizer.h"
 #include "fz-connect-options.h"
 #include "fz-dbus-tunnel1.h"
 #include "fz-tunnel-host.h"
@@ -11,12 +12,15 @@
 #define DEFAULT_API_URL "wss://api.firezone.dev"
 #define RESOLV_BACKUP   "resolv.conf.before-libfz"
 #define ERROR_PREFIX    "dev.libfz.Tunnel1.Error."
+#define CONTROL_ACTION  "dev.libfz.tunnel.control"
 
 struct _FzTunnelService
 {
   GObject parent;
   GMainContext *ctx;
   FzDBusTunnel1 *skeleton;
+  FzAuthorizer *authorizer;  /* who may call the methods */
+  GCancellable *cancellable; /* the checks in flight, cancelled at shutdown */
   FzTunnel *tunnel;
   GDBusMethodInvocation *disconnecting; /* a Disconnect waiting for "stopped" */
   char *state_dir, *resolv_conf, *resolv_backup, *device_id;
@@ -210,31 +214,84 @@ start_tunnel (FzTunnelService *self, const char *token, const char *api_url,
   return TRUE;
 }
 
-/* ---- methods --------------------------------------------------------- */
+/* ---- who may call ----------------------------------------------------- */
 
-static gboolean
-on_connect (FzDBusTunnel1 *s, GDBusMethodInvocation *inv, const char *token,
-            GVariant *options, FzTunnelService *self)
+/* What a method does once its caller is authorized. It reads the state
+ * then: that may have changed while polkit was asked. It takes the
+ * invocation. */
+typedef void (*Authorized) (FzTunnelService *self, GDBusMethodInvocation *inv);
+
+typedef struct
 {
-  FzConnectOptions opts;
+  FzTunnelService *self; /* not used once the check is cancelled */
+  GDBusMethodInvocation *inv;
+  Authorized then;
+} Pending;
+
+static void
+on_authorized (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autofree Pending *p = data;
   g_autoptr (GError) error = NULL;
 
+  if (fz_authorizer_check_finish (FZ_AUTHORIZER (source), result, &error))
+    {
+      p->then (p->self, p->inv);
+      return;
+    }
+  /* Cancelled: the service stops, or is gone. (A caller that is gone
+   * gets its reply all the same: the bus drops it.) */
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    {
+      g_dbus_method_invocation_return_error_literal (
+        p->inv, G_DBUS_ERROR, G_DBUS_ERROR_FAILED, "The service is stopping");
+      return;
+    }
+  g_info ("%s from %s: %s", g_dbus_method_invocation_get_method_name (p->inv),
+          g_dbus_method_invocation_get_sender (p->inv), error->message);
+  g_dbus_method_invocation_return_gerror (p->inv, error);
+}
+
+/* The methods that change the tunnel need CONTROL_ACTION (root: none);
+ * the check never blocks the main loop. */
+static gboolean
+authorize (FzTunnelService *self, GDBusMethodInvocation *inv, Authorized then)
+{
+  Pending *p = g_new (Pending, 1);
+
+  *p = (Pending){ .self = self, .inv = inv, .then = then };
+  fz_authorizer_check_async (self->authorizer, inv, self->cancellable, on_authorized, p);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* ---- methods --------------------------------------------------------- */
+
+static void
+connect_authorized (FzTunnelService *self, GDBusMethodInvocation *inv)
+{
+  g_autoptr (GVariant) options = NULL;
+  g_autoptr (GError) error = NULL;
+  FzConnectOptions opts;
+  const char *token;
+
+  g_variant_get (g_dbus_method_invocation_get_parameters (inv), "(&s@a{sv})", &token,
+                 &options);
   if (self->tunnel != NULL)
     {
       g_dbus_method_invocation_return_dbus_error (inv, ERROR_PREFIX "AlreadyConnected",
                                                   "A tunnel is already running");
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
+      return;
     }
   if (!fz_connect_options_parse (options, &opts, &error))
     {
       g_dbus_method_invocation_return_gerror (inv, error);
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
+      return;
     }
   if (!fz_token_validate (token, strlen (token), "Connect", &error))
     {
       g_dbus_method_invocation_return_error_literal (
         inv, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS, error->message);
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
+      return;
     }
   if (opts.has_internet_resource)
     self->internet_resource = opts.internet_resource;
@@ -248,52 +305,72 @@ on_connect (FzDBusTunnel1 *s, GDBusMethodInvocation *inv, const char *token,
       g_dbus_method_invocation_return_error (inv, G_DBUS_ERROR, G_DBUS_ERROR_FAILED,
                                              "Cannot start the tunnel: %s",
                                              error->message);
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
+      return;
     }
   schedule_flush (self);
-  fz_dbus_tunnel1_complete_connect (s, inv);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  fz_dbus_tunnel1_complete_connect (self->skeleton, inv);
 }
 
 static gboolean
-return_not_connected (GDBusMethodInvocation *inv)
+on_connect (FzDBusTunnel1 *s, GDBusMethodInvocation *inv, const char *token,
+            GVariant *options, FzTunnelService *self)
 {
-  g_dbus_method_invocation_return_dbus_error (inv, ERROR_PREFIX "NotConnected",
-                                              "No tunnel is running");
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  return authorize (self, inv, connect_authorized);
+}
+
+static void
+disconnect_authorized (FzTunnelService *self, GDBusMethodInvocation *inv)
+{
+  if (self->tunnel == NULL || self->disconnecting != NULL)
+    {
+      g_dbus_method_invocation_return_dbus_error (inv, ERROR_PREFIX "NotConnected",
+                                                  "No tunnel is running");
+      return;
+    }
+  g_message ("disconnecting");
+  self->disconnecting = inv;
+  revert_dns (self);
+  fz_tunnel_stop (self->tunnel);
 }
 
 static gboolean
 on_disconnect (FzDBusTunnel1 *s, GDBusMethodInvocation *inv, FzTunnelService *self)
 {
-  if (self->tunnel == NULL || self->disconnecting != NULL)
-    return return_not_connected (inv);
-  g_message ("disconnecting");
-  self->disconnecting = inv;
-  revert_dns (self);
-  fz_tunnel_stop (self->tunnel);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  return authorize (self, inv, disconnect_authorized);
+}
+
+static void
+set_internet_authorized (FzTunnelService *self, GDBusMethodInvocation *inv)
+{
+  gboolean on;
+
+  g_variant_get (g_dbus_method_invocation_get_parameters (inv), "(b)", &on);
+  self->internet_resource = on;
+  if (self->tunnel != NULL)
+    fz_tunnel_set_internet_resource_enabled (self->tunnel, on);
+  schedule_flush (self);
+  fz_dbus_tunnel1_complete_set_internet_resource_enabled (self->skeleton, inv);
 }
 
 static gboolean
 on_set_internet (FzDBusTunnel1 *s, GDBusMethodInvocation *inv, gboolean on,
                  FzTunnelService *self)
 {
-  self->internet_resource = on;
+  return authorize (self, inv, set_internet_authorized);
+}
+
+static void
+reset_authorized (FzTunnelService *self, GDBusMethodInvocation *inv)
+{
   if (self->tunnel != NULL)
-    fz_tunnel_set_internet_resource_enabled (self->tunnel, on);
-  schedule_flush (self);
-  fz_dbus_tunnel1_complete_set_internet_resource_enabled (s, inv);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+    fz_tunnel_reset (self->tunnel);
+  fz_dbus_tunnel1_complete_reset (self->skeleton, inv);
 }
 
 static gboolean
 on_reset (FzDBusTunnel1 *s, GDBusMethodInvocation *inv, FzTunnelService *self)
 {
-  if (self->tunnel != NULL)
-    fz_tunnel_reset (self->tunnel);
-  fz_dbus_tunnel1_complete_reset (s, inv);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  return authorize (self, inv, reset_authorized);
 }
 
 /* ---- life ------------------------------------------------------------ */
@@ -315,6 +392,7 @@ fz_tunnel_service_new (const FzTunnelServiceConfig *config, GError **error)
   if (self->dns_mode == FZ_DNS_CONTROL_ETC_RESOLV_CONF
       && !fz_dns_control_recover (self->resolv_conf, self->resolv_backup, error))
     return NULL;
+  self->authorizer = fz_authorizer_new (CONTROL_ACTION);
   self->skeleton = fz_dbus_tunnel1_skeleton_new ();
   fz_dbus_tunnel1_set_device_id (self->skeleton, self->device_id);
   fz_dbus_tunnel1_set_version (self->skeleton, fz_version ());
@@ -339,6 +417,7 @@ fz_tunnel_service_export (FzTunnelService *self, GDBusConnection *connection,
 void
 fz_tunnel_service_shutdown (FzTunnelService *self)
 {
+  g_cancellable_cancel (self->cancellable); /* no Connect starts a tunnel now */
   if (self->tunnel == NULL)
     {
       g_signal_emit (self, signals[SIG_IDLE], 0);
@@ -353,6 +432,10 @@ fz_tunnel_service_finalize (GObject *object)
 {
   FzTunnelService *self = FZ_TUNNEL_SERVICE (object);
 
+  /* A check still in flight finishes cancelled, without this object. */
+  g_cancellable_cancel (self->cancellable);
+  g_clear_object (&self->cancellable);
+  g_clear_object (&self->authorizer);
   if (self->flush != NULL)
     g_source_destroy (self->flush);
   g_clear_pointer (&self->flush, g_source_unref);
@@ -392,4 +475,5 @@ static void
 fz_tunnel_service_init (FzTunnelService *self)
 {
   self->ctx = g_main_context_ref_thread_default ();
+  self->cancellable = g_cancellable_new ();
 }

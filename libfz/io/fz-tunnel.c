@@ -128,16 +128,17 @@ on_iface_source (gpointer data)
   FzTunnel *self = data;
 
   g_clear_pointer (&self->iface_source, g_source_unref);
-  self->iface_applied = g_get_monotonic_time ();
   client_interface (self);
+  self->iface_applied = g_get_monotonic_time ();
   return G_SOURCE_REMOVE;
 }
 
-/* Applies the interface at once, unless it was applied less than
- * IFACE_PACE_MS ago: then once at the end of that time, with whatever
- * changed meanwhile. A portal that sends a thousand resources one by
- * one costs a few route syncs, not a thousand (each lists every route
- * and rewrites the DNS configuration). */
+/* Applies the interface at once, unless the last application ended less
+ * than IFACE_PACE_MS ago: then once at the end of that time, with
+ * whatever changed meanwhile. A portal that sends a thousand resources
+ * one by one costs a few route syncs, not a thousand (each lists every
+ * route and rewrites the DNS configuration; counted from its end, a
+ * slow one cannot run back to back). */
 static void
 pace_client_interface (FzTunnel *self)
 {
@@ -148,8 +149,8 @@ pace_client_interface (FzTunnel *self)
     return;
   if (self->iface_applied == 0 || now >= next)
     {
-      self->iface_applied = now;
       client_interface (self);
+      self->iface_applied = g_get_monotonic_time ();
       return;
     }
   self->iface_source = g_timeout_source_new ((next - now + 999) / 1000);

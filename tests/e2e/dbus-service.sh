@@ -4,7 +4,8 @@
 # option, a token the portal refuses, Connect with the client's token, the resources and a request
 # through the tunnel, AlreadyConnected, Disconnect (DNS restored, the TUN
 # gone, the service still there), few PropertiesChanged for a connect and
-# for a burst of changes, the bus policy, reconnecting while the portal
+# for a burst of changes, the bus policy (without polkitd a user is
+# refused), reconnecting while the portal
 # is away, and SIGTERM ending it cleanly.
 . "$(dirname "$0")/e2e-lib.sh" "$@"
 fz_require_cmd dbus-daemon busctl gdbus setpriv
@@ -120,7 +121,8 @@ echo "PropertiesChanged for 20 switches in $(((t1 - t0) / 1000000)) ms: $changes
 [ "$changes" -le "$limit" ] || fail "not coalesced: $(cat "$E2E_DIR/monitor.log")"
 [ "$(prop InternetResourceEnabled)" = "b false" ] || fail "InternetResourceEnabled"
 
-# The policy: anyone may read, only root may own the name.
+# The policy: anyone may read, only root may own the name; a user's call
+# needs polkit (tests/e2e/polkit.sh).
 [ "$(setpriv --reuid=65534 --regid=65534 --clear-groups busctl --address="$bus" \
   get-property dev.libfz.Tunnel /dev/libfz/Tunnel dev.libfz.Tunnel1 State)" = 's "disconnected"' ] \
   || fail "a user cannot read State"
@@ -134,8 +136,11 @@ out=$(setpriv --reuid=65534 --regid=65534 --clear-groups gdbus call --address "$
   --method dev.libfz.Tunnel1.SetInternetResourceEnabled true 2>&1) \
   && fail "a user may change the tunnel: $out"
 grep -q AccessDenied <<<"$out" || fail "SetInternetResourceEnabled by a user: $out"
+# No polkitd on this bus: the service cannot ask, and refuses.
+grep -q "cannot check dev.libfz.tunnel.control: polkit" <<<"$out" \
+  || fail "the refusal does not say why: $out"
 [ "$(prop InternetResourceEnabled)" = "b false" ] || fail "a refused call changed the tunnel"
-echo "the policy: a user reads State, cannot own the name or change the tunnel"
+echo "the policy: a user reads State, cannot own the name or change the tunnel ($out)"
 
 # Again, then SIGTERM while connected.
 call Connect 'sa{sv}' "$E2E_TOKEN_CL" 1 api_url s "$E2E_URL" || fail "Connect again"
