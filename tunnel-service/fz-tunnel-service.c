@@ -27,8 +27,9 @@ struct _FzTunnelService
   FzDnsControlMode dns_mode;
   gboolean dns_set, internet_resource, fatal, requires_sign_in;
   char *last_error;
-  char *account_slug; /* Connect's, for the log */
-  GSource *flush;     /* the pending property update */
+  char *account_slug;      /* Connect's, for the log */
+  GHashTable *unreachable; /* "id reason" → when last signalled, monotonic */
+  GSource *flush;          /* the pending property update */
 };
 
 G_DEFINE_FINAL_TYPE (FzTunnelService, fz_tunnel_service, G_TYPE_OBJECT)
@@ -140,6 +141,30 @@ on_changed (FzTunnel *tunnel, FzTunnelService *self)
   schedule_flush (self);
 }
 
+/* At most once a minute for the same resource and reason: a client
+ * retrying a resource whose gateways are offline asks the portal again
+ * and again; a notification a minute is plenty. */
+#define UNREACHABLE_QUIET_US (60 * G_USEC_PER_SEC)
+#define UNREACHABLE_MAX      4096
+
+static void
+on_unreachable (FzTunnel *tunnel, const char *id, const char *reason,
+                FzTunnelService *self)
+{
+  g_autofree char *key = g_strdup_printf ("%s %s", id, reason);
+  gint64 now = g_get_monotonic_time ();
+  gpointer last;
+
+  if (g_hash_table_lookup_extended (self->unreachable, key, NULL, &last)
+      && now - *(gint64 *) last < UNREACHABLE_QUIET_US)
+    return;
+  if (g_hash_table_size (self->unreachable) >= UNREACHABLE_MAX)
+    g_hash_table_remove_all (self->unreachable);
+  g_hash_table_insert (self->unreachable, g_steal_pointer (&key),
+                       g_memdup2 (&now, sizeof now));
+  fz_dbus_tunnel1_emit_resource_unreachable (self->skeleton, id, reason);
+}
+
 static void
 on_mappings (FzTunnel *tunnel, const char *json, FzTunnelService *self)
 {
@@ -202,6 +227,9 @@ start_tunnel (FzTunnelService *self, const char *token, const char *api_url,
   g_signal_connect (self->tunnel, "interface-changed", G_CALLBACK (on_interface), self);
   g_signal_connect (self->tunnel, "resources-changed", G_CALLBACK (on_changed), self);
   g_signal_connect (self->tunnel, "portal-changed", G_CALLBACK (on_changed), self);
+  g_signal_connect (self->tunnel, "resource-unreachable", G_CALLBACK (on_unreachable),
+                    self);
+  g_hash_table_remove_all (self->unreachable);
   g_signal_connect (self->tunnel, "mappings-changed", G_CALLBACK (on_mappings), self);
   g_signal_connect (self->tunnel, "fatal", G_CALLBACK (on_fatal), self);
   g_signal_connect (self->tunnel, "stopped", G_CALLBACK (on_stopped), self);
@@ -455,6 +483,7 @@ fz_tunnel_service_finalize (GObject *object)
   g_free (self->resolv_conf);
   g_free (self->resolv_backup);
   g_free (self->device_id);
+  g_hash_table_unref (self->unreachable);
   g_free (self->account_slug);
   g_free (self->last_error);
   g_main_context_unref (self->ctx);
@@ -476,4 +505,5 @@ fz_tunnel_service_init (FzTunnelService *self)
 {
   self->ctx = g_main_context_ref_thread_default ();
   self->cancellable = g_cancellable_new ();
+  self->unreachable = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
 }

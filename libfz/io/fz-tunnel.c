@@ -62,6 +62,7 @@ enum
   SIG_FATAL,
   SIG_STOPPED,
   SIG_PORTAL_CHANGED,
+  SIG_RESOURCE_UNREACHABLE,
   N_SIGNALS
 };
 
@@ -305,6 +306,8 @@ client_event (FzTunnel *self, FzClientEvent *e)
       break;
     case FZ_CLIENT_EVENT_RESOURCE_UNREACHABLE:
       g_message ("resource %s unreachable: %s", e->resource_id, e->reason);
+      g_signal_emit (self, signals[SIG_RESOURCE_UNREACHABLE], 0, e->resource_id,
+                     e->reason);
       break;
     case FZ_CLIENT_EVENT_FATAL:
       {
@@ -1045,6 +1048,9 @@ fz_tunnel_class_init (FzTunnelClass *klass)
   signals[SIG_PORTAL_CHANGED]
     = g_signal_new ("portal-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                     NULL, NULL, NULL, G_TYPE_NONE, 0);
+  signals[SIG_RESOURCE_UNREACHABLE]
+    = g_signal_new ("resource-unreachable", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                    0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
 }
 
 static void

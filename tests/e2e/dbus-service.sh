@@ -83,6 +83,26 @@ body=$(e2e_curl http://172.16.1.10/) || fail "HTTP to the CIDR resource"
 [ "$body" = "hello from res" ] || fail "HTTP body: $body"
 echo "connected: 4 resources, $addrs, HTTP through the tunnel"
 
+# Site B's only gateway gone: requests for LabB get one ResourceUnreachable
+# (offline) with LabB's id, however often they are retried.
+labb=$(python3 -c 'import json, sys
+print(next(r["id"]["data"] for r in json.load(open(sys.argv[1]))["data"]
+           if r["name"]["data"] == "LabB"))' "$E2E_DIR/resources.json")
+e2e_stop gw3 TERM || fail "fz-gateway gw3 did not exit cleanly"
+monitor_start
+unreachable () {
+  since_mark | grep -c "ResourceUnreachable ('$labb', 'offline')" || true
+}
+for _ in 1 2 3; do
+  on cl curl -s --max-time 2 http://172.16.2.10/ >/dev/null && fail "LabB answered without a gateway"
+done
+some_unreachable () { [ "$(unreachable)" -ge 1 ]; }
+e2e_wait 10 "ResourceUnreachable for LabB" some_unreachable
+sleep 1
+e2e_stop monitor || true
+[ "$(unreachable)" = 1 ] || fail "ResourceUnreachable $(unreachable) times: $(since_mark)"
+echo "LabB without a gateway: one ResourceUnreachable (offline)"
+
 out=$(call Connect 'sa{sv}' "$E2E_TOKEN_CL" 1 api_url s "$E2E_URL" 2>&1) \
   && fail "a second Connect succeeded"
 out=$(gdbus call --address "$bus" --dest dev.libfz.Tunnel --object-path /dev/libfz/Tunnel \
