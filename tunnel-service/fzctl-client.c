@@ -157,7 +157,7 @@ fzctl_client_open (FzctlClient *c, GError **error)
   if (c->proxy == NULL)
     return FALSE;
   g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (c->proxy), (int) c->timeout_s * 1000);
-  if (g_dbus_proxy_get_name_owner (G_DBUS_PROXY (c->proxy)) == NULL)
+  if (!fzctl_client_has_owner (c->proxy))
     {
       g_set_error_literal (error, FZ_CTL_ERROR, FZCTL_EXIT_NO_SERVICE,
                            "the tunnel service is not running: nothing owns "
@@ -165,6 +165,14 @@ fzctl_client_open (FzctlClient *c, GError **error)
       return FALSE;
     }
   return TRUE;
+}
+
+gboolean
+fzctl_client_has_owner (FzDBusTunnel1 *proxy)
+{
+  g_autofree char *owner = g_dbus_proxy_get_name_owner (G_DBUS_PROXY (proxy));
+
+  return owner != NULL;
 }
 
 GVariant *

@@ -52,6 +52,9 @@ gboolean fzctl_client_await (FzctlClient *c, GAsyncResult **result, GError **err
  * (-1: no limit of its own). */
 void fzctl_client_iterate (FzctlClient *c, gboolean *done, int ms);
 
+/* Whether something owns the service's name now. */
+gboolean fzctl_client_has_owner (FzDBusTunnel1 *proxy);
+
 /* Property @name from the proxy's cache, or NULL. */
 GVariant *fzctl_client_dup_property (FzctlClient *c, const char *name);
 /* Every cached property as a{sv}. */

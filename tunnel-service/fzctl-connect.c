@@ -71,7 +71,7 @@ on_disconnected (FzDBusTunnel1 *proxy, const char *message, gboolean requires_si
 static void
 on_owner (GObject *proxy, GParamSpec *pspec, Wait *w)
 {
-  if (g_dbus_proxy_get_name_owner (G_DBUS_PROXY (proxy)) == NULL)
+  if (!fzctl_client_has_owner (FZ_DBUS_TUNNEL1 (proxy)))
     finish (w, FZCTL_EXIT_CONNECT_FAILED,
             g_strdup ("the tunnel service stopped while connecting"));
 }

@@ -6,6 +6,15 @@
 
 #include <stdio.h>
 
+typedef struct
+{
+  FzctlClient *c;
+  /* Text lines: the value last shown per property. A change the text
+   * does not show (a site's status, say, in "Resources") prints no
+   * second, identical line; the JSON events carry everything. */
+  GHashTable *shown;
+} Watch;
+
 static char *
 now_iso8601 (void)
 {
@@ -76,28 +85,45 @@ fill_properties (JsonBuilder *b, gpointer data)
 
 /* The known properties in @props, in fzctl's order. */
 static void
-print_properties (gboolean json, const char *event, GVariant *props)
+print_properties (Watch *w, const char *event, GVariant *props)
 {
-  if (json)
+  if (w->c->json)
     {
       print_event (event, fill_properties, props);
       return;
     }
   for (gsize i = 0; fzctl_properties[i] != NULL; i++)
     {
-      g_autoptr (GVariant) value
-        = g_variant_lookup_value (props, fzctl_properties[i], NULL);
-      g_autofree char *text = fzctl_format_value (fzctl_properties[i], value);
+      const char *name = fzctl_properties[i];
+      g_autoptr (GVariant) value = g_variant_lookup_value (props, name, NULL);
+      g_autofree char *text = fzctl_format_value (name, value);
 
-      if (text != NULL)
-        print_line (fzctl_property_label (fzctl_properties[i]), text);
+      if (text == NULL || g_strcmp0 (g_hash_table_lookup (w->shown, name), text) == 0)
+        continue;
+      print_line (fzctl_property_label (name), text);
+      g_hash_table_insert (w->shown, (gpointer) name, g_steal_pointer (&text));
     }
 }
 
-static void
-on_changed (GDBusProxy *proxy, GVariant *changed, GStrv invalidated, FzctlClient *c)
+/* Whether @props holds a property fzctl knows. */
+static gboolean
+any_known (GVariant *props)
 {
-  print_properties (c->json, "changed", changed);
+  for (gsize i = 0; fzctl_properties[i] != NULL; i++)
+    {
+      g_autoptr (GVariant) value
+        = g_variant_lookup_value (props, fzctl_properties[i], NULL);
+      if (value != NULL)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+on_changed (GDBusProxy *proxy, GVariant *changed, GStrv invalidated, Watch *w)
+{
+  if (any_known (changed))
+    print_properties (w, "changed", changed);
 }
 
 typedef struct
@@ -119,12 +145,12 @@ fill_disconnected (JsonBuilder *b, gpointer data)
 
 static void
 on_disconnected (FzDBusTunnel1 *proxy, const char *message, gboolean requires_sign_in,
-                 FzctlClient *c)
+                 Watch *w)
 {
   Disconnected d = { message, requires_sign_in };
   g_autofree char *safe = NULL, *text = NULL;
 
-  if (c->json)
+  if (w->c->json)
     {
       print_event ("disconnected", fill_disconnected, &d);
       return;
@@ -134,14 +160,17 @@ on_disconnected (FzDBusTunnel1 *proxy, const char *message, gboolean requires_si
   print_line ("Disconnected", text);
 }
 
-/* The service went away or came back; when it comes back the proxy
- * reloads the properties and reports them as changed. */
+/* The service went away (GLib has dropped the cached values with an
+ * empty change), or came back (GLib has read the values again and
+ * reported them as changed just before). */
 static void
-on_owner (GObject *proxy, GParamSpec *pspec, FzctlClient *c)
+on_owner (GObject *proxy, GParamSpec *pspec, Watch *w)
 {
-  gboolean running = g_dbus_proxy_get_name_owner (G_DBUS_PROXY (proxy)) != NULL;
+  gboolean running = fzctl_client_has_owner (FZ_DBUS_TUNNEL1 (proxy));
 
-  if (c->json)
+  if (!running)
+    g_hash_table_remove_all (w->shown);
+  if (w->c->json)
     print_event (running ? "service-started" : "service-stopped", NULL, NULL);
   else
     print_line ("Service", running ? "running" : "stopped");
@@ -151,17 +180,19 @@ FzctlExit
 fzctl_cmd_watch (FzctlClient *c, const FzctlArgs *args)
 {
   g_autoptr (GVariant) props = fzctl_client_dup_properties (c);
+  Watch w = { c, g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free) };
   gboolean never = FALSE;
 
   /* The proxy subscribed to the signals before it read the properties:
    * nothing between these values and the first change is lost. */
-  g_signal_connect (c->proxy, "g-properties-changed", G_CALLBACK (on_changed), c);
-  g_signal_connect (c->proxy, "disconnected", G_CALLBACK (on_disconnected), c);
-  g_signal_connect (c->proxy, "notify::g-name-owner", G_CALLBACK (on_owner), c);
+  g_signal_connect (c->proxy, "g-properties-changed", G_CALLBACK (on_changed), &w);
+  g_signal_connect (c->proxy, "disconnected", G_CALLBACK (on_disconnected), &w);
+  g_signal_connect (c->proxy, "notify::g-name-owner", G_CALLBACK (on_owner), &w);
   fzctl_client_disarm (c);
-  print_properties (args->json, "initial", props);
+  print_properties (&w, "initial", props);
   fzctl_client_iterate (c, &never, -1);
-  g_signal_handlers_disconnect_by_data (c->proxy, c);
+  g_signal_handlers_disconnect_by_data (c->proxy, &w);
+  g_hash_table_unref (w.shown);
   if (c->signal != 0)
     return FZCTL_EXIT_OK;
   g_printerr ("fzctl: the connection to the system bus closed\n");
