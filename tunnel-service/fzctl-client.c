@@ -65,6 +65,8 @@ fzctl_client_clear (FzctlClient *c)
   g_clear_handle_id (&c->sigint, g_source_remove);
   g_clear_handle_id (&c->sigterm, g_source_remove);
   g_clear_object (&c->proxy);
+  if (c->bus != NULL)
+    g_signal_handlers_disconnect_by_data (c->bus, c);
   g_clear_object (&c->bus);
   g_clear_object (&c->cancellable);
 }
