@@ -18,7 +18,8 @@ typedef struct
 {
   gboolean json;
   guint timeout_s;
-  GCancellable *cancellable; /* cancelled at the deadline or on a signal */
+  GCancellable *cancellable; /* cancelled at the deadline, on a signal, or when
+                              * the bus closes */
   GDBusConnection *bus;
   FzDBusTunnel1 *proxy;
   guint deadline, sigint, sigterm; /* sources */
