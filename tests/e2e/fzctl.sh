@@ -240,9 +240,10 @@ DBUS_SYSTEM_BUS_ADDRESS=unix:path=$E2E_DIR/no-bus.sock "$fzctl_bin" status 2>/de
 [ "$rc" = 3 ] || fail "status without a bus: exit status $rc"
 echo "no service: exit 3; no bus: exit 3"
 
-# The watchers: SIGTERM ends them with 0; every change was a line.
+# The watchers: SIGTERM and SIGINT (Ctrl-C) end them with 0; every
+# change was a line.
 e2e_stop watch TERM || fail "fzctl watch did not exit 0 on SIGTERM"
-e2e_stop watchj TERM || fail "fzctl --json watch did not exit 0 on SIGTERM"
+e2e_stop watchj INT || fail "fzctl --json watch did not exit 0 on SIGINT"
 for want in "State: disconnected" "Internet resource: on" "Internet resource: off" \
   "State: connected" "Resources: 4 \(App, LabB, Svc, Web\)" "Resources: none" \
   "Disconnected: .* \(sign-in required\)" "Service: stopped"; do
