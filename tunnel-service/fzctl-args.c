@@ -10,6 +10,7 @@ typedef enum
   OPT_VERSION,
   OPT_TOKEN_FILE,
   OPT_API_URL,
+  OPT_ACCOUNT_SLUG,
   OPT_INTERNET,
   OPT_NO_WAIT,
 } OptionId;
@@ -28,6 +29,7 @@ static const struct
   { "--version", OPT_VERSION, FALSE, FALSE },
   { "--token-file", OPT_TOKEN_FILE, TRUE, TRUE },
   { "--api-url", OPT_API_URL, TRUE, TRUE },
+  { "--account-slug", OPT_ACCOUNT_SLUG, TRUE, TRUE },
   { "--internet", OPT_INTERNET, TRUE, TRUE },
   { "--no-wait", OPT_NO_WAIT, FALSE, TRUE },
 };
@@ -52,8 +54,8 @@ fzctl_usage (void)
          "Commands:\n"
          "  status                   the tunnel's state, addresses and device\n"
          "  resources                the resources with type, address, site and status\n"
-         "  connect [--token-file FILE|-] [--api-url URL] [--internet on|off] "
-         "[--no-wait]\n"
+         "  connect [--token-file FILE|-] [--api-url URL] [--account-slug SLUG]\n"
+         "          [--internet on|off] [--no-wait]\n"
          "                           sign in with a token (from FILE, or stdin) and\n"
          "                           wait until the tunnel is up\n"
          "  disconnect               end the tunnel\n"
@@ -112,17 +114,33 @@ usage_error (GError **error, int code, const char *format, ...)
   return FALSE;
 }
 
+/* What the service takes (tunnel-service/fz-connect-options.c), checked
+ * here too so that a typo is a usage error before the bus. */
 static gboolean
 valid_api_url (const char *url)
 {
-  g_autoptr (GUri) uri = g_uri_parse (url, G_URI_FLAGS_NONE, NULL);
-  const char *scheme;
+  static const char *const schemes[] = { "ws", "wss", "http", "https", NULL };
+  g_autoptr (GUri) uri = NULL;
 
-  if (uri == NULL || g_uri_get_host (uri) == NULL || g_uri_get_host (uri)[0] == '\0')
+  if (strlen (url) > FZCTL_API_URL_MAX)
     return FALSE;
-  scheme = g_uri_get_scheme (uri);
-  return g_str_equal (scheme, "ws") || g_str_equal (scheme, "wss")
-         || g_str_equal (scheme, "http") || g_str_equal (scheme, "https");
+  uri = g_uri_parse (url, G_URI_FLAGS_NONE, NULL);
+  return uri != NULL && g_strv_contains (schemes, g_uri_get_scheme (uri))
+         && g_uri_get_host (uri) != NULL && g_uri_get_host (uri)[0] != '\0'
+         && g_uri_get_userinfo (uri) == NULL;
+}
+
+static gboolean
+valid_slug (const char *slug)
+{
+  gsize n = strlen (slug);
+
+  if (n == 0 || n > FZCTL_SLUG_MAX)
+    return FALSE;
+  for (gsize i = 0; i < n; i++)
+    if (!g_ascii_isalnum (slug[i]) && slug[i] != '_' && slug[i] != '-')
+      return FALSE;
+  return TRUE;
 }
 
 /* Stores option @i's @value (NULL for a flag). */
@@ -154,9 +172,20 @@ set_option (FzctlArgs *args, gsize i, const char *value, gboolean *help, GError 
     case OPT_API_URL:
       if (!valid_api_url (value))
         return usage_error (error, G_OPTION_ERROR_BAD_VALUE,
-                            "--api-url takes a ws://, wss://, http:// or https:// URL");
+                            "--api-url takes a ws://, wss://, http:// or https:// URL "
+                            "with a host and without a user name or password, at most "
+                            "%d bytes",
+                            FZCTL_API_URL_MAX);
       g_free (args->api_url);
       args->api_url = g_strdup (value);
+      break;
+    case OPT_ACCOUNT_SLUG:
+      if (!valid_slug (value))
+        return usage_error (error, G_OPTION_ERROR_BAD_VALUE,
+                            "--account-slug takes 1 to %d letters, digits, '_' or '-'",
+                            FZCTL_SLUG_MAX);
+      g_free (args->account_slug);
+      args->account_slug = g_strdup (value);
       break;
     case OPT_INTERNET:
       {
@@ -272,8 +301,8 @@ fzctl_args_parse (FzctlArgs *args, int argc, const char *const *argv, GError **e
     return FALSE;
   if (connect_only && args->command != FZCTL_CMD_CONNECT)
     return usage_error (error, G_OPTION_ERROR_BAD_VALUE,
-                        "--token-file, --api-url, --internet and --no-wait are options "
-                        "of connect");
+                        "--token-file, --api-url, --account-slug, --internet and "
+                        "--no-wait are options of connect");
   return TRUE;
 }
 
@@ -282,4 +311,5 @@ fzctl_args_clear (FzctlArgs *args)
 {
   g_clear_pointer (&args->token_file, g_free);
   g_clear_pointer (&args->api_url, g_free);
+  g_clear_pointer (&args->account_slug, g_free);
 }

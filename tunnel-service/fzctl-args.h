@@ -22,16 +22,20 @@ typedef enum
 } FzctlCommand;
 
 #define FZCTL_TIMEOUT_MAX 3600 /* seconds */
+/* The service's bounds for Connect's options (fz-connect-options.h). */
+#define FZCTL_API_URL_MAX 2048 /* bytes */
+#define FZCTL_SLUG_MAX    100
 
 typedef struct
 {
   FzctlCommand command;
   gboolean json;
-  guint timeout_s;  /* 0: the command's default */
-  char *token_file; /* connect: NULL or "-" is stdin */
-  char *api_url;    /* connect */
-  int internet;     /* -1 not given, 0 off, 1 on (connect --internet, internet) */
-  gboolean no_wait; /* connect */
+  guint timeout_s;    /* 0: the command's default */
+  char *token_file;   /* connect: NULL or "-" is stdin */
+  char *api_url;      /* connect */
+  char *account_slug; /* connect */
+  int internet;       /* -1 not given, 0 off, 1 on (connect --internet, internet) */
+  gboolean no_wait;   /* connect */
 } FzctlArgs;
 
 /* Fills @args from @argv (options may come before or after the command;

@@ -84,6 +84,9 @@ build_options (const FzctlArgs *args)
   g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
   if (args->api_url != NULL)
     g_variant_builder_add (&b, "{sv}", "api_url", g_variant_new_string (args->api_url));
+  if (args->account_slug != NULL)
+    g_variant_builder_add (&b, "{sv}", "account_slug",
+                           g_variant_new_string (args->account_slug));
   if (args->internet >= 0)
     g_variant_builder_add (&b, "{sv}", "internet_resource",
                            g_variant_new_boolean (args->internet == 1));

@@ -172,7 +172,7 @@ expect 5 "a second disconnect"
 echo "connect while connected (6), internet on/off, reset, disconnect, again (5)"
 
 # From stdin, with --json; then --no-wait.
-fz --json connect --api-url "$E2E_URL" --internet off <"$token_file"
+fz --json connect --api-url "$E2E_URL" --account-slug e2e --internet off <"$token_file"
 expect 0 "connect from stdin"
 json 'assert d == {"ok": True, "state": "connected"}, d'
 fz --json disconnect

@@ -53,8 +53,12 @@ test_args_commands (void)
   g_assert_true (a.no_wait);
   g_assert_cmpuint (a.timeout_s, ==, 60);
   fzctl_args_clear (&a);
+  g_assert_true (parse (&a, "connect --account-slug e2e_Corp-1", NULL));
+  g_assert_cmpstr (a.account_slug, ==, "e2e_Corp-1");
+  fzctl_args_clear (&a);
   g_assert_true (parse (&a, "connect", NULL));
   g_assert_null (a.token_file);
+  g_assert_null (a.account_slug);
   g_assert_cmpint (a.internet, ==, -1);
   g_assert_true (parse (&a, "status --help", NULL));
   g_assert_cmpint (a.command, ==, FZCTL_CMD_HELP);
@@ -94,6 +98,10 @@ test_args_refused (void)
   assert_usage ("connect --internet maybe", "--internet takes on or off");
   assert_usage ("connect --api-url ftp://x/", "ws://");
   assert_usage ("connect --api-url not-a-url", "ws://");
+  assert_usage ("connect --api-url wss://user:pw@portal.example/", "user name");
+  assert_usage ("connect --api-url wss:///path", "with a host");
+  assert_usage ("connect --account-slug a.b", "--account-slug takes");
+  assert_usage ("status --account-slug a", "options of connect");
   assert_usage ("connect --token-file", "needs a value");
   assert_usage ("status --timeout 0", "1 to 3600");
   assert_usage ("status --timeout 3601", "1 to 3600");
