@@ -160,6 +160,39 @@ on_disconnected (FzDBusTunnel1 *proxy, const char *message, gboolean requires_si
   print_line ("Disconnected", text);
 }
 
+typedef struct
+{
+  const char *id, *reason;
+} Unreachable;
+
+static void
+fill_unreachable (JsonBuilder *b, gpointer data)
+{
+  Unreachable *u = data;
+
+  json_builder_set_member_name (b, "resource_id");
+  json_builder_add_string_value (b, u->id);
+  json_builder_set_member_name (b, "reason");
+  json_builder_add_string_value (b, u->reason);
+}
+
+static void
+on_unreachable (FzDBusTunnel1 *proxy, const char *id, const char *reason, Watch *w)
+{
+  Unreachable u = { id, reason };
+  g_autofree char *safe_id = NULL, *safe_reason = NULL, *text = NULL;
+
+  if (w->c->json)
+    {
+      print_event ("resource-unreachable", fill_unreachable, &u);
+      return;
+    }
+  safe_id = fzctl_sanitize (id);
+  safe_reason = fzctl_sanitize (reason);
+  text = g_strdup_printf ("%s (%s)", safe_id, safe_reason);
+  print_line ("Unreachable", text);
+}
+
 /* The service went away (GLib has dropped the cached values with an
  * empty change), or came back (GLib has read the values again and
  * reported them as changed just before). */
@@ -187,6 +220,7 @@ fzctl_cmd_watch (FzctlClient *c, const FzctlArgs *args)
    * nothing between these values and the first change is lost. */
   g_signal_connect (c->proxy, "g-properties-changed", G_CALLBACK (on_changed), &w);
   g_signal_connect (c->proxy, "disconnected", G_CALLBACK (on_disconnected), &w);
+  g_signal_connect (c->proxy, "resource-unreachable", G_CALLBACK (on_unreachable), &w);
   g_signal_connect (c->proxy, "notify::g-name-owner", G_CALLBACK (on_owner), &w);
   fzctl_client_disarm (c);
   print_properties (&w, "initial", props);

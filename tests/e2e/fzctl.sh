@@ -150,6 +150,13 @@ for r in rs:
 body=$(e2e_curl http://172.16.1.10/) || fail "HTTP to the CIDR resource"
 [ "$body" = "hello from res" ] || fail "HTTP body: $body"
 echo "connected from a token file: status, resources as text and JSON, HTTP"
+# Site B's gateway gone: a request for LabB shows in both watchers.
+e2e_stop gw3 TERM || fail "fz-gateway gw3 did not exit cleanly"
+on cl curl -s --max-time 2 http://172.16.2.10/ >/dev/null && fail "LabB answered without a gateway"
+e2e_wait_up watch 10 "fzctl watch showing LabB unreachable" grep -Eq \
+  "Unreachable: [0-9a-f-]+ \(offline\)" "$E2E_DIR/watch.log"
+e2e_wait_up watchj 10 "fzctl --json watch showing LabB unreachable" grep -q \
+  '"event":"resource-unreachable".*"reason":"offline"' "$E2E_DIR/watchj.log"
 
 fz connect --api-url "$E2E_URL" <"$token_file"
 expect 6 "connect while connected"
