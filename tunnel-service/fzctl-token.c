@@ -1,6 +1,8 @@
 #include "fzctl-token.h"
 #include "fzctl-exit.h"
 
+#include "fz.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -15,38 +17,24 @@ fzctl_token_free (char *token)
 {
   if (token == NULL)
     return;
-  explicit_bzero (token, strlen (token));
-  g_free (token);
+  fz_token_free (token);
 }
 
 char *
 fzctl_token_parse (const char *raw, gsize len, const char *what, GError **error)
 {
+  g_autoptr (GError) local = NULL;
+
   if (len > 0 && raw[len - 1] == '\n')
     len--;
   if (len > 0 && raw[len - 1] == '\r')
     len--;
-  if (len == 0)
+  /* The rules fz-tunnel applies to the token it is given. */
+  if (!fz_token_validate (raw, len, what, &local))
     {
-      g_set_error (error, FZ_CTL_ERROR, FZCTL_EXIT_BAD_TOKEN, "the token in %s is empty",
-                   what);
+      g_set_error_literal (error, FZ_CTL_ERROR, FZCTL_EXIT_BAD_TOKEN, local->message);
       return NULL;
     }
-  if (len > FZCTL_TOKEN_MAX)
-    {
-      g_set_error (error, FZ_CTL_ERROR, FZCTL_EXIT_BAD_TOKEN,
-                   "the token in %s is longer than %d bytes", what, FZCTL_TOKEN_MAX);
-      return NULL;
-    }
-  for (gsize i = 0; i < len; i++)
-    if (!g_ascii_isgraph (raw[i]))
-      {
-        g_set_error (error, FZ_CTL_ERROR, FZCTL_EXIT_BAD_TOKEN,
-                     "the token in %s may hold only printable ASCII characters without "
-                     "spaces, on one line (byte %" G_GSIZE_FORMAT " is not one)",
-                     what, i + 1);
-        return NULL;
-      }
   return g_strndup (raw, len);
 }
 

@@ -2,11 +2,13 @@
  * command line; wiped from memory when dropped. */
 #pragma once
 
+#include "fz.h"
+
 #include <glib.h>
 
 G_BEGIN_DECLS
 
-#define FZCTL_TOKEN_MAX 4096 /* bytes, as fz-tunnel --headless takes */
+#define FZCTL_TOKEN_MAX FZ_TOKEN_MAX /* bytes, as fz-tunnel takes */
 
 /* @len bytes at @raw less one trailing newline ("\n" or "\r\n"), if what
  * is left is 1 to FZCTL_TOKEN_MAX printable ASCII characters without
