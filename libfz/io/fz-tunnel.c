@@ -600,6 +600,7 @@ open_channel (FzTunnel *self, const FzTunnelConfig *config, GError **error)
                                                  : FZ_PORTAL_ROLE_CLIENT,
     .budget = G_MAXINT64, /* the daemons keep trying */
     .ca_file = config->ca_file,
+    .fwmark = FZ_TUNNEL_MARK, /* past the client's routes, as our UDP sockets */
   };
 
   url = fz_portal_url (config->api_url, self->role == FZ_TUNNEL_ROLE_GATEWAY, &params,

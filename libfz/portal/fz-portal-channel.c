@@ -5,6 +5,7 @@
 
 #include <libsoup/soup.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define MAX_OUTSTANDING_HEARTBEATS 3
 #define MAX_RETRY_AFTER            (G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC)
@@ -29,6 +30,8 @@ struct _FzPortalChannel
   const char *topic;
   FzPortalChannelTiming timing;
   gint64 budget;
+  guint32 fwmark;
+  gboolean mark_failed;     /* said once */
   FzReconnectPolicy policy; /* made afresh by each start */
 
   GMainContext *context; /* the thread-default one at construction */
@@ -430,6 +433,28 @@ parse_retry_after (const char *value)
 }
 
 /* A GET of the portal URL with the token, tagged with its channel. */
+/* The socket gets its mark before it connects: a client's routes (the
+ * Internet resource's 0/0 among them) are for unmarked traffic, and the
+ * portal's connection must not go into the tunnel it controls. */
+static void
+network_event_cb (SoupMessage *msg, GSocketClientEvent event, GIOStream *stream,
+                  gpointer data)
+{
+  FzPortalChannel *self = data;
+  g_autoptr (GError) error = NULL;
+
+  if (event != G_SOCKET_CLIENT_CONNECTING || !G_IS_SOCKET_CONNECTION (stream))
+    return;
+  if (g_socket_set_option (g_socket_connection_get_socket (G_SOCKET_CONNECTION (stream)),
+                           SOL_SOCKET, SO_MARK, (gint) self->fwmark, &error)
+      || self->mark_failed)
+    return;
+  self->mark_failed = TRUE;
+  g_message ("portal: cannot mark the connection (%s): with the Internet resource on, "
+             "it would go through the tunnel",
+             error->message);
+}
+
 static SoupMessage *
 new_request (FzPortalChannel *self)
 {
@@ -440,6 +465,8 @@ new_request (FzPortalChannel *self)
   memset (auth, 0, strlen (auth));
   g_object_set_data (G_OBJECT (msg), "fz-channel", self);
   fz_phoenix_limit_prepare (msg);
+  if (self->fwmark != 0)
+    g_signal_connect (msg, "network-event", G_CALLBACK (network_event_cb), self);
   return msg;
 }
 
@@ -654,6 +681,7 @@ fz_portal_channel_new (const FzPortalChannelConfig *config, GError **error)
   if (db != NULL)
     soup_session_set_tls_database (self->session, db);
   self->budget = config->budget;
+  self->fwmark = config->fwmark;
   return self;
 }
 

@@ -62,6 +62,7 @@ typedef struct
   FzPortalRole role;      /* CLIENT or GATEWAY: the topic and the decoder */
   gint64 budget;          /* reconnect budget after a join (us) */
   const char *ca_file;    /* PEM CAs to trust instead of the system's, or NULL */
+  guint32 fwmark;         /* SO_MARK on the connection's socket; 0: none */
 } FzPortalChannelConfig;
 
 /* Timings, all in microseconds; the defaults are the protocol's. */

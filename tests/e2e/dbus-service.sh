@@ -102,6 +102,10 @@ grep -Eq '"100\.[0-9.]+"' <<<"$addrs" || fail "TunnelAddresses: $addrs"
 grep -q "^nameserver 100.100.111." "$conf" || fail "resolv.conf while connected: $(cat "$conf")"
 body=$(e2e_curl http://172.16.1.10/) || fail "HTTP to the CIDR resource"
 [ "$body" = "hello from res" ] || fail "HTTP body: $body"
+# The portal's TCP connection carries our mark, so that the client's
+# routes (the Internet resource's 0/0 too) never take it into the tunnel.
+socks=$(on cl ss -Htne state established dst "$E2E_PORTAL_IP:8080")
+grep -q "fwmark:0xfd002021" <<<"$socks" || fail "the portal connection is not marked: $socks"
 echo "connected: 4 resources, $addrs, HTTP through the tunnel"
 
 # Site B's only gateway gone: requests for LabB get one ResourceUnreachable
