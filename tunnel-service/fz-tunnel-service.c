@@ -134,6 +134,14 @@ on_changed (FzTunnel *tunnel, FzTunnelService *self)
   schedule_flush (self);
 }
 
+/* A name that became a resource must not come from resolved's cache. */
+static void
+on_resources_dns (FzTunnel *tunnel, FzTunnelService *self)
+{
+  if (self->dns_set)
+    fz_dns_control_flush (self->dns_mode);
+}
+
 static void
 on_mappings (FzTunnel *tunnel, const char *json, FzTunnelService *self)
 {
@@ -195,6 +203,8 @@ start_tunnel (FzTunnelService *self, const char *token, const char *api_url,
   g_signal_connect (self->tunnel, "ready", G_CALLBACK (on_ready), self);
   g_signal_connect (self->tunnel, "interface-changed", G_CALLBACK (on_interface), self);
   g_signal_connect (self->tunnel, "resources-changed", G_CALLBACK (on_changed), self);
+  g_signal_connect (self->tunnel, "resources-changed", G_CALLBACK (on_resources_dns),
+                    self);
   g_signal_connect (self->tunnel, "portal-changed", G_CALLBACK (on_changed), self);
   g_signal_connect (self->tunnel, "mappings-changed", G_CALLBACK (on_mappings), self);
   g_signal_connect (self->tunnel, "fatal", G_CALLBACK (on_fatal), self);
@@ -367,6 +377,13 @@ fz_tunnel_service_export (FzTunnelService *self, GDBusConnection *connection,
 {
   return g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self->skeleton),
                                            connection, FZ_TUNNEL_SERVICE_PATH, error);
+}
+
+void
+fz_tunnel_service_reset (FzTunnelService *self)
+{
+  if (self->tunnel != NULL)
+    fz_tunnel_reset (self->tunnel);
 }
 
 void
