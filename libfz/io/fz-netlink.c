@@ -12,6 +12,7 @@
 #include <netlink/route/nexthop.h>
 #include <netlink/route/route.h>
 #include <netlink/route/rule.h>
+#include <arpa/inet.h>
 #include <glib-unix.h>
 #include <stdarg.h>
 #include <string.h>
@@ -568,8 +569,9 @@ struct _FzNetlinkMonitor
   struct nl_sock *sock;
   GMainContext *context;
   GSource *io;
-  GSource *quiet;    /* the debounce timer, while a change waits */
-  GHashTable *links; /* ifindex → 1 + its LINK_STATE_FLAGS */
+  GSource *quiet;       /* the debounce timer, while a change waits */
+  GHashTable *links;    /* ifindex → 1 + its LINK_STATE_FLAGS */
+  GHashTable *defaults; /* the main table's default routes, as keys */
   int skip_ifindex;
   gboolean priming; /* reading the initial link dump */
   FzNetlinkChangedFunc func;
@@ -615,6 +617,76 @@ link_state_changed (FzNetlinkMonitor *monitor, int ifindex, gboolean gone, guint
   return known ? GPOINTER_TO_UINT (old) != flags + 1 : (flags & IFF_UP) != 0;
 }
 
+/* A default route of the main table (not the tunnel's: its table is
+ * another, its link skipped) as "family priority oif gateway"; NULL for
+ * any other route. */
+static char *
+default_route_key (FzNetlinkMonitor *monitor, struct nlmsghdr *h)
+{
+  const struct rtmsg *rtm = nlmsg_data (h);
+  struct nlattr *tb[RTA_MAX + 1];
+  guint32 table = rtm->rtm_table, oif = 0, prio = 0;
+  char gw[INET6_ADDRSTRLEN] = "-";
+
+  if (rtm->rtm_dst_len != 0 || rtm->rtm_type != RTN_UNICAST
+      || nlmsg_parse (h, sizeof (struct rtmsg), tb, RTA_MAX, NULL) < 0)
+    return NULL;
+  if (tb[RTA_TABLE] != NULL)
+    table = nla_get_u32 (tb[RTA_TABLE]);
+  if (tb[RTA_OIF] != NULL)
+    oif = nla_get_u32 (tb[RTA_OIF]);
+  if (tb[RTA_PRIORITY] != NULL)
+    prio = nla_get_u32 (tb[RTA_PRIORITY]);
+  if (table != RT_TABLE_MAIN
+      || (monitor->skip_ifindex != 0 && (int) oif == monitor->skip_ifindex))
+    return NULL;
+  if (tb[RTA_GATEWAY] != NULL
+      && (size_t) nla_len (tb[RTA_GATEWAY]) == (rtm->rtm_family == AF_INET ? 4u : 16u))
+    inet_ntop (rtm->rtm_family, nla_data (tb[RTA_GATEWAY]), gw, sizeof gw);
+  return g_strdup_printf ("%u %u %u %s", rtm->rtm_family, prio, oif, gw);
+}
+
+/* Whether the set of default routes changed: a route written again as it
+ * was (a network manager refreshing it) is no change. A replacement
+ * (NLM_F_REPLACE, no RTM_DELROUTE for the old one) takes the place of
+ * those of its family and priority. Routes the kernel flushes without a
+ * word (IPv4 ones with their address or link) may stay in the set: the
+ * address or link change that flushed them counts already. */
+static gboolean
+default_route_changed (FzNetlinkMonitor *monitor, struct nlmsghdr *h)
+{
+  g_autofree char *key = NULL;
+  gboolean had_key = FALSE;
+  guint removed = 0;
+
+  if (!nlmsg_valid_hdr (h, sizeof (struct rtmsg)))
+    return FALSE;
+  key = default_route_key (monitor, h);
+  if (key == NULL)
+    return FALSE;
+  if (h->nlmsg_type == RTM_DELROUTE)
+    return g_hash_table_remove (monitor->defaults, key);
+  if (h->nlmsg_flags & NLM_F_REPLACE)
+    {
+      /* "family priority " */
+      gsize prefix = (gsize) (strchr (strchr (key, ' ') + 1, ' ') - key + 1);
+      GHashTableIter it;
+      gpointer k;
+
+      g_hash_table_iter_init (&it, monitor->defaults);
+      while (g_hash_table_iter_next (&it, &k, NULL))
+        if (strncmp (k, key, prefix) == 0)
+          {
+            had_key = had_key || g_str_equal (k, key);
+            g_hash_table_iter_remove (&it);
+            removed++;
+          }
+      g_hash_table_add (monitor->defaults, g_steal_pointer (&key));
+      return !(removed == 1 && had_key);
+    }
+  return g_hash_table_add (monitor->defaults, g_steal_pointer (&key));
+}
+
 static int
 on_message (struct nl_msg *msg, void *data)
 {
@@ -644,6 +716,11 @@ on_message (struct nl_msg *msg, void *data)
           if ((int) ifa->ifa_index != monitor->skip_ifindex)
             changed (monitor);
         }
+      break;
+    case RTM_NEWROUTE:
+    case RTM_DELROUTE:
+      if (default_route_changed (monitor, h) && !monitor->priming)
+        changed (monitor);
       break;
     default: break;
     }
@@ -675,6 +752,7 @@ fz_netlink_monitor_new (int skip_ifindex, FzNetlinkChangedFunc func, gpointer us
 
   monitor->context = g_main_context_ref_thread_default ();
   monitor->links = g_hash_table_new (NULL, NULL);
+  monitor->defaults = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   monitor->skip_ifindex = skip_ifindex;
   monitor->func = func;
   monitor->user_data = user_data;
@@ -692,12 +770,17 @@ fz_netlink_monitor_new (int skip_ifindex, FzNetlinkChangedFunc func, gpointer us
     err = nl_socket_set_buffer_size (monitor->sock, 256 * 1024, 0);
   if (err >= 0)
     err = nl_socket_add_memberships (monitor->sock, RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR,
-                                     RTNLGRP_IPV6_IFADDR, 0);
+                                     RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV4_ROUTE,
+                                     RTNLGRP_IPV6_ROUTE, 0);
   /* Subscribed first, then the links' state as it is: no change falls
    * between the two. */
   monitor->priming = TRUE;
   if (err >= 0)
     err = nl_rtgen_request (monitor->sock, RTM_GETLINK, AF_UNSPEC, NLM_F_DUMP);
+  if (err >= 0)
+    err = nl_recvmsgs_default (monitor->sock);
+  if (err >= 0)
+    err = nl_rtgen_request (monitor->sock, RTM_GETROUTE, AF_UNSPEC, NLM_F_DUMP);
   if (err >= 0)
     err = nl_recvmsgs_default (monitor->sock);
   monitor->priming = FALSE;
@@ -738,6 +821,7 @@ fz_netlink_monitor_free (FzNetlinkMonitor *monitor)
   if (monitor->sock != NULL)
     nl_socket_free (monitor->sock);
   g_hash_table_unref (monitor->links);
+  g_clear_pointer (&monitor->defaults, g_hash_table_unref);
   g_main_context_unref (monitor->context);
   g_free (monitor);
 }

@@ -3,7 +3,8 @@
 # service on a private bus. The client's uplink is renumbered (a new
 # address on its LAN, a new default route, the old address gone): a
 # held TCP connection to the resource goes on, the tunnel keeps its
-# address and the state comes back to connected. Then a stand-in for
+# address and the state comes back to connected. A new default route
+# alone is a network change too. Then a stand-in for
 # logind says PrepareForSleep(true), PrepareForSleep(false): the client
 # starts its connections over (and the portal's: its TCP may be dead
 # too) and traffic flows on a new one.
@@ -53,6 +54,16 @@ more_than "connected to gateway" svc "$conns" || fail "no new connection to the 
 e2e_wait_up svc 30 "the state after the renumbering" state_is connected
 [ "$(prop TunnelAddresses)" = "$addrs" ] || fail "the tunnel's addresses changed: $(prop TunnelAddresses)"
 echo "renumbered: the held connection went on, same tunnel addresses, connected"
+
+# Only the default route changes (another address of the same router):
+# also a network change, and traffic flows after it.
+on rtc ip addr add 10.3.1.254/24 dev lan0
+changes=$(logged "the network changed" svc)
+on cl ip route replace default via 10.3.1.254
+e2e_wait_up svc 5 "the client seeing the new default route" \
+  more_than "the network changed" svc "$changes"
+e2e_wait_up svc 20 "HTTP after the new default route" http_ok
+echo "a new default route: seen as a network change, HTTP again"
 
 # Sleep and resume, as logind says it.
 conns=$(logged "connected to gateway" svc)

@@ -673,6 +673,23 @@ test_monitor (void)
   g_assert_no_error (error);
   run_for (2 * FZ_NETLINK_MONITOR_DEBOUNCE_MS);
   g_assert_cmpuint (c.calls, ==, 3);
+
+  /* a new default route is one; written again the same, none; another
+   * table's (a VPN's, ours), none; its removal, one */
+  json_array_unref (ip_json ("route add default via 192.0.2.1 dev fz-nlv0"));
+  run_for (3 * FZ_NETLINK_MONITOR_DEBOUNCE_MS);
+  g_assert_cmpuint (c.calls, ==, 4);
+  json_array_unref (ip_json ("route replace default via 192.0.2.1 dev fz-nlv0"));
+  json_array_unref (ip_json ("route add default via 192.0.2.1 dev fz-nlv0 table 100"));
+  run_for (2 * FZ_NETLINK_MONITOR_DEBOUNCE_MS);
+  g_assert_cmpuint (c.calls, ==, 4);
+  json_array_unref (ip_json ("route replace default via 192.0.2.2 dev fz-nlv0"));
+  run_for (3 * FZ_NETLINK_MONITOR_DEBOUNCE_MS);
+  g_assert_cmpuint (c.calls, ==, 5);
+  json_array_unref (ip_json ("route del default table 100"));
+  json_array_unref (ip_json ("route del default"));
+  run_for (3 * FZ_NETLINK_MONITOR_DEBOUNCE_MS);
+  g_assert_cmpuint (c.calls, ==, 6);
 }
 
 static void
