@@ -1,5 +1,6 @@
 #include "fz-tunnel-service.h"
 
+#include "fz-connect-options.h"
 #include "fz-dbus-tunnel1.h"
 #include "fz-tunnel-host.h"
 #include <string.h>
@@ -22,7 +23,8 @@ struct _FzTunnelService
   FzDnsControlMode dns_mode;
   gboolean dns_set, internet_resource, fatal, requires_sign_in;
   char *last_error;
-  GSource *flush; /* the pending property update */
+  char *account_slug; /* Connect's, for the log */
+  GSource *flush;     /* the pending property update */
 };
 
 G_DEFINE_FINAL_TYPE (FzTunnelService, fz_tunnel_service, G_TYPE_OBJECT)
@@ -209,7 +211,9 @@ start_tunnel (FzTunnelService *self, const char *token, const char *api_url,
   g_signal_connect (self->tunnel, "mappings-changed", G_CALLBACK (on_mappings), self);
   g_signal_connect (self->tunnel, "fatal", G_CALLBACK (on_fatal), self);
   g_signal_connect (self->tunnel, "stopped", G_CALLBACK (on_stopped), self);
-  g_message ("connecting to %s on %s, UDP port %u", api_url,
+  g_message ("connecting to %s%s%s on %s, UDP port %u", api_url,
+             self->account_slug != NULL ? ", account " : "",
+             self->account_slug != NULL ? self->account_slug : "",
              fz_tunnel_get_interface_name (self->tunnel),
              fz_tunnel_get_port (self->tunnel));
   fz_tunnel_start (self->tunnel);
@@ -218,52 +222,11 @@ start_tunnel (FzTunnelService *self, const char *token, const char *api_url,
 
 /* ---- methods --------------------------------------------------------- */
 
-/* The options Connect knows, with their types; nothing else is taken. */
-static gboolean
-parse_options (GVariant *options, const char **api_url, gboolean *internet,
-               GError **error)
-{
-  GVariantIter iter;
-  const char *key;
-  GVariant *value;
-
-  g_variant_iter_init (&iter, options);
-  while (g_variant_iter_loop (&iter, "{&sv}", &key, &value))
-    {
-      const GVariantType *want;
-
-      if (g_str_equal (key, "api_url"))
-        want = G_VARIANT_TYPE_STRING;
-      else if (g_str_equal (key, "internet_resource"))
-        want = G_VARIANT_TYPE_BOOLEAN;
-      else
-        {
-          g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
-                       "Unknown option '%s' (known: api_url, internet_resource)", key);
-          return FALSE;
-        }
-      if (!g_variant_is_of_type (value, want))
-        {
-          g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
-                       "Option '%s' must be of type '%s', not '%s'", key,
-                       g_variant_type_peek_string (want),
-                       g_variant_get_type_string (value));
-          return FALSE;
-        }
-      if (g_str_equal (key, "api_url"))
-        *api_url = g_variant_get_string (value, NULL);
-      else
-        *internet = g_variant_get_boolean (value);
-    }
-  return TRUE;
-}
-
 static gboolean
 on_connect (FzDBusTunnel1 *s, GDBusMethodInvocation *inv, const char *token,
             GVariant *options, FzTunnelService *self)
 {
-  const char *api_url = DEFAULT_API_URL;
-  gboolean internet = self->internet_resource;
+  FzConnectOptions opts;
   g_autoptr (GError) error = NULL;
 
   if (self->tunnel != NULL)
@@ -272,20 +235,24 @@ on_connect (FzDBusTunnel1 *s, GDBusMethodInvocation *inv, const char *token,
                                                   "A tunnel is already running");
       return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
-  if (!parse_options (options, &api_url, &internet, &error))
+  if (!fz_connect_options_parse (options, &opts, &error))
     {
       g_dbus_method_invocation_return_gerror (inv, error);
       return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
-  if (token[0] == '\0')
+  if (!fz_token_validate (token, strlen (token), "Connect", &error))
     {
-      g_dbus_method_invocation_return_error (inv, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
-                                             "The token is empty");
+      g_dbus_method_invocation_return_error_literal (
+        inv, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS, error->message);
       return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
-  self->internet_resource = internet;
+  if (opts.has_internet_resource)
+    self->internet_resource = opts.internet_resource;
+  g_free (self->account_slug);
+  self->account_slug = g_strdup (opts.account_slug);
   g_clear_pointer (&self->last_error, g_free);
-  if (!start_tunnel (self, token, api_url, &error))
+  if (!start_tunnel (self, token, opts.api_url != NULL ? opts.api_url : DEFAULT_API_URL,
+                     &error))
     {
       g_clear_object (&self->tunnel);
       g_dbus_method_invocation_return_error (inv, G_DBUS_ERROR, G_DBUS_ERROR_FAILED,
@@ -422,6 +389,7 @@ fz_tunnel_service_finalize (GObject *object)
   g_free (self->resolv_conf);
   g_free (self->resolv_backup);
   g_free (self->device_id);
+  g_free (self->account_slug);
   g_free (self->last_error);
   g_main_context_unref (self->ctx);
   G_OBJECT_CLASS (fz_tunnel_service_parent_class)->finalize (object);

@@ -377,18 +377,32 @@ add_route (FzNetlink *nl, int ifindex, guint32 table, const FzIpPrefix *p, GErro
   return TRUE;
 }
 
+static guint
+prefix_hash (const FzIpPrefix *p)
+{
+  return fz_ip_addr_hash (&p->addr) * 31 + p->len;
+}
+
 gboolean
 fz_netlink_set_routes (FzNetlink *nl, int ifindex, guint32 table,
                        const FzIpPrefix *routes, guint n, GError **error)
 {
   g_autoptr (NlCache) cache = NULL;
-  g_autofree gboolean *have = g_new0 (gboolean, MAX (n, 1));
+  /* wanted route → whether it is already there; a set, so that a
+   * thousand routes are a thousand lookups, not a million compares */
+  g_autoptr (GHashTable) want
+    = g_hash_table_new ((GHashFunc) prefix_hash, (GEqualFunc) fz_ip_prefix_equal);
   char name[LINK_NAME_LEN], text[FZ_IP_PREFIX_STRLEN], tname[16];
+  GHashTableIter it;
+  gpointer key, present;
   int err;
 
   for (guint i = 0; i < n; i++)
-    if (!check_family (&routes[i].addr, "route", i, n, error))
-      return FALSE;
+    {
+      if (!check_family (&routes[i].addr, "route", i, n, error))
+        return FALSE;
+      g_hash_table_insert (want, (gpointer) &routes[i], GINT_TO_POINTER (FALSE));
+    }
   err = rtnl_route_alloc_cache (nl->sock, AF_UNSPEC, 0, &cache);
   if (err < 0)
     {
@@ -399,16 +413,15 @@ fz_netlink_set_routes (FzNetlink *nl, int ifindex, guint32 table,
   for (struct nl_object *o = nl_cache_get_first (cache); o; o = nl_cache_get_next (o))
     {
       struct rtnl_route *r = (struct rtnl_route *) o;
-      gboolean wanted = FALSE;
       FzIpPrefix dst;
 
       if (!route_is_managed (r, ifindex, table, &dst))
         continue;
-      for (guint i = 0; i < n; i++)
-        if (fz_ip_prefix_equal (&dst, &routes[i]))
-          wanted = have[i] = TRUE;
-      if (wanted)
-        continue;
+      if (g_hash_table_lookup_extended (want, &dst, &key, NULL))
+        {
+          g_hash_table_insert (want, key, GINT_TO_POINTER (TRUE));
+          continue;
+        }
       err = rtnl_route_delete (nl->sock, r, 0);
       if (err < 0 && err != -NLE_OBJ_NOTFOUND)
         {
@@ -418,15 +431,10 @@ fz_netlink_set_routes (FzNetlink *nl, int ifindex, guint32 table,
           return FALSE;
         }
     }
-  for (guint i = 0; i < n; i++)
-    {
-      gboolean again = FALSE;
-
-      for (guint j = 0; j < i && !again; j++)
-        again = fz_ip_prefix_equal (&routes[j], &routes[i]);
-      if (!have[i] && !again && !add_route (nl, ifindex, table, &routes[i], error))
-        return FALSE;
-    }
+  g_hash_table_iter_init (&it, want);
+  while (g_hash_table_iter_next (&it, &key, &present))
+    if (!GPOINTER_TO_INT (present) && !add_route (nl, ifindex, table, key, error))
+      return FALSE;
   return TRUE;
 }
 

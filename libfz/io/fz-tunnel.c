@@ -23,6 +23,7 @@
 #define STOP_GRACE_MS      500 /* for the goodbyes to leave before the sockets close */
 #define GATEWAY_UNDER_LOAD 1000
 #define MAX_SYSTEM_DNS     8
+#define IFACE_PACE_MS      50 /* between two applications of the client's routes */
 
 struct _FzTunnel
 {
@@ -44,6 +45,8 @@ struct _FzTunnel
   GCancellable *resolving; /* cancels every name resolution */
   GSource *timer;
   GSource *stop_source;
+  GSource *iface_source; /* the client's interface, applied when it fires */
+  gint64 iface_applied;  /* when it last was, monotonic */
   gboolean ready, stopping, stopped, rules_added;
   FzIpAddr system_dns[MAX_SYSTEM_DNS];
   guint n_system_dns;
@@ -117,6 +120,41 @@ client_interface (FzTunnel *self)
     }
   set_routes (self, addrs, n, iface->routes, FZ_TUNNEL_TABLE);
   g_signal_emit (self, signals[SIG_INTERFACE_CHANGED], 0);
+}
+
+static gboolean
+on_iface_source (gpointer data)
+{
+  FzTunnel *self = data;
+
+  g_clear_pointer (&self->iface_source, g_source_unref);
+  self->iface_applied = g_get_monotonic_time ();
+  client_interface (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* Applies the interface at once, unless it was applied less than
+ * IFACE_PACE_MS ago: then once at the end of that time, with whatever
+ * changed meanwhile. A portal that sends a thousand resources one by
+ * one costs a few route syncs, not a thousand (each lists every route
+ * and rewrites the DNS configuration). */
+static void
+pace_client_interface (FzTunnel *self)
+{
+  gint64 now = g_get_monotonic_time ();
+  gint64 next = self->iface_applied + IFACE_PACE_MS * 1000;
+
+  if (self->iface_source != NULL)
+    return;
+  if (self->iface_applied == 0 || now >= next)
+    {
+      self->iface_applied = now;
+      client_interface (self);
+      return;
+    }
+  self->iface_source = g_timeout_source_new ((next - now + 999) / 1000);
+  g_source_set_callback (self->iface_source, on_iface_source, self, NULL);
+  g_source_attach (self->iface_source, self->ctx);
 }
 
 static void
@@ -246,7 +284,7 @@ client_event (FzTunnel *self, FzClientEvent *e)
 {
   switch (e->type)
     {
-    case FZ_CLIENT_EVENT_INTERFACE: client_interface (self); break;
+    case FZ_CLIENT_EVENT_INTERFACE: pace_client_interface (self); break;
     case FZ_CLIENT_EVENT_RESOURCES:
       if (!self->ready)
         {
@@ -731,6 +769,9 @@ teardown (FzTunnel *self)
   if (self->timer != NULL)
     g_source_destroy (self->timer);
   g_clear_pointer (&self->timer, g_source_unref);
+  if (self->iface_source != NULL)
+    g_source_destroy (self->iface_source);
+  g_clear_pointer (&self->iface_source, g_source_unref);
 }
 
 static gboolean

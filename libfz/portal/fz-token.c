@@ -19,6 +19,33 @@ fz_token_free (char *token)
   g_free (token);
 }
 
+gboolean
+fz_token_validate (const char *token, gsize len, const char *what, GError **error)
+{
+  if (len == 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "The token in %s is empty",
+                   what);
+      return FALSE;
+    }
+  if (len > FZ_TOKEN_MAX)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "The token in %s is longer than %d bytes", what, FZ_TOKEN_MAX);
+      return FALSE;
+    }
+  for (gsize i = 0; i < len; i++)
+    if (!g_ascii_isgraph (token[i]))
+      {
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                     "The token in %s may hold only printable ASCII characters without "
+                     "spaces (byte %" G_GSIZE_FORMAT " is not one)",
+                     what, i + 1);
+        return FALSE;
+      }
+  return TRUE;
+}
+
 /* Trims @len bytes at @raw and copies what is left if it is a valid
  * token; @what names the source in errors. */
 static char *
@@ -28,27 +55,8 @@ token_from (const char *raw, gsize len, const char *what, GError **error)
     raw++, len--;
   while (len > 0 && g_ascii_isspace (raw[len - 1]))
     len--;
-  if (len == 0)
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "The token in %s is empty",
-                   what);
-      return NULL;
-    }
-  if (len > FZ_TOKEN_MAX)
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                   "The token in %s is longer than %d bytes", what, FZ_TOKEN_MAX);
-      return NULL;
-    }
-  for (gsize i = 0; i < len; i++)
-    if (!g_ascii_isgraph (raw[i]))
-      {
-        g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                     "The token in %s may hold only printable ASCII characters without "
-                     "spaces (byte %" G_GSIZE_FORMAT " is not one)",
-                     what, i + 1);
-        return NULL;
-      }
+  if (!fz_token_validate (raw, len, what, error))
+    return NULL;
   return g_strndup (raw, len);
 }
 

@@ -22,6 +22,10 @@ G_BEGIN_DECLS
  * token with fz_token_free(). Call it before starting threads: it
  * changes the environment. */
 char *fz_token_load (const char *path, GError **error);
+/* Whether the @len bytes at @token are a token as above (no trimming);
+ * @what names where it came from in the error. */
+gboolean fz_token_validate (const char *token, gsize len, const char *what,
+                            GError **error);
 /* Wipes and frees; NULL is ignored. */
 void fz_token_free (char *token);
 

@@ -39,39 +39,6 @@ out=$(gdbus call --address "$bus" --dest dev.libfz.Tunnel --object-path /dev/lib
 grep -q "org.freedesktop.DBus.Error.InvalidArgs" <<<"$out" || fail "not InvalidArgs: $out"
 echo "bad options are refused with InvalidArgs"
 
-# monitor_start: gdbus monitor of the service into monitor.log, known to
-# be listening (a switch of InternetResourceEnabled there and back was
-# seen: the monitor's match may be added after it prints its header);
-# sets $mark, the lines before what the caller does next.
-switches_above () {
-  [ "$(grep -c "InternetResourceEnabled" "$E2E_DIR/monitor.log")" -gt "$1" ]
-}
-monitor_start () {
-  e2e_bg monitor cl stdbuf -oL gdbus monitor --address "$bus" --dest dev.libfz.Tunnel
-  e2e_wait_up monitor 10 "gdbus monitor" grep -q "is owned by" "$E2E_DIR/monitor.log"
-  local orig v=true seen
-  orig=$(prop InternetResourceEnabled)
-  [ "$orig" = "b true" ] && v=false
-  # Switch until the monitor shows a switch, then back to the value the
-  # service had, and wait for that one too.
-  for _ in $(seq 50); do
-    call SetInternetResourceEnabled b "$v" || fail "SetInternetResourceEnabled (monitor)"
-    sleep 0.2
-    grep -q "InternetResourceEnabled" "$E2E_DIR/monitor.log" && break
-    if [ "$v" = true ]; then v=false; else v=true; fi
-  done
-  grep -q "InternetResourceEnabled" "$E2E_DIR/monitor.log" || fail "gdbus monitor sees nothing"
-  if [ "$(prop InternetResourceEnabled)" != "$orig" ]; then
-    seen=$(grep -c "InternetResourceEnabled" "$E2E_DIR/monitor.log")
-    call SetInternetResourceEnabled b "${orig#b }" || fail "SetInternetResourceEnabled (back)"
-    e2e_wait 5 "the monitor seeing the switch back" switches_above "$seen"
-  fi
-  sleep 0.5 # what the switches sent has arrived
-  mark=$(wc -l <"$E2E_DIR/monitor.log")
-}
-# since_mark: what the monitor printed after monitor_start.
-since_mark () { tail -n "+$((mark + 1))" "$E2E_DIR/monitor.log"; }
-
 # A token the portal does not know: Disconnected asks for a sign-in,
 # LastError says why, the state goes back.
 wrong=$("$fz_portal" new-token | sed -n 's/^token: //p')
