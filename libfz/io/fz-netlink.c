@@ -575,8 +575,9 @@ fz_netlink_host_addresses (FzNetlink *nl, int skip_ifindex, GError **error)
 struct _FzNetlinkMonitor
 {
   struct nl_sock *sock;
+  struct nl_sock *route_sock; /* routes apart: our own come in thousands */
   GMainContext *context;
-  GSource *io;
+  GSource *io, *route_io;
   GSource *quiet;       /* the debounce timer, while a change waits */
   GHashTable *links;    /* ifindex → 1 + its LINK_STATE_FLAGS */
   GHashTable *defaults; /* the main table's default routes, as keys */
@@ -661,7 +662,8 @@ default_route_key (FzNetlinkMonitor *monitor, struct nlmsghdr *h)
  * word (IPv4 ones with their address or link) may stay in the set: the
  * address or link change that flushed them counts already. */
 static gboolean
-default_route_changed (FzNetlinkMonitor *monitor, struct nlmsghdr *h)
+default_route_changed (FzNetlinkMonitor *monitor, GHashTable *defaults,
+                       struct nlmsghdr *h)
 {
   g_autofree char *key = NULL;
   gboolean had_key = FALSE;
@@ -673,7 +675,7 @@ default_route_changed (FzNetlinkMonitor *monitor, struct nlmsghdr *h)
   if (key == NULL)
     return FALSE;
   if (h->nlmsg_type == RTM_DELROUTE)
-    return g_hash_table_remove (monitor->defaults, key);
+    return g_hash_table_remove (defaults, key);
   if (h->nlmsg_flags & NLM_F_REPLACE)
     {
       /* "family priority " */
@@ -681,7 +683,7 @@ default_route_changed (FzNetlinkMonitor *monitor, struct nlmsghdr *h)
       GHashTableIter it;
       gpointer k;
 
-      g_hash_table_iter_init (&it, monitor->defaults);
+      g_hash_table_iter_init (&it, defaults);
       while (g_hash_table_iter_next (&it, &k, NULL))
         if (strncmp (k, key, prefix) == 0)
           {
@@ -689,10 +691,138 @@ default_route_changed (FzNetlinkMonitor *monitor, struct nlmsghdr *h)
             g_hash_table_iter_remove (&it);
             removed++;
           }
-      g_hash_table_add (monitor->defaults, g_steal_pointer (&key));
+      g_hash_table_add (defaults, g_steal_pointer (&key));
       return !(removed == 1 && had_key);
     }
-  return g_hash_table_add (monitor->defaults, g_steal_pointer (&key));
+  return g_hash_table_add (defaults, g_steal_pointer (&key));
+}
+
+typedef struct
+{
+  FzNetlinkMonitor *monitor;
+  GHashTable *defaults;
+} RouteDump;
+
+static int
+on_route_dumped (struct nl_msg *msg, void *data)
+{
+  RouteDump *d = data;
+  struct nlmsghdr *h = nlmsg_hdr (msg);
+
+  if (h->nlmsg_type == RTM_NEWROUTE)
+    default_route_changed (d->monitor, d->defaults, h);
+  return NL_OK;
+}
+
+/* The default routes as they are now, from a dump on a socket of its
+ * own; NULL when it fails. */
+static GHashTable *
+dump_default_routes (FzNetlinkMonitor *monitor)
+{
+  RouteDump d
+    = { monitor, g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL) };
+  struct nl_sock *sock = nl_socket_alloc ();
+  int err = sock != NULL ? nl_connect (sock, NETLINK_ROUTE) : -NLE_NOMEM;
+
+  if (err >= 0)
+    err = nl_socket_modify_cb (sock, NL_CB_VALID, NL_CB_CUSTOM, on_route_dumped, &d);
+  if (err >= 0)
+    err = nl_rtgen_request (sock, RTM_GETROUTE, AF_UNSPEC, NLM_F_DUMP);
+  if (err >= 0)
+    err = nl_recvmsgs_default (sock);
+  if (sock != NULL)
+    nl_socket_free (sock);
+  if (err < 0)
+    {
+      g_debug ("netlink monitor: cannot list the routes: %s", nl_geterror (err));
+      g_clear_pointer (&d.defaults, g_hash_table_unref);
+    }
+  return d.defaults;
+}
+
+static gboolean
+same_set (GHashTable *a, GHashTable *b)
+{
+  GHashTableIter it;
+  gpointer k;
+
+  if (g_hash_table_size (a) != g_hash_table_size (b))
+    return FALSE;
+  g_hash_table_iter_init (&it, a);
+  while (g_hash_table_iter_next (&it, &k, NULL))
+    if (!g_hash_table_contains (b, k))
+      return FALSE;
+  return TRUE;
+}
+
+static int
+on_route_message (struct nl_msg *msg, void *data)
+{
+  FzNetlinkMonitor *monitor = data;
+  struct nlmsghdr *h = nlmsg_hdr (msg);
+
+  if ((h->nlmsg_type == RTM_NEWROUTE || h->nlmsg_type == RTM_DELROUTE)
+      && default_route_changed (monitor, monitor->defaults, h))
+    changed (monitor);
+  return NL_OK;
+}
+
+/* A burst of routes (a client's thousand resources) may overrun the
+ * socket: then the default routes are read again and compared, rather
+ * than taken as changed. */
+static gboolean
+on_route_readable (int fd, GIOCondition condition, gpointer data)
+{
+  FzNetlinkMonitor *monitor = data;
+  int err = nl_recvmsgs_default (monitor->route_sock);
+  g_autoptr (GHashTable) now = NULL;
+
+  if (err >= 0 || err == -NLE_AGAIN)
+    return G_SOURCE_CONTINUE;
+  g_debug ("netlink monitor (routes): %s", nl_geterror (err));
+  now = dump_default_routes (monitor);
+  if (now == NULL || !same_set (now, monitor->defaults))
+    changed (monitor);
+  if (now != NULL)
+    {
+      g_hash_table_unref (monitor->defaults);
+      monitor->defaults = g_steal_pointer (&now);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+/* The route socket: notifications from now on, the set as it is. */
+static int
+watch_routes (FzNetlinkMonitor *monitor)
+{
+  int err;
+
+  monitor->route_sock = nl_socket_alloc ();
+  if (monitor->route_sock == NULL)
+    return -NLE_NOMEM;
+  nl_socket_disable_seq_check (monitor->route_sock);
+  nl_socket_modify_cb (monitor->route_sock, NL_CB_VALID, NL_CB_CUSTOM, on_route_message,
+                       monitor);
+  err = nl_connect (monitor->route_sock, NETLINK_ROUTE);
+  if (err >= 0)
+    err = nl_socket_set_buffer_size (monitor->route_sock, 256 * 1024, 0);
+  if (err >= 0)
+    err = nl_socket_add_memberships (monitor->route_sock, RTNLGRP_IPV4_ROUTE,
+                                     RTNLGRP_IPV6_ROUTE, 0);
+  if (err >= 0)
+    err = nl_socket_set_nonblocking (monitor->route_sock);
+  if (err < 0)
+    return err;
+  /* Subscribed first: a change in between is seen twice at worst. */
+  monitor->defaults = dump_default_routes (monitor);
+  if (monitor->defaults == NULL)
+    return -NLE_FAILURE;
+  monitor->route_io
+    = g_unix_fd_source_new (nl_socket_get_fd (monitor->route_sock), G_IO_IN);
+  g_source_set_callback (monitor->route_io, G_SOURCE_FUNC (on_route_readable), monitor,
+                         NULL);
+  g_source_attach (monitor->route_io, monitor->context);
+  return 0;
 }
 
 static int
@@ -725,11 +855,6 @@ on_message (struct nl_msg *msg, void *data)
             changed (monitor);
         }
       break;
-    case RTM_NEWROUTE:
-    case RTM_DELROUTE:
-      if (default_route_changed (monitor, h) && !monitor->priming)
-        changed (monitor);
-      break;
     default: break;
     }
   return NL_OK;
@@ -760,7 +885,6 @@ fz_netlink_monitor_new (int skip_ifindex, FzNetlinkChangedFunc func, gpointer us
 
   monitor->context = g_main_context_ref_thread_default ();
   monitor->links = g_hash_table_new (NULL, NULL);
-  monitor->defaults = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   monitor->skip_ifindex = skip_ifindex;
   monitor->func = func;
   monitor->user_data = user_data;
@@ -778,8 +902,7 @@ fz_netlink_monitor_new (int skip_ifindex, FzNetlinkChangedFunc func, gpointer us
     err = nl_socket_set_buffer_size (monitor->sock, 256 * 1024, 0);
   if (err >= 0)
     err = nl_socket_add_memberships (monitor->sock, RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR,
-                                     RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV4_ROUTE,
-                                     RTNLGRP_IPV6_ROUTE, 0);
+                                     RTNLGRP_IPV6_IFADDR, 0);
   /* Subscribed first, then the links' state as it is: no change falls
    * between the two. */
   monitor->priming = TRUE;
@@ -787,13 +910,11 @@ fz_netlink_monitor_new (int skip_ifindex, FzNetlinkChangedFunc func, gpointer us
     err = nl_rtgen_request (monitor->sock, RTM_GETLINK, AF_UNSPEC, NLM_F_DUMP);
   if (err >= 0)
     err = nl_recvmsgs_default (monitor->sock);
-  if (err >= 0)
-    err = nl_rtgen_request (monitor->sock, RTM_GETROUTE, AF_UNSPEC, NLM_F_DUMP);
-  if (err >= 0)
-    err = nl_recvmsgs_default (monitor->sock);
   monitor->priming = FALSE;
   if (err >= 0)
     err = nl_socket_set_nonblocking (monitor->sock);
+  if (err >= 0)
+    err = watch_routes (monitor);
   if (err < 0)
     {
       set_nl_error (error, err, "cannot watch the network interfaces");
@@ -826,8 +947,15 @@ fz_netlink_monitor_free (FzNetlinkMonitor *monitor)
       g_source_destroy (monitor->quiet);
       g_source_unref (monitor->quiet);
     }
+  if (monitor->route_io != NULL)
+    {
+      g_source_destroy (monitor->route_io);
+      g_source_unref (monitor->route_io);
+    }
   if (monitor->sock != NULL)
     nl_socket_free (monitor->sock);
+  if (monitor->route_sock != NULL)
+    nl_socket_free (monitor->route_sock);
   g_hash_table_unref (monitor->links);
   g_clear_pointer (&monitor->defaults, g_hash_table_unref);
   g_main_context_unref (monitor->context);
