@@ -328,7 +328,9 @@ main (int argc, char **argv)
   };
   g_autoptr (GOptionContext) opts = g_option_context_new ("- the libfz client service");
   g_autoptr (GError) error = NULL;
-  g_autoptr (GMainContext) ctx = g_main_context_new ();
+  /* The global default context: libraries that build proxies on worker
+   * threads (polkit's authority) deliver their signals there. */
+  g_autoptr (GMainContext) ctx = g_main_context_ref (g_main_context_default ());
   const char *env_dir = g_getenv ("STATE_DIRECTORY");
   const char *token_path = g_getenv ("FIREZONE_TOKEN_PATH");
   g_autofree char *token = NULL;

@@ -1,5 +1,6 @@
 #include "fz-tunnel-service.h"
 
+#include "fz-authorizer.h"
 #include "fz-connect-options.h"
 #include "fz-dbus-tunnel1.h"
 #include "fz-tunnel-host.h"
@@ -11,20 +12,24 @@
 #define DEFAULT_API_URL "wss://api.firezone.dev"
 #define RESOLV_BACKUP   "resolv.conf.before-libfz"
 #define ERROR_PREFIX    "dev.libfz.Tunnel1.Error."
+#define CONTROL_ACTION  "dev.libfz.tunnel.control"
 
 struct _FzTunnelService
 {
   GObject parent;
   GMainContext *ctx;
   FzDBusTunnel1 *skeleton;
+  FzAuthorizer *authorizer;  /* who may call the methods */
+  GCancellable *cancellable; /* the checks in flight, cancelled at shutdown */
   FzTunnel *tunnel;
   GDBusMethodInvocation *disconnecting; /* a Disconnect waiting for "stopped" */
   char *state_dir, *resolv_conf, *resolv_backup, *device_id;
   FzDnsControlMode dns_mode;
   gboolean dns_set, internet_resource, fatal, requires_sign_in;
   char *last_error;
-  char *account_slug; /* Connect's, for the log */
-  GSource *flush;     /* the pending property update */
+  char *account_slug;      /* Connect's, for the log */
+  GHashTable *unreachable; /* "id reason" → when last signalled, monotonic */
+  GSource *flush;          /* the pending property update */
 };
 
 G_DEFINE_FINAL_TYPE (FzTunnelService, fz_tunnel_service, G_TYPE_OBJECT)
@@ -144,6 +149,30 @@ on_resources_dns (FzTunnel *tunnel, FzTunnelService *self)
     fz_dns_control_flush (self->dns_mode);
 }
 
+/* At most once a minute for the same resource and reason: a client
+ * retrying a resource whose gateways are offline asks the portal again
+ * and again; a notification a minute is plenty. */
+#define UNREACHABLE_QUIET_US (60 * G_USEC_PER_SEC)
+#define UNREACHABLE_MAX      4096
+
+static void
+on_unreachable (FzTunnel *tunnel, const char *id, const char *reason,
+                FzTunnelService *self)
+{
+  g_autofree char *key = g_strdup_printf ("%s %s", id, reason);
+  gint64 now = g_get_monotonic_time ();
+  gpointer last;
+
+  if (g_hash_table_lookup_extended (self->unreachable, key, NULL, &last)
+      && now - *(gint64 *) last < UNREACHABLE_QUIET_US)
+    return;
+  if (g_hash_table_size (self->unreachable) >= UNREACHABLE_MAX)
+    g_hash_table_remove_all (self->unreachable);
+  g_hash_table_insert (self->unreachable, g_steal_pointer (&key),
+                       g_memdup2 (&now, sizeof now));
+  fz_dbus_tunnel1_emit_resource_unreachable (self->skeleton, id, reason);
+}
+
 static void
 on_mappings (FzTunnel *tunnel, const char *json, FzTunnelService *self)
 {
@@ -208,6 +237,9 @@ start_tunnel (FzTunnelService *self, const char *token, const char *api_url,
   g_signal_connect (self->tunnel, "resources-changed", G_CALLBACK (on_resources_dns),
                     self);
   g_signal_connect (self->tunnel, "portal-changed", G_CALLBACK (on_changed), self);
+  g_signal_connect (self->tunnel, "resource-unreachable", G_CALLBACK (on_unreachable),
+                    self);
+  g_hash_table_remove_all (self->unreachable);
   g_signal_connect (self->tunnel, "mappings-changed", G_CALLBACK (on_mappings), self);
   g_signal_connect (self->tunnel, "fatal", G_CALLBACK (on_fatal), self);
   g_signal_connect (self->tunnel, "stopped", G_CALLBACK (on_stopped), self);
@@ -220,31 +252,84 @@ start_tunnel (FzTunnelService *self, const char *token, const char *api_url,
   return TRUE;
 }
 
-/* ---- methods --------------------------------------------------------- */
+/* ---- who may call ----------------------------------------------------- */
 
-static gboolean
-on_connect (FzDBusTunnel1 *s, GDBusMethodInvocation *inv, const char *token,
-            GVariant *options, FzTunnelService *self)
+/* What a method does once its caller is authorized. It reads the state
+ * then: that may have changed while polkit was asked. It takes the
+ * invocation. */
+typedef void (*Authorized) (FzTunnelService *self, GDBusMethodInvocation *inv);
+
+typedef struct
 {
-  FzConnectOptions opts;
+  FzTunnelService *self; /* not used once the check is cancelled */
+  GDBusMethodInvocation *inv;
+  Authorized then;
+} Pending;
+
+static void
+on_authorized (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autofree Pending *p = data;
   g_autoptr (GError) error = NULL;
 
+  if (fz_authorizer_check_finish (FZ_AUTHORIZER (source), result, &error))
+    {
+      p->then (p->self, p->inv);
+      return;
+    }
+  /* Cancelled: the service stops, or is gone. (A caller that is gone
+   * gets its reply all the same: the bus drops it.) */
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    {
+      g_dbus_method_invocation_return_error_literal (
+        p->inv, G_DBUS_ERROR, G_DBUS_ERROR_FAILED, "The service is stopping");
+      return;
+    }
+  g_info ("%s from %s: %s", g_dbus_method_invocation_get_method_name (p->inv),
+          g_dbus_method_invocation_get_sender (p->inv), error->message);
+  g_dbus_method_invocation_return_gerror (p->inv, error);
+}
+
+/* The methods that change the tunnel need CONTROL_ACTION (root: none);
+ * the check never blocks the main loop. */
+static gboolean
+authorize (FzTunnelService *self, GDBusMethodInvocation *inv, Authorized then)
+{
+  Pending *p = g_new (Pending, 1);
+
+  *p = (Pending){ .self = self, .inv = inv, .then = then };
+  fz_authorizer_check_async (self->authorizer, inv, self->cancellable, on_authorized, p);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* ---- methods --------------------------------------------------------- */
+
+static void
+connect_authorized (FzTunnelService *self, GDBusMethodInvocation *inv)
+{
+  g_autoptr (GVariant) options = NULL;
+  g_autoptr (GError) error = NULL;
+  FzConnectOptions opts;
+  const char *token;
+
+  g_variant_get (g_dbus_method_invocation_get_parameters (inv), "(&s@a{sv})", &token,
+                 &options);
   if (self->tunnel != NULL)
     {
       g_dbus_method_invocation_return_dbus_error (inv, ERROR_PREFIX "AlreadyConnected",
                                                   "A tunnel is already running");
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
+      return;
     }
   if (!fz_connect_options_parse (options, &opts, &error))
     {
       g_dbus_method_invocation_return_gerror (inv, error);
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
+      return;
     }
   if (!fz_token_validate (token, strlen (token), "Connect", &error))
     {
       g_dbus_method_invocation_return_error_literal (
         inv, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS, error->message);
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
+      return;
     }
   if (opts.has_internet_resource)
     self->internet_resource = opts.internet_resource;
@@ -258,52 +343,72 @@ on_connect (FzDBusTunnel1 *s, GDBusMethodInvocation *inv, const char *token,
       g_dbus_method_invocation_return_error (inv, G_DBUS_ERROR, G_DBUS_ERROR_FAILED,
                                              "Cannot start the tunnel: %s",
                                              error->message);
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
+      return;
     }
   schedule_flush (self);
-  fz_dbus_tunnel1_complete_connect (s, inv);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  fz_dbus_tunnel1_complete_connect (self->skeleton, inv);
 }
 
 static gboolean
-return_not_connected (GDBusMethodInvocation *inv)
+on_connect (FzDBusTunnel1 *s, GDBusMethodInvocation *inv, const char *token,
+            GVariant *options, FzTunnelService *self)
 {
-  g_dbus_method_invocation_return_dbus_error (inv, ERROR_PREFIX "NotConnected",
-                                              "No tunnel is running");
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  return authorize (self, inv, connect_authorized);
+}
+
+static void
+disconnect_authorized (FzTunnelService *self, GDBusMethodInvocation *inv)
+{
+  if (self->tunnel == NULL || self->disconnecting != NULL)
+    {
+      g_dbus_method_invocation_return_dbus_error (inv, ERROR_PREFIX "NotConnected",
+                                                  "No tunnel is running");
+      return;
+    }
+  g_message ("disconnecting");
+  self->disconnecting = inv;
+  revert_dns (self);
+  fz_tunnel_stop (self->tunnel);
 }
 
 static gboolean
 on_disconnect (FzDBusTunnel1 *s, GDBusMethodInvocation *inv, FzTunnelService *self)
 {
-  if (self->tunnel == NULL || self->disconnecting != NULL)
-    return return_not_connected (inv);
-  g_message ("disconnecting");
-  self->disconnecting = inv;
-  revert_dns (self);
-  fz_tunnel_stop (self->tunnel);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  return authorize (self, inv, disconnect_authorized);
+}
+
+static void
+set_internet_authorized (FzTunnelService *self, GDBusMethodInvocation *inv)
+{
+  gboolean on;
+
+  g_variant_get (g_dbus_method_invocation_get_parameters (inv), "(b)", &on);
+  self->internet_resource = on;
+  if (self->tunnel != NULL)
+    fz_tunnel_set_internet_resource_enabled (self->tunnel, on);
+  schedule_flush (self);
+  fz_dbus_tunnel1_complete_set_internet_resource_enabled (self->skeleton, inv);
 }
 
 static gboolean
 on_set_internet (FzDBusTunnel1 *s, GDBusMethodInvocation *inv, gboolean on,
                  FzTunnelService *self)
 {
-  self->internet_resource = on;
+  return authorize (self, inv, set_internet_authorized);
+}
+
+static void
+reset_authorized (FzTunnelService *self, GDBusMethodInvocation *inv)
+{
   if (self->tunnel != NULL)
-    fz_tunnel_set_internet_resource_enabled (self->tunnel, on);
-  schedule_flush (self);
-  fz_dbus_tunnel1_complete_set_internet_resource_enabled (s, inv);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+    fz_tunnel_reset (self->tunnel);
+  fz_dbus_tunnel1_complete_reset (self->skeleton, inv);
 }
 
 static gboolean
 on_reset (FzDBusTunnel1 *s, GDBusMethodInvocation *inv, FzTunnelService *self)
 {
-  if (self->tunnel != NULL)
-    fz_tunnel_reset (self->tunnel);
-  fz_dbus_tunnel1_complete_reset (s, inv);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  return authorize (self, inv, reset_authorized);
 }
 
 /* ---- life ------------------------------------------------------------ */
@@ -325,6 +430,7 @@ fz_tunnel_service_new (const FzTunnelServiceConfig *config, GError **error)
   if (self->dns_mode == FZ_DNS_CONTROL_ETC_RESOLV_CONF
       && !fz_dns_control_recover (self->resolv_conf, self->resolv_backup, error))
     return NULL;
+  self->authorizer = fz_authorizer_new (CONTROL_ACTION);
   self->skeleton = fz_dbus_tunnel1_skeleton_new ();
   fz_dbus_tunnel1_set_device_id (self->skeleton, self->device_id);
   fz_dbus_tunnel1_set_version (self->skeleton, fz_version ());
@@ -356,6 +462,7 @@ fz_tunnel_service_reset (FzTunnelService *self)
 void
 fz_tunnel_service_shutdown (FzTunnelService *self)
 {
+  g_cancellable_cancel (self->cancellable); /* no Connect starts a tunnel now */
   if (self->tunnel == NULL)
     {
       g_signal_emit (self, signals[SIG_IDLE], 0);
@@ -370,6 +477,10 @@ fz_tunnel_service_finalize (GObject *object)
 {
   FzTunnelService *self = FZ_TUNNEL_SERVICE (object);
 
+  /* A check still in flight finishes cancelled, without this object. */
+  g_cancellable_cancel (self->cancellable);
+  g_clear_object (&self->cancellable);
+  g_clear_object (&self->authorizer);
   if (self->flush != NULL)
     g_source_destroy (self->flush);
   g_clear_pointer (&self->flush, g_source_unref);
@@ -389,6 +500,7 @@ fz_tunnel_service_finalize (GObject *object)
   g_free (self->resolv_conf);
   g_free (self->resolv_backup);
   g_free (self->device_id);
+  g_hash_table_unref (self->unreachable);
   g_free (self->account_slug);
   g_free (self->last_error);
   g_main_context_unref (self->ctx);
@@ -409,4 +521,6 @@ static void
 fz_tunnel_service_init (FzTunnelService *self)
 {
   self->ctx = g_main_context_ref_thread_default ();
+  self->cancellable = g_cancellable_new ();
+  self->unreachable = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
 }

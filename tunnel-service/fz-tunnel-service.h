@@ -1,7 +1,9 @@
 /* FzTunnelService: fz-tunnel on the system bus. It exports
  * dev.libfz.Tunnel1 at /dev/libfz/Tunnel and runs at most one FzTunnel
  * at a time, started by Connect with the caller's token (kept in memory
- * only) and stopped by Disconnect, with DNS control around it.
+ * only) and stopped by Disconnect, with DNS control around it. The
+ * methods need polkit's dev.libfz.tunnel.control, root callers nothing
+ * (FzAuthorizer); fz_tunnel_service_shutdown() cancels checks in flight.
  *
  * Property changes reach the bus coalesced: at most one
  * PropertiesChanged per FZ_TUNNEL_SERVICE_COALESCE_MS with the newest

@@ -62,6 +62,7 @@ enum
   SIG_FATAL,
   SIG_STOPPED,
   SIG_PORTAL_CHANGED,
+  SIG_RESOURCE_UNREACHABLE,
   N_SIGNALS
 };
 
@@ -128,16 +129,17 @@ on_iface_source (gpointer data)
   FzTunnel *self = data;
 
   g_clear_pointer (&self->iface_source, g_source_unref);
-  self->iface_applied = g_get_monotonic_time ();
   client_interface (self);
+  self->iface_applied = g_get_monotonic_time ();
   return G_SOURCE_REMOVE;
 }
 
-/* Applies the interface at once, unless it was applied less than
- * IFACE_PACE_MS ago: then once at the end of that time, with whatever
- * changed meanwhile. A portal that sends a thousand resources one by
- * one costs a few route syncs, not a thousand (each lists every route
- * and rewrites the DNS configuration). */
+/* Applies the interface at once, unless the last application ended less
+ * than IFACE_PACE_MS ago: then once at the end of that time, with
+ * whatever changed meanwhile. A portal that sends a thousand resources
+ * one by one costs a few route syncs, not a thousand (each lists every
+ * route and rewrites the DNS configuration; counted from its end, a
+ * slow one cannot run back to back). */
 static void
 pace_client_interface (FzTunnel *self)
 {
@@ -148,8 +150,8 @@ pace_client_interface (FzTunnel *self)
     return;
   if (self->iface_applied == 0 || now >= next)
     {
-      self->iface_applied = now;
       client_interface (self);
+      self->iface_applied = g_get_monotonic_time ();
       return;
     }
   self->iface_source = g_timeout_source_new ((next - now + 999) / 1000);
@@ -304,6 +306,8 @@ client_event (FzTunnel *self, FzClientEvent *e)
       break;
     case FZ_CLIENT_EVENT_RESOURCE_UNREACHABLE:
       g_message ("resource %s unreachable: %s", e->resource_id, e->reason);
+      g_signal_emit (self, signals[SIG_RESOURCE_UNREACHABLE], 0, e->resource_id,
+                     e->reason);
       break;
     case FZ_CLIENT_EVENT_FATAL:
       {
@@ -1051,6 +1055,9 @@ fz_tunnel_class_init (FzTunnelClass *klass)
   signals[SIG_PORTAL_CHANGED]
     = g_signal_new ("portal-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                     NULL, NULL, NULL, G_TYPE_NONE, 0);
+  signals[SIG_RESOURCE_UNREACHABLE]
+    = g_signal_new ("resource-unreachable", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                    0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
 }
 
 static void

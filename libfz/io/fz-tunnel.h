@@ -22,7 +22,10 @@
  *     or was refused, the TUN was deleted); it has stopped.
  *   "stopped": fz_tunnel_stop() finished.
  *   "portal-changed": the portal connection's state changed
- *     (fz_tunnel_is_portal_joined()). */
+ *     (fz_tunnel_is_portal_joined()).
+ *   "resource-unreachable" (const char *id, const char *reason): the
+ *     portal could not connect a client to the resource: "offline" (no
+ *     gateway of its sites is up), "version_mismatch", or its word. */
 #pragma once
 
 #include <gio/gio.h>

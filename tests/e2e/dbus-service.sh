@@ -4,7 +4,8 @@
 # option, a token the portal refuses, Connect with the client's token, the resources and a request
 # through the tunnel, AlreadyConnected, Disconnect (DNS restored, the TUN
 # gone, the service still there), few PropertiesChanged for a connect and
-# for a burst of changes, the bus policy, reconnecting while the portal
+# for a burst of changes, the bus policy (without polkitd a user is
+# refused), reconnecting while the portal
 # is away, and SIGTERM ending it cleanly.
 . "$(dirname "$0")/e2e-lib.sh" "$@"
 fz_require_cmd dbus-daemon busctl gdbus setpriv
@@ -17,11 +18,32 @@ cp "$conf" "$E2E_DIR/resolv.orig"
 e2e_start_bus
 e2e_start_service
 
-intro=$(bctl introspect dev.libfz.Tunnel /dev/libfz/Tunnel dev.libfz.Tunnel1)
-for m in .Connect .Disconnect .SetInternetResourceEnabled .Reset .Disconnected .State \
-  .Resources .TunnelAddresses .InternetResourceEnabled .DeviceId .Version .LastError; do
-  grep -q "^\\$m " <<<"$intro" || fail "introspection lacks $m: $intro"
-done
+# The service's introspection matches the XML: the same methods, signals
+# and properties, with the same argument types, directions and access.
+bctl introspect --xml-interface dev.libfz.Tunnel /dev/libfz/Tunnel >"$E2E_DIR/intro.xml"
+python3 - "$e2e_src/../../data/dbus/dev.libfz.Tunnel1.xml" "$E2E_DIR/intro.xml" <<'PY' \
+  || fail "the introspection differs from the XML"
+import sys
+import xml.etree.ElementTree as ET
+
+def shape(path):
+    root = ET.parse(path).getroot()
+    iface = next(i for i in root.iter("interface") if i.get("name") == "dev.libfz.Tunnel1")
+    out = set()
+    for kind in ("method", "signal", "property"):
+        for m in iface.findall(kind):
+            args = tuple((a.get("type"), a.get("direction", "out" if kind == "signal" else "in"))
+                         for a in m.findall("arg"))
+            out.add((kind, m.get("name"), args, m.get("type"), m.get("access")))
+    return out
+
+want, got = shape(sys.argv[1]), shape(sys.argv[2])
+if want != got:
+    print("only in the XML:", sorted(want - got))
+    print("only on the bus:", sorted(got - want))
+    sys.exit(1)
+print(f"introspection: {len(got)} members as in the XML")
+PY
 [ "$(prop Version)" != 's ""' ] || fail "no Version"
 [ "$(prop DeviceId)" != 's ""' ] || fail "no DeviceId"
 echo "introspection and the initial properties are right"
@@ -82,6 +104,26 @@ body=$(e2e_curl http://172.16.1.10/) || fail "HTTP to the CIDR resource"
 [ "$body" = "hello from res" ] || fail "HTTP body: $body"
 echo "connected: 4 resources, $addrs, HTTP through the tunnel"
 
+# Site B's only gateway gone: requests for LabB get one ResourceUnreachable
+# (offline) with LabB's id, however often they are retried.
+labb=$(python3 -c 'import json, sys
+print(next(r["id"]["data"] for r in json.load(open(sys.argv[1]))["data"]
+           if r["name"]["data"] == "LabB"))' "$E2E_DIR/resources.json")
+e2e_stop gw3 TERM || fail "fz-gateway gw3 did not exit cleanly"
+monitor_start
+unreachable () {
+  since_mark | grep -c "ResourceUnreachable ('$labb', 'offline')" || true
+}
+for _ in 1 2 3; do
+  on cl curl -s --max-time 2 http://172.16.2.10/ >/dev/null && fail "LabB answered without a gateway"
+done
+some_unreachable () { [ "$(unreachable)" -ge 1 ]; }
+e2e_wait 10 "ResourceUnreachable for LabB" some_unreachable
+sleep 1
+e2e_stop monitor || true
+[ "$(unreachable)" = 1 ] || fail "ResourceUnreachable $(unreachable) times: $(since_mark)"
+echo "LabB without a gateway: one ResourceUnreachable (offline)"
+
 out=$(call Connect 'sa{sv}' "$E2E_TOKEN_CL" 1 api_url s "$E2E_URL" 2>&1) \
   && fail "a second Connect succeeded"
 out=$(gdbus call --address "$bus" --dest dev.libfz.Tunnel --object-path /dev/libfz/Tunnel \
@@ -120,7 +162,8 @@ echo "PropertiesChanged for 20 switches in $(((t1 - t0) / 1000000)) ms: $changes
 [ "$changes" -le "$limit" ] || fail "not coalesced: $(cat "$E2E_DIR/monitor.log")"
 [ "$(prop InternetResourceEnabled)" = "b false" ] || fail "InternetResourceEnabled"
 
-# The policy: anyone may read, only root may own the name.
+# The policy: anyone may read, only root may own the name; a user's call
+# needs polkit (tests/e2e/polkit.sh).
 [ "$(setpriv --reuid=65534 --regid=65534 --clear-groups busctl --address="$bus" \
   get-property dev.libfz.Tunnel /dev/libfz/Tunnel dev.libfz.Tunnel1 State)" = 's "disconnected"' ] \
   || fail "a user cannot read State"
@@ -134,8 +177,11 @@ out=$(setpriv --reuid=65534 --regid=65534 --clear-groups gdbus call --address "$
   --method dev.libfz.Tunnel1.SetInternetResourceEnabled true 2>&1) \
   && fail "a user may change the tunnel: $out"
 grep -q AccessDenied <<<"$out" || fail "SetInternetResourceEnabled by a user: $out"
+# No polkitd on this bus: the service cannot ask, and refuses.
+grep -q "cannot check dev.libfz.tunnel.control: polkit" <<<"$out" \
+  || fail "the refusal does not say why: $out"
 [ "$(prop InternetResourceEnabled)" = "b false" ] || fail "a refused call changed the tunnel"
-echo "the policy: a user reads State, cannot own the name or change the tunnel"
+echo "the policy: a user reads State, cannot own the name or change the tunnel ($out)"
 
 # Again, then SIGTERM while connected.
 call Connect 'sa{sv}' "$E2E_TOKEN_CL" 1 api_url s "$E2E_URL" || fail "Connect again"

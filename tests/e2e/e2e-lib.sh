@@ -347,7 +347,7 @@ e2e_setup () {
   fz_require_cmd ip nft curl dig python3 turnserver dnsmasq iperf3 ping sysctl
   [ -x "$fz_portal" ] && [ -x "$fz_gateway" ] && [ -x "$fz_tunnel" ] \
     || fail "the daemons are not built under $e2e_build"
-  E2E_DIR=$(mktemp -d /tmp/fz-e2e.XXXXXX)
+  E2E_DIR=$(mktemp -d /tmp/fz-e2e-XXXXXX)
   chmod 755 "$E2E_DIR" # dnsmasq reads its hosts file as nobody
   trap e2e_cleanup EXIT
   e2e_topology

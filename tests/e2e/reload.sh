@@ -14,11 +14,13 @@ e2e_start_gateway 1
 e2e_start_client
 
 reloads () { grep -c "reloaded" "$E2E_DIR/portal.log" || true; }
+reloads_above () { [ "$(reloads)" -gt "$1" ]; }
 reload () {
   local before
   before=$(reloads)
   kill -HUP "${e2e_pid[portal]}"
-  e2e_wait 5 "fz-portal reloading" test "$(reloads)" -gt "$before"
+  # (A function: the count is read again on each try.)
+  e2e_wait 5 "fz-portal reloading" reloads_above "$before"
 }
 
 # The filter: tcp:80 no longer allowed; refused at once, port 7 still

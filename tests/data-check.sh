@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# What data/ installs, checked as the system would read it: the systemd
+# units (systemd-analyze verify, with ExecStart pointed at the built
+# daemons: a warning fails too), fz-tunnel's D-Bus activation file
+# against its unit, and the polkit policy.
+#
+#   data-check.sh SOURCE_ROOT BUILD_ROOT
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+src=$1 build=$2
+fz_require_cmd systemd-analyze python3
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail () {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+# verify UNIT_FILE INSTALLED_PATH BUILT_BINARY
+verify () {
+  local unit=$1 path=$2 bin=$3 name out
+  name=$(basename "$unit")
+  grep -q "^ExecStart=$path\\b" "$unit" || fail "$name: ExecStart is not $path"
+  sed "s|^ExecStart=$path|ExecStart=$bin|" "$unit" >"$tmp/$name"
+  out=$(systemd-analyze verify "$tmp/$name" 2>&1) || fail "$name: $out"
+  [ -z "$out" ] || fail "$name: $out"
+  echo "$name: verified; $(systemd-analyze security --offline=yes "$tmp/$name" 2>&1 \
+    | grep -o 'Overall exposure level.*')"
+}
+
+bindir=$(meson introspect --buildoptions "$build" | python3 -c '
+import json, os, sys
+o = {o["name"]: o["value"] for o in json.load(sys.stdin)}
+print(os.path.join(o["prefix"], o["bindir"]))')
+verify "$build/tunnel-service/fz-tunnel.service" "$bindir/fz-tunnel" \
+  "$build/tunnel-service/fz-tunnel"
+verify "$src/data/fz-gateway.service" /usr/bin/fz-gateway "$build/gateway/fz-gateway"
+[ -x "$build/portal/fz-portal" ] \
+  && verify "$src/data/fz-portal.service" /usr/bin/fz-portal "$build/portal/fz-portal"
+
+# The activation file names the unit that owns the name it activates.
+act=$src/data/dbus/dev.libfz.Tunnel.service
+unit=$build/tunnel-service/fz-tunnel.service
+grep -qx "Name=dev.libfz.Tunnel" "$act" || fail "activation file: Name"
+grep -qx "SystemdService=fz-tunnel.service" "$act" || fail "activation file: SystemdService"
+grep -qx "BusName=dev.libfz.Tunnel" "$unit" || fail "fz-tunnel.service: BusName"
+grep -qx "Type=dbus" "$unit" || fail "fz-tunnel.service: Type"
+
+# The policy: well-formed, the one action the service asks for, with
+# the defaults the documentation gives.
+python3 - "$src/data/polkit/dev.libfz.tunnel.policy" <<'PY' || fail "the polkit policy"
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+actions = root.findall("action")
+assert [a.get("id") for a in actions] == ["dev.libfz.tunnel.control"], actions
+d = actions[0].find("defaults")
+got = {k: d.find(k).text for k in ("allow_any", "allow_inactive", "allow_active")}
+assert got == {"allow_any": "auth_admin", "allow_inactive": "auth_admin",
+               "allow_active": "yes"}, got
+assert actions[0].find("message").text and actions[0].find("description").text
+PY
+echo "the activation file and the polkit policy are right"
