@@ -9,12 +9,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define RESOLV_MAX        (64 * 1024)
-#define DOMAIN_MAX        253
-#define RESOLVED_NAME     "org.freedesktop.resolve1"
-#define RESOLVED_PATH     "/org/freedesktop/resolve1"
-#define RESOLVED_MANAGER  "org.freedesktop.resolve1.Manager"
-#define DBUS_CALL_TIMEOUT 5000 /* ms */
+#define RESOLV_MAX       (64 * 1024)
+#define DOMAIN_MAX       253
+#define RESOLVED_NAME    "org.freedesktop.resolve1"
+#define RESOLVED_PATH    "/org/freedesktop/resolve1"
+#define RESOLVED_MANAGER "org.freedesktop.resolve1.Manager"
 
 gboolean
 fz_dns_control_mode_parse (const char *s, FzDnsControlMode *out, GError **error)
@@ -247,6 +246,8 @@ fz_dns_control_recover (const char *resolv_path, const char *backup_path, GError
 
 /* systemd-resolved ----------------------------------------------------- */
 
+/* The system bus, and whether resolved has a name there. Both ask the
+ * bus daemon only (bounded), never resolved itself. */
 static GDBusConnection *
 resolved_bus (gboolean *running, GError **error)
 {
@@ -259,28 +260,45 @@ resolved_bus (gboolean *running, GError **error)
   g_autoptr (GVariant) ret = g_dbus_connection_call_sync (
     bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
     "NameHasOwner", g_variant_new ("(s)", RESOLVED_NAME), G_VARIANT_TYPE ("(b)"),
-    G_DBUS_CALL_FLAGS_NONE, DBUS_CALL_TIMEOUT, NULL, error);
+    G_DBUS_CALL_FLAGS_NONE, FZ_DNS_CONTROL_TIMEOUT_MS, NULL, error);
   if (ret == NULL)
     return NULL;
   g_variant_get (ret, "(b)", running);
   return g_steal_pointer (&bus);
 }
 
-static gboolean
-resolved_call (GDBusConnection *bus, const char *method, GVariant *args, GError **error)
+static void
+not_running (GError **error)
 {
-  GError *local = NULL;
-  g_autoptr (GVariant) ret = g_dbus_connection_call_sync (
-    bus, RESOLVED_NAME, RESOLVED_PATH, RESOLVED_MANAGER, method, args,
-    G_VARIANT_TYPE ("()"), G_DBUS_CALL_FLAGS_NO_AUTO_START, DBUS_CALL_TIMEOUT, NULL,
-    &local);
-  if (ret == NULL)
-    {
-      g_dbus_error_strip_remote_error (local);
-      g_propagate_prefixed_error (error, local, "systemd-resolved %s failed: ", method);
-      return FALSE;
-    }
-  return TRUE;
+  g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                       "systemd-resolved is not running (no " RESOLVED_NAME
+                       " on the system bus): start it, or set "
+                       "FIREZONE_DNS_CONTROL=etc-resolv-conf");
+}
+
+static void
+on_resolved_reply (GObject *source, GAsyncResult *res, gpointer data)
+{
+  const char *method = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) ret
+    = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), res, &error);
+
+  if (ret != NULL)
+    return;
+  g_dbus_error_strip_remote_error (error);
+  g_message ("DNS: systemd-resolved %s failed: %s", method, error->message);
+}
+
+/* Sent, not waited for: a stuck resolved must not stop the caller. One
+ * connection delivers in order, so a later RevertLink comes after. */
+static void
+resolved_send (GDBusConnection *bus, const char *method, GVariant *args)
+{
+  g_dbus_connection_call (bus, RESOLVED_NAME, RESOLVED_PATH, RESOLVED_MANAGER, method,
+                          args, G_VARIANT_TYPE ("()"), G_DBUS_CALL_FLAGS_NO_AUTO_START,
+                          FZ_DNS_CONTROL_TIMEOUT_MS, NULL, on_resolved_reply,
+                          (gpointer) method);
 }
 
 static gboolean
@@ -293,10 +311,7 @@ resolved_set (int ifindex, const FzIpAddr *addrs, gsize n, const char *search,
     return FALSE;
   if (!running)
     {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                           "systemd-resolved is not running (no " RESOLVED_NAME
-                           " on the system bus): start it, or set "
-                           "FIREZONE_DNS_CONTROL=etc-resolv-conf");
+      not_running (error);
       return FALSE;
     }
 
@@ -306,17 +321,25 @@ resolved_set (int ifindex, const FzIpAddr *addrs, gsize n, const char *search,
     g_variant_builder_add (&dns, "(i@ay)", addrs[i].family == 4 ? AF_INET : AF_INET6,
                            g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, addrs[i].bytes,
                                                       fz_ip_addr_len (&addrs[i]), 1));
-  if (!resolved_call (bus, "SetLinkDNS", g_variant_new ("(ia(iay))", ifindex, &dns),
-                      error))
-    return FALSE;
+  resolved_send (bus, "SetLinkDNS", g_variant_new ("(ia(iay))", ifindex, &dns));
 
   GVariantBuilder domains;
   g_variant_builder_init (&domains, G_VARIANT_TYPE ("a(sb)"));
   if (search != NULL)
     g_variant_builder_add (&domains, "(sb)", search, FALSE);
   g_variant_builder_add (&domains, "(sb)", ".", TRUE); /* "~.": every query */
-  return resolved_call (bus, "SetLinkDomains",
-                        g_variant_new ("(ia(sb))", ifindex, &domains), error);
+  resolved_send (bus, "SetLinkDomains", g_variant_new ("(ia(sb))", ifindex, &domains));
+  /* Also the link for names no routing domain matches. */
+  resolved_send (bus, "SetLinkDefaultRoute", g_variant_new ("(ib)", ifindex, TRUE));
+  /* The stub's answers (proxy IPs) cannot be signed, and it speaks plain
+   * DNS; LLMNR and mDNS have nobody to talk to on a TUN. */
+  resolved_send (bus, "SetLinkDNSSEC", g_variant_new ("(is)", ifindex, "no"));
+  resolved_send (bus, "SetLinkDNSOverTLS", g_variant_new ("(is)", ifindex, "no"));
+  resolved_send (bus, "SetLinkLLMNR", g_variant_new ("(is)", ifindex, "no"));
+  resolved_send (bus, "SetLinkMulticastDNS", g_variant_new ("(is)", ifindex, "no"));
+  /* Answers cached from before would bypass the resources. */
+  resolved_send (bus, "FlushCaches", NULL);
+  return TRUE;
 }
 
 static gboolean
@@ -326,8 +349,71 @@ resolved_revert (int ifindex, GError **error)
   g_autoptr (GDBusConnection) bus = resolved_bus (&running, error);
   if (bus == NULL)
     return FALSE;
-  return !running
-         || resolved_call (bus, "RevertLink", g_variant_new ("(i)", ifindex), error);
+  if (!running)
+    return TRUE;
+  /* Waited for, within the timeout: at exit nothing else would send it. */
+  GError *local = NULL;
+  g_autoptr (GVariant) ret = g_dbus_connection_call_sync (
+    bus, RESOLVED_NAME, RESOLVED_PATH, RESOLVED_MANAGER, "RevertLink",
+    g_variant_new ("(i)", ifindex), G_VARIANT_TYPE ("()"),
+    G_DBUS_CALL_FLAGS_NO_AUTO_START, FZ_DNS_CONTROL_TIMEOUT_MS, NULL, &local);
+  if (ret == NULL)
+    {
+      g_dbus_error_strip_remote_error (local);
+      g_propagate_prefixed_error (error, local, "systemd-resolved RevertLink failed: ");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+fz_dns_control_mode_choose (const char *value, FzDnsControlMode *out, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  g_autoptr (GDBusConnection) bus = NULL;
+  gboolean running = FALSE;
+
+  g_return_val_if_fail (out != NULL, FALSE);
+  if (value != NULL && value[0] != '\0')
+    {
+      if (!fz_dns_control_mode_parse (value, out, error))
+        return FALSE;
+      if (*out != FZ_DNS_CONTROL_SYSTEMD_RESOLVED)
+        return TRUE;
+      bus = resolved_bus (&running, error);
+      if (bus != NULL && !running)
+        not_running (error);
+      return bus != NULL && running;
+    }
+  bus = resolved_bus (&running, &local);
+  if (bus == NULL)
+    g_debug ("DNS control: %s", local->message);
+  *out = running ? FZ_DNS_CONTROL_SYSTEMD_RESOLVED : FZ_DNS_CONTROL_ETC_RESOLV_CONF;
+  return TRUE;
+}
+
+const char *
+fz_dns_control_mode_name (FzDnsControlMode mode)
+{
+  switch (mode)
+    {
+    case FZ_DNS_CONTROL_DISABLED: return "disabled";
+    case FZ_DNS_CONTROL_ETC_RESOLV_CONF: return "etc-resolv-conf";
+    case FZ_DNS_CONTROL_SYSTEMD_RESOLVED: return "systemd-resolved";
+    }
+  g_return_val_if_reached (NULL);
+}
+
+void
+fz_dns_control_flush (FzDnsControlMode mode)
+{
+  g_autoptr (GDBusConnection) bus = NULL;
+
+  if (mode != FZ_DNS_CONTROL_SYSTEMD_RESOLVED)
+    return;
+  bus = g_bus_get_sync (G_BUS_TYPE_SYSTEM, NULL, NULL);
+  if (bus != NULL)
+    resolved_send (bus, "FlushCaches", NULL);
 }
 
 /* ----------------------------------------------------------------------- */

@@ -8,7 +8,9 @@
 G_BEGIN_DECLS
 
 /* Gives @tunnel the name servers of @resolv_conf (the system's own, read
- * before ours replace them). */
+ * before ours replace them). When it names only systemd-resolved's stub
+ * (127.0.0.53, 127.0.0.54), resolved's own servers instead, those of
+ * every link but the tunnel's, asked over D-Bus without waiting. */
 void fz_tunnel_host_read_system_dns (FzTunnel *tunnel, const char *resolv_conf);
 /* The last session's mappings, or NULL (none, or unreadable: logged). */
 char *fz_tunnel_host_load_mappings (const char *state_dir);

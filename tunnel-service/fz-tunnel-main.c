@@ -11,13 +11,19 @@
  *   FIREZONE_NAME       default: the host name
  *   FIREZONE_ACTIVATE_INTERNET_RESOURCE=true|false
  *   FIREZONE_DNS_CONTROL=etc-resolv-conf|systemd-resolved|disabled
+ *                       default: systemd-resolved when it runs (it has its
+ *                       name on the system bus), else etc-resolv-conf
  *   FIREZONE_NO_INC_BUF, FIREZONE_LOG_FORMAT=human|json, RUST_LOG
  *   --state-dir DIR     default $STATE_DIRECTORY, else /var/lib/fz-tunnel
  *   --exit              exit 0 once the tunnel is up with its resources
  *
+ * In both modes a resume from sleep (logind's PrepareForSleep(false))
+ * starts the connections to the gateways over, as a network change does.
+ *
  * SIGTERM or SIGINT: goodbye to the gateways, restore DNS, remove the
  * TUN and the routing rules, exit 0. */
 #include "fz-dns-control.h"
+#include "fz-sleep-monitor.h"
 #include "fz-tunnel-host.h"
 #include "fz-tunnel-service.h"
 
@@ -125,6 +131,13 @@ on_ready (FzTunnel *tunnel, App *app)
 }
 
 static void
+on_resources (FzTunnel *tunnel, App *app)
+{
+  if (app->dns_set)
+    fz_dns_control_flush (app->dns_mode);
+}
+
+static void
 on_mappings (FzTunnel *tunnel, const char *json, App *app)
 {
   fz_tunnel_host_save_mappings (app->state_dir, json);
@@ -159,10 +172,9 @@ configure (App *app, FzTunnelConfig *config, char **id, char **mappings, GError 
   if (!parse_bool_env ("FIREZONE_ACTIVATE_INTERNET_RESOURCE", &config->internet_resource,
                        error))
     return FALSE;
-  app->dns_mode = FZ_DNS_CONTROL_ETC_RESOLV_CONF;
-  if (dns != NULL && dns[0] != '\0'
-      && !fz_dns_control_mode_parse (dns, &app->dns_mode, error))
+  if (!fz_dns_control_mode_choose (dns, &app->dns_mode, error))
     return FALSE;
+  g_message ("DNS control: %s", fz_dns_control_mode_name (app->dns_mode));
   if (!fz_state_dir_ensure (app->state_dir, error))
     return FALSE;
   *id = fz_device_id_get (FALSE, app->state_dir, error);
@@ -198,6 +210,7 @@ run (App *app, const char *token, GError **error)
   fz_tunnel_host_read_system_dns (app->tunnel, RESOLV_CONF);
   g_signal_connect (app->tunnel, "ready", G_CALLBACK (on_ready), app);
   g_signal_connect (app->tunnel, "interface-changed", G_CALLBACK (on_interface), app);
+  g_signal_connect (app->tunnel, "resources-changed", G_CALLBACK (on_resources), app);
   g_signal_connect (app->tunnel, "mappings-changed", G_CALLBACK (on_mappings), app);
   g_signal_connect (app->tunnel, "fatal", G_CALLBACK (on_fatal), app);
   g_signal_connect (app->tunnel, "stopped", G_CALLBACK (on_stopped), app);
@@ -261,10 +274,9 @@ run_service (App *app, GError **error)
     = { .state_dir = app->state_dir, .resolv_conf = RESOLV_CONF };
   guint owner;
 
-  config.dns_mode = FZ_DNS_CONTROL_ETC_RESOLV_CONF;
-  if (dns != NULL && dns[0] != '\0'
-      && !fz_dns_control_mode_parse (dns, &config.dns_mode, error))
+  if (!fz_dns_control_mode_choose (dns, &config.dns_mode, error))
     return 1;
+  g_message ("DNS control: %s", fz_dns_control_mode_name (config.dns_mode));
   app->service = fz_tunnel_service_new (&config, error);
   if (app->service == NULL)
     return 1;
@@ -276,6 +288,25 @@ run_service (App *app, GError **error)
   g_bus_unown_name (owner);
   g_clear_object (&app->service);
   return app->status;
+}
+
+/* After a resume the NAT bindings and the gateways' sessions are likely
+ * gone: start the connections over, as after a network change. */
+static void
+on_sleep (gboolean sleeping, gpointer data)
+{
+  App *app = data;
+
+  if (sleeping)
+    {
+      g_message ("the system is going to sleep");
+      return;
+    }
+  g_message ("resumed from sleep: the connections start over");
+  if (app->service != NULL)
+    fz_tunnel_service_reset (app->service);
+  else if (app->tunnel != NULL)
+    fz_tunnel_reset (app->tunnel);
 }
 
 int
@@ -303,6 +334,7 @@ main (int argc, char **argv)
   const char *env_dir = g_getenv ("STATE_DIRECTORY");
   const char *token_path = g_getenv ("FIREZONE_TOKEN_PATH");
   g_autofree char *token = NULL;
+  g_autoptr (FzSleepMonitor) sleep_monitor = NULL;
   GSource *sig[2];
   int status;
 
@@ -346,6 +378,7 @@ main (int argc, char **argv)
       g_source_set_callback (sig[i], on_signal, &app, NULL);
       g_source_attach (sig[i], ctx);
     }
+  sleep_monitor = fz_sleep_monitor_new (on_sleep, &app);
   if (headless)
     {
       status = run (&app, token, &error);
@@ -355,6 +388,7 @@ main (int argc, char **argv)
     status = run_service (&app, &error);
   if (error != NULL)
     g_printerr ("fz-tunnel: %s\n", error->message);
+  g_clear_pointer (&sleep_monitor, fz_sleep_monitor_free);
   g_clear_object (&app.tunnel);
   for (guint i = 0; i < 2; i++)
     {

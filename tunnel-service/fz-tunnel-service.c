@@ -141,6 +141,14 @@ on_changed (FzTunnel *tunnel, FzTunnelService *self)
   schedule_flush (self);
 }
 
+/* A name that became a resource must not come from resolved's cache. */
+static void
+on_resources_dns (FzTunnel *tunnel, FzTunnelService *self)
+{
+  if (self->dns_set)
+    fz_dns_control_flush (self->dns_mode);
+}
+
 /* At most once a minute for the same resource and reason: a client
  * retrying a resource whose gateways are offline asks the portal again
  * and again; a notification a minute is plenty. */
@@ -226,6 +234,8 @@ start_tunnel (FzTunnelService *self, const char *token, const char *api_url,
   g_signal_connect (self->tunnel, "ready", G_CALLBACK (on_ready), self);
   g_signal_connect (self->tunnel, "interface-changed", G_CALLBACK (on_interface), self);
   g_signal_connect (self->tunnel, "resources-changed", G_CALLBACK (on_changed), self);
+  g_signal_connect (self->tunnel, "resources-changed", G_CALLBACK (on_resources_dns),
+                    self);
   g_signal_connect (self->tunnel, "portal-changed", G_CALLBACK (on_changed), self);
   g_signal_connect (self->tunnel, "resource-unreachable", G_CALLBACK (on_unreachable),
                     self);
@@ -440,6 +450,13 @@ fz_tunnel_service_export (FzTunnelService *self, GDBusConnection *connection,
 {
   return g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self->skeleton),
                                            connection, FZ_TUNNEL_SERVICE_PATH, error);
+}
+
+void
+fz_tunnel_service_reset (FzTunnelService *self)
+{
+  if (self->tunnel != NULL)
+    fz_tunnel_reset (self->tunnel);
 }
 
 void

@@ -36,6 +36,8 @@ FzTunnelService *fz_tunnel_service_new (const FzTunnelServiceConfig *config,
                                         GError **error);
 gboolean fz_tunnel_service_export (FzTunnelService *self, GDBusConnection *connection,
                                    GError **error);
+/* The running tunnel's connections start over (as Reset does). */
+void fz_tunnel_service_reset (FzTunnelService *self);
 /* Stops the tunnel if one runs (DNS restored); "idle" follows, at once
  * when none runs. */
 void fz_tunnel_service_shutdown (FzTunnelService *self);

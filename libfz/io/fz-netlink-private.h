@@ -58,9 +58,9 @@ GArray *fz_netlink_host_addresses (FzNetlink *nl, int skip_ifindex, GError **err
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FzNetlink, fz_netlink_free)
 
 /* FzNetlinkMonitor: tells when the host's network changed (an address
- * added or removed, a link up, down or gone), so connections can be
- * renewed. Its sources run on the thread-default GMainContext of the
- * thread that made it, which also frees it. */
+ * added or removed, a link up, down or gone, a default route of the main
+ * table added or removed), so connections can be renewed. Its sources run on the
+ * thread-default GMainContext of the thread that made it, which also frees it. */
 #define FZ_NETLINK_MONITOR_DEBOUNCE_MS 500
 
 typedef struct _FzNetlinkMonitor FzNetlinkMonitor;

@@ -12,6 +12,7 @@
 #include <netlink/route/nexthop.h>
 #include <netlink/route/route.h>
 #include <netlink/route/rule.h>
+#include <arpa/inet.h>
 #include <glib-unix.h>
 #include <stdarg.h>
 #include <string.h>
@@ -574,10 +575,12 @@ fz_netlink_host_addresses (FzNetlink *nl, int skip_ifindex, GError **error)
 struct _FzNetlinkMonitor
 {
   struct nl_sock *sock;
+  struct nl_sock *route_sock; /* routes apart: our own come in thousands */
   GMainContext *context;
-  GSource *io;
-  GSource *quiet;    /* the debounce timer, while a change waits */
-  GHashTable *links; /* ifindex → 1 + its LINK_STATE_FLAGS */
+  GSource *io, *route_io;
+  GSource *quiet;       /* the debounce timer, while a change waits */
+  GHashTable *links;    /* ifindex → 1 + its LINK_STATE_FLAGS */
+  GHashTable *defaults; /* the main table's default routes, as keys */
   int skip_ifindex;
   gboolean priming; /* reading the initial link dump */
   FzNetlinkChangedFunc func;
@@ -621,6 +624,205 @@ link_state_changed (FzNetlinkMonitor *monitor, int ifindex, gboolean gone, guint
   flags &= LINK_STATE_FLAGS;
   g_hash_table_insert (monitor->links, key, GUINT_TO_POINTER (flags + 1));
   return known ? GPOINTER_TO_UINT (old) != flags + 1 : (flags & IFF_UP) != 0;
+}
+
+/* A default route of the main table (not the tunnel's: its table is
+ * another, its link skipped) as "family priority oif gateway"; NULL for
+ * any other route. */
+static char *
+default_route_key (FzNetlinkMonitor *monitor, struct nlmsghdr *h)
+{
+  const struct rtmsg *rtm = nlmsg_data (h);
+  struct nlattr *tb[RTA_MAX + 1];
+  guint32 table = rtm->rtm_table, oif = 0, prio = 0;
+  char gw[INET6_ADDRSTRLEN] = "-";
+
+  if (rtm->rtm_dst_len != 0 || rtm->rtm_type != RTN_UNICAST
+      || nlmsg_parse (h, sizeof (struct rtmsg), tb, RTA_MAX, NULL) < 0)
+    return NULL;
+  if (tb[RTA_TABLE] != NULL)
+    table = nla_get_u32 (tb[RTA_TABLE]);
+  if (tb[RTA_OIF] != NULL)
+    oif = nla_get_u32 (tb[RTA_OIF]);
+  if (tb[RTA_PRIORITY] != NULL)
+    prio = nla_get_u32 (tb[RTA_PRIORITY]);
+  if (table != RT_TABLE_MAIN
+      || (monitor->skip_ifindex != 0 && (int) oif == monitor->skip_ifindex))
+    return NULL;
+  if (tb[RTA_GATEWAY] != NULL
+      && (size_t) nla_len (tb[RTA_GATEWAY]) == (rtm->rtm_family == AF_INET ? 4u : 16u))
+    inet_ntop (rtm->rtm_family, nla_data (tb[RTA_GATEWAY]), gw, sizeof gw);
+  return g_strdup_printf ("%u %u %u %s", rtm->rtm_family, prio, oif, gw);
+}
+
+/* Whether the set of default routes changed: a route written again as it
+ * was (a network manager refreshing it) is no change. A replacement
+ * (NLM_F_REPLACE, no RTM_DELROUTE for the old one) takes the place of
+ * those of its family and priority. Routes the kernel flushes without a
+ * word (IPv4 ones with their address or link) may stay in the set: the
+ * address or link change that flushed them counts already. */
+static gboolean
+default_route_changed (FzNetlinkMonitor *monitor, GHashTable *defaults,
+                       struct nlmsghdr *h)
+{
+  g_autofree char *key = NULL;
+  gboolean had_key = FALSE;
+  guint removed = 0;
+
+  if (!nlmsg_valid_hdr (h, sizeof (struct rtmsg)))
+    return FALSE;
+  key = default_route_key (monitor, h);
+  if (key == NULL)
+    return FALSE;
+  if (h->nlmsg_type == RTM_DELROUTE)
+    return g_hash_table_remove (defaults, key);
+  if (h->nlmsg_flags & NLM_F_REPLACE)
+    {
+      /* "family priority " */
+      gsize prefix = (gsize) (strchr (strchr (key, ' ') + 1, ' ') - key + 1);
+      GHashTableIter it;
+      gpointer k;
+
+      g_hash_table_iter_init (&it, defaults);
+      while (g_hash_table_iter_next (&it, &k, NULL))
+        if (strncmp (k, key, prefix) == 0)
+          {
+            had_key = had_key || g_str_equal (k, key);
+            g_hash_table_iter_remove (&it);
+            removed++;
+          }
+      g_hash_table_add (defaults, g_steal_pointer (&key));
+      return !(removed == 1 && had_key);
+    }
+  return g_hash_table_add (defaults, g_steal_pointer (&key));
+}
+
+typedef struct
+{
+  FzNetlinkMonitor *monitor;
+  GHashTable *defaults;
+} RouteDump;
+
+static int
+on_route_dumped (struct nl_msg *msg, void *data)
+{
+  RouteDump *d = data;
+  struct nlmsghdr *h = nlmsg_hdr (msg);
+
+  if (h->nlmsg_type == RTM_NEWROUTE)
+    default_route_changed (d->monitor, d->defaults, h);
+  return NL_OK;
+}
+
+/* The default routes as they are now, from a dump on a socket of its
+ * own; NULL when it fails. */
+static GHashTable *
+dump_default_routes (FzNetlinkMonitor *monitor)
+{
+  RouteDump d
+    = { monitor, g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL) };
+  struct nl_sock *sock = nl_socket_alloc ();
+  int err = sock != NULL ? nl_connect (sock, NETLINK_ROUTE) : -NLE_NOMEM;
+
+  if (err >= 0)
+    err = nl_socket_modify_cb (sock, NL_CB_VALID, NL_CB_CUSTOM, on_route_dumped, &d);
+  if (err >= 0)
+    err = nl_rtgen_request (sock, RTM_GETROUTE, AF_UNSPEC, NLM_F_DUMP);
+  if (err >= 0)
+    err = nl_recvmsgs_default (sock);
+  if (sock != NULL)
+    nl_socket_free (sock);
+  if (err < 0)
+    {
+      g_debug ("netlink monitor: cannot list the routes: %s", nl_geterror (err));
+      g_clear_pointer (&d.defaults, g_hash_table_unref);
+    }
+  return d.defaults;
+}
+
+static gboolean
+same_set (GHashTable *a, GHashTable *b)
+{
+  GHashTableIter it;
+  gpointer k;
+
+  if (g_hash_table_size (a) != g_hash_table_size (b))
+    return FALSE;
+  g_hash_table_iter_init (&it, a);
+  while (g_hash_table_iter_next (&it, &k, NULL))
+    if (!g_hash_table_contains (b, k))
+      return FALSE;
+  return TRUE;
+}
+
+static int
+on_route_message (struct nl_msg *msg, void *data)
+{
+  FzNetlinkMonitor *monitor = data;
+  struct nlmsghdr *h = nlmsg_hdr (msg);
+
+  if ((h->nlmsg_type == RTM_NEWROUTE || h->nlmsg_type == RTM_DELROUTE)
+      && default_route_changed (monitor, monitor->defaults, h))
+    changed (monitor);
+  return NL_OK;
+}
+
+/* A burst of routes (a client's thousand resources) may overrun the
+ * socket: then the default routes are read again and compared, rather
+ * than taken as changed. */
+static gboolean
+on_route_readable (int fd, GIOCondition condition, gpointer data)
+{
+  FzNetlinkMonitor *monitor = data;
+  int err = nl_recvmsgs_default (monitor->route_sock);
+  g_autoptr (GHashTable) now = NULL;
+
+  if (err >= 0 || err == -NLE_AGAIN)
+    return G_SOURCE_CONTINUE;
+  g_debug ("netlink monitor (routes): %s", nl_geterror (err));
+  now = dump_default_routes (monitor);
+  if (now == NULL || !same_set (now, monitor->defaults))
+    changed (monitor);
+  if (now != NULL)
+    {
+      g_hash_table_unref (monitor->defaults);
+      monitor->defaults = g_steal_pointer (&now);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+/* The route socket: notifications from now on, the set as it is. */
+static int
+watch_routes (FzNetlinkMonitor *monitor)
+{
+  int err;
+
+  monitor->route_sock = nl_socket_alloc ();
+  if (monitor->route_sock == NULL)
+    return -NLE_NOMEM;
+  nl_socket_disable_seq_check (monitor->route_sock);
+  nl_socket_modify_cb (monitor->route_sock, NL_CB_VALID, NL_CB_CUSTOM, on_route_message,
+                       monitor);
+  err = nl_connect (monitor->route_sock, NETLINK_ROUTE);
+  if (err >= 0)
+    err = nl_socket_set_buffer_size (monitor->route_sock, 256 * 1024, 0);
+  if (err >= 0)
+    err = nl_socket_add_memberships (monitor->route_sock, RTNLGRP_IPV4_ROUTE,
+                                     RTNLGRP_IPV6_ROUTE, 0);
+  if (err >= 0)
+    err = nl_socket_set_nonblocking (monitor->route_sock);
+  if (err < 0)
+    return err;
+  /* Subscribed first: a change in between is seen twice at worst. */
+  monitor->defaults = dump_default_routes (monitor);
+  if (monitor->defaults == NULL)
+    return -NLE_FAILURE;
+  monitor->route_io
+    = g_unix_fd_source_new (nl_socket_get_fd (monitor->route_sock), G_IO_IN);
+  g_source_set_callback (monitor->route_io, G_SOURCE_FUNC (on_route_readable), monitor,
+                         NULL);
+  g_source_attach (monitor->route_io, monitor->context);
+  return 0;
 }
 
 static int
@@ -711,6 +913,8 @@ fz_netlink_monitor_new (int skip_ifindex, FzNetlinkChangedFunc func, gpointer us
   monitor->priming = FALSE;
   if (err >= 0)
     err = nl_socket_set_nonblocking (monitor->sock);
+  if (err >= 0)
+    err = watch_routes (monitor);
   if (err < 0)
     {
       set_nl_error (error, err, "cannot watch the network interfaces");
@@ -743,9 +947,17 @@ fz_netlink_monitor_free (FzNetlinkMonitor *monitor)
       g_source_destroy (monitor->quiet);
       g_source_unref (monitor->quiet);
     }
+  if (monitor->route_io != NULL)
+    {
+      g_source_destroy (monitor->route_io);
+      g_source_unref (monitor->route_io);
+    }
   if (monitor->sock != NULL)
     nl_socket_free (monitor->sock);
+  if (monitor->route_sock != NULL)
+    nl_socket_free (monitor->route_sock);
   g_hash_table_unref (monitor->links);
+  g_clear_pointer (&monitor->defaults, g_hash_table_unref);
   g_main_context_unref (monitor->context);
   g_free (monitor);
 }

@@ -529,7 +529,12 @@ on_network_changed (gpointer data)
 
   g_message ("the network changed");
   if (self->cl != NULL)
-    fz_client_state_reset (self->cl, now);
+    {
+      fz_client_state_reset (self->cl, now);
+      /* New connections need the portal, whose TCP may be dead too. */
+      if (self->channel != NULL)
+        fz_portal_channel_reconnect (self->channel);
+    }
   if (self->node != NULL)
     add_host_addresses (self, now);
   schedule (self, now);
@@ -977,6 +982,8 @@ fz_tunnel_reset (FzTunnel *self)
   if (self->cl == NULL)
     return;
   fz_client_state_reset (self->cl, now);
+  if (self->channel != NULL)
+    fz_portal_channel_reconnect (self->channel);
   add_host_addresses (self, now);
   schedule (self, now);
 }

@@ -93,8 +93,8 @@ GVariant *fz_tunnel_dup_resources (FzTunnel *self);
 /* Client: the TUN's IPv4 and IPv6 addresses (empty before "ready"). */
 GStrv fz_tunnel_get_addresses (FzTunnel *self);
 void fz_tunnel_set_internet_resource_enabled (FzTunnel *self, gboolean on);
-/* Client: connections to the gateways start over (as after a network
- * change); the session, resources and mappings stay. */
+/* Client: connections to the gateways and to the portal start over (as
+ * after a network change); the session, resources and mappings stay. */
 void fz_tunnel_reset (FzTunnel *self);
 /* The portal channel is joined (FALSE while it reconnects). */
 gboolean fz_tunnel_is_portal_joined (FzTunnel *self);

@@ -717,6 +717,15 @@ fz_portal_channel_stop (FzPortalChannel *self)
 }
 
 void
+fz_portal_channel_reconnect (FzPortalChannel *self)
+{
+  if (self->state == FZ_PORTAL_CHANNEL_STOPPED || self->state == FZ_PORTAL_CHANNEL_FAILED)
+    return;
+  g_message ("portal: reconnecting: the network changed");
+  connect_now (self);
+}
+
+void
 fz_portal_channel_send (FzPortalChannel *self, const FzPortalMessage *m)
 {
   Outgoing *o = g_new0 (Outgoing, 1);

@@ -84,6 +84,11 @@ void fz_portal_channel_set_timing (FzPortalChannel *self,
 void fz_portal_channel_start (FzPortalChannel *self);
 /* Closes the socket and forgets the queue; STOPPED until started again. */
 void fz_portal_channel_stop (FzPortalChannel *self);
+/* Connects again at once, keeping the queue: the host's network changed,
+ * and a connection that looks joined may be dead without knowing it (its
+ * local address is gone; only the heartbeats would tell, after 40 s).
+ * Nothing when stopped or failed for good. */
+void fz_portal_channel_reconnect (FzPortalChannel *self);
 
 /* Sends @m now if joined, else after the next join. */
 void fz_portal_channel_send (FzPortalChannel *self, const FzPortalMessage *m);

@@ -673,6 +673,44 @@ test_monitor (void)
   g_assert_no_error (error);
   run_for (2 * FZ_NETLINK_MONITOR_DEBOUNCE_MS);
   g_assert_cmpuint (c.calls, ==, 3);
+
+  /* a new default route is one; written again the same, none; another
+   * table's (a VPN's, ours), none; its removal, one */
+  json_array_unref (ip_json ("route add default via 192.0.2.1 dev fz-nlv0"));
+  run_for (3 * FZ_NETLINK_MONITOR_DEBOUNCE_MS);
+  g_assert_cmpuint (c.calls, ==, 4);
+  json_array_unref (ip_json ("route replace default via 192.0.2.1 dev fz-nlv0"));
+  json_array_unref (ip_json ("route add default via 192.0.2.1 dev fz-nlv0 table 100"));
+  run_for (2 * FZ_NETLINK_MONITOR_DEBOUNCE_MS);
+  g_assert_cmpuint (c.calls, ==, 4);
+  json_array_unref (ip_json ("route replace default via 192.0.2.2 dev fz-nlv0"));
+  run_for (3 * FZ_NETLINK_MONITOR_DEBOUNCE_MS);
+  g_assert_cmpuint (c.calls, ==, 5);
+  json_array_unref (ip_json ("route del default table 100"));
+  json_array_unref (ip_json ("route del default"));
+  run_for (3 * FZ_NETLINK_MONITOR_DEBOUNCE_MS);
+  g_assert_cmpuint (c.calls, ==, 6);
+
+  /* thousands of routes in another table at once (a client's
+   * resources) overrun the socket: the default routes are read again,
+   * the same, so no call */
+  g_autofree char *batch
+    = g_build_filename (g_get_tmp_dir (), "fz-nl-batch.XXXXXX", NULL);
+  int fd = g_mkstemp (batch);
+  g_assert_cmpint (fd, >=, 0);
+  g_autoptr (GString) lines = g_string_new (NULL);
+  for (guint i = 0; i < 4000; i++)
+    g_string_append_printf (lines, "route add 10.88.%u.%u/32 dev fz-nlv0 table 100\n",
+                            i / 250, i % 250 + 1);
+  g_assert_true (g_file_set_contents (batch, lines->str, (gssize) lines->len, NULL));
+  close (fd);
+  json_array_unref (ip_json ("-batch %s", batch));
+  unlink (batch);
+  run_for (3 * FZ_NETLINK_MONITOR_DEBOUNCE_MS);
+  g_assert_cmpuint (c.calls, ==, 6);
+  json_array_unref (ip_json ("route flush table 100"));
+  run_for (2 * FZ_NETLINK_MONITOR_DEBOUNCE_MS);
+  g_assert_cmpuint (c.calls, ==, 6);
 }
 
 static void

@@ -1,6 +1,8 @@
 /* fz-dns-control, systemd-resolved mode, against a fake resolved on a
  * private system bus: a dbus-daemon of our own, and a thread that owns
- * org.freedesktop.resolve1 and records each call with its arguments. */
+ * org.freedesktop.resolve1 and records each call with its arguments.
+ * The calls that set a link are not waited for: the test runs the main
+ * context until the fake has them. */
 #include "fz-dns-control.h"
 #include "fz-private.h"
 #include "child-setup.h"
@@ -14,9 +16,16 @@ static const char introspection[]
     "<method name='SetLinkDNS'><arg type='i'/><arg type='a(iay)'/></method>"
     "<method name='SetLinkDomains'><arg type='i'/><arg type='a(sb)'/></method>"
     "<method name='RevertLink'><arg type='i'/></method>"
+    "<method name='SetLinkDefaultRoute'><arg type='i'/><arg type='b'/></method>"
+    "<method name='SetLinkDNSSEC'><arg type='i'/><arg type='s'/></method>"
+    "<method name='SetLinkDNSOverTLS'><arg type='i'/><arg type='s'/></method>"
+    "<method name='SetLinkLLMNR'><arg type='i'/><arg type='s'/></method>"
+    "<method name='SetLinkMulticastDNS'><arg type='i'/><arg type='s'/></method>"
+    "<method name='FlushCaches'/>"
     "</interface></node>";
 
 #define NO_SUCH_LINK 99 /* the fake fails calls on this link */
+#define STUCK_LINK   98 /* and never answers calls on this one */
 
 static struct
 {
@@ -28,7 +37,9 @@ static struct
   GMutex lock;
   GCond cond;
   gboolean owned;
-  GPtrArray *calls; /* "Method (args)" */
+  GPtrArray *calls;      /* "Method (args)" */
+  GPtrArray *logged;     /* the code's messages */
+  GPtrArray *unanswered; /* invocations on STUCK_LINK */
 } fake;
 
 static void
@@ -40,9 +51,12 @@ method_call (GDBusConnection *c, const char *sender, const char *path, const cha
   g_mutex_lock (&fake.lock);
   g_ptr_array_add (fake.calls, g_strdup_printf ("%s %s", method, args));
   g_mutex_unlock (&fake.lock);
-  gint32 ifindex;
-  g_variant_get_child (params, 0, "i", &ifindex);
-  if (ifindex == NO_SUCH_LINK)
+  gint32 ifindex = 0;
+  if (g_variant_n_children (params) > 0)
+    g_variant_get_child (params, 0, "i", &ifindex);
+  if (ifindex == STUCK_LINK)
+    g_ptr_array_add (fake.unanswered, g_object_ref (inv));
+  else if (ifindex == NO_SUCH_LINK)
     g_dbus_method_invocation_return_dbus_error (
       inv, "org.freedesktop.resolve1.NoSuchLink", "Link 99 not known");
   else
@@ -160,6 +174,45 @@ start_fake (void)
   g_mutex_unlock (&fake.lock);
 }
 
+/* Runs the main context until the fake has had @n calls since the last
+ * check (5 s at most). */
+static void
+wait_calls (guint n)
+{
+  gint64 end = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  for (;;)
+    {
+      g_mutex_lock (&fake.lock);
+      guint have = fake.calls->len;
+      g_mutex_unlock (&fake.lock);
+      if (have >= n || g_get_monotonic_time () > end)
+        break;
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (1000);
+    }
+}
+
+/* Runs the main context for @ms: replies due by then are handled. */
+static void
+run_for (guint ms)
+{
+  gint64 end = g_get_monotonic_time () + ms * 1000;
+  while (g_get_monotonic_time () < end)
+    {
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (1000);
+    }
+}
+
+static GLogWriterOutput
+log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer data)
+{
+  for (gsize i = 0; i < n_fields && (level & G_LOG_LEVEL_MESSAGE); i++)
+    if (g_str_equal (fields[i].key, "MESSAGE") && fields[i].length < 0)
+      g_ptr_array_add (fake.logged, g_strdup (fields[i].value));
+  return g_log_writer_default (level, fields, n_fields, data);
+}
+
 /* The calls made since the last check, one per line. */
 static char *
 take_calls (void)
@@ -178,6 +231,8 @@ static void
 test_not_running (void)
 {
   g_autoptr (GError) error = NULL;
+  FzDnsControlMode mode;
+
   g_assert_false (fz_dns_control_set (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, NULL, 7,
                                       servers, NULL, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
@@ -187,32 +242,80 @@ test_not_running (void)
   g_assert_true (
     fz_dns_control_revert (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, NULL, 7, &error));
   g_assert_no_error (error);
+
+  /* The default without resolved; resolved asked for, but absent. */
+  g_assert_true (fz_dns_control_mode_choose (NULL, &mode, &error));
+  g_assert_cmpint (mode, ==, FZ_DNS_CONTROL_ETC_RESOLV_CONF);
+  g_assert_true (fz_dns_control_mode_choose ("", &mode, &error));
+  g_assert_cmpint (mode, ==, FZ_DNS_CONTROL_ETC_RESOLV_CONF);
+  g_assert_false (fz_dns_control_mode_choose ("systemd-resolved", &mode, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, "FIREZONE_DNS_CONTROL=etc-resolv-conf"));
+  g_clear_error (&error);
+  g_assert_true (fz_dns_control_mode_choose ("disabled", &mode, &error));
+  g_assert_cmpint (mode, ==, FZ_DNS_CONTROL_DISABLED);
+  g_assert_false (fz_dns_control_mode_choose ("resolved", &mode, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  /* Nothing to flush, and no call. */
+  fz_dns_control_flush (FZ_DNS_CONTROL_SYSTEMD_RESOLVED);
+  run_for (100);
 }
+
+#define SET_LINK(i)                                                                      \
+  "SetLinkDefaultRoute (" i ", true)\n"                                                  \
+  "SetLinkDNSSEC (" i ", 'no')\n"                                                        \
+  "SetLinkDNSOverTLS (" i ", 'no')\n"                                                    \
+  "SetLinkLLMNR (" i ", 'no')\n"                                                         \
+  "SetLinkMulticastDNS (" i ", 'no')\n"                                                  \
+  "FlushCaches ()"
 
 static void
 test_set_revert (void)
 {
   start_fake ();
   g_autoptr (GError) error = NULL;
+  FzDnsControlMode mode;
+
+  g_ptr_array_set_size (fake.logged, 0);
+  /* Running: the default, and allowed when asked for. */
+  g_assert_true (fz_dns_control_mode_choose (NULL, &mode, &error));
+  g_assert_cmpint (mode, ==, FZ_DNS_CONTROL_SYSTEMD_RESOLVED);
+  g_assert_cmpstr (fz_dns_control_mode_name (mode), ==, "systemd-resolved");
+  g_assert_true (fz_dns_control_mode_choose ("systemd-resolved", &mode, &error));
+  g_assert_cmpint (mode, ==, FZ_DNS_CONTROL_SYSTEMD_RESOLVED);
+  g_assert_true (fz_dns_control_mode_choose ("etc-resolv-conf", &mode, &error));
+  g_assert_cmpint (mode, ==, FZ_DNS_CONTROL_ETC_RESOLV_CONF);
+
   g_assert_true (fz_dns_control_set (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, NULL, 7,
                                      servers, "corp.example", &error));
   g_assert_no_error (error);
+  wait_calls (8);
   g_autofree char *calls = take_calls ();
-  g_assert_cmpstr (calls, ==,
-                   "SetLinkDNS (7, [(2, [0x64, 0x64, 0x6f, 0x01]), (10, [0xfd, 0x00, "
-                   "0x20, 0x21, 0x11, 0x11, 0x80, 0x00, 0x01, 0x00, 0x01, 0x00, 0x01, "
-                   "0x11, 0x00, 0x01])])\n"
-                   "SetLinkDomains (7, [('corp.example', false), ('.', true)])");
+  g_assert_cmpstr (
+    calls, ==,
+    "SetLinkDNS (7, [(2, [0x64, 0x64, 0x6f, 0x01]), (10, [0xfd, 0x00, "
+    "0x20, 0x21, 0x11, 0x11, 0x80, 0x00, 0x01, 0x00, 0x01, 0x00, 0x01, "
+    "0x11, 0x00, 0x01])])\n"
+    "SetLinkDomains (7, [('corp.example', false), ('.', true)])\n" SET_LINK ("7"));
 
   /* Without a search domain, routing only. */
   const char *const one[] = { V4, NULL };
   g_assert_true (fz_dns_control_set (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, NULL, 3, one,
                                      NULL, &error));
   g_assert_no_error (error);
+  wait_calls (8);
   g_autofree char *calls2 = take_calls ();
   g_assert_cmpstr (calls2, ==,
                    "SetLinkDNS (3, [(2, [0x64, 0x64, 0x6f, 0x01])])\n"
-                   "SetLinkDomains (3, [('.', true)])");
+                   "SetLinkDomains (3, [('.', true)])\n" SET_LINK ("3"));
+
+  fz_dns_control_flush (FZ_DNS_CONTROL_SYSTEMD_RESOLVED);
+  fz_dns_control_flush (FZ_DNS_CONTROL_ETC_RESOLV_CONF);
+  wait_calls (1);
+  run_for (50);
+  g_autofree char *calls_flush = take_calls ();
+  g_assert_cmpstr (calls_flush, ==, "FlushCaches ()");
 
   g_assert_true (
     fz_dns_control_revert (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, NULL, 7, &error));
@@ -229,8 +332,21 @@ test_set_revert (void)
   g_assert_false (fz_dns_control_set (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, NULL, 7, one,
                                       "a b", &error));
   g_clear_error (&error);
+  run_for (50);
   g_autofree char *calls4 = take_calls ();
   g_assert_cmpstr (calls4, ==, "");
+  for (guint i = 0; i < fake.logged->len; i++)
+    g_test_message ("logged: %s", (char *) fake.logged->pdata[i]);
+  g_assert_cmpuint (fake.logged->len, ==, 0);
+}
+
+static gboolean
+logged (const char *message)
+{
+  for (guint i = 0; i < fake.logged->len; i++)
+    if (g_str_equal (fake.logged->pdata[i], message))
+      return TRUE;
+  return FALSE;
 }
 
 static void
@@ -239,12 +355,17 @@ test_refused (void)
   start_fake ();
   g_autoptr (GError) error = NULL;
   const char *const one[] = { V4, NULL };
-  g_assert_false (fz_dns_control_set (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, NULL,
-                                      NO_SUCH_LINK, one, NULL, &error));
-  g_assert_nonnull (error);
-  g_assert_cmpstr (error->message, ==,
-                   "systemd-resolved SetLinkDNS failed: Link 99 not known");
-  g_clear_error (&error);
+
+  /* Sent: resolved's refusal is logged when it comes. */
+  g_assert_true (fz_dns_control_set (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, NULL,
+                                     NO_SUCH_LINK, one, NULL, &error));
+  g_assert_no_error (error);
+  wait_calls (8);
+  run_for (100);
+  g_assert_true (logged ("DNS: systemd-resolved SetLinkDNS failed: Link 99 not known"));
+  g_assert_true (
+    logged ("DNS: systemd-resolved SetLinkDNSSEC failed: Link 99 not known"));
+  g_ptr_array_set_size (fake.logged, 0);
   g_assert_false (fz_dns_control_revert (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, NULL,
                                          NO_SUCH_LINK, &error));
   g_assert_cmpstr (error->message, ==,
@@ -255,7 +376,36 @@ test_refused (void)
   g_autofree char *calls = take_calls ();
   g_assert_cmpstr (calls, ==,
                    "SetLinkDNS (99, [(2, [0x64, 0x64, 0x6f, 0x01])])\n"
-                   "RevertLink (99,)\nRevertLink (99,)");
+                   "SetLinkDomains (99, [('.', true)])\n" SET_LINK (
+                     "99") "\n"
+                           "RevertLink (99,)\nRevertLink (99,)");
+}
+
+/* A resolved that never answers: setting returns at once, the calls time
+ * out in the background, and reverting gives up after the timeout. */
+static void
+test_stuck (void)
+{
+  start_fake ();
+  g_autoptr (GError) error = NULL;
+  const char *const one[] = { V4, NULL };
+
+  gint64 t0 = g_get_monotonic_time ();
+  g_assert_true (fz_dns_control_set (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, NULL,
+                                     STUCK_LINK, one, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, FZ_DNS_CONTROL_TIMEOUT_MS * 1000 / 2);
+  wait_calls (7); /* FlushCaches has no link: answered */
+  run_for (FZ_DNS_CONTROL_TIMEOUT_MS + 500);
+  g_assert_true (logged ("DNS: systemd-resolved SetLinkDNS failed: Timeout was reached"));
+
+  t0 = g_get_monotonic_time ();
+  g_assert_false (fz_dns_control_revert (FZ_DNS_CONTROL_SYSTEMD_RESOLVED, NULL, NULL,
+                                         STUCK_LINK, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  gint64 waited = g_get_monotonic_time () - t0;
+  g_assert_cmpint (waited, <, (FZ_DNS_CONTROL_TIMEOUT_MS + 1000) * 1000);
+  g_free (take_calls ());
 }
 
 int
@@ -263,13 +413,19 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   fake.calls = g_ptr_array_new_with_free_func (g_free);
+  fake.logged = g_ptr_array_new_with_free_func (g_free);
+  fake.unanswered = g_ptr_array_new_with_free_func (g_object_unref);
+  g_log_set_writer_func (log_writer, NULL, NULL);
   start_bus ();
   /* In this order: the fake starts after not-running. */
   g_test_add_func ("/dns-control-resolved/not-running", test_not_running);
   g_test_add_func ("/dns-control-resolved/set-revert", test_set_revert);
   g_test_add_func ("/dns-control-resolved/refused", test_refused);
+  g_test_add_func ("/dns-control-resolved/stuck", test_stuck);
   int ret = g_test_run ();
   stop_bus ();
   g_ptr_array_unref (fake.calls);
+  g_ptr_array_unref (fake.logged);
+  g_ptr_array_unref (fake.unanswered);
   return ret;
 }
