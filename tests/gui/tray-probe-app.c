@@ -1,7 +1,8 @@
 /* A minimal tray application for the gui suite: one AppIndicator with a
  * small GtkMenu, so a test can check that a desktop shell (tests/gui/
  * fake-shell) reads and drives such a menu over D-Bus before fz-gui
- * exists. Activating "Say _Hello" prints "activated: hello" on stdout.
+ * exists. Activating "Say _Hello" prints "activated: hello" on stdout;
+ * "connection: registered" and "connection: lost" follow the watcher.
  */
 #include <libayatana-appindicator/app-indicator.h>
 
@@ -34,6 +35,17 @@ on_quit (GtkMenuItem *item, gpointer user_data)
   printf ("activated: quit\n");
   fflush (stdout);
   gtk_main_quit ();
+}
+
+/* A watcher took the item (TRUE), or went away and the library fell back
+ * to a GtkStatusIcon (FALSE): how an app learns that no shell shows it. */
+static void
+on_connection_changed (AppIndicator *indicator, gboolean connected, gpointer user_data)
+{
+  (void) indicator;
+  (void) user_data;
+  printf ("connection: %s\n", connected ? "registered" : "lost");
+  fflush (stdout);
 }
 
 static GtkWidget *
@@ -74,6 +86,8 @@ main (int argc, char **argv)
                                                APP_INDICATOR_CATEGORY_APPLICATION_STATUS);
   app_indicator_set_title (indicator, "libfz tray probe");
   app_indicator_set_menu (indicator, GTK_MENU (build_menu ()));
+  g_signal_connect (indicator, APP_INDICATOR_SIGNAL_CONNECTION_CHANGED,
+                    G_CALLBACK (on_connection_changed), NULL);
   app_indicator_set_status (indicator, APP_INDICATOR_STATUS_ACTIVE);
 
   printf ("ready\n");

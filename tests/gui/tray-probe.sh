@@ -4,7 +4,8 @@
 # private session bus; fake-shell owns org.kde.StatusNotifierWatcher,
 # reads the item and its dbusmenu layout, and clicks items. Checks the
 # labels, enabled flags, submenu and separator, that clicks reach the
-# app's handlers, that a restarted watcher gets the item again, and that
+# app's handlers, that the app learns when the watcher goes away
+# (connection-changed) and a restarted watcher gets the item again, and that
 # "Quit" ends the app (which then leaves the watcher's list).
 #
 # Usage: tray-probe.sh FAKE_SHELL TRAY_PROBE_APP
@@ -57,6 +58,7 @@ wait_for "$tmp/watch1.log" '^watcher: ready'
 app_pid=$!
 pids+=("$app_pid")
 wait_for "$tmp/watch1.log" '^registered '
+wait_for "$tmp/app.log" '^connection: registered$'
 
 "$shell" item >"$tmp/item.json"
 "$shell" layout >"$tmp/layout.json"
@@ -99,10 +101,12 @@ grep -q "no menu item labelled 'No such item'" "$tmp/err"
 # A shell that restarts: the app registers again with the new watcher.
 kill "$watcher"
 wait "$watcher"
+wait_for "$tmp/app.log" '^connection: lost$'
 "$shell" watch >"$tmp/watch2.log" 2>&1 &
 watcher=$!
 pids+=("$watcher")
 wait_for "$tmp/watch2.log" '^registered '
+wait_for "$tmp/app.log" '^connection: registered$' 2
 "$shell" click "Say Hello"
 wait_for "$tmp/app.log" '^activated: hello$' 2
 
