@@ -290,6 +290,13 @@ client_event (FzTunnel *self, FzClientEvent *e)
     case FZ_CLIENT_EVENT_RESOURCES:
       if (!self->ready)
         {
+          /* "ready" means the routes and DNS are in place: an application
+           * the pacing put off happens now. */
+          if (self->iface_source != NULL)
+            {
+              g_source_destroy (self->iface_source);
+              on_iface_source (self);
+            }
           self->ready = TRUE;
           g_signal_emit (self, signals[SIG_READY], 0);
         }
