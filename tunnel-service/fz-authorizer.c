@@ -64,8 +64,8 @@ return_if_cancelled (GTask *task)
 /* ---- polkit ------------------------------------------------------------ */
 
 /* polkitd went away or was replaced: the authority's proxy may still
- * name the old owner (its own tracking runs on a context nobody
- * iterates), so the next check gets a fresh one. */
+ * name the old owner until its own tracking (on the global default
+ * context) catches up, so the next check gets a fresh one at once. */
 static void
 on_polkit_appeared (GDBusConnection *bus, const char *name, const char *owner,
                     gpointer data)

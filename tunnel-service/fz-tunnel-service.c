@@ -28,7 +28,7 @@ struct _FzTunnelService
   gboolean dns_set, internet_resource, fatal, requires_sign_in;
   char *last_error;
   char *account_slug;      /* Connect's, for the log */
-  GHashTable *unreachable; /* "id reason" → when last signalled, monotonic */
+  GHashTable *unreachable; /* "id reason" → when last signalled, monotonic s + 1 */
   GSource *flush;          /* the pending property update */
 };
 
@@ -152,24 +152,23 @@ on_resources_dns (FzTunnel *tunnel, FzTunnelService *self)
 /* At most once a minute for the same resource and reason: a client
  * retrying a resource whose gateways are offline asks the portal again
  * and again; a notification a minute is plenty. */
-#define UNREACHABLE_QUIET_US (60 * G_USEC_PER_SEC)
-#define UNREACHABLE_MAX      4096
+#define UNREACHABLE_QUIET_S 60
+#define UNREACHABLE_MAX     4096
 
 static void
 on_unreachable (FzTunnel *tunnel, const char *id, const char *reason,
                 FzTunnelService *self)
 {
   g_autofree char *key = g_strdup_printf ("%s %s", id, reason);
-  gint64 now = g_get_monotonic_time ();
-  gpointer last;
+  /* Seconds, 1 or more: a pointer's worth, never NULL. */
+  guint now = (guint) (g_get_monotonic_time () / G_USEC_PER_SEC) + 1;
+  guint last = GPOINTER_TO_UINT (g_hash_table_lookup (self->unreachable, key));
 
-  if (g_hash_table_lookup_extended (self->unreachable, key, NULL, &last)
-      && now - *(gint64 *) last < UNREACHABLE_QUIET_US)
+  if (last != 0 && now - last < UNREACHABLE_QUIET_S)
     return;
   if (g_hash_table_size (self->unreachable) >= UNREACHABLE_MAX)
     g_hash_table_remove_all (self->unreachable);
-  g_hash_table_insert (self->unreachable, g_steal_pointer (&key),
-                       g_memdup2 (&now, sizeof now));
+  g_hash_table_insert (self->unreachable, g_steal_pointer (&key), GUINT_TO_POINTER (now));
   fz_dbus_tunnel1_emit_resource_unreachable (self->skeleton, id, reason);
 }
 
@@ -400,8 +399,7 @@ on_set_internet (FzDBusTunnel1 *s, GDBusMethodInvocation *inv, gboolean on,
 static void
 reset_authorized (FzTunnelService *self, GDBusMethodInvocation *inv)
 {
-  if (self->tunnel != NULL)
-    fz_tunnel_reset (self->tunnel);
+  fz_tunnel_service_reset (self);
   fz_dbus_tunnel1_complete_reset (self->skeleton, inv);
 }
 
@@ -522,5 +520,5 @@ fz_tunnel_service_init (FzTunnelService *self)
 {
   self->ctx = g_main_context_ref_thread_default ();
   self->cancellable = g_cancellable_new ();
-  self->unreachable = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->unreachable = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 }

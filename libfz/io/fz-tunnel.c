@@ -537,10 +537,8 @@ on_network_changed (gpointer data)
   g_message ("the network changed");
   if (self->cl != NULL)
     {
-      fz_client_state_reset (self->cl, now);
-      /* New connections need the portal, whose TCP may be dead too. */
-      if (self->channel != NULL)
-        fz_portal_channel_reconnect (self->channel);
+      fz_tunnel_reset (self);
+      return;
     }
   if (self->node != NULL)
     add_host_addresses (self, now);
@@ -989,6 +987,7 @@ fz_tunnel_reset (FzTunnel *self)
   if (self->cl == NULL)
     return;
   fz_client_state_reset (self->cl, now);
+  /* New connections need the portal, whose TCP may be dead too. */
   if (self->channel != NULL)
     fz_portal_channel_reconnect (self->channel);
   add_host_addresses (self, now);

@@ -432,7 +432,6 @@ parse_retry_after (const char *value)
   return CLAMP (g_date_time_difference (when, now), 0, MAX_RETRY_AFTER);
 }
 
-/* A GET of the portal URL with the token, tagged with its channel. */
 /* The socket gets its mark before it connects: a client's routes (the
  * Internet resource's 0/0 among them) are for unmarked traffic, and the
  * portal's connection must not go into the tunnel it controls. */
@@ -455,6 +454,7 @@ network_event_cb (SoupMessage *msg, GSocketClientEvent event, GIOStream *stream,
              error->message);
 }
 
+/* A GET of the portal URL with the token, tagged with its channel. */
 static SoupMessage *
 new_request (FzPortalChannel *self)
 {
@@ -721,7 +721,7 @@ fz_portal_channel_reconnect (FzPortalChannel *self)
 {
   if (self->state == FZ_PORTAL_CHANNEL_STOPPED || self->state == FZ_PORTAL_CHANNEL_FAILED)
     return;
-  g_message ("portal: reconnecting: the network changed");
+  g_message ("portal: reconnecting (the connections start over)");
   connect_now (self);
 }
 
