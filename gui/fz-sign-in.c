@@ -201,9 +201,8 @@ link_query (const char *link, GError **error)
             "The sign-in link may hold only printable ASCII characters without spaces.");
       return NULL;
     }
-  after = link + strlen (PREFIX);
-  if (!g_str_has_prefix (link, PREFIX)
-      || (*after != '\0' && *after != '/' && *after != '?'))
+  after = g_str_has_prefix (link, PREFIX) ? link + strlen (PREFIX) : NULL;
+  if (after == NULL || (*after != '\0' && *after != '/' && *after != '?'))
     {
       fail (error, FZ_SIGN_IN_ERROR_MALFORMED,
             "The sign-in link must start with " PREFIX ", without a user name or port.");

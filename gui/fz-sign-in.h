@@ -41,9 +41,10 @@ typedef struct _FzSignIn FzSignIn;
 
 /* One sign-in: its nonce and state are hex (lowercase, 64 characters) of
  * @random's first and last 32 bytes; the caller draws them
- * (randombytes_buf) and wipes them after, tests choose them. @auth_url: http or https
- * with a host, no user info, query or fragment, printable ASCII, at most
- * FZ_SIGN_IN_AUTH_URL_MAX bytes; one trailing '/' is dropped.
+ * (randombytes_buf) and wipes them after, tests choose them.
+ * @auth_url: http or https with a host, no user info, query or
+ * fragment, printable ASCII, at most FZ_SIGN_IN_AUTH_URL_MAX bytes; one
+ * trailing '/' is dropped.
  * @account_slug: NULL or "" (the portal asks for the account), or
  * [A-Za-z0-9_-]{1,100}. Fails with FZ_SIGN_IN_ERROR_INVALID_SETTINGS. */
 FzSignIn *fz_sign_in_new (const char *auth_url, const char *account_slug,
@@ -71,8 +72,8 @@ void fz_sign_in_result_clear (FzSignInResult *result);
 
 /* Checks @deep_link: the scheme and host exactly, no user info or port,
  * path empty or "/", no #fragment, at most FZ_SIGN_IN_LINK_MAX bytes of
- * printable ASCII; a query of key=value pairs (percent- or
- * form-encoded, values UTF-8), each key at most once, unknown keys
+ * printable ASCII; a query of key=value pairs (percent-encoded, '+'
+ * for a space, keys and values UTF-8), each key at most once, unknown keys
  * ignored; account_slug, actor_name, fragment and state present and
  * within bounds, state equal to ours (compared in constant time). On
  * success fills @out (cleared first; free with
