@@ -266,7 +266,9 @@ HOSTS
 }
 
 # The account: one user with a static token; site A serves Web, Quiet and
-# the DNS resources, site B serves LabB. Quiet has no policy.
+# the DNS resources, site B serves LabB. Quiet has no policy. A case may
+# give alice a password (E2E_ALICE_PASSWORD_HASH, for the sign-in page)
+# and add sections (E2E_PORTAL_EXTRA).
 e2e_portal_config () {
   local gw_a gw_b cl
   gw_a=$("$fz_portal" new-token)
@@ -294,6 +296,7 @@ token_hash = $(sed -n 's/^token_hash = //p' <<<"$gw_b")
 [user alice]
 name = Alice
 token_hashes = $(sed -n 's/^token_hash = //p' <<<"$cl")
+${E2E_ALICE_PASSWORD_HASH:+password_hash = $E2E_ALICE_PASSWORD_HASH}
 [resource Web]
 type = cidr
 address = 172.16.1.10/32
@@ -318,6 +321,7 @@ sites = B
 [policy alice]
 users = alice
 resources = Web; App; Svc; LabB
+${E2E_PORTAL_EXTRA:-}
 CONF
   chmod 600 "$E2E_DIR/portal.conf"
   "$fz_portal" check-config "$E2E_DIR/portal.conf" >/dev/null
