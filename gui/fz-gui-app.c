@@ -248,7 +248,6 @@ fz_gui_app_startup (GApplication *app)
   if (g_getenv ("FZ_GUI_ICON_DIR") != NULL)
     app_indicator_set_icon_theme_path (self->indicator, g_getenv ("FZ_GUI_ICON_DIR"));
   app_indicator_set_status (self->indicator, APP_INDICATOR_STATUS_ACTIVE);
-  refresh_now (self);
 
   self->tunnel = fz_tunnel_client_new ();
   g_signal_connect_object (self->tunnel, "changed", G_CALLBACK (on_tunnel_changed), self, 0);
@@ -257,6 +256,7 @@ fz_gui_app_startup (GApplication *app)
   g_signal_connect_object (self->tunnel, "resource-unreachable", G_CALLBACK (on_unreachable),
                            self, 0);
   fz_gui_session_start (self);
+  refresh_now (self);
 }
 
 static void

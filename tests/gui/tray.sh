@@ -167,6 +167,7 @@ photo () {
 # ---- loading, then signed out -------------------------------------------
 
 # The service stopped for a moment: the tray shows that it waits for it.
+e2e_exit_hooks+=("kill -CONT ${e2e_pid[svc]} ${e2e_pid[portal]} 2>/dev/null")
 kill -STOP "${e2e_pid[svc]}"
 ubg gui "$fz_gui"
 e2e_wait_up gui 10 "the tray's item" grep -q '^registered ' "$E2E_DIR/shell.log"
@@ -204,11 +205,12 @@ echo "sign-in URL: fresh 32-byte nonce and state each time"
 # The browser: the page, then the form posted with the user's password.
 page=$(u curl -sS --max-time 10 "$url") || fail "GET the sign-in page"
 grep -q "name=\"state\" value=\"$state\"" <<<"$page" || fail "the page lost the state"
-link=$(u curl -sS --max-time 20 -o /dev/null -w '%{redirect_url}' \
+headers=$(u curl -sS --max-time 20 -o /dev/null -D - \
   --data-urlencode as=gui-client --data-urlencode "state=$state" \
   --data-urlencode "nonce=$nonce" --data-urlencode username=alice \
   --data-urlencode "password=$password" "http://$E2E_PORTAL_IP:8080/e2e/sign_in") \
   || fail "POST the sign-in form"
+link=$(sed -n 's/^[Ll]ocation: //p' <<<"$headers" | tr -d '\r')
 [[ $link == firezone-fd0020211111://handle_client_sign_in_callback\?* ]] \
   || fail "the portal's answer is no deep link"
 fragment=$(python3 -c 'import sys, urllib.parse as u
@@ -244,14 +246,15 @@ echo "token: in gnome-keyring, in no file or log"
 # ---- signed in: the resources ---------------------------------------------
 
 m=$(menu)
-for line in "Resources (off)" "Internet — disabled" "  Enable this resource" "  Disabled (off)" \
+for line in "Resources (off)" "Internet Resource — disabled" "  Enable this resource" "  Disabled (off)" \
   "App" "  app.corp.test" "  Add to favorites" "LabB" "  172.16.2.0/24" "Web" \
   "  172.16.1.10/32" "Wiki" "  http://wiki.corp.test/start" "  Site (off)" "  A" "  B" \
   "Disconnect and quit"; do
   grep -qxF -- "$line" <<<"$m" || { echo "$m" >&2; fail "no '$line' in the signed-in menu"; }
 done
+echo "$m" >"$artifacts/menu-signed-in.txt"
 names=$(grep -E '^[^ -]' <<<"$m" | sed -n '/^Resources (off)$/,/^About$/p')
-[ "$(sed -n '2,7p' <<<"$names" | tr '\n' ,)" = "Internet — disabled,App,LabB,Svc,Web,Wiki," ] \
+[ "$(sed -n '2,7p' <<<"$names" | tr '\n' ,)" = "Internet Resource — disabled,App,LabB,Svc,Web,Wiki," ] \
   || fail "the resources' order: $names"
 echo "menu: signed in with six resources, the Internet resource first"
 
@@ -279,13 +282,13 @@ echo "favourites: added (header, Other Resources), removed"
 ire_is () {
   [ "$(prop InternetResourceEnabled)" = "b $1" ]
 }
-click "Internet — disabled > Enable this resource"
+click "Internet Resource — disabled > Enable this resource"
 e2e_wait 5 "the service's Internet resource on" ire_is true
-e2e_wait 5 "the menu's Internet resource on" has "Internet — enabled"
+e2e_wait 5 "the menu's Internet resource on" has "Internet Resource — enabled"
 has "  Disable this resource" || fail "no Disable item"
-click "Internet — enabled > Disable this resource"
+click "Internet Resource — enabled > Disable this resource"
 e2e_wait 5 "the service's Internet resource off" ire_is false
-e2e_wait 5 "the menu's Internet resource off" has "Internet — disabled"
+e2e_wait 5 "the menu's Internet resource off" has "Internet Resource — disabled"
 echo "the Internet resource: switched on and off through the menu"
 
 [ "$(u curl -sS --max-time 10 http://172.16.1.10/)" = "hello from res" ] \
@@ -298,7 +301,7 @@ echo "notification: LabB's site has no gateway"
 # polkit says no: the switch is refused with a dialog that says why.
 e2e_polkit_rule "$user" NO
 sleep 1 # polkitd reads the rules again
-click "Internet — disabled > Enable this resource"
+click "Internet Resource — disabled > Enable this resource"
 e2e_wait 10 "the not-authorized dialog" window "Not allowed to control the tunnel"
 photo "Not allowed to control the tunnel" not-authorized
 ire_is false || fail "a refused switch changed the service"
