@@ -128,6 +128,21 @@ grep -qx 'Exec=fz-gui' "$autostart" || fail "start-on-login did not write $autos
 gsettings set dev.libfz.Client start-on-login false
 wait_for '^changed start-on-login=false$'
 [ ! -e "$autostart" ] || fail "start-on-login off left $autostart"
+# "autostart" a file, not a directory: the window says so, and stops
+# saying it once the file can be handled again.
+rmdir "$XDG_CONFIG_HOME/autostart"
+echo 'not a directory' >"$XDG_CONFIG_HOME/autostart"
+gsettings set dev.libfz.Client start-on-login true
+wait_for '^changed start-on-login=true$' 2
+dump
+grep -q '^widget autostart-error visible=1 text=Could not change what starts on login: ' \
+  "$tmp/dump" || fail "no message about the autostart file"
+shot Settings settings-autostart-error
+rm "$XDG_CONFIG_HOME/autostart"
+gsettings set dev.libfz.Client start-on-login false
+wait_for '^changed start-on-login=false$' 2
+dump
+expect_widget "autostart-error visible=0 text="
 echo "PASS: gsettings changes shown; the autostart file follows start-on-login"
 stop
 
