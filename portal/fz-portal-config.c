@@ -638,13 +638,14 @@ get_time (GKeyFile *kf, const char *group, const char *key, gint64 *out, GError 
   return TRUE;
 }
 
-static gboolean
-has_resource_name (const FzPortalConfig *c, const char *name)
+/* By the name of its section: the name clients see may differ (an
+ * Internet resource is always "Internet Resource" to them). */
+static const FzResource *
+find_resource_by_section (const FzPortalConfig *c, const char *name)
 {
-  for (guint i = 0; i < c->resources->len; i++)
-    if (strcmp (((FzResource *) c->resources->pdata[i])->name, name) == 0)
-      return TRUE;
-  return FALSE;
+  g_autofree char *id = fz_portal_config_derive_id (c, "resource", name);
+
+  return fz_portal_config_find_resource (c, id);
 }
 
 static gboolean
@@ -673,9 +674,10 @@ parse_policy (GKeyFile *kf, FzPortalConfig *c, const char *g, const char *name,
     }
   for (guint i = 0; resources[i] != NULL; i++)
     {
-      if (!has_resource_name (c, resources[i]))
+      const FzResource *r = find_resource_by_section (c, resources[i]);
+      if (r == NULL)
         return fail (error, g, "resource \"%s\" is not defined", resources[i]);
-      g_ptr_array_add (p->resources, g_strdup (resources[i]));
+      g_ptr_array_add (p->resources, g_strdup (r->id));
     }
   return TRUE;
 }
@@ -885,7 +887,7 @@ fz_portal_config_access_until (const FzPortalConfig *c, const char *user,
     {
       const FzPortalPolicy *p = c->policies->pdata[i];
       if ((contains (p->users, "*") || contains (p->users, user))
-          && contains (p->resources, r->name)
+          && contains (p->resources, r->id)
           && (p->valid_until == 0 || p->valid_until > now))
         until = MAX (until, p->valid_until == 0 ? G_MAXINT64 : p->valid_until);
     }

@@ -49,7 +49,7 @@ typedef struct
 {
   char *name;
   GPtrArray *users;     /* names; "*" for everyone */
-  GPtrArray *resources; /* names */
+  GPtrArray *resources; /* ids of the resources the policy names */
   gint64 valid_until;   /* unix seconds; 0: no end */
 } FzPortalPolicy;
 

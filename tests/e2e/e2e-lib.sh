@@ -47,9 +47,15 @@ e2e_dump_logs () {
   done
 }
 
+# Commands run first on exit (also on failure), last added first.
+e2e_exit_hooks=()
+
 e2e_cleanup () {
   local rc=$?
-  local name
+  local name i
+  for ((i = ${#e2e_exit_hooks[@]} - 1; i >= 0; i--)); do
+    eval "${e2e_exit_hooks[$i]}" || true
+  done
   for name in "${!e2e_pid[@]}"; do
     kill "${e2e_pid[$name]}" 2>/dev/null || true
   done
@@ -260,7 +266,9 @@ HOSTS
 }
 
 # The account: one user with a static token; site A serves Web, Quiet and
-# the DNS resources, site B serves LabB. Quiet has no policy.
+# the DNS resources, site B serves LabB. Quiet has no policy. A case may
+# give alice a password (E2E_ALICE_PASSWORD_HASH, for the sign-in page)
+# and add sections (E2E_PORTAL_EXTRA).
 e2e_portal_config () {
   local gw_a gw_b cl
   gw_a=$("$fz_portal" new-token)
@@ -288,6 +296,7 @@ token_hash = $(sed -n 's/^token_hash = //p' <<<"$gw_b")
 [user alice]
 name = Alice
 token_hashes = $(sed -n 's/^token_hash = //p' <<<"$cl")
+${E2E_ALICE_PASSWORD_HASH:+password_hash = $E2E_ALICE_PASSWORD_HASH}
 [resource Web]
 type = cidr
 address = 172.16.1.10/32
@@ -312,6 +321,7 @@ sites = B
 [policy alice]
 users = alice
 resources = Web; App; Svc; LabB
+${E2E_PORTAL_EXTRA:-}
 CONF
   chmod 600 "$E2E_DIR/portal.conf"
   "$fz_portal" check-config "$E2E_DIR/portal.conf" >/dev/null
@@ -512,3 +522,73 @@ monitor_start () {
 }
 # since_mark: what the monitor printed after monitor_start.
 since_mark () { tail -n "+$((mark + 1))" "$E2E_DIR/monitor.log"; }
+
+# e2e_polkit_world USER UID: a real polkitd on a private system bus
+# (e2e_start_bus with polkit's policy) that grants USER (made with UID
+# for the test, unless it exists under that name) the action
+# dev.libfz.tunnel.control by a rules file; the action's policy file
+# installed if missing. What it adds to the system goes again on exit.
+# Defines polkit_up, start_polkitd and $polkit_action, $polkit_rules.
+e2e_polkit_world () {
+  local user=$1 uid=$2 owner
+  fz_require_cmd dbus-daemon busctl gdbus setpriv timeout useradd userdel
+  polkitd=/usr/lib/polkit-1/polkitd
+  [ -x "$polkitd" ] || fz_skip "needs $polkitd (package polkitd; run tools/setup)"
+  polkit_action=dev.libfz.tunnel.control
+  local policy=/usr/share/polkit-1/actions/$polkit_action.policy
+  local policy_src=$e2e_src/../../data/polkit/dev.libfz.tunnel.policy
+  polkit_rules=/etc/polkit-1/rules.d/49-fz-e2e-$$.rules
+  e2e_exit_hooks+=("rm -f '$polkit_rules'"
+    "[ -n \"\${e2e_pid[polkitd]:-}\" ] && kill -CONT \"\${e2e_pid[polkitd]}\" 2>/dev/null")
+  if [ ! -e "$policy" ]; then
+    e2e_exit_hooks+=("rm -f '$policy'")
+    install -m 644 "$policy_src" "$policy"
+  fi
+  cmp -s "$policy" "$policy_src" || fail "$policy is another version than $policy_src"
+  owner=$(getent passwd "$uid" | cut -d: -f1) || true
+  if [ -z "$owner" ]; then
+    e2e_exit_hooks+=("userdel '$user' 2>/dev/null")
+    useradd --system --no-create-home --uid "$uid" --gid nogroup \
+      --shell /usr/sbin/nologin "$user" 2>/dev/null
+  elif [ "$owner" != "$user" ]; then
+    fail "uid $uid is taken by $owner"
+  fi
+  e2e_polkit_rule "$user" YES
+  cat >"$E2E_DIR/polkit.conf" <<'CONF'
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <policy user="polkitd">
+    <allow own="org.freedesktop.PolicyKit1"/>
+  </policy>
+  <policy context="default">
+    <allow send_destination="org.freedesktop.PolicyKit1"/>
+  </policy>
+</busconfig>
+CONF
+  e2e_start_bus "$E2E_DIR/polkit.conf"
+  start_polkitd
+}
+# e2e_polkit_rule USER YES|NO: what the rules file answers for USER
+# (polkitd reloads it on change).
+e2e_polkit_rule () {
+  cat >"$polkit_rules.tmp" <<RULES
+// An e2e case of libfz: its test user and fz-tunnel.
+polkit.addRule(function (action, subject) {
+  if (action.id == "$polkit_action" && subject.user == "$1")
+    return polkit.Result.$2;
+});
+RULES
+  chmod 644 "$polkit_rules.tmp"
+  mv "$polkit_rules.tmp" "$polkit_rules"
+}
+polkit_up () {
+  [ "$(bctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
+    NameHasOwner s org.freedesktop.PolicyKit1)" = "b true" ]
+}
+start_polkitd () {
+  # polkitd drops to its own user; the bus and its directory are open.
+  # The tests' G_DEBUG=fatal-warnings is for our code, not for polkitd.
+  e2e_bg polkitd cl env -u G_DEBUG DBUS_SYSTEM_BUS_ADDRESS="$bus" "$polkitd" --no-debug
+  e2e_wait_up polkitd 10 "polkitd on the bus" polkit_up
+}

@@ -11,77 +11,9 @@
 # polkitd answers it and exits cleanly.
 . "$(dirname "$0")/e2e-lib.sh" "$@"
 fz_require_cmd dbus-daemon busctl gdbus setpriv timeout useradd userdel
-polkitd=/usr/lib/polkit-1/polkitd
-[ -x "$polkitd" ] || fz_skip "needs $polkitd (package polkitd; run tools/setup)"
-action=dev.libfz.tunnel.control
-policy=/usr/share/polkit-1/actions/$action.policy
-policy_src=$e2e_src/../../data/polkit/dev.libfz.tunnel.policy
-rules=/etc/polkit-1/rules.d/49-fz-e2e-$$.rules
 granted_uid=64123 granted=fz-e2e-pk
 e2e_setup
-
-# What the test puts in the system's polkit directories (and the user)
-# goes again on exit, also on failure; what was there stays.
-pk_added=()
-pk_cleanup () {
-  [ -n "${e2e_pid[polkitd]:-}" ] && kill -CONT "${e2e_pid[polkitd]}" 2>/dev/null
-  rm -f "$rules"
-  local f
-  for f in "${pk_added[@]}"; do
-    case $f in
-      user) userdel "$granted" 2>/dev/null || true ;;
-      *) rm -f "$f" ;;
-    esac
-  done
-}
-trap 'pk_cleanup; e2e_cleanup' EXIT
-
-if [ ! -e "$policy" ]; then
-  pk_added+=("$policy")
-  install -m 644 "$policy_src" "$policy"
-fi
-cmp -s "$policy" "$policy_src" || fail "$policy is another version than $policy_src"
-owner=$(getent passwd "$granted_uid" | cut -d: -f1) || true
-if [ -z "$owner" ]; then
-  pk_added+=(user)
-  useradd --system --no-create-home --uid "$granted_uid" --gid nogroup \
-    --shell /usr/sbin/nologin "$granted" 2>/dev/null
-elif [ "$owner" != "$granted" ]; then
-  fail "uid $granted_uid is taken by $owner"
-fi
-cat >"$rules" <<RULES
-// The e2e case polkit.sh: its test user may drive fz-tunnel.
-polkit.addRule(function (action, subject) {
-  if (action.id == "$action" && subject.user == "$granted")
-    return polkit.Result.YES;
-});
-RULES
-chmod 644 "$rules"
-
-cat >"$E2E_DIR/polkit.conf" <<'CONF'
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <policy user="polkitd">
-    <allow own="org.freedesktop.PolicyKit1"/>
-  </policy>
-  <policy context="default">
-    <allow send_destination="org.freedesktop.PolicyKit1"/>
-  </policy>
-</busconfig>
-CONF
-e2e_start_bus "$E2E_DIR/polkit.conf"
-polkit_up () {
-  [ "$(bctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
-    NameHasOwner s org.freedesktop.PolicyKit1)" = "b true" ]
-}
-start_polkitd () {
-  # polkitd drops to its own user; the bus and its directory are open.
-  # The tests' G_DEBUG=fatal-warnings is for our code, not for polkitd.
-  e2e_bg polkitd cl env -u G_DEBUG DBUS_SYSTEM_BUS_ADDRESS="$bus" "$polkitd" --no-debug
-  e2e_wait_up polkitd 10 "polkitd on the bus" polkit_up
-}
-start_polkitd
+e2e_polkit_world "$granted" "$granted_uid"
 e2e_start_service
 
 # as UID METHOD ARGS...: gdbus call as that user (10 s at most); prints
@@ -99,7 +31,7 @@ refused () {
   local out
   out=$(as "$@") && fail "uid $1 may call $2: $out"
   grep -q "org.freedesktop.DBus.Error.AccessDenied" <<<"$out" || fail "$2 by uid $1: $out"
-  grep -q "$action" <<<"$out" || fail "$2 by uid $1: the message does not say why: $out"
+  grep -q "$polkit_action" <<<"$out" || fail "$2 by uid $1: the message does not say why: $out"
   echo "$out"
 }
 ire_is () {
@@ -113,7 +45,7 @@ unchanged () {
 connect_args=("$E2E_TOKEN_CL" "{'api_url': <'$E2E_URL'>}")
 
 out=$(refused 65534 Connect "${connect_args[@]}")
-grep -q "not authorized: $action" <<<"$out" || fail "Connect by uid 65534: $out"
+grep -q "not authorized: $polkit_action" <<<"$out" || fail "Connect by uid 65534: $out"
 refused 65534 Disconnect >/dev/null
 refused 65534 Reset >/dev/null
 refused 65534 SetInternetResourceEnabled true >/dev/null

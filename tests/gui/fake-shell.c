@@ -2,15 +2,21 @@
  * session bus (a private one in tests).
  *
  *   fake-shell watch           owns org.kde.StatusNotifierWatcher (and a
- *                              host name), prints "watcher: ready", then
- *                              "registered SERVICE PATH" and
- *                              "unregistered SERVICE PATH" lines; runs
- *                              until SIGTERM/SIGINT
+ *                              host name) and the notification server
+ *                              org.freedesktop.Notifications, prints
+ *                              "watcher: ready", then "registered SERVICE
+ *                              PATH", "unregistered SERVICE PATH" and
+ *                              "notify: SUMMARY | BODY" lines; runs until
+ *                              SIGTERM/SIGINT
  *   fake-shell item            the first registered item's properties (JSON)
  *   fake-shell layout          its menu, com.canonical.dbusmenu.GetLayout
  *                              (0, -1, []), as JSON
+ *   fake-shell menu            the same as text: an item a line, children
+ *                              indented by two spaces, "--" for a
+ *                              separator, " (off)" after a disabled item
  *   fake-shell click LABEL     sends Event(id, "clicked") to the menu item
- *                              whose label, mnemonics removed, is LABEL
+ *                              whose label, mnemonics removed, is LABEL;
+ *                              "A > B" is the item B under the first A
  *
  * The client commands wait up to FAKE_SHELL_TIMEOUT seconds (default 10)
  * for an item to be registered.
@@ -39,6 +45,60 @@ static const char watcher_xml[]
     " <signal name='StatusNotifierHostRegistered'/>"
     " <signal name='StatusNotifierHostUnregistered'/>"
     "</interface></node>";
+
+static const char notifications_xml[]
+  = "<node><interface name='org.freedesktop.Notifications'>"
+    " <method name='Notify'><arg type='s' direction='in'/><arg type='u' direction='in'/>"
+    "  <arg type='s' direction='in'/><arg type='s' direction='in'/>"
+    "  <arg type='s' direction='in'/><arg type='as' direction='in'/>"
+    "  <arg type='a{sv}' direction='in'/><arg type='i' direction='in'/>"
+    "  <arg type='u' direction='out'/></method>"
+    " <method name='CloseNotification'><arg type='u' direction='in'/></method>"
+    " <method name='GetCapabilities'><arg type='as' direction='out'/></method>"
+    " <method name='GetServerInformation'><arg type='s' direction='out'/>"
+    "  <arg type='s' direction='out'/><arg type='s' direction='out'/>"
+    "  <arg type='s' direction='out'/></method>"
+    " <signal name='NotificationClosed'><arg type='u'/><arg type='u'/></signal>"
+    " <signal name='ActionInvoked'><arg type='u'/><arg type='s'/></signal>"
+    "</interface></node>";
+
+/* ---- the notification server ------------------------------------------ */
+
+static void
+notifications_method (GDBusConnection *bus, const char *sender, const char *path,
+                      const char *iface, const char *method, GVariant *params,
+                      GDBusMethodInvocation *inv, gpointer user_data)
+{
+  static guint32 next_id = 1;
+  (void) bus;
+  (void) sender;
+  (void) path;
+  (void) iface;
+  (void) user_data;
+
+  if (g_str_equal (method, "Notify"))
+    {
+      const char *summary, *body;
+      g_variant_get_child (params, 3, "&s", &summary);
+      g_variant_get_child (params, 4, "&s", &body);
+      printf ("notify: %s | %s\n", summary, body);
+      fflush (stdout);
+      g_dbus_method_invocation_return_value (inv, g_variant_new ("(u)", next_id++));
+    }
+  else if (g_str_equal (method, "GetCapabilities"))
+    {
+      const char *caps[] = { "body", "actions", NULL };
+      g_dbus_method_invocation_return_value (inv, g_variant_new ("(^as)", caps));
+    }
+  else if (g_str_equal (method, "GetServerInformation"))
+    g_dbus_method_invocation_return_value (
+      inv, g_variant_new ("(ssss)", "fake-shell", "libfz tests", "1", "1.2"));
+  else
+    g_dbus_method_invocation_return_value (inv, NULL);
+}
+
+static const GDBusInterfaceVTable notifications_vtable
+  = { notifications_method, NULL, NULL, { 0 } };
 
 /* ---- the watcher ------------------------------------------------------ */
 
@@ -185,6 +245,15 @@ run_watcher (GDBusConnection *bus)
       g_printerr ("fake-shell: %s\n", error->message);
       return 1;
     }
+  g_autoptr (GDBusNodeInfo) ninfo = g_dbus_node_info_new_for_xml (notifications_xml, &error);
+  g_assert_no_error (error);
+  guint nreg = g_dbus_connection_register_object (bus, "/org/freedesktop/Notifications",
+                                                  ninfo->interfaces[0], &notifications_vtable,
+                                                  NULL, NULL, &error);
+  g_assert_no_error (error);
+  guint notif_id = g_bus_own_name_on_connection (bus, "org.freedesktop.Notifications",
+                                                 G_BUS_NAME_OWNER_FLAGS_NONE, NULL, NULL,
+                                                 NULL, NULL);
   /* Some items look for a host name besides the watcher's property. */
   g_autofree char *host
     = g_strdup_printf ("org.kde.StatusNotifierHost-%d", (int) getpid ());
@@ -199,7 +268,9 @@ run_watcher (GDBusConnection *bus)
 
   g_bus_unown_name (own_id);
   g_bus_unown_name (host_id);
+  g_bus_unown_name (notif_id);
   g_dbus_connection_unregister_object (bus, reg);
+  g_dbus_connection_unregister_object (bus, nreg);
   GHashTableIter iter;
   gpointer id;
   g_hash_table_iter_init (&iter, w.watches);
@@ -403,8 +474,53 @@ cmd_layout (GDBusConnection *bus, const char *service, const char *path)
   return 0;
 }
 
+static void
+node_to_text (GString *out, GVariant *node, int depth)
+{
+  g_autoptr (GVariant) props = NULL;
+  g_autoptr (GVariant) children = NULL;
+  const char *label = "", *type = "standard";
+  gboolean enabled = TRUE, visible = TRUE;
+  gint32 id;
+
+  g_variant_get (node, "(i@a{sv}@av)", &id, &props, &children);
+  g_variant_lookup (props, "label", "&s", &label);
+  g_variant_lookup (props, "type", "&s", &type);
+  g_variant_lookup (props, "enabled", "b", &enabled);
+  g_variant_lookup (props, "visible", "b", &visible);
+  if (depth >= 0 && visible)
+    {
+      g_autofree char *text = strip_mnemonic (label);
+      g_string_append_printf (out, "%*s%s%s\n", depth * 2, "",
+                              g_str_equal (type, "separator") ? "--" : text,
+                              enabled ? "" : " (off)");
+    }
+  for (gsize i = 0; visible && i < g_variant_n_children (children); i++)
+    {
+      g_autoptr (GVariant) boxed = g_variant_get_child_value (children, i);
+      g_autoptr (GVariant) child = g_variant_get_variant (boxed);
+      node_to_text (out, child, depth + 1);
+    }
+}
+
+static int
+cmd_menu (GDBusConnection *bus, const char *service, const char *path)
+{
+  g_autofree char *menu_path = NULL;
+  g_autoptr (GVariant) layout = get_layout (bus, service, path, &menu_path);
+  g_autoptr (GString) out = g_string_new (NULL);
+
+  if (!layout)
+    return 1;
+  node_to_text (out, layout, -1);
+  fputs (out->str, stdout);
+  return 0;
+}
+
+/* The first node, depth first, whose label is @parts[0]; then within it
+ * the rest of the path. */
 static gint32
-find_label (GVariant *node, const char *want)
+find_path (GVariant *node, char **parts)
 {
   gint32 id;
   const char *label = "";
@@ -413,17 +529,28 @@ find_label (GVariant *node, const char *want)
   g_variant_get (node, "(i@a{sv}@av)", &id, &props, &children);
   g_variant_lookup (props, "label", "&s", &label);
   g_autofree char *text = strip_mnemonic (label);
-  if (g_str_equal (text, want))
-    return id;
+  if (g_str_equal (text, parts[0]))
+    {
+      if (parts[1] == NULL)
+        return id;
+      parts++;
+    }
   for (gsize i = 0; i < g_variant_n_children (children); i++)
     {
       g_autoptr (GVariant) boxed = g_variant_get_child_value (children, i);
       g_autoptr (GVariant) child = g_variant_get_variant (boxed);
-      gint32 found = find_label (child, want);
+      gint32 found = find_path (child, parts);
       if (found >= 0)
         return found;
     }
   return -1;
+}
+
+static gint32
+find_label (GVariant *node, const char *want)
+{
+  g_auto (GStrv) parts = g_strsplit (want, " > ", -1);
+  return find_path (node, parts);
 }
 
 static int
@@ -461,9 +588,10 @@ main (int argc, char **argv)
   g_autoptr (GError) error = NULL;
   const char *cmd = argc > 1 ? argv[1] : "";
   if (!g_str_equal (cmd, "watch") && !g_str_equal (cmd, "item")
-      && !g_str_equal (cmd, "layout") && !(g_str_equal (cmd, "click") && argc == 3))
+      && !g_str_equal (cmd, "layout") && !g_str_equal (cmd, "menu")
+      && !(g_str_equal (cmd, "click") && argc == 3))
     {
-      g_printerr ("usage: fake-shell watch | item | layout | click LABEL\n");
+      g_printerr ("usage: fake-shell watch | item | layout | menu | click LABEL\n");
       return 2;
     }
   g_autoptr (GDBusConnection) bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, &error);
@@ -482,5 +610,7 @@ main (int argc, char **argv)
     return cmd_item (bus, service, path);
   if (g_str_equal (cmd, "layout"))
     return cmd_layout (bus, service, path);
+  if (g_str_equal (cmd, "menu"))
+    return cmd_menu (bus, service, path);
   return cmd_click (bus, service, path, argv[2]);
 }

@@ -1474,6 +1474,30 @@ test_tls (void)
   portal_teardown (&p, NULL);
 }
 
+/* A policy names resources by their section: an Internet resource,
+ * which clients know as "Internet Resource" whatever its section says,
+ * too (refused as "not defined" before). */
+static void
+test_internet_policy (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("fz-portal-conf-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "c.conf", NULL);
+  const char *text = "[portal]\naccount_slug = a\n[site S]\n[user u]\n"
+                     "[resource Exit]\ntype = internet\nsites = S\n"
+                     "[policy P]\nusers = u\nresources = Exit\n";
+
+  g_assert_true (g_file_set_contents (path, text, -1, NULL));
+  g_autoptr (GSubprocess) proc
+    = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error, portal_bin,
+                        "check-config", path, NULL);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_wait_check (proc, NULL, &error));
+  g_assert_no_error (error);
+  g_unlink (path);
+  g_rmdir (dir);
+}
+
 static void
 test_bad_config (void)
 {
@@ -2066,6 +2090,7 @@ main (int argc, char **argv)
   ADD ("token-expired", test_token_expired, "client_token_lifetime = 2\n");
   ADD ("restart-and-queue", test_restart_and_queue, NULL);
   g_test_add_func ("/tls/portal", test_tls);
+  g_test_add_func ("/portal/internet-policy", test_internet_policy);
   g_test_add_func ("/portal/bad-config", test_bad_config);
   g_test_add_func ("/portal/channel-heartbeat-timeout", test_heartbeat_timeout);
   g_test_add_func ("/portal/channel-join-timeout", test_join_timeout);

@@ -1,0 +1,327 @@
+#include "fz-gui-app-private.h"
+
+#include "fz-menu-render.h"
+
+#include <glib/gi18n.h>
+
+G_DEFINE_FINAL_TYPE (FzGuiApp, fz_gui_app, GTK_TYPE_APPLICATION)
+
+/* ---- what the tray shows ---------------------------------------------- */
+
+FzTrayPhase
+fz_gui_app_phase (FzGuiApp *self)
+{
+  FzTunnelAvailability a = fz_tunnel_client_get_availability (self->tunnel);
+  const char *state = fz_tunnel_client_get_state (self->tunnel);
+
+  if (a == FZ_TUNNEL_LOADING || !self->token_checked)
+    return FZ_TRAY_LOADING;
+  if (self->sign_in != NULL)
+    return FZ_TRAY_WAITING_FOR_BROWSER;
+  if (g_str_equal (state, "connected") || g_str_equal (state, "reconnecting"))
+    return FZ_TRAY_SIGNED_IN;
+  if (g_str_equal (state, "connecting") || self->connect_pending)
+    return FZ_TRAY_CONNECTING;
+  return FZ_TRAY_SIGNED_OUT;
+}
+
+/* The menu is made again from the latest state once per main-loop turn,
+ * however many changes came; the indicator gets it only when it differs
+ * from what it shows (a shell re-reads the whole layout each time). */
+static gboolean
+refresh_now (gpointer data)
+{
+  FzGuiApp *self = data;
+  g_auto (GStrv) favorites = g_settings_get_strv (self->settings, "favorite-resources");
+  g_autofree char *actor = g_settings_get_string (self->settings, "actor-name");
+  FzTrayView view = {
+    .phase = fz_gui_app_phase (self),
+    .actor_name = actor,
+    .resources = fz_tunnel_client_get_resources (self->tunnel),
+    .favorites = (const char *const *) favorites,
+    .internet_enabled = fz_tunnel_client_get_internet_enabled (self->tunnel),
+  };
+  g_autoptr (GMenuModel) model = fz_tray_menu_build (&view);
+  g_autofree char *dump = fz_tray_menu_dump (model);
+
+  self->refresh_idle = 0;
+  app_indicator_set_icon_full (self->indicator, fz_tray_icon_name (view.phase),
+                               view.phase == FZ_TRAY_SIGNED_IN ? _("Signed in")
+                               : view.phase == FZ_TRAY_SIGNED_OUT ? _("Signed out")
+                                                                  : _("Working…"));
+  if (g_strcmp0 (dump, self->shown_menu) == 0)
+    return G_SOURCE_REMOVE;
+  g_debug ("menu:\n%s", dump);
+  app_indicator_set_menu (self->indicator,
+                          GTK_MENU (fz_menu_render (model, G_ACTION_GROUP (self))));
+  g_free (self->shown_menu);
+  self->shown_menu = g_steal_pointer (&dump);
+  return G_SOURCE_REMOVE;
+}
+
+void
+fz_gui_app_refresh (FzGuiApp *self)
+{
+  if (self->refresh_idle == 0)
+    self->refresh_idle = g_idle_add (refresh_now, self);
+}
+
+/* ---- telling the user ------------------------------------------------- */
+
+void
+fz_gui_app_notify (FzGuiApp *self, const char *id, const char *title, const char *body,
+                   const char *action)
+{
+  g_autoptr (GNotification) n = g_notification_new (title);
+
+  if (body != NULL)
+    g_notification_set_body (n, body);
+  if (action != NULL)
+    g_notification_set_default_action (n, action);
+  g_info ("notification: %s%s%s", title, body ? ": " : "", body ? body : "");
+  g_application_send_notification (G_APPLICATION (self), id, n);
+}
+
+static void
+on_problem_response (GtkDialog *dialog, int response, gpointer data)
+{
+  FzGuiApp *self = data;
+
+  gtk_widget_destroy (GTK_WIDGET (dialog));
+  self->problem = NULL;
+}
+
+/* One dialog at a time about the service: a newer problem replaces it. */
+static void
+show_problem (FzGuiApp *self, const char *title, const char *text)
+{
+  if (self->problem != NULL)
+    gtk_widget_destroy (self->problem);
+  self->problem = gtk_message_dialog_new (NULL, 0, GTK_MESSAGE_ERROR, GTK_BUTTONS_CLOSE, "%s",
+                                          title);
+  gtk_message_dialog_format_secondary_text (GTK_MESSAGE_DIALOG (self->problem), "%s", text);
+  gtk_window_set_title (GTK_WINDOW (self->problem), title);
+  g_signal_connect (self->problem, "response", G_CALLBACK (on_problem_response), self);
+  gtk_application_add_window (GTK_APPLICATION (self), GTK_WINDOW (self->problem));
+  gtk_widget_show (self->problem);
+  g_message ("%s: %s", title, text);
+}
+
+static void
+show_missing_service (FzGuiApp *self)
+{
+  show_problem (self, _("The tunnel service is not running"),
+                _("The client needs its system service, fz-tunnel. Start it with\n\n"
+                  "    sudo systemctl enable --now fz-tunnel.service\n\n"
+                  "or install the fz-client package, which includes it."));
+}
+
+static void
+show_not_authorized (FzGuiApp *self)
+{
+  show_problem (self, _("Not allowed to control the tunnel"),
+                _("Your account may not use the tunnel service (polkit action "
+                  "dev.libfz.tunnel.control). Sign in on this computer's own screen, or "
+                  "ask an administrator to allow it, for example with a rule in "
+                  "/etc/polkit-1/rules.d/."));
+}
+
+void
+fz_gui_app_show_call_error (FzGuiApp *self, const char *what, const GError *error)
+{
+  g_autoptr (GError) copy = NULL;
+
+  switch (fz_tunnel_client_classify_error (error))
+    {
+    case FZ_TUNNEL_CALL_NO_SERVICE:
+      show_missing_service (self);
+      return;
+    case FZ_TUNNEL_CALL_NOT_AUTHORIZED:
+      show_not_authorized (self);
+      return;
+    default:
+      copy = g_error_copy (error);
+      g_dbus_error_strip_remote_error (copy);
+      show_problem (self, what, copy->message);
+    }
+}
+
+void
+fz_gui_app_open_uri (FzGuiApp *self, const char *uri)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!g_app_info_launch_default_for_uri (uri, NULL, &error))
+    show_problem (self, _("Cannot open a browser"), error->message);
+}
+
+/* ---- the service ------------------------------------------------------ */
+
+static const char *
+resource_field (FzGuiApp *self, const char *id, const char *key)
+{
+  GVariant *list = fz_tunnel_client_get_resources (self->tunnel);
+
+  for (gsize i = 0; i < g_variant_n_children (list); i++)
+    {
+      g_autoptr (GVariant) d = g_variant_get_child_value (list, i);
+      const char *rid = NULL, *value = NULL;
+      if (g_variant_lookup (d, "id", "&s", &rid) && g_str_equal (rid, id)
+          && g_variant_lookup (d, key, "&s", &value))
+        return value; /* the list outlives this call */
+    }
+  return NULL;
+}
+
+static void
+on_unreachable (FzTunnelClient *tunnel, const char *id, const char *reason, gpointer data)
+{
+  FzGuiApp *self = data;
+  const char *name = resource_field (self, id, "name");
+  const char *site = resource_field (self, id, "site_name");
+  g_autofree char *title = g_strdup_printf (_("Failed to connect to %s"), name ? name : id);
+  g_autofree char *body = NULL;
+
+  if (g_strcmp0 (reason, "offline") == 0)
+    body = g_strdup_printf (_("All Gateways in %s are offline."), site ? site : _("its site"));
+  else if (g_strcmp0 (reason, "version_mismatch") == 0)
+    body = g_strdup_printf (_("The Gateways in %s run a version this client cannot use."),
+                            site ? site : _("its site"));
+  else
+    body = g_strdup_printf (_("The portal refused the connection (%s)."), reason);
+  g_autofree char *nid = g_strdup_printf ("unreachable-%s", id);
+  fz_gui_app_notify (self, nid, title, body, NULL);
+}
+
+static void
+on_disconnected (FzTunnelClient *tunnel, const char *message, gboolean requires_sign_in,
+                 gpointer data)
+{
+  fz_gui_session_disconnected (data, message, requires_sign_in);
+}
+
+static void
+on_tunnel_changed (FzTunnelClient *tunnel, gpointer data)
+{
+  FzGuiApp *self = data;
+  const char *state = fz_tunnel_client_get_state (tunnel);
+
+  if (fz_tunnel_client_get_availability (tunnel) == FZ_TUNNEL_MISSING
+      && self->last_state == NULL)
+    show_missing_service (self);
+  if (g_strcmp0 (state, self->last_state) != 0)
+    {
+      g_info ("service state: %s", *state ? state : "(none)");
+      if (g_str_equal (state, "connected") && g_strcmp0 (self->last_state, "connecting") == 0)
+        fz_gui_app_notify (self, "connected", _("Connected"),
+                           _("You can reach your resources."), NULL);
+      g_free (self->last_state);
+      self->last_state = g_strdup (state);
+    }
+  fz_gui_session_service_changed (self);
+  fz_gui_app_refresh (self);
+}
+
+/* ---- the application -------------------------------------------------- */
+
+static void
+on_settings_changed (GSettings *settings, const char *key, gpointer data)
+{
+  fz_gui_app_refresh (data);
+}
+
+static void
+fz_gui_app_startup (GApplication *app)
+{
+  FzGuiApp *self = FZ_GUI_APP (app);
+
+  G_APPLICATION_CLASS (fz_gui_app_parent_class)->startup (app);
+  /* No window is open most of the time: the tray keeps us running. */
+  g_application_hold (app);
+  self->settings = g_settings_new ("dev.libfz.Client");
+  g_signal_connect_object (self->settings, "changed", G_CALLBACK (on_settings_changed), self,
+                           0);
+  fz_gui_actions_add (self);
+  self->indicator = app_indicator_new ("dev.libfz.Client", fz_tray_icon_name (FZ_TRAY_LOADING),
+                                       APP_INDICATOR_CATEGORY_COMMUNICATIONS);
+  app_indicator_set_title (self->indicator, _("libfz Client"));
+  if (g_getenv ("FZ_GUI_ICON_DIR") != NULL)
+    app_indicator_set_icon_theme_path (self->indicator, g_getenv ("FZ_GUI_ICON_DIR"));
+  app_indicator_set_status (self->indicator, APP_INDICATOR_STATUS_ACTIVE);
+  refresh_now (self);
+
+  self->tunnel = fz_tunnel_client_new ();
+  g_signal_connect_object (self->tunnel, "changed", G_CALLBACK (on_tunnel_changed), self, 0);
+  g_signal_connect_object (self->tunnel, "disconnected", G_CALLBACK (on_disconnected), self,
+                           0);
+  g_signal_connect_object (self->tunnel, "resource-unreachable", G_CALLBACK (on_unreachable),
+                           self, 0);
+  fz_gui_session_start (self);
+}
+
+static void
+fz_gui_app_activate (GApplication *app)
+{
+  /* A second plain launch: the tray is already there. */
+  g_info ("activated (already running)");
+}
+
+static void
+fz_gui_app_open (GApplication *app, GFile **files, int n_files, const char *hint)
+{
+  for (int i = 0; i < n_files; i++)
+    {
+      g_autofree char *uri = g_file_get_uri (files[i]);
+      fz_gui_session_deep_link (FZ_GUI_APP (app), uri);
+    }
+}
+
+static void
+fz_gui_app_shutdown (GApplication *app)
+{
+  FzGuiApp *self = FZ_GUI_APP (app);
+
+  g_clear_handle_id (&self->refresh_idle, g_source_remove);
+  if (self->session_ops)
+    g_cancellable_cancel (self->session_ops);
+  g_clear_object (&self->indicator);
+  g_clear_object (&self->tunnel);
+  G_APPLICATION_CLASS (fz_gui_app_parent_class)->shutdown (app);
+}
+
+static void
+fz_gui_app_finalize (GObject *object)
+{
+  FzGuiApp *self = FZ_GUI_APP (object);
+
+  g_clear_pointer (&self->sign_in, fz_sign_in_free);
+  g_clear_object (&self->session_ops);
+  g_clear_object (&self->settings);
+  g_free (self->shown_menu);
+  g_free (self->last_state);
+  G_OBJECT_CLASS (fz_gui_app_parent_class)->finalize (object);
+}
+
+static void
+fz_gui_app_class_init (FzGuiAppClass *klass)
+{
+  GApplicationClass *app_class = G_APPLICATION_CLASS (klass);
+
+  G_OBJECT_CLASS (klass)->finalize = fz_gui_app_finalize;
+  app_class->startup = fz_gui_app_startup;
+  app_class->activate = fz_gui_app_activate;
+  app_class->open = fz_gui_app_open;
+  app_class->shutdown = fz_gui_app_shutdown;
+}
+
+static void
+fz_gui_app_init (FzGuiApp *self)
+{
+}
+
+FzGuiApp *
+fz_gui_app_new (void)
+{
+  return g_object_new (FZ_TYPE_GUI_APP, "application-id", "dev.libfz.Client", "flags",
+                       G_APPLICATION_HANDLES_OPEN, NULL);
+}
