@@ -2,6 +2,7 @@
 #include "fz-gui-core-resources.h"
 
 #include <errno.h>
+#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 
 #define TEMPLATE_PATH "/dev/libfz/Client/dev.libfz.Client.autostart.desktop"
@@ -39,7 +40,7 @@ write_entry (const char *path, GError **error)
       int e = errno;
 
       g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (e),
-                   "Could not create %s: %s", dir, g_strerror (e));
+                   _ ("Could not create %s: %s"), dir, g_strerror (e));
       return FALSE;
     }
   data = g_bytes_get_data (bytes, &len);
@@ -58,7 +59,7 @@ remove_entry (const char *path, GError **error)
   if (e == ENOENT)
     return TRUE;
   g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (e),
-               "Could not remove %s: %s", path, g_strerror (e));
+               _ ("Could not remove %s: %s"), path, g_strerror (e));
   return FALSE;
 }
 

@@ -128,15 +128,14 @@ static void
 apply_autostart (FzSettingsWindow *self)
 {
   g_autoptr (GError) error = NULL;
+  g_autofree char *text = NULL;
   gboolean ok = fz_autostart_set (
     g_settings_get_boolean (self->settings, "start-on-login"), &error);
 
   if (!ok)
-    {
-      g_autofree char *text = g_strdup_printf (
-        _ ("Could not change what starts on login: %s"), error->message);
-      gtk_label_set_text (self->autostart_error, text);
-    }
+    text
+      = g_strdup_printf (_ ("Could not change what starts on login: %s"), error->message);
+  gtk_label_set_text (self->autostart_error, ok ? "" : text);
   gtk_widget_set_visible (GTK_WIDGET (self->autostart_error), !ok);
 }
 
