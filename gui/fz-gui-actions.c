@@ -90,7 +90,7 @@ on_internet_set (GObject *source, GAsyncResult *result, gpointer data)
   g_autoptr (FzGuiApp) self = data;
 
   if (!fz_tunnel_client_call_finish (FZ_TUNNEL_CLIENT (source), result, &error))
-    fz_gui_app_show_call_error (self, _("Cannot switch the Internet resource"), error);
+    fz_gui_app_show_call_error (self, _ ("Cannot switch the Internet resource"), error);
 }
 
 static void
@@ -152,8 +152,8 @@ settings (GSimpleAction *a, GVariant *p, gpointer data)
     {
       self->settings_window
         = GTK_WIDGET (fz_settings_window_new (GTK_APPLICATION (self), self->settings));
-      g_signal_connect (self->settings_window, "destroy", G_CALLBACK (on_settings_destroyed),
-                        self);
+      g_signal_connect (self->settings_window, "destroy",
+                        G_CALLBACK (on_settings_destroyed), self);
     }
   gtk_window_present (GTK_WINDOW (self->settings_window));
 }
@@ -178,5 +178,6 @@ fz_gui_actions_add (FzGuiApp *self)
     { "settings", settings },
   };
 
-  g_action_map_add_action_entries (G_ACTION_MAP (self), entries, G_N_ELEMENTS (entries), self);
+  g_action_map_add_action_entries (G_ACTION_MAP (self), entries, G_N_ELEMENTS (entries),
+                                   self);
 }

@@ -19,24 +19,24 @@ struct _FzGuiApp
   char *shown_menu; /* what the indicator shows (fz_tray_menu_dump) */
   guint refresh_idle;
 
-  FzSignIn *sign_in;          /* a sign-in waiting for the browser */
-  GCancellable *session_ops;  /* the token and Connect calls; sign-out cancels */
-  gboolean token_checked;     /* the Secret Service was asked at start */
-  gboolean token_stored;      /* and has a token, as far as we know */
-  gboolean connect_pending;   /* our Connect has not answered yet */
+  FzSignIn *sign_in;         /* a sign-in waiting for the browser */
+  GCancellable *session_ops; /* the token and Connect calls; sign-out cancels */
+  gboolean token_checked;    /* the Secret Service was asked at start */
+  gboolean token_stored;     /* and has a token, as far as we know */
+  gboolean connect_pending;  /* our Connect has not answered yet */
   gboolean autoconnect_tried;
   gboolean quitting;
-  char *last_state;           /* the service's State we saw last */
+  char *last_state; /* the service's State we saw last */
 
-  GtkWidget *problem;         /* the one dialog about the service */
+  GtkWidget *problem; /* the one dialog about the service */
   GtkWidget *settings_window;
 };
 
 /* fz-gui-app.c */
 FzTrayPhase fz_gui_app_phase (FzGuiApp *self);
 void fz_gui_app_refresh (FzGuiApp *self);
-void fz_gui_app_notify (FzGuiApp *self, const char *id, const char *title, const char *body,
-                        const char *action);
+void fz_gui_app_notify (FzGuiApp *self, const char *id, const char *title,
+                        const char *body, const char *action);
 void fz_gui_app_show_call_error (FzGuiApp *self, const char *what, const GError *error);
 void fz_gui_app_open_uri (FzGuiApp *self, const char *uri);
 

@@ -46,9 +46,9 @@ refresh_now (gpointer data)
 
   self->refresh_idle = 0;
   app_indicator_set_icon_full (self->indicator, fz_tray_icon_name (view.phase),
-                               view.phase == FZ_TRAY_SIGNED_IN ? _("Signed in")
-                               : view.phase == FZ_TRAY_SIGNED_OUT ? _("Signed out")
-                                                                  : _("Working…"));
+                               view.phase == FZ_TRAY_SIGNED_IN    ? _ ("Signed in")
+                               : view.phase == FZ_TRAY_SIGNED_OUT ? _ ("Signed out")
+                                                                  : _ ("Working…"));
   if (g_strcmp0 (dump, self->shown_menu) == 0)
     return G_SOURCE_REMOVE;
   g_debug ("menu:\n%s", dump);
@@ -97,9 +97,10 @@ show_problem (FzGuiApp *self, const char *title, const char *text)
 {
   if (self->problem != NULL)
     gtk_widget_destroy (self->problem);
-  self->problem = gtk_message_dialog_new (NULL, 0, GTK_MESSAGE_ERROR, GTK_BUTTONS_CLOSE, "%s",
-                                          title);
-  gtk_message_dialog_format_secondary_text (GTK_MESSAGE_DIALOG (self->problem), "%s", text);
+  self->problem
+    = gtk_message_dialog_new (NULL, 0, GTK_MESSAGE_ERROR, GTK_BUTTONS_CLOSE, "%s", title);
+  gtk_message_dialog_format_secondary_text (GTK_MESSAGE_DIALOG (self->problem), "%s",
+                                            text);
   gtk_window_set_title (GTK_WINDOW (self->problem), title);
   g_signal_connect (self->problem, "response", G_CALLBACK (on_problem_response), self);
   gtk_application_add_window (GTK_APPLICATION (self), GTK_WINDOW (self->problem));
@@ -110,20 +111,20 @@ show_problem (FzGuiApp *self, const char *title, const char *text)
 static void
 show_missing_service (FzGuiApp *self)
 {
-  show_problem (self, _("The tunnel service is not running"),
-                _("The client needs its system service, fz-tunnel. Start it with\n\n"
-                  "    sudo systemctl enable --now fz-tunnel.service\n\n"
-                  "or install the fz-client package, which includes it."));
+  show_problem (self, _ ("The tunnel service is not running"),
+                _ ("The client needs its system service, fz-tunnel. Start it with\n\n"
+                   "    sudo systemctl enable --now fz-tunnel.service\n\n"
+                   "or install the fz-client package, which includes it."));
 }
 
 static void
 show_not_authorized (FzGuiApp *self)
 {
-  show_problem (self, _("Not allowed to control the tunnel"),
-                _("Your account may not use the tunnel service (polkit action "
-                  "dev.libfz.tunnel.control). Sign in on this computer's own screen, or "
-                  "ask an administrator to allow it, for example with a rule in "
-                  "/etc/polkit-1/rules.d/."));
+  show_problem (self, _ ("Not allowed to control the tunnel"),
+                _ ("Your account may not use the tunnel service (polkit action "
+                   "dev.libfz.tunnel.control). Sign in on this computer's own screen, or "
+                   "ask an administrator to allow it, for example with a rule in "
+                   "/etc/polkit-1/rules.d/."));
 }
 
 void
@@ -133,12 +134,8 @@ fz_gui_app_show_call_error (FzGuiApp *self, const char *what, const GError *erro
 
   switch (fz_tunnel_client_classify_error (error))
     {
-    case FZ_TUNNEL_CALL_NO_SERVICE:
-      show_missing_service (self);
-      return;
-    case FZ_TUNNEL_CALL_NOT_AUTHORIZED:
-      show_not_authorized (self);
-      return;
+    case FZ_TUNNEL_CALL_NO_SERVICE: show_missing_service (self); return;
+    case FZ_TUNNEL_CALL_NOT_AUTHORIZED: show_not_authorized (self); return;
     default:
       copy = g_error_copy (error);
       g_dbus_error_strip_remote_error (copy);
@@ -152,7 +149,7 @@ fz_gui_app_open_uri (FzGuiApp *self, const char *uri)
   g_autoptr (GError) error = NULL;
 
   if (!g_app_info_launch_default_for_uri (uri, NULL, &error))
-    show_problem (self, _("Cannot open a browser"), error->message);
+    show_problem (self, _ ("Cannot open a browser"), error->message);
 }
 
 /* ---- the service ------------------------------------------------------ */
@@ -179,16 +176,19 @@ on_unreachable (FzTunnelClient *tunnel, const char *id, const char *reason, gpoi
   FzGuiApp *self = data;
   const char *name = resource_field (self, id, "name");
   const char *site = resource_field (self, id, "site_name");
-  g_autofree char *title = g_strdup_printf (_("Failed to connect to %s"), name ? name : id);
+  g_autofree char *title
+    = g_strdup_printf (_ ("Failed to connect to %s"), name ? name : id);
   g_autofree char *body = NULL;
 
   if (g_strcmp0 (reason, "offline") == 0)
-    body = g_strdup_printf (_("All Gateways in %s are offline."), site ? site : _("its site"));
+    body = g_strdup_printf (_ ("All Gateways in %s are offline."),
+                            site ? site : _ ("its site"));
   else if (g_strcmp0 (reason, "version_mismatch") == 0)
-    body = g_strdup_printf (_("The Gateways in %s run a version this client cannot use."),
-                            site ? site : _("its site"));
+    body
+      = g_strdup_printf (_ ("The Gateways in %s run a version this client cannot use."),
+                         site ? site : _ ("its site"));
   else
-    body = g_strdup_printf (_("The portal refused the connection (%s)."), reason);
+    body = g_strdup_printf (_ ("The portal refused the connection (%s)."), reason);
   g_autofree char *nid = g_strdup_printf ("unreachable-%s", id);
   fz_gui_app_notify (self, nid, title, body, NULL);
 }
@@ -212,9 +212,10 @@ on_tunnel_changed (FzTunnelClient *tunnel, gpointer data)
   if (g_strcmp0 (state, self->last_state) != 0)
     {
       g_info ("service state: %s", *state ? state : "(none)");
-      if (g_str_equal (state, "connected") && g_strcmp0 (self->last_state, "connecting") == 0)
-        fz_gui_app_notify (self, "connected", _("Connected"),
-                           _("You can reach your resources."), NULL);
+      if (g_str_equal (state, "connected")
+          && g_strcmp0 (self->last_state, "connecting") == 0)
+        fz_gui_app_notify (self, "connected", _ ("Connected"),
+                           _ ("You can reach your resources."), NULL);
       g_free (self->last_state);
       self->last_state = g_strdup (state);
     }
@@ -239,22 +240,24 @@ fz_gui_app_startup (GApplication *app)
   /* No window is open most of the time: the tray keeps us running. */
   g_application_hold (app);
   self->settings = g_settings_new ("dev.libfz.Client");
-  g_signal_connect_object (self->settings, "changed", G_CALLBACK (on_settings_changed), self,
-                           0);
+  g_signal_connect_object (self->settings, "changed", G_CALLBACK (on_settings_changed),
+                           self, 0);
   fz_gui_actions_add (self);
-  self->indicator = app_indicator_new ("dev.libfz.Client", fz_tray_icon_name (FZ_TRAY_LOADING),
-                                       APP_INDICATOR_CATEGORY_COMMUNICATIONS);
-  app_indicator_set_title (self->indicator, _("libfz Client"));
+  self->indicator
+    = app_indicator_new ("dev.libfz.Client", fz_tray_icon_name (FZ_TRAY_LOADING),
+                         APP_INDICATOR_CATEGORY_COMMUNICATIONS);
+  app_indicator_set_title (self->indicator, _ ("libfz Client"));
   if (g_getenv ("FZ_GUI_ICON_DIR") != NULL)
     app_indicator_set_icon_theme_path (self->indicator, g_getenv ("FZ_GUI_ICON_DIR"));
   app_indicator_set_status (self->indicator, APP_INDICATOR_STATUS_ACTIVE);
 
   self->tunnel = fz_tunnel_client_new ();
-  g_signal_connect_object (self->tunnel, "changed", G_CALLBACK (on_tunnel_changed), self, 0);
-  g_signal_connect_object (self->tunnel, "disconnected", G_CALLBACK (on_disconnected), self,
+  g_signal_connect_object (self->tunnel, "changed", G_CALLBACK (on_tunnel_changed), self,
                            0);
-  g_signal_connect_object (self->tunnel, "resource-unreachable", G_CALLBACK (on_unreachable),
+  g_signal_connect_object (self->tunnel, "disconnected", G_CALLBACK (on_disconnected),
                            self, 0);
+  g_signal_connect_object (self->tunnel, "resource-unreachable",
+                           G_CALLBACK (on_unreachable), self, 0);
   fz_gui_session_start (self);
   refresh_now (self);
 }

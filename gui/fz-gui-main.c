@@ -40,20 +40,21 @@ main (int argc, char **argv)
   g_autoptr (GApplication) app = NULL;
 
   setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE, g_getenv ("FZ_GUI_LOCALEDIR") ? g_getenv ("FZ_GUI_LOCALEDIR")
-                                                                  : LOCALEDIR);
+  bindtextdomain (GETTEXT_PACKAGE, g_getenv ("FZ_GUI_LOCALEDIR")
+                                     ? g_getenv ("FZ_GUI_LOCALEDIR")
+                                     : LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
   if (getuid () == 0 || geteuid () == 0)
     {
       fprintf (stderr, "%s\n",
-               _("fz-gui must not run as root: start it as yourself. The tunnel service "
-                 "(fz-tunnel) does the privileged part."));
+               _ ("fz-gui must not run as root: start it as yourself. The tunnel service "
+                  "(fz-tunnel) does the privileged part."));
       return 1;
     }
   read_log_filter ();
   g_log_set_writer_func (write_log, NULL, NULL);
-  g_set_application_name (_("libfz Client"));
+  g_set_application_name (_ ("libfz Client"));
   app = G_APPLICATION (fz_gui_app_new ());
   return g_application_run (app, argc, argv);
 }

@@ -51,7 +51,7 @@ on_connect_done (GObject *source, GAsyncResult *result, gpointer data)
       self->connect_pending = FALSE;
       if (error != NULL
           && fz_tunnel_client_classify_error (error) != FZ_TUNNEL_CALL_ALREADY_CONNECTED)
-        fz_gui_app_show_call_error (self, _("Cannot connect"), error);
+        fz_gui_app_show_call_error (self, _ ("Cannot connect"), error);
       fz_gui_app_refresh (self);
     }
 }
@@ -87,7 +87,8 @@ begin_browser_sign_in (FzGuiApp *self)
   sodium_memzero (random, sizeof random);
   if (self->sign_in == NULL)
     {
-      fz_gui_app_notify (self, "sign-in", _("Cannot sign in"), error->message, "app.settings");
+      fz_gui_app_notify (self, "sign-in", _ ("Cannot sign in"), error->message,
+                         "app.settings");
       return;
     }
   g_info ("sign-in: opening the browser");
@@ -116,10 +117,11 @@ on_token_saved (GObject *source, GAsyncResult *result, gpointer data)
   if (error != NULL)
     {
       g_warning ("the token could not be stored: %s", error->message);
-      fz_gui_app_notify (s->self, "keyring", _("Your sign-in cannot be kept"),
-                         _("No Secret Service (such as GNOME Keyring or KWallet) took it: "
-                           "you will have to sign in again next time."),
-                         NULL);
+      fz_gui_app_notify (
+        s->self, "keyring", _ ("Your sign-in cannot be kept"),
+        _ ("No Secret Service (such as GNOME Keyring or KWallet) took it: "
+           "you will have to sign in again next time."),
+        NULL);
     }
   connect_with (s->self, s->token);
 }
@@ -139,13 +141,13 @@ fz_gui_session_deep_link (FzGuiApp *self, const char *uri)
     }
   if (self->sign_in == NULL)
     {
-      fz_gui_app_notify (self, "sign-in", _("Sign-in ignored"),
-                         _("No sign-in was in progress. Choose “Sign In” first."), NULL);
+      fz_gui_app_notify (self, "sign-in", _ ("Sign-in ignored"),
+                         _ ("No sign-in was in progress. Choose “Sign In” first."), NULL);
       return;
     }
   if (!fz_sign_in_complete (self->sign_in, uri, &result, &error))
     {
-      fz_gui_app_notify (self, "sign-in", _("Sign-in failed"), error->message, NULL);
+      fz_gui_app_notify (self, "sign-in", _ ("Sign-in failed"), error->message, NULL);
       return;
     }
   g_clear_pointer (&self->sign_in, fz_sign_in_free);
@@ -259,9 +261,9 @@ fz_gui_session_sign_in (FzGuiApp *self)
 {
   if (fz_tunnel_client_get_availability (self->tunnel) == FZ_TUNNEL_MISSING)
     {
-      g_autoptr (GError) e = g_error_new_literal (G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN,
-                                                  "no service");
-      fz_gui_app_show_call_error (self, _("Cannot connect"), e);
+      g_autoptr (GError) e
+        = g_error_new_literal (G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN, "no service");
+      fz_gui_app_show_call_error (self, _ ("Cannot connect"), e);
       return;
     }
   reset_ops (self);
@@ -279,7 +281,7 @@ on_disconnect_done (GObject *source, GAsyncResult *result, gpointer data)
 
   if (!fz_tunnel_client_call_finish (FZ_TUNNEL_CLIENT (source), result, &error)
       && fz_tunnel_client_classify_error (error) != FZ_TUNNEL_CALL_NOT_CONNECTED)
-    fz_gui_app_show_call_error (self, _("Cannot disconnect"), error);
+    fz_gui_app_show_call_error (self, _ ("Cannot disconnect"), error);
   if (self->quitting)
     g_application_quit (G_APPLICATION (self));
 }
@@ -290,7 +292,8 @@ on_token_cleared (GObject *source, GAsyncResult *result, gpointer data)
   g_autoptr (GError) error = NULL;
 
   if (!fz_token_store_clear_finish (result, &error))
-    g_warning ("the token could not be removed from the Secret Service: %s", error->message);
+    g_warning ("the token could not be removed from the Secret Service: %s",
+               error->message);
 }
 
 void
@@ -302,7 +305,8 @@ fz_gui_session_sign_out (FzGuiApp *self)
   fz_token_store_clear (NULL, on_token_cleared, NULL);
   g_settings_set_string (self->settings, "actor-name", "");
   if (!state_is (self, "disconnected"))
-    fz_tunnel_client_disconnect (self->tunnel, NULL, on_disconnect_done, g_object_ref (self));
+    fz_tunnel_client_disconnect (self->tunnel, NULL, on_disconnect_done,
+                                 g_object_ref (self));
   g_info ("signed out");
   fz_gui_app_refresh (self);
 }
@@ -322,20 +326,22 @@ fz_gui_session_cancel (FzGuiApp *self)
 }
 
 void
-fz_gui_session_disconnected (FzGuiApp *self, const char *message, gboolean requires_sign_in)
+fz_gui_session_disconnected (FzGuiApp *self, const char *message,
+                             gboolean requires_sign_in)
 {
   g_autofree char *body = NULL;
 
   if (!requires_sign_in)
     {
-      fz_gui_app_notify (self, "disconnected", _("Disconnected"), message, "app.sign-in");
+      fz_gui_app_notify (self, "disconnected", _ ("Disconnected"), message,
+                         "app.sign-in");
       return;
     }
   self->token_stored = FALSE;
   fz_token_store_clear (NULL, on_token_cleared, NULL);
   g_settings_set_string (self->settings, "actor-name", "");
-  body = g_strdup_printf (_("%s. Sign in again."), message);
-  fz_gui_app_notify (self, "disconnected", _("Signed out"), body, "app.sign-in");
+  body = g_strdup_printf (_ ("%s. Sign in again."), message);
+  fz_gui_app_notify (self, "disconnected", _ ("Signed out"), body, "app.sign-in");
   fz_gui_app_refresh (self);
 }
 
@@ -361,7 +367,8 @@ fz_gui_session_quit (FzGuiApp *self)
   /* "Disconnect and quit": the token stays for the next start. */
   self->quitting = TRUE;
   g_info ("disconnecting before quitting");
-  fz_tunnel_client_disconnect (self->tunnel, NULL, on_disconnect_done, g_object_ref (self));
-  g_timeout_add_full (G_PRIORITY_DEFAULT, QUIT_GRACE_MS, on_quit_grace, g_object_ref (self),
-                      g_object_unref);
+  fz_tunnel_client_disconnect (self->tunnel, NULL, on_disconnect_done,
+                               g_object_ref (self));
+  g_timeout_add_full (G_PRIORITY_DEFAULT, QUIT_GRACE_MS, on_quit_grace,
+                      g_object_ref (self), g_object_unref);
 }

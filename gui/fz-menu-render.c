@@ -50,9 +50,11 @@ make_item (GMenuModel *model, int i, GActionGroup *actions)
   Activation *a = g_new0 (Activation, 1);
   a->actions = g_object_ref (actions);
   a->name = g_strdup (g_str_has_prefix (action, "app.") ? action + 4 : action);
-  a->target = g_menu_model_get_item_attribute_value (model, i, G_MENU_ATTRIBUTE_TARGET, NULL);
+  a->target
+    = g_menu_model_get_item_attribute_value (model, i, G_MENU_ATTRIBUTE_TARGET, NULL);
   gtk_widget_set_sensitive (item, g_action_group_get_action_enabled (actions, a->name));
-  g_signal_connect_data (item, "activate", G_CALLBACK (on_activate), a, activation_free, 0);
+  g_signal_connect_data (item, "activate", G_CALLBACK (on_activate), a, activation_free,
+                         0);
   return item;
 }
 

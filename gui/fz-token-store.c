@@ -24,7 +24,7 @@ fz_token_store_save (const char *token, GCancellable *cancellable,
                      GAsyncReadyCallback callback, gpointer user_data)
 {
   secret_password_store (token_schema (), SECRET_COLLECTION_DEFAULT,
-                         _("libfz Client sign-in token"), token, cancellable, callback,
+                         _ ("libfz Client sign-in token"), token, cancellable, callback,
                          user_data, "kind", "portal-token", NULL);
 }
 

@@ -132,10 +132,10 @@ static const char *
 site_status_label (const char *status)
 {
   if (g_strcmp0 (status, "online") == 0)
-    return _("Gateway connected");
+    return _ ("Gateway connected");
   if (g_strcmp0 (status, "offline") == 0)
-    return _("All Gateways offline");
-  return _("No activity");
+    return _ ("All Gateways offline");
+  return _ ("No activity");
 }
 
 static void
@@ -152,7 +152,7 @@ site_section (const Resource *r)
 
   if (r->site_name == NULL)
     return site;
-  append_info (site, _("Site"));
+  append_info (site, _ ("Site"));
   append_copy (site, r->site_name);
   append_info (site, site_status_label (r->site_status));
   return site;
@@ -163,8 +163,9 @@ favorite_section (const Resource *r, gboolean favorite)
 {
   GMenu *fav = g_menu_new ();
 
-  append_action (fav, favorite ? _("Remove from favorites") : _("Add to favorites"),
-                 favorite ? "app.unfavorite" : "app.favorite", g_variant_new_string (r->id));
+  append_action (fav, favorite ? _ ("Remove from favorites") : _ ("Add to favorites"),
+                 favorite ? "app.unfavorite" : "app.favorite",
+                 g_variant_new_string (r->id));
   return fav;
 }
 
@@ -175,9 +176,10 @@ internet_submenu (const Resource *r, gboolean enabled)
   g_autoptr (GMenu) state = g_menu_new ();
   g_autoptr (GMenu) site = site_section (r);
 
-  append_info (state, r->description ? r->description : _("All network traffic"));
-  append_info (state, enabled ? _("Enabled") : _("Disabled"));
-  append_action (state, enabled ? _("Disable this resource") : _("Enable this resource"),
+  append_info (state, r->description ? r->description : _ ("All network traffic"));
+  append_info (state, enabled ? _ ("Enabled") : _ ("Disabled"));
+  append_action (state,
+                 enabled ? _ ("Disable this resource") : _ ("Enable this resource"),
                  "app.internet", g_variant_new_boolean (!enabled));
   append_section (sub, state);
   append_section (sub, site);
@@ -194,10 +196,11 @@ resource_submenu (const Resource *r, gboolean favorite)
   g_autoptr (GMenu) site = site_section (r);
 
   if (r->description != NULL && fz_tray_is_openable_url (r->description))
-    append_action (top, r->description, "app.open-url", g_variant_new_string (r->description));
+    append_action (top, r->description, "app.open-url",
+                   g_variant_new_string (r->description));
   else if (r->description != NULL)
     append_copy (top, r->description);
-  append_info (what, _("Resource"));
+  append_info (what, _ ("Resource"));
   append_copy (what, r->name);
   if (r->address != NULL)
     append_copy (what, r->address);
@@ -217,7 +220,8 @@ append_resource (GMenu *menu, const Resource *r, gboolean favorite, gboolean int
   if (is_internet (r))
     {
       sub = internet_submenu (r, internet_on);
-      label = g_strdup_printf ("%s — %s", r->name, internet_on ? _("enabled") : _("disabled"));
+      label = g_strdup_printf ("%s — %s", r->name,
+                               internet_on ? _ ("enabled") : _ ("disabled"));
     }
   else
     {
@@ -242,9 +246,9 @@ append_resources (GMenu *menu, const FzTrayView *view)
       if (view->favorites && g_strv_contains (view->favorites, r->id))
         n_fav++;
     }
-  append_info (section, n_fav > 0 ? _("Favorite Resources") : _("Resources"));
+  append_info (section, n_fav > 0 ? _ ("Favorite Resources") : _ ("Resources"));
   if (list->len == 0)
-    append_info (section, _("No resources"));
+    append_info (section, _ ("No resources"));
   for (guint i = 0; i < list->len; i++)
     {
       const Resource *r = &g_array_index (list, Resource, i);
@@ -255,7 +259,7 @@ append_resources (GMenu *menu, const FzTrayView *view)
         append_resource (others, r, FALSE, view->internet_enabled);
     }
   if (g_menu_model_get_n_items (G_MENU_MODEL (others)) > 0)
-    g_menu_append_submenu (section, _("Other Resources"), G_MENU_MODEL (others));
+    g_menu_append_submenu (section, _ ("Other Resources"), G_MENU_MODEL (others));
   append_section (menu, section);
 }
 
@@ -267,25 +271,21 @@ append_status (GMenu *menu, const FzTrayView *view)
 
   switch (view->phase)
     {
-    case FZ_TRAY_LOADING:
-      append_info (s, _("Loading…"));
-      break;
-    case FZ_TRAY_SIGNED_OUT:
-      append_action (s, _("Sign In"), "app.sign-in", NULL);
-      break;
+    case FZ_TRAY_LOADING: append_info (s, _ ("Loading…")); break;
+    case FZ_TRAY_SIGNED_OUT: append_action (s, _ ("Sign In"), "app.sign-in", NULL); break;
     case FZ_TRAY_WAITING_FOR_BROWSER:
-      append_info (s, _("Waiting for browser…"));
-      append_action (s, _("Cancel sign-in"), "app.cancel-sign-in", NULL);
+      append_info (s, _ ("Waiting for browser…"));
+      append_action (s, _ ("Cancel sign-in"), "app.cancel-sign-in", NULL);
       break;
     case FZ_TRAY_CONNECTING:
-      append_info (s, _("Connecting to portal…"));
-      append_action (s, _("Cancel sign-in"), "app.cancel-sign-in", NULL);
+      append_info (s, _ ("Connecting to portal…"));
+      append_action (s, _ ("Cancel sign-in"), "app.cancel-sign-in", NULL);
       break;
     case FZ_TRAY_SIGNED_IN:
       if (view->actor_name != NULL && *view->actor_name != '\0')
-        who = g_strdup_printf (_("Signed in as %s"), view->actor_name);
-      append_info (s, who ? who : _("Signed in"));
-      append_action (s, _("Sign out"), "app.sign-out", NULL);
+        who = g_strdup_printf (_ ("Signed in as %s"), view->actor_name);
+      append_info (s, who ? who : _ ("Signed in"));
+      append_action (s, _ ("Sign out"), "app.sign-out", NULL);
       break;
     }
   append_section (menu, s);
@@ -297,14 +297,15 @@ append_bottom (GMenu *menu, const FzTrayView *view)
   g_autoptr (GMenu) s = g_menu_new ();
   g_autoptr (GMenu) help = g_menu_new ();
 
-  append_action (s, _("About"), "app.about", NULL);
-  append_action (s, _("Admin Portal…"), "app.admin-portal", NULL);
-  append_action (help, _("Documentation…"), "app.documentation", NULL);
-  append_action (help, _("Support…"), "app.support", NULL);
-  g_menu_append_submenu (s, _("Help"), G_MENU_MODEL (help));
-  append_action (s, _("Settings"), "app.settings", NULL);
-  append_action (s, view->phase == FZ_TRAY_SIGNED_IN ? _("Disconnect and quit") : _("Quit"),
-                 "app.quit", NULL);
+  append_action (s, _ ("About"), "app.about", NULL);
+  append_action (s, _ ("Admin Portal…"), "app.admin-portal", NULL);
+  append_action (help, _ ("Documentation…"), "app.documentation", NULL);
+  append_action (help, _ ("Support…"), "app.support", NULL);
+  g_menu_append_submenu (s, _ ("Help"), G_MENU_MODEL (help));
+  append_action (s, _ ("Settings"), "app.settings", NULL);
+  append_action (
+    s, view->phase == FZ_TRAY_SIGNED_IN ? _ ("Disconnect and quit") : _ ("Quit"),
+    "app.quit", NULL);
   append_section (menu, s);
 }
 
@@ -325,15 +326,12 @@ fz_tray_icon_name (FzTrayPhase phase)
 {
   switch (phase)
     {
-    case FZ_TRAY_SIGNED_OUT:
-      return "dev.libfz.Client-signed-out";
-    case FZ_TRAY_SIGNED_IN:
-      return "dev.libfz.Client-signed-in";
+    case FZ_TRAY_SIGNED_OUT: return "dev.libfz.Client-signed-out";
+    case FZ_TRAY_SIGNED_IN: return "dev.libfz.Client-signed-in";
     case FZ_TRAY_LOADING:
     case FZ_TRAY_WAITING_FOR_BROWSER:
     case FZ_TRAY_CONNECTING:
-    default:
-      return "dev.libfz.Client-busy";
+    default: return "dev.libfz.Client-busy";
     }
 }
 

@@ -11,7 +11,7 @@ G_BEGIN_DECLS
 
 typedef enum
 {
-  FZ_TRAY_LOADING,             /* the service has not answered yet */
+  FZ_TRAY_LOADING, /* the service has not answered yet */
   FZ_TRAY_SIGNED_OUT,
   FZ_TRAY_WAITING_FOR_BROWSER, /* a sign-in is open in the browser */
   FZ_TRAY_CONNECTING,          /* a token is on its way to the portal */
@@ -21,9 +21,9 @@ typedef enum
 typedef struct
 {
   FzTrayPhase phase;
-  const char *actor_name;        /* signed in: who; may be NULL or "" */
-  GVariant *resources;           /* aa{sv} as dev.libfz.Tunnel1.Resources, or NULL */
-  const char *const *favorites;  /* resource ids, or NULL */
+  const char *actor_name;       /* signed in: who; may be NULL or "" */
+  GVariant *resources;          /* aa{sv} as dev.libfz.Tunnel1.Resources, or NULL */
+  const char *const *favorites; /* resource ids, or NULL */
   gboolean internet_enabled;
 } FzTrayView;
 

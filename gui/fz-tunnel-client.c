@@ -90,11 +90,11 @@ on_proxy (GObject *source, GAsyncResult *result, gpointer data)
   self->proxy = proxy;
   g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (proxy), CALL_TIMEOUT_MS);
   g_signal_connect_object (proxy, "notify::g-name-owner", G_CALLBACK (on_owner), self, 0);
-  g_signal_connect_object (proxy, "g-properties-changed", G_CALLBACK (on_properties), self,
-                           0);
+  g_signal_connect_object (proxy, "g-properties-changed", G_CALLBACK (on_properties),
+                           self, 0);
   g_signal_connect_object (proxy, "disconnected", G_CALLBACK (on_disconnected), self, 0);
-  g_signal_connect_object (proxy, "resource-unreachable", G_CALLBACK (on_unreachable), self,
-                           0);
+  g_signal_connect_object (proxy, "resource-unreachable", G_CALLBACK (on_unreachable),
+                           self, 0);
   on_owner (G_OBJECT (proxy), NULL, self);
 }
 
@@ -126,22 +126,23 @@ fz_tunnel_client_class_init (FzTunnelClientClass *klass)
 
   object_class->dispose = fz_tunnel_client_dispose;
   object_class->finalize = fz_tunnel_client_finalize;
-  signals[SIGNAL_CHANGED] = g_signal_new ("changed", G_TYPE_FROM_CLASS (klass),
-                                          G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-                                          G_TYPE_NONE, 0);
+  signals[SIGNAL_CHANGED]
+    = g_signal_new ("changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                    NULL, NULL, G_TYPE_NONE, 0);
   signals[SIGNAL_DISCONNECTED]
     = g_signal_new ("disconnected", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
                     NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_BOOLEAN);
   signals[SIGNAL_RESOURCE_UNREACHABLE]
-    = g_signal_new ("resource-unreachable", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
-                    NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
+    = g_signal_new ("resource-unreachable", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                    0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
 }
 
 static void
 fz_tunnel_client_init (FzTunnelClient *self)
 {
   self->cancellable = g_cancellable_new ();
-  self->no_resources = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE_VARDICT, NULL, 0));
+  self->no_resources
+    = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE_VARDICT, NULL, 0));
 }
 
 FzTunnelClient *
@@ -151,8 +152,9 @@ fz_tunnel_client_new (void)
 
   /* Creating the proxy starts the service by D-Bus activation when it
    * is installed but not running. */
-  fz_dbus_tunnel1_proxy_new_for_bus (G_BUS_TYPE_SYSTEM, G_DBUS_PROXY_FLAGS_NONE, SERVICE_NAME,
-                                     SERVICE_PATH, self->cancellable, on_proxy, self);
+  fz_dbus_tunnel1_proxy_new_for_bus (G_BUS_TYPE_SYSTEM, G_DBUS_PROXY_FLAGS_NONE,
+                                     SERVICE_NAME, SERVICE_PATH, self->cancellable,
+                                     on_proxy, self);
   return self;
 }
 
@@ -209,7 +211,8 @@ on_call (GObject *source, GAsyncResult *result, gpointer data)
 {
   g_autoptr (GTask) task = data;
   g_autoptr (GError) error = NULL;
-  g_autoptr (GVariant) ret = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result, &error);
+  g_autoptr (GVariant) ret
+    = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result, &error);
 
   if (ret == NULL)
     g_task_return_error (task, g_steal_pointer (&error));
@@ -244,8 +247,8 @@ fz_tunnel_client_connect (FzTunnelClient *self, const char *token, const char *a
   if (account_slug != NULL && *account_slug != '\0')
     g_variant_builder_add (&options, "{sv}", "account_slug",
                            g_variant_new_string (account_slug));
-  call (self, "Connect", g_variant_new ("(sa{sv})", token, &options), cancellable, callback,
-        user_data);
+  call (self, "Connect", g_variant_new ("(sa{sv})", token, &options), cancellable,
+        callback, user_data);
 }
 
 void

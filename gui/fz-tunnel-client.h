@@ -31,14 +31,15 @@ const char *fz_tunnel_client_get_state (FzTunnelClient *self);
 GVariant *fz_tunnel_client_get_resources (FzTunnelClient *self);
 gboolean fz_tunnel_client_get_internet_enabled (FzTunnelClient *self);
 
-void fz_tunnel_client_connect (FzTunnelClient *self, const char *token, const char *api_url,
-                               const char *account_slug, GCancellable *cancellable,
-                               GAsyncReadyCallback callback, gpointer user_data);
+void fz_tunnel_client_connect (FzTunnelClient *self, const char *token,
+                               const char *api_url, const char *account_slug,
+                               GCancellable *cancellable, GAsyncReadyCallback callback,
+                               gpointer user_data);
 void fz_tunnel_client_disconnect (FzTunnelClient *self, GCancellable *cancellable,
                                   GAsyncReadyCallback callback, gpointer user_data);
 void fz_tunnel_client_set_internet (FzTunnelClient *self, gboolean enabled,
-                                    GCancellable *cancellable, GAsyncReadyCallback callback,
-                                    gpointer user_data);
+                                    GCancellable *cancellable,
+                                    GAsyncReadyCallback callback, gpointer user_data);
 /* For all three calls. */
 gboolean fz_tunnel_client_call_finish (FzTunnelClient *self, GAsyncResult *result,
                                        GError **error);

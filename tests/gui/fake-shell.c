@@ -245,15 +245,16 @@ run_watcher (GDBusConnection *bus)
       g_printerr ("fake-shell: %s\n", error->message);
       return 1;
     }
-  g_autoptr (GDBusNodeInfo) ninfo = g_dbus_node_info_new_for_xml (notifications_xml, &error);
+  g_autoptr (GDBusNodeInfo) ninfo
+    = g_dbus_node_info_new_for_xml (notifications_xml, &error);
   g_assert_no_error (error);
-  guint nreg = g_dbus_connection_register_object (bus, "/org/freedesktop/Notifications",
-                                                  ninfo->interfaces[0], &notifications_vtable,
-                                                  NULL, NULL, &error);
+  guint nreg = g_dbus_connection_register_object (
+    bus, "/org/freedesktop/Notifications", ninfo->interfaces[0], &notifications_vtable,
+    NULL, NULL, &error);
   g_assert_no_error (error);
-  guint notif_id = g_bus_own_name_on_connection (bus, "org.freedesktop.Notifications",
-                                                 G_BUS_NAME_OWNER_FLAGS_NONE, NULL, NULL,
-                                                 NULL, NULL);
+  guint notif_id
+    = g_bus_own_name_on_connection (bus, "org.freedesktop.Notifications",
+                                    G_BUS_NAME_OWNER_FLAGS_NONE, NULL, NULL, NULL, NULL);
   /* Some items look for a host name besides the watcher's property. */
   g_autofree char *host
     = g_strdup_printf ("org.kde.StatusNotifierHost-%d", (int) getpid ());

@@ -1488,9 +1488,8 @@ test_internet_policy (void)
                      "[policy P]\nusers = u\nresources = Exit\n";
 
   g_assert_true (g_file_set_contents (path, text, -1, NULL));
-  g_autoptr (GSubprocess) proc
-    = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error, portal_bin,
-                        "check-config", path, NULL);
+  g_autoptr (GSubprocess) proc = g_subprocess_new (
+    G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error, portal_bin, "check-config", path, NULL);
   g_assert_no_error (error);
   g_assert_true (g_subprocess_wait_check (proc, NULL, &error));
   g_assert_no_error (error);

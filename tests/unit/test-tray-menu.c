@@ -28,9 +28,10 @@ static GVariant *
 sample_resources (void)
 {
   GVariant *list[] = {
-    resource ("r-web", "web_app", "dns", "*.corp.test", "https://wiki.corp.test/", "Site A",
-              "online"),
-    resource ("r-db", "Database", "cidr", "172.16.1.0/24", "port 5432", "Site B", "offline"),
+    resource ("r-web", "web_app", "dns", "*.corp.test", "https://wiki.corp.test/",
+              "Site A", "online"),
+    resource ("r-db", "Database", "cidr", "172.16.1.0/24", "port 5432", "Site B",
+              "offline"),
     resource ("r-inet", "Internet", "internet", NULL, NULL, "Exit", "unknown"),
     resource ("r-bare", "bare", "cidr", "10.9.0.1/32", NULL, NULL, NULL),
   };
@@ -77,8 +78,10 @@ test_phases (void)
   check_top (FZ_TRAY_SIGNED_IN,
              "--\nSigned in\nSign out [app.sign-out]\n--\nResources\nNo resources\n",
              "Disconnect and quit [app.quit]\n");
-  g_assert_cmpstr (fz_tray_icon_name (FZ_TRAY_SIGNED_OUT), ==, "dev.libfz.Client-signed-out");
-  g_assert_cmpstr (fz_tray_icon_name (FZ_TRAY_SIGNED_IN), ==, "dev.libfz.Client-signed-in");
+  g_assert_cmpstr (fz_tray_icon_name (FZ_TRAY_SIGNED_OUT), ==,
+                   "dev.libfz.Client-signed-out");
+  g_assert_cmpstr (fz_tray_icon_name (FZ_TRAY_SIGNED_IN), ==,
+                   "dev.libfz.Client-signed-in");
   g_assert_cmpstr (fz_tray_icon_name (FZ_TRAY_CONNECTING), ==, "dev.libfz.Client-busy");
   g_assert_cmpstr (fz_tray_icon_name (FZ_TRAY_LOADING), ==, "dev.libfz.Client-busy");
   g_assert_cmpstr (fz_tray_icon_name (FZ_TRAY_WAITING_FOR_BROWSER), ==,
@@ -117,29 +120,31 @@ static const char bare[] = "bare\n"
                            "  --\n"
                            "  Add to favorites [app.favorite('r-bare')]\n";
 
-static const char web[] = "web_app\n"
-                          "  --\n"
-                          "  https://wiki.corp.test/ [app.open-url('https://wiki.corp.test/')]\n"
-                          "  --\n"
-                          "  Resource\n"
-                          "  web_app [app.copy('web_app')]\n"
-                          "  *.corp.test [app.copy('*.corp.test')]\n"
-                          "  --\n"
-                          "  Add to favorites [app.favorite('r-web')]\n"
-                          "  --\n"
-                          "  Site\n"
-                          "  Site A [app.copy('Site A')]\n"
-                          "  Gateway connected\n";
+static const char web[]
+  = "web_app\n"
+    "  --\n"
+    "  https://wiki.corp.test/ [app.open-url('https://wiki.corp.test/')]\n"
+    "  --\n"
+    "  Resource\n"
+    "  web_app [app.copy('web_app')]\n"
+    "  *.corp.test [app.copy('*.corp.test')]\n"
+    "  --\n"
+    "  Add to favorites [app.favorite('r-web')]\n"
+    "  --\n"
+    "  Site\n"
+    "  Site A [app.copy('Site A')]\n"
+    "  Gateway connected\n";
 
 static void
 test_resources (void)
 {
   g_autoptr (GVariant) list = sample_resources ();
-  FzTrayView view = { .phase = FZ_TRAY_SIGNED_IN, .actor_name = "Ada L", .resources = list };
+  FzTrayView view
+    = { .phase = FZ_TRAY_SIGNED_IN, .actor_name = "Ada L", .resources = list };
   g_autofree char *got = dump (&view);
-  g_autofree char *want
-    = g_strconcat ("--\nSigned in as Ada L\nSign out [app.sign-out]\n--\nResources\n",
-                   internet_off, bare, db, web, bottom, "Disconnect and quit [app.quit]\n", NULL);
+  g_autofree char *want = g_strconcat (
+    "--\nSigned in as Ada L\nSign out [app.sign-out]\n--\nResources\n", internet_off,
+    bare, db, web, bottom, "Disconnect and quit [app.quit]\n", NULL);
 
   g_assert_cmpstr (got, ==, want);
 }
@@ -159,7 +164,8 @@ test_favorites (void)
   g_assert_true (strstr (got, "--\nFavorite Resources\nInternet — enabled\n") != NULL);
   g_assert_true (strstr (got, "  Disable this resource [app.internet(false)]\n") != NULL);
   g_assert_true (strstr (got, "\nDatabase\n") != NULL);
-  g_assert_true (strstr (got, "  Remove from favorites [app.unfavorite('r-db')]\n") != NULL);
+  g_assert_true (strstr (got, "  Remove from favorites [app.unfavorite('r-db')]\n")
+                 != NULL);
   g_assert_true (strstr (got, "\nOther Resources\n  bare\n") != NULL);
   g_assert_true (strstr (got, "\n  web_app\n") != NULL);
   g_assert_true (strstr (got, "\nResources\n") == NULL);
@@ -178,7 +184,8 @@ test_untrusted (void)
 {
   g_autofree char *long_name = g_strnfill (200, 'x');
   GVariant *items[] = {
-    resource ("r-long", long_name, "cidr", "10.0.0.1/32", "javascript:alert(1)", NULL, NULL),
+    resource ("r-long", long_name, "cidr", "10.0.0.1/32", "javascript:alert(1)", NULL,
+              NULL),
     resource ("r-ctl", "two\nlines\t", "cidr", "10.0.0.2/32", NULL, NULL, NULL),
     g_variant_new_parsed ("@a{sv} {'name': <'no id'>}"),
     g_variant_new_parsed ("@a{sv} {'id': <'no-name'>}"),
