@@ -1,5 +1,7 @@
 #include "fz-gui-app-private.h"
 
+#include "fz-autostart.h"
+#include "fz-gui-log.h"
 #include "fz-menu-render.h"
 
 #include <glib/gi18n.h>
@@ -225,9 +227,24 @@ on_tunnel_changed (FzTunnelClient *tunnel, gpointer data)
 
 /* ---- the application -------------------------------------------------- */
 
+/* The file the session reads follows the setting, also when it was
+ * changed while we were not running (gsettings, a reset). */
+static void
+sync_autostart (FzGuiApp *self)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!fz_autostart_sync (self->settings, &error))
+    g_warning ("start on login: %s", error->message);
+}
+
 static void
 on_settings_changed (GSettings *settings, const char *key, gpointer data)
 {
+  if (g_str_equal (key, "start-on-login"))
+    sync_autostart (data);
+  else if (g_str_equal (key, "log-filter"))
+    fz_gui_log_set_filter (g_settings_get_enum (settings, "log-filter"));
   fz_gui_app_refresh (data);
 }
 
