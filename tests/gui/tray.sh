@@ -180,6 +180,29 @@ has "Quit" || fail "no Quit when signed out"
 
 # ---- the sign-in ----------------------------------------------------------
 
+# browser_sign_in URL: what the browser and the user do with the sign-in
+# page: GET it, post the form with the password; sets $link (the deep
+# link the portal redirects to), $nonce, $state, $fragment and $token
+# (what the tray must store). The link stays in variables: no file.
+browser_sign_in () {
+  local url=$1 page headers
+  nonce=$(sed -E 's/.*nonce=([0-9a-f]+).*/\1/' <<<"$url")
+  state=$(sed -E 's/.*state=([0-9a-f]+).*/\1/' <<<"$url")
+  page=$(u curl -sS --max-time 10 "$url") || fail "GET the sign-in page"
+  grep -q "name=\"state\" value=\"$state\"" <<<"$page" || fail "the page lost the state"
+  headers=$(u curl -sS --max-time 20 -o /dev/null -D - \
+    --data-urlencode as=gui-client --data-urlencode "state=$state" \
+    --data-urlencode "nonce=$nonce" --data-urlencode username=alice \
+    --data-urlencode "password=$password" "http://$E2E_PORTAL_IP:8080/e2e/sign_in") \
+    || fail "POST the sign-in form"
+  link=$(sed -n 's/^[Ll]ocation: //p' <<<"$headers" | tr -d '\r')
+  [[ $link == firezone-fd0020211111://handle_client_sign_in_callback\?* ]] \
+    || fail "the portal's answer is no deep link"
+  fragment=$(python3 -c 'import sys, urllib.parse as u
+q = u.parse_qs(u.urlsplit(sys.argv[1]).query); print(q["fragment"][0])' "$link")
+  token=$nonce$fragment
+}
+
 browser_opened () {
   [ "$(wc -l <"$home/browser.log" 2>/dev/null || echo 0)" -ge "$1" ]
 }
@@ -202,20 +225,7 @@ state=$(sed -E 's/.*state=([0-9a-f]+).*/\1/' <<<"$url")
   || fail "nonce and state are not fresh random values"
 echo "sign-in URL: fresh 32-byte nonce and state each time"
 
-# The browser: the page, then the form posted with the user's password.
-page=$(u curl -sS --max-time 10 "$url") || fail "GET the sign-in page"
-grep -q "name=\"state\" value=\"$state\"" <<<"$page" || fail "the page lost the state"
-headers=$(u curl -sS --max-time 20 -o /dev/null -D - \
-  --data-urlencode as=gui-client --data-urlencode "state=$state" \
-  --data-urlencode "nonce=$nonce" --data-urlencode username=alice \
-  --data-urlencode "password=$password" "http://$E2E_PORTAL_IP:8080/e2e/sign_in") \
-  || fail "POST the sign-in form"
-link=$(sed -n 's/^[Ll]ocation: //p' <<<"$headers" | tr -d '\r')
-[[ $link == firezone-fd0020211111://handle_client_sign_in_callback\?* ]] \
-  || fail "the portal's answer is no deep link"
-fragment=$(python3 -c 'import sys, urllib.parse as u
-q = u.parse_qs(u.urlsplit(sys.argv[1]).query); print(q["fragment"][0])' "$link")
-token=$nonce$fragment
+browser_sign_in "$url"
 
 # A link with another state is refused, and the tray keeps waiting.
 forged=$(sed -E "s/state=[0-9a-f]{64}/state=$(printf 'ab%.0s' $(seq 32))/" <<<"$link")
@@ -307,6 +317,14 @@ photo "Not allowed to control the tunnel" not-authorized
 ire_is false || fail "a refused switch changed the service"
 e2e_polkit_rule "$user" YES
 
+# The tray's own windows.
+click "Settings"
+e2e_wait 10 "the settings window" window "Settings"
+photo "Settings" tray-settings
+click "About"
+e2e_wait 10 "the About dialog" window "About libfz Client"
+photo "About libfz Client" tray-about
+
 # ---- quit, start again (in German), sign out --------------------------------
 
 click "Disconnect and quit"
@@ -329,6 +347,28 @@ e2e_wait 10 "the service disconnected by the sign-out" state_is disconnected
 u secret-tool lookup kind portal-token >/dev/null && fail "the token is still stored"
 echo "sign out: disconnected, the token removed"
 click "Beenden"
+wait "${e2e_pid[gui]}" || fail "fz-gui exited with $?"
+unset "e2e_pid[gui]"
+
+# ---- the portal ends the session -----------------------------------------------
+
+# Tokens now live 4 s: the next sign-in is ended by the portal, and the
+# tray says so, forgets the token and offers to sign in again.
+sed -i 's/^\[portal\]$/[portal]\nclient_token_lifetime = 4/' "$E2E_DIR/portal.conf"
+kill -HUP "${e2e_pid[portal]}"
+sleep 0.5
+ubg gui "$fz_gui"
+wait_top "signed out after a restart" "Sign In" "--"
+click "Sign In"
+e2e_wait 10 "the browser asked for a third sign-in" browser_opened 4
+browser_sign_in "$(sed -n 4p "$home/browser.log")"
+u gio open "$link" || fail "gio open of the deep link"
+wait_top "signed in for 4 s" "Signed in as Alice (off)" "Sign out"
+e2e_wait 15 "the portal's sign-out notified" notified "Signed out | "
+wait_top "signed out by the portal" "Sign In" "--"
+u secret-tool lookup kind portal-token >/dev/null && fail "an expired token is still stored"
+echo "the portal ended the session: notified, the token removed, Sign In offered"
+click "Quit"
 wait "${e2e_pid[gui]}" || fail "fz-gui exited with $?"
 unset "e2e_pid[gui]"
 
