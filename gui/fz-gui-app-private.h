@@ -19,11 +19,12 @@ struct _FzGuiApp
   char *shown_menu; /* what the indicator shows (fz_tray_menu_dump) */
   guint refresh_idle;
 
-  FzSignIn *sign_in;         /* a sign-in waiting for the browser */
-  GCancellable *session_ops; /* the token and Connect calls; sign-out cancels */
-  gboolean token_checked;    /* the Secret Service was asked at start */
-  gboolean token_stored;     /* and has a token, as far as we know */
-  gboolean connect_pending;  /* our Connect has not answered yet */
+  FzSignIn *sign_in;           /* a sign-in waiting for the browser */
+  GCancellable *session_ops;   /* the token and Connect calls; sign-out cancels */
+  gboolean token_checked;      /* the Secret Service was asked at start */
+  gboolean token_stored;       /* and has a token, as far as we know */
+  gboolean connect_pending;    /* our Connect has not answered yet */
+  gboolean announce_connected; /* say "Connected" once the service is */
   gboolean autoconnect_tried;
   gboolean quitting;
   char *last_state; /* the service's State we saw last */

@@ -214,10 +214,14 @@ on_tunnel_changed (FzTunnelClient *tunnel, gpointer data)
   if (g_strcmp0 (state, self->last_state) != 0)
     {
       g_info ("service state: %s", *state ? state : "(none)");
-      if (g_str_equal (state, "connected")
-          && g_strcmp0 (self->last_state, "connecting") == 0)
-        fz_gui_app_notify (self, "connected", _ ("Connected"),
-                           _ ("You can reach your resources."), NULL);
+      /* After our Connect, however fast the service got there (it may
+       * go from disconnected to connected in one change). */
+      if (g_str_equal (state, "connected") && self->announce_connected)
+        {
+          self->announce_connected = FALSE;
+          fz_gui_app_notify (self, "connected", _ ("Connected"),
+                             _ ("You can reach your resources."), NULL);
+        }
       g_free (self->last_state);
       self->last_state = g_strdup (state);
     }

@@ -28,6 +28,7 @@ reset_ops (FzGuiApp *self)
   g_clear_object (&self->session_ops);
   self->session_ops = g_cancellable_new ();
   self->connect_pending = FALSE;
+  self->announce_connected = FALSE;
 }
 
 static gboolean
@@ -49,6 +50,7 @@ on_connect_done (GObject *source, GAsyncResult *result, gpointer data)
     {
       self = data;
       self->connect_pending = FALSE;
+      self->announce_connected &= error == NULL;
       if (error != NULL
           && fz_tunnel_client_classify_error (error) != FZ_TUNNEL_CALL_ALREADY_CONNECTED)
         fz_gui_app_show_call_error (self, _ ("Cannot connect"), error);
@@ -64,6 +66,7 @@ connect_with (FzGuiApp *self, char *token)
   g_autofree char *slug = g_settings_get_string (self->settings, "account-slug");
 
   self->connect_pending = TRUE;
+  self->announce_connected = TRUE;
   g_info ("connecting to %s", api_url);
   fz_tunnel_client_connect (self->tunnel, token, api_url, slug, self->session_ops,
                             on_connect_done, self);
