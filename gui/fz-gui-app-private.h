@@ -28,6 +28,7 @@ struct _FzGuiApp
   gboolean autoconnect_tried;
   gboolean quitting;
   char *last_state; /* the service's State we saw last */
+  FzTunnelAvailability last_availability;
 
   GtkWidget *problem; /* the one dialog about the service */
   GtkWidget *settings_window;

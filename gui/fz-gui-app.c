@@ -208,9 +208,21 @@ on_tunnel_changed (FzTunnelClient *tunnel, gpointer data)
   FzGuiApp *self = data;
   const char *state = fz_tunnel_client_get_state (tunnel);
 
-  if (fz_tunnel_client_get_availability (tunnel) == FZ_TUNNEL_MISSING
-      && self->last_state == NULL)
-    show_missing_service (self);
+  FzTunnelAvailability a = fz_tunnel_client_get_availability (tunnel);
+
+  if (a != self->last_availability)
+    {
+      if (a == FZ_TUNNEL_MISSING && self->last_availability == FZ_TUNNEL_LOADING)
+        show_missing_service (self);
+      else if (a == FZ_TUNNEL_MISSING)
+        fz_gui_app_notify (
+          self, "service", _ ("The tunnel service stopped"),
+          _ ("Your resources are out of reach until fz-tunnel runs again."), NULL);
+      /* Back (or there at last): connect as at start. */
+      if (a == FZ_TUNNEL_READY)
+        self->autoconnect_tried = FALSE;
+      self->last_availability = a;
+    }
   if (g_strcmp0 (state, self->last_state) != 0)
     {
       g_info ("service state: %s", *state ? state : "(none)");

@@ -317,6 +317,16 @@ photo "Not allowed to control the tunnel" not-authorized
 ire_is false || fail "a refused switch changed the service"
 e2e_polkit_rule "$user" YES
 
+# The service stops: the tray says so; it comes back: the tray connects
+# again with the stored token, as at start.
+e2e_stop svc
+e2e_wait 10 "the notification about the service" notified "The tunnel service stopped | "
+wait_top "signed out without a service" "Sign In" "--"
+e2e_bg svc cl env DBUS_SYSTEM_BUS_ADDRESS="$bus" FIREZONE_DNS_CONTROL=etc-resolv-conf \
+  RUST_LOG="${E2E_LOG:-info}" "$fz_tunnel" --state-dir "$E2E_DIR/state-cl"
+wait_top "signed in again once the service is back" "Signed in as Alice (off)" "Sign out"
+echo "the service stopped and came back: notified, connected again"
+
 # The tray's own windows.
 click "Settings"
 e2e_wait 10 "the settings window" window "Settings"
