@@ -30,6 +30,8 @@ struct _FzGuiApp
   char *last_state; /* the service's State we saw last */
   FzTunnelAvailability last_availability;
 
+  gboolean tray_shown; /* a StatusNotifier host took our icon */
+  guint tray_check;
   GtkWidget *problem; /* the one dialog about the service */
   GtkWidget *settings_window;
 };

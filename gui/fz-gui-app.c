@@ -4,7 +4,12 @@
 #include "fz-gui-log.h"
 #include "fz-menu-render.h"
 
+#include <glib-unix.h>
 #include <glib/gi18n.h>
+#include <signal.h>
+
+/* How long a desktop has to take our icon before we say it has no tray. */
+#define TRAY_GRACE_S 5
 
 G_DEFINE_FINAL_TYPE (FzGuiApp, fz_gui_app, GTK_TYPE_APPLICATION)
 
@@ -108,6 +113,33 @@ show_problem (FzGuiApp *self, const char *title, const char *text)
   gtk_application_add_window (GTK_APPLICATION (self), GTK_WINDOW (self->problem));
   gtk_widget_show (self->problem);
   g_message ("%s: %s", title, text);
+}
+
+/* A desktop without a StatusNotifier host (GNOME without the
+ * AppIndicator extension) shows no icon: say so rather than run unseen. */
+static gboolean
+check_tray_shown (gpointer data)
+{
+  FzGuiApp *self = data;
+
+  self->tray_check = 0;
+  if (!self->tray_shown)
+    show_problem (self, _ ("No tray icon area"),
+                  _ ("Your desktop shows no tray icons, so the client's menu cannot be "
+                     "shown. On GNOME, install and enable the AppIndicator extension:\n\n"
+                     "    sudo apt install gnome-shell-extension-appindicator\n\n"
+                     "then log out and in again. Other desktops: add a system tray or "
+                     "status notifier area to a panel."));
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_tray_connection (AppIndicator *indicator, gboolean connected, gpointer data)
+{
+  FzGuiApp *self = data;
+
+  g_info ("tray icon %s", connected ? "shown by the desktop" : "not shown");
+  self->tray_shown = connected;
 }
 
 static void
@@ -264,6 +296,16 @@ on_settings_changed (GSettings *settings, const char *key, gpointer data)
   fz_gui_app_refresh (data);
 }
 
+/* A logout or `kill` ends us as Quit does: the tunnel is not left
+ * running for whoever comes next. */
+static gboolean
+on_quit_signal (gpointer data)
+{
+  g_info ("asked to stop");
+  fz_gui_session_quit (data);
+  return G_SOURCE_CONTINUE;
+}
+
 static void
 fz_gui_app_startup (GApplication *app)
 {
@@ -282,7 +324,12 @@ fz_gui_app_startup (GApplication *app)
   app_indicator_set_title (self->indicator, _ ("libfz Client"));
   if (g_getenv ("FZ_GUI_ICON_DIR") != NULL)
     app_indicator_set_icon_theme_path (self->indicator, g_getenv ("FZ_GUI_ICON_DIR"));
+  g_signal_connect_object (self->indicator, APP_INDICATOR_SIGNAL_CONNECTION_CHANGED,
+                           G_CALLBACK (on_tray_connection), self, 0);
   app_indicator_set_status (self->indicator, APP_INDICATOR_STATUS_ACTIVE);
+  self->tray_check = g_timeout_add_seconds (TRAY_GRACE_S, check_tray_shown, self);
+  g_unix_signal_add (SIGTERM, on_quit_signal, self);
+  g_unix_signal_add (SIGINT, on_quit_signal, self);
 
   self->tunnel = fz_tunnel_client_new ();
   g_signal_connect_object (self->tunnel, "changed", G_CALLBACK (on_tunnel_changed), self,
@@ -318,6 +365,7 @@ fz_gui_app_shutdown (GApplication *app)
   FzGuiApp *self = FZ_GUI_APP (app);
 
   g_clear_handle_id (&self->refresh_idle, g_source_remove);
+  g_clear_handle_id (&self->tray_check, g_source_remove);
   if (self->session_ops)
     g_cancellable_cancel (self->session_ops);
   g_clear_object (&self->indicator);

@@ -393,6 +393,15 @@ click "Quit"
 wait "${e2e_pid[gui]}" || fail "fz-gui exited with $?"
 unset "e2e_pid[gui]"
 
+# No desktop tray: the user is told how to get one; SIGTERM ends fz-gui
+# cleanly.
+e2e_stop shell
+ubg gui "$fz_gui"
+e2e_wait 20 "the no-tray dialog" window "No tray icon area"
+photo "No tray icon area" no-tray
+e2e_stop gui || fail "fz-gui exited with $? on SIGTERM"
+echo "no tray: said how to get one; SIGTERM: a clean exit"
+
 rc=0
 out=$(ip netns exec "$ns_cl" env -i "${session_env[@]}" "$fz_gui" 2>&1) || rc=$?
 [ "$rc" = 1 ] && grep -q "must not run as root" <<<"$out" || fail "as root: $rc $out"
