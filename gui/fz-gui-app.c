@@ -322,8 +322,6 @@ fz_gui_app_startup (GApplication *app)
     = app_indicator_new ("dev.libfz.Client", fz_tray_icon_name (FZ_TRAY_LOADING),
                          APP_INDICATOR_CATEGORY_COMMUNICATIONS);
   app_indicator_set_title (self->indicator, _ ("libfz Client"));
-  if (g_getenv ("FZ_GUI_ICON_DIR") != NULL)
-    app_indicator_set_icon_theme_path (self->indicator, g_getenv ("FZ_GUI_ICON_DIR"));
   g_signal_connect_object (self->indicator, APP_INDICATOR_SIGNAL_CONNECTION_CHANGED,
                            G_CALLBACK (on_tray_connection), self, 0);
   app_indicator_set_status (self->indicator, APP_INDICATOR_STATUS_ACTIVE);

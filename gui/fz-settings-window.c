@@ -89,8 +89,13 @@ static void
 field_commit (FzSettingsWindow *self, TextField *field)
 {
   const char *text = gtk_entry_get_text (field->entry);
-  g_autofree char *old = g_settings_get_string (self->settings, field->key);
+  g_autofree char *old = NULL;
 
+  /* Disposing moves the focus out of an entry once the settings are
+   * gone: what closing had to apply it applied already. */
+  if (self->settings == NULL)
+    return;
+  old = g_settings_get_string (self->settings, field->key);
   if (field_check (field) && !g_str_equal (old, text))
     g_settings_set_string (self->settings, field->key, text);
 }
@@ -206,7 +211,9 @@ fz_settings_window_delete_event (GtkWidget *widget, GdkEventAny *event)
 
   for (guint i = 0; i < N_TEXT_FIELDS; i++)
     field_commit (self, &self->fields[i]);
-  return GTK_WIDGET_CLASS (fz_settings_window_parent_class)->delete_event (widget, event);
+  /* Neither GtkWindow nor GtkWidget has a handler to chain up to
+   * (calling theirs jumped to NULL): FALSE lets GTK destroy the window. */
+  return FALSE;
 }
 
 static void

@@ -69,6 +69,9 @@ x-scheme-handler/http=fake-browser.desktop
 x-scheme-handler/https=fake-browser.desktop
 x-scheme-handler/firezone-fd0020211111=dev.libfz.Client.deep-link.desktop
 MIME
+# The icons as installed (hicolor), found through XDG_DATA_HOME.
+mkdir -p "$home/.local/share/icons/hicolor/scalable/apps"
+cp "$e2e_src/../../data/icons/"*.svg "$home/.local/share/icons/hicolor/scalable/apps/"
 chown -R "$uid:nogroup" "$home"
 
 session_env=(HOME="$home" USER="$user" LOGNAME="$user" XDG_CONFIG_HOME="$home/.config"
@@ -76,7 +79,7 @@ session_env=(HOME="$home" USER="$user" LOGNAME="$user" XDG_CONFIG_HOME="$home/.c
   XDG_RUNTIME_DIR="$home/run" PATH="$e2e_build/gui:/usr/bin:/bin"
   DBUS_SESSION_BUS_ADDRESS="unix:path=$home/run/bus" DBUS_SYSTEM_BUS_ADDRESS="$bus"
   GSETTINGS_SCHEMA_DIR="$e2e_build/gui" GSETTINGS_BACKEND=keyfile NO_AT_BRIDGE=1
-  LANG=C.UTF-8 FZ_GUI_ICON_DIR="$e2e_src/../../data/icons"
+  LANG=C.UTF-8
   FZ_GUI_LOCALEDIR="$e2e_build/po"
   ASAN_OPTIONS="${ASAN_OPTIONS:-}" UBSAN_OPTIONS="${UBSAN_OPTIONS:-}"
   LSAN_OPTIONS="${LSAN_OPTIONS:-}" G_DEBUG=fatal-criticals)
@@ -86,11 +89,14 @@ u () {
     env -i "${session_env[@]}" "$@"
 }
 # ubg NAME CMD...: a long-running process of the session, its output in
-# NAME.log; stdin from $ubg_stdin (default: nothing).
+# NAME.log; stdin from $ubg_stdin (default: nothing). Not through u():
+# $! must be the process itself (ip, setpriv and env exec it), so that
+# a signal reaches it.
 ubg () {
   local name=$1
   shift
-  u "$@" >"$E2E_DIR/$name.log" 2>&1 <"${ubg_stdin:-/dev/null}" &
+  ip netns exec "$ns_cl" setpriv --reuid="$uid" --regid=65534 --clear-groups \
+    env -i "${session_env[@]}" "$@" >"$E2E_DIR/$name.log" 2>&1 <"${ubg_stdin:-/dev/null}" &
   e2e_pid[$name]=$!
 }
 
@@ -395,7 +401,7 @@ unset "e2e_pid[gui]"
 
 # No desktop tray: the user is told how to get one; SIGTERM ends fz-gui
 # cleanly.
-e2e_stop shell
+e2e_stop shell || true
 ubg gui "$fz_gui"
 e2e_wait 20 "the no-tray dialog" window "No tray icon area"
 photo "No tray icon area" no-tray

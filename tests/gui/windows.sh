@@ -190,7 +190,22 @@ expect_widget "api-url text=wss://api.firezone.dev error=0"
 echo "PASS: reset to defaults (favourites kept)"
 stop
 
-# 4. The About dialog.
+# 4. Closed with the focus in an entry (its Close button, Alt+C): the
+# entry's focus-out comes while the window is disposed, after the
+# settings are let go; the window closes and the probe lives on.
+start settings 1 api-url
+window_id=$(xdotool search --sync --onlyvisible --name '^Settings$' | head -n 1)
+type_into 'wss://closing.example'
+wait_for "^changed api-url='wss://closing.example'\$"
+xdotool key --clearmodifiers ctrl+a BackSpace
+xdotool type --delay 15 'wss://typed-then-closed.example'
+xdotool key --clearmodifiers alt+c
+wait_for '^closed$'
+expect_key api-url "'wss://typed-then-closed.example'"
+stop
+echo "PASS: closed with the focus in an entry; what it held was applied"
+
+# 5. The About dialog.
 start about
 shot 'About libfz Client' about
 stop
