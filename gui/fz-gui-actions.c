@@ -32,15 +32,15 @@ quit (GSimpleAction *a, GVariant *p, gpointer data)
   fz_gui_session_quit (data);
 }
 
-/* The text stays on the clipboard after we quit: the clipboard manager
- * is asked to store it. */
+/* GTK hands the text to a clipboard manager, when there is one, as we
+ * quit; asking now would run a nested main loop inside the menu. */
 static void
 copy (GSimpleAction *a, GVariant *p, gpointer data)
 {
   GtkClipboard *clipboard = gtk_clipboard_get (GDK_SELECTION_CLIPBOARD);
 
   gtk_clipboard_set_text (clipboard, g_variant_get_string (p, NULL), -1);
-  gtk_clipboard_store (clipboard);
+  gtk_clipboard_set_can_store (clipboard, NULL, 0);
   g_info ("copied to the clipboard");
 }
 

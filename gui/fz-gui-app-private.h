@@ -17,13 +17,18 @@ struct _FzGuiApp
   FzTunnelClient *tunnel;
   AppIndicator *indicator;
   char *shown_menu; /* what the indicator shows (fz_tray_menu_dump) */
+  GtkWidget *menu;  /* the GtkMenu the indicator has */
   guint refresh_idle;
 
   FzSignIn *sign_in;           /* a sign-in waiting for the browser */
   GCancellable *session_ops;   /* the token and Connect calls; sign-out cancels */
+  GCancellable *startup_ops;   /* the first token lookup; shutdown cancels it */
+  guint session_gen;           /* reset_ops() counts: what finishes later is dropped */
   gboolean token_checked;      /* the Secret Service was asked at start */
   gboolean token_stored;       /* and has a token, as far as we know */
   gboolean connect_pending;    /* our Connect has not answered yet */
+  gboolean connect_abandoned;  /* and is to be taken back when it answers */
+  gboolean taking_back;        /* its Disconnect is on its way */
   gboolean announce_connected; /* say "Connected" once the service is */
   gboolean autoconnect_tried;
   gboolean quitting;
@@ -32,7 +37,8 @@ struct _FzGuiApp
 
   gboolean tray_shown; /* a StatusNotifier host took our icon */
   guint tray_check;
-  GtkWidget *problem; /* the one dialog about the service */
+  GtkWidget *problem;       /* the one dialog about the service */
+  const char *problem_kind; /* \"no-service\", \"no-tray\", \"other\" */
   GtkWidget *settings_window;
 };
 

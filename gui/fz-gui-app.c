@@ -6,10 +6,13 @@
 
 #include <glib-unix.h>
 #include <glib/gi18n.h>
+#include <gdk/gdkx.h>
 #include <signal.h>
+#include <sodium.h>
+#include <string.h>
 
 /* How long a desktop has to take our icon before we say it has no tray. */
-#define TRAY_GRACE_S 5
+#define TRAY_GRACE_S 10
 
 G_DEFINE_FINAL_TYPE (FzGuiApp, fz_gui_app, GTK_TYPE_APPLICATION)
 
@@ -25,9 +28,13 @@ fz_gui_app_phase (FzGuiApp *self)
     return FZ_TRAY_LOADING;
   if (self->sign_in != NULL)
     return FZ_TRAY_WAITING_FOR_BROWSER;
+  /* A Connect the user cancelled came back: it is being undone. */
+  if (self->taking_back)
+    return FZ_TRAY_SIGNED_OUT;
   if (g_str_equal (state, "connected") || g_str_equal (state, "reconnecting"))
     return FZ_TRAY_SIGNED_IN;
-  if (g_str_equal (state, "connecting") || self->connect_pending)
+  if (g_str_equal (state, "connecting")
+      || (self->connect_pending && !self->connect_abandoned))
     return FZ_TRAY_CONNECTING;
   return FZ_TRAY_SIGNED_OUT;
 }
@@ -39,6 +46,10 @@ static gboolean
 refresh_now (gpointer data)
 {
   FzGuiApp *self = data;
+
+  self->refresh_idle = 0;
+  if (self->tunnel == NULL)
+    return G_SOURCE_REMOVE;
   g_auto (GStrv) favorites = g_settings_get_strv (self->settings, "favorite-resources");
   g_autofree char *actor = g_settings_get_string (self->settings, "actor-name");
   FzTrayView view = {
@@ -50,8 +61,8 @@ refresh_now (gpointer data)
   };
   g_autoptr (GMenuModel) model = fz_tray_menu_build (&view);
   g_autofree char *dump = fz_tray_menu_dump (model);
+  GtkWidget *old = self->menu;
 
-  self->refresh_idle = 0;
   app_indicator_set_icon_full (self->indicator, fz_tray_icon_name (view.phase),
                                view.phase == FZ_TRAY_SIGNED_IN    ? _ ("Signed in")
                                : view.phase == FZ_TRAY_SIGNED_OUT ? _ ("Signed out")
@@ -59,8 +70,15 @@ refresh_now (gpointer data)
   if (g_strcmp0 (dump, self->shown_menu) == 0)
     return G_SOURCE_REMOVE;
   g_debug ("menu:\n%s", dump);
-  app_indicator_set_menu (self->indicator,
-                          GTK_MENU (fz_menu_render (model, G_ACTION_GROUP (self))));
+  /* Ours as much as the indicator's: when it lets the old one go, the
+   * menu and its items (which hold the actions) go for good. */
+  self->menu = g_object_ref_sink (fz_menu_render (model, G_ACTION_GROUP (self)));
+  app_indicator_set_menu (self->indicator, GTK_MENU (self->menu));
+  if (old != NULL)
+    {
+      gtk_widget_destroy (old);
+      g_object_unref (old);
+    }
   g_free (self->shown_menu);
   self->shown_menu = g_steal_pointer (&dump);
   return G_SOURCE_REMOVE;
@@ -92,15 +110,38 @@ fz_gui_app_notify (FzGuiApp *self, const char *id, const char *title, const char
 static void
 on_problem_response (GtkDialog *dialog, int response, gpointer data)
 {
-  FzGuiApp *self = data;
-
   gtk_widget_destroy (GTK_WIDGET (dialog));
-  self->problem = NULL;
 }
 
 /* One dialog at a time about the service: a newer problem replaces it. */
+static void show_problem_kind (FzGuiApp *self, const char *kind, const char *title,
+                               const char *text);
+
 static void
 show_problem (FzGuiApp *self, const char *title, const char *text)
+{
+  show_problem_kind (self, "other", title, text);
+}
+
+/* Closes the dialog if it is about @kind: the problem went away. */
+static void
+close_problem (FzGuiApp *self, const char *kind)
+{
+  if (self->problem != NULL && g_str_equal (self->problem_kind, kind))
+    gtk_widget_destroy (self->problem);
+}
+
+static void
+on_problem_destroyed (GtkWidget *dialog, gpointer data)
+{
+  FzGuiApp *self = data;
+
+  if (self->problem == dialog)
+    self->problem = NULL;
+}
+
+static void
+show_problem_kind (FzGuiApp *self, const char *kind, const char *title, const char *text)
 {
   if (self->problem != NULL)
     gtk_widget_destroy (self->problem);
@@ -109,7 +150,9 @@ show_problem (FzGuiApp *self, const char *title, const char *text)
   gtk_message_dialog_format_secondary_text (GTK_MESSAGE_DIALOG (self->problem), "%s",
                                             text);
   gtk_window_set_title (GTK_WINDOW (self->problem), title);
+  self->problem_kind = kind;
   g_signal_connect (self->problem, "response", G_CALLBACK (on_problem_response), self);
+  g_signal_connect (self->problem, "destroy", G_CALLBACK (on_problem_destroyed), self);
   gtk_application_add_window (GTK_APPLICATION (self), GTK_WINDOW (self->problem));
   gtk_widget_show (self->problem);
   g_message ("%s: %s", title, text);
@@ -117,19 +160,34 @@ show_problem (FzGuiApp *self, const char *title, const char *text)
 
 /* A desktop without a StatusNotifier host (GNOME without the
  * AppIndicator extension) shows no icon: say so rather than run unseen. */
+/* An XEmbed system tray (XFCE's notification area, for one), where
+ * the indicator's fallback icon shows. */
+static gboolean
+xembed_tray_present (void)
+{
+  GdkDisplay *display = gdk_display_get_default ();
+  Atom selection;
+
+  if (!GDK_IS_X11_DISPLAY (display))
+    return FALSE;
+  selection = gdk_x11_get_xatom_by_name_for_display (display, "_NET_SYSTEM_TRAY_S0");
+  return XGetSelectionOwner (GDK_DISPLAY_XDISPLAY (display), selection) != None;
+}
+
 static gboolean
 check_tray_shown (gpointer data)
 {
   FzGuiApp *self = data;
 
   self->tray_check = 0;
-  if (!self->tray_shown)
-    show_problem (self, _ ("No tray icon area"),
-                  _ ("Your desktop shows no tray icons, so the client's menu cannot be "
-                     "shown. On GNOME, install and enable the AppIndicator extension:\n\n"
-                     "    sudo apt install gnome-shell-extension-appindicator\n\n"
-                     "then log out and in again. Other desktops: add a system tray or "
-                     "status notifier area to a panel."));
+  if (!self->tray_shown && !xembed_tray_present ())
+    show_problem_kind (
+      self, "no-tray", _ ("No tray icon area"),
+      _ ("Your desktop shows no tray icons, so the client's menu cannot be "
+         "shown. On GNOME, install and enable the AppIndicator extension:\n\n"
+         "    sudo apt install gnome-shell-extension-appindicator\n\n"
+         "then log out and in again. Other desktops: add a system tray or "
+         "status notifier area to a panel."));
   return G_SOURCE_REMOVE;
 }
 
@@ -140,15 +198,18 @@ on_tray_connection (AppIndicator *indicator, gboolean connected, gpointer data)
 
   g_info ("tray icon %s", connected ? "shown by the desktop" : "not shown");
   self->tray_shown = connected;
+  if (connected)
+    close_problem (self, "no-tray");
 }
 
 static void
 show_missing_service (FzGuiApp *self)
 {
-  show_problem (self, _ ("The tunnel service is not running"),
-                _ ("The client needs its system service, fz-tunnel. Start it with\n\n"
-                   "    sudo systemctl enable --now fz-tunnel.service\n\n"
-                   "or install the fz-client package, which includes it."));
+  show_problem_kind (
+    self, "no-service", _ ("The tunnel service is not running"),
+    _ ("The client needs its system service, fz-tunnel. Start it with\n\n"
+       "    sudo systemctl enable --now fz-tunnel.service\n\n"
+       "or install the fz-client package, which includes it."));
 }
 
 static void
@@ -252,7 +313,10 @@ on_tunnel_changed (FzTunnelClient *tunnel, gpointer data)
           _ ("Your resources are out of reach until fz-tunnel runs again."), NULL);
       /* Back (or there at last): connect as at start. */
       if (a == FZ_TUNNEL_READY)
-        self->autoconnect_tried = FALSE;
+        {
+          self->autoconnect_tried = FALSE;
+          close_problem (self, "no-service");
+        }
       self->last_availability = a;
     }
   if (g_strcmp0 (state, self->last_state) != 0)
@@ -352,8 +416,11 @@ fz_gui_app_open (GApplication *app, GFile **files, int n_files, const char *hint
 {
   for (int i = 0; i < n_files; i++)
     {
-      g_autofree char *uri = g_file_get_uri (files[i]);
+      char *uri = g_file_get_uri (files[i]);
       fz_gui_session_deep_link (FZ_GUI_APP (app), uri);
+      /* A sign-in link holds half the token. */
+      sodium_memzero (uri, strlen (uri));
+      g_free (uri);
     }
 }
 
@@ -366,7 +433,16 @@ fz_gui_app_shutdown (GApplication *app)
   g_clear_handle_id (&self->tray_check, g_source_remove);
   if (self->session_ops)
     g_cancellable_cancel (self->session_ops);
+  if (self->startup_ops)
+    g_cancellable_cancel (self->startup_ops);
+  /* Calls still on their way may answer after this: they find no
+   * tunnel (see shut_down()) and no signal of it reaches us. */
+  if (self->tunnel != NULL)
+    g_signal_handlers_disconnect_by_data (self->tunnel, self);
   g_clear_object (&self->indicator);
+  if (self->menu != NULL)
+    gtk_widget_destroy (self->menu);
+  g_clear_object (&self->menu);
   g_clear_object (&self->tunnel);
   G_APPLICATION_CLASS (fz_gui_app_parent_class)->shutdown (app);
 }
@@ -378,6 +454,7 @@ fz_gui_app_finalize (GObject *object)
 
   g_clear_pointer (&self->sign_in, fz_sign_in_free);
   g_clear_object (&self->session_ops);
+  g_clear_object (&self->startup_ops);
   g_clear_object (&self->settings);
   g_free (self->shown_menu);
   g_free (self->last_state);

@@ -18,17 +18,37 @@ state_is (FzGuiApp *self, const char *state)
   return g_str_equal (fz_tunnel_client_get_state (self->tunnel), state);
 }
 
-/* Cancels what the session has in flight (a token lookup, a Connect)
- * and starts afresh. */
+/* Starts the session afresh: lookups and saves in the Secret Service
+ * are cancelled, and what finishes of them later is dropped (a save that
+ * made it is undone). A Connect on its way is not cancelled, which the
+ * service would not see: it is abandoned, and undone with Disconnect
+ * when it returns. */
 static void
 reset_ops (FzGuiApp *self)
 {
+  self->session_gen++;
   if (self->session_ops)
     g_cancellable_cancel (self->session_ops);
   g_clear_object (&self->session_ops);
   self->session_ops = g_cancellable_new ();
-  self->connect_pending = FALSE;
+  self->connect_abandoned = self->connect_pending;
   self->announce_connected = FALSE;
+}
+
+/* After shutdown, calls already on their way may still finish. */
+static gboolean
+shut_down (FzGuiApp *self)
+{
+  return self->tunnel == NULL;
+}
+
+static void on_disconnect_done (GObject *source, GAsyncResult *result, gpointer data);
+
+static void
+disconnect (FzGuiApp *self)
+{
+  fz_tunnel_client_disconnect (self->tunnel, NULL, on_disconnect_done,
+                               g_object_ref (self));
 }
 
 static gboolean
@@ -42,20 +62,33 @@ cancelled (const GError *error)
 static void
 on_connect_done (GObject *source, GAsyncResult *result, gpointer data)
 {
+  g_autoptr (FzGuiApp) self = data;
   g_autoptr (GError) error = NULL;
-  FzGuiApp *self;
+  gboolean ok = fz_tunnel_client_call_finish (FZ_TUNNEL_CLIENT (source), result, &error);
 
-  if (fz_tunnel_client_call_finish (FZ_TUNNEL_CLIENT (source), result, &error)
-      || !cancelled (error))
+  if (shut_down (self))
+    return;
+  self->connect_pending = FALSE;
+  if (self->connect_abandoned)
     {
-      self = data;
-      self->connect_pending = FALSE;
-      self->announce_connected &= error == NULL;
-      if (error != NULL
-          && fz_tunnel_client_classify_error (error) != FZ_TUNNEL_CALL_ALREADY_CONNECTED)
-        fz_gui_app_show_call_error (self, _ ("Cannot connect"), error);
+      /* Cancelled, signed out or quit meanwhile: take it back. */
+      g_info ("an abandoned Connect returned (%s): %s", ok ? "connected" : "failed",
+              ok ? "disconnecting" : "nothing to undo");
+      self->connect_abandoned = FALSE;
+      if (ok)
+        {
+          self->taking_back = TRUE;
+          disconnect (self);
+        }
+      else if (self->quitting)
+        g_application_quit (G_APPLICATION (self));
       fz_gui_app_refresh (self);
+      return;
     }
+  self->announce_connected &= ok;
+  if (!ok && fz_tunnel_client_classify_error (error) != FZ_TUNNEL_CALL_ALREADY_CONNECTED)
+    fz_gui_app_show_call_error (self, _ ("Cannot connect"), error);
+  fz_gui_app_refresh (self);
 }
 
 /* Takes @token and wipes it once the call is sent. */
@@ -68,8 +101,8 @@ connect_with (FzGuiApp *self, char *token)
   self->connect_pending = TRUE;
   self->announce_connected = TRUE;
   g_info ("connecting to %s", api_url);
-  fz_tunnel_client_connect (self->tunnel, token, api_url, slug, self->session_ops,
-                            on_connect_done, self);
+  fz_tunnel_client_connect (self->tunnel, token, api_url, slug, NULL, on_connect_done,
+                            g_object_ref (self));
   fz_token_store_free (token);
   fz_gui_app_refresh (self);
 }
@@ -101,18 +134,27 @@ begin_browser_sign_in (FzGuiApp *self)
 
 typedef struct
 {
-  FzGuiApp *self;
+  FzGuiApp *self; /* a reference */
   char *token;
+  guint gen;
 } Saving;
+
+static void on_token_cleared (GObject *source, GAsyncResult *result, gpointer data);
 
 static void
 on_token_saved (GObject *source, GAsyncResult *result, gpointer data)
 {
   g_autofree Saving *s = data;
+  g_autoptr (FzGuiApp) self = s->self;
   g_autoptr (GError) error = NULL;
+  gboolean ok = fz_token_store_save_finish (result, &error);
 
-  if (!fz_token_store_save_finish (result, &error) && cancelled (error))
+  if (s->gen != self->session_gen || shut_down (self))
     {
+      /* Signed out or cancelled meanwhile: the item may have been made
+       * before the cancellation took; make sure it is gone. */
+      if (ok || cancelled (error))
+        fz_token_store_clear (NULL, on_token_cleared, NULL);
       fz_token_store_free (s->token);
       return;
     }
@@ -162,7 +204,8 @@ fz_gui_session_deep_link (FzGuiApp *self, const char *uri)
   reset_ops (self);
   self->connect_pending = TRUE;
   s = g_new (Saving, 1);
-  *s = (Saving){ self, g_steal_pointer (&result.token) };
+  *s
+    = (Saving){ g_object_ref (self), g_steal_pointer (&result.token), self->session_gen };
   fz_token_store_save (s->token, self->session_ops, on_token_saved, s);
   fz_gui_app_refresh (self);
 }
@@ -171,19 +214,24 @@ fz_gui_session_deep_link (FzGuiApp *self, const char *uri)
 
 typedef struct
 {
-  FzGuiApp *self;
+  FzGuiApp *self; /* a reference */
   gboolean interactive;
+  guint gen;
 } Loading;
 
 static void
 on_token_for_connect (GObject *source, GAsyncResult *result, gpointer data)
 {
   g_autofree Loading *l = data;
+  g_autoptr (FzGuiApp) self = l->self;
   g_autoptr (GError) error = NULL;
   char *token = fz_token_store_load_finish (result, &error);
 
-  if (cancelled (error))
-    return;
+  if (l->gen != self->session_gen || shut_down (self))
+    {
+      fz_token_store_free (token);
+      return;
+    }
   l->self->connect_pending = FALSE;
   if (token != NULL)
     {
@@ -203,7 +251,7 @@ connect_stored (FzGuiApp *self, gboolean interactive)
 {
   Loading *l = g_new (Loading, 1);
 
-  *l = (Loading){ self, interactive };
+  *l = (Loading){ g_object_ref (self), interactive, self->session_gen };
   self->connect_pending = TRUE;
   fz_token_store_load (self->session_ops, on_token_for_connect, l);
   fz_gui_app_refresh (self);
@@ -244,11 +292,14 @@ on_token_checked (GObject *source, GAsyncResult *result, gpointer data)
   fz_gui_app_refresh (self);
 }
 
+/* The first lookup has its own cancellable, which only shutdown
+ * cancels: until it answers the tray shows "Loading…". */
 void
 fz_gui_session_start (FzGuiApp *self)
 {
   reset_ops (self);
-  fz_token_store_load (self->session_ops, on_token_checked, self);
+  self->startup_ops = g_cancellable_new ();
+  fz_token_store_load (self->startup_ops, on_token_checked, self);
 }
 
 void
@@ -282,11 +333,17 @@ on_disconnect_done (GObject *source, GAsyncResult *result, gpointer data)
   g_autoptr (GError) error = NULL;
   g_autoptr (FzGuiApp) self = data;
 
-  if (!fz_tunnel_client_call_finish (FZ_TUNNEL_CLIENT (source), result, &error)
-      && fz_tunnel_client_classify_error (error) != FZ_TUNNEL_CALL_NOT_CONNECTED)
+  gboolean ok = fz_tunnel_client_call_finish (FZ_TUNNEL_CLIENT (source), result, &error);
+
+  if (shut_down (self))
+    return;
+  self->taking_back = FALSE;
+  g_info ("Disconnect: %s", ok ? "done" : error->message);
+  if (!ok && fz_tunnel_client_classify_error (error) != FZ_TUNNEL_CALL_NOT_CONNECTED)
     fz_gui_app_show_call_error (self, _ ("Cannot disconnect"), error);
   if (self->quitting)
     g_application_quit (G_APPLICATION (self));
+  fz_gui_app_refresh (self);
 }
 
 static void
@@ -317,7 +374,7 @@ fz_gui_session_sign_out (FzGuiApp *self)
 void
 fz_gui_session_cancel (FzGuiApp *self)
 {
-  if (self->sign_in != NULL && !self->connect_pending && state_is (self, "disconnected"))
+  if (self->sign_in != NULL && state_is (self, "disconnected"))
     {
       /* Only the browser was asked: nothing to undo. */
       g_clear_pointer (&self->sign_in, fz_sign_in_free);
@@ -359,19 +416,22 @@ on_quit_grace (gpointer data)
 void
 fz_gui_session_quit (FzGuiApp *self)
 {
+  gboolean connecting = self->connect_pending;
+
   if (self->quitting)
     return;
+  self->quitting = TRUE;
   reset_ops (self);
-  if (state_is (self, "disconnected") || state_is (self, ""))
+  if (!connecting && (state_is (self, "disconnected") || state_is (self, "")))
     {
       g_application_quit (G_APPLICATION (self));
       return;
     }
-  /* "Disconnect and quit": the token stays for the next start. */
-  self->quitting = TRUE;
+  /* "Disconnect and quit": the token stays for the next start. A
+   * Connect on its way is taken back when it returns. */
   g_info ("disconnecting before quitting");
-  fz_tunnel_client_disconnect (self->tunnel, NULL, on_disconnect_done,
-                               g_object_ref (self));
+  if (!connecting)
+    disconnect (self);
   g_timeout_add_full (G_PRIORITY_DEFAULT, QUIT_GRACE_MS, on_quit_grace,
                       g_object_ref (self), g_object_unref);
 }

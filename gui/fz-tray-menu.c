@@ -13,6 +13,7 @@ typedef struct
   const char *description;
   const char *site_name;
   const char *site_status;
+  gboolean can_be_disabled; /* the portal lets the user switch it off */
 } Resource;
 
 static const char *
@@ -64,7 +65,9 @@ parse_resources (GVariant *list)
         .description = lookup_str (d, "address_description"),
         .site_name = lookup_str (d, "site_name"),
         .site_status = lookup_str (d, "site_status"),
+        .can_be_disabled = TRUE,
       };
+      g_variant_lookup (d, "can_be_disabled", "b", &r.can_be_disabled);
       /* The children live as long as @list: the strings stay valid. */
       if (r.id == NULL || r.name == NULL)
         continue;
@@ -178,9 +181,11 @@ internet_submenu (const Resource *r, gboolean enabled)
 
   append_info (state, r->description ? r->description : _ ("All network traffic"));
   append_info (state, enabled ? _ ("Enabled") : _ ("Disabled"));
-  append_action (state,
-                 enabled ? _ ("Disable this resource") : _ ("Enable this resource"),
-                 "app.internet", g_variant_new_boolean (!enabled));
+  /* Switched on by the administrator for good: nothing to offer. */
+  if (r->can_be_disabled || !enabled)
+    append_action (state,
+                   enabled ? _ ("Disable this resource") : _ ("Enable this resource"),
+                   "app.internet", g_variant_new_boolean (!enabled));
   append_section (sub, state);
   append_section (sub, site);
   return sub;

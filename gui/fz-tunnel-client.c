@@ -6,8 +6,9 @@
 
 #define SERVICE_NAME "dev.libfz.Tunnel"
 #define SERVICE_PATH "/dev/libfz/Tunnel"
-/* A call that polkit may have to ask about waits longer than GDBus's
- * default 25 s; Connect returns once the portal answered or refused. */
+/* A call that polkit may have to ask about (a password typed) waits
+ * longer than GDBus's default 25 s; Connect returns once the tunnel is
+ * started, before the portal answers. */
 #define CALL_TIMEOUT_MS 60000
 
 struct _FzTunnelClient
@@ -226,7 +227,8 @@ call (FzTunnelClient *self, const char *method, GVariant *args, GCancellable *ca
 {
   if (!have_proxy (self, callback, user_data))
     {
-      g_variant_unref (g_variant_ref_sink (args));
+      if (args != NULL)
+        g_variant_unref (g_variant_ref_sink (args));
       return;
     }
   g_dbus_proxy_call (G_DBUS_PROXY (self->proxy), method, args,

@@ -93,6 +93,16 @@ schedule_flush (FzTunnelService *self)
   g_source_attach (self->flush, self->ctx);
 }
 
+/* Before a method's reply: a caller that reads the properties next sees
+ * what the call did, not the value from before the pending flush. */
+static void
+flush_now (FzTunnelService *self)
+{
+  if (self->flush != NULL)
+    g_source_destroy (self->flush);
+  on_flush (self);
+}
+
 /* ---- the tunnel ------------------------------------------------------ */
 
 static void
@@ -204,10 +214,10 @@ on_stopped (FzTunnel *tunnel, FzTunnelService *self)
     fz_dbus_tunnel1_emit_disconnected (self->skeleton, self->last_error,
                                        self->requires_sign_in);
   self->fatal = FALSE;
+  flush_now (self);
   if (self->disconnecting != NULL)
     fz_dbus_tunnel1_complete_disconnect (self->skeleton,
                                          g_steal_pointer (&self->disconnecting));
-  schedule_flush (self);
   g_signal_emit (self, signals[SIG_IDLE], 0);
 }
 
@@ -344,7 +354,7 @@ connect_authorized (FzTunnelService *self, GDBusMethodInvocation *inv)
                                              error->message);
       return;
     }
-  schedule_flush (self);
+  flush_now (self);
   fz_dbus_tunnel1_complete_connect (self->skeleton, inv);
 }
 

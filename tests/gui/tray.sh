@@ -235,7 +235,7 @@ browser_sign_in "$url"
 
 # A link with another state is refused, and the tray keeps waiting.
 forged=$(sed -E "s/state=[0-9a-f]{64}/state=$(printf 'ab%.0s' $(seq 32))/" <<<"$link")
-u "$fz_gui" "$forged" || fail "a second fz-gui with a link"
+u timeout 20 "$fz_gui" "$forged" || fail "a second fz-gui with a link: $?"
 e2e_wait 10 "a notification about the forged link" notified "Sign-in failed | "
 top_is "Waiting for browser… (off)" "Cancel sign-in" || fail "a forged link changed the state"
 echo "a link with another state: refused, still waiting"
@@ -315,13 +315,22 @@ e2e_wait 10 "the unreachable notification" \
 echo "notification: LabB's site has no gateway"
 
 # polkit says no: the switch is refused with a dialog that says why.
+# polkit_says ANSWER: pkcheck, as the user, gets ANSWER (yes or no) for
+# the action: polkitd has read the rules file again.
+polkit_says () {
+  local rc=0
+  u sh -c 'exec pkcheck --action-id dev.libfz.tunnel.control --process $$' \
+    >/dev/null 2>&1 || rc=$?
+  if [ "$1" = yes ]; then [ "$rc" = 0 ]; else [ "$rc" = 1 ]; fi
+}
 e2e_polkit_rule "$user" NO
-sleep 1 # polkitd reads the rules again
+e2e_wait 10 "polkitd reading the NO rule" polkit_says no
 click "Internet Resource — disabled > Enable this resource"
 e2e_wait 10 "the not-authorized dialog" window "Not allowed to control the tunnel"
 photo "Not allowed to control the tunnel" not-authorized
 ire_is false || fail "a refused switch changed the service"
 e2e_polkit_rule "$user" YES
+e2e_wait 10 "polkitd reading the YES rule" polkit_says yes
 
 # The service stops: the tray says so; it comes back: the tray connects
 # again with the stored token, as at start.
@@ -360,8 +369,35 @@ has "Trennen und beenden" || fail "the German Quit"
 click "Abmelden"
 wait_top "signed out (German)" "Anmelden" "--"
 e2e_wait 10 "the service disconnected by the sign-out" state_is disconnected
-u secret-tool lookup kind portal-token >/dev/null && fail "the token is still stored"
+token_gone () {
+  ! u secret-tool lookup kind portal-token >/dev/null
+}
+e2e_wait 10 "the token removed by the sign-out" token_gone
 echo "sign out: disconnected, the token removed"
+# Cancelled while Connect waits on polkit (held with SIGSTOP): the tray
+# is signed out at once, and when Connect returns the tunnel it started
+# is taken down again; no token is left.
+disconnects_done () {
+  [ "$(grep -c "Disconnect: done" "$E2E_DIR/gui.log" || true)" -gt "$1" ]
+}
+done_before=$(grep -c "Disconnect: done" "$E2E_DIR/gui.log" || true)
+kill -STOP "${e2e_pid[polkitd]}"
+click "Anmelden"
+e2e_wait 10 "the browser asked for a sign-in to cancel" browser_opened 4
+browser_sign_in "$(sed -n 4p "$home/browser.log")"
+u gio open "$link" || fail "gio open of the deep link"
+wait_top "connecting (German), Connect held by polkit" \
+  "Verbindung zum Portal wird hergestellt… (off)" "Anmeldung abbrechen"
+click "Anmeldung abbrechen"
+wait_top "signed out at once after cancelling" "Anmelden" "--"
+kill -CONT "${e2e_pid[polkitd]}"
+e2e_wait 30 "the abandoned Connect returning" \
+  grep -q "an abandoned Connect returned (connected): disconnecting" "$E2E_DIR/gui.log"
+e2e_wait 10 "the abandoned Connect taken back" disconnects_done "$done_before"
+state_is disconnected || fail "the service is $(prop State) after the abandoned Connect"
+top_is "Anmelden" "--" || fail "the menu after the abandoned Connect: $(menu)"
+e2e_wait 10 "no token after cancelling" token_gone
+echo "cancelled while Connect waited on polkit: signed out, the tunnel taken down"
 click "Beenden"
 wait "${e2e_pid[gui]}" || fail "fz-gui exited with $?"
 unset "e2e_pid[gui]"
@@ -371,18 +407,22 @@ unset "e2e_pid[gui]"
 # Tokens now live 4 s: the next sign-in is ended by the portal, and the
 # tray says so, forgets the token and offers to sign in again.
 sed -i 's/^\[portal\]$/[portal]\nclient_token_lifetime = 4/' "$E2E_DIR/portal.conf"
+reloads=$(grep -c "reloaded" "$E2E_DIR/portal.log" || true)
 kill -HUP "${e2e_pid[portal]}"
-sleep 0.5
+portal_reloaded () {
+  [ "$(grep -c "reloaded" "$E2E_DIR/portal.log" || true)" -gt "$reloads" ]
+}
+e2e_wait 10 "the portal's reload" portal_reloaded
 ubg gui "$fz_gui"
 wait_top "signed out after a restart" "Sign In" "--"
 click "Sign In"
-e2e_wait 10 "the browser asked for a third sign-in" browser_opened 4
-browser_sign_in "$(sed -n 4p "$home/browser.log")"
+e2e_wait 10 "the browser asked for another sign-in" browser_opened 5
+browser_sign_in "$(sed -n 5p "$home/browser.log")"
 u gio open "$link" || fail "gio open of the deep link"
 wait_top "signed in for 4 s" "Signed in as Alice (off)" "Sign out"
 e2e_wait 15 "the portal's sign-out notified" notified "Signed out | "
 wait_top "signed out by the portal" "Sign In" "--"
-u secret-tool lookup kind portal-token >/dev/null && fail "an expired token is still stored"
+e2e_wait 10 "the expired token removed" token_gone
 echo "the portal ended the session: notified, the token removed, Sign In offered"
 click "Quit"
 wait "${e2e_pid[gui]}" || fail "fz-gui exited with $?"

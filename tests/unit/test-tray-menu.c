@@ -226,6 +226,27 @@ test_untrusted (void)
   g_assert_false (fz_tray_is_openable_url (NULL));
 }
 
+/* An Internet resource the portal says cannot be disabled: when on, no
+ * item offers to switch it off. */
+static void
+test_forced_internet (void)
+{
+  g_autoptr (GVariant) list = g_variant_ref_sink (g_variant_new_parsed (
+    "[@a{sv} {'id': <'i'>, 'name': <'Internet Resource'>, 'type': <'internet'>,"
+    " 'can_be_disabled': <false>}]"));
+  FzTrayView view
+    = { .phase = FZ_TRAY_SIGNED_IN, .resources = list, .internet_enabled = TRUE };
+  g_autofree char *got = dump (&view);
+
+  g_assert_true (strstr (got, "Internet Resource — enabled\n") != NULL);
+  g_assert_true (strstr (got, "  Enabled\n") != NULL);
+  g_assert_true (strstr (got, "app.internet") == NULL);
+  view.internet_enabled = FALSE;
+  g_free (got);
+  got = dump (&view);
+  g_assert_true (strstr (got, "  Enable this resource [app.internet(true)]\n") != NULL);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -236,5 +257,6 @@ main (int argc, char **argv)
   g_test_add_func ("/tray-menu/resources", test_resources);
   g_test_add_func ("/tray-menu/favorites", test_favorites);
   g_test_add_func ("/tray-menu/untrusted", test_untrusted);
+  g_test_add_func ("/tray-menu/forced-internet", test_forced_internet);
   return g_test_run ();
 }
