@@ -29,6 +29,7 @@ struct _FzGuiApp
   gboolean connect_pending;    /* our Connect has not answered yet */
   gboolean connect_abandoned;  /* and is to be taken back when it answers */
   gboolean taking_back;        /* its Disconnect is on its way */
+  gboolean session_ours;       /* the running tunnel came from our Connect */
   gboolean announce_connected; /* say "Connected" once the service is */
   gboolean autoconnect_tried;
   gboolean quitting;

@@ -86,6 +86,7 @@ on_connect_done (GObject *source, GAsyncResult *result, gpointer data)
       return;
     }
   self->announce_connected &= ok;
+  self->session_ours = ok;
   if (!ok && fz_tunnel_client_classify_error (error) != FZ_TUNNEL_CALL_ALREADY_CONNECTED)
     fz_gui_app_show_call_error (self, _ ("Cannot connect"), error);
   fz_gui_app_refresh (self);
@@ -362,6 +363,7 @@ fz_gui_session_sign_out (FzGuiApp *self)
   reset_ops (self);
   g_clear_pointer (&self->sign_in, fz_sign_in_free);
   self->token_stored = FALSE;
+  self->session_ours = FALSE;
   fz_token_store_clear (NULL, on_token_cleared, NULL);
   g_settings_set_string (self->settings, "actor-name", "");
   if (!state_is (self, "disconnected"))
@@ -389,10 +391,13 @@ void
 fz_gui_session_disconnected (FzGuiApp *self, const char *message,
                              gboolean requires_sign_in)
 {
-  g_autofree char *body = NULL;
+  gboolean ours = self->session_ours;
 
-  if (!requires_sign_in)
+  self->session_ours = FALSE;
+  if (!requires_sign_in || !ours)
     {
+      /* Or a session someone else started (fzctl): our token, if we
+       * have one, is not the one the portal refused. */
       fz_gui_app_notify (self, "disconnected", _ ("Disconnected"), message,
                          "app.sign-in");
       return;
@@ -400,8 +405,10 @@ fz_gui_session_disconnected (FzGuiApp *self, const char *message,
   self->token_stored = FALSE;
   fz_token_store_clear (NULL, on_token_cleared, NULL);
   g_settings_set_string (self->settings, "actor-name", "");
-  body = g_strdup_printf (_ ("%s. Sign in again."), message);
-  fz_gui_app_notify (self, "disconnected", _ ("Signed out"), body, "app.sign-in");
+  g_info ("the portal ended the session: %s", message);
+  fz_gui_app_notify (self, "disconnected", _ ("Signed out"),
+                     _ ("The portal ended your session. Sign in again to reconnect."),
+                     "app.sign-in");
   fz_gui_app_refresh (self);
 }
 

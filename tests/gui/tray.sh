@@ -25,7 +25,7 @@ fz_gui=$e2e_build/gui/fz-gui
 shell=$e2e_build/tests/gui/fake-shell
 [ -x "$fz_gui" ] || fz_skip "built without fz-gui (-Dgui; tools/setup installs its packages)"
 fz_require_cmd Xvfb dbus-daemon gnome-keyring-daemon secret-tool xclip xdotool gsettings \
-  gio import identify
+  gio import identify pkcheck curl
 user=fz-e2e-gui uid=64124
 password=correct-horse-$$
 artifacts=${FZ_GUI_ARTIFACTS:-$e2e_build/meson-logs/gui-artifacts}
@@ -360,6 +360,28 @@ unset "e2e_pid[gui]"
 state_is disconnected || fail "Disconnect and quit left the service $(prop State)"
 [ "$(u secret-tool lookup kind portal-token)" = "$token" ] || fail "quitting lost the token"
 echo "Disconnect and quit: disconnected, the token kept"
+
+# "Connect on start" off: the tray starts signed out with the token
+# kept. A session someone else starts (root, with a token the portal
+# refuses) ends with "sign in again": the tray says so but keeps its own
+# token; "Sign In" then connects with that token, without the browser.
+u gsettings set dev.libfz.Client connect-on-start false
+ubg gui "$fz_gui"
+wait_top "started with connect on start off" "Sign In" "--"
+state_is disconnected || fail "the tray connected with connect on start off"
+call Connect 'sa{sv}' "refused-token-$$" 1 api_url s "$E2E_URL" >/dev/null \
+  || fail "root's Connect"
+e2e_wait 15 "the refused session notified" notified "Disconnected | "
+[ "$(u secret-tool lookup kind portal-token)" = "$token" ] \
+  || fail "someone else's refused session removed the tray's token"
+click "Sign In"
+wait_top "signed in with the kept token" "Signed in as Alice (off)" "Sign out"
+browser_opened 4 && fail "Sign In opened the browser although a token was kept"
+click "Disconnect and quit"
+wait "${e2e_pid[gui]}" || fail "fz-gui exited with $?"
+unset "e2e_pid[gui]"
+u gsettings set dev.libfz.Client connect-on-start true
+echo "connect on start off: signed out at start; someone else's refusal kept our token; Sign In used it"
 
 ubg gui env LANGUAGE=de "$fz_gui"
 wait_top "started again: connected at once, in German" \
