@@ -284,6 +284,14 @@ e2e_wait 5 "the Wiki opened in the browser" browser_opened 3
 [ "$(sed -n 3p "$home/browser.log")" = "http://wiki.corp.test/start" ] \
   || fail "the browser got $(sed -n 3p "$home/browser.log")"
 echo "copy: on the clipboard; a URL description: opened in the browser"
+click "Admin Portal…"
+e2e_wait 5 "the Admin Portal opened in the browser" browser_opened 4
+[ "$(sed -n 4p "$home/browser.log")" = "http://$E2E_PORTAL_IP:8080/e2e" ] \
+  || fail "Admin Portal opened $(sed -n 4p "$home/browser.log")"
+click "Help > Documentation…"
+e2e_wait 5 "the documentation opened in the browser" browser_opened 5
+grep -q '^https://' <(sed -n 5p "$home/browser.log") || fail "Documentation: $(sed -n 5p "$home/browser.log")"
+echo "Admin Portal and Help: opened in the browser"
 
 click "App > Add to favorites"
 e2e_wait 5 "the favourites header" has "Favorite Resources (off)"
@@ -376,7 +384,7 @@ e2e_wait 15 "the refused session notified" notified "Disconnected | "
   || fail "someone else's refused session removed the tray's token"
 click "Sign In"
 wait_top "signed in with the kept token" "Signed in as Alice (off)" "Sign out"
-browser_opened 4 && fail "Sign In opened the browser although a token was kept"
+browser_opened 6 && fail "Sign In opened the browser although a token was kept"
 click "Disconnect and quit"
 wait "${e2e_pid[gui]}" || fail "fz-gui exited with $?"
 unset "e2e_pid[gui]"
@@ -405,8 +413,8 @@ disconnects_done () {
 done_before=$(grep -c "Disconnect: done" "$E2E_DIR/gui.log" || true)
 kill -STOP "${e2e_pid[polkitd]}"
 click "Anmelden"
-e2e_wait 10 "the browser asked for a sign-in to cancel" browser_opened 4
-browser_sign_in "$(sed -n 4p "$home/browser.log")"
+e2e_wait 10 "the browser asked for a sign-in to cancel" browser_opened 6
+browser_sign_in "$(sed -n 6p "$home/browser.log")"
 u gio open "$link" || fail "gio open of the deep link"
 wait_top "connecting (German), Connect held by polkit" \
   "Verbindung zum Portal wird hergestellt… (off)" "Anmeldung abbrechen"
@@ -438,8 +446,8 @@ e2e_wait 10 "the portal's reload" portal_reloaded
 ubg gui "$fz_gui"
 wait_top "signed out after a restart" "Sign In" "--"
 click "Sign In"
-e2e_wait 10 "the browser asked for another sign-in" browser_opened 5
-browser_sign_in "$(sed -n 5p "$home/browser.log")"
+e2e_wait 10 "the browser asked for another sign-in" browser_opened 7
+browser_sign_in "$(sed -n 7p "$home/browser.log")"
 u gio open "$link" || fail "gio open of the deep link"
 wait_top "signed in for 4 s" "Signed in as Alice (off)" "Sign out"
 e2e_wait 15 "the portal's sign-out notified" notified "Signed out | "
