@@ -53,7 +53,7 @@ for unit in "$src/data/fz-gateway.service" "$src/data/fz-portal.service" \
   [ -n "$user" ] || continue
   IFS=: read -r _ _ uid gid _ home shell < <(grep "^$user:" "$tmp/root/etc/passwd") \
     || fail "$(basename "$unit"): User=$user is not in sysusers.d/libfz.conf"
-  [ "$uid" -gt 0 ] && [ "$uid" -lt 1000 ] || fail "$user: uid $uid is not a system uid"
+  ((uid > 0 && uid < 1000)) || fail "$user: uid $uid is not a system uid"
   grep -q "^$user:x:$gid:" "$tmp/root/etc/group" || fail "$user: no group $gid"
   [ "$shell" = /usr/sbin/nologin ] || fail "$user: shell $shell"
   grep -qx "Group=$user" "$unit" || fail "$(basename "$unit"): Group= is not $user"
