@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # What data/ installs, checked as the system would read it: the systemd
 # units (systemd-analyze verify, with ExecStart pointed at the built
-# daemons: a warning fails too), fz-tunnel's D-Bus activation file
+# daemons: a warning fails too; each one's `systemd-analyze security`
+# exposure printed), the sysusers.d file applied to an empty root and
+# every unit's User= found in it, fz-tunnel's D-Bus activation file
 # against its unit, and the polkit policy.
 #
 #   data-check.sh SOURCE_ROOT BUILD_ROOT
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 src=$1 build=$2
-fz_require_cmd systemd-analyze python3
+fz_require_cmd systemd-analyze systemd-sysusers python3
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -38,6 +40,27 @@ verify "$build/tunnel-service/fz-tunnel.service" "$bindir/fz-tunnel" \
 verify "$src/data/fz-gateway.service" /usr/bin/fz-gateway "$build/gateway/fz-gateway"
 [ -x "$build/portal/fz-portal" ] \
   && verify "$src/data/fz-portal.service" /usr/bin/fz-portal "$build/portal/fz-portal"
+
+# sysusers.d: applied to an empty root, it makes system accounts
+# without a login; a unit's fixed User= must be one of them (DynamicUser=
+# and root need none).
+sysusers=$src/data/sysusers.d/libfz.conf
+mkdir -p "$tmp/root/etc"
+out=$(systemd-sysusers --root="$tmp/root" "$sysusers" 2>&1) || fail "sysusers: $out"
+for unit in "$src/data/fz-gateway.service" "$src/data/fz-portal.service" \
+  "$src/data/fz-tunnel.service"; do
+  user=$(sed -n 's/^User=//p' "$unit")
+  [ -n "$user" ] || continue
+  IFS=: read -r _ _ uid gid _ home shell < <(grep "^$user:" "$tmp/root/etc/passwd") \
+    || fail "$(basename "$unit"): User=$user is not in sysusers.d/libfz.conf"
+  ((uid > 0 && uid < 1000)) || fail "$user: uid $uid is not a system uid"
+  grep -q "^$user:x:$gid:" "$tmp/root/etc/group" || fail "$user: no group $gid"
+  [ "$shell" = /usr/sbin/nologin ] || fail "$user: shell $shell"
+  grep -qx "Group=$user" "$unit" || fail "$(basename "$unit"): Group= is not $user"
+  grep -qx "StateDirectory=${home#/var/lib/}" "$unit" \
+    || fail "$(basename "$unit"): $user's home $home is not its StateDirectory"
+  echo "$(basename "$unit"): User=$user (uid $uid in an empty root) from sysusers.d"
+done
 
 # The activation file names the unit that owns the name it activates.
 act=$src/data/dbus/dev.libfz.Tunnel.service
