@@ -72,7 +72,7 @@ fzctl_usage (void)
          "The token is never taken from the command line. Exit statuses: 0 ok,\n"
          "1 failed, 2 usage, 3 no service, 4 not authorized, 5 not connected,\n"
          "6 already connected, 7 sign-in required, 8 connect failed, 9 timeout,\n"
-         "10 bad token, 130 interrupted (see fzctl(1) in docs/fzctl.md).\n";
+         "10 bad token, 130 interrupted (see fzctl(1)).\n";
 }
 
 gboolean

@@ -1,6 +1,7 @@
 /* fz-wg: a userspace WireGuard interface that wg(8) configures.
  *
  *   fz-wg [-f|--foreground] [-q|--queues N] IFNAME
+ *   fz-wg -h|--help | --version
  *
  * Creates the TUN device IFNAME and serves WireGuard's configuration
  * protocol on /var/run/wireguard/IFNAME.sock, like wireguard-go. In the
@@ -30,6 +31,9 @@
 #define MAX_LINE        4096               /* the longest valid line is under 100 bytes */
 #define CHUNK           64 /* lines of a set, peers of a get, per loop iteration */
 #define PACKET_CAPACITY 65535
+#define USAGE                                                                            \
+  "usage: fz-wg [-f|--foreground] [-q|--queues N] IFNAME\n"                              \
+  "       fz-wg -h|--help | --version\n"
 
 typedef struct
 {
@@ -543,6 +547,11 @@ main (int argc, char **argv)
             }
           queues = (guint) q;
         }
+      else if (g_str_equal (argv[i], "-h") || g_str_equal (argv[i], "--help"))
+        {
+          g_print (USAGE);
+          return 0;
+        }
       else if (g_str_equal (argv[i], "--version"))
         {
           g_print ("fz-wg %s\n", fz_version ());
@@ -555,8 +564,7 @@ main (int argc, char **argv)
     }
   if (name == NULL)
     {
-      g_printerr ("usage: %s [-f|--foreground] [-q|--queues N] IFNAME\n",
-                  g_get_prgname ());
+      g_printerr (USAGE);
       return 2;
     }
 
