@@ -103,7 +103,23 @@ ubg () {
 ubg xvfb Xvfb -displayfd 1 -nolisten tcp -screen 0 1280x800x24
 e2e_wait_up xvfb 10 "Xvfb" grep -qx '[0-9]*' "$E2E_DIR/xvfb.log"
 session_env+=(DISPLAY=":$(head -n 1 "$E2E_DIR/xvfb.log")")
-ubg sbus dbus-daemon --session --nofork --address="unix:path=$home/run/bus"
+# The session bus activates nothing: what runs is what the test starts
+# (a stopped gnome-keyring must not come back by activation).
+cat >"$E2E_DIR/session.conf" <<CONF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=$home/run/bus</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+CONF
+ubg sbus dbus-daemon --config-file="$E2E_DIR/session.conf" --nofork
 e2e_wait_up sbus 10 "the session bus" test -S "$home/run/bus"
 printf '%s' "keyring-$$" >"$E2E_DIR/keyring-pass"
 ubg_stdin=$E2E_DIR/keyring-pass ubg keyring gnome-keyring-daemon --foreground --unlock \
@@ -432,6 +448,31 @@ click "Beenden"
 wait "${e2e_pid[gui]}" || fail "fz-gui exited with $?"
 unset "e2e_pid[gui]"
 
+# ---- no Secret Service ----------------------------------------------------------
+
+# gnome-keyring stopped: the sign-in still connects, and the user is told
+# that it cannot be kept; nothing is written anywhere instead.
+e2e_stop keyring || true
+ubg gui "$fz_gui"
+wait_top "started without a Secret Service" "Sign In" "--"
+click "Sign In"
+e2e_wait 10 "the browser asked for a sign-in without a keyring" browser_opened 7
+browser_sign_in "$(sed -n 7p "$home/browser.log")"
+u gio open "$link" || fail "gio open of the deep link"
+e2e_wait 15 "the notification that the sign-in cannot be kept" \
+  notified "Your sign-in cannot be kept | "
+wait_top "signed in without a keyring" "Signed in as Alice (off)" "Sign out"
+if grep -rlF -e "$fragment" "$E2E_DIR" 2>/dev/null; then
+  fail "without a keyring the token went into the files above"
+fi
+click "Disconnect and quit"
+wait "${e2e_pid[gui]}" || fail "fz-gui exited with $?"
+unset "e2e_pid[gui]"
+ubg_stdin=$E2E_DIR/keyring-pass ubg keyring gnome-keyring-daemon --foreground --unlock \
+  --components=secrets
+e2e_wait_up keyring 10 "gnome-keyring back on the session bus" secrets_up
+echo "no Secret Service: connected all the same, told the sign-in cannot be kept, no file"
+
 # ---- the portal ends the session -----------------------------------------------
 
 # Tokens now live 4 s: the next sign-in is ended by the portal, and the
@@ -446,8 +487,8 @@ e2e_wait 10 "the portal's reload" portal_reloaded
 ubg gui "$fz_gui"
 wait_top "signed out after a restart" "Sign In" "--"
 click "Sign In"
-e2e_wait 10 "the browser asked for another sign-in" browser_opened 7
-browser_sign_in "$(sed -n 7p "$home/browser.log")"
+e2e_wait 10 "the browser asked for another sign-in" browser_opened 8
+browser_sign_in "$(sed -n 8p "$home/browser.log")"
 u gio open "$link" || fail "gio open of the deep link"
 wait_top "signed in for 4 s" "Signed in as Alice (off)" "Sign out"
 e2e_wait 15 "the portal's sign-out notified" notified "Signed out | "
