@@ -108,7 +108,7 @@ chroot "$root" env DEBIAN_FRONTEND=noninteractive sh -c \
 step "run the installed programs"
 chroot "$root" fz-gateway --version
 chroot "$root" fzctl --version
-chroot "$root" fz-portal --version
+chroot "$root" fz-portal --help >/dev/null
 # Noninteractive, no token: none written, the gateway not started.
 [ ! -e "$root/etc/fz-gateway/token" ] || { echo "a token file without a token" >&2; exit 1; }
 chroot "$root" getent passwd fz-portal >/dev/null \
