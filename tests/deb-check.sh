@@ -90,12 +90,24 @@ root="$tmp/root"
 cp -a "$root_cache" "$root"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 mkdir -p "$root/debs"
-cp "$tmp"/*.deb "$root/debs/"
+# The packages, not their debug symbols.
+find "$tmp" -maxdepth 1 -name '*.deb' ! -name '*-dbgsym_*' -exec cp -t "$root/debs" {} +
+# The host's Debian suites: the packages were built against their updates.
+security=${mirror%/debian}/debian-security
+case $mirror in
+  */debian) ;;
+  *) security=http://deb.debian.org/debian-security ;;
+esac
+cat >"$root/etc/apt/sources.list" <<SOURCES
+deb $mirror bookworm main
+deb $mirror bookworm-updates main
+deb $security bookworm-security main
+SOURCES
 
 step "apt-get install the packages in the clean root"
 mount -t proc proc "$root/proc"
 mounted="$root/proc"
-debs=$(cd "$root" && ls debs/*.deb | sed 's|^|./|')
+debs=$(cd "$root" && ls debs/*.deb | sed 's|^|./|' | tr '\n' ' ')
 # shellcheck disable=SC2086 # one word per package file
 chroot "$root" env DEBIAN_FRONTEND=noninteractive sh -c \
   "apt-get update -qq && apt-get install -y -qq --no-install-recommends $debs" \
