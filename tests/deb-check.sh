@@ -131,6 +131,21 @@ for f in lib/systemd/system/fz-gateway.service lib/systemd/system/fz-tunnel.serv
   [ -e "$root/$f" ] || { echo "$f is not installed" >&2; exit 1; }
 done
 chroot "$root" dpkg-query -W 'libfz0' 'libfz-dev' 'fz-gateway' 'fz-client' 'fz-portal'
+
+step "fz-gateway: the token from debconf"
+# A preseeded answer, as an unattended install gives it: written root:root
+# 0600 to the file the unit reads, and not kept in debconf's database.
+echo "fz-gateway fz-gateway/token password deb-check-token" \
+  | chroot "$root" debconf-set-selections
+chroot "$root" env DEBIAN_FRONTEND=noninteractive dpkg-reconfigure fz-gateway
+mode=$(stat -c '%U:%G %a' "$root/etc/fz-gateway/token")
+[ "$mode" = "root:root 600" ] || { echo "token file is $mode" >&2; exit 1; }
+[ "$(cat "$root/etc/fz-gateway/token")" = deb-check-token ] \
+  || { echo "the token file does not hold the token" >&2; exit 1; }
+! grep -rq deb-check-token "$root/var/cache/debconf" \
+  || { echo "debconf kept the token" >&2; exit 1; }
+chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq fz-gateway >/dev/null
+[ ! -e "$root/etc/fz-gateway/token" ] || { echo "purge left the token" >&2; exit 1; }
 umount "$root/proc"
 mounted=""
 step "done"
