@@ -144,7 +144,8 @@ mode=$(stat -c '%U:%G %a' "$root/etc/fz-gateway/token")
   || { echo "the token file does not hold the token" >&2; exit 1; }
 ! grep -rq deb-check-token "$root/var/cache/debconf" \
   || { echo "debconf kept the token" >&2; exit 1; }
-chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq fz-gateway >/dev/null
+chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq fz-gateway \
+  >"$tmp/purge.log" 2>&1 || { cat "$tmp/purge.log" >&2; exit 1; }
 [ ! -e "$root/etc/fz-gateway/token" ] || { echo "purge left the token" >&2; exit 1; }
 umount "$root/proc"
 mounted=""
