@@ -107,7 +107,7 @@ SOURCES
 step "apt-get install the packages in the clean root"
 mount -t proc proc "$root/proc"
 mounted="$root/proc"
-debs=$(cd "$root" && ls debs/*.deb | sed 's|^|./|' | tr '\n' ' ')
+debs=$(cd "$root" && printf './%s ' debs/*.deb)
 # shellcheck disable=SC2086 # one word per package file
 chroot "$root" env DEBIAN_FRONTEND=noninteractive sh -c \
   "apt-get update -qq && apt-get install -y -qq --no-install-recommends $debs" \
