@@ -547,7 +547,10 @@ e2e_polkit_world () {
   cmp -s "$policy" "$policy_src" || fail "$policy is another version than $policy_src"
   owner=$(getent passwd "$uid" | cut -d: -f1) || true
   if [ -z "$owner" ]; then
-    e2e_exit_hooks+=("userdel '$user' 2>/dev/null")
+    # The user's processes (a gui case's session) go first: userdel
+    # refuses a user that still runs something.
+    e2e_exit_hooks+=("pkill -KILL -U $uid 2>/dev/null; for _ in 1 2 3 4 5 6 7 8 9 10; do
+      userdel '$user' 2>/dev/null && break; sleep 0.1; done")
     useradd --system --no-create-home --uid "$uid" --gid nogroup \
       --shell /usr/sbin/nologin "$user" 2>/dev/null
   elif [ "$owner" != "$user" ]; then

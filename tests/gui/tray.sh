@@ -224,6 +224,15 @@ browser_sign_in () {
 q = u.parse_qs(u.urlsplit(sys.argv[1]).query); print(q["fragment"][0])' "$link")
   token=$nonce$fragment
 }
+# sign_in_round LABEL N: the whole sign-in once more: click LABEL (Sign
+# In, in the menu's language), the browser's Nth page, the form, and the
+# deep link through the desktop.
+sign_in_round () {
+  click "$1"
+  e2e_wait 10 "the browser asked for sign-in page $2" browser_opened "$2"
+  browser_sign_in "$(sed -n "${2}p" "$home/browser.log")"
+  u gio open "$link" || fail "gio open of the deep link"
+}
 
 browser_opened () {
   [ "$(wc -l <"$home/browser.log" 2>/dev/null || echo 0)" -ge "$1" ]
@@ -428,10 +437,7 @@ disconnects_done () {
 }
 done_before=$(grep -c "Disconnect: done" "$E2E_DIR/gui.log" || true)
 kill -STOP "${e2e_pid[polkitd]}"
-click "Anmelden"
-e2e_wait 10 "the browser asked for a sign-in to cancel" browser_opened 6
-browser_sign_in "$(sed -n 6p "$home/browser.log")"
-u gio open "$link" || fail "gio open of the deep link"
+sign_in_round "Anmelden" 6
 wait_top "connecting (German), Connect held by polkit" \
   "Verbindung zum Portal wird hergestellt… (off)" "Anmeldung abbrechen"
 click "Anmeldung abbrechen"
@@ -455,10 +461,7 @@ unset "e2e_pid[gui]"
 e2e_stop keyring || true
 ubg gui "$fz_gui"
 wait_top "started without a Secret Service" "Sign In" "--"
-click "Sign In"
-e2e_wait 10 "the browser asked for a sign-in without a keyring" browser_opened 7
-browser_sign_in "$(sed -n 7p "$home/browser.log")"
-u gio open "$link" || fail "gio open of the deep link"
+sign_in_round "Sign In" 7
 e2e_wait 15 "the notification that the sign-in cannot be kept" \
   notified "Your sign-in cannot be kept | "
 wait_top "signed in without a keyring" "Signed in as Alice (off)" "Sign out"
@@ -486,10 +489,7 @@ portal_reloaded () {
 e2e_wait 10 "the portal's reload" portal_reloaded
 ubg gui "$fz_gui"
 wait_top "signed out after a restart" "Sign In" "--"
-click "Sign In"
-e2e_wait 10 "the browser asked for another sign-in" browser_opened 8
-browser_sign_in "$(sed -n 8p "$home/browser.log")"
-u gio open "$link" || fail "gio open of the deep link"
+sign_in_round "Sign In" 8
 wait_top "signed in for 4 s" "Signed in as Alice (off)" "Sign out"
 e2e_wait 15 "the portal's sign-out notified" notified "Signed out | "
 wait_top "signed out by the portal" "Sign In" "--"
