@@ -1,5 +1,6 @@
 #include "fz-sign-in.h"
 
+#include "fz-settings-validate.h"
 #include "fz-token.h"
 
 #include <sodium.h>
@@ -48,17 +49,12 @@ all_graph (const char *s, gsize len)
   return TRUE;
 }
 
+/* The settings' rule (fz-settings-validate), and not empty. */
 static gboolean
 valid_slug (const char *s)
 {
-  gsize n = strlen (s);
-
-  if (n == 0 || n > FZ_SIGN_IN_SLUG_MAX)
-    return FALSE;
-  for (gsize i = 0; i < n; i++)
-    if (!g_ascii_isalnum (s[i]) && s[i] != '_' && s[i] != '-')
-      return FALSE;
-  return TRUE;
+  G_STATIC_ASSERT (FZ_SIGN_IN_SLUG_MAX == FZ_SETTINGS_SLUG_MAX);
+  return s[0] != '\0' && fz_settings_validate_account_slug (s, NULL);
 }
 
 static gboolean

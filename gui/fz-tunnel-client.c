@@ -205,8 +205,7 @@ have_proxy (FzTunnelClient *self, GAsyncReadyCallback callback, gpointer user_da
   return FALSE;
 }
 
-/* The generated calls finish with their own functions; all three return
- * nothing, so one GTask carries any of them. */
+/* All three methods return nothing: one GTask carries any of them. */
 static void
 on_call (GObject *source, GAsyncResult *result, gpointer data)
 {
