@@ -8,10 +8,12 @@
  *   FIREZONE_HEALTH_CHECK_ADDR or --health-check-addr HOST:PORT
  *   --state-dir DIR     default $STATE_DIRECTORY, else /var/lib/fz-gateway
  *   --masquerade        masquerade client traffic whatever the portal says
+ *   --check             check all that, and the host, without starting
  *
  * SIGTERM or SIGINT: a goodbye to every client, leave the portal, remove
  * the TUN and the NAT table, exit 0. A refused or expired token: one
  * line, exit 1. */
+#include "fz-gateway-check.h"
 #include "fz-gateway-nat.h"
 #include "fz-health.h"
 
@@ -108,12 +110,39 @@ state_dir_default (void)
   return g_strdup (DEFAULT_STATE_DIR);
 }
 
+static const char *
+api_url (void)
+{
+  const char *url = g_getenv ("FIREZONE_API_URL");
+  return url != NULL && url[0] != '\0' ? url : DEFAULT_API_URL;
+}
+
+static int
+check (const App *app, const char *token, const char *state_dir, const char *health_addr)
+{
+  g_autoptr (GError) error = NULL;
+  FzGatewayCheck c = {
+    .token = token,
+    .api_url = api_url (),
+    .state_dir = state_dir,
+    .health_addr = health_addr,
+    .masquerade = app->force_masquerade,
+  };
+
+  if (!fz_gateway_check (&c, &error))
+    {
+      g_printerr ("fz-gateway: %s\n", error->message);
+      return 1;
+    }
+  g_print ("fz-gateway: the configuration is valid and the gateway can start here\n");
+  return 0;
+}
+
 static int
 run (App *app, char *token, const char *state_dir, const char *health_addr,
      GError **error)
 {
   g_autofree char *id = NULL;
-  const char *api_url = g_getenv ("FIREZONE_API_URL");
   FzTunnelConfig config = { .role = FZ_TUNNEL_ROLE_GATEWAY, .component = "gateway" };
 
   if (!fz_state_dir_ensure (state_dir, error))
@@ -127,7 +156,7 @@ run (App *app, char *token, const char *state_dir, const char *health_addr,
       if (app->health == NULL)
         return 1;
     }
-  config.api_url = api_url != NULL && api_url[0] != '\0' ? api_url : DEFAULT_API_URL;
+  config.api_url = api_url ();
   config.token = token;
   config.device_id = id;
   config.name = g_getenv ("FIREZONE_NAME");
@@ -155,6 +184,7 @@ main (int argc, char **argv)
   g_autofree char *health_addr = NULL;
   g_autofree char *token = NULL;
   gboolean version = FALSE;
+  gboolean check_only = FALSE;
   App app = { 0 };
   GOptionEntry entries[] = {
     { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir,
@@ -166,6 +196,9 @@ main (int argc, char **argv)
       "HOST:PORT" },
     { "masquerade", 0, 0, G_OPTION_ARG_NONE, &app.force_masquerade,
       "Masquerade client traffic to resources, whatever the portal says", NULL },
+    { "check", 0, 0, G_OPTION_ARG_NONE, &check_only,
+      "Check the configuration, the token and the host, then exit (0: it can start)",
+      NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version", NULL },
     { NULL },
   };
@@ -203,6 +236,12 @@ main (int argc, char **argv)
     {
       g_printerr ("fz-gateway: %s\n", error->message);
       return 1;
+    }
+  if (check_only)
+    {
+      status = check (&app, token, state_dir, health_addr);
+      explicit_bzero (token, strlen (token));
+      return status;
     }
 
   g_main_context_push_thread_default (ctx);

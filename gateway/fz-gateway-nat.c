@@ -163,9 +163,11 @@ static const Sysctl forwarding[] = {
   { "net.ipv6.conf.all.forwarding", "/proc/sys/net/ipv6/conf/all/forwarding", TRUE },
 };
 
-/* 0 when it is on (or turned on now, or absent and optional), else errno. */
+/* 0 when it is on (or turned on now, or absent and optional), else errno.
+ * @dry: only opened for writing, to see that it could be turned on;
+ * *@was_off tells that it is off. */
 static int
-turn_on (const Sysctl *s)
+turn_on (const Sysctl *s, gboolean dry, gboolean *was_off)
 {
   char buf[16];
   int fd = open (s->path, O_RDONLY | O_CLOEXEC);
@@ -178,24 +180,25 @@ turn_on (const Sysctl *s)
     return err;
   if (n > 0 && buf[0] != '0')
     return 0;
+  *was_off = TRUE;
   fd = open (s->path, O_WRONLY | O_CLOEXEC);
   if (fd < 0)
     return errno;
-  err = write (fd, "1\n", 2) == 2 ? 0 : errno != 0 ? errno : EIO;
+  err = dry || write (fd, "1\n", 2) == 2 ? 0 : errno != 0 ? errno : EIO;
   if (close (fd) != 0 && err == 0)
     err = errno;
   return err;
 }
 
-gboolean
-fz_gateway_forwarding_ensure (GError **error)
+static gboolean
+forwarding_on (gboolean dry, gboolean *was_off, GError **error)
 {
   g_autoptr (GString) off = g_string_new (NULL);
   g_autoptr (GString) keys = g_string_new (NULL);
   int first = 0;
   for (gsize i = 0; i < G_N_ELEMENTS (forwarding); i++)
     {
-      int err = turn_on (&forwarding[i]);
+      int err = turn_on (&forwarding[i], dry, was_off);
       if (err == 0)
         continue;
       if (first == 0)
@@ -211,4 +214,24 @@ fz_gateway_forwarding_ensure (GError **error)
                "with: sysctl -w%s",
                off->str, keys->str);
   return FALSE;
+}
+
+gboolean
+fz_gateway_forwarding_ensure (GError **error)
+{
+  gboolean was_off = FALSE;
+  return forwarding_on (FALSE, &was_off, error);
+}
+
+gboolean
+fz_gateway_forwarding_check (gboolean *off, GError **error)
+{
+  *off = FALSE;
+  return forwarding_on (TRUE, off, error);
+}
+
+gboolean
+fz_gateway_nat_check (GError **error)
+{
+  return check_nft_usable ("masquerading", error);
 }

@@ -26,5 +26,11 @@ gboolean fz_gateway_nat_remove (GError **error);
  * /proc/sys cannot be written (read-only, not root). A kernel without
  * IPv6 (no /proc/sys/net/ipv6) needs no IPv6 forwarding. */
 gboolean fz_gateway_forwarding_ensure (GError **error);
+/* As fz_gateway_forwarding_ensure(), changing nothing: FALSE when a start
+ * would fail; *@off tells that one is off now (and would be turned on). */
+gboolean fz_gateway_forwarding_check (gboolean *off, GError **error);
+/* That nftables can be used here (CAP_NET_ADMIN, nf_tables), for the
+ * masquerading the portal may ask for at any time. */
+gboolean fz_gateway_nat_check (GError **error);
 
 G_END_DECLS

@@ -268,12 +268,10 @@ listen_on (const FzIpAddr *ip, guint16 port, GError **error)
   return g_steal_pointer (&s);
 }
 
-FzHealth *
-fz_health_new (const char *host_port, GError **error)
+static gboolean
+parse_or_explain (const char *host_port, FzIpAddr *ip, guint16 *port, GError **error)
 {
-  FzIpAddr ip;
-  guint16 port = 0;
-  if (!parse_host_port (host_port, &ip, &port))
+  if (!parse_host_port (host_port, ip, port))
     {
       /* Escaped, so that a stray newline cannot forge a log line. */
       g_autofree char *shown = host_port == NULL ? g_strdup ("(none)")
@@ -284,8 +282,26 @@ fz_health_new (const char *host_port, GError **error)
                    "health check address \"%s\" is not IPv4:PORT or [IPv6]:PORT "
                    "(an address, not a name; port 0 picks one)",
                    shown);
-      return NULL;
+      return FALSE;
     }
+  return TRUE;
+}
+
+gboolean
+fz_health_addr_check (const char *host_port, GError **error)
+{
+  FzIpAddr ip;
+  guint16 port = 0;
+  return parse_or_explain (host_port, &ip, &port, error);
+}
+
+FzHealth *
+fz_health_new (const char *host_port, GError **error)
+{
+  FzIpAddr ip;
+  guint16 port = 0;
+  if (!parse_or_explain (host_port, &ip, &port, error))
+    return NULL;
   g_autoptr (GError) local = NULL;
   g_autoptr (GSocket) listener = listen_on (&ip, port, &local);
   if (listener == NULL)

@@ -16,6 +16,8 @@ typedef struct _FzHealth FzHealth;
  * name; port 0 picks a free one), serving on the thread-default
  * GMainContext. */
 FzHealth *fz_health_new (const char *host_port, GError **error);
+/* What fz_health_new() accepts, without listening. */
+gboolean fz_health_addr_check (const char *host_port, GError **error);
 void fz_health_set_ready (FzHealth *h, gboolean ready);
 /* The port listened on (the one picked for port 0). */
 guint16 fz_health_get_port (FzHealth *h);

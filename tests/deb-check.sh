@@ -144,6 +144,28 @@ mode=$(stat -c '%U:%G %a' "$root/etc/fz-gateway/token")
   || { echo "the token file does not hold the token" >&2; exit 1; }
 ! grep -rq deb-check-token "$root/var/cache/debconf" \
   || { echo "debconf kept the token" >&2; exit 1; }
+
+step "fz-gateway --check with that token, as the unit passes it"
+# LoadCredential=FIREZONE_TOKEN:/etc/fz-gateway/token, in a network
+# namespace of its own (forwarding off there: checked, not changed).
+mkdir -p "$root/dev/net" "$root/run/fz-check"
+[ -c "$root/dev/net/tun" ] || mknod -m 0666 "$root/dev/net/tun" c 10 200
+install -m 0600 "$root/etc/fz-gateway/token" "$root/run/fz-check/FIREZONE_TOKEN"
+unshare --net chroot "$root" env CREDENTIALS_DIRECTORY=/run/fz-check \
+  FIREZONE_API_URL=wss://portal.example.test fz-gateway --check >"$tmp/check.out" 2>&1 \
+  || { cat "$tmp/check.out" >&2; echo "fz-gateway --check failed" >&2; exit 1; }
+cat "$tmp/check.out"
+grep -q "configuration is valid" "$tmp/check.out" \
+  || { echo "fz-gateway --check did not say the configuration is valid" >&2; exit 1; }
+if unshare --net chroot "$root" env CREDENTIALS_DIRECTORY=/run/fz-check \
+  FIREZONE_API_URL=ftp://portal.example.test fz-gateway --check >"$tmp/check.out" 2>&1; then
+  echo "fz-gateway --check took an ftp portal URL" >&2
+  exit 1
+fi
+grep -q "not http(s) or ws(s)" "$tmp/check.out" \
+  || { cat "$tmp/check.out" >&2; echo "fz-gateway --check: not the URL's error" >&2; exit 1; }
+rm -r "$root/run/fz-check"
+
 chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq fz-gateway \
   >"$tmp/purge.log" 2>&1 || { cat "$tmp/purge.log" >&2; exit 1; }
 [ ! -e "$root/etc/fz-gateway/token" ] || { echo "purge left the token" >&2; exit 1; }
