@@ -4,7 +4,8 @@
 # configured with wg(8). Sourced after lib.sh; the caller's EXIT trap calls
 # wg_pair_cleanup.
 #
-# Needs: $fzwg (the fz-wg binary) when fz-wg is used.
+# Needs: $fzwg (the fz-wg binary) when fz-wg is used, $fzwg_baseline for
+# fz-wg-baseline (another build of it, to compare with).
 
 wg_pair_tmp=$(mktemp -d)
 wg_pair_pids=()
@@ -51,6 +52,8 @@ wg_pair_start () {
   local ns=$1 ifname=$2 impl=$3
   if [ "$impl" = fz-wg ]; then
     ip netns exec "$ns" "$fzwg" -f "$ifname" >"$wg_pair_tmp/$ifname.log" 2>&1 &
+  elif [ "$impl" = fz-wg-baseline ]; then
+    ip netns exec "$ns" "$fzwg_baseline" -f "$ifname" >"$wg_pair_tmp/$ifname.log" 2>&1 &
   else
     ip netns exec "$ns" env WG_PROCESS_FOREGROUND=1 wireguard-go "$ifname" \
       >"$wg_pair_tmp/$ifname.log" 2>&1 &
@@ -94,12 +97,13 @@ wg_pair () {
 
 wg_pair_ping () { ip netns exec "$1" ping -c 2 -i 0.2 -W 2 "$2" >/dev/null; }
 
-# wg_pair_iperf SECONDS STREAMS: TCP from A to B; prints Mbit/s received.
+# wg_pair_iperf SECONDS STREAMS [ADDRESS]: TCP from A to B (through the
+# tunnel, or to ADDRESS); prints Mbit/s received.
 wg_pair_iperf () {
-  local secs=$1 streams=$2
+  local secs=$1 streams=$2 dst=${3:-100.64.0.2}
   ip netns exec "$B" timeout $((secs + 20)) iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
   sleep 0.3
-  ip netns exec "$A" timeout $((secs + 15)) iperf3 -c 100.64.0.2 -p 5201 -t "$secs" \
+  ip netns exec "$A" timeout $((secs + 15)) iperf3 -c "$dst" -p 5201 -t "$secs" \
     -P "$streams" -J >"$wg_pair_tmp/iperf.json" || fail "iperf3 through the tunnel failed"
   python3 -c 'import json,sys
 d = json.load(open(sys.argv[1]))

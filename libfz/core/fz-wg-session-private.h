@@ -1,4 +1,6 @@
 /* FzWgSession: one set of WireGuard transport keys and their counters.
+ * Sessions live in fixed slots and are never copied: they own their
+ * OpenSSL contexts (fz_wg_session_wipe() frees them).
  *
  * Encrypts and decrypts transport data messages in place in an
  * FzPacketBuf: the 16-byte header goes into the headroom, the tag into
@@ -6,6 +8,7 @@
 #pragma once
 
 #include "fz-packet-buf.h"
+#include "fz-wg-aead-private.h"
 #include "fz-wg-handshake-private.h"
 #include "fz-wg-replay-private.h"
 
@@ -18,6 +21,8 @@ G_BEGIN_DECLS
 typedef struct
 {
   FzWgKeypair keys;
+  FzWgAead *send_aead; /* keyed at the start, freed by the wipe */
+  FzWgAead *recv_aead;
   guint64 send_counter; /* next counter to send */
   FzWgReplay replay;
   gint64 created; /* monotonic us */
@@ -25,6 +30,7 @@ typedef struct
   gboolean confirmed; /* the other side proved it has the keys */
 } FzWgSession;
 
+/* @s: zeroed, or used before (its old keys are wiped first). */
 void fz_wg_session_start (FzWgSession *s, const FzWgKeypair *keys, gint64 now);
 void fz_wg_session_wipe (FzWgSession *s);
 

@@ -160,6 +160,58 @@ test_aead (void)
   g_assert_cmpuint (buf[0], ==, 0x11);
 }
 
+/* The transport's OpenSSL contexts (fz-wg-aead) give libsodium's bytes
+ * for every length a packet can have, at counters from 0 to the last one
+ * sent, one context reused throughout (also after a forgery), and refuse
+ * any flipped bit, another counter or another key. */
+static void
+test_transport_aead (void)
+{
+  static const guint64 counters[] = { 0, 1, 255, G_GUINT64_CONSTANT (0x4746454443424140),
+                                      G_GUINT64_CONSTANT (0xffffffffffffdffe) };
+  guint8 key[32], other[32], plain[1500], ours[1500 + 16], theirs[1500 + 16];
+  GRand *rand = g_rand_new_with_seed (8439);
+
+  for (guint i = 0; i < 32; i++)
+    {
+      key[i] = (guint8) g_rand_int (rand);
+      other[i] = key[i] ^ (i == 0);
+    }
+  for (guint i = 0; i < sizeof plain; i++)
+    plain[i] = (guint8) g_rand_int (rand);
+  FzWgAead *seal = fz_wg_aead_new (key, TRUE);
+  FzWgAead *open = fz_wg_aead_new (key, FALSE);
+  FzWgAead *wrong = fz_wg_aead_new (other, FALSE);
+  g_assert_nonnull (seal);
+  g_assert_nonnull (open);
+  g_assert_nonnull (wrong);
+  for (gsize len = 0; len <= sizeof plain; len += len < 64 ? 1 : 61)
+    for (guint c = 0; c < G_N_ELEMENTS (counters); c++)
+      {
+        fz_wg_aead_encrypt (theirs, key, counters[c], plain, len, NULL, 0);
+        memcpy (ours, plain, len);
+        g_assert_true (fz_wg_aead_seal (seal, counters[c], ours, len));
+        g_assert_cmpmem (ours, len + 16, theirs, len + 16);
+
+        g_assert_false (fz_wg_aead_open (wrong, counters[c], ours, len + 16));
+        memcpy (ours, theirs, len + 16);
+        g_assert_false (fz_wg_aead_open (open, counters[c] + 1, ours, len + 16));
+        gsize flip = g_rand_int_range (rand, 0, (gint32) (len + 16));
+        memcpy (ours, theirs, len + 16);
+        ours[flip] ^= (guint8) (1u << g_rand_int_range (rand, 0, 8));
+        g_assert_false (fz_wg_aead_open (open, counters[c], ours, len + 16));
+        memcpy (ours, theirs, len + 16);
+        g_assert_true (fz_wg_aead_open (open, counters[c], ours, len + 16));
+        g_assert_cmpmem (ours, len, plain, len);
+      }
+  g_assert_false (fz_wg_aead_open (open, 0, ours, 15)); /* shorter than a tag */
+  fz_wg_aead_free (seal);
+  fz_wg_aead_free (open);
+  fz_wg_aead_free (wrong);
+  fz_wg_aead_free (NULL);
+  g_rand_free (rand);
+}
+
 static void
 test_tai64n (void)
 {
@@ -373,6 +425,7 @@ main (int argc, char **argv)
   g_test_add_func ("/wg/crypto/x25519", test_x25519);
   g_test_add_func ("/wg/crypto/aead", test_aead);
   g_test_add_func ("/wg/crypto/aead-vectors", test_aead_vectors);
+  g_test_add_func ("/wg/crypto/transport-aead", test_transport_aead);
   g_test_add_func ("/wg/crypto/handshake-vector", test_handshake_vector);
   g_test_add_func ("/wg/crypto/tai64n", test_tai64n);
   return g_test_run ();

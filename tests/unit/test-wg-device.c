@@ -558,7 +558,7 @@ test_message_limits (void)
 {
   FzWgKeypair keys = { .local_index = 1, .remote_index = 2, .initiator = TRUE };
   g_autoptr (FzPacketBuf) buf = fz_packet_buf_new (FZ_PACKET_BUF_HEADROOM, 64);
-  FzWgSession s;
+  FzWgSession s = { 0 };
   guint64 counter;
 
   fz_wg_session_start (&s, &keys, 0);
