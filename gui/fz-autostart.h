@@ -20,4 +20,14 @@ gboolean fz_autostart_sync (GSettings *settings, GError **error);
 /* The file's path (for messages and tests). */
 char *fz_autostart_path (void);
 
+/* In a sandbox (/.flatpak-info exists) fz_autostart_set() asks the
+ * Background portal instead: RequestBackground with autostart and the
+ * command line "fz-gui". It returns once the portal has taken the
+ * request; the user's answer comes later and only goes to the log.
+ * fz_autostart_is_enabled() cannot see the host's entry from inside and
+ * says FALSE there. The call, on a given bus, for tests. */
+gboolean fz_autostart_in_sandbox (void);
+gboolean fz_autostart_request_background (GDBusConnection *bus, gboolean autostart,
+                                          GError **error);
+
 G_END_DECLS

@@ -381,6 +381,9 @@ fz_gui_app_startup (GApplication *app)
   self->settings = g_settings_new ("dev.libfz.Client");
   g_signal_connect_object (self->settings, "changed", G_CALLBACK (on_settings_changed),
                            self, 0);
+  /* In a Flatpak this is also the Background portal's request that lets a
+   * tray without windows keep running. */
+  sync_autostart (self);
   fz_gui_actions_add (self);
   self->indicator
     = app_indicator_new ("dev.libfz.Client", fz_tray_icon_name (FZ_TRAY_LOADING),
