@@ -63,6 +63,9 @@ ubg () {
   e2e_pid[$name]=$!
 }
 
+# As at boot (systemd-tmpfiles' x11.conf): root's and sticky, for every
+# user's X socket; else the test user's Xvfb would make it its own.
+[ -d /tmp/.X11-unix ] || install -d -o root -g root -m 1777 /tmp/.X11-unix
 # Without /tmp/.X11-unix (made by root at boot) Xvfb still listens on its
 # abstract socket, which the sandbox shares (same network namespace).
 ubg xvfb Xvfb -displayfd 1 -nolisten tcp -screen 0 1280x800x24

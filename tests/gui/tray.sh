@@ -100,9 +100,15 @@ ubg () {
   e2e_pid[$name]=$!
 }
 
+# As at boot (systemd-tmpfiles' x11.conf): root's and sticky, for every
+# user's X socket; else the test user's Xvfb would make it its own.
+[ -d /tmp/.X11-unix ] || install -d -o root -g root -m 1777 /tmp/.X11-unix
 ubg xvfb Xvfb -displayfd 1 -nolisten tcp -screen 0 1280x800x24
-e2e_wait_up xvfb 10 "Xvfb" grep -qx '[0-9]*' "$E2E_DIR/xvfb.log"
-session_env+=(DISPLAY=":$(head -n 1 "$E2E_DIR/xvfb.log")")
+# The display number's line: without /tmp/.X11-unix Xvfb first says that
+# it cannot make it (and listens on its abstract socket all the same).
+display () { grep -xm1 '[0-9][0-9]*' "$E2E_DIR/xvfb.log"; }
+e2e_wait_up xvfb 10 "Xvfb" display
+session_env+=(DISPLAY=":$(display)")
 # The session bus activates nothing: what runs is what the test starts
 # (a stopped gnome-keyring must not come back by activation).
 cat >"$E2E_DIR/session.conf" <<CONF
