@@ -139,22 +139,26 @@ read_udp (gpointer data)
           if (n < 0)
             break;
           /* With GRO, one receive holds many datagrams: one buffer each,
-           * all with the same addresses and ECN. */
+           * all with the same addresses and ECN, taken from the pool a
+           * batch's room at a time (one lock, not one per datagram). */
           step = seg > 0 ? seg : (gsize) n;
-          for (gsize off = 0; off < (gsize) n; off += step)
+          for (gsize off = 0; off < (gsize) n;)
             {
-              FzPacketBuf *one = fz_buf_pool_alloc (r->pool);
-
               if (b->n == FZ_BATCH_MAX && !push (r, &b))
+                goto out;
+              gsize left = ((gsize) n - off + step - 1) / step;
+              guint take = (guint) MIN (left, (gsize) (FZ_BATCH_MAX - b->n));
+
+              fz_buf_pool_alloc_batch (r->pool, b->bufs + b->n, take);
+              for (guint i = 0; i < take; i++, off += step)
                 {
-                  fz_packet_buf_free (one);
-                  goto out;
+                  fz_packet_buf_set (b->bufs[b->n], big->data + off,
+                                     MIN (step, (gsize) n - off));
+                  b->from[b->n] = from;
+                  b->local[b->n] = local;
+                  b->ecn[b->n] = ecn;
+                  b->n++;
                 }
-              fz_packet_buf_set (one, big->data + off, MIN (step, (gsize) n - off));
-              b->from[b->n] = from;
-              b->local[b->n] = local;
-              b->ecn[b->n] = ecn;
-              b->bufs[b->n++] = one;
             }
         }
       if (!push (r, &b))
