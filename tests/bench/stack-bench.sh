@@ -15,8 +15,9 @@
 #   3. iperf3 TCP client -> gateway -> resource through fz-tunnel and
 #      fz-gateway, then the same path with fz-wg and with wireguard-go at
 #      both ends (configured with wg(8), the gateway forwarding), the MTU
-#      1280 for all, in IPERF_ROUNDS rounds; the medians in Mbit/s and
-#      their ratios
+#      1280 for all, and the ceiling: client -> gateway over the same
+#      links without a tunnel (MTU 1500); in IPERF_ROUNDS rounds, the
+#      medians in Mbit/s and their ratios
 #
 #   stack-bench.sh BUILD_DIR [IPERF_SECONDS [IDLE_SECONDS [SETUP_RUNS [DELAY_MS
 #                  [IPERF_ROUNDS]]]]]
@@ -178,9 +179,12 @@ echo
 ip netns exec "$RES" iperf3 -s -D -p 5201 --pidfile "$stack_work/iperf.pid" >/dev/null \
   || fail "iperf3 -s did not start"
 for _ in $(seq 30); do [ -s "$stack_work/iperf.pid" ] && break; sleep 0.1; done
-# iperf DST STREAMS: Mbit/s from the client namespace to DST
+ip netns exec "$GW" iperf3 -s -D -p 5202 --pidfile "$stack_work/iperf-gw.pid" >/dev/null \
+  || fail "iperf3 -s on the gateway did not start"
+for _ in $(seq 30); do [ -s "$stack_work/iperf-gw.pid" ] && break; sleep 0.1; done
+# iperf DST STREAMS [PORT]: Mbit/s from the client namespace to DST
 iperf () {
-  ip netns exec "$CL" timeout $((secs + 20)) iperf3 -c "$1" -p 5201 -t "$secs" \
+  ip netns exec "$CL" timeout $((secs + 20)) iperf3 -c "$1" -p "${3:-5201}" -t "$secs" \
     -P "$2" -J >"$stack_work/iperf.json" || { cat "$stack_work/iperf.json" >&2; return 1; }
   python3 -c 'import json,sys
 d = json.load(open(sys.argv[1]))
@@ -252,6 +256,10 @@ for r in $(seq "$reps"); do
     done
     wg_stop
   done
+  for streams in 1 4; do
+    mbit[underlay.$streams]+=" $(iperf 10.10.2.2 "$streams" 5202)" \
+      || fail "iperf3 to the gateway without a tunnel failed"
+  done
 done
 median () {
   printf '%s\n' $1 | sort -n | awk '{ v[NR] = $1 } END {
@@ -263,9 +271,10 @@ for k in "${!mbit[@]}"; do med[$k]=$(median "${mbit[$k]}"); done
 echo "== iperf3 TCP client -> gateway -> resource, $secs s, MTU 1280, median of $reps" \
   "(fz-tunnel: $path_cl path)"
 printf '%-26s %14s %14s   %s\n' "" "1 stream" "4 streams" "(all runs, 1 / 4 streams)"
-for k in stack fz-wg wireguard-go; do
+for k in stack fz-wg wireguard-go underlay; do
   name=$k
   [ "$k" = stack ] && name="fz-tunnel + fz-gateway"
+  [ "$k" = underlay ] && name="no tunnel (client -> gw)"
   printf '%-26s %7s Mbit/s %7s Mbit/s   (%s /%s)\n' "$name" "${med[$k.1]}" "${med[$k.4]}" \
     "${mbit[$k.1]# }" "${mbit[$k.4]}"
 done
@@ -274,5 +283,11 @@ printf '%-26s %13sx %13sx   (target >= 0.9)\n' "stack / fz-wg" \
 printf '%-26s %13sx %13sx   (target >= 3)\n' "stack / wireguard-go" \
   "$(ratio "${med[stack.1]}" "${med[wireguard-go.1]}")" \
   "$(ratio "${med[stack.4]}" "${med[wireguard-go.4]}")"
+printf '%-26s %13sx %13sx\n' "fz-wg / wireguard-go" \
+  "$(ratio "${med[fz-wg.1]}" "${med[wireguard-go.1]}")" \
+  "$(ratio "${med[fz-wg.4]}" "${med[wireguard-go.4]}")"
+printf '%-26s %13sx %13sx\n' "stack / no tunnel" \
+  "$(ratio "${med[stack.1]}" "${med[underlay.1]}")" \
+  "$(ratio "${med[stack.4]}" "${med[underlay.4]}")"
 stack_client_stop "$CL" cl
 stack_gateway_stop
