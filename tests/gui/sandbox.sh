@@ -51,43 +51,8 @@ session_env=(HOME="$home" USER="$user" LOGNAME="$user" XDG_CONFIG_HOME="$home/.c
   XDG_DATA_HOME="$home/.local/share" XDG_RUNTIME_DIR="$home/run" PATH=/usr/bin:/bin
   DBUS_SESSION_BUS_ADDRESS="unix:path=$home/run/bus" DBUS_SYSTEM_BUS_ADDRESS="$bus"
   NO_AT_BRIDGE=1 LANG=C.UTF-8)
-u () {
-  ip netns exec "$ns_cl" setpriv --reuid="$uid" --regid=65534 --clear-groups \
-    env -i "${session_env[@]}" "$@"
-}
-ubg () {
-  local name=$1
-  shift
-  ip netns exec "$ns_cl" setpriv --reuid="$uid" --regid=65534 --clear-groups \
-    env -i "${session_env[@]}" "$@" >"$E2E_DIR/$name.log" 2>&1 </dev/null &
-  e2e_pid[$name]=$!
-}
-
-# As at boot (systemd-tmpfiles' x11.conf): root's and sticky, for every
-# user's X socket; else the test user's Xvfb would make it its own.
-[ -d /tmp/.X11-unix ] || install -d -o root -g root -m 1777 /tmp/.X11-unix
-# Without /tmp/.X11-unix (made by root at boot) Xvfb still listens on its
-# abstract socket, which the sandbox shares (same network namespace).
-ubg xvfb Xvfb -displayfd 1 -nolisten tcp -screen 0 1280x800x24
-display () { grep -xm1 '[0-9][0-9]*' "$E2E_DIR/xvfb.log"; }
-e2e_wait_up xvfb 10 "Xvfb" display
-session_env+=(DISPLAY=":$(display)")
-cat >"$E2E_DIR/session.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path=$home/run/bus</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-CONF
-ubg sbus dbus-daemon --config-file="$E2E_DIR/session.conf" --nofork
-e2e_wait_up sbus 10 "the session bus" test -S "$home/run/bus"
+. "$(dirname "$0")/session-lib.sh"
+gui_session_start
 ubg shell "$shell" watch
 e2e_wait_up shell 10 "fake-shell" grep -q '^watcher: ready' "$E2E_DIR/shell.log"
 ubg portal-fake "$portal"
@@ -155,7 +120,7 @@ box_env=(HOME="$home" USER="$user" LOGNAME="$user" FLATPAK_ID="$app_id"
   XDG_CACHE_HOME="$app_dir/cache" XDG_RUNTIME_DIR="$rt" XDG_DATA_DIRS=/usr/share
   DBUS_SESSION_BUS_ADDRESS="unix:path=$rt/bus"
   DBUS_SYSTEM_BUS_ADDRESS=unix:path=/run/dbus/system_bus_socket
-  "DISPLAY=:$(display)" PATH="$e2e_build/gui:/usr/bin:/bin" NO_AT_BRIDGE=1 LANG=C.UTF-8
+  "DISPLAY=:$(gui_display)" PATH="$e2e_build/gui:/usr/bin:/bin" NO_AT_BRIDGE=1 LANG=C.UTF-8
   GSETTINGS_SCHEMA_DIR="$e2e_build/gui" FZ_GUI_LOCALEDIR="$e2e_build/po"
   ASAN_OPTIONS="${ASAN_OPTIONS:-}" UBSAN_OPTIONS="${UBSAN_OPTIONS:-}"
   LSAN_OPTIONS="${LSAN_OPTIONS:-}" G_DEBUG=fatal-criticals)

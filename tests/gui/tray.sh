@@ -83,50 +83,8 @@ session_env=(HOME="$home" USER="$user" LOGNAME="$user" XDG_CONFIG_HOME="$home/.c
   FZ_GUI_LOCALEDIR="$e2e_build/po"
   ASAN_OPTIONS="${ASAN_OPTIONS:-}" UBSAN_OPTIONS="${UBSAN_OPTIONS:-}"
   LSAN_OPTIONS="${LSAN_OPTIONS:-}" G_DEBUG=fatal-criticals)
-# u CMD...: CMD as the user in the session (and the client's namespace).
-u () {
-  ip netns exec "$ns_cl" setpriv --reuid="$uid" --regid=65534 --clear-groups \
-    env -i "${session_env[@]}" "$@"
-}
-# ubg NAME CMD...: a long-running process of the session, its output in
-# NAME.log; stdin from $ubg_stdin (default: nothing). Not through u():
-# $! must be the process itself (ip, setpriv and env exec it), so that
-# a signal reaches it.
-ubg () {
-  local name=$1
-  shift
-  ip netns exec "$ns_cl" setpriv --reuid="$uid" --regid=65534 --clear-groups \
-    env -i "${session_env[@]}" "$@" >"$E2E_DIR/$name.log" 2>&1 <"${ubg_stdin:-/dev/null}" &
-  e2e_pid[$name]=$!
-}
-
-# As at boot (systemd-tmpfiles' x11.conf): root's and sticky, for every
-# user's X socket; else the test user's Xvfb would make it its own.
-[ -d /tmp/.X11-unix ] || install -d -o root -g root -m 1777 /tmp/.X11-unix
-ubg xvfb Xvfb -displayfd 1 -nolisten tcp -screen 0 1280x800x24
-# The display number's line: without /tmp/.X11-unix Xvfb first says that
-# it cannot make it (and listens on its abstract socket all the same).
-display () { grep -xm1 '[0-9][0-9]*' "$E2E_DIR/xvfb.log"; }
-e2e_wait_up xvfb 10 "Xvfb" display
-session_env+=(DISPLAY=":$(display)")
-# The session bus activates nothing: what runs is what the test starts
-# (a stopped gnome-keyring must not come back by activation).
-cat >"$E2E_DIR/session.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path=$home/run/bus</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-CONF
-ubg sbus dbus-daemon --config-file="$E2E_DIR/session.conf" --nofork
-e2e_wait_up sbus 10 "the session bus" test -S "$home/run/bus"
+. "$(dirname "$0")/session-lib.sh"
+gui_session_start
 printf '%s' "keyring-$$" >"$E2E_DIR/keyring-pass"
 ubg_stdin=$E2E_DIR/keyring-pass ubg keyring gnome-keyring-daemon --foreground --unlock \
   --components=secrets
