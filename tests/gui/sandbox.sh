@@ -223,20 +223,7 @@ wait_top "waiting for the browser" "Waiting for browser… (off)" "Cancel sign-i
 echo "sign-in page: opened through the OpenURI portal"
 
 # The browser (on the host): the form, then the deep link.
-nonce=$(sed -E 's/.*nonce=([0-9a-f]+).*/\1/' <<<"$url")
-state=$(sed -E 's/.*state=([0-9a-f]+).*/\1/' <<<"$url")
-page=$(u curl -sS --max-time 10 "$url") || fail "GET the sign-in page"
-grep -q "name=\"state\" value=\"$state\"" <<<"$page" || fail "the page lost the state"
-headers=$(u curl -sS --max-time 20 -o /dev/null -D - \
-  --data-urlencode as=gui-client --data-urlencode "state=$state" \
-  --data-urlencode "nonce=$nonce" --data-urlencode username=alice \
-  --data-urlencode "password=$password" "http://$E2E_PORTAL_IP:8080/e2e/sign_in") \
-  || fail "POST the sign-in form"
-link=$(sed -n 's/^[Ll]ocation: //p' <<<"$headers" | tr -d '\r')
-[[ $link == firezone-fd0020211111://handle_client_sign_in_callback\?* ]] \
-  || fail "the portal's answer is no deep link"
-fragment=$(python3 -c 'import sys, urllib.parse as u
-q = u.parse_qs(u.urlsplit(sys.argv[1]).query); print(q["fragment"][0])' "$link")
+browser_sign_in "$url"
 
 # The desktop runs the exported deep-link entry: `flatpak run ... fz-gui
 # LINK`, a second sandboxed fz-gui that hands it to the first.

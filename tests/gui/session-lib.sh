@@ -51,3 +51,27 @@ CONF
   ubg sbus dbus-daemon --config-file="$E2E_DIR/session.conf" --nofork
   e2e_wait_up sbus 10 "the session bus" test -S "$home/run/bus"
 }
+
+# browser_sign_in URL: what the browser and the user do with the sign-in
+# page: GET it, post the form with the password; sets $link (the deep
+# link the portal redirects to), $nonce, $state, $fragment and $token
+# (what the tray must store). The link stays in variables: no file.
+# Needs $password (alice's) and the e2e world's portal.
+browser_sign_in () {
+  local url=$1 page headers
+  nonce=$(sed -E 's/.*nonce=([0-9a-f]+).*/\1/' <<<"$url")
+  state=$(sed -E 's/.*state=([0-9a-f]+).*/\1/' <<<"$url")
+  page=$(u curl -sS --max-time 10 "$url") || fail "GET the sign-in page"
+  grep -q "name=\"state\" value=\"$state\"" <<<"$page" || fail "the page lost the state"
+  headers=$(u curl -sS --max-time 20 -o /dev/null -D - \
+    --data-urlencode as=gui-client --data-urlencode "state=$state" \
+    --data-urlencode "nonce=$nonce" --data-urlencode username=alice \
+    --data-urlencode "password=$password" "http://$E2E_PORTAL_IP:8080/e2e/sign_in") \
+    || fail "POST the sign-in form"
+  link=$(sed -n 's/^[Ll]ocation: //p' <<<"$headers" | tr -d '\r')
+  [[ $link == firezone-fd0020211111://handle_client_sign_in_callback\?* ]] \
+    || fail "the portal's answer is no deep link"
+  fragment=$(python3 -c 'import sys, urllib.parse as u
+q = u.parse_qs(u.urlsplit(sys.argv[1]).query); print(q["fragment"][0])' "$link")
+  token=$nonce$fragment
+}

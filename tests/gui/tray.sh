@@ -166,28 +166,6 @@ has "Quit" || fail "no Quit when signed out"
 
 # ---- the sign-in ----------------------------------------------------------
 
-# browser_sign_in URL: what the browser and the user do with the sign-in
-# page: GET it, post the form with the password; sets $link (the deep
-# link the portal redirects to), $nonce, $state, $fragment and $token
-# (what the tray must store). The link stays in variables: no file.
-browser_sign_in () {
-  local url=$1 page headers
-  nonce=$(sed -E 's/.*nonce=([0-9a-f]+).*/\1/' <<<"$url")
-  state=$(sed -E 's/.*state=([0-9a-f]+).*/\1/' <<<"$url")
-  page=$(u curl -sS --max-time 10 "$url") || fail "GET the sign-in page"
-  grep -q "name=\"state\" value=\"$state\"" <<<"$page" || fail "the page lost the state"
-  headers=$(u curl -sS --max-time 20 -o /dev/null -D - \
-    --data-urlencode as=gui-client --data-urlencode "state=$state" \
-    --data-urlencode "nonce=$nonce" --data-urlencode username=alice \
-    --data-urlencode "password=$password" "http://$E2E_PORTAL_IP:8080/e2e/sign_in") \
-    || fail "POST the sign-in form"
-  link=$(sed -n 's/^[Ll]ocation: //p' <<<"$headers" | tr -d '\r')
-  [[ $link == firezone-fd0020211111://handle_client_sign_in_callback\?* ]] \
-    || fail "the portal's answer is no deep link"
-  fragment=$(python3 -c 'import sys, urllib.parse as u
-q = u.parse_qs(u.urlsplit(sys.argv[1]).query); print(q["fragment"][0])' "$link")
-  token=$nonce$fragment
-}
 # sign_in_round LABEL N: the whole sign-in once more: click LABEL (Sign
 # In, in the menu's language), the browser's Nth page, the form, and the
 # deep link through the desktop.
