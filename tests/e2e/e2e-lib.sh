@@ -540,10 +540,19 @@ e2e_polkit_world () {
   polkit_rules=/etc/polkit-1/rules.d/49-fz-e2e-$$.rules
   e2e_exit_hooks+=("rm -f '$polkit_rules'"
     "[ -n \"\${e2e_pid[polkitd]:-}\" ] && kill -CONT \"\${e2e_pid[polkitd]}\" 2>/dev/null")
+  # The policy file is shared by the cases that run at once: each holds
+  # a shared lock on its directory for its life (taken exclusively while
+  # it installs), and the last to leave, the one that then gets the lock
+  # exclusively, removes the file if a case installed it (the marker).
+  local marker=/run/fz-e2e-polkit-policy
+  exec {polkit_lock_fd}<"$(dirname "$policy")"
+  flock -x "$polkit_lock_fd"
   if [ ! -e "$policy" ]; then
-    e2e_exit_hooks+=("rm -f '$policy'")
     install -m 644 "$policy_src" "$policy"
+    : >"$marker"
   fi
+  flock -s "$polkit_lock_fd"
+  e2e_exit_hooks+=("flock -x -n $polkit_lock_fd && [ -e $marker ] && rm -f '$policy' $marker")
   cmp -s "$policy" "$policy_src" || fail "$policy is another version than $policy_src"
   owner=$(getent passwd "$uid" | cut -d: -f1) || true
   if [ -z "$owner" ]; then
