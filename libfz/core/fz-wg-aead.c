@@ -3,24 +3,12 @@
 #include "fz-wg-crypto-private.h"
 
 #include <openssl/evp.h>
-#include <string.h>
 
 /* Below this many bytes libsodium is faster: OpenSSL's call costs about
  * 400 ns before the first byte (its parameter plumbing, and the Poly1305
  * key made with its wide AVX-512 code), libsodium's about 200; from 256
  * bytes on OpenSSL wins, by 3x at 1420 (bench-wg-transport). */
 #define OPENSSL_MIN_LEN 256
-
-struct _FzWgAead
-{
-  guint8 key[FZ_WG_KEY_LEN];
-  gboolean encrypt;
-  /* Made at the first long message: an idle session (keepalives only)
-   * never pays its kilobyte. NULL after a failure too: then libsodium
-   * does it all. */
-  EVP_CIPHER_CTX *ctx;
-  gboolean ctx_failed;
-};
 
 /* Fetched once: an implicit fetch per context costs a lookup each time. */
 static EVP_CIPHER *
@@ -36,34 +24,22 @@ cipher (void)
   return c;
 }
 
-FzWgAead *
-fz_wg_aead_new (const guint8 *key, gboolean encrypt)
-{
-  FzWgAead *aead = g_new0 (FzWgAead, 1);
-  memcpy (aead->key, key, FZ_WG_KEY_LEN);
-  aead->encrypt = encrypt;
-  return aead;
-}
-
 void
-fz_wg_aead_free (FzWgAead *aead)
+fz_wg_aead_clear (FzWgAead *aead)
 {
-  if (aead == NULL)
-    return;
   EVP_CIPHER_CTX_free (aead->ctx); /* the provider clears its copy of the key */
-  fz_wg_wipe (aead->key, sizeof aead->key);
-  g_free (aead);
+  aead->ctx = NULL;
+  aead->ctx_failed = FALSE;
 }
 
 static EVP_CIPHER_CTX *
-context (FzWgAead *aead)
+context (FzWgAead *aead, const guint8 *key, int encrypt)
 {
   if (aead->ctx != NULL || aead->ctx_failed)
     return aead->ctx;
   aead->ctx = EVP_CIPHER_CTX_new ();
   if (aead->ctx == NULL || cipher () == NULL
-      || EVP_CipherInit_ex2 (aead->ctx, cipher (), aead->key, NULL, aead->encrypt, NULL)
-           != 1)
+      || EVP_CipherInit_ex2 (aead->ctx, cipher (), key, NULL, encrypt, NULL) != 1)
     {
       g_clear_pointer (&aead->ctx, EVP_CIPHER_CTX_free);
       aead->ctx_failed = TRUE;
@@ -82,14 +58,16 @@ set_nonce (EVP_CIPHER_CTX *ctx, guint64 counter)
 }
 
 gboolean
-fz_wg_aead_seal (FzWgAead *aead, guint64 counter, guint8 *data, gsize len)
+fz_wg_aead_seal (FzWgAead *aead, const guint8 *key, guint64 counter, guint8 *data,
+                 gsize len)
 {
-  EVP_CIPHER_CTX *ctx = len >= OPENSSL_MIN_LEN && len <= G_MAXINT ? context (aead) : NULL;
+  EVP_CIPHER_CTX *ctx
+    = len >= OPENSSL_MIN_LEN && len <= G_MAXINT ? context (aead, key, 1) : NULL;
   int n = 0, fin = 0;
 
   if (ctx == NULL)
     {
-      fz_wg_aead_encrypt (data, aead->key, counter, data, len, NULL, 0);
+      fz_wg_aead_encrypt (data, key, counter, data, len, NULL, 0);
       return TRUE;
     }
   return set_nonce (ctx, counter)
@@ -100,15 +78,16 @@ fz_wg_aead_seal (FzWgAead *aead, guint64 counter, guint8 *data, gsize len)
 }
 
 gboolean
-fz_wg_aead_open (FzWgAead *aead, guint64 counter, guint8 *data, gsize len)
+fz_wg_aead_open (FzWgAead *aead, const guint8 *key, guint64 counter, guint8 *data,
+                 gsize len)
 {
   gsize plain = len >= FZ_WG_TAG_LEN ? len - FZ_WG_TAG_LEN : 0;
   EVP_CIPHER_CTX *ctx
-    = plain >= OPENSSL_MIN_LEN && plain <= G_MAXINT ? context (aead) : NULL;
+    = plain >= OPENSSL_MIN_LEN && plain <= G_MAXINT ? context (aead, key, 0) : NULL;
   int n = 0, fin = 0;
 
   if (ctx == NULL)
-    return fz_wg_aead_decrypt (data, aead->key, counter, data, len, NULL, 0);
+    return fz_wg_aead_decrypt (data, key, counter, data, len, NULL, 0);
   return set_nonce (ctx, counter)
          && EVP_CIPHER_CTX_ctrl (ctx, EVP_CTRL_AEAD_SET_TAG, FZ_WG_TAG_LEN, data + plain)
               == 1

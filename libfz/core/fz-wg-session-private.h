@@ -21,8 +21,8 @@ G_BEGIN_DECLS
 typedef struct
 {
   FzWgKeypair keys;
-  FzWgAead *send_aead; /* keyed at the start, freed by the wipe */
-  FzWgAead *recv_aead;
+  FzWgAead send_aead;   /* contexts for keys.send and keys.recv, cleared */
+  FzWgAead recv_aead;   /* by the wipe */
   guint64 send_counter; /* next counter to send */
   FzWgReplay replay;
   gint64 created; /* monotonic us */

@@ -8,8 +8,6 @@ fz_wg_session_start (FzWgSession *s, const FzWgKeypair *keys, gint64 now)
   fz_wg_session_wipe (s);
   s->keys = *keys;
   s->created = now;
-  s->send_aead = fz_wg_aead_new (keys->send, TRUE);
-  s->recv_aead = fz_wg_aead_new (keys->recv, FALSE);
   s->valid = TRUE;
   /* The initiator's first data confirms the keys to the responder; the
    * initiator itself knows from the response. */
@@ -19,8 +17,8 @@ fz_wg_session_start (FzWgSession *s, const FzWgKeypair *keys, gint64 now)
 void
 fz_wg_session_wipe (FzWgSession *s)
 {
-  fz_wg_aead_free (s->send_aead);
-  fz_wg_aead_free (s->recv_aead);
+  fz_wg_aead_clear (&s->send_aead);
+  fz_wg_aead_clear (&s->recv_aead);
   fz_wg_wipe (s, sizeof *s);
 }
 
@@ -65,8 +63,8 @@ fz_wg_session_encrypt (FzWgSession *s, FzPacketBuf *buf, gsize mtu)
   put_le (p + 4, s->keys.remote_index, 4);
   put_le (p + 8, s->send_counter, 8);
   fz_packet_buf_put (buf, FZ_WG_TAG_LEN);
-  if (!fz_wg_aead_seal (s->send_aead, s->send_counter, p + FZ_WG_DATA_HEADER_LEN,
-                        len + pad))
+  if (!fz_wg_aead_seal (&s->send_aead, s->keys.send, s->send_counter,
+                        p + FZ_WG_DATA_HEADER_LEN, len + pad))
     {
       /* The packet as it came: it may be staged and sent later. */
       fz_packet_buf_pull (buf, FZ_WG_DATA_HEADER_LEN);
@@ -99,7 +97,7 @@ fz_wg_session_decrypt (FzWgSession *s, FzPacketBuf *buf)
   for (guint i = 0; i < 8; i++)
     counter |= (guint64) p[8 + i] << (8 * i);
   plain_len = buf->len - FZ_WG_DATA_MIN_LEN;
-  if (!fz_wg_aead_open (s->recv_aead, counter, p + FZ_WG_DATA_HEADER_LEN,
+  if (!fz_wg_aead_open (&s->recv_aead, s->keys.recv, counter, p + FZ_WG_DATA_HEADER_LEN,
                         plain_len + FZ_WG_TAG_LEN))
     return FZ_WG_DECRYPT_BAD_TAG;
   if (!fz_wg_replay_check (&s->replay, counter))
