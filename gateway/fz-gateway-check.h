@@ -8,14 +8,16 @@ G_BEGIN_DECLS
 
 typedef struct
 {
-  const char *token;   /* loaded already: its checks are fz_token_load()'s */
-  const char *api_url; /* NULL: the default */
+  const char *api_url; /* FIREZONE_API_URL or the default */
   const char *state_dir;
   const char *health_addr; /* NULL: none */
   gboolean masquerade;
 } FzGatewayCheck;
 
-/* Prints what the gateway would use to stdout and returns TRUE when a
+/* The token is not here: fz_token_load() checked it already (the caller
+ * says so).
+ *
+ * Prints what the gateway would use to stdout and returns TRUE when a
  * start would get as far as the portal; else FALSE with the first thing
  * that stops it. Changes nothing on the host, except that a device id is
  * created and kept as a start would (only without FIREZONE_ID and a

