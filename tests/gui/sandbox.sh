@@ -178,25 +178,6 @@ grep -q "account-slug='e2e'" "$app_dir/config/glib-2.0/settings/keyfile" \
 
 # ---- the tray -------------------------------------------------------------------
 
-menu () {
-  u env FAKE_SHELL_TIMEOUT=5 "$shell" menu
-}
-top_is () {
-  local m want
-  m=$(menu) || return 1
-  want=$(printf '%s\n' "$@")
-  [ "$(head -n "$#" <<<"$m")" = "$want" ]
-}
-wait_top () {
-  local what=$1
-  shift
-  for _ in $(seq 100); do
-    top_is "$@" && { echo "menu: $what"; return 0; }
-    sleep 0.2
-  done
-  { echo "the menu now:"; menu; } >&2 || true
-  fail "the menu: $what: not within 20 s"
-}
 click () {
   u "$shell" click "$1" >/dev/null || fail "click '$1'"
 }

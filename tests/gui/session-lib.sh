@@ -75,3 +75,27 @@ browser_sign_in () {
 q = u.parse_qs(u.urlsplit(sys.argv[1]).query); print(q["fragment"][0])' "$link")
   token=$nonce$fragment
 }
+
+# menu: the tray's menu as fake-shell ($shell) reads it over dbusmenu.
+menu () {
+  u env FAKE_SHELL_TIMEOUT=5 "$shell" menu
+}
+# top_is LINE...: the menu starts with these lines.
+top_is () {
+  local m want
+  m=$(menu) || return 1
+  want=$(printf '%s\n' "$@")
+  [ "$(head -n "$#" <<<"$m")" = "$want" ]
+}
+# wait_top WHAT LINE...: within 20 s the menu starts with these lines;
+# else the menu as it is, and the test fails.
+wait_top () {
+  local what=$1
+  shift
+  for _ in $(seq 100); do
+    top_is "$@" && { echo "menu: $what"; return 0; }
+    sleep 0.2
+  done
+  { echo "the menu now:"; menu; } >&2 || true
+  fail "the menu: $what: not within 20 s"
+}

@@ -102,27 +102,11 @@ u gsettings set dev.libfz.Client account-slug e2e
 
 # ---- reading and clicking the menu --------------------------------------
 
-menu () {
-  u env FAKE_SHELL_TIMEOUT=5 "$shell" menu
-}
-# top_is LINE...: the menu starts with these lines.
-top_is () {
-  local m want
-  m=$(menu) || return 1
-  want=$(printf '%s\n' "$@")
-  [ "$(head -n "$#" <<<"$m")" = "$want" ]
-}
 # has LINE: the menu has this line (indentation included).
 has () {
   local m
   m=$(menu) || return 1
   grep -qxF -- "$1" <<<"$m"
-}
-wait_top () {
-  local what=$1
-  shift
-  e2e_wait 20 "the menu: $what" top_is "$@"
-  echo "menu: $what"
 }
 click () {
   u "$shell" click "$1" >/dev/null || fail "click '$1'"
